@@ -1,0 +1,1 @@
+"""Common library of the COC order pipeline services."""

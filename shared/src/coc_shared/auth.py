@@ -1,0 +1,86 @@
+"""Support-staff authentication: signed bearer tokens (JWT, HS256) carrying a name and a role.
+
+Tokens are issued by the admin command ``coc-support issue-token`` with ``STAFF_TOKEN_SECRET``;
+every staff-only HTTP endpoint (``staff_required``) and the support command line verify them.
+Without a configured secret nothing staff-only answers (503), and without a valid token 401.
+"""
+from __future__ import annotations
+
+import functools
+from datetime import timedelta
+
+import jwt
+from flask import current_app, g, request
+
+from .envelope import utcnow
+from .parking import Actor
+
+ISSUER = "coc-staff"
+ROLES = ("support", "admin")
+MIN_SECRET_LENGTH = 32
+
+
+class StaffAuthError(Exception):
+    def __init__(self, message: str, status: int = 401):
+        super().__init__(message)
+        self.status = status
+
+
+def _check_secret(secret: str | None) -> str:
+    if not secret:
+        raise StaffAuthError("staff authentication is not configured (STAFF_TOKEN_SECRET)", 503)
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise StaffAuthError(f"STAFF_TOKEN_SECRET must be at least {MIN_SECRET_LENGTH} characters", 503)
+    return secret
+
+
+def issue_staff_token(secret: str | None, name: str, role: str, ttl: timedelta = timedelta(hours=8)) -> str:
+    secret = _check_secret(secret)
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if not name or not name.strip():
+        raise ValueError("a staff name is required")
+    now = utcnow()
+    return jwt.encode({"iss": ISSUER, "sub": name.strip(), "role": role, "iat": now, "exp": now + ttl},
+                      secret, algorithm="HS256")
+
+
+def verify_staff_token(secret: str | None, token: str | None, roles: tuple[str, ...] = ROLES) -> Actor:
+    secret = _check_secret(secret)
+    if not token:
+        raise StaffAuthError("a staff bearer token is required")
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=ISSUER,
+                            options={"require": ["exp", "iat", "sub", "iss"]})
+    except jwt.ExpiredSignatureError:
+        raise StaffAuthError("the staff token has expired") from None
+    except jwt.PyJWTError:
+        raise StaffAuthError("the staff token is invalid") from None
+    if claims.get("role") not in roles:
+        raise StaffAuthError(f"this action needs one of the roles: {', '.join(roles)}", 403)
+    return Actor(name=claims["sub"], role=claims["role"])
+
+
+def bearer_token(header_value: str | None) -> str | None:
+    if not header_value:
+        return None
+    scheme, _, token = header_value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def staff_required(roles: tuple[str, ...] = ROLES):
+    """Flask view decorator: only a valid staff token with one of ``roles`` gets through."""
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            settings = current_app.config["COC_SETTINGS"]
+            try:
+                g.staff = verify_staff_token(settings.staff_token_secret,
+                                             bearer_token(request.headers.get("Authorization")), roles)
+            except StaffAuthError as exc:
+                from .http import error_response
+                headers = {"WWW-Authenticate": 'Bearer realm="coc-staff"'} if exc.status == 401 else {}
+                return error_response(exc.status, str(exc), headers=headers)
+            return view(*args, **kwargs)
+        return wrapper
+    return decorator

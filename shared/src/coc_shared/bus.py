@@ -1,0 +1,311 @@
+"""RabbitMQ topology and the confirming publisher, over kombu.
+
+The same code drives two transports: RabbitMQ (``amqp://``, py-amqp underneath) in production
+and tests, and kombu's in-process ``memory://`` transport in the embedded mode of ``make run``.
+What differs is confined here: RabbitMQ gets quorum queues, publisher confirms, ``mandatory``
+returns and TTL-based delay queues; the memory transport routes inside one process only.
+
+Names (``BUS_PREFIX`` is empty in production)::
+
+    {prefix}coc.events                      durable topic exchange, routing key = event type
+    {prefix}coc.{service}                   the service's quorum queue, bound to the types it handles
+    {prefix}coc.{service}.retry.{ms}ms      delay queue: TTL, then dead-lettered back to the queue
+    {prefix}coc.{service}.dead              quorum queue for messages past x-delivery-limit (parked from there)
+"""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+import kombu
+from kombu import Exchange, Queue, binding
+
+from .logging import get_logger
+
+log = get_logger(__name__)
+
+EXCHANGE = "coc.events"
+HEADER_ATTEMPTS = "x-coc-attempts"
+HEADER_FIRST_FAILURE = "x-coc-first-failed-at"
+HEADER_LAST_ERROR = "x-coc-last-error"
+HEADER_ORIGINAL_ROUTING_KEY = "x-coc-original-routing-key"
+HEADER_ORIGINAL_QUEUE = "x-coc-original-queue"
+HEADER_REPLAYED_FROM = "x-coc-replayed-from-parked-id"
+
+
+class PublishError(Exception):
+    """The broker did not confirm a publish (nacked, returned as unroutable, or timed out)."""
+
+
+@dataclass
+class OutgoingMessage:
+    message_id: str
+    body: bytes
+    routing_key: str
+    event_type: str | None = None
+    correlation_id: str | None = None
+    headers: dict = field(default_factory=dict)
+    to_queue: bool = False  # True: routing_key is a queue name, sent through the default exchange
+
+
+@dataclass
+class PublishResult:
+    confirmed: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+class Broker:
+    """Names and declarations of the topology, and connections to the broker."""
+
+    def __init__(self, url: str, prefix: str = "", delivery_limit: int = 10):
+        self.url = url
+        self.prefix = prefix
+        self.delivery_limit = delivery_limit
+        self.memory = url.startswith("memory://")
+
+    # names
+    @property
+    def exchange_name(self) -> str:
+        return self.prefix + EXCHANGE
+
+    def queue_name(self, service: str) -> str:
+        return f"{self.prefix}coc.{service}"
+
+    @staticmethod
+    def retry_queue_name(queue: str, delay_seconds: float) -> str:
+        return f"{queue}.retry.{int(round(delay_seconds * 1000))}ms"
+
+    @staticmethod
+    def dead_queue_name(queue: str) -> str:
+        return f"{queue}.dead"
+
+    def connect(self) -> kombu.Connection:
+        if self.memory:
+            return kombu.Connection(self.url, transport_options={"polling_interval": 0.01})
+        return kombu.Connection(self.url, heartbeat=30, connect_timeout=5)
+
+    # declarations
+    def exchange(self) -> Exchange:
+        return Exchange(self.exchange_name, type="topic", durable=True)
+
+    def _quorum_args(self, dead_letter_to: str) -> dict:
+        if self.memory:
+            return {}
+        return {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": self.delivery_limit,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": dead_letter_to,
+            # At-least-once dead-lettering (RabbitMQ >= 3.10) needs reject-publish overflow.
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
+
+    def service_queue(self, service: str, event_types: list[str]) -> Queue:
+        name = self.queue_name(service)
+        exchange = self.exchange()
+        return Queue(
+            name,
+            bindings=[binding(exchange, routing_key=t) for t in sorted(event_types)],
+            durable=True,
+            queue_arguments=self._quorum_args(self.dead_queue_name(name)),
+        )
+
+    def dead_queue(self, queue: str) -> Queue:
+        args = {} if self.memory else {"x-queue-type": "quorum"}
+        return Queue(self.dead_queue_name(queue), durable=True, queue_arguments=args, no_declare=False)
+
+    def retry_queue(self, queue: str, delay_seconds: float) -> Queue:
+        args = {} if self.memory else {
+            "x-queue-type": "quorum",
+            "x-message-ttl": int(round(delay_seconds * 1000)),
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": queue,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
+        return Queue(self.retry_queue_name(queue, delay_seconds), durable=True, queue_arguments=args)
+
+    def declare_exchange(self, channel) -> None:
+        self.exchange()(channel).declare()
+
+    def declare_service(self, channel, service: str, event_types: list[str], retry_delays) -> Queue:
+        """Declare the exchange, the service's queue and bindings, its dead queue and delay queues."""
+        self.declare_exchange(channel)
+        queue = self.service_queue(service, event_types)
+        self.dead_queue(queue.name)(channel).declare()
+        for delay in retry_delays:
+            self.retry_queue(queue.name, delay)(channel).declare()
+        queue(channel).declare()
+        return queue
+
+
+def wait_for_connection(broker: Broker, stop: threading.Event | None = None, what: str = "bus") -> kombu.Connection:
+    """Connect, retrying with capped exponential backoff until it works or ``stop`` is set."""
+    delay = 0.2
+    while True:
+        conn = broker.connect()
+        try:
+            conn.ensure_connection(max_retries=1)
+            return conn
+        except Exception as exc:  # noqa: BLE001 - any failure to connect is retried
+            conn.release()
+            log.warning("broker.unreachable", component=what, error=str(exc), retry_in=delay)
+            if stop is not None and stop.wait(delay):
+                raise
+            if stop is None:
+                time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+class Publisher:
+    """Publishes batches of messages and reports which ones the broker confirmed.
+
+    On RabbitMQ the channel is in confirm mode and every message is ``mandatory`` and persistent;
+    all messages of a batch are sent, then the confirms are awaited together (one round trip per
+    batch instead of per message). A message counts as confirmed only when it was acked and not
+    returned as unroutable.
+    """
+
+    def __init__(self, broker: Broker, confirm_timeout: float = 10.0, stop: threading.Event | None = None):
+        self.broker = broker
+        self.confirm_timeout = confirm_timeout
+        self.stop = stop
+        self._conn: kombu.Connection | None = None
+        self._channel = None
+        self._producer: kombu.Producer | None = None
+        self._next_tag = 0
+        self._acked: set[int] = set()
+        self._max_acked = 0  # every tag <= this was acked by a 'multiple' ack
+        self._nacked: set[int] = set()
+        self._nack_upto = 0
+        self._returned: dict[str, str] = {}
+
+    # connection management
+    def _ensure(self) -> None:
+        if self._producer is not None:
+            return
+        self._conn = wait_for_connection(self.broker, self.stop, what="publisher")
+        self._channel = self._conn.channel()
+        if not self.broker.memory:
+            self._channel.events["basic_ack"].add(self._on_ack)
+            self._channel.events["basic_nack"].add(self._on_nack)
+            self._channel.events["basic_return"].add(self._on_return)
+            self._channel.confirm_select()
+        self._next_tag = 0
+        self._acked.clear()
+        self._nacked.clear()
+        self._max_acked = self._nack_upto = 0
+        self._producer = kombu.Producer(self._channel)
+        self.broker.declare_exchange(self._channel)
+
+    def close(self) -> None:
+        conn, self._conn, self._producer, self._channel = self._conn, None, None, None
+        if conn is not None:
+            try:
+                conn.release()
+            except Exception:  # noqa: BLE001 - closing a dead connection may fail; it is gone either way
+                pass
+
+    def _on_ack(self, tag, multiple):
+        if multiple:
+            self._max_acked = max(self._max_acked, tag)
+        else:
+            self._acked.add(tag)
+
+    def _on_nack(self, tag, multiple):
+        if multiple:
+            self._nack_upto = max(self._nack_upto, tag)
+        else:
+            self._nacked.add(tag)
+
+    def _on_return(self, exc, exchange, routing_key, message):
+        message_id = message.properties.get("message_id")
+        self._returned[message_id] = f"unroutable: {exc} (exchange={exchange!r}, routing_key={routing_key!r})"
+
+    def _resolved(self, tag) -> str | None:
+        if tag in self._nacked or tag <= self._nack_upto:
+            return "nack"
+        if tag in self._acked or tag <= self._max_acked:
+            return "ack"
+        return None
+
+    # publishing
+    def _send(self, msg: OutgoingMessage) -> None:
+        headers = dict(msg.headers)
+        self._producer.publish(
+            msg.body,
+            exchange="" if msg.to_queue else self.broker.exchange_name,
+            routing_key=msg.routing_key,
+            content_type="application/json",
+            content_encoding="utf-8",
+            serializer=None,
+            headers=headers,
+            message_id=msg.message_id,
+            correlation_id=msg.correlation_id,
+            type=msg.event_type,
+            delivery_mode=2,
+            mandatory=True,
+            retry=False,
+        )
+
+    def publish_batch(self, messages: list[OutgoingMessage]) -> PublishResult:
+        """Publish ``messages``; raises on a connection failure (nothing then counts as confirmed)."""
+        result = PublishResult()
+        if not messages:
+            return result
+        try:
+            self._ensure()
+            if self.broker.memory:
+                return self._publish_memory(messages)
+            self._returned.clear()
+            tags: list[tuple[int, OutgoingMessage]] = []
+            for msg in messages:
+                self._send(msg)
+                self._next_tag += 1
+                tags.append((self._next_tag, msg))
+            deadline = time.monotonic() + self.confirm_timeout
+            while any(self._resolved(tag) is None for tag, _ in tags):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise PublishError(f"no confirm within {self.confirm_timeout}s")
+                try:
+                    self._conn.drain_events(timeout=min(remaining, 1.0))
+                except socket.timeout:
+                    pass
+            for tag, msg in tags:
+                verdict = self._resolved(tag)
+                if msg.message_id in self._returned:
+                    result.failed[msg.message_id] = self._returned[msg.message_id]
+                elif verdict == "ack":
+                    result.confirmed.append(msg.message_id)
+                else:
+                    result.failed[msg.message_id] = "nacked by the broker"
+                self._acked.discard(tag)
+                self._nacked.discard(tag)
+            return result
+        except Exception:
+            # A broken channel or connection: forget it; unconfirmed messages are published again.
+            self.close()
+            raise
+
+    def _publish_memory(self, messages: list[OutgoingMessage]) -> PublishResult:
+        result = PublishResult()
+        channel = self._channel
+        for msg in messages:
+            if not msg.to_queue:
+                exchange = self.broker.exchange_name
+                routes = channel.typeof(exchange).lookup(channel.get_table(exchange), exchange, msg.routing_key, None)
+                if not routes:
+                    result.failed[msg.message_id] = f"unroutable: no queue bound for {msg.routing_key!r}"
+                    continue
+            self._send(msg)
+            result.confirmed.append(msg.message_id)
+        return result
+
+    def publish_one(self, message: OutgoingMessage) -> None:
+        result = self.publish_batch([message])
+        if message.message_id not in result.confirmed:
+            raise PublishError(result.failed.get(message.message_id, "not confirmed"))

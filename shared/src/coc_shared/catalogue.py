@@ -1,0 +1,248 @@
+"""The event catalogue: every event type, its producer, its consumers and its versioned schemas.
+
+This module is the source of truth; ARCHITECTURE.md documents the same catalogue with an
+example per type, and ``shared/tests/test_catalogue.py`` checks the two against each other.
+``data`` holds what any consumer may read; ``personal`` holds personal data only, kept minimal,
+so that it can be sealed or stripped later. Schemas tolerate unknown fields (``INCLUDE`` keeps
+them on load) so a producer may add optional fields without breaking older consumers; a
+change that breaks a consumer is a new version.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
+
+from .envelope import Event
+
+
+class TolerantSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+
+class Money(TolerantSchema):
+    amount_cents = fields.Integer(required=True, validate=validate.Range(min=0))
+    currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}$"))
+
+
+PAYMENT_METHODS = ("card", "paypal", "transfer")
+
+
+class OrderPlacedV1(TolerantSchema):
+    order_id = fields.String(required=True)
+    order_number = fields.String(required=True)
+    payment_method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
+    total = fields.Nested(Money, required=True)
+    vat_rate = fields.String(load_default=None)
+    brand = fields.String(required=True)
+    vin = fields.String(required=True)
+    first_registration_date = fields.Date(required=True)
+    documents_required = fields.List(fields.String(), load_default=list)
+    marketing_consent = fields.Boolean(load_default=False)
+    account_id = fields.String(load_default=None, allow_none=True)
+
+
+class OrderPlacedPersonalV1(TolerantSchema):
+    first_name = fields.String(required=True)
+    last_name = fields.String(required=True)
+    email = fields.String(required=True)
+    phone = fields.String(load_default=None, allow_none=True)
+    shipping_address = fields.Dict(required=True)
+    billing_address = fields.Dict(load_default=None, allow_none=True)
+    company = fields.Dict(load_default=None, allow_none=True)
+
+
+class OrderDocumentsCompletedV1(TolerantSchema):
+    order_id = fields.String(required=True)
+    document_ids = fields.List(fields.String(), required=True)
+
+
+class PaymentConfirmedV1(TolerantSchema):
+    order_id = fields.String(required=True)
+    method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
+    provider = fields.String(required=True)
+    provider_transaction_id = fields.String(required=True)
+    amount = fields.Nested(Money, required=True)
+
+
+class PaymentFailedV1(TolerantSchema):
+    order_id = fields.String(required=True)
+    method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
+    provider = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class PaymentDuplicateDetectedV1(TolerantSchema):
+    order_id = fields.String(required=True)
+    provider = fields.String(required=True)
+    provider_transaction_id = fields.String(required=True)
+    amount = fields.Nested(Money, required=True)
+
+
+class DocumentsSentToSupplierV1(TolerantSchema):
+    order_id = fields.String(required=True)
+    supplier = fields.String(required=True)
+    supplier_request_id = fields.String(required=True)
+    document_ids = fields.List(fields.String(), load_default=list)
+
+
+class CertificateReceivedV1(TolerantSchema):
+    order_id = fields.String(required=True)
+    supplier = fields.String(required=True)
+    certificate_document_id = fields.String(required=True)
+
+
+class CertificateShippedV1(TolerantSchema):
+    order_id = fields.String(required=True)
+    carrier = fields.String(required=True)
+    tracking_number = fields.String(required=True)
+
+
+class AccountDeactivationRequestedV1(TolerantSchema):
+    account_id = fields.String(required=True)
+    requested_at = fields.AwareDateTime(required=True)
+
+
+class AccountDeactivatedV1(TolerantSchema):
+    account_id = fields.String(required=True)
+    erased_at = fields.AwareDateTime(required=True)
+    retained = fields.List(fields.Dict(), load_default=list)  # [{"category", "legal_basis", "until"}]
+
+
+@dataclass(frozen=True)
+class EventType:
+    type: str
+    version: int
+    producer: str
+    consumers: tuple[str, ...]
+    data_schema: type[Schema]
+    personal_schema: type[Schema] | None
+    description: str
+    example_data: dict = field(default_factory=dict)
+    example_personal: dict | None = None
+
+
+_CATALOGUE: dict[tuple[str, int], EventType] = {}
+
+
+def register(event_type: EventType) -> EventType:
+    _CATALOGUE[(event_type.type, event_type.version)] = event_type
+    return event_type
+
+
+def lookup(type_: str, version: int) -> EventType:
+    try:
+        return _CATALOGUE[(type_, version)]
+    except KeyError:
+        raise UnknownEventType(f"no schema for event type {type_!r} version {version}") from None
+
+
+def all_event_types() -> list[EventType]:
+    return sorted(_CATALOGUE.values(), key=lambda e: (e.type, e.version))
+
+
+class UnknownEventType(Exception):
+    """No schema is registered for this (type, version): the message cannot be handled."""
+
+
+class SchemaViolation(Exception):
+    """An event's data or personal part does not match its schema: retrying cannot help."""
+
+
+def validate_event(event: Event) -> Event:
+    """Check data/personal against the registered schema; returns the event with loaded values."""
+    spec = lookup(event.type, event.version)
+    try:
+        spec.data_schema().load(event.data)
+        if spec.personal_schema is not None and event.personal is not None:
+            spec.personal_schema().load(event.personal)
+        elif spec.personal_schema is None and event.personal:
+            raise ValidationError({"personal": ["this event type carries no personal data"]})
+    except ValidationError as exc:
+        raise SchemaViolation(f"{event.type} v{event.version}: {exc.messages}") from exc
+    return event
+
+
+_ORDER = "0b9f4c1e-4a8e-4c5e-9a57-2f3d8c1e7a10"
+_ACCOUNT = "5d1c3a20-7f0b-4b9e-8a3d-1c2e3f4a5b6c"
+
+register(EventType(
+    "order.placed", 1, "orders", ("payments", "notifications", "supplier-gateway"),
+    OrderPlacedV1, OrderPlacedPersonalV1,
+    "A customer placed an order; payment is due.",
+    {"order_id": _ORDER, "order_number": "COC-2026-000123", "payment_method": "card",
+     "total": {"amount_cents": 24900, "currency": "EUR"}, "vat_rate": "20.0", "brand": "Peugeot",
+     "vin": "VF3ABCDEF12345678", "first_registration_date": "2019-05-14",
+     "documents_required": ["id_card", "registration_certificate"], "marketing_consent": False,
+     "account_id": None},
+    {"first_name": "Émilie", "last_name": "Dupont-Lefèvre", "email": "emilie@example.org",
+     "phone": "+33612345678", "shipping_address": {"line1": "1 rue de la Paix", "postal_code": "75002",
+                                                   "city": "Paris", "country": "FR"}},
+))
+register(EventType(
+    "order.documents_completed", 1, "orders", ("supplier-gateway",),
+    OrderDocumentsCompletedV1, None,
+    "Every document the order requires has been uploaded.",
+    {"order_id": _ORDER, "document_ids": ["d1f0...-id-card", "a7c2...-registration"]},
+))
+register(EventType(
+    "payment.confirmed", 1, "payments", ("orders", "supplier-gateway", "notifications"),
+    PaymentConfirmedV1, None,
+    "A payment was confirmed by the provider's server-to-server callback (at most once per order).",
+    {"order_id": _ORDER, "method": "card", "provider": "systempay", "provider_transaction_id": "8a1f2c...",
+     "amount": {"amount_cents": 24900, "currency": "EUR"}},
+))
+register(EventType(
+    "payment.failed", 1, "payments", ("orders", "notifications"),
+    PaymentFailedV1, None,
+    "A payment attempt failed; the customer may pay again.",
+    {"order_id": _ORDER, "method": "card", "provider": "systempay", "reason": "REFUSED"},
+))
+register(EventType(
+    "payment.duplicate_detected", 1, "payments", ("notifications",),
+    PaymentDuplicateDetectedV1, None,
+    "A second successful payment arrived for an order already paid; it is to be refunded.",
+    {"order_id": _ORDER, "provider": "paypal", "provider_transaction_id": "5TY05013RG002845M",
+     "amount": {"amount_cents": 24900, "currency": "EUR"}},
+))
+register(EventType(
+    "documents.sent_to_supplier", 1, "supplier-gateway", ("orders", "notifications"),
+    DocumentsSentToSupplierV1, None,
+    "The request and its documents were handed to the maker's COC supplier.",
+    {"order_id": _ORDER, "supplier": "psa-coc", "supplier_request_id": "REQ-778812",
+     "document_ids": ["d1f0...-id-card", "a7c2...-registration"]},
+))
+register(EventType(
+    "certificate.received", 1, "supplier-gateway", ("orders", "notifications"),
+    CertificateReceivedV1, None,
+    "The supplier delivered the certificate.",
+    {"order_id": _ORDER, "supplier": "psa-coc", "certificate_document_id": "c3e9...-certificate"},
+))
+register(EventType(
+    "certificate.shipped", 1, "supplier-gateway", ("orders", "notifications"),
+    CertificateShippedV1, None,
+    "The certificate was handed to the carrier.",
+    {"order_id": _ORDER, "carrier": "colissimo", "tracking_number": "6A12345678901"},
+))
+register(EventType(
+    "account.deactivation_requested", 1, "orders", ("gdpr",),
+    AccountDeactivationRequestedV1, None,
+    "A customer asked for their account to be deactivated.",
+    {"account_id": _ACCOUNT, "requested_at": "2026-11-27T10:00:00+00:00"},
+))
+register(EventType(
+    "account.deactivated", 1, "gdpr", ("orders", "payments", "notifications", "supplier-gateway"),
+    AccountDeactivatedV1, None,
+    "The account's personal data was erased, except what a legal obligation keeps (listed with its end date).",
+    {"account_id": _ACCOUNT, "erased_at": "2026-12-01T10:00:00+00:00",
+     "retained": [{"category": "invoices", "legal_basis": "Code de commerce L123-22", "until": "2036-12-31"}]},
+))
+
+
+def example_event(event_type: EventType) -> Event:
+    return Event(
+        type=event_type.type, version=event_type.version, producer=event_type.producer,
+        correlation_id=_ORDER, subject=event_type.example_data.get("order_id") or event_type.example_data.get("account_id"),
+        data=event_type.example_data, personal=event_type.example_personal,
+    )

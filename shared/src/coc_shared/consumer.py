@@ -1,0 +1,381 @@
+"""Idempotent event consumer with retries and parking.
+
+One consumer process takes messages from its service's quorum queue in batches (prefetch) and
+handles a batch in one database transaction (group commit), each message in its own savepoint:
+
+* the handler's effects, the events it emits (outbox) and the inbox row recording that the
+  event id was handled commit together, and the message is acked only after that commit; a
+  redelivered or duplicated event finds its inbox row and has no second effect;
+* a failing handler is retried at once a few times (``RETRY_QUICK_ATTEMPTS``, short backoff), then
+  redelivered later through a delay queue (``RETRY_DELAYS``) so it does not block the queue,
+  counting attempts in our own ``x-coc-attempts`` header; then it is parked;
+* errors that cannot succeed (undecodable body, unknown type, schema violation, ``PermanentError``)
+  are parked at once;
+* messages the broker dead-lettered past ``x-delivery-limit`` (a consumer crashing on them again and
+  again) arrive on the ``.dead`` queue and are parked;
+* when the database is unreachable nothing is acked: the batch waits and is tried again.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
+
+import kombu
+from sqlalchemy import Engine, Table, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from .bus import (
+    HEADER_ATTEMPTS, HEADER_FIRST_FAILURE, HEADER_LAST_ERROR, Broker, OutgoingMessage, Publisher, wait_for_connection,
+)
+from .catalogue import SchemaViolation, UnknownEventType, validate_event
+from .db import is_infrastructure_error
+from .envelope import Event, UndecodableMessage, utcnow
+from .logging import bound_context, get_logger
+from .outbox import add_to_outbox
+from .parking import ParkingStore
+
+log = get_logger(__name__)
+
+HEADER_DELAYED = "x-coc-delayed"
+
+
+class PermanentError(Exception):
+    """Raised by a handler when retrying cannot succeed (e.g. an event for an unknown order)."""
+
+
+PERMANENT_ERRORS = (PermanentError, UndecodableMessage, SchemaViolation, UnknownEventType)
+
+
+class DeliveryLimitExceeded(Exception):
+    """The broker dead-lettered the message after too many deliveries without an ack."""
+
+
+class HandlerContext:
+    """What a handler gets besides the event: the transaction's connection and ``emit``."""
+
+    def __init__(self, conn, event: Event, producer: str):
+        self.conn = conn
+        self.event = event
+        self.producer = producer
+        self.emitted: list[Event] = []
+
+    def emit(self, type_: str, data: dict, personal: dict | None = None, subject: str | None = None,
+             version: int = 1) -> Event:
+        event = Event(type=type_, version=version, data=data, personal=personal, producer=self.producer,
+                      correlation_id=self.event.correlation_id, causation_id=self.event.id,
+                      subject=subject if subject is not None else self.event.subject)
+        self.emitted.append(event)
+        return event
+
+
+Handler = Callable[[Event, HandlerContext], None]
+
+
+@dataclass
+class _Item:
+    message: kombu.Message
+    from_dead_queue: bool
+    event: Event | None = None
+    outcome: str = "pending"  # done | duplicate | retry | park
+    error: BaseException | None = None
+    trace: str | None = None
+    attempts_before: int = 0
+    attempts_now: int = 0
+    first_failed_at: datetime | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict:
+        return self.message.headers or {}
+
+    @property
+    def order_id(self) -> str | None:
+        if self.event is None:
+            return None
+        return self.event.data.get("order_id") if isinstance(self.event.data, dict) and self.event.data.get("order_id") else self.event.subject
+
+
+class EventConsumer:
+    def __init__(self, *, service: str, engine: Engine, inbox: Table, outbox: Table, broker: Broker,
+                 handlers: dict[str, Handler], parking: ParkingStore, prefetch: int = 200, batch_size: int = 100,
+                 quick_attempts: int = 3, retry_delays: tuple[float, ...] = (5, 30, 120, 600)):
+        self.service = service
+        self.engine = engine
+        self.inbox = inbox
+        self.outbox = outbox
+        self.broker = broker
+        self.handlers = handlers
+        self.parking = parking
+        self.prefetch = prefetch
+        self.batch_size = batch_size
+        self.quick_attempts = max(1, quick_attempts)
+        self.retry_delays = tuple(retry_delays)
+        self.queue_name = broker.queue_name(service)
+        self.dead_queue_name = broker.dead_queue_name(self.queue_name)
+        self._buffer: list[_Item] = []
+        self._timers: list[threading.Timer] = []
+        self.ready = threading.Event()
+
+    def declare(self, channel) -> None:
+        self.broker.declare_service(channel, self.service, list(self.handlers), self.retry_delays)
+
+    # main loop
+    def run(self, stop: threading.Event) -> None:
+        delay = 0.2
+        while not stop.is_set():
+            conn = None
+            retry_publisher = Publisher(self.broker, stop=stop)
+            try:
+                conn = wait_for_connection(self.broker, stop, what="consumer")
+                channel = conn.channel()
+                self.declare(channel)
+                queue = self.broker.service_queue(self.service, list(self.handlers))
+                dead = self.broker.dead_queue(self.queue_name)
+                consumer = kombu.Consumer(channel, queues=[queue], on_message=self._on_message,
+                                          prefetch_count=self.prefetch, accept=None, no_ack=False)
+                dead_consumer = kombu.Consumer(channel, queues=[dead], on_message=self._on_dead_message,
+                                               accept=None, no_ack=False)
+                consumer.consume()
+                dead_consumer.consume()
+                self.ready.set()
+                log.info("consumer.started", queue=self.queue_name, types=sorted(self.handlers))
+                delay = 0.2
+                while not stop.is_set():
+                    self._collect(conn)
+                    if self._buffer:
+                        batch, self._buffer = self._buffer, []
+                        self._process(batch, retry_publisher, stop)
+                    else:
+                        conn.heartbeat_check()
+            except Exception as exc:  # noqa: BLE001 - connection lost: unacked messages come back
+                self.ready.clear()
+                if stop.is_set():
+                    break
+                log.warning("consumer.connection_lost", error_type=type(exc).__name__, error=str(exc), retry_in=delay)
+                stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                self._buffer = []
+                retry_publisher.close()
+                if conn is not None:
+                    try:
+                        conn.release()
+                    except Exception:  # noqa: BLE001
+                        pass
+        self.ready.clear()
+        for timer in self._timers:
+            timer.cancel()
+
+    def _on_message(self, message: kombu.Message) -> None:
+        self._buffer.append(_Item(message=message, from_dead_queue=False))
+
+    def _on_dead_message(self, message: kombu.Message) -> None:
+        self._buffer.append(_Item(message=message, from_dead_queue=True))
+
+    def _collect(self, conn) -> None:
+        """Wait up to 0.5 s for a first message, then take what is already there, up to a batch."""
+        try:
+            conn.drain_events(timeout=0.5)
+        except (socket.timeout, TimeoutError):
+            return
+        while len(self._buffer) < self.batch_size:
+            try:
+                conn.drain_events(timeout=0)
+            except (socket.timeout, TimeoutError, BlockingIOError):
+                return
+
+    # batch handling
+    def _process(self, batch: list[_Item], retry_publisher: Publisher, stop: threading.Event) -> None:
+        for item in batch:
+            self._decode(item)
+        delay = 0.2
+        while True:
+            try:
+                self._handle_in_transaction(batch)
+                break
+            except Exception as exc:  # noqa: BLE001
+                if not is_infrastructure_error(exc):
+                    raise
+                log.warning("consumer.database_unavailable", error=str(exc).splitlines()[0], retry_in=delay)
+                for item in batch:
+                    if item.outcome in ("done", "duplicate", "retry"):
+                        item.outcome = "pending"
+                if stop.wait(delay):
+                    return  # not acked: the broker redelivers
+                delay = min(delay * 2, 5.0)
+        self._settle(batch, retry_publisher, stop)
+
+    def _decode(self, item: _Item) -> None:
+        headers = item.headers
+        item.attempts_before = int(headers.get(HEADER_ATTEMPTS, 0) or 0)
+        first = headers.get(HEADER_FIRST_FAILURE)
+        item.first_failed_at = datetime.fromisoformat(first) if isinstance(first, str) else None
+        try:
+            body = item.message.body
+            item.event = Event.from_json(body)
+            if item.from_dead_queue:
+                raise DeliveryLimitExceeded(
+                    f"delivered more than {self.broker.delivery_limit} times without an ack (x-delivery-limit)")
+            if item.event.type not in self.handlers:
+                raise UnknownEventType(f"{self.service} has no handler for {item.event.type!r}")
+            validate_event(item.event)
+        except Exception as exc:  # noqa: BLE001 - all of these cannot succeed on retry
+            self._fail(item, exc, permanent=True)
+
+    def _fail(self, item: _Item, exc: BaseException, permanent: bool) -> None:
+        now = utcnow()
+        item.error = exc
+        item.trace = "".join(traceback.format_exception(exc))
+        item.attempts_now += 1
+        item.first_failed_at = item.first_failed_at or now
+        item.extra["last_failed_at"] = now
+        if permanent or isinstance(exc, PERMANENT_ERRORS):
+            item.outcome = "park"
+        elif int(item.headers.get(HEADER_DELAYED, 0) or 0) < len(self.retry_delays):
+            item.outcome = "retry"
+        else:
+            item.outcome = "park"
+
+    def _handle_in_transaction(self, batch: list[_Item]) -> None:
+        todo = [i for i in batch if i.outcome == "pending"]
+        if not todo:
+            return
+        with self.engine.begin() as conn:
+            ids = list({i.event.id for i in todo})
+            seen = set(conn.execute(select(self.inbox.c.event_id).where(
+                self.inbox.c.queue == self.queue_name, self.inbox.c.event_id.in_(ids))).scalars())
+            for item in todo:
+                if item.event.id in seen:
+                    item.outcome = "duplicate"
+                    continue
+                self._handle_one(conn, item)
+                if item.outcome == "done":
+                    seen.add(item.event.id)
+
+    def _handle_one(self, conn, item: _Item) -> None:
+        event = item.event
+        handler = self.handlers[event.type]
+        quick = self.quick_attempts if int(item.headers.get(HEADER_DELAYED, 0) or 0) == 0 else 1
+        with bound_context(event_id=event.id, correlation_id=event.correlation_id, order_id=item.order_id):
+            for attempt in range(1, quick + 1):
+                savepoint = conn.begin_nested()
+                try:
+                    ctx = HandlerContext(conn, event, self.service)
+                    handler(event, ctx)
+                    conn.execute(insert(self.inbox).values(queue=self.queue_name, event_id=event.id,
+                                                           event_type=event.type, handled_at=utcnow()))
+                    add_to_outbox(conn, self.outbox, ctx.emitted)
+                    savepoint.commit()
+                    item.outcome = "done"
+                    total = item.attempts_before + item.attempts_now + 1
+                    log.info("event.handled", event_type=event.type, attempt=total,
+                             emitted=[e.type for e in ctx.emitted] or None)
+                    return
+                except Exception as exc:  # noqa: BLE001
+                    if savepoint.is_active:
+                        savepoint.rollback()
+                    if is_infrastructure_error(exc):
+                        raise
+                    if isinstance(exc, IntegrityError) and self._already_handled(conn, event.id):
+                        item.outcome = "duplicate"  # a concurrent delivery of the same event won
+                        return
+                    self._fail(item, exc, permanent=isinstance(exc, PERMANENT_ERRORS))
+                    total = item.attempts_before + item.attempts_now
+                    log.warning("handler.failed", event_type=event.type, attempt=total,
+                                error_type=type(exc).__name__, error=str(exc)[:500],
+                                next=("retry_now" if item.outcome == "retry" and attempt < quick else item.outcome))
+                    if item.outcome == "park":
+                        return
+                    if attempt < quick:
+                        time.sleep(min(0.05 * 2 ** (attempt - 1), 1.0))
+
+    def _already_handled(self, conn, event_id: str) -> bool:
+        return conn.execute(select(self.inbox.c.event_id).where(
+            self.inbox.c.queue == self.queue_name, self.inbox.c.event_id == event_id)).first() is not None
+
+    # acks, delayed retries, parking
+    def _settle(self, batch: list[_Item], retry_publisher: Publisher, stop: threading.Event) -> None:
+        for item in batch:
+            if item.outcome in ("done", "duplicate"):
+                if item.outcome == "duplicate" and item.event is not None:
+                    log.info("event.duplicate_ignored", event_id=item.event.id, event_type=item.event.type)
+                item.message.ack()
+            elif item.outcome == "retry":
+                self._schedule_retry(item, retry_publisher)
+                item.message.ack()
+            elif item.outcome == "park":
+                self._park(item, stop)
+                item.message.ack()
+            # "pending": left unacked (shutdown during a database outage): the broker redelivers
+
+    def _schedule_retry(self, item: _Item, publisher: Publisher) -> None:
+        delayed = int(item.headers.get(HEADER_DELAYED, 0) or 0)
+        delay = self.retry_delays[delayed]
+        headers = dict(item.headers)
+        headers.update({
+            HEADER_ATTEMPTS: item.attempts_before + item.attempts_now,
+            HEADER_DELAYED: delayed + 1,
+            HEADER_FIRST_FAILURE: item.first_failed_at.isoformat(),
+            HEADER_LAST_ERROR: f"{type(item.error).__name__}: {item.error}"[:500],
+        })
+        headers.pop("x-death", None)
+        props = item.message.properties
+        message = OutgoingMessage(
+            message_id=props.get("message_id") or item.event.id, body=item.message.body,
+            routing_key=self.broker.retry_queue_name(self.queue_name, delay), to_queue=True,
+            headers=headers, event_type=props.get("type"), correlation_id=props.get("correlation_id"))
+        if self.broker.memory:
+            # The in-process transport has no TTL dead-lettering: a timer puts it back on the queue.
+            message.routing_key = self.queue_name
+            timer = threading.Timer(delay, lambda: Publisher(self.broker).publish_one(message))
+            timer.daemon = True
+            timer.start()
+            self._timers.append(timer)
+        else:
+            publisher.publish_one(message)
+        log.warning("handler.retry_scheduled", event_id=item.event.id, event_type=item.event.type,
+                    attempt=headers[HEADER_ATTEMPTS], retry_in=delay, correlation_id=item.event.correlation_id,
+                    order_id=item.order_id)
+
+    def _park(self, item: _Item, stop: threading.Event) -> None:
+        event, message = item.event, item.message
+        error = item.error
+        routing_key = message.delivery_info.get("routing_key") or ""
+        if item.from_dead_queue or routing_key.startswith(self.queue_name):
+            routing_key = (message.properties.get("type") or (event.type if event else "")) or routing_key
+        last = item.extra.get("last_failed_at") or utcnow()
+        delay = 0.2
+        while True:
+            try:
+                parked_id = self.parking.park(
+                    service=self.service, queue=self.queue_name, routing_key=routing_key,
+                    body=message.body if isinstance(message.body, bytes) else str(message.body).encode(),
+                    headers=dict(item.headers), properties=_properties(message),
+                    error_type=type(error).__name__, error_message=str(error), stack_trace=item.trace,
+                    attempts=item.attempts_before + item.attempts_now, first_failed_at=item.first_failed_at or last,
+                    last_failed_at=last, event_id=event.id if event else message.properties.get("message_id"),
+                    event_type=event.type if event else message.properties.get("type"), order_id=item.order_id,
+                    correlation_id=event.correlation_id if event else message.properties.get("correlation_id"))
+                break
+            except Exception as exc:  # noqa: BLE001
+                if not is_infrastructure_error(exc) or stop.is_set():
+                    raise
+                log.warning("parking.database_unavailable", error=str(exc).splitlines()[0], retry_in=delay)
+                stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+        log.error("message.parked", parked_id=parked_id, event_id=event.id if event else None,
+                  event_type=event.type if event else None, correlation_id=event.correlation_id if event else None,
+                  order_id=item.order_id, error_type=type(error).__name__, error=str(error)[:500],
+                  attempt=item.attempts_before + item.attempts_now, queue=self.queue_name)
+
+
+def _properties(message: kombu.Message) -> dict:
+    props = dict(message.properties or {})
+    props.pop("delivery_info", None)
+    props.pop("application_headers", None)
+    return props

@@ -1,0 +1,148 @@
+"""The HTTP side every service shares: correlation ids, one JSON error shape, health and readiness
+probes, and the staff-only view of the service's parked messages.
+
+Error shape (every 4xx/5xx of every service)::
+
+    {"error": {"status": 422, "code": "unprocessable_entity", "message": "...",
+               "fields": {"email": ["Not a valid email address."]}, "correlation_id": "..."}}
+"""
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask import Blueprint, Flask, current_app, g, jsonify, request
+from sqlalchemy import text
+from werkzeug.exceptions import HTTPException
+
+from .auth import staff_required
+from .logging import bound_context, get_logger
+from .parking import parked_to_json
+
+log = get_logger(__name__)
+_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
+
+
+def error_response(status: int, message: str, fields: dict | None = None, headers: dict | None = None):
+    code = re.sub(r"[^a-z]+", "_", _reason(status).lower()).strip("_")
+    body = {"error": {"status": status, "code": code, "message": message,
+                      "correlation_id": getattr(g, "correlation_id", None)}}
+    if fields:
+        body["error"]["fields"] = fields
+    response = jsonify(body)
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "error"
+
+
+def install_common(app: Flask) -> None:
+    """Correlation id on every request and response, JSON errors, no stack trace to clients."""
+
+    @app.before_request
+    def _correlation():
+        given = request.headers.get("X-Correlation-ID", "")
+        g.correlation_id = given if _CORRELATION_ID.match(given) else str(uuid.uuid4())
+        g._log_ctx = bound_context(correlation_id=g.correlation_id)
+        g._log_ctx.__enter__()
+
+    @app.after_request
+    def _stamp(response):
+        response.headers["X-Correlation-ID"] = getattr(g, "correlation_id", "") or str(uuid.uuid4())
+        return response
+
+    @app.teardown_request
+    def _unbind(_exc):
+        ctx = g.pop("_log_ctx", None)
+        if ctx is not None:
+            ctx.__exit__(None, None, None)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        fields = None
+        data = getattr(exc, "data", None)  # flask-smorest / webargs put field messages here
+        if isinstance(data, dict) and "messages" in data:
+            messages = data["messages"]
+            fields = {}
+            for location_messages in messages.values() if isinstance(messages, dict) else []:
+                if isinstance(location_messages, dict):
+                    fields.update(location_messages)
+        return error_response(exc.code or 500, exc.description or _reason(exc.code or 500), fields or None)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("http.unhandled_error", path=request.path, error_type=type(exc).__name__)
+        return error_response(500, "internal error; quote the correlation id to support")
+
+
+def health_blueprint(runtime) -> Blueprint:
+    bp = Blueprint("health", __name__)
+
+    @bp.get("/healthz")
+    def healthz():
+        return jsonify({"status": "ok", "service": runtime.settings.service})
+
+    @bp.get("/readyz")
+    def readyz():
+        checks = {}
+        try:
+            with runtime.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - readiness reports, it does not fail
+            checks["database"] = f"unavailable: {type(exc).__name__}"
+        checks["broker"] = runtime.broker_ready()
+        ok = all(v == "ok" for v in checks.values())
+        response = jsonify({"status": "ready" if ok else "not_ready", "service": runtime.settings.service,
+                            "checks": checks})
+        response.status_code = 200 if ok else 503
+        return response
+
+    return bp
+
+
+def staff_blueprint(runtime) -> Blueprint:
+    """Staff-only view of this service's parked messages (the support web console builds on it)."""
+    bp = Blueprint("staff", __name__, url_prefix="/v1/staff")
+
+    @bp.get("/parked")
+    @staff_required()
+    def list_parked():
+        rows = runtime.parking.list(service=runtime.settings.service, status=request.args.get("status", "parked"),
+                                    event_type=request.args.get("event_type"), error=request.args.get("error"),
+                                    order_id=request.args.get("order_id"),
+                                    limit=min(int(request.args.get("limit", 100) or 100), 1000))
+        return jsonify({"items": [parked_to_json(r) for r in rows]})
+
+    @bp.get("/parked/<int:parked_id>")
+    @staff_required()
+    def show_parked(parked_id: int):
+        row = runtime.parking.get(parked_id)
+        if row is None or row["service"] != runtime.settings.service:
+            return error_response(404, "no such parked message")
+        return jsonify(parked_to_json(row, include_body=True))
+
+    return bp
+
+
+def create_base_app(runtime) -> Flask:
+    app = Flask(runtime.settings.service)
+    app.config["COC_SETTINGS"] = runtime.settings
+    app.config["COC_RUNTIME"] = runtime
+    app.json.sort_keys = False
+    install_common(app)
+    app.register_blueprint(health_blueprint(runtime))
+    app.register_blueprint(staff_blueprint(runtime))
+    return app
+
+
+def current_runtime():
+    return current_app.config["COC_RUNTIME"]

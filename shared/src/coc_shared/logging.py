@@ -1,0 +1,108 @@
+"""JSON-lines logging with structlog.
+
+Every line carries ``service`` and, where known, ``correlation_id``, ``event_id`` and ``order_id``
+(bound with ``bind_context``). Personal data never reaches a log line: keys that name personal
+data are dropped and e-mail addresses or phone numbers inside strings are masked.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from contextlib import contextmanager
+
+import structlog
+
+PERSONAL_KEYS = frozenset(
+    {
+        "personal", "email", "e_mail", "phone", "telephone", "first_name", "last_name", "name",
+        "full_name", "address", "shipping_address", "billing_address", "street", "postal_code",
+        "city", "password", "iban", "card_number", "pan", "ip", "user_agent",
+    }
+)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+_PHONE = re.compile(r"\+?\d[\d .-]{7,}\d")
+
+
+def _scrub_value(value):
+    if isinstance(value, str):
+        return _PHONE.sub("[phone]", _EMAIL.sub("[email]", value))
+    if isinstance(value, dict):
+        return {k: ("[redacted]" if k.lower() in PERSONAL_KEYS else _scrub_value(v)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub_value(v) for v in value]
+    return value
+
+
+# Event ids, order ids and timestamps look like phone numbers to _PHONE; they are left as they are.
+_SAFE_KEYS = frozenset({"event_id", "order_id", "correlation_id", "causation_id", "timestamp", "message_id",
+                        "subject", "delivery_tag", "attempt", "count", "seconds", "parked_id", "host", "pid"})
+
+
+def scrub_personal_data(_logger, _method, event_dict):
+    for key in list(event_dict):
+        if key.lower() in PERSONAL_KEYS:
+            event_dict[key] = "[redacted]"
+        elif key not in _SAFE_KEYS:
+            event_dict[key] = _scrub_value(event_dict[key])
+    return event_dict
+
+
+_configured: str | None = None
+
+
+def configure_logging(service: str, level: str = "INFO", stream=None) -> None:
+    """Configure structlog (and the stdlib root logger) to write JSON lines to stderr."""
+    global _configured
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(service=service)
+    if _configured is not None and stream is None:
+        return
+    _configured = service
+    numeric = getattr(logging, level.upper(), logging.INFO)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            scrub_personal_data,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    # Library logs (kombu, werkzeug, alembic) go through the same JSON renderer.
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=structlog.processors.JSONRenderer(),
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                scrub_personal_data,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(numeric, logging.INFO))
+    logging.getLogger("amqp").setLevel(logging.WARNING)
+    logging.getLogger("kombu").setLevel(logging.WARNING)
+
+
+def get_logger(name: str | None = None):
+    return structlog.get_logger(name)
+
+
+@contextmanager
+def bound_context(**values):
+    """Bind context keys (correlation_id, event_id, order_id) for the duration of a block."""
+    values = {k: v for k, v in values.items() if v is not None}
+    tokens = structlog.contextvars.bind_contextvars(**values)
+    try:
+        yield
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)

@@ -1,0 +1,218 @@
+"""What a service is made of, and how it runs.
+
+A service declares a ``ServiceDefinition`` (name, tables, event handlers, HTTP routes, migration
+scripts). ``Runtime`` wires it to the configured database and broker; the same objects run in
+both modes (RabbitMQ + PostgreSQL, or memory transport + SQLite), only the URLs differ.
+
+Command line of every service (``coc-<service> <command>``)::
+
+    migrate   create/upgrade its schema (and the ops schema), declare its queues
+    api       serve its HTTP API (development server; production uses gunicorn, see Dockerfile)
+    worker    run its consumer and its outbox relay until SIGTERM
+    consume   run only the consumer;   relay   run only the outbox relay
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable
+
+from flask import Flask
+from sqlalchemy import MetaData, Table
+
+from .bus import Broker, Publisher, wait_for_connection
+from .config import Settings
+from .consumer import EventConsumer, Handler
+from .db import make_engine
+from .envelope import Event
+from .http import create_base_app
+from .logging import configure_logging, get_logger
+from .migrate import package_migrations, upgrade
+from .outbox import OutboxRelay, add_to_outbox
+from .parking import ParkingStore
+from .tables import OPS_SCHEMA, messaging_tables
+
+log = get_logger(__name__)
+OPS_MIGRATIONS = package_migrations(__file__)
+
+
+@dataclass
+class ServiceDefinition:
+    name: str
+    metadata: MetaData
+    migrations: str  # folder of the service's alembic scripts
+    handlers: Callable[["Runtime"], dict[str, Handler]] = lambda runtime: {}
+    register_api: Callable[[Flask, "Runtime"], None] | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def schema(self) -> str:
+        return self.name.replace("-", "_")
+
+
+class Transaction:
+    """A unit of work: state changes on ``conn`` and the events they cause commit together."""
+
+    def __init__(self, conn, producer: str, correlation_id: str | None, causation_id: str | None):
+        self.conn = conn
+        self.producer = producer
+        self.correlation_id = correlation_id
+        self.causation_id = causation_id
+        self.events: list[Event] = []
+
+    def emit(self, type_: str, data: dict, *, subject: str | None = None, personal: dict | None = None,
+             correlation_id: str | None = None, version: int = 1) -> Event:
+        event = Event(type=type_, version=version, data=data, personal=personal, producer=self.producer,
+                      correlation_id=correlation_id or self.correlation_id or subject or "",
+                      causation_id=self.causation_id, subject=subject)
+        if not event.correlation_id:
+            event.correlation_id = event.id
+        self.events.append(event)
+        return event
+
+
+class Runtime:
+    def __init__(self, definition: ServiceDefinition, settings: Settings | None = None):
+        self.definition = definition
+        self.settings = settings or Settings.from_env(definition.name)
+        schema = definition.schema
+        self.engine = make_engine(self.settings.database_url, schemas=(schema, OPS_SCHEMA))
+        if self.settings.parking_database_url == self.settings.database_url:
+            self.parking_engine = self.engine
+        else:
+            self.parking_engine = make_engine(self.settings.parking_database_url, schemas=(OPS_SCHEMA,))
+        self.outbox, self.inbox = messaging_tables(definition.metadata, schema)
+        self.broker = Broker(self.settings.rabbitmq_url, self.settings.bus_prefix, self.settings.delivery_limit)
+        self.parking = ParkingStore(self.parking_engine)
+        self._handlers: dict[str, Handler] | None = None
+        self.consumer: EventConsumer | None = None
+
+    @property
+    def handlers(self) -> dict[str, Handler]:
+        if self._handlers is None:
+            self._handlers = self.definition.handlers(self)
+        return self._handlers
+
+    # state changes with events
+    @contextmanager
+    def transaction(self, correlation_id: str | None = None, causation_id: str | None = None):
+        with self.engine.begin() as conn:
+            tx = Transaction(conn, self.definition.name, correlation_id, causation_id)
+            yield tx
+            add_to_outbox(conn, self.outbox, tx.events)
+
+    # set-up
+    def migrate(self) -> None:
+        upgrade(self.parking_engine, OPS_MIGRATIONS, OPS_SCHEMA)
+        upgrade(self.engine, self.definition.migrations, self.definition.schema)
+
+    def declare_topology(self) -> None:
+        conn = wait_for_connection(self.broker, what="declare")
+        try:
+            channel = conn.channel()
+            if self.handlers:
+                self.broker.declare_service(channel, self.definition.name, list(self.handlers),
+                                            self.settings.retry_delays)
+            else:
+                self.broker.declare_exchange(channel)
+        finally:
+            conn.release()
+
+    def broker_ready(self) -> str:
+        if self.consumer is not None:
+            return "ok" if self.consumer.ready.is_set() else "consumer not connected"
+        conn = self.broker.connect()
+        try:
+            conn.ensure_connection(max_retries=1, timeout=2)
+            return "ok"
+        except Exception as exc:  # noqa: BLE001
+            return f"unavailable: {type(exc).__name__}"
+        finally:
+            conn.release()
+
+    # parts
+    def create_app(self) -> Flask:
+        app = create_base_app(self)
+        if self.definition.register_api is not None:
+            self.definition.register_api(app, self)
+        return app
+
+    def make_consumer(self) -> EventConsumer:
+        s = self.settings
+        self.consumer = EventConsumer(
+            service=self.definition.name, engine=self.engine, inbox=self.inbox, outbox=self.outbox,
+            broker=self.broker, handlers=self.handlers, parking=self.parking, prefetch=s.prefetch,
+            batch_size=s.batch_size, quick_attempts=s.quick_attempts, retry_delays=s.retry_delays)
+        return self.consumer
+
+    def make_relay(self, stop: threading.Event) -> OutboxRelay:
+        publisher = Publisher(self.broker, confirm_timeout=self.settings.outbox_confirm_timeout, stop=stop)
+        return OutboxRelay(self.engine, self.outbox, publisher, batch_size=self.settings.outbox_batch_size,
+                           poll_seconds=self.settings.outbox_poll_seconds)
+
+    def start_worker_threads(self, stop: threading.Event, consume: bool = True, relay: bool = True) -> list[threading.Thread]:
+        threads = []
+        if consume and self.handlers:
+            consumer = self.make_consumer()
+            threads.append(threading.Thread(target=consumer.run, args=(stop,), name=f"{self.definition.name}-consumer",
+                                            daemon=True))
+        if relay:
+            threads.append(threading.Thread(target=self.make_relay(stop).run, args=(stop,),
+                                            name=f"{self.definition.name}-relay", daemon=True))
+        for thread in threads:
+            thread.start()
+        return threads
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum, _frame):
+        log.info("worker.stopping", signal=signum)
+        stop.set()
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def main(definition: ServiceDefinition, argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=f"coc-{definition.name}")
+    parser.add_argument("command", choices=["migrate", "api", "worker", "consume", "relay"])
+    args = parser.parse_args(argv)
+    runtime = Runtime(definition)
+    configure_logging(definition.name, runtime.settings.log_level)
+    if args.command == "migrate":
+        runtime.migrate()
+        if not runtime.settings.embedded:
+            runtime.declare_topology()
+        log.info("migrate.done", schema=definition.schema)
+        return 0
+    if args.command == "api":
+        app = runtime.create_app()
+        log.info("api.listening", host=runtime.settings.http_host, port=runtime.settings.http_port)
+        app.run(host=runtime.settings.http_host, port=runtime.settings.http_port, threaded=True)
+        return 0
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    threads = runtime.start_worker_threads(stop, consume=args.command in ("worker", "consume"),
+                                           relay=args.command in ("worker", "relay"))
+    log.info("worker.started", pid=os.getpid(), parts=[t.name for t in threads])
+    while not stop.is_set():
+        stop.wait(1.0)
+        if not all(t.is_alive() for t in threads):
+            log.error("worker.thread_died", threads=[t.name for t in threads if not t.is_alive()])
+            stop.set()
+            for t in threads:
+                t.join(timeout=10)
+            return 1
+    for t in threads:
+        t.join(timeout=10)
+    return 0
+
+
+def wsgi_app(definition: ServiceDefinition) -> Flask:
+    """Entry point for gunicorn: ``gunicorn 'coc_<svc>.entrypoints.api:create_app()'``."""
+    runtime = Runtime(definition)
+    configure_logging(definition.name, runtime.settings.log_level)
+    return runtime.create_app()

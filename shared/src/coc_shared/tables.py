@@ -1,0 +1,105 @@
+"""Table definitions of the messaging machinery.
+
+``outbox`` and ``inbox`` live in each service's own schema (created by the service's migrations
+through ``messaging_tables``); ``parked_messages`` and ``support_actions`` live in the ``ops``
+schema, the store behind the support tools (migrated by coc_shared's own alembic scripts).
+"""
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, Text, JSON,
+)
+
+OPS_SCHEMA = "ops"
+
+
+def outbox_table(metadata: MetaData, schema: str) -> Table:
+    return Table(
+        "outbox", metadata,
+        Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("event_type", String(100), nullable=False),
+        Column("correlation_id", String(200), nullable=False),
+        Column("subject", String(200)),
+        Column("body", LargeBinary, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("sent_at", DateTime(timezone=True)),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("next_attempt_at", DateTime(timezone=True)),
+        Column("last_error", Text),
+        Index(f"ix_{schema}_outbox_unsent", "seq", postgresql_where="sent_at IS NULL", sqlite_where=None),
+        schema=schema,
+    )
+
+
+def inbox_table(metadata: MetaData, schema: str) -> Table:
+    return Table(
+        "inbox", metadata,
+        Column("queue", String(200), primary_key=True),
+        Column("event_id", String(36), primary_key=True),
+        Column("event_type", String(100), nullable=False),
+        Column("handled_at", DateTime(timezone=True), nullable=False),
+        schema=schema,
+    )
+
+
+def messaging_tables(metadata: MetaData, schema: str) -> tuple[Table, Table]:
+    """Add the outbox and inbox tables to a service's metadata (idempotent per metadata)."""
+    key_out, key_in = f"{schema}.outbox", f"{schema}.inbox"
+    outbox = metadata.tables[key_out] if key_out in metadata.tables else outbox_table(metadata, schema)
+    inbox = metadata.tables[key_in] if key_in in metadata.tables else inbox_table(metadata, schema)
+    return outbox, inbox
+
+
+ops_metadata = MetaData()
+
+parked_messages = Table(
+    "parked_messages", ops_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("service", String(100), nullable=False),
+    Column("host", String(200), nullable=False),
+    Column("queue", String(200), nullable=False),
+    Column("routing_key", String(200), nullable=False),
+    Column("event_id", String(200)),
+    Column("event_type", String(100)),
+    Column("order_id", String(200)),  # envelope subject / data.order_id, for support searches
+    Column("correlation_id", String(200)),
+    Column("body", LargeBinary, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("properties", JSON, nullable=False),
+    Column("error_type", String(300), nullable=False),
+    Column("error_message", Text, nullable=False),
+    Column("stack_trace", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("first_failed_at", DateTime(timezone=True), nullable=False),
+    Column("last_failed_at", DateTime(timezone=True), nullable=False),
+    Column("parked_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(20), nullable=False, default="parked"),  # parked | replayed | discarded
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("resolved_by", String(200)),
+    Column("resolution_reason", Text),
+    Index("ix_parked_status_service", "status", "service"),
+    Index("ix_parked_event_id", "event_id"),
+    Index("ix_parked_order_id", "order_id"),
+    schema=OPS_SCHEMA,
+)
+
+support_actions = Table(
+    "support_actions", ops_metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("role", String(50), nullable=False),
+    Column("action", String(50), nullable=False),
+    Column("target", String(200)),
+    Column("reason", Text),
+    Column("details", JSON),
+    schema=OPS_SCHEMA,
+)
+
+
+def create_messaging_tables(bind, schema: str) -> None:
+    """Used by each service's first migration: creates its outbox and inbox tables."""
+    metadata = MetaData()
+    for table in messaging_tables(metadata, schema):
+        table.create(bind)

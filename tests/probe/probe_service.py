@@ -1,0 +1,99 @@
+"""A small real service built on coc_shared, used by the cross-process tests of the delivery
+guarantees. It runs with the same runtime as the five services (``python probe_service.py
+worker``); its handler's behaviour is chosen by the event's data so tests can make it fail,
+crash or stall on purpose. It is test code: no production service contains such switches."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from marshmallow import fields
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, func, insert, select, text
+
+from coc_shared.catalogue import EventType, TolerantSchema, register
+from coc_shared.migrate import package_migrations
+from coc_shared.service import Runtime, ServiceDefinition, main
+from coc_shared.db import normalise_url
+
+SCHEMA = "probe"
+metadata = MetaData(schema=SCHEMA)
+effects = Table("effects", metadata, Column("id", Integer, primary_key=True), Column("event_id", String(36), nullable=False),
+                Column("seq", Integer, nullable=False))
+echoes = Table("echoes", metadata, Column("id", Integer, primary_key=True), Column("event_id", String(36), nullable=False),
+               Column("cause", String(36), nullable=False))
+attempts = Table("attempts", metadata, Column("event_id", String(36), primary_key=True), Column("count", Integer, nullable=False))
+switches = Table("switches", metadata, Column("name", String(50), primary_key=True))
+
+
+class PingV1(TolerantSchema):
+    seq = fields.Integer(required=True)
+    fail_times = fields.Integer(load_default=0)
+    poison = fields.Boolean(load_default=False)
+    sleep = fields.Float(load_default=0)
+
+
+class HandledV1(TolerantSchema):
+    seq = fields.Integer(required=True)
+
+
+register(EventType("probe.ping", 1, "probe", ("probe",), PingV1, None, "Test event of the probe service.",
+                   {"seq": 1}))
+register(EventType("probe.handled", 1, "probe", ("probe",), HandledV1, None, "Emitted by the probe's ping handler.",
+                   {"seq": 1}))
+
+
+def _count_attempt(runtime: Runtime, event_id: str) -> int:
+    """Counted outside the handler's transaction so that a rolled-back attempt is still counted."""
+    with runtime.engine.connect() as conn:
+        with conn.begin():
+            row = conn.execute(select(attempts.c.count).where(attempts.c.event_id == event_id).with_for_update()).first()
+            if row is None:
+                conn.execute(insert(attempts).values(event_id=event_id, count=1))
+                return 1
+            conn.execute(attempts.update().where(attempts.c.event_id == event_id).values(count=row.count + 1))
+            return row.count + 1
+
+
+def handlers(runtime: Runtime):
+    def on_ping(event, ctx):
+        data = event.data
+        if data.get("sleep"):
+            time.sleep(data["sleep"])
+        n = _count_attempt(runtime, event.id) if (data.get("fail_times") or data.get("poison")) else 1
+        if n <= data.get("fail_times", 0):
+            raise RuntimeError(f"planned failure {n} of {data['fail_times']}")
+        if data.get("poison") and ctx.conn.execute(select(switches.c.name).where(switches.c.name == "fixed")).first() is None:
+            raise ValueError("poison message: the cause is not fixed yet")
+        ctx.conn.execute(insert(effects).values(event_id=event.id, seq=data["seq"]))
+        ctx.emit("probe.handled", {"seq": data["seq"]})
+
+    def on_handled(event, ctx):
+        ctx.conn.execute(insert(echoes).values(event_id=event.id, cause=event.causation_id))
+
+    return {"probe.ping": on_ping, "probe.handled": on_handled}
+
+
+definition = ServiceDefinition(name="probe", metadata=metadata, migrations=package_migrations(__file__),
+                               handlers=handlers)
+
+
+def emit(runtime: Runtime, count: int, start: int = 0, **data) -> list[str]:
+    ids = []
+    with runtime.transaction() as tx:
+        for i in range(start, start + count):
+            ids.append(tx.emit("probe.ping", {"seq": i, **data}, subject=f"order-{i}").id)
+    return ids
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "emit":
+        parser = argparse.ArgumentParser()
+        parser.add_argument("emit")
+        parser.add_argument("--count", type=int, default=1)
+        parser.add_argument("--start", type=int, default=0)
+        args = parser.parse_args()
+        emit(Runtime(definition), args.count, args.start)
+        sys.exit(0)
+    sys.exit(main(definition))
