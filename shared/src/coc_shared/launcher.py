@@ -1,0 +1,179 @@
+"""``coc-run`` (behind ``make run``): migrate and start the whole pipeline, and say where it listens.
+
+Mode:
+* **distributed** when ``RABBITMQ_URL`` / ``DATABASE_URL`` are set, or the local RabbitMQ (5672) and
+  PostgreSQL (5432) answer: each service runs as its own processes (gunicorn API + worker with
+  consumer and outbox relay), as in production;
+* **embedded** otherwise: every service in this one process, over kombu's in-memory transport and
+  SQLite files under ``RUN_DATA_DIR``. Same service code; only the transports differ. Nothing in
+  the embedded mode survives a restart of the process's memory (the broker is in memory), so it is
+  for trying the pipeline out, not for production.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from urllib.parse import urlparse
+
+from .config import ENV_VARS, SERVICE_NAMES, Settings, env, port_variable
+from .db import ensure_database
+from .logging import configure_logging, get_logger
+
+log = get_logger("coc-run")
+
+
+def package_of(service: str) -> str:
+    return "coc_" + service.replace("-", "_")
+
+
+def load_definitions():
+    definitions = []
+    for name in SERVICE_NAMES:
+        try:
+            module = importlib.import_module(package_of(name) + ".service")
+        except ModuleNotFoundError as exc:
+            print(f"  ! service {name} is not installed ({exc}); run `make install`", file=sys.stderr)
+            continue
+        definitions.append(module.definition)
+    return definitions
+
+
+def _answers(url: str, port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or port), timeout=1.5):
+            return True
+    except OSError:
+        return False
+
+
+def choose_mode(forced: str | None = None) -> tuple[str, str]:
+    """Returns (mode, reason)."""
+    if forced:
+        return forced, "chosen on the command line"
+    given = [v for v in ("RABBITMQ_URL", "DATABASE_URL") if os.environ.get(v)]
+    if given:
+        if env("RABBITMQ_URL").startswith("memory://") or env("DATABASE_URL").startswith("sqlite"):
+            return "embedded", f"{', '.join(given)} name in-process transports"
+        return "distributed", f"{', '.join(given)} set"
+    rabbit, pg = _answers(env("RABBITMQ_URL"), 5672), _answers(env("DATABASE_URL"), 5432)
+    if rabbit and pg:
+        return "distributed", "the local RabbitMQ and PostgreSQL answer"
+    missing = [n for n, ok in (("RabbitMQ", rabbit), ("PostgreSQL", pg)) if not ok]
+    return "embedded", f"no local {' or '.join(missing)} answers"
+
+
+def _banner(mode: str, reason: str, rows: list[tuple[str, str]]) -> None:
+    print(f"\nCOC pipeline running in {mode} mode ({reason}).", flush=True)
+    for name, where in rows:
+        print(f"  {name:<18} {where}", flush=True)
+    print("Press Ctrl-C to stop.\n", flush=True)
+
+
+def run_embedded(definitions, reason: str, stop: threading.Event) -> int:
+    from werkzeug.serving import make_server
+
+    from .service import Runtime
+
+    data_dir = os.path.abspath(env("RUN_DATA_DIR"))
+    os.makedirs(data_dir, exist_ok=True)
+    overrides = dict(rabbitmq_url="memory://", database_url=f"sqlite:///{data_dir}/main.db",
+                     parking_database_url=f"sqlite:///{data_dir}/main.db")
+    runtimes = [Runtime(d, Settings.from_env(d.name, **overrides)) for d in definitions]
+    for runtime in runtimes:
+        runtime.migrate()
+    for runtime in runtimes:  # every queue exists before anything is published
+        runtime.declare_topology()
+    servers, rows = [], []
+    for runtime in runtimes:
+        runtime.start_worker_threads(stop)
+        server = make_server(runtime.settings.http_host, runtime.settings.http_port, runtime.create_app(), threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True, name=f"{runtime.definition.name}-http").start()
+        servers.append(server)
+        rows.append((runtime.definition.name, f"http://{runtime.settings.http_host}:{runtime.settings.http_port}"
+                     f"  (API, consumer and outbox relay in this process)"))
+    rows.append(("data", f"{data_dir} (SQLite files); broker: in-memory"))
+    _banner("embedded", reason, rows)
+    stop.wait()
+    for server in servers:
+        server.shutdown()
+    return 0
+
+
+def run_distributed(definitions, reason: str, stop: threading.Event) -> int:
+    from .service import Runtime
+
+    ensure_database(env("DATABASE_URL"))
+    if env("PARKING_DATABASE_URL"):
+        ensure_database(env("PARKING_DATABASE_URL"))
+    for definition in definitions:
+        runtime = Runtime(definition)
+        runtime.migrate()
+        runtime.declare_topology()
+        runtime.engine.dispose()
+    bindir = os.path.dirname(sys.executable)
+    gunicorn = shutil.which("gunicorn", path=bindir) or "gunicorn"
+    host = env("SERVICE_HOST")
+    children: list[tuple[str, subprocess.Popen]] = []
+    rows = []
+    for definition in definitions:
+        port = env(port_variable(definition.name))
+        api = subprocess.Popen([gunicorn, "--bind", f"{host}:{port}", "--workers", "2", "--access-logfile", "-",
+                                f"{package_of(definition.name)}.entrypoints.api:create_app()"])
+        worker = subprocess.Popen([os.path.join(bindir, f"coc-{definition.name}"), "worker"])
+        children += [(f"{definition.name} api", api), (f"{definition.name} worker", worker)]
+        rows.append((definition.name, f"http://{host}:{port}  (gunicorn pid {api.pid}; worker pid {worker.pid})"))
+    rows.append(("database", Settings.from_env("orders").database_url.split("@")[-1]))
+    rows.append(("broker", Settings.from_env("orders").rabbitmq_url.split("@")[-1]))
+    _banner("distributed", reason, rows)
+    code = 0
+    while not stop.is_set():
+        for name, child in children:
+            if child.poll() is not None:
+                print(f"  ! {name} exited with {child.returncode}; stopping", file=sys.stderr, flush=True)
+                code = 1
+                stop.set()
+        stop.wait(1.0)
+    for _, child in children:
+        if child.poll() is None:
+            child.terminate()
+    deadline = time.monotonic() + 15
+    for _, child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="coc-run", description=__doc__.split("\n")[0])
+    parser.add_argument("--mode", choices=["distributed", "embedded"], help="override the automatic choice")
+    args = parser.parse_args(argv)
+    configure_logging("coc-run", env("LOG_LEVEL"))
+    definitions = load_definitions()
+    if not definitions:
+        print("no service is installed; run `make install`", file=sys.stderr)
+        return 2
+    mode, reason = choose_mode(args.mode)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"coc-run: {mode} mode ({reason})", flush=True)
+    if mode == "embedded":
+        return run_embedded(definitions, reason, stop)
+    return run_distributed(definitions, reason, stop)
+
+
+assert all(port_variable(s) in ENV_VARS for s in SERVICE_NAMES)
+
+if __name__ == "__main__":
+    sys.exit(main())
