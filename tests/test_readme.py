@@ -3,7 +3,12 @@ import re
 import subprocess
 from pathlib import Path
 
-from coc_shared.config import ENV_VARS
+import importlib
+
+from coc_shared.config import ENV_VARS, SERVICE_NAMES
+
+for _service in SERVICE_NAMES:  # services declare their own variables when imported
+    importlib.import_module("coc_" + _service.replace("-", "_") + ".service")
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

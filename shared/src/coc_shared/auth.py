@@ -84,3 +84,54 @@ def staff_required(roles: tuple[str, ...] = ROLES):
             return view(*args, **kwargs)
         return wrapper
     return decorator
+
+
+# Customers -------------------------------------------------------------------------------------
+# The orders service logs customers in and issues these; any service serving customers (payments'
+# checkout) verifies them with the same CUSTOMER_TOKEN_SECRET. An order placed without an account
+# is opened by its access token instead: random, shown once, and known elsewhere only by its
+# SHA-256 (carried in order.placed), so a leaked database or event never reveals a usable token.
+CUSTOMER_ISSUER = "coc-customer"
+
+
+def issue_customer_token(secret: str | None, account_id: str, ttl: timedelta = timedelta(hours=2)) -> tuple[str, int]:
+    """Returns (token, expires_in_seconds)."""
+    secret = _check_secret(secret)
+    now = utcnow()
+    token = jwt.encode({"iss": CUSTOMER_ISSUER, "sub": account_id, "iat": now, "exp": now + ttl}, secret,
+                       algorithm="HS256")
+    return token, int(ttl.total_seconds())
+
+
+def verify_customer_token(secret: str | None, token: str | None) -> str:
+    """Returns the account id of a valid customer token; raises StaffAuthError(401) otherwise."""
+    secret = _check_secret(secret)
+    if not token:
+        raise StaffAuthError("a bearer token is required")
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=CUSTOMER_ISSUER,
+                            options={"require": ["exp", "iat", "sub", "iss"]})
+    except jwt.ExpiredSignatureError:
+        raise StaffAuthError("the token has expired") from None
+    except jwt.PyJWTError:
+        raise StaffAuthError("the token is invalid") from None
+    return claims["sub"]
+
+
+def new_order_access_token() -> tuple[str, str]:
+    """Returns (token shown once to the customer, its SHA-256 hex digest to store)."""
+    import secrets
+    token = secrets.token_urlsafe(32)
+    return token, hash_access_token(token)
+
+
+def hash_access_token(token: str) -> str:
+    import hashlib
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def access_token_matches(token: str | None, stored_sha256: str | None) -> bool:
+    import hmac
+    if not token or not stored_sha256:
+        return False
+    return hmac.compare_digest(hash_access_token(token), stored_sha256)

@@ -41,6 +41,10 @@ class OrderPlacedV1(TolerantSchema):
     documents_required = fields.List(fields.String(), load_default=list)
     marketing_consent = fields.Boolean(load_default=False)
     account_id = fields.String(load_default=None, allow_none=True)
+    # SHA-256 of the order's access token (orders placed without an account), so that other
+    # services can open the order for its holder without ever seeing the token itself.
+    access_token_sha256 = fields.String(load_default=None, allow_none=True,
+                                        validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 
 
 class OrderPlacedPersonalV1(TolerantSchema):
@@ -175,7 +179,8 @@ register(EventType(
      "total": {"amount_cents": 24900, "currency": "EUR"}, "vat_rate": "20.0", "brand": "Peugeot",
      "vin": "VF3ABCDEF12345678", "first_registration_date": "2019-05-14",
      "documents_required": ["id_card", "registration_certificate"], "marketing_consent": False,
-     "account_id": None},
+     "account_id": None,
+     "access_token_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b4b0b822cd15d6c15b0f00a08"},
     {"first_name": "Émilie", "last_name": "Dupont-Lefèvre", "email": "emilie@example.org",
      "phone": "+33612345678", "shipping_address": {"line1": "1 rue de la Paix", "postal_code": "75002",
                                                    "city": "Paris", "country": "FR"}},

@@ -46,8 +46,22 @@ ENV_VARS: dict[str, tuple[str | None, str]] = {
     "OUTBOX_CONFIRM_TIMEOUT": ("10", "Seconds the relay waits for the broker's confirms of a batch."),
     "STAFF_TOKEN_SECRET": (None, "Secret that signs support-staff bearer tokens (HS256). Staff endpoints answer 503 without it."),
     "STAFF_TOKEN": (None, "Bearer token the support command line (`coc-support`) presents."),
+    "CUSTOMER_TOKEN_SECRET": (
+        None,
+        "Secret that signs customers' bearer tokens (HS256; issued by orders, verified by every service "
+        "that serves customers). Customer endpoints answer 503 without it.",
+    ),
     "RUN_DATA_DIR": ("var", "Folder of the SQLite files and logs of `make run`'s embedded mode."),
 }
+
+
+def declare_env(variables: dict[str, tuple[str | None, str]]) -> None:
+    """A service declares its own variables (name -> (default, meaning)) at import time; they join
+    ENV_VARS, so ``env()`` accepts them and the README test requires them to be documented."""
+    for name, spec in variables.items():
+        if name in ENV_VARS and ENV_VARS[name] != spec:
+            raise ValueError(f"environment variable {name} declared twice with different meanings")
+        ENV_VARS[name] = spec
 
 
 def env(name: str) -> str | None:
