@@ -1,0 +1,75 @@
+"""What the orders service learns from the other services, as plain values (no I/O).
+
+For now the service records the milestones of each order's life that the other services
+announce (paid, payment failed, sent to the supplier, certificate received, shipped), and the
+accounts whose personal data was erased; the order aggregate itself comes with the order intake.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+# event type -> the milestone of the order it announces
+LIFECYCLE_MILESTONES: dict[str, str] = {
+    "payment.confirmed": "paid",
+    "payment.failed": "payment_failed",
+    "documents.sent_to_supplier": "sent_to_supplier",
+    "certificate.received": "certificate_received",
+    "certificate.shipped": "shipped",
+}
+
+
+class InvalidEvent(ValueError):
+    """The event cannot be recorded as it is: handling it again cannot succeed."""
+
+
+def _aware(value: datetime | str, name: str) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidEvent(f"{name} is not an ISO 8601 date-time: {value!r}") from None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise InvalidEvent(f"{name} must be a date-time with a time zone")
+    return value
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    """One milestone of an order, as announced by the event that carried it."""
+
+    order_id: str
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+
+    @property
+    def milestone(self) -> str:
+        return LIFECYCLE_MILESTONES[self.event_type]
+
+    @classmethod
+    def from_message(cls, event_id: str, event_type: str, occurred_at: datetime | str, data: dict) -> "OrderEvent":
+        if event_type not in LIFECYCLE_MILESTONES:
+            raise InvalidEvent(f"{event_type!r} is not an event of an order's life")
+        order_id = data.get("order_id")
+        if not isinstance(order_id, str) or not order_id:
+            raise InvalidEvent(f"{event_type} carries no order_id")
+        return cls(order_id=order_id, event_id=event_id, event_type=event_type,
+                   occurred_at=_aware(occurred_at, "occurred_at"))
+
+
+@dataclass(frozen=True)
+class AccountDeactivation:
+    """An account whose personal data the gdpr service erased; the orders kept for it are to be
+    anonymised (that work comes with the order aggregate)."""
+
+    account_id: str
+    event_id: str
+    erased_at: datetime
+
+    @classmethod
+    def from_message(cls, event_id: str, data: dict) -> "AccountDeactivation":
+        account_id = data.get("account_id")
+        if not isinstance(account_id, str) or not account_id:
+            raise InvalidEvent("account.deactivated carries no account_id")
+        return cls(account_id=account_id, event_id=event_id, erased_at=_aware(data.get("erased_at"), "erased_at"))

@@ -1,0 +1,78 @@
+"""What the payments service knows, as plain values (no I/O).
+
+A placed order makes a payment due: its number, the method the customer chose and the amount.
+Nothing personal is kept here (no name, e-mail or address: the order's ``personal`` part is
+never read), so the payment records need no erasure when an account is deactivated.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+PAYMENT_METHODS = ("card", "paypal", "transfer")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+class InvalidEvent(ValueError):
+    """The event cannot be recorded as it is: handling it again cannot succeed."""
+
+
+def _aware(value: datetime | str, name: str) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidEvent(f"{name} is not an ISO 8601 date-time: {value!r}") from None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise InvalidEvent(f"{name} must be a date-time with a time zone")
+    return value
+
+
+@dataclass(frozen=True)
+class PaymentDue:
+    """The payment an order awaits. One per order: a second ``order.placed`` of the same order
+    changes nothing."""
+
+    order_id: str
+    order_number: str
+    method: str
+    amount_cents: int
+    currency: str
+    status: str = "due"
+
+    def __post_init__(self):
+        if not self.order_id or not self.order_number:
+            raise InvalidEvent("a payment due needs an order id and an order number")
+        if self.method not in PAYMENT_METHODS:
+            raise InvalidEvent(f"unknown payment method {self.method!r}")
+        if isinstance(self.amount_cents, bool) or not isinstance(self.amount_cents, int) or self.amount_cents < 0:
+            raise InvalidEvent(f"the amount must be a whole number of cents >= 0, not {self.amount_cents!r}")
+        if not isinstance(self.currency, str) or not _CURRENCY.match(self.currency):
+            raise InvalidEvent(f"the currency must be an ISO 4217 code, not {self.currency!r}")
+
+    @classmethod
+    def from_order_placed(cls, data: dict) -> "PaymentDue":
+        """Built from the ``data`` part of ``order.placed`` only (its ``personal`` part is not needed)."""
+        total = data.get("total")
+        if not isinstance(total, dict):
+            raise InvalidEvent("order.placed carries no total")
+        return cls(order_id=data.get("order_id") or "", order_number=data.get("order_number") or "",
+                   method=data.get("payment_method"), amount_cents=total.get("amount_cents"),
+                   currency=total.get("currency"))
+
+
+@dataclass(frozen=True)
+class AccountDeactivation:
+    """An account whose personal data the gdpr service erased (payments keeps none of it)."""
+
+    account_id: str
+    event_id: str
+    erased_at: datetime
+
+    @classmethod
+    def from_message(cls, event_id: str, data: dict) -> "AccountDeactivation":
+        account_id = data.get("account_id")
+        if not isinstance(account_id, str) or not account_id:
+            raise InvalidEvent("account.deactivated carries no account_id")
+        return cls(account_id=account_id, event_id=event_id, erased_at=_aware(data.get("erased_at"), "erased_at"))
