@@ -1,0 +1,7 @@
+"""The gdpr service: carries out customers' account deactivations, erasing their personal data
+everywhere except what a legal obligation keeps.
+
+Layout (as in *Architecture Patterns with Python*): ``domain`` holds the rules and no I/O,
+``service_layer`` the event handlers, ``adapters`` the tables and repositories, ``entrypoints``
+the command line and the WSGI application; ``service`` ties them into a ``ServiceDefinition``.
+"""

@@ -1,0 +1,60 @@
+"""Deactivation requests, as plain values (no I/O).
+
+A customer's request to deactivate their account must be answered without undue delay and at
+the latest within one month of its receipt (GDPR art. 12(3)); the request records that deadline.
+While a request of an account is pending, a new request of the same account joins it.
+Carrying the erasure out (and emitting ``account.deactivated``) comes in a later step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+ANSWER_WITHIN = timedelta(days=30)
+PENDING = "pending"
+
+
+class InvalidEvent(ValueError):
+    """The event cannot be recorded as it is: handling it again cannot succeed."""
+
+
+def _aware(value: datetime | str, name: str) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidEvent(f"{name} is not an ISO 8601 date-time: {value!r}") from None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise InvalidEvent(f"{name} must be a date-time with a time zone")
+    return value
+
+
+@dataclass(frozen=True)
+class DeactivationRequest:
+    account_id: str
+    event_id: str
+    requested_at: datetime
+    status: str = PENDING
+
+    @property
+    def due_by(self) -> datetime:
+        return self.requested_at + ANSWER_WITHIN
+
+    @property
+    def pending(self) -> bool:
+        return self.status == PENDING
+
+    @classmethod
+    def from_message(cls, event_id: str, data: dict) -> "DeactivationRequest":
+        account_id = data.get("account_id")
+        if not isinstance(account_id, str) or not account_id:
+            raise InvalidEvent("account.deactivation_requested carries no account_id")
+        return cls(account_id=account_id, event_id=event_id,
+                   requested_at=_aware(data.get("requested_at"), "requested_at"))
+
+
+def request_to_open(pending: DeactivationRequest | None, new: DeactivationRequest) -> DeactivationRequest | None:
+    """The request to record for ``new``: itself, or None when the account has a pending one."""
+    if pending is not None and pending.pending and pending.account_id == new.account_id:
+        return None
+    return new

@@ -1,0 +1,37 @@
+"""Event handlers of the notifications service: thin, the rules are in ``domain``.
+
+Each runs inside the consumer's transaction (``ctx.conn``); the inbox already drops a redelivered
+event, and the repository records one notification per event, so a handler has one effect.
+"""
+from __future__ import annotations
+
+from coc_shared.consumer import Handler, HandlerContext, PermanentError
+from coc_shared.envelope import Event
+
+from ..adapters.repository import NotificationRepository
+from ..domain.model import TEMPLATES, InvalidEvent, Notification
+
+
+def _notification(event: Event) -> Notification:
+    try:
+        return Notification.for_event(event.id, event.type, event.data, event.personal)
+    except InvalidEvent as exc:
+        raise PermanentError(str(exc)) from exc
+
+
+def record_notification(event: Event, ctx: HandlerContext) -> None:
+    NotificationRepository(ctx.conn).add(_notification(event))
+
+
+def record_account_deactivated(event: Event, ctx: HandlerContext) -> None:
+    notification = _notification(event)
+    notifications = NotificationRepository(ctx.conn)
+    notifications.erase_personal_data(notification.account_id)
+    notifications.add(notification)
+
+
+def handlers(_runtime=None) -> dict[str, Handler]:
+    """The event types the notifications service consumes (the catalogue's ``consumers``) and their handlers."""
+    table: dict[str, Handler] = {event_type: record_notification for event_type in TEMPLATES}
+    table["account.deactivated"] = record_account_deactivated
+    return table

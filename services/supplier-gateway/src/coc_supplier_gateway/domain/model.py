@@ -1,0 +1,94 @@
+"""Supplier requests, as plain values and rules (no I/O).
+
+A request to the supplier can go once three things are known, in whatever order their events
+arrive: the order was placed (its vehicle's brand chooses the supplier), it was paid, and every
+document it requires was uploaded. Until then the request is ``pending``; then it is ``ready``
+(sending it to the supplier comes in a later step).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+PENDING = "pending"
+READY = "ready"
+
+
+class InvalidEvent(ValueError):
+    """The event cannot be recorded as it is: handling it again cannot succeed."""
+
+
+def order_id_of(event_type: str, data: dict) -> str:
+    order_id = data.get("order_id")
+    if not isinstance(order_id, str) or not order_id:
+        raise InvalidEvent(f"{event_type} carries no order_id")
+    return order_id
+
+
+def _aware(value: datetime | str, name: str) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidEvent(f"{name} is not an ISO 8601 date-time: {value!r}") from None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise InvalidEvent(f"{name} must be a date-time with a time zone")
+    return value
+
+
+@dataclass
+class SupplierRequest:
+    order_id: str
+    brand: str | None = None
+    order_placed: bool = False
+    paid: bool = False
+    documents_completed: bool = False
+    document_ids: tuple[str, ...] = ()
+    status: str = PENDING
+
+    @property
+    def missing(self) -> list[str]:
+        """What the request still waits for."""
+        return [name for name, known in (("order", self.order_placed), ("payment", self.paid),
+                                         ("documents", self.documents_completed)) if not known]
+
+    def order_was_placed(self, data: dict) -> None:
+        brand = data.get("brand")
+        if not isinstance(brand, str) or not brand.strip():
+            raise InvalidEvent("order.placed carries no brand")
+        self.brand = brand.strip()
+        self.order_placed = True
+        self._advance()
+
+    def payment_was_confirmed(self) -> None:
+        self.paid = True
+        self._advance()
+
+    def documents_were_completed(self, data: dict) -> None:
+        document_ids = data.get("document_ids")
+        if not isinstance(document_ids, list) or not all(isinstance(d, str) and d for d in document_ids):
+            raise InvalidEvent("order.documents_completed needs a list of document ids")
+        self.document_ids = tuple(document_ids)
+        self.documents_completed = True
+        self._advance()
+
+    def _advance(self) -> None:
+        if self.status == PENDING and not self.missing:
+            self.status = READY
+
+
+@dataclass(frozen=True)
+class AccountDeactivation:
+    """An account whose personal data the gdpr service erased; the gateway keeps none of it yet
+    (the documents it will fetch and send are erased in the step that handles them)."""
+
+    account_id: str
+    event_id: str
+    erased_at: datetime
+
+    @classmethod
+    def from_message(cls, event_id: str, data: dict) -> "AccountDeactivation":
+        account_id = data.get("account_id")
+        if not isinstance(account_id, str) or not account_id:
+            raise InvalidEvent("account.deactivated carries no account_id")
+        return cls(account_id=account_id, event_id=event_id, erased_at=_aware(data.get("erased_at"), "erased_at"))

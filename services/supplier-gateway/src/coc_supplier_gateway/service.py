@@ -1,0 +1,17 @@
+"""The supplier-gateway service as the shared runtime sees it: name, tables, migrations, handlers, routes."""
+from __future__ import annotations
+
+from coc_shared.migrate import package_migrations
+from coc_shared.service import ServiceDefinition
+
+from .adapters.orm import metadata
+from .entrypoints.routes import register_api
+from .service_layer.handlers import handlers
+
+definition = ServiceDefinition(
+    name="supplier-gateway",
+    metadata=metadata,
+    migrations=package_migrations(__file__),
+    handlers=handlers,
+    register_api=register_api,
+)

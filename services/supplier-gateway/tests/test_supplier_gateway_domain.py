@@ -1,0 +1,73 @@
+"""Unit tests of the supplier gateway's domain (no I/O) and of the handler table's coverage of the catalogue."""
+import itertools
+from datetime import datetime, timezone
+
+import pytest
+
+from coc_shared.catalogue import all_event_types, lookup
+from coc_supplier_gateway.domain.model import (
+    PENDING, READY, AccountDeactivation, InvalidEvent, SupplierRequest, order_id_of,
+)
+from coc_supplier_gateway.service_layer.handlers import handlers
+
+PLACED = lookup("order.placed", 1).example_data
+COMPLETED = lookup("order.documents_completed", 1).example_data
+
+
+def test_handles_exactly_the_event_types_the_catalogue_lists_it_as_a_consumer_of():
+    assert set(handlers()) == {e.type for e in all_event_types() if "supplier-gateway" in e.consumers}
+
+
+def test_a_new_request_waits_for_everything():
+    request = SupplierRequest("o-1")
+    assert (request.status, request.missing) == (PENDING, ["order", "payment", "documents"])
+
+
+STEPS = {
+    "order": lambda r: r.order_was_placed(PLACED),
+    "payment": lambda r: r.payment_was_confirmed(),
+    "documents": lambda r: r.documents_were_completed(COMPLETED),
+}
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(STEPS)))
+def test_a_request_is_ready_once_order_payment_and_documents_are_known_in_any_order(order):
+    request = SupplierRequest("o-1")
+    for i, step in enumerate(order):
+        assert request.status == PENDING
+        STEPS[step](request)
+        assert request.missing == [s for s in STEPS if s not in order[:i + 1]]
+    assert request.status == READY
+    assert (request.brand, request.document_ids) == ("Peugeot", tuple(COMPLETED["document_ids"]))
+
+
+def test_the_same_fact_twice_changes_nothing():
+    request = SupplierRequest("o-1")
+    request.payment_was_confirmed()
+    request.payment_was_confirmed()
+    assert (request.paid, request.status, request.missing) == (True, PENDING, ["order", "documents"])
+
+
+@pytest.mark.parametrize("data", [{}, {"brand": " "}, {"brand": None}])
+def test_an_order_needs_a_brand(data):
+    with pytest.raises(InvalidEvent):
+        SupplierRequest("o-1").order_was_placed(data)
+
+
+@pytest.mark.parametrize("data", [{}, {"document_ids": "d-1"}, {"document_ids": ["d-1", ""]}, {"document_ids": [3]}])
+def test_completed_documents_need_their_ids(data):
+    with pytest.raises(InvalidEvent):
+        SupplierRequest("o-1").documents_were_completed(data)
+
+
+@pytest.mark.parametrize("data", [{}, {"order_id": ""}, {"order_id": 5}])
+def test_an_event_without_order_is_refused(data):
+    with pytest.raises(InvalidEvent):
+        order_id_of("payment.confirmed", data)
+
+
+def test_an_account_deactivation_reads_the_account_and_the_erasure_time():
+    deactivation = AccountDeactivation.from_message("e-2", {"account_id": "a-1", "erased_at": "2026-11-27T10:00:00+00:00"})
+    assert deactivation == AccountDeactivation("a-1", "e-2", datetime(2026, 11, 27, 10, tzinfo=timezone.utc))
+    with pytest.raises(InvalidEvent):
+        AccountDeactivation.from_message("e-2", {"account_id": "a-1", "erased_at": "2026-11-27T10:00:00"})
