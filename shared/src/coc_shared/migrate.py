@@ -8,17 +8,17 @@ from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import Engine, MetaData, text
 
-from .db import ensure_schema
 
 
 def upgrade(engine: Engine, script_location: str, schema: str, revision: str = "head") -> None:
-    ensure_schema(engine, schema)
     cfg = Config()
     cfg.set_main_option("script_location", script_location)
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            # Several processes may start at once: one migrates, the others wait for it.
+            # Several processes may start at once: one migrates, the others wait for it. The
+            # schema is created under the same lock (concurrent CREATE SCHEMA IF NOT EXISTS races).
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": f"coc-migrate-{schema}"})
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         cfg.attributes["connection"] = conn
         cfg.attributes["schema"] = schema
         command.upgrade(cfg, revision)
