@@ -1,0 +1,149 @@
+"""Configuration from environment variables: every variable read, nothing undeclared."""
+import pytest
+
+import coc_shared.config as config
+from coc_shared.config import ENV_VARS, SERVICE_NAMES, Settings, env, port_variable
+
+# Variables of the shared library that Settings does not hold (read with env() where needed).
+NOT_IN_SETTINGS = {"STAFF_TOKEN", "CUSTOMER_TOKEN_SECRET", "RUN_DATA_DIR"}
+SHARED_VARIABLES = {
+    "DATABASE_URL", "PARKING_DATABASE_URL", "RABBITMQ_URL", "BUS_PREFIX", "SERVICE_HOST", "ORDERS_PORT",
+    "PAYMENTS_PORT", "SUPPLIER_GATEWAY_PORT", "NOTIFICATIONS_PORT", "GDPR_PORT", "LOG_LEVEL", "CONSUMER_PREFETCH",
+    "CONSUMER_BATCH_SIZE", "RETRY_QUICK_ATTEMPTS", "RETRY_DELAYS", "QUEUE_DELIVERY_LIMIT", "OUTBOX_BATCH_SIZE",
+    "OUTBOX_POLL_SECONDS", "OUTBOX_CONFIRM_TIMEOUT", "STAFF_TOKEN_SECRET", "STAFF_TOKEN", "CUSTOMER_TOKEN_SECRET",
+    "RUN_DATA_DIR",
+}
+
+CUSTOM = {
+    "DATABASE_URL": "postgresql://app@db.internal:5433/coc_prod",
+    "PARKING_DATABASE_URL": "postgresql://ops@ops-db.internal:5432/ops",
+    "RABBITMQ_URL": "amqp://coc:secret@mq.internal:5673/coc",
+    "BUS_PREFIX": "staging.",
+    "SERVICE_HOST": "0.0.0.0",
+    "ORDERS_PORT": "9001", "PAYMENTS_PORT": "9002", "SUPPLIER_GATEWAY_PORT": "9003", "NOTIFICATIONS_PORT": "9004",
+    "GDPR_PORT": "9005",
+    "LOG_LEVEL": "DEBUG",
+    "CONSUMER_PREFETCH": "17",
+    "CONSUMER_BATCH_SIZE": "7",
+    "RETRY_QUICK_ATTEMPTS": "4",
+    "RETRY_DELAYS": "1, 2.5,60",
+    "QUEUE_DELIVERY_LIMIT": "3",
+    "OUTBOX_BATCH_SIZE": "50",
+    "OUTBOX_POLL_SECONDS": "0.25",
+    "OUTBOX_CONFIRM_TIMEOUT": "4.5",
+    "STAFF_TOKEN_SECRET": "s" * 40,
+}
+PORTS = {"orders": 9001, "payments": 9002, "supplier-gateway": 9003, "notifications": 9004, "gdpr": 9005}
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in list(ENV_VARS):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_the_shared_variables_are_declared():
+    assert SHARED_VARIABLES <= set(ENV_VARS)
+    for name in SHARED_VARIABLES:
+        default, meaning = ENV_VARS[name]
+        assert meaning.strip(), f"{name} has no meaning"
+
+
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+def test_from_env_reads_every_variable(clean_env, service):
+    for name, value in CUSTOM.items():
+        clean_env.setenv(name, value)
+    s = Settings.from_env(service)
+    assert s.service == service
+    assert s.database_url == CUSTOM["DATABASE_URL"]
+    assert s.parking_database_url == CUSTOM["PARKING_DATABASE_URL"]
+    assert s.rabbitmq_url == CUSTOM["RABBITMQ_URL"]
+    assert s.bus_prefix == "staging."
+    assert s.http_host == "0.0.0.0"
+    assert s.http_port == PORTS[service]
+    assert s.log_level == "DEBUG"
+    assert s.prefetch == 17
+    assert s.batch_size == 7
+    assert s.quick_attempts == 4
+    assert s.retry_delays == (1.0, 2.5, 60.0)
+    assert s.delivery_limit == 3
+    assert s.outbox_batch_size == 50
+    assert s.outbox_poll_seconds == 0.25
+    assert s.outbox_confirm_timeout == 4.5
+    assert s.staff_token_secret == "s" * 40
+
+
+def test_from_env_reads_each_variable_through_env(clean_env, monkeypatch):
+    read = []
+    real_env = config.env
+
+    def spy(name):
+        read.append(name)
+        return real_env(name)
+
+    monkeypatch.setattr(config, "env", spy)
+    Settings.from_env("payments")
+    expected = SHARED_VARIABLES - NOT_IN_SETTINGS - {port_variable(s) for s in SERVICE_NAMES if s != "payments"}
+    assert set(read) == expected
+
+
+def test_defaults(clean_env):
+    s = Settings.from_env("orders")
+    assert s.database_url == ENV_VARS["DATABASE_URL"][0]
+    assert s.parking_database_url == s.database_url  # defaults to DATABASE_URL
+    assert s.rabbitmq_url == ENV_VARS["RABBITMQ_URL"][0]
+    assert s.bus_prefix == ""
+    assert s.http_port == 8001
+    assert s.retry_delays == (5.0, 30.0, 120.0, 600.0)
+    assert s.staff_token_secret is None
+    assert s.schema == "orders" and not s.embedded
+
+
+def test_an_empty_variable_means_its_default(clean_env):
+    clean_env.setenv("CONSUMER_PREFETCH", "")
+    clean_env.setenv("STAFF_TOKEN_SECRET", "")
+    clean_env.setenv("BUS_PREFIX", "")
+    s = Settings.from_env("orders")
+    assert s.prefetch == 200 and s.staff_token_secret is None and s.bus_prefix == ""
+
+
+def test_an_unknown_service_gets_port_8000_and_its_schema(clean_env):
+    s = Settings.from_env("t-some-test")
+    assert s.http_port == 8000
+    assert s.schema == "t_some_test"
+
+
+def test_overrides_win(clean_env):
+    clean_env.setenv("CONSUMER_PREFETCH", "17")
+    s = Settings.from_env("orders", prefetch=5, retry_delays=(0.1,))
+    assert s.prefetch == 5 and s.retry_delays == (0.1,)
+
+
+def test_memory_transport_is_the_embedded_mode(clean_env):
+    clean_env.setenv("RABBITMQ_URL", "memory://")
+    assert Settings.from_env("orders").embedded
+
+
+def test_env_reads_the_other_shared_variables(clean_env):
+    clean_env.setenv("STAFF_TOKEN", "tok")
+    clean_env.setenv("CUSTOMER_TOKEN_SECRET", "c" * 40)
+    clean_env.setenv("RUN_DATA_DIR", "/tmp/run")
+    assert env("STAFF_TOKEN") == "tok"
+    assert env("CUSTOMER_TOKEN_SECRET") == "c" * 40
+    assert env("RUN_DATA_DIR") == "/tmp/run"
+
+
+def test_env_refuses_an_undeclared_name(clean_env):
+    clean_env.setenv("COC_SOMETHING_UNDECLARED", "1")
+    with pytest.raises(KeyError, match="undeclared environment variable COC_SOMETHING_UNDECLARED"):
+        env("COC_SOMETHING_UNDECLARED")
+
+
+def test_declare_env_adds_a_variable_and_refuses_a_conflicting_one(clean_env, monkeypatch):
+    monkeypatch.setattr(config, "ENV_VARS", dict(ENV_VARS))
+    config.declare_env({"COC_TEST_ONLY_VAR": ("x", "a variable of a test")})
+    assert config.env("COC_TEST_ONLY_VAR") == "x"
+    config.declare_env({"COC_TEST_ONLY_VAR": ("x", "a variable of a test")})  # same declaration: fine
+    with pytest.raises(ValueError, match="declared twice"):
+        config.declare_env({"COC_TEST_ONLY_VAR": ("y", "another meaning")})
