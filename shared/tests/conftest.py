@@ -95,3 +95,18 @@ def make_service(settings_factory):
     yield make
     for service in made:
         service.close()
+
+
+@pytest.fixture
+def outbox_db(database_url):
+    """An outbox table of its own (in a fresh schema): returns (engine, outbox)."""
+    from coc_shared.db import make_engine
+
+    engine = make_engine(database_url)
+    schema = f"t_{unique_suffix()}"
+    metadata = MetaData()
+    outbox, _inbox = messaging_tables(metadata, schema)
+    ensure_schema(engine, schema)
+    metadata.create_all(engine)
+    yield engine, outbox
+    engine.dispose()

@@ -147,3 +147,9 @@ def publish_raw(rabbitmq_url: str, queue: str, body: bytes, headers: dict | None
         producer.publish(body, exchange="", routing_key=queue, serializer=None,
                          content_type="application/octet-stream", content_encoding="binary",
                          headers=headers or {}, delivery_mode=2, **properties)
+
+
+def body_bytes(message) -> bytes:
+    """py-amqp hands a utf-8 body over as text; compare bodies as bytes."""
+    body = message.body
+    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
