@@ -32,6 +32,8 @@ class PingV1(TolerantSchema):
     fail_times = fields.Integer(load_default=0)
     poison = fields.Boolean(load_default=False)
     sleep = fields.Float(load_default=0)
+    sleep_times = fields.Integer(load_default=0)  # sleep only on the first N attempts (0: on every attempt)
+    track = fields.Boolean(load_default=False)  # count attempts in probe.attempts (also done for the switches below)
 
 
 class HandledV1(TolerantSchema):
@@ -59,9 +61,11 @@ def _count_attempt(runtime: Runtime, event_id: str) -> int:
 def handlers(runtime: Runtime):
     def on_ping(event, ctx):
         data = event.data
-        if data.get("sleep"):
+        tracked = data.get("fail_times") or data.get("poison") or data.get("sleep_times") or data.get("track")
+        # Counted (and committed) before sleeping: a test sees that handling has started.
+        n = _count_attempt(runtime, event.id) if tracked else 1
+        if data.get("sleep") and (not data.get("sleep_times") or n <= data["sleep_times"]):
             time.sleep(data["sleep"])
-        n = _count_attempt(runtime, event.id) if (data.get("fail_times") or data.get("poison")) else 1
         if n <= data.get("fail_times", 0):
             raise RuntimeError(f"planned failure {n} of {data['fail_times']}")
         if data.get("poison") and ctx.conn.execute(select(switches.c.name).where(switches.c.name == "fixed")).first() is None:
