@@ -249,6 +249,9 @@ class Publisher:
             delivery_mode=2,
             mandatory=True,
             retry=False,
+            # A broker that blocks publishers (memory or disk alarm) stops reading the socket: the
+            # write must time out too, or the relay would hang instead of reconnecting.
+            timeout=self.confirm_timeout,
         )
 
     def publish_batch(self, messages: list[OutgoingMessage]) -> PublishResult:
