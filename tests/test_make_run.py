@@ -1,0 +1,138 @@
+"""`make run` (coc-run) in both modes, as a user runs it: every service starts, answers its
+probes, and an event written to one service's outbox reaches another service through the bus."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from coc_orders.service import definition as orders_definition
+from coc_payments.adapters.orm import payments_due
+from coc_shared.catalogue import lookup
+from coc_shared.config import SERVICE_NAMES, Settings, port_variable
+from coc_shared.service import Runtime
+from coc_shared.testing import service_env, wait_until
+
+BIN = Path(sys.executable).parent
+
+
+def free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def start(env: dict, args: list[str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen([str(BIN / "coc-run"), *args], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def all_ready(ports: dict[str, int]) -> bool:
+    for port in ports.values():
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code != 200:
+                return False
+        except requests.RequestException:
+            return False
+    return True
+
+
+def order_placed_payload() -> tuple[str, dict]:
+    order_id = str(uuid.uuid4())
+    spec = lookup("order.placed", 1)
+    return order_id, {**spec.example_data, "order_id": order_id}
+
+
+def payment_due_recorded(engine, order_id: str) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(select(payments_due.c.order_id).where(payments_due.c.order_id == order_id)).first() is not None
+
+
+@pytest.fixture
+def ports() -> dict[str, int]:
+    return dict(zip(SERVICE_NAMES, free_ports(len(SERVICE_NAMES))))
+
+
+def _env(base: dict, ports: dict[str, int]) -> dict:
+    env = dict(base)
+    for service, port in ports.items():
+        env[port_variable(service)] = str(port)
+    return env
+
+
+def test_distributed_mode_starts_every_service_and_carries_events(settings_factory, ports, tmp_path):
+    settings = settings_factory("orders")
+    env = _env(service_env(settings), ports)
+    log = tmp_path / "coc-run.log"
+    process = start(env, [], log)
+    try:
+        wait_until(lambda: all_ready(ports) or process.poll() is not None, timeout=90, message="five services ready")
+        assert process.poll() is None, log.read_text()[-3000:]
+        output = log.read_text()
+        assert "distributed mode" in output and "DATABASE_URL" in output
+        for service, port in ports.items():
+            assert f"http://127.0.0.1:{port}" in output, f"{service}'s address is not printed"
+        # An event committed in the orders schema's outbox is relayed by the orders worker and
+        # handled by the payments worker, each a process started by coc-run.
+        runtime = Runtime(orders_definition, settings)
+        order_id, data = order_placed_payload()
+        with runtime.transaction(correlation_id=order_id) as tx:
+            tx.emit("order.placed", data, subject=order_id, personal=lookup("order.placed", 1).example_personal)
+        wait_until(lambda: payment_due_recorded(runtime.engine, order_id), timeout=30, message="payment due recorded")
+    finally:
+        stop(process)
+    assert process.returncode == 0, log.read_text()[-3000:]
+
+
+def test_embedded_mode_needs_no_server(ports, tmp_path):
+    env = _env(dict(os.environ), ports)
+    env.update({"RABBITMQ_URL": "memory://", "DATABASE_URL": f"sqlite:///{tmp_path}/main.db",
+                "RUN_DATA_DIR": str(tmp_path), "BUS_PREFIX": "", "RETRY_DELAYS": "1"})
+    env.pop("PARKING_DATABASE_URL", None)
+    log = tmp_path / "coc-run.log"
+    process = start(env, [], log)
+    try:
+        wait_until(lambda: all_ready(ports) or process.poll() is not None, timeout=60, message="five services ready")
+        assert process.poll() is None, log.read_text()[-3000:]
+        output = log.read_text()
+        assert "embedded mode" in output
+        for port in ports.values():
+            assert f"http://127.0.0.1:{port}" in output
+        # The same flow through the in-memory transport: write to orders' SQLite outbox; the
+        # embedded relay picks it up and the payments consumer in the same process records it.
+        settings = Settings.from_env("orders", rabbitmq_url="memory://", database_url=f"sqlite:///{tmp_path}/main.db",
+                                     parking_database_url=f"sqlite:///{tmp_path}/main.db")
+        runtime = Runtime(orders_definition, settings)
+        order_id, data = order_placed_payload()
+        with runtime.transaction(correlation_id=order_id) as tx:
+            tx.emit("order.placed", data, subject=order_id, personal=lookup("order.placed", 1).example_personal)
+        from coc_payments.service import definition as payments_definition
+        payments = Runtime(payments_definition, Settings.from_env(
+            "payments", rabbitmq_url="memory://", database_url=f"sqlite:///{tmp_path}/main.db",
+            parking_database_url=f"sqlite:///{tmp_path}/main.db"))
+        wait_until(lambda: payment_due_recorded(payments.engine, order_id), timeout=30, message="payment due recorded")
+    finally:
+        stop(process)
+    assert process.returncode == 0, log.read_text()[-3000:]
