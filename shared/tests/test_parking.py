@@ -212,8 +212,6 @@ def test_discard(store):
         store.discard(10**12, ALICE, "unknown")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: replay records a support action without a reason "
-                   "(discard requires one; every support action should say why)")
 def test_replay_requires_a_reason(store, publisher, declare_queue, rabbitmq_url):
     queue = declare_queue()
     parked_id = park(store, service=f"t-{unique_suffix()}", queue=queue)

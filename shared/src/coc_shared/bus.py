@@ -177,10 +177,8 @@ class Publisher:
         self._channel = None
         self._producer: kombu.Producer | None = None
         self._next_tag = 0
-        self._acked: set[int] = set()
-        self._max_acked = 0  # every tag <= this was acked by a 'multiple' ack
-        self._nacked: set[int] = set()
-        self._nack_upto = 0
+        self._pending: set[int] = set()  # delivery tags sent and not yet acked or nacked
+        self._verdicts: dict[int, str] = {}  # tag -> "ack" | "nack"
         self._returned: dict[str, str] = {}
 
     # connection management
@@ -195,9 +193,8 @@ class Publisher:
             self._channel.events["basic_return"].add(self._on_return)
             self._channel.confirm_select()
         self._next_tag = 0
-        self._acked.clear()
-        self._nacked.clear()
-        self._max_acked = self._nack_upto = 0
+        self._pending.clear()
+        self._verdicts.clear()
         self._producer = kombu.Producer(self._channel)
         self.broker.declare_exchange(self._channel)
 
@@ -209,28 +206,25 @@ class Publisher:
             except Exception:  # noqa: BLE001 - closing a dead connection may fail; it is gone either way
                 pass
 
+    def _settle_tags(self, tag: int, multiple: bool, verdict: str) -> None:
+        # A 'multiple' ack/nack covers every tag up to it that is still pending, and only those.
+        tags = [t for t in self._pending if t <= tag] if multiple else [tag]
+        for t in tags:
+            self._pending.discard(t)
+            self._verdicts[t] = verdict
+
     def _on_ack(self, tag, multiple):
-        if multiple:
-            self._max_acked = max(self._max_acked, tag)
-        else:
-            self._acked.add(tag)
+        self._settle_tags(tag, multiple, "ack")
 
     def _on_nack(self, tag, multiple):
-        if multiple:
-            self._nack_upto = max(self._nack_upto, tag)
-        else:
-            self._nacked.add(tag)
+        self._settle_tags(tag, multiple, "nack")
 
     def _on_return(self, exc, exchange, routing_key, message):
         message_id = message.properties.get("message_id")
         self._returned[message_id] = f"unroutable: {exc} (exchange={exchange!r}, routing_key={routing_key!r})"
 
     def _resolved(self, tag) -> str | None:
-        if tag in self._nacked or tag <= self._nack_upto:
-            return "nack"
-        if tag in self._acked or tag <= self._max_acked:
-            return "ack"
-        return None
+        return self._verdicts.get(tag)
 
     # publishing
     def _send(self, msg: OutgoingMessage) -> None:
@@ -266,8 +260,9 @@ class Publisher:
             self._returned.clear()
             tags: list[tuple[int, OutgoingMessage]] = []
             for msg in messages:
-                self._send(msg)
                 self._next_tag += 1
+                self._pending.add(self._next_tag)
+                self._send(msg)
                 tags.append((self._next_tag, msg))
             deadline = time.monotonic() + self.confirm_timeout
             while any(self._resolved(tag) is None for tag, _ in tags):
@@ -286,8 +281,7 @@ class Publisher:
                     result.confirmed.append(msg.message_id)
                 else:
                     result.failed[msg.message_id] = "nacked by the broker"
-                self._acked.discard(tag)
-                self._nacked.discard(tag)
+                self._verdicts.pop(tag, None)
             return result
         except Exception:
             # A broken channel or connection: forget it; unconfirmed messages are published again.

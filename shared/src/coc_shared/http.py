@@ -116,10 +116,13 @@ def staff_blueprint(runtime) -> Blueprint:
     @bp.get("/parked")
     @staff_required()
     def list_parked():
+        limit = request.args.get("limit", "100")
+        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+            return error_response(400, "invalid query", {"limit": ["Must be a whole number from 1 to 1000."]})
         rows = runtime.parking.list(service=runtime.settings.service, status=request.args.get("status", "parked"),
                                     event_type=request.args.get("event_type"), error=request.args.get("error"),
                                     order_id=request.args.get("order_id"),
-                                    limit=min(int(request.args.get("limit", 100) or 100), 1000))
+                                    limit=int(limit))
         return jsonify({"items": [parked_to_json(r) for r in rows]})
 
     @bp.get("/parked/<int:parked_id>")

@@ -21,14 +21,15 @@ PERSONAL_KEYS = frozenset(
     }
 )
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
-_PHONE = re.compile(r"\+?\d[\d .-]{7,}\d")
+# International numbers (E.164 as stored, or spaced) and French national ones; not dates or ids.
+_PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}(?:[ .-]?\d){6,12}|0[1-9](?:[ .-]?\d{2}){4})(?![\w-])")
 
 
 def _scrub_value(value):
     if isinstance(value, str):
         return _PHONE.sub("[phone]", _EMAIL.sub("[email]", value))
     if isinstance(value, dict):
-        return {k: ("[redacted]" if k.lower() in PERSONAL_KEYS else _scrub_value(v)) for k, v in value.items()}
+        return {k: ("[redacted]" if str(k).lower() in PERSONAL_KEYS else _scrub_value(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_scrub_value(v) for v in value]
     return value
@@ -41,7 +42,7 @@ _SAFE_KEYS = frozenset({"event_id", "order_id", "correlation_id", "causation_id"
 
 def scrub_personal_data(_logger, _method, event_dict):
     for key in list(event_dict):
-        if key.lower() in PERSONAL_KEYS:
+        if str(key).lower() in PERSONAL_KEYS:
             event_dict[key] = "[redacted]"
         elif key not in _SAFE_KEYS:
             event_dict[key] = _scrub_value(event_dict[key])
@@ -77,11 +78,13 @@ def configure_logging(service: str, level: str = "INFO", stream=None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processor=structlog.processors.JSONRenderer(),
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                        structlog.processors.JSONRenderer()],
             foreign_pre_chain=[
                 structlog.contextvars.merge_contextvars,
                 structlog.processors.add_log_level,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.format_exc_info,  # render the traceback before scrubbing it
                 scrub_personal_data,
             ],
         )

@@ -117,6 +117,8 @@ class ParkingStore:
 
     def replay(self, parked_id: int, publisher: Publisher, actor: Actor, reason: str) -> dict:
         """Send a parked message back to its original queue; marks it replayed once the broker confirmed."""
+        if not reason or not reason.strip():
+            raise ValueError("a reason is required to replay a parked message")
         row = self.get(parked_id)
         if row is None:
             raise LookupError(f"no parked message {parked_id}")
