@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import kombu
 from marshmallow import fields
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, func, insert, select, text
 
 from coc_shared.bus import OutgoingMessage, Publisher
 from coc_shared.catalogue import EventType, TolerantSchema, register
@@ -30,7 +30,7 @@ TEST_PRODUCER = "probe"  # test-only types: left out of docs/events.md
 
 class ItemV1(TolerantSchema):
     n = fields.Integer(required=True)
-    mode = fields.String(load_default="ok")  # ok | permanent | fail | until_fixed
+    mode = fields.String(load_default="ok")  # ok | permanent | fail | until_fixed | bad_sql | partial | emit
     order_id = fields.String(load_default=None, allow_none=True)
 
 
@@ -113,6 +113,11 @@ class InProcessService:
                                 .order_by(parked_messages.c.id)).all()
         return [dict(r._mapping) for r in rows]
 
+    def outbox_rows(self) -> list:
+        outbox = self.runtime.outbox
+        with self.runtime.engine.connect() as conn:
+            return conn.execute(select(outbox).order_by(outbox.c.seq)).all()
+
     def inbox_ids(self) -> set[str]:
         with self.runtime.engine.connect() as conn:
             return set(conn.execute(select(self.runtime.inbox.c.event_id)).scalars())
@@ -126,7 +131,13 @@ def _item_handler(service: InProcessService):
             raise PermanentError(f"item {event.data['n']} can never be handled")
         if mode == "fail":
             raise RuntimeError(f"planned failure of item {event.data['n']}")
+        if mode == "bad_sql":  # a database error of the handler's own making (not an outage)
+            ctx.conn.execute(text("SELECT no_such_column FROM no_such_table"))
         ctx.conn.execute(insert(service.effects).values(event_id=event.id, n=event.data["n"]))
+        if mode in ("emit", "partial"):
+            ctx.emit(event.type, {"n": event.data["n"] + 1000})
+        if mode == "partial":  # effects and emitted events written, then a failure: all rolled back
+            raise PermanentError(f"item {event.data['n']} failed half-way")
     return on_item
 
 

@@ -149,3 +149,42 @@ def test_parked_body_is_kept_byte_for_byte(make_service, rabbitmq_url, publisher
     flows_behind(svc, publisher)
     [row] = parked_rows(svc, 1)
     assert bytes(row["body"]) == body
+
+
+def test_a_failing_handler_rolls_back_only_its_own_message(make_service, publisher):
+    """One batch, one transaction, a savepoint per message: a handler's failure (even a database error of
+    its own) undoes its effects and emitted events only; the rest of the batch commits."""
+    from coc_shared.bus import OutgoingMessage
+
+    svc = make_service(start=False)
+    svc.runtime.declare_topology()
+    good = [item_event(svc.type, n) for n in range(10)]
+    bad_sql = item_event(svc.type, 100, mode="bad_sql")
+    half_way = item_event(svc.type, 101, mode="partial")
+    batch = good[:5] + [bad_sql, half_way] + good[5:]
+    result = publisher.publish_batch([OutgoingMessage(message_id=e.id, body=e.to_json(), routing_key=e.type,
+                                                      event_type=e.type, correlation_id=e.correlation_id)
+                                      for e in batch])
+    assert len(result.confirmed) == len(batch)
+    svc.start()  # all of them are waiting: they arrive as one batch
+    wait_until(lambda: svc.effects_of() == 10, timeout=8, message="the good messages' effects")
+    rows = {r["event_id"]: r for r in parked_rows(svc, 2)}
+    assert rows[half_way.id]["error_type"] == "PermanentError" and rows[half_way.id]["attempts"] == 1
+    assert rows[bad_sql.id]["error_type"] == "ProgrammingError"  # retried like any handler error, then parked
+    assert svc.effects_of(half_way.id) == 0 and svc.effects_of(bad_sql.id) == 0
+    assert svc.outbox_rows() == []  # the half-way handler's emitted event was rolled back too
+    assert svc.inbox_ids() == {e.id for e in good}
+
+
+def test_events_emitted_by_a_handler_are_written_to_the_outbox_with_their_cause(make_service, publisher):
+    from coc_shared.envelope import Event
+
+    svc = make_service()
+    cause = item_event(svc.type, 1, mode="emit")
+    publish_event(publisher, cause)
+    wait_until(lambda: svc.effects_of(cause.id) == 1, timeout=8, message="the effect")
+    [row] = svc.outbox_rows()
+    emitted = Event.from_json(row.body)
+    assert row.event_id == emitted.id and row.event_type == svc.type and row.sent_at is None
+    assert emitted.data == {"n": 1001} and emitted.producer == svc.name
+    assert emitted.causation_id == cause.id and emitted.correlation_id == cause.correlation_id

@@ -218,3 +218,44 @@ def test_replay_requires_a_reason(store, publisher, declare_queue, rabbitmq_url)
     with pytest.raises(ValueError, match="reason"):
         store.replay(parked_id, publisher, ALICE, "  ")
     assert store.get(parked_id)["status"] == "parked" and queue_count(rabbitmq_url, queue) == 0
+
+
+@pytest.mark.xfail(strict=True, reason="bug: two replays of the same parked message at once both pass the status "
+                   "check and both publish it (check-then-act without a row lock)")
+def test_two_replays_at_once_publish_the_message_once(store, broker, declare_queue, rabbitmq_url):
+    import threading
+
+    from coc_shared.bus import Publisher
+
+    queue = declare_queue()
+    parked_id = park(store, service=f"t-{unique_suffix()}", queue=queue)
+    both_checked = threading.Barrier(2, timeout=3)
+
+    class Meeting(Publisher):
+        """Lets both replays reach the publish together, if the store lets them both get that far."""
+        def publish_one(self, message):
+            try:
+                both_checked.wait()
+            except threading.BrokenBarrierError:
+                pass  # only one got this far: as it should be
+            return super().publish_one(message)
+
+    done, refused = [], []
+
+    def replay(name):
+        publisher = Meeting(broker)
+        try:
+            done.append(store.replay(parked_id, publisher, Actor(name, "support"), "supplier fixed"))
+        except ValueError as exc:
+            refused.append(exc)
+        finally:
+            publisher.close()
+
+    threads = [threading.Thread(target=replay, args=(name,)) for name in ("alice", "bob")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert queue_count(rabbitmq_url, queue) == 1
+    assert len(done) == 1 and len(refused) == 1
+    assert len(actions(store, parked_id)) == 1
