@@ -17,12 +17,16 @@ def test_handles_exactly_the_event_types_the_catalogue_lists_it_as_a_consumer_of
 def test_an_order_placed_makes_its_total_due():
     due = PaymentDue.from_order_placed(ORDER_PLACED)
     assert due == PaymentDue(order_id=ORDER_PLACED["order_id"], order_number="COC-2026-000123", method="card",
-                             amount_cents=24900, currency="EUR", status="due")
+                             amount_cents=24900, currency="EUR", status="due", account_id=None,
+                             access_token_sha256=ORDER_PLACED["access_token_sha256"], reference="RF73COC2026000123")
 
 
 def test_a_payment_due_keeps_nothing_personal():
     due = PaymentDue.from_order_placed({**ORDER_PLACED, "email": "someone@example.org"})
-    assert set(vars(due)) == {"order_id", "order_number", "method", "amount_cents", "currency", "status"}
+    # identifiers only: the account id, the SHA-256 of the order's access token, the transfer reference
+    assert set(vars(due)) == {"order_id", "order_number", "method", "amount_cents", "currency", "status",
+                              "account_id", "access_token_sha256", "reference", "correlation_id",
+                              "paid_provider", "paid_transaction_id"}
 
 
 @pytest.mark.parametrize("change", [

@@ -63,7 +63,7 @@ def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
     tables = set(inspect(runtime.engine).get_table_names(schema=SCHEMA))
     assert {"payments_due", "account_deactivations", "outbox", "inbox", "alembic_version"} <= tables
     with runtime.engine.connect() as conn:
-        assert conn.execute(text(f'SELECT version_num FROM "{SCHEMA}".alembic_version')).scalars().all() == ["payments_0001"]
+        assert conn.execute(text(f'SELECT version_num FROM "{SCHEMA}".alembic_version')).scalars().all() == ["payments_0002"]
 
 
 def test_migrations_create_exactly_the_tables_of_the_metadata(runtime):

@@ -1,12 +1,18 @@
 """Reading and writing the domain values on a connection (the caller owns the transaction)."""
 from __future__ import annotations
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from coc_shared.envelope import utcnow
 
 from ..domain.model import AccountDeactivation, PaymentDue
+from ..domain.payments import PaymentReport
+from ..domain.references import creditor_reference
 from . import orm
+
+_DUE_COLUMNS = ("order_id", "order_number", "method", "amount_cents", "currency", "status", "account_id",
+                "access_token_sha256", "reference", "correlation_id", "paid_provider", "paid_transaction_id")
 
 
 class PaymentDueRepository:
@@ -18,17 +24,182 @@ class PaymentDueRepository:
         t = orm.payments_due
         if self.conn.execute(select(t.c.order_id).where(t.c.order_id == due.order_id)).first() is not None:
             return False
+        reference = due.reference
+        if reference and self.conn.execute(select(t.c.order_id).where(t.c.reference == reference)).first():
+            # Order numbers are unique; should one come twice, the order id still gives a unique reference.
+            reference = creditor_reference(due.order_id)
         self.conn.execute(insert(t).values(
             order_id=due.order_id, order_number=due.order_number, method=due.method,
             amount_cents=due.amount_cents, currency=due.currency, status=due.status, event_id=event_id,
-            created_at=utcnow()))
+            account_id=due.account_id, access_token_sha256=due.access_token_sha256, reference=reference,
+            correlation_id=due.correlation_id, created_at=utcnow()))
         return True
 
-    def get(self, order_id: str) -> PaymentDue | None:
+    def _one(self, where, lock: bool) -> PaymentDue | None:
         t = orm.payments_due
-        row = self.conn.execute(select(t.c.order_id, t.c.order_number, t.c.method, t.c.amount_cents, t.c.currency,
-                                       t.c.status).where(t.c.order_id == order_id)).first()
+        query = select(*[t.c[c] for c in _DUE_COLUMNS]).where(where)
+        if lock:
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
         return PaymentDue(**row._mapping) if row is not None else None
+
+    def get(self, order_id: str, lock: bool = False) -> PaymentDue | None:
+        return self._one(orm.payments_due.c.order_id == order_id, lock)
+
+    def by_number(self, order_number: str, lock: bool = False) -> PaymentDue | None:
+        return self._one(orm.payments_due.c.order_number == order_number, lock)
+
+    def by_reference(self, references: list[str], lock: bool = False) -> PaymentDue | None:
+        if not references:
+            return None
+        t = orm.payments_due
+        found = self.conn.execute(select(t.c.order_id, t.c.reference).where(t.c.reference.in_(references))).all()
+        if not found:
+            return None
+        best = max(found, key=lambda r: len(r.reference))  # the longest valid reference named in the label
+        return self.get(best.order_id, lock=lock)
+
+    def mark_paid(self, order_id: str, report: PaymentReport) -> bool:
+        t = orm.payments_due
+        result = self.conn.execute(update(t).where(t.c.order_id == order_id, t.c.status != "paid").values(
+            status="paid", paid_provider=report.provider, paid_transaction_id=report.provider_transaction_id,
+            paid_at=utcnow()))
+        return result.rowcount == 1
+
+    def mark_failed(self, order_id: str) -> None:
+        t = orm.payments_due
+        self.conn.execute(update(t).where(t.c.order_id == order_id, t.c.status != "paid").values(status="failed"))
+
+
+class ConfirmationRepository:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def add(self, order_id: str, report: PaymentReport, callback_id: int | None, event_id: str) -> None:
+        self.conn.execute(insert(orm.confirmations).values(
+            order_id=order_id, provider=report.provider, provider_transaction_id=report.provider_transaction_id,
+            amount_cents=report.amount_cents, currency=report.currency, callback_id=callback_id, event_id=event_id,
+            confirmed_at=utcnow()))
+
+
+class CallbackRepository:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def record(self, provider: str, headers: dict, body: str, verdict: str, detail: str | None = None,
+               dedupe_key: str | None = None, order_id: str | None = None) -> int:
+        return self.conn.execute(insert(orm.callbacks).values(
+            provider=provider, received_at=utcnow(), headers=headers, body=body, verdict=verdict,
+            detail=(detail or "")[:2000] or None, dedupe_key=dedupe_key, order_id=order_id,
+        ).returning(orm.callbacks.c.id)).scalar_one()
+
+    def claim(self, provider: str, dedupe_key: str, callback_id: int) -> int | None:
+        """Claim a notification id for ``callback_id``; the id of the earlier callback when it was
+        already claimed (concurrent deliveries wait for each other on the primary key)."""
+        t = orm.callback_keys
+        existing = self.conn.execute(select(t.c.callback_id).where(t.c.provider == provider,
+                                                                   t.c.dedupe_key == dedupe_key)).scalar()
+        if existing is not None:
+            return existing
+        savepoint = self.conn.begin_nested()
+        try:
+            self.conn.execute(insert(t).values(provider=provider, dedupe_key=dedupe_key, callback_id=callback_id,
+                                               created_at=utcnow()))
+            savepoint.commit()
+            return None
+        except IntegrityError:
+            savepoint.rollback()
+            return self.conn.execute(select(t.c.callback_id).where(t.c.provider == provider,
+                                                                   t.c.dedupe_key == dedupe_key)).scalar_one()
+
+    def conclude(self, callback_id: int, verdict: str, outcome: str | None, order_id: str | None = None,
+                 detail: str | None = None) -> None:
+        values = {"verdict": verdict, "outcome": outcome}
+        if order_id is not None:
+            values["order_id"] = order_id
+        if detail is not None:
+            values["detail"] = detail[:2000]
+        self.conn.execute(update(orm.callbacks).where(orm.callbacks.c.id == callback_id).values(**values))
+
+
+class ReviewRepository:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def add(self, reason: str, report: PaymentReport, order_id: str | None, callback_id: int | None,
+            label: str | None = None) -> int:
+        return self.conn.execute(insert(orm.review_items).values(
+            created_at=utcnow(), status="open", reason=reason, order_id=order_id, provider=report.provider,
+            method=report.method, provider_transaction_id=report.provider_transaction_id,
+            amount_cents=report.amount_cents, currency=report.currency, label=label, callback_id=callback_id,
+        ).returning(orm.review_items.c.id)).scalar_one()
+
+    def list(self, status: str | None = "open", reason: str | None = None, order_id: str | None = None,
+             limit: int = 100) -> list[dict]:
+        t = orm.review_items
+        query = select(t).order_by(t.c.id.desc()).limit(limit)
+        if status:
+            query = query.where(t.c.status == status)
+        if reason:
+            query = query.where(t.c.reason == reason)
+        if order_id:
+            query = query.where(t.c.order_id == order_id)
+        return [dict(r._mapping) for r in self.conn.execute(query)]
+
+
+class CardAttemptRepository:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def next_transaction_id(self, order_id: str, provider: str, day: str) -> str:
+        """The next 6-digit transaction number of ``day`` (000001 … 899999, then round again)."""
+        t = orm.card_transaction_counters
+        value = self.conn.execute(update(t).where(t.c.day == day).values(last=t.c.last + 1)
+                                  .returning(t.c.last)).scalar()
+        if value is None:
+            savepoint = self.conn.begin_nested()
+            try:
+                self.conn.execute(insert(t).values(day=day, last=1))
+                savepoint.commit()
+                value = 1
+            except IntegrityError:
+                savepoint.rollback()
+                value = self.conn.execute(update(t).where(t.c.day == day).values(last=t.c.last + 1)
+                                          .returning(t.c.last)).scalar_one()
+        transaction_id = f"{(value - 1) % 899999 + 1:06d}"
+        self.conn.execute(insert(orm.card_attempts).values(order_id=order_id, provider=provider, day=day,
+                                                           transaction_id=transaction_id, created_at=utcnow()))
+        return transaction_id
+
+
+class PayPalOrderRepository:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def for_order(self, order_id: str) -> dict | None:
+        t = orm.paypal_orders
+        row = self.conn.execute(select(t).where(t.c.order_id == order_id)).first()
+        return dict(row._mapping) if row else None
+
+    def get(self, paypal_order_id: str, lock: bool = False) -> dict | None:
+        t = orm.paypal_orders
+        query = select(t).where(t.c.paypal_order_id == paypal_order_id)
+        if lock:
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        return dict(row._mapping) if row else None
+
+    def add(self, paypal_order_id: str, order_id: str, approval_url: str | None, status: str) -> None:
+        t = orm.paypal_orders
+        if self.get(paypal_order_id) is not None:
+            return
+        now = utcnow()
+        self.conn.execute(insert(t).values(paypal_order_id=paypal_order_id, order_id=order_id,
+                                           approval_url=approval_url, status=status, created_at=now, updated_at=now))
+
+    def update(self, paypal_order_id: str, **values) -> None:
+        t = orm.paypal_orders
+        self.conn.execute(update(t).where(t.c.paypal_order_id == paypal_order_id).values(updated_at=utcnow(), **values))
 
 
 class AccountDeactivationRepository:

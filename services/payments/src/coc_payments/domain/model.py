@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from .references import creditor_reference
+
 PAYMENT_METHODS = ("card", "paypal", "transfer")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -39,7 +41,13 @@ class PaymentDue:
     method: str
     amount_cents: int
     currency: str
-    status: str = "due"
+    status: str = "due"  # due | failed (may pay again) | paid
+    account_id: str | None = None
+    access_token_sha256: str | None = None
+    reference: str | None = None  # ISO 11649 creditor reference of a transfer
+    correlation_id: str | None = None
+    paid_provider: str | None = None
+    paid_transaction_id: str | None = None
 
     def __post_init__(self):
         if not self.order_id or not self.order_number:
@@ -57,9 +65,16 @@ class PaymentDue:
         total = data.get("total")
         if not isinstance(total, dict):
             raise InvalidEvent("order.placed carries no total")
-        return cls(order_id=data.get("order_id") or "", order_number=data.get("order_number") or "",
+        order_number = data.get("order_number") or ""
+        return cls(order_id=data.get("order_id") or "", order_number=order_number,
                    method=data.get("payment_method"), amount_cents=total.get("amount_cents"),
-                   currency=total.get("currency"))
+                   currency=total.get("currency"), account_id=data.get("account_id") or None,
+                   access_token_sha256=data.get("access_token_sha256") or None,
+                   reference=creditor_reference(order_number) if order_number else None)
+
+    @property
+    def payable(self) -> bool:
+        return self.status in ("due", "failed")
 
 
 @dataclass(frozen=True)

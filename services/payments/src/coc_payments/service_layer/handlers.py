@@ -5,6 +5,8 @@ event, and the repositories record each fact once, so a handler has one effect p
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from coc_shared.consumer import Handler, HandlerContext, PermanentError
 from coc_shared.envelope import Event
 
@@ -14,7 +16,7 @@ from ..domain.model import AccountDeactivation, InvalidEvent, PaymentDue
 
 def record_payment_due(event: Event, ctx: HandlerContext) -> None:
     try:
-        due = PaymentDue.from_order_placed(event.data)
+        due = replace(PaymentDue.from_order_placed(event.data), correlation_id=event.correlation_id)
     except InvalidEvent as exc:
         raise PermanentError(str(exc)) from exc
     PaymentDueRepository(ctx.conn).add(due, event_id=event.id)

@@ -1,0 +1,356 @@
+"""Fixtures of the payments tests: the service on this run's PostgreSQL and RabbitMQ, a fake PayPal
+(local HTTP server speaking its REST API and signing webhooks with a certificate made here), and
+signed notifications as Systempay and the business bank send them."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import queue
+import threading
+import time
+import uuid
+import zlib
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
+
+import kombu
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from coc_orders.service import definition as orders_definition
+from coc_payments.adapters import orm
+from coc_payments.service import definition
+from coc_shared.auth import issue_staff_token, new_order_access_token
+from coc_shared.catalogue import example_event, lookup
+from coc_shared.service import Runtime
+from coc_shared.testing import wait_until
+
+SYSTEMPAY_TEST_KEY = "test-key-" + "k" * 16
+SYSTEMPAY_PRODUCTION_KEY = "prod-key-" + "p" * 16
+SITE_ID = "12345678"
+QONTO_SECRET = "qonto-secret-" + "q" * 20
+CUSTOMER_SECRET = "customer-secret-" + "c" * 32
+WEBHOOK_ID = "WH-TEST-0001"
+IBAN = "FR7630006000011234567890189"
+BIC = "AGRIFRPP"
+
+
+# --------------------------------------------------------------------------- a fake PayPal
+class FakePayPal:
+    """PayPal's REST API as far as we use it: OAuth2 token, create order, capture, and the
+    certificate download; signs webhooks as PayPal does."""
+
+    def __init__(self):
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "messageverificationcerts.paypal.com")])
+        now = datetime.now(timezone.utc)
+        self.cert_pem = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                         .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+                         .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
+                         .sign(self.key, hashes.SHA256())).public_bytes(serialization.Encoding.PEM)
+        self.client_id, self.secret = "client-id", "client-secret"
+        self.orders: dict[str, dict] = {}
+        self.by_request_id: dict[str, dict] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.cert_downloads = 0
+        self.fail_capture = False
+        self.lock = threading.Lock()
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.cert_url = f"{self.url}/v1/notifications/certs/CERT-360caa42-fca2a594-test"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+
+    @Request.application
+    def app(self, request: Request) -> Response:
+        self.calls.append((request.method, request.path))
+        if request.path == "/v1/oauth2/token":
+            auth = request.authorization
+            if not auth or (auth.username, auth.password) != (self.client_id, self.secret) \
+                    or request.form.get("grant_type") != "client_credentials":
+                return Response(json.dumps({"error": "invalid_client"}), 401, content_type="application/json")
+            return self._json({"access_token": "A21AA-token", "token_type": "Bearer", "expires_in": 32400})
+        if request.path.startswith("/v1/notifications/certs/"):
+            self.cert_downloads += 1
+            return Response(self.cert_pem, 200, content_type="application/x-pem-file")
+        if request.headers.get("Authorization") != "Bearer A21AA-token":
+            return self._json({"name": "AUTHENTICATION_FAILURE"}, 401)
+        request_id = request.headers.get("PayPal-Request-Id")
+        if request.path == "/v2/checkout/orders" and request.method == "POST":
+            with self.lock:
+                if request_id in self.by_request_id:
+                    return self._json(self.by_request_id[request_id], 200)
+                body = request.get_json()
+                assert body["intent"] == "CAPTURE"
+                oid = uuid.uuid4().hex[:17].upper()
+                order = {"id": oid, "status": "PAYER_ACTION_REQUIRED", "purchase_units": body["purchase_units"],
+                         "links": [{"rel": "self", "href": f"{self.url}/v2/checkout/orders/{oid}"},
+                                   {"rel": "payer-action", "href": f"https://www.paypal.test/checkoutnow?token={oid}"}]}
+                self.orders[oid] = order
+                self.by_request_id[request_id] = order
+            return self._json(order, 201)
+        if request.path.endswith("/capture") and request.method == "POST":
+            if self.fail_capture:
+                return self._json({"name": "INTERNAL_SERVICE_ERROR"}, 500)
+            oid = request.path.split("/")[-2]
+            with self.lock:
+                order = self.orders.get(oid)
+                if order is None:
+                    return self._json({"name": "RESOURCE_NOT_FOUND"}, 404)
+                if request_id in self.by_request_id:
+                    return self._json(self.by_request_id[request_id], 200)
+                if order["status"] == "COMPLETED":
+                    return self._json({"name": "UNPROCESSABLE_ENTITY",
+                                       "details": [{"issue": "ORDER_ALREADY_CAPTURED"}]}, 422)
+                unit = order["purchase_units"][0]
+                order["status"] = "COMPLETED"
+                unit["payments"] = {"captures": [{"id": "CAP" + uuid.uuid4().hex[:14].upper(), "status": "COMPLETED",
+                                                  "amount": unit["amount"], "custom_id": unit["custom_id"]}]}
+                self.by_request_id[request_id] = order
+            return self._json(order, 201)
+        return self._json({"name": "RESOURCE_NOT_FOUND"}, 404)
+
+    @staticmethod
+    def _json(doc, status=200):
+        return Response(json.dumps(doc), status, content_type="application/json")
+
+    def capture_of(self, paypal_order_id: str) -> dict:
+        return self.orders[paypal_order_id]["purchase_units"][0]["payments"]["captures"][0]
+
+    def webhook(self, event_type: str, resource: dict, event_id: str | None = None, cert_url: str | None = None,
+                webhook_id: str = WEBHOOK_ID, key=None) -> tuple[bytes, dict]:
+        """A webhook body and the headers PayPal sends with it, signed as PayPal signs."""
+        body = json.dumps({"id": event_id or f"WH-{uuid.uuid4().hex[:20].upper()}", "event_version": "1.0",
+                           "create_time": datetime.now(timezone.utc).isoformat(), "resource_type": "capture",
+                           "event_type": event_type, "resource": resource}).encode()
+        tid, ttime = str(uuid.uuid4()), datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        message = f"{tid}|{ttime}|{webhook_id}|{zlib.crc32(body) & 0xFFFFFFFF}".encode()
+        signature = (key or self.key).sign(message, padding.PKCS1v15(), hashes.SHA256())
+        return body, {"PAYPAL-TRANSMISSION-ID": tid, "PAYPAL-TRANSMISSION-TIME": ttime,
+                      "PAYPAL-TRANSMISSION-SIG": base64.b64encode(signature).decode(),
+                      "PAYPAL-CERT-URL": cert_url or self.cert_url, "PAYPAL-AUTH-ALGO": "SHA256withRSA",
+                      "Content-Type": "application/json"}
+
+    def capture_completed(self, paypal_order_id: str, **kw) -> tuple[bytes, dict]:
+        capture = dict(self.capture_of(paypal_order_id))
+        capture["supplementary_data"] = {"related_ids": {"order_id": paypal_order_id}}
+        return self.webhook("PAYMENT.CAPTURE.COMPLETED", capture, **kw)
+
+
+@pytest.fixture(scope="session")
+def fake_paypal():
+    server = FakePayPal()
+    yield server
+    server.close()
+
+
+def payments_extra(paypal_url: str) -> dict:
+    return {
+        "SYSTEMPAY_SITE_ID": SITE_ID, "SYSTEMPAY_MODE": "TEST", "SYSTEMPAY_TEST_KEY": SYSTEMPAY_TEST_KEY,
+        "SYSTEMPAY_PRODUCTION_KEY": SYSTEMPAY_PRODUCTION_KEY, "SYSTEMPAY_FORM_URL": "https://bank.test/vads-payment/",
+        "PAYMENTS_PUBLIC_URL": "https://payments.test",
+        "PAYPAL_API_URL": paypal_url, "PAYPAL_CLIENT_ID": "client-id", "PAYPAL_CLIENT_SECRET": "client-secret",
+        "PAYPAL_WEBHOOK_ID": WEBHOOK_ID, "PAYPAL_CERT_URL_PREFIXES": f"{paypal_url}/v1/notifications/certs/",
+        "TRANSFER_IBAN": IBAN, "TRANSFER_BIC": BIC, "TRANSFER_BENEFICIARY": "COC SAS",
+        "QONTO_WEBHOOK_SECRET": QONTO_SECRET, "CUSTOMER_TOKEN_SECRET": CUSTOMER_SECRET,
+    }
+
+
+@pytest.fixture
+def runtime(settings_factory, fake_paypal):
+    rt = Runtime(definition, settings_factory("payments", outbox_poll_seconds=0.2,
+                                              extra=payments_extra(fake_paypal.url)))
+    rt.migrate()
+    yield rt
+    rt.engine.dispose()
+
+
+@pytest.fixture
+def client(runtime):
+    return runtime.create_app().test_client()
+
+
+@pytest.fixture
+def staff_auth(runtime):
+    return {"Authorization": f"Bearer {issue_staff_token(runtime.settings.staff_token_secret, 'alice', 'support')}"}
+
+
+# --------------------------------------------------------------------------- signed notifications
+def systempay_signature(fields: dict, key: str) -> str:
+    """Computed here from the platform's documentation, independently of the service's code."""
+    data = "+".join(str(v) for k, v in sorted(fields.items()) if k.startswith("vads_")) + "+" + key
+    return base64.b64encode(hmac.new(key.encode(), data.encode(), hashlib.sha256).digest()).decode()
+
+
+def systempay_ipn(order_number: str, amount_cents: int, status: str = "AUTHORISED", trans_uuid: str | None = None,
+                  mode: str = "TEST", key: str | None = None, **extra) -> dict:
+    fields = {
+        "vads_amount": str(amount_cents), "vads_auth_result": "00" if status == "AUTHORISED" else "05",
+        "vads_card_brand": "CB", "vads_card_number": "497010XXXXXX0055", "vads_ctx_mode": mode,
+        "vads_currency": "978", "vads_effective_amount": str(amount_cents), "vads_order_id": order_number,
+        "vads_page_action": "PAYMENT", "vads_payment_config": "SINGLE", "vads_site_id": SITE_ID,
+        "vads_trans_date": datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S"), "vads_trans_id": "000042",
+        "vads_trans_status": status, "vads_trans_uuid": trans_uuid or uuid.uuid4().hex,
+        "vads_url_check_src": "PAY", "vads_version": "V2", "vads_cust_email": "", "vads_extra_result": "",
+        "vads_hash": hashlib.sha256(b"x").hexdigest(),
+    }
+    fields.update(extra)
+    fields["signature"] = systempay_signature(fields, key or (SYSTEMPAY_TEST_KEY if mode == "TEST" else SYSTEMPAY_PRODUCTION_KEY))
+    return fields
+
+
+def form_body(fields: dict) -> bytes:
+    return urlencode(fields).encode()
+
+
+def qonto_body(reference_text: str, amount_cents: int, currency: str = "EUR", transaction_id: str | None = None,
+               side: str = "credit", status: str = "completed") -> bytes:
+    return json.dumps({"event_type": "transaction.created", "data": {
+        "transaction_id": transaction_id or f"tx-{uuid.uuid4().hex}", "side": side, "operation_type": "income",
+        "amount": f"{amount_cents / 100:.2f}", "amount_cents": amount_cents, "currency": currency,
+        "label": "VIREMENT M DUPONT", "reference": reference_text, "status": status,
+        "settled_at": datetime.now(timezone.utc).isoformat()}}).encode()
+
+
+def qonto_headers(body: bytes, t: int | None = None, secret: str = QONTO_SECRET) -> dict:
+    t = int(time.time()) if t is None else t
+    sig = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"X-Qonto-Signature": f"t={t},v1={sig}", "Content-Type": "application/json"}
+
+
+# --------------------------------------------------------------------------- orders, events
+def order_placed(method: str = "card", amount_cents: int = 24900, account_id: str | None = None):
+    """A fresh order.placed event (new ids and number) and the guest order's access token."""
+    event = example_event(lookup("order.placed", 1))
+    token, token_hash = new_order_access_token()
+    order_id = str(uuid.uuid4())
+    event.data = {**event.data, "order_id": order_id, "order_number": f"COC-2026-{uuid.uuid4().int % 10**9:09d}",
+                  "payment_method": method, "total": {"amount_cents": amount_cents, "currency": "EUR"},
+                  "account_id": account_id, "access_token_sha256": None if account_id else token_hash}
+    event.subject = order_id
+    event.correlation_id = order_id
+    return event, token
+
+
+def record_order(runtime: Runtime, event) -> None:
+    """Handle order.placed as the consumer would (no broker)."""
+    from coc_shared.consumer import HandlerContext
+    with runtime.engine.begin() as conn:
+        runtime.handlers["order.placed"](event, HandlerContext(conn, event, "payments"))
+
+
+def count(runtime: Runtime, table, **where) -> int:
+    with runtime.engine.connect() as conn:
+        q = select(func.count()).select_from(table)
+        for k, v in where.items():
+            q = q.where(table.c[k] == v)
+        return conn.execute(q).scalar_one()
+
+
+def outbox_events(runtime: Runtime, event_type: str, order_id: str) -> list[dict]:
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(select(runtime.outbox.c.body).where(runtime.outbox.c.event_type == event_type,
+                                                               runtime.outbox.c.subject == order_id)).scalars().all()
+    return [json.loads(b) for b in rows]
+
+
+def review_reasons(runtime: Runtime, order_id: str | None = None) -> list[str]:
+    with runtime.engine.connect() as conn:
+        q = select(orm.review_items.c.reason).order_by(orm.review_items.c.id)
+        if order_id:
+            q = q.where(orm.review_items.c.order_id == order_id)
+        return list(conn.execute(q).scalars())
+
+
+class Observer:
+    """A queue of the test's own bound to payment.* on the run's exchange; collects what arrives."""
+
+    def __init__(self, runtime: Runtime):
+        self.broker = runtime.broker
+        self.events: list[dict] = []
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self.name = f"{runtime.settings.bus_prefix}test.payments.observer.{uuid.uuid4().hex[:8]}"
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        assert self._ready.wait(10), "observer queue not declared"
+
+    def _run(self):
+        exchange = self.broker.exchange()
+        bindings = [kombu.binding(exchange, routing_key=k) for k in
+                    ("payment.confirmed", "payment.failed", "payment.duplicate_detected", "payment.refunded")]
+        q = kombu.Queue(self.name, bindings=bindings, auto_delete=True, exclusive=True)
+        with kombu.Connection(self.broker.url) as conn:
+            with conn.Consumer([q], callbacks=[self._on_message], accept=["json", "application/json"]) as _:
+                self._ready.set()
+                while not self._stop.is_set():
+                    try:
+                        conn.drain_events(timeout=0.2)
+                    except TimeoutError:
+                        pass
+                    except Exception:  # noqa: BLE001 - socket timeout flavours
+                        pass
+
+    def _on_message(self, body, message):
+        raw = message.body if isinstance(message.body, (bytes, str)) else json.dumps(body)
+        doc = json.loads(raw)
+        doc["_received"] = time.monotonic()
+        self.events.append(doc)
+        message.ack()
+
+    def of(self, event_type: str, order_id: str | None = None) -> list[dict]:
+        return [e for e in self.events if e["type"] == event_type
+                and (order_id is None or e["data"].get("order_id") == order_id)]
+
+    def wait(self, event_type: str, order_id: str, n: int = 1, timeout: float = 20) -> list[dict]:
+        return wait_until(lambda: (lambda found: found if len(found) >= n else None)(self.of(event_type, order_id)),
+                          timeout=timeout, message=f"{n} x {event_type} for {order_id}")
+
+    def close(self):
+        self._stop.set()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def pipeline(runtime, settings_factory):
+    """The payments consumer and relay as threads on the real broker, orders' relay (the producer
+    of order.placed), and an observer of payment.* events."""
+    orders = Runtime(orders_definition, settings_factory("orders", outbox_poll_seconds=0.2))
+    orders.migrate()
+    runtime.declare_topology()
+    observer = Observer(runtime)
+    stop = threading.Event()
+    threads = runtime.start_worker_threads(stop) + orders.start_worker_threads(stop, consume=False)
+    yield Pipeline(runtime, orders, observer)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    observer.close()
+    orders.engine.dispose()
+
+
+class Pipeline:
+    def __init__(self, payments: Runtime, orders: Runtime, observer: Observer):
+        self.payments = payments
+        self.orders = orders
+        self.observer = observer
+
+    def place(self, method: str = "card", amount_cents: int = 24900, account_id: str | None = None):
+        """Publish order.placed through the orders runtime's outbox; wait until payments recorded it."""
+        event, token = order_placed(method, amount_cents, account_id)
+        with self.orders.transaction(correlation_id=event.correlation_id) as tx:
+            tx.emit(event.type, event.data, subject=event.subject, personal=event.personal)
+        wait_until(lambda: count(self.payments, orm.payments_due, order_id=event.data["order_id"]) == 1,
+                   message="payment due recorded from order.placed")
+        return event.data, token
