@@ -113,7 +113,8 @@ def _text(el, *path) -> str:
 
 
 def _all_texts(el, names: set[str]) -> list[str]:
-    return [(e.text or "").strip() for e in el.iter() if _local(e.tag) in names and e.text and e.text.strip()]
+    return [(e.text or "").strip() for e in el.iter()
+            if _local(e.tag) in names and e.text and e.text.strip() and e.text.strip() != "NOTPROVIDED"]
 
 
 def parse_camt053(xml: bytes) -> list[Credit]:

@@ -39,7 +39,8 @@ def compact_text(text: str) -> str:
 
 def references_in(text: str) -> tuple[list[str], bool]:
     """The valid RF references a bank label may hold, longest first, and whether something that
-    looks like a reference but fails its check digits was seen (a mistyped reference).
+    looks like a reference fails its check digits as written (a mistyped reference, when no valid
+    one names an order).
 
     With spaces removed a reference may run into the text after it, so every prefix of a
     candidate that passes the check is returned; the caller keeps the one that names an order."""
@@ -52,8 +53,7 @@ def references_in(text: str) -> tuple[list[str], bool]:
             continue
         candidate = match.group(0)
         valid_here = [candidate[:end] for end in range(len(candidate), 4, -1) if iso11649.is_valid(candidate[:end])]
-        if valid_here:
-            found.extend(r for r in valid_here if r not in found)
-        else:
+        found.extend(r for r in valid_here if r not in found)
+        if not iso11649.is_valid(candidate):
             invalid_seen = True
     return found, invalid_seen

@@ -202,7 +202,7 @@ def apply_credit(tx, credit: Credit, callback_id: int) -> Decision:
     references, mistyped = references_in(credit.label)
     due = PaymentDueRepository(tx.conn).by_reference(references, lock=True)
     return apply_report(tx, report, due, callback_id, label=credit.label[:500],
-                        unknown_reason="invalid_reference" if mistyped and not references else "unmatched_credit")
+                        unknown_reason="invalid_reference" if mistyped else "unmatched_credit")
 
 
 def receive_bank_webhook(runtime, verify: Callable[[], None], parse, headers: dict, raw: bytes,
