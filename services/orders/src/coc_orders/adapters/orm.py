@@ -1,7 +1,10 @@
 """Tables of the ``orders`` schema (SQLAlchemy Core; portable to PostgreSQL and SQLite)."""
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, Column, Date, DateTime, Index, Integer, LargeBinary, MetaData, PrimaryKeyConstraint,
+    String, Table,
+)
 
 from coc_shared.tables import messaging_tables
 
@@ -16,7 +19,102 @@ order_events = Table(
     Column("event_type", String(100), nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    # applied | ignored (did not fit the order's state) ; the status after it when applied
+    Column("outcome", String(20), nullable=True),
+    Column("status_after", String(30), nullable=True),
     Index("ix_order_events_order_id", "order_id"),
+)
+
+ID = BigInteger().with_variant(Integer, "sqlite")
+
+orders = Table(
+    "orders", metadata,
+    Column("seq", ID, primary_key=True, autoincrement=True),  # gives the human-readable number
+    Column("id", String(36), nullable=False, unique=True),
+    Column("status", String(30), nullable=False),
+    Column("placed_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("account_id", String(36), nullable=True),
+    Column("access_token_sha256", String(64), nullable=True),
+    Column("payment_method", String(20), nullable=False),
+    Column("brand", String(100), nullable=False),
+    Column("vin", String(17), nullable=False),
+    Column("first_registration_date", Date, nullable=False),
+    Column("vehicle_extra", JSON, nullable=False),
+    Column("total_cents", Integer, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("vat_rate", String(10), nullable=False),
+    Column("vat_cents", Integer, nullable=False),
+    Column("documents_required", JSON, nullable=False),
+    Column("documents_completed_at", DateTime(timezone=True), nullable=True),
+    Column("marketing_consent", Boolean, nullable=False),
+    # personal data, kept apart from the rest so that it can be erased
+    Column("customer", JSON, nullable=False),
+    Column("shipping_address", JSON, nullable=False),
+    Column("billing_address", JSON, nullable=True),
+    Column("company", JSON, nullable=True),
+    # fraud prevention, never shown in answers
+    Column("client_ip", String(64), nullable=True),
+    Column("user_agent", String(500), nullable=True),
+    Index("ix_orders_account_id", "account_id"),
+)
+
+order_documents = Table(
+    "order_documents", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("order_id", String(36), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("content_type", String(50), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("storage_key", String(200), nullable=False),
+    Column("uploaded_at", DateTime(timezone=True), nullable=False),
+    Index("ix_order_documents_order_id", "order_id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("scope", String(64), nullable=False),  # the account id, or "guest"
+    Column("key", String(200), nullable=False),
+    Column("request_sha256", String(64), nullable=False),
+    Column("order_id", String(36), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("secret", LargeBinary, nullable=True),  # the guest access token, AES-GCM encrypted, until expiry
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("scope", "key", name="pk_idempotency_keys"),
+)
+
+accounts = Table(
+    "accounts", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("profile", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("deactivation_requested_at", DateTime(timezone=True), nullable=True),
+)
+
+email_changes = Table(
+    "email_changes", metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("account_id", String(36), nullable=False),
+    Column("new_email", String(320), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("confirmed_at", DateTime(timezone=True), nullable=True),
+)
+
+# Notifications to customers that no event type carries yet (the confirmation link of a change of
+# e-mail): kept encrypted until the catalogue has ``account.email_change_requested``.
+pending_notifications = Table(
+    "pending_notifications", metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("type", String(100), nullable=False),
+    Column("account_id", String(36), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 account_deactivations = Table(

@@ -1,11 +1,13 @@
 """Reading and writing the domain values on a connection (the caller owns the transaction)."""
 from __future__ import annotations
 
-from sqlalchemy import Connection, insert, select
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from coc_shared.envelope import utcnow
 
-from ..domain.model import AccountDeactivation, OrderEvent
+from ..domain.model import AccountDeactivation, Order, OrderDocument, OrderEvent
 from . import orm
 
 
@@ -13,14 +15,18 @@ class OrderEventRepository:
     def __init__(self, conn: Connection):
         self.conn = conn
 
-    def add(self, order_event: OrderEvent) -> bool:
+    def seen(self, event_id: str) -> bool:
+        t = orm.order_events
+        return self.conn.execute(select(t.c.id).where(t.c.event_id == event_id)).first() is not None
+
+    def add(self, order_event: OrderEvent, outcome: str | None = None, status_after: str | None = None) -> bool:
         """Record ``order_event`` unless it is recorded already; True when it was new."""
         t = orm.order_events
-        if self.conn.execute(select(t.c.id).where(t.c.event_id == order_event.event_id)).first() is not None:
+        if self.seen(order_event.event_id):
             return False
         self.conn.execute(insert(t).values(
             event_id=order_event.event_id, order_id=order_event.order_id, event_type=order_event.event_type,
-            occurred_at=order_event.occurred_at, recorded_at=utcnow()))
+            occurred_at=order_event.occurred_at, recorded_at=utcnow(), outcome=outcome, status_after=status_after))
         return True
 
     def for_order(self, order_id: str) -> list[OrderEvent]:
@@ -29,6 +35,12 @@ class OrderEventRepository:
                                  .where(t.c.order_id == order_id).order_by(t.c.occurred_at, t.c.id)).all()
         return [OrderEvent(order_id=r.order_id, event_id=r.event_id, event_type=r.event_type,
                            occurred_at=r.occurred_at) for r in rows]
+
+    def timeline(self, order_id: str) -> list[dict]:
+        t = orm.order_events
+        rows = self.conn.execute(select(t.c.event_id, t.c.event_type, t.c.occurred_at, t.c.outcome, t.c.status_after)
+                                 .where(t.c.order_id == order_id).order_by(t.c.occurred_at, t.c.id)).all()
+        return [dict(r._mapping) for r in rows]
 
 
 class AccountDeactivationRepository:
@@ -43,3 +55,138 @@ class AccountDeactivationRepository:
         self.conn.execute(insert(t).values(account_id=deactivation.account_id, event_id=deactivation.event_id,
                                            erased_at=deactivation.erased_at, recorded_at=utcnow()))
         return True
+
+
+_ORDER_FIELDS = ("id", "status", "placed_at", "payment_method", "brand", "vin", "first_registration_date",
+                 "vehicle_extra", "total_cents", "currency", "vat_rate", "vat_cents", "documents_required",
+                 "marketing_consent", "customer", "shipping_address", "billing_address", "company", "account_id",
+                 "access_token_sha256", "documents_completed_at", "seq")
+
+
+def _aware(value):
+    from datetime import timezone
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)  # SQLite gives naive UTC values back
+    return value
+
+
+class OrderRepository:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def add(self, order: Order, client_ip: str | None, user_agent: str | None) -> int:
+        values = {f: getattr(order, f) for f in _ORDER_FIELDS if f != "seq"}
+        values.update(updated_at=order.placed_at, client_ip=client_ip, user_agent=(user_agent or "")[:500] or None)
+        result = self.conn.execute(insert(orm.orders).values(**values).returning(orm.orders.c.seq))
+        order.seq = result.scalar_one()
+        return order.seq
+
+    def _to_order(self, row) -> Order:
+        m = row._mapping
+        order = Order(**{f: m[f] for f in _ORDER_FIELDS})
+        order.placed_at = _aware(order.placed_at)
+        order.documents_completed_at = _aware(order.documents_completed_at)
+        return order
+
+    def get(self, order_id: str, for_update: bool = False) -> Order | None:
+        query = select(*[orm.orders.c[f] for f in _ORDER_FIELDS]).where(orm.orders.c.id == order_id)
+        if for_update and self.conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        return self._to_order(row) if row is not None else None
+
+    def for_account(self, account_id: str, limit: int = 100) -> list[Order]:
+        query = (select(*[orm.orders.c[f] for f in _ORDER_FIELDS]).where(orm.orders.c.account_id == account_id)
+                 .order_by(orm.orders.c.seq.desc()).limit(limit))
+        return [self._to_order(r) for r in self.conn.execute(query)]
+
+    def save_status(self, order: Order) -> None:
+        self.conn.execute(update(orm.orders).where(orm.orders.c.id == order.id).values(
+            status=order.status, documents_completed_at=order.documents_completed_at, updated_at=utcnow()))
+
+
+class DocumentRepository:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def add(self, document: OrderDocument, storage_key: str) -> None:
+        self.conn.execute(insert(orm.order_documents).values(
+            id=document.id, order_id=document.order_id, kind=document.kind, content_type=document.content_type,
+            size=document.size, sha256=document.sha256, storage_key=storage_key, uploaded_at=document.uploaded_at))
+
+    def for_order(self, order_id: str) -> list[OrderDocument]:
+        t = orm.order_documents
+        rows = self.conn.execute(select(t.c.id, t.c.order_id, t.c.kind, t.c.content_type, t.c.size, t.c.sha256,
+                                        t.c.uploaded_at).where(t.c.order_id == order_id)
+                                 .order_by(t.c.uploaded_at, t.c.id)).all()
+        return [OrderDocument(**{**r._mapping, "uploaded_at": _aware(r.uploaded_at)}) for r in rows]
+
+
+class IdempotencyRepository:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def get(self, scope: str, key: str, ttl: timedelta):
+        t = orm.idempotency_keys
+        row = self.conn.execute(select(t).where(t.c.scope == scope, t.c.key == key)).first()
+        if row is None:
+            return None
+        if _aware(row.created_at) < utcnow() - ttl:
+            self.conn.execute(delete(t).where(t.c.scope == scope, t.c.key == key))
+            return None
+        return row
+
+    def add(self, scope: str, key: str, request_sha256: str, order_id: str, status_code: int, response: dict,
+            secret: bytes | None) -> None:
+        self.conn.execute(insert(orm.idempotency_keys).values(
+            scope=scope, key=key, request_sha256=request_sha256, order_id=order_id, status_code=status_code,
+            response=response, secret=secret, created_at=utcnow()))
+
+    def purge(self, ttl: timedelta, limit: int = 100) -> None:
+        t = orm.idempotency_keys
+        self.conn.execute(delete(t).where(t.c.created_at < utcnow() - ttl))
+
+
+class AccountRepository:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def by_email(self, email: str):
+        t = orm.accounts
+        return self.conn.execute(select(t).where(func.lower(t.c.email) == email.lower())).first()
+
+    def get(self, account_id: str):
+        t = orm.accounts
+        return self.conn.execute(select(t).where(t.c.id == account_id)).first()
+
+    def add(self, account_id: str, email: str, password_hash: str, profile: dict) -> None:
+        now = utcnow()
+        self.conn.execute(insert(orm.accounts).values(id=account_id, email=email, password_hash=password_hash,
+                                                      profile=profile, created_at=now, updated_at=now))
+
+    def update(self, account_id: str, **values) -> None:
+        self.conn.execute(update(orm.accounts).where(orm.accounts.c.id == account_id)
+                          .values(updated_at=utcnow(), **values))
+
+    def add_email_change(self, token_sha256: str, account_id: str, new_email: str, expires_at: datetime) -> None:
+        self.conn.execute(insert(orm.email_changes).values(token_sha256=token_sha256, account_id=account_id,
+                                                           new_email=new_email, created_at=utcnow(),
+                                                           expires_at=expires_at))
+
+    def pending_email_change(self, account_id: str):
+        t = orm.email_changes
+        return self.conn.execute(select(t).where(and_(t.c.account_id == account_id, t.c.confirmed_at.is_(None),
+                                                      t.c.expires_at > utcnow()))
+                                 .order_by(t.c.created_at.desc()).limit(1)).first()
+
+    def email_change(self, token_sha256: str):
+        t = orm.email_changes
+        return self.conn.execute(select(t).where(t.c.token_sha256 == token_sha256)).first()
+
+    def confirm_email_change(self, token_sha256: str) -> None:
+        t = orm.email_changes
+        self.conn.execute(update(t).where(t.c.token_sha256 == token_sha256).values(confirmed_at=utcnow()))
+
+    def add_pending_notification(self, type_: str, account_id: str, payload: bytes) -> None:
+        self.conn.execute(insert(orm.pending_notifications).values(type=type_, account_id=account_id,
+                                                                   payload=payload, created_at=utcnow()))

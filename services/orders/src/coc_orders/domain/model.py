@@ -73,3 +73,76 @@ class AccountDeactivation:
         if not isinstance(account_id, str) or not account_id:
             raise InvalidEvent("account.deactivated carries no account_id")
         return cls(account_id=account_id, event_id=event_id, erased_at=_aware(data.get("erased_at"), "erased_at"))
+
+
+@dataclass
+class OrderDocument:
+    id: str
+    order_id: str
+    kind: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_at: datetime
+
+
+def missing_documents(required: list[str] | tuple[str, ...], documents: list[OrderDocument]) -> list[str]:
+    """The required kinds of which no document was uploaded yet (in the catalogue's order)."""
+    present = {d.kind for d in documents}
+    return [kind for kind in required if kind not in present]
+
+
+def order_number(seq: int, placed_at: datetime) -> str:
+    """The human-readable number of the ``seq``-th order: COC-<year placed>-<six digits at least>."""
+    return f"COC-{placed_at.year:04d}-{seq:06d}"
+
+
+def sniff_content_type(head: bytes) -> str | None:
+    """PDF, JPEG or PNG, recognised by their first bytes (never by a name or a declared type)."""
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    return None
+
+
+@dataclass
+class Order:
+    """The order aggregate: what was ordered, by whom, for how much, and where it is in its life."""
+
+    id: str
+    status: str
+    placed_at: datetime
+    payment_method: str
+    brand: str
+    vin: str
+    first_registration_date: object  # datetime.date
+    vehicle_extra: dict
+    total_cents: int
+    currency: str
+    vat_rate: str
+    vat_cents: int
+    documents_required: list
+    marketing_consent: bool
+    customer: dict
+    shipping_address: dict
+    billing_address: dict | None = None
+    company: dict | None = None
+    account_id: str | None = None
+    access_token_sha256: str | None = None
+    documents_completed_at: datetime | None = None
+    seq: int | None = None
+
+    @property
+    def number(self) -> str:
+        return order_number(self.seq or 0, self.placed_at)
+
+    def apply(self, event_type: str):
+        """Move the order for ``event_type``; returns the Transition (``applied`` False: ignored)."""
+        from .lifecycle import transition
+        result = transition(self.status, event_type)
+        if result.applied:
+            self.status = result.after.value
+        return result

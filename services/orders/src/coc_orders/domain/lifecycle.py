@@ -1,0 +1,66 @@
+"""The order's life as a state machine (no I/O).
+
+    placed ──payment.confirmed──► paid ──documents.sent_to_supplier──► sent_to_supplier
+      │  ▲                         │                                     │        ▲
+      │  └─ payment.confirmed ─┐   │                       supplier.rejected    documents.sent_to_supplier
+      ▼                        │   │                                     ▼        │
+    payment_failed ◄─payment.failed (again)               supplier_rejected ──────┘
+    sent_to_supplier ──certificate.received──► certificate_received ──certificate.shipped──► shipped
+    placed | payment_failed | paid ──order.cancelled──► cancelled   (never once sent to the supplier)
+
+An event that does not fit the current state (a late ``payment.failed`` after ``paid``, a
+``certificate.shipped`` before ``certificate.received``) is not applied: ``transition`` says so and
+the caller logs and ignores it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Status(str, Enum):
+    PLACED = "placed"
+    PAYMENT_FAILED = "payment_failed"
+    PAID = "paid"
+    SENT_TO_SUPPLIER = "sent_to_supplier"
+    SUPPLIER_REJECTED = "supplier_rejected"
+    CERTIFICATE_RECEIVED = "certificate_received"
+    SHIPPED = "shipped"
+    CANCELLED = "cancelled"
+
+
+S = Status
+# event type -> {status before: status after}
+TRANSITIONS: dict[str, dict[Status, Status]] = {
+    "payment.confirmed": {S.PLACED: S.PAID, S.PAYMENT_FAILED: S.PAID},
+    "payment.failed": {S.PLACED: S.PAYMENT_FAILED, S.PAYMENT_FAILED: S.PAYMENT_FAILED},
+    "documents.sent_to_supplier": {S.PAID: S.SENT_TO_SUPPLIER, S.SUPPLIER_REJECTED: S.SENT_TO_SUPPLIER},
+    # No event type carries this yet (the supplier-gateway will announce it); the rule is ready.
+    "supplier.rejected": {S.SENT_TO_SUPPLIER: S.SUPPLIER_REJECTED},
+    "certificate.received": {S.SENT_TO_SUPPLIER: S.CERTIFICATE_RECEIVED},
+    "certificate.shipped": {S.CERTIFICATE_RECEIVED: S.SHIPPED},
+    "order.cancelled": {S.PLACED: S.CANCELLED, S.PAYMENT_FAILED: S.CANCELLED, S.PAID: S.CANCELLED},
+}
+FINAL = frozenset({S.SHIPPED, S.CANCELLED})
+
+
+@dataclass(frozen=True)
+class Transition:
+    event_type: str
+    before: Status
+    after: Status | None  # None: the event does not fit the state and is ignored
+
+    @property
+    def applied(self) -> bool:
+        return self.after is not None
+
+
+def transition(current: Status | str, event_type: str) -> Transition:
+    current = Status(current)
+    if event_type not in TRANSITIONS:
+        raise ValueError(f"{event_type!r} does not move an order")
+    return Transition(event_type, current, TRANSITIONS[event_type].get(current))
+
+
+def can_cancel(current: Status | str) -> bool:
+    return transition(current, "order.cancelled").applied

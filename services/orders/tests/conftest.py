@@ -1,0 +1,74 @@
+"""Fixtures of the orders tests: the service on this run's PostgreSQL database and bus prefix
+(coc_shared.testing), a Flask test client, a local S3-compatible server (moto in server mode)."""
+from __future__ import annotations
+
+import base64
+import os
+import sys
+import uuid
+
+import pytest
+
+from coc_orders.service import definition
+from coc_shared.service import Runtime
+
+sys.path.insert(0, os.path.dirname(__file__))  # orders_helpers
+
+CUSTOMER_SECRET = "customer-secret-" + "y" * 32
+DOCUMENT_KEY = base64.b64encode(b"k" * 32).decode()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    from moto.server import ThreadedMotoServer
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def orders_extra(s3_endpoint: str, **overrides) -> dict:
+    extra = {
+        "CUSTOMER_TOKEN_SECRET": CUSTOMER_SECRET, "ORDERS_DOCUMENT_KEY": DOCUMENT_KEY,
+        "ORDERS_DOCUMENT_STORE": "s3", "ORDERS_S3_ENDPOINT_URL": s3_endpoint,
+        "ORDERS_S3_BUCKET": "coc-test-" + uuid.uuid4().hex[:8], "ORDERS_S3_REGION": "eu-west-3",
+        "ORDERS_S3_ACCESS_KEY_ID": "testing", "ORDERS_S3_SECRET_ACCESS_KEY": "testing",
+        "ORDERS_RATE_LIMIT_LOGIN": "1000/minute", "ORDERS_RATE_LIMIT_ORDERS": "10000/minute",
+    }
+    extra.update(overrides)
+    return extra
+
+
+@pytest.fixture(scope="session")
+def migrated(settings_factory):
+    rt = Runtime(definition, settings_factory("orders"))
+    rt.migrate()
+    rt.engine.dispose()
+    return True
+
+
+@pytest.fixture
+def make_runtime(settings_factory, s3_endpoint, migrated):
+    made = []
+
+    def make(**extra_overrides) -> Runtime:
+        rt = Runtime(definition, settings_factory("orders", outbox_poll_seconds=0.2,
+                                                  extra=orders_extra(s3_endpoint, **extra_overrides)))
+        made.append(rt)
+        return rt
+    yield make
+    for rt in made:
+        rt.engine.dispose()
+
+
+@pytest.fixture
+def runtime(make_runtime):
+    return make_runtime()
+
+
+@pytest.fixture
+def client(runtime):
+    return runtime.create_app().test_client()
