@@ -28,7 +28,7 @@ def test_handler_failing_twice_then_succeeding_has_one_effect_and_logged_attempt
     assert pipeline.parked() == []
 
 
-DELAYS = (1.0, 2.0)
+DELAYS = (2.0, 2.5)  # the first delay leaves time to show that the messages behind it flow
 
 
 @pytest.mark.pipeline_settings(retry_delays=DELAYS, quick_attempts=3)
