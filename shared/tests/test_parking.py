@@ -220,8 +220,6 @@ def test_replay_requires_a_reason(store, publisher, declare_queue, rabbitmq_url)
     assert store.get(parked_id)["status"] == "parked" and queue_count(rabbitmq_url, queue) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="bug: two replays of the same parked message at once both pass the status "
-                   "check and both publish it (check-then-act without a row lock)")
 def test_two_replays_at_once_publish_the_message_once(store, broker, declare_queue, rabbitmq_url):
     import threading
 

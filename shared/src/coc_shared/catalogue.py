@@ -1,7 +1,8 @@
 """The event catalogue: every event type, its producer, its consumers and its versioned schemas.
 
-This module is the source of truth; ARCHITECTURE.md documents the same catalogue with an
-example per type, and ``shared/tests/test_catalogue.py`` checks the two against each other.
+This module is the source of truth; ``python -m coc_shared.catalogue_doc > docs/events.md``
+renders it with an example per type, and ``shared/tests/test_catalogue_doc.py`` checks the
+committed document against it.
 ``data`` holds what any consumer may read; ``personal`` holds personal data only, kept minimal,
 so that it can be sealed or stripped later. Schemas tolerate unknown fields (``INCLUDE`` keeps
 them on load) so a producer may add optional fields without breaking older consumers; a

@@ -25,11 +25,19 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}(?:[ .-]?\d){6,12}|0[1-9](?:[ .-]?\d{2}){4})(?![\w-])")
 
 
+_PERSONAL_SUFFIXES = ("_email", "_phone", "_address", "_iban", "customer_name", "holder_name")
+
+
+def _is_personal_key(key) -> bool:
+    key = str(key).lower()
+    return key in PERSONAL_KEYS or key.endswith(_PERSONAL_SUFFIXES)
+
+
 def _scrub_value(value):
     if isinstance(value, str):
         return _PHONE.sub("[phone]", _EMAIL.sub("[email]", value))
     if isinstance(value, dict):
-        return {k: ("[redacted]" if str(k).lower() in PERSONAL_KEYS else _scrub_value(v)) for k, v in value.items()}
+        return {k: ("[redacted]" if _is_personal_key(k) else _scrub_value(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_scrub_value(v) for v in value]
     return value
@@ -42,7 +50,7 @@ _SAFE_KEYS = frozenset({"event_id", "order_id", "correlation_id", "causation_id"
 
 def scrub_personal_data(_logger, _method, event_dict):
     for key in list(event_dict):
-        if str(key).lower() in PERSONAL_KEYS:
+        if _is_personal_key(key):
             event_dict[key] = "[redacted]"
         elif key not in _SAFE_KEYS:
             event_dict[key] = _scrub_value(event_dict[key])

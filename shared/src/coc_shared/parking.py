@@ -83,8 +83,10 @@ class ParkingStore:
         if event_type:
             clauses.append(p.event_type == event_type)
         if error:
-            pattern = f"%{error.lower()}%"
-            clauses.append(func.lower(p.error_type).like(pattern) | func.lower(p.error_message).like(pattern))
+            escaped = error.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            pattern = f"%{escaped}%"
+            clauses.append(func.lower(p.error_type).like(pattern, escape="\\")
+                           | func.lower(p.error_message).like(pattern, escape="\\"))
         if order_id:
             clauses.append(p.order_id == order_id)
         if event_id:
@@ -116,24 +118,30 @@ class ParkingStore:
         log.info("support.action", actor=actor.name, role=actor.role, action=action, target=target, reason=reason)
 
     def replay(self, parked_id: int, publisher: Publisher, actor: Actor, reason: str) -> dict:
-        """Send a parked message back to its original queue; marks it replayed once the broker confirmed."""
+        """Send a parked message back to its original queue; marks it replayed once the broker confirmed.
+
+        The row is locked from the status check to the update, so two staff members replaying the
+        same message at once publish it once; the second is told it is already replayed.
+        """
         if not reason or not reason.strip():
             raise ValueError("a reason is required to replay a parked message")
-        row = self.get(parked_id)
-        if row is None:
-            raise LookupError(f"no parked message {parked_id}")
-        if row["status"] != "parked":
-            raise ValueError(f"parked message {parked_id} is already {row['status']}")
-        headers = {k: v for k, v in (row["headers"] or {}).items() if k not in RETRY_HEADERS}
-        headers[HEADER_REPLAYED_FROM] = parked_id
-        properties = row["properties"] or {}
-        queue = row["queue"]
-        publisher.publish_one(OutgoingMessage(
-            message_id=properties.get("message_id") or row["event_id"] or f"parked-{parked_id}",
-            body=row["body"], routing_key=queue, to_queue=True, headers=headers,
-            event_type=properties.get("type") or row["event_type"], correlation_id=row["correlation_id"],
-        ))
         with self.engine.begin() as conn:
+            found = conn.execute(select(parked_messages).where(parked_messages.c.id == parked_id)
+                                 .with_for_update()).first()
+            if found is None:
+                raise LookupError(f"no parked message {parked_id}")
+            row = dict(found._mapping)
+            if row["status"] != "parked":
+                raise ValueError(f"parked message {parked_id} is already {row['status']}")
+            headers = {k: v for k, v in (row["headers"] or {}).items() if k not in RETRY_HEADERS}
+            headers[HEADER_REPLAYED_FROM] = parked_id
+            properties = row["properties"] or {}
+            queue = row["queue"]
+            publisher.publish_one(OutgoingMessage(
+                message_id=properties.get("message_id") or row["event_id"] or f"parked-{parked_id}",
+                body=row["body"], routing_key=queue, to_queue=True, headers=headers,
+                event_type=properties.get("type") or row["event_type"], correlation_id=row["correlation_id"],
+            ))
             conn.execute(update(parked_messages).where(parked_messages.c.id == parked_id).values(
                 status="replayed", resolved_at=utcnow(), resolved_by=actor.name, resolution_reason=reason))
         self.record_action(actor, "replay", str(parked_id), reason, {"queue": queue, "event_id": row["event_id"]})
