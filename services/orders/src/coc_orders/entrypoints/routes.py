@@ -176,7 +176,7 @@ def open_order(ctx: Context, order_id: str):
         raise AuthProblem(error_response(401, "a bearer token or the order's access token (X-Order-Token) is required"))
     account_id = customer_account(ctx, required=False) if has_bearer else None
     with ctx.runtime.engine.connect() as conn:
-        order = OrderRepository(conn).get(order_id) if len(order_id) <= 36 else None
+        order = OrderRepository(conn).get(order_id) if len(order_id) <= 36 and "\x00" not in order_id else None
     if order is not None:
         if account_id is not None and order.account_id == account_id:
             return order
@@ -196,6 +196,13 @@ def rate_limited(ctx: Context, name: str, limit: str):
     return None
 
 
+def refuse_nul_characters():
+    """Text with NUL characters cannot be stored (PostgreSQL) and is never legitimate: 422 at once."""
+    if request.mimetype == "application/json" and b"\\u0000" in request.get_data(cache=True):
+        return error_response(422, "text must not contain NUL characters", {"_schema": ["NUL character in the body."]})
+    return None
+
+
 # blueprints -----------------------------------------------------------------------------------
 
 IDEMPOTENCY_PARAM = {"in": "header", "name": "Idempotency-Key", "required": False,
@@ -206,6 +213,7 @@ ORDER_TOKEN_SECURITY = [{"bearerAuth": []}, {"orderToken": []}]
 
 def orders_blueprint(ctx: Context) -> Blueprint:
     blp = Blueprint("orders", __name__, url_prefix="/v1/orders", description="Orders of certificates of conformity")
+    blp.before_request(refuse_nul_characters)
 
     @blp.route("", methods=["POST"])
     @blp.doc(parameters=[IDEMPOTENCY_PARAM], security=[{}, {"bearerAuth": []}],
@@ -222,8 +230,9 @@ def orders_blueprint(ctx: Context) -> Blueprint:
         except AuthProblem as exc:
             return exc.response
         key = request.headers.get("Idempotency-Key") or None
-        if key is not None and len(key) > 200:
-            return error_response(422, "the order is not valid", {"Idempotency-Key": ["Longer than maximum length 200."]})
+        if key is not None and (len(key) > 200 or not key.isprintable()):
+            return error_response(422, "the order is not valid",
+                                  {"Idempotency-Key": ["At most 200 printable characters."]})
         cmd = orders_uc.PlaceOrder(body=body, account_id=account_id, client_ip=client_ip(),
                                    user_agent=request.headers.get("User-Agent"), idempotency_key=key)
         try:
@@ -298,6 +307,7 @@ def orders_blueprint(ctx: Context) -> Blueprint:
 
 def accounts_blueprint(ctx: Context) -> Blueprint:
     blp = Blueprint("accounts", __name__, url_prefix="/v1", description="Customer accounts")
+    blp.before_request(refuse_nul_characters)
 
     def account_or_problem():
         return customer_account(ctx, required=True)
@@ -337,6 +347,7 @@ def accounts_blueprint(ctx: Context) -> Blueprint:
         token, expires_in = issue_customer_token(ctx.customer_secret, account_id, ctx.token_ttl)
         return _json({"access_token": token, "token_type": "Bearer", "expires_in": expires_in})
 
+    @blp.route("/accounts/me")
     class Me(MethodView):
         @blp.doc(security=[{"bearerAuth": []}], summary="My account's data")
         @blp.response(200, s.AccountSchema)
@@ -367,7 +378,6 @@ def accounts_blueprint(ctx: Context) -> Blueprint:
                 return error_response(404, "no such account")
             return _json(_dates(view))
 
-    blp.add_url_rule("/accounts/me", view_func=Me.as_view("me"))
 
     @blp.route("/accounts/email-confirmation", methods=["POST"])
     @blp.doc(security=[{}], summary="Confirm a change of e-mail with the token of the link")
