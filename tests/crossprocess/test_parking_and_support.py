@@ -4,6 +4,7 @@ queue, where it is handled once; every action is recorded with who and why; with
 token the command line refuses and changes nothing."""
 import json
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 import kombu
 import pytest
@@ -62,13 +63,15 @@ def test_poison_message_parked_replayed_and_discarded_with_the_support_cli(pipel
     before = _snapshot(pipeline)
     forged = pipeline.json(pipeline.cli("issue-token", "--name", "mallory", "--role", "admin",
                                         STAFF_TOKEN_SECRET="another-secret-" + "y" * 32))["token"]
+    expired = pipeline.json(pipeline.cli("issue-token", "--name", "bob", "--role", "support", "--hours", "-1"))["token"]
     replay = ["parked", "replay", str(parked_id), "--reason", "try"]
     discard = ["parked", "discard", str(discard_id), "--reason", "try"]
     refused = [(None, ["parked", "list"]), (None, replay), (None, discard), ("", replay),
                ("not-a-token", replay), ("not-a-token", ["parked", "show", str(parked_id)]),
-               (forged, replay), (forged, discard)]
-    for token, args in refused:
-        result = pipeline.cli(*args, token=token)
+               (forged, replay), (forged, discard), (expired, replay)]
+    with ThreadPoolExecutor(max_workers=4) as pool:  # independent commands: run side by side
+        results = list(pool.map(lambda case: pipeline.cli(*case[1], token=case[0]), refused))
+    for (token, args), result in zip(refused, results):
         assert result.returncode == 3, (token, args, result.stdout, result.stderr)
         assert "token" in pipeline.json(result)["error"]
     result = pipeline.cli("parked", "--token", "not-a-token", "replay", str(parked_id), "--reason", "try")

@@ -3,6 +3,7 @@ causes no second effect."""
 import subprocess
 
 import pytest
+from sqlalchemy import text
 
 from coc_shared.testing import wait_until
 
@@ -12,7 +13,6 @@ pytestmark = pytest.mark.crossprocess
 def _locked_by_someone_else(pipeline, event_id: str) -> bool:
     """The outbox row is locked (the relay selects the rows it publishes FOR UPDATE)."""
     with pipeline.runtime.engine.begin() as conn:
-        from sqlalchemy import text
         got = conn.execute(text("SELECT event_id FROM probe.outbox WHERE event_id = :e FOR UPDATE SKIP LOCKED"),
                            {"e": event_id}).first()
     return got is None
