@@ -190,3 +190,18 @@ def test_checkout_needs_the_order_token_or_the_owner_bearer_token(runtime, clien
     guest_path = f"/v1/payments/{guest.data['order_id']}/checkout"
     assert client.post(guest_path, headers={"X-Order-Token": guest_token}).status_code == 200
     assert client.post(guest_path, headers={"X-Order-Token": "wrong"}).status_code == 404
+
+
+def test_the_same_notification_five_times_at_once_and_a_second_transaction_confirm_once(runtime):
+    from concurrent.futures import ThreadPoolExecutor
+    event, _ = order_placed("card", 1500)
+    record_order(runtime, event)
+    app = runtime.create_app()
+    same = systempay_ipn(event.data["order_number"], 1500)
+    other = systempay_ipn(event.data["order_number"], 1500)  # a second successful transaction
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda f: ipn(app.test_client(), f).status_code, [same] * 5 + [other]))
+    assert answers == [200] * 6
+    assert len(outbox_events(runtime, "payment.confirmed", event.data["order_id"])) == 1
+    assert len(outbox_events(runtime, "payment.duplicate_detected", event.data["order_id"])) == 1
+    assert review_reasons(runtime, event.data["order_id"]) == ["duplicate_payment"]

@@ -97,6 +97,19 @@ class CallbackRepository:
         """Claim a notification id for ``callback_id``; the id of the earlier callback when it was
         already claimed (concurrent deliveries wait for each other on the primary key)."""
         t = orm.callback_keys
+        if self.conn.dialect.name in ("postgresql", "sqlite"):
+            # One round trip: a concurrent claim of the same key waits for the other transaction.
+            if self.conn.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert as dialect_insert
+            claimed = self.conn.execute(dialect_insert(t).values(
+                provider=provider, dedupe_key=dedupe_key, callback_id=callback_id, created_at=utcnow(),
+            ).on_conflict_do_nothing().returning(t.c.callback_id)).scalar()
+            if claimed is not None:
+                return None
+            return self.conn.execute(select(t.c.callback_id).where(t.c.provider == provider,
+                                                                   t.c.dedupe_key == dedupe_key)).scalar_one()
         existing = self.conn.execute(select(t.c.callback_id).where(t.c.provider == provider,
                                                                    t.c.dedupe_key == dedupe_key)).scalar()
         if existing is not None:
