@@ -19,10 +19,12 @@ class OrderEventRepository:
         t = orm.order_events
         return self.conn.execute(select(t.c.id).where(t.c.event_id == event_id)).first() is not None
 
-    def add(self, order_event: OrderEvent, outcome: str | None = None, status_after: str | None = None) -> bool:
-        """Record ``order_event`` unless it is recorded already; True when it was new."""
+    def add(self, order_event: OrderEvent, outcome: str | None = None, status_after: str | None = None,
+            new: bool = False) -> bool:
+        """Record ``order_event`` unless it is recorded already (``new``: an event just emitted here,
+        which cannot be); True when it was new."""
         t = orm.order_events
-        if self.seen(order_event.event_id):
+        if not new and self.seen(order_event.event_id):
             return False
         self.conn.execute(insert(t).values(
             event_id=order_event.event_id, order_id=order_event.order_id, event_type=order_event.event_type,

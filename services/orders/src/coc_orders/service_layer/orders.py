@@ -288,7 +288,7 @@ def place_order(runtime, catalogue: Catalogue, cmd: PlaceOrder, render, cipher=N
             event = tx.emit("order.placed", placed_data(order), subject=order.id, personal=placed_personal(order),
                             correlation_id=order.id)
             OrderEventRepository(tx.conn).add(OrderEvent(order.id, event.id, "order.placed", order.placed_at),
-                                              outcome="applied", status_after="placed")
+                                              outcome="applied", status_after="placed", new=True)
             answer = render(order, None)
             if cmd.idempotency_key:
                 secret = cipher.encrypt(token.encode(), f"idempotency:{order.id}") if (token and cipher) else None
