@@ -5,7 +5,7 @@ import coc_shared.config as config
 from coc_shared.config import ENV_VARS, SERVICE_NAMES, Settings, env, port_variable
 
 # Variables of the shared library that Settings does not hold (read with env() where needed).
-NOT_IN_SETTINGS = {"STAFF_TOKEN", "CUSTOMER_TOKEN_SECRET", "RUN_DATA_DIR"}
+NOT_IN_SETTINGS = {"STAFF_TOKEN", "RUN_DATA_DIR"}
 SHARED_VARIABLES = {
     "DATABASE_URL", "PARKING_DATABASE_URL", "RABBITMQ_URL", "BUS_PREFIX", "SERVICE_HOST", "ORDERS_PORT",
     "PAYMENTS_PORT", "SUPPLIER_GATEWAY_PORT", "NOTIFICATIONS_PORT", "GDPR_PORT", "LOG_LEVEL", "CONSUMER_PREFETCH",

@@ -26,11 +26,11 @@ class StaffAuthError(Exception):
         self.status = status
 
 
-def _check_secret(secret: str | None) -> str:
+def _check_secret(secret: str | None, variable: str = "STAFF_TOKEN_SECRET") -> str:
     if not secret:
-        raise StaffAuthError("staff authentication is not configured (STAFF_TOKEN_SECRET)", 503)
+        raise StaffAuthError(f"authentication is not configured ({variable})", 503)
     if len(secret) < MIN_SECRET_LENGTH:
-        raise StaffAuthError(f"STAFF_TOKEN_SECRET must be at least {MIN_SECRET_LENGTH} characters", 503)
+        raise StaffAuthError(f"{variable} must be at least {MIN_SECRET_LENGTH} characters", 503)
     return secret
 
 
@@ -96,7 +96,7 @@ CUSTOMER_ISSUER = "coc-customer"
 
 def issue_customer_token(secret: str | None, account_id: str, ttl: timedelta = timedelta(hours=2)) -> tuple[str, int]:
     """Returns (token, expires_in_seconds)."""
-    secret = _check_secret(secret)
+    secret = _check_secret(secret, "CUSTOMER_TOKEN_SECRET")
     now = utcnow()
     token = jwt.encode({"iss": CUSTOMER_ISSUER, "sub": account_id, "iat": now, "exp": now + ttl}, secret,
                        algorithm="HS256")
@@ -105,7 +105,7 @@ def issue_customer_token(secret: str | None, account_id: str, ttl: timedelta = t
 
 def verify_customer_token(secret: str | None, token: str | None) -> str:
     """Returns the account id of a valid customer token; raises StaffAuthError(401) otherwise."""
-    secret = _check_secret(secret)
+    secret = _check_secret(secret, "CUSTOMER_TOKEN_SECRET")
     if not token:
         raise StaffAuthError("a bearer token is required")
     try:

@@ -65,6 +65,7 @@ class OrderDocumentsCompletedV1(TolerantSchema):
 
 class PaymentConfirmedV1(TolerantSchema):
     order_id = fields.String(required=True)
+    order_number = fields.String(load_default=None)
     method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
     provider = fields.String(required=True)
     provider_transaction_id = fields.String(required=True)
@@ -76,11 +77,22 @@ class PaymentFailedV1(TolerantSchema):
     method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
     provider = fields.String(required=True)
     reason = fields.String(required=True)
+    provider_transaction_id = fields.String(load_default=None, allow_none=True)
 
 
 class PaymentDuplicateDetectedV1(TolerantSchema):
     order_id = fields.String(required=True)
+    method = fields.String(load_default=None, validate=validate.OneOf(PAYMENT_METHODS))
     provider = fields.String(required=True)
+    provider_transaction_id = fields.String(required=True)
+    amount = fields.Nested(Money, required=True)
+
+
+class PaymentRefundedV1(TolerantSchema):
+    order_id = fields.String(required=True)
+    method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
+    provider = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(("refunded", "reversed")))
     provider_transaction_id = fields.String(required=True)
     amount = fields.Nested(Money, required=True)
 
@@ -102,6 +114,30 @@ class CertificateShippedV1(TolerantSchema):
     order_id = fields.String(required=True)
     carrier = fields.String(required=True)
     tracking_number = fields.String(required=True)
+
+
+class OrderCancelledV1(TolerantSchema):
+    order_id = fields.String(required=True)
+    reason = fields.String(required=True)
+    cancelled_by = fields.String(required=True, validate=validate.OneOf(("customer", "staff")))
+
+
+class DocumentsRejectedBySupplierV1(TolerantSchema):
+    order_id = fields.String(required=True)
+    supplier = fields.String(required=True)
+    reason = fields.String(required=True)
+    documents_requested = fields.List(fields.String(), required=True)
+
+
+class AccountEmailChangeRequestedV1(TolerantSchema):
+    account_id = fields.String(required=True)
+    expires_at = fields.AwareDateTime(required=True)
+
+
+class AccountEmailChangeRequestedPersonalV1(TolerantSchema):
+    # The new address, to which the confirmation link is sent; the link holds a one-time token.
+    email = fields.String(required=True)
+    confirmation_url = fields.String(required=True)
 
 
 class AccountDeactivationRequestedV1(TolerantSchema):
@@ -196,8 +232,8 @@ register(EventType(
     "payment.confirmed", 1, "payments", ("orders", "supplier-gateway", "notifications"),
     PaymentConfirmedV1, None,
     "A payment was confirmed by the provider's server-to-server callback (at most once per order).",
-    {"order_id": _ORDER, "method": "card", "provider": "systempay", "provider_transaction_id": "8a1f2c...",
-     "amount": {"amount_cents": 24900, "currency": "EUR"}},
+    {"order_id": _ORDER, "order_number": "COC-2026-000123", "method": "card", "provider": "systempay",
+     "provider_transaction_id": "8a1f2c...", "amount": {"amount_cents": 24900, "currency": "EUR"}},
 ))
 register(EventType(
     "payment.failed", 1, "payments", ("orders", "notifications"),
@@ -211,6 +247,13 @@ register(EventType(
     "A second successful payment arrived for an order already paid; it is to be refunded.",
     {"order_id": _ORDER, "provider": "paypal", "provider_transaction_id": "5TY05013RG002845M",
      "amount": {"amount_cents": 24900, "currency": "EUR"}},
+))
+register(EventType(
+    "payment.refunded", 1, "payments", ("orders", "notifications"),
+    PaymentRefundedV1, None,
+    "The provider refunded or reversed (charge-back) a captured payment.",
+    {"order_id": _ORDER, "method": "paypal", "provider": "paypal", "kind": "refunded",
+     "provider_transaction_id": "5TY05013RG002845M", "amount": {"amount_cents": 24900, "currency": "EUR"}},
 ))
 register(EventType(
     "documents.sent_to_supplier", 1, "supplier-gateway", ("orders", "notifications"),
@@ -230,6 +273,27 @@ register(EventType(
     CertificateShippedV1, None,
     "The certificate was handed to the carrier.",
     {"order_id": _ORDER, "carrier": "colissimo", "tracking_number": "6A12345678901"},
+))
+register(EventType(
+    "order.cancelled", 1, "orders", ("payments", "notifications", "supplier-gateway"),
+    OrderCancelledV1, None,
+    "The order was cancelled (only possible before it was sent to the supplier).",
+    {"order_id": _ORDER, "reason": "customer changed their mind", "cancelled_by": "customer"},
+))
+register(EventType(
+    "documents.rejected_by_supplier", 1, "supplier-gateway", ("orders", "notifications"),
+    DocumentsRejectedBySupplierV1, None,
+    "The supplier refused the request and asks for more or better documents.",
+    {"order_id": _ORDER, "supplier": "psa-coc", "reason": "registration certificate unreadable",
+     "documents_requested": ["registration_certificate"]},
+))
+register(EventType(
+    "account.email_change_requested", 1, "orders", ("notifications",),
+    AccountEmailChangeRequestedV1, AccountEmailChangeRequestedPersonalV1,
+    "A customer asked to change their e-mail address; the new address must confirm it through the link.",
+    {"account_id": _ACCOUNT, "expires_at": "2026-11-28T10:00:00+00:00"},
+    {"email": "new.address@example.org",
+     "confirmation_url": "https://coc.example/v1/accounts/email-confirmation?token=..."},
 ))
 register(EventType(
     "account.deactivation_requested", 1, "orders", ("gdpr",),

@@ -106,6 +106,7 @@ class Settings:
     outbox_poll_seconds: float = 1.0
     outbox_confirm_timeout: float = 10.0
     staff_token_secret: str | None = None
+    customer_token_secret: str | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -137,6 +138,7 @@ class Settings:
             outbox_poll_seconds=float(env("OUTBOX_POLL_SECONDS")),
             outbox_confirm_timeout=float(env("OUTBOX_CONFIRM_TIMEOUT")),
             staff_token_secret=env("STAFF_TOKEN_SECRET"),
+            customer_token_secret=env("CUSTOMER_TOKEN_SECRET"),
         )
         values.update(overrides)
         return cls(**values)

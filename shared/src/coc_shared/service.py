@@ -47,6 +47,8 @@ class ServiceDefinition:
     migrations: str  # folder of the service's alembic scripts
     handlers: Callable[["Runtime"], dict[str, Handler]] = lambda runtime: {}
     register_api: Callable[[Flask, "Runtime"], None] | None = None
+    # Service-specific commands of `coc-<name>`: name -> function(runtime, remaining argv) -> exit code.
+    commands: dict[str, Callable[["Runtime", list[str]], int]] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -178,10 +180,14 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 def main(definition: ServiceDefinition, argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"coc-{definition.name}")
-    parser.add_argument("command", choices=["migrate", "api", "worker", "consume", "relay"])
-    args = parser.parse_args(argv)
+    parser.add_argument("command", choices=["migrate", "api", "worker", "consume", "relay", *definition.commands])
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command not in definition.commands:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     runtime = Runtime(definition)
     configure_logging(definition.name, runtime.settings.log_level)
+    if args.command in definition.commands:
+        return definition.commands[args.command](runtime, rest)
     if args.command == "migrate":
         runtime.migrate()
         if not runtime.settings.embedded:

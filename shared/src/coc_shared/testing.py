@@ -141,7 +141,8 @@ def settings_factory(database_url, rabbitmq_url, bus_prefix):
     def make(service: str, **overrides) -> Settings:
         values = dict(database_url=database_url, parking_database_url=database_url, rabbitmq_url=rabbitmq_url,
                       bus_prefix=bus_prefix, retry_delays=(0.3, 0.6), quick_attempts=3,
-                      staff_token_secret="test-secret-" + "x" * 32)
+                      staff_token_secret="test-secret-" + "x" * 32,
+                      customer_token_secret="test-customer-secret-" + "y" * 32)
         values.update(overrides)
         return Settings.from_env(service, **values)
     return make
@@ -156,6 +157,7 @@ def service_env(settings: Settings) -> dict:
         "RETRY_DELAYS": ",".join(str(d) for d in settings.retry_delays),
         "RETRY_QUICK_ATTEMPTS": str(settings.quick_attempts),
         "STAFF_TOKEN_SECRET": settings.staff_token_secret or "",
+        "CUSTOMER_TOKEN_SECRET": settings.customer_token_secret or "",
         "QUEUE_DELIVERY_LIMIT": str(settings.delivery_limit),
         "OUTBOX_POLL_SECONDS": "0.2",
     })
