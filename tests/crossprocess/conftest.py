@@ -398,10 +398,8 @@ def restart_postgres() -> None:
     versions = os.listdir("/etc/postgresql")
     version = PG_VERSION if PG_VERSION in versions else sorted(versions)[-1]
     _run("pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart")
-    # Work-around for a bug of coc_shared.testing (see test_shared_bugs.py): the session fixture
-    # ``database_url`` keeps a pooled admin connection without pre-ping, which the restart killed, so
-    # dropping the run's database at the end of the session would fail. Drop every pooled connection
-    # of this process (checked-out ones are not affected).
+    # Pooled connections of this test process died with the server: drop them, so the test's own
+    # queries start afresh (checked-out ones are not affected).
     for obj in gc.get_objects():
         if isinstance(obj, Engine):
             obj.dispose()

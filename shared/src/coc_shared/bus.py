@@ -198,11 +198,16 @@ class Publisher:
         self._producer = kombu.Producer(self._channel)
         self.broker.declare_exchange(self._channel)
 
-    def close(self) -> None:
+    def close(self, graceful: bool = True) -> None:
+        """Close the connection. After a failure it is closed without the AMQP handshake: a broker
+        that blocks publishers (memory or disk alarm) would never answer Close-Ok."""
         conn, self._conn, self._producer, self._channel = self._conn, None, None, None
         if conn is not None:
             try:
-                conn.release()
+                if graceful:
+                    conn.release()
+                else:
+                    conn.collect()
             except Exception:  # noqa: BLE001 - closing a dead connection may fail; it is gone either way
                 pass
 
@@ -285,7 +290,7 @@ class Publisher:
             return result
         except Exception:
             # A broken channel or connection: forget it; unconfirmed messages are published again.
-            self.close()
+            self.close(graceful=False)
             raise
 
     def _publish_memory(self, messages: list[OutgoingMessage]) -> PublishResult:

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 from sqlalchemy.engine import make_url
 
 from .config import ENV_VARS, Settings
@@ -96,7 +97,8 @@ def database_url(postgres_server_url):
     """A database of this run's own, dropped at the end."""
     server = make_url(normalise_url(postgres_server_url))
     name = f"coc_t_{RUN_ID}"
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    # No pool: a test may restart PostgreSQL, and teardown must still reach it with a new connection.
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = server.set(database=name).render_as_string(hide_password=False)

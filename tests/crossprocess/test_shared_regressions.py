@@ -1,8 +1,6 @@
-"""Bugs of coc_shared found by the cross-process tests, each shown by a minimal test.
-
-They are marked ``xfail(strict=True)``: the suite stays green while the bug is there, and the
-test turns into a failure (XPASS strict) once it is fixed, so the marker is then removed.
-"""
+"""Regression tests for two bugs of coc_shared found by the cross-process tests: a publisher
+hanging on a connection the broker blocks (memory alarm), and the run's database left behind
+when PostgreSQL restarted during the session."""
 import re
 import subprocess
 import sys
@@ -20,11 +18,6 @@ from coc_shared.db import normalise_url
 pytestmark = pytest.mark.crossprocess
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bus.Publisher: after a confirm timeout, close() does the AMQP close handshake (kombu release) on a "
-    "connection the broker has blocked (memory/disk alarm); the broker reads nothing from it until the "
-    "alarm ends, so close() and publish_batch hang for the whole alarm instead of raising PublishError "
-    "after confirm_timeout"))
 def test_publisher_gives_up_within_its_confirm_timeout_while_the_broker_blocks_publishers(pipeline):
     publisher = Publisher(pipeline.runtime.broker, confirm_timeout=1.0)
     outcome = {}
@@ -70,10 +63,6 @@ def test_connections_lost(database_url, postgres_server_url):
 '''
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "coc_shared.testing.database_url: its admin engine keeps a pooled connection without pre-ping; "
-    "after PostgreSQL restarts during the session the teardown fails (OperationalError) and the run's "
-    "database is left behind"))
 def test_session_database_is_dropped_after_a_postgres_restart(tmp_path, postgres_server_url):
     (tmp_path / "test_inner.py").write_text(textwrap.dedent(INNER_TEST))
     result = subprocess.run([sys.executable, "-m", "pytest", "-p", "coc_shared.testing", "-s", "-q",
