@@ -3,35 +3,25 @@ import re
 import subprocess
 from pathlib import Path
 
-import importlib
-
-from coc_shared.config import ENV_VARS, SERVICE_NAMES
-
-for _service in SERVICE_NAMES:  # services declare their own variables when imported
-    importlib.import_module("coc_" + _service.replace("-", "_") + ".service")
+from coc_shared import envdoc
+from coc_shared.config import ENV_VARS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
 
-def _readme_table() -> dict[str, str]:
-    rows = re.findall(r"^\| `([A-Z_]+)` \| (.+?) \| (.+?) \|$", README, flags=re.M)
-    return {name: default for name, default, _meaning in rows}
-
-
 def test_every_environment_variable_is_documented_with_its_default():
-    table = _readme_table()
-    assert set(table) == set(ENV_VARS), f"README table differs from ENV_VARS: {set(table) ^ set(ENV_VARS)}"
-    for name, (default, _meaning) in ENV_VARS.items():
-        shown = table[name]
-        if default:
-            assert shown == f"`{default}`", f"{name}: README says {shown}, code says {default!r}"
-        else:
-            assert shown in ("(none)", "(empty)"), f"{name}: README shows a default the code does not have"
+    assert envdoc.load_service_declarations() == [], "every service must be installed (make install)"
+    documented = README.split(envdoc.BEGIN, 1)[1].split(envdoc.END, 1)[0].strip() + "\n"
+    assert documented == envdoc.render_table(), \
+        "README's configuration table differs from the declarations: run python -m coc_shared.envdoc --write"
+    for name in ENV_VARS:
+        assert f"| `{name}` |" in documented
 
 
 def test_no_code_reads_an_undeclared_environment_variable():
-    """Configuration comes from ENV_VARS only: no os.environ/getenv reads elsewhere in services or shared."""
+    """Configuration comes from declared variables only: no direct os.environ/getenv reads of others."""
+    envdoc.load_service_declarations()
     offenders = []
     for path in list((ROOT / "shared" / "src").rglob("*.py")) + list((ROOT / "services").rglob("src/**/*.py")):
         text = path.read_text()
