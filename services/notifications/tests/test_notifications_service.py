@@ -60,7 +60,7 @@ def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
     tables = set(inspect(runtime.engine).get_table_names(schema=SCHEMA))
     assert {"notifications", "outbox", "inbox", "alembic_version"} <= tables
     with runtime.engine.connect() as conn:
-        assert conn.execute(text(f'SELECT version_num FROM "{SCHEMA}".alembic_version')).scalars().all() == ["notifications_0001"]
+        assert conn.execute(text(f'SELECT version_num FROM "{SCHEMA}".alembic_version')).scalars().all() == ["notifications_0002"]
 
 
 def test_migrations_create_exactly_the_tables_of_the_metadata(runtime):
@@ -128,6 +128,47 @@ def recipients(rt: Runtime, order_id: str) -> list:
             orm.notifications.c.order_id == order_id)).scalars().all()
 
 
+def handle(rt: Runtime, event) -> None:
+    with rt.engine.begin() as conn:
+        rt.handlers[event.type](event, HandlerContext(conn, event, SERVICE))
+
+
+def kept_for_account(rt: Runtime, account_id: str) -> list:
+    t = orm.notifications
+    with rt.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(t.c.template, t.c.recipient_email, t.c.confirmation_url)
+                                               .where(t.c.account_id == account_id).order_by(t.c.id))]
+
+
+def email_change(account_id: str):
+    event = fresh_example("account.email_change_requested")
+    event.data = {**event.data, "account_id": account_id}
+    event.subject = account_id
+    event.personal = {"email": f"new.{uuid.uuid4().hex[:6]}@example.org",
+                      "confirmation_url": f"https://coc.example/confirm?token={uuid.uuid4().hex}"}
+    return event
+
+
+def test_an_email_change_keeps_the_new_address_and_the_link_until_the_account_is_deactivated(runtime):
+    account_id, other_account = str(uuid.uuid4()), str(uuid.uuid4())
+    change, other = email_change(account_id), email_change(other_account)
+    for e in (change, other):
+        handle(runtime, e)
+    assert kept_for_account(runtime, account_id) == [
+        ("email_change_confirmation", change.personal["email"], change.personal["confirmation_url"])]
+    deactivated = fresh_example("account.deactivated")
+    deactivated.data = {**deactivated.data, "account_id": account_id}
+    handle(runtime, deactivated)
+    assert kept_for_account(runtime, account_id) == [("email_change_confirmation", None, None),
+                                                     ("account_deactivated", None, None)]
+    assert kept_for_account(runtime, other_account) == [
+        ("email_change_confirmation", other.personal["email"], other.personal["confirmation_url"])]
+    # a late delivery for the erased account keeps nothing personal
+    late = email_change(account_id)
+    handle(runtime, late)
+    assert kept_for_account(runtime, account_id)[-1] == ("email_change_confirmation", None, None)
+
+
 def test_an_account_deactivation_erases_the_addresses_kept_for_the_account(runtime):
     account_id = str(uuid.uuid4())
     mine, other = fresh_example("order.placed"), fresh_example("order.placed")
@@ -180,6 +221,14 @@ def publish_again(producer: Runtime, event_id: str) -> None:
     with producer.engine.begin() as conn:
         conn.execute(update(producer.outbox).where(producer.outbox.c.event_id == event_id).values(sent_at=None))
     wait_until(lambda: sent(producer, event_id), message="second publication")
+
+
+def test_an_email_change_from_the_broker_is_recorded_for_the_new_address(runtime, producer):
+    account_id = str(uuid.uuid4())
+    event = publish(producer, email_change(account_id))
+    wait_until(lambda: effects(runtime, event) == 1, message="email change notification recorded")
+    assert kept_for_account(runtime, account_id) == [
+        ("email_change_confirmation", event.personal["email"], event.personal["confirmation_url"])]
 
 
 def test_an_event_from_the_broker_has_one_effect_even_when_published_twice(runtime, producer):

@@ -1,7 +1,7 @@
 """Tables of the ``notifications`` schema (SQLAlchemy Core; portable to PostgreSQL and SQLite)."""
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text
 
 from coc_shared.tables import messaging_tables
 
@@ -19,6 +19,8 @@ notifications = Table(
     Column("recipient_email", String(320)),  # personal data: erased with the account
     Column("status", String(20), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # notifications_0002 -- personal data (holds a one-time token): erased with the account
+    Column("confirmation_url", Text),
     Index("ix_notifications_order_id", "order_id"),
     Index("ix_notifications_account_id", "account_id"),
 )

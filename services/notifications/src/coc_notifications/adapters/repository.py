@@ -8,7 +8,8 @@ from coc_shared.envelope import utcnow
 from ..domain.model import PERSONAL_FIELDS, Notification
 from . import orm
 
-_FIELDS = ("event_id", "event_type", "template", "order_id", "account_id", "recipient_email", "status")
+_FIELDS = ("event_id", "event_type", "template", "order_id", "account_id", "recipient_email", "status",
+           "confirmation_url")
 
 
 class NotificationRepository:
@@ -29,7 +30,19 @@ class NotificationRepository:
         return self.conn.execute(update(t).where(t.c.account_id == account_id)
                                  .values(**{f: None for f in PERSONAL_FIELDS})).rowcount
 
+    def account_deactivated(self, account_id: str) -> bool:
+        """True when the account's deactivation was recorded (its personal data is erased)."""
+        t = orm.notifications
+        return self.conn.execute(select(t.c.id).where(t.c.account_id == account_id,
+                                                      t.c.event_type == "account.deactivated")).first() is not None
+
     def for_order(self, order_id: str) -> list[Notification]:
         t = orm.notifications
         rows = self.conn.execute(select(*(t.c[f] for f in _FIELDS)).where(t.c.order_id == order_id).order_by(t.c.id))
+        return [Notification(**r._mapping) for r in rows]
+
+    def for_account(self, account_id: str) -> list[Notification]:
+        t = orm.notifications
+        rows = self.conn.execute(select(*(t.c[f] for f in _FIELDS)).where(t.c.account_id == account_id)
+                                 .order_by(t.c.id))
         return [Notification(**r._mapping) for r in rows]

@@ -20,7 +20,12 @@ def _notification(event: Event) -> Notification:
 
 
 def record_notification(event: Event, ctx: HandlerContext) -> None:
-    NotificationRepository(ctx.conn).add(_notification(event))
+    notification = _notification(event)
+    notifications = NotificationRepository(ctx.conn)
+    if notification.account_id and notifications.account_deactivated(notification.account_id):
+        # Late for an account already erased (a retried delivery): nothing personal is kept.
+        notification = notification.without_personal_data()
+    notifications.add(notification)
 
 
 def record_account_deactivated(event: Event, ctx: HandlerContext) -> None:
