@@ -6,7 +6,7 @@ import pytest
 
 from coc_shared.catalogue import all_event_types, lookup
 from coc_supplier_gateway.domain.model import (
-    PENDING, READY, AccountDeactivation, InvalidEvent, SupplierRequest, order_id_of,
+    CANCELLED, PENDING, READY, AccountDeactivation, InvalidEvent, SupplierRequest, order_id_of,
 )
 from coc_supplier_gateway.service_layer.handlers import handlers
 
@@ -46,6 +46,34 @@ def test_the_same_fact_twice_changes_nothing():
     request.payment_was_confirmed()
     request.payment_was_confirmed()
     assert (request.paid, request.status, request.missing) == (True, PENDING, ["order", "documents"])
+
+
+@pytest.mark.parametrize("cancel_after", range(4))
+@pytest.mark.parametrize("order", list(itertools.permutations(STEPS)))
+def test_a_cancelled_request_never_becomes_ready_whatever_arrives_after(order, cancel_after):
+    request = SupplierRequest("o-1")
+    for step in order[:cancel_after]:
+        STEPS[step](request)
+    assert request.order_was_cancelled() is True
+    for step in order[cancel_after:]:
+        STEPS[step](request)
+        assert request.status == CANCELLED
+    assert request.cancelled and request.status == CANCELLED
+
+
+def test_a_cancellation_twice_changes_nothing_the_second_time():
+    request = SupplierRequest("o-1")
+    assert request.order_was_cancelled() is True
+    assert request.order_was_cancelled() is False
+    assert request.status == CANCELLED
+
+
+def test_a_ready_request_not_yet_sent_is_cancelled_too():
+    request = SupplierRequest("o-1")
+    for step in STEPS.values():
+        step(request)
+    assert request.status == READY
+    assert request.order_was_cancelled() is True and request.status == CANCELLED
 
 
 @pytest.mark.parametrize("data", [{}, {"brand": " "}, {"brand": None}])

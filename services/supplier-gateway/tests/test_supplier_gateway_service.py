@@ -144,6 +144,23 @@ def test_a_request_is_ready_once_order_payment_and_documents_are_known(runtime):
     assert tuple(state) == ("Peugeot", True, True, True, events[0].data["document_ids"], "ready")
 
 
+def test_a_cancelled_order_s_request_stays_cancelled(runtime):
+    order_id = str(uuid.uuid4())
+    events = [fresh_example(t) for t in ("order.placed", "order.cancelled", "payment.confirmed",
+                                         "order.documents_completed")]
+    for event in events:
+        event.data = {**event.data, "order_id": order_id}
+        with runtime.engine.begin() as conn:
+            runtime.handlers[event.type](event, HandlerContext(conn, event, SERVICE))
+    state = request_state(runtime, order_id)
+    assert (state.order_placed, state.paid, state.documents_completed, state.status) == (True, True, True,
+                                                                                         "cancelled")
+    client = runtime.create_app().test_client()
+    token = issue_staff_token(runtime.settings.staff_token_secret, "alice", "support")
+    answer = client.get(f"/v1/staff/supplier-requests/{order_id}", headers={"Authorization": f"Bearer {token}"})
+    assert answer.get_json()["status"] == "cancelled"
+
+
 @pytest.fixture
 def producer(runtime, settings_factory):
     """The consumer and relay of the supplier gateway, and the relay of orders (the producer of
@@ -190,3 +207,26 @@ def test_an_event_from_the_broker_has_one_effect_even_when_published_twice(runti
     assert effects(runtime, first) == 1
     assert inbox_rows(runtime, first.id) == 1
     assert request_state(runtime, first.data["order_id"]).documents_completed
+
+
+def test_an_order_cancelled_through_the_broker_never_becomes_ready(runtime, producer):
+    placed, cancelled, completed = (fresh_example(t) for t in ("order.placed", "order.cancelled",
+                                                               "order.documents_completed"))
+    order_id = placed.data["order_id"]
+    for event in (placed, cancelled, completed):
+        event.data = {**event.data, "order_id": order_id}
+        event.subject = order_id
+    publish(producer, placed)
+    wait_until(lambda: effects(runtime, placed) == 1 and request_state(runtime, order_id).order_placed,
+               message="order.placed recorded")
+    last = None
+    for event in (cancelled, completed):
+        last = publish(producer, event)
+    wait_until(lambda: inbox_rows(runtime, last.id) == 1, message="order.documents_completed handled")
+    paid = fresh_example("payment.confirmed")  # the payment arrives late
+    paid.data = {**paid.data, "order_id": order_id}
+    with runtime.engine.begin() as conn:
+        runtime.handlers[paid.type](paid, HandlerContext(conn, paid, SERVICE))
+    state = request_state(runtime, order_id)
+    assert (state.order_placed, state.paid, state.documents_completed, state.status) == (True, True, True,
+                                                                                         "cancelled")

@@ -4,6 +4,12 @@ A request to the supplier can go once three things are known, in whatever order 
 arrive: the order was placed (its vehicle's brand chooses the supplier), it was paid, and every
 document it requires was uploaded. Until then the request is ``pending``; then it is ``ready``
 (sending it to the supplier comes in a later step).
+
+``order.cancelled`` makes the request ``cancelled``, for good: whatever arrives afterwards (a late
+payment, the documents) is recorded but never makes it ``ready``. The orders service cancels only
+orders not yet sent to the supplier; a ``ready`` request is not sent yet either (no step sends
+anything so far), so it is cancelled as well. The step that will send ready requests must take
+them under the row lock, so that a cancellation and a sending cannot both win.
 """
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ from datetime import datetime
 
 PENDING = "pending"
 READY = "ready"
+CANCELLED = "cancelled"
+CANCELLABLE = (PENDING, READY)  # not handed to the supplier yet
 
 
 class InvalidEvent(ValueError):
@@ -71,6 +79,17 @@ class SupplierRequest:
         self.document_ids = tuple(document_ids)
         self.documents_completed = True
         self._advance()
+
+    def order_was_cancelled(self) -> bool:
+        """The order was cancelled: the request never goes to the supplier. True when it changed."""
+        if self.status in CANCELLABLE:
+            self.status = CANCELLED
+            return True
+        return False
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status == CANCELLED
 
     def _advance(self) -> None:
         if self.status == PENDING and not self.missing:

@@ -10,10 +10,12 @@ from typing import Callable
 
 from coc_shared.consumer import Handler, HandlerContext, PermanentError
 from coc_shared.envelope import Event
+from coc_shared.logging import get_logger
 
 from ..adapters.repository import AccountDeactivationRepository, SupplierRequestRepository
 from ..domain.model import AccountDeactivation, InvalidEvent, SupplierRequest, order_id_of
 
+log = get_logger(__name__)
 
 def _update_request(change: Callable[[SupplierRequest, Event], None]) -> Handler:
     def handle(event: Event, ctx: HandlerContext) -> None:
@@ -43,6 +45,16 @@ def documents_completed(request: SupplierRequest, event: Event) -> None:
     request.documents_were_completed(event.data)
 
 
+@_update_request
+def order_cancelled(request: SupplierRequest, event: Event) -> None:
+    before = request.status
+    if request.order_was_cancelled():
+        log.info("supplier_request.cancelled", order_id=request.order_id, before=before,
+                 cancelled_by=event.data.get("cancelled_by"))
+    else:
+        log.info("supplier_request.cancellation_ignored", order_id=request.order_id, status=request.status)
+
+
 def account_deactivated(event: Event, ctx: HandlerContext) -> None:
     try:
         deactivation = AccountDeactivation.from_message(event.id, event.data)
@@ -57,5 +69,6 @@ def handlers(_runtime=None) -> dict[str, Handler]:
         "order.placed": order_placed,
         "payment.confirmed": payment_confirmed,
         "order.documents_completed": documents_completed,
+        "order.cancelled": order_cancelled,
         "account.deactivated": account_deactivated,
     }
