@@ -163,13 +163,13 @@ def payments_extra(paypal_url: str) -> dict:
         "PAYPAL_API_URL": paypal_url, "PAYPAL_CLIENT_ID": "client-id", "PAYPAL_CLIENT_SECRET": "client-secret",
         "PAYPAL_WEBHOOK_ID": WEBHOOK_ID, "PAYPAL_CERT_URL_PREFIXES": f"{paypal_url}/v1/notifications/certs/",
         "TRANSFER_IBAN": IBAN, "TRANSFER_BIC": BIC, "TRANSFER_BENEFICIARY": "COC SAS",
-        "QONTO_WEBHOOK_SECRET": QONTO_SECRET, "CUSTOMER_TOKEN_SECRET": CUSTOMER_SECRET,
+        "QONTO_WEBHOOK_SECRET": QONTO_SECRET,
     }
 
 
 @pytest.fixture
 def runtime(settings_factory, fake_paypal):
-    rt = Runtime(definition, settings_factory("payments", outbox_poll_seconds=0.2,
+    rt = Runtime(definition, settings_factory("payments", outbox_poll_seconds=0.2, customer_token_secret=CUSTOMER_SECRET,
                                               extra=payments_extra(fake_paypal.url)))
     rt.migrate()
     yield rt
@@ -354,3 +354,12 @@ class Pipeline:
         wait_until(lambda: count(self.payments, orm.payments_due, order_id=event.data["order_id"]) == 1,
                    message="payment due recorded from order.placed")
         return event.data, token
+
+    def cancel(self, order_id: str, cancelled_by: str = "customer"):
+        """Publish order.cancelled through the orders runtime's outbox; wait until payments handled it."""
+        with self.orders.transaction(correlation_id=order_id) as tx:
+            event = tx.emit("order.cancelled", {"order_id": order_id, "reason": "changed my mind",
+                                                "cancelled_by": cancelled_by}, subject=order_id)
+        wait_until(lambda: count(self.payments, self.payments.inbox, event_id=event.id) == 1,
+                   message="order.cancelled handled")
+        return event

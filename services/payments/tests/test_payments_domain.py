@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from coc_payments.domain.model import AccountDeactivation, InvalidEvent, PaymentDue
+from coc_payments.domain.model import AccountDeactivation, InvalidEvent, OrderCancellation, PaymentDue
 from coc_payments.service_layer.handlers import handlers
 from coc_shared.catalogue import all_event_types, lookup
 
@@ -54,3 +54,21 @@ def test_an_account_deactivation_reads_the_account_and_the_erasure_time():
 def test_an_account_deactivation_needs_an_account_and_an_aware_erasure_time(data):
     with pytest.raises(InvalidEvent):
         AccountDeactivation.from_message("e-2", data)
+
+
+def test_an_order_cancellation_keeps_who_and_when_but_not_the_free_text_reason():
+    data = lookup("order.cancelled", 1).example_data
+    cancellation = OrderCancellation.from_message("e-3", "2026-11-27T10:00:00+00:00", data)
+    assert cancellation == OrderCancellation(data["order_id"], "e-3", "customer",
+                                             datetime(2026, 11, 27, 10, tzinfo=timezone.utc))
+    assert data["reason"] not in {str(v) for v in vars(cancellation).values()}
+
+
+@pytest.mark.parametrize("data,occurred_at", [
+    ({"cancelled_by": "customer"}, "2026-11-27T10:00:00+00:00"),
+    ({"order_id": "o-1", "cancelled_by": "robot"}, "2026-11-27T10:00:00+00:00"),
+    ({"order_id": "o-1", "cancelled_by": "staff"}, "2026-11-27T10:00:00"),
+])
+def test_an_order_cancellation_needs_an_order_who_and_an_aware_time(data, occurred_at):
+    with pytest.raises(InvalidEvent):
+        OrderCancellation.from_message("e-3", occurred_at, data)

@@ -46,6 +46,8 @@ def effects(rt: Runtime, event) -> int:
     """How many rows the handling of ``event`` left in the service's own tables."""
     if event.type == "account.deactivated":
         table, where = orm.account_deactivations, orm.account_deactivations.c.account_id == event.data["account_id"]
+    elif event.type == "order.cancelled":
+        table, where = orm.order_cancellations, orm.order_cancellations.c.order_id == event.data["order_id"]
     else:
         table, where = orm.payments_due, orm.payments_due.c.order_id == event.data["order_id"]
     with rt.engine.connect() as conn:
@@ -63,7 +65,7 @@ def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
     tables = set(inspect(runtime.engine).get_table_names(schema=SCHEMA))
     assert {"payments_due", "account_deactivations", "outbox", "inbox", "alembic_version"} <= tables
     with runtime.engine.connect() as conn:
-        assert conn.execute(text(f'SELECT version_num FROM "{SCHEMA}".alembic_version')).scalars().all() == ["payments_0002"]
+        assert conn.execute(text(f'SELECT version_num FROM "{SCHEMA}".alembic_version')).scalars().all() == ["payments_0003"]
 
 
 def test_migrations_create_exactly_the_tables_of_the_metadata(runtime):
@@ -135,6 +137,31 @@ def test_a_second_order_placed_for_the_same_order_changes_nothing(runtime):
     with runtime.engine.connect() as conn:
         rows = conn.execute(select(orm.payments_due).where(orm.payments_due.c.order_id == event.data["order_id"])).all()
     assert [(r.event_id, r.amount_cents) for r in rows] == [(event.id, 24900)]
+
+
+def handle(rt: Runtime, event) -> None:
+    with rt.engine.begin() as conn:
+        rt.handlers[event.type](event, HandlerContext(conn, event, SERVICE))
+
+
+def due_status(rt: Runtime, order_id: str) -> str | None:
+    with rt.engine.connect() as conn:
+        return conn.execute(select(orm.payments_due.c.status).where(
+            orm.payments_due.c.order_id == order_id)).scalar_one_or_none()
+
+
+@pytest.mark.parametrize("first", ["order.placed", "order.cancelled"])
+def test_a_cancelled_order_s_payment_is_no_longer_due_whichever_event_comes_first(runtime, first):
+    placed, cancelled = fresh_example("order.placed"), fresh_example("order.cancelled")
+    cancelled.data = {**cancelled.data, "order_id": placed.data["order_id"]}
+    for event in ((placed, cancelled) if first == "order.placed" else (cancelled, placed)):
+        handle(runtime, event)
+    assert due_status(runtime, placed.data["order_id"]) == "cancelled"
+    handle(runtime, cancelled)  # the same fact again (another event id in real life): nothing changes
+    assert due_status(runtime, placed.data["order_id"]) == "cancelled"
+    with runtime.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(orm.review_items).where(
+            orm.review_items.c.order_id == placed.data["order_id"])).scalar_one() == 0
 
 
 @pytest.fixture

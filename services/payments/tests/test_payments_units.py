@@ -15,7 +15,7 @@ from coc_payments.adapters.paypal import signed_string, to_cents
 from coc_payments.config import PaymentsConfig
 from coc_payments.domain.masking import mask_card_numbers, mask_form
 from coc_payments.domain.model import PaymentDue
-from coc_payments.domain.payments import PaymentReport, decide
+from coc_payments.domain.payments import PaymentReport, decide, on_cancellation, paid_report
 from coc_payments.domain.references import creditor_reference, format_reference, references_in
 
 
@@ -70,10 +70,37 @@ def report(**kw):
      "failure_after_payment"),
     (replace(DUE, status="failed"), report(), "confirm", "paid"),
     (DUE, report(kind="refunded"), "reversal", "refunded"),
+    # the order was cancelled
+    (replace(DUE, status="cancelled"), report(), "review", "paid_after_cancellation"),
+    (replace(DUE, status="cancelled"), report(amount_cents=1), "review", "paid_after_cancellation"),
+    (replace(DUE, status="cancelled"), report(kind="failed"), "record", "failure_after_cancellation"),
+    (replace(DUE, status="cancelled"), report(kind="pending"), "record", "pending: waiting for the final status"),
+    (replace(DUE, status="cancelled"), report(kind="refunded"), "reversal", "refunded"),
+    (replace(DUE, status="cancelled", paid_provider="systempay", paid_transaction_id="t-1"), report(),
+     "already_applied", "already_confirmed_by_this_transaction"),
+    (replace(DUE, status="cancelled", paid_provider="systempay", paid_transaction_id="t-1"),
+     report(provider_transaction_id="t-2"), "review", "paid_after_cancellation"),
 ])
 def test_decisions(due, rep, action, reason):
     decision = decide(due, rep)
     assert (decision.action, decision.reason) == (action, reason)
+
+
+@pytest.mark.parametrize("status,action,reason", [
+    ("due", "cancel", "order_cancelled"), ("failed", "cancel", "order_cancelled"),
+    ("paid", "cancel_and_refund", "cancelled_after_payment"), ("cancelled", "unchanged", "already_cancelled"),
+])
+def test_what_a_cancellation_does_to_the_payment(status, action, reason):
+    decision = on_cancellation(replace(DUE, status=status))
+    assert (decision.action, decision.reason) == (action, reason)
+    assert not decision.applies  # nothing is confirmed or failed by a cancellation
+
+
+def test_the_payment_to_refund_is_the_one_that_paid():
+    paid = replace(DUE, status="paid", paid_provider="bank-transfer", paid_transaction_id="tx-9")
+    assert paid_report(paid) == PaymentReport(provider="bank-transfer", method="transfer", kind="succeeded",
+                                              provider_transaction_id="tx-9", amount_cents=1000, currency="EUR")
+    assert not replace(DUE, status="cancelled").payable and replace(DUE, status="cancelled").cancelled
 
 
 def test_systempay_signature_follows_the_platform_rule():

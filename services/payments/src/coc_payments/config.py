@@ -1,7 +1,7 @@
 """The payments service's own configuration (environment variables, declared once here).
 
 Tests and the embedded mode may pass the same names in ``Settings.extra``, which wins over the
-environment."""
+environment. The customers' token secret is the shared ``Settings.customer_token_secret``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,7 +51,6 @@ class PaymentsConfig:
     def from_settings(cls, settings) -> "PaymentsConfig":
         extra = getattr(settings, "extra", None) or {}
         values = {name: (extra[name] if name in extra else env(name)) for name in VARIABLES}
-        values["CUSTOMER_TOKEN_SECRET"] = extra.get("CUSTOMER_TOKEN_SECRET") or env("CUSTOMER_TOKEN_SECRET")
         return cls(values)
 
     def get(self, name: str) -> str | None:

@@ -6,6 +6,7 @@ from coc_shared.service import ServiceDefinition
 
 from . import config as _config  # noqa: F401 - declares the service's environment variables
 from .adapters.orm import metadata
+from .entrypoints.commands import COMMANDS
 from .entrypoints.routes import register_api
 from .service_layer.handlers import handlers
 
@@ -15,4 +16,5 @@ definition = ServiceDefinition(
     migrations=package_migrations(__file__),
     handlers=handlers,
     register_api=register_api,
+    commands=COMMANDS,
 )

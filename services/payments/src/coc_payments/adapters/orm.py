@@ -44,6 +44,17 @@ account_deactivations = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
 
+# Orders cancelled by the orders service (order.cancelled), kept even before the payment row
+# exists, so that an order.placed arriving late still makes a cancelled payment (payments_0003).
+order_cancellations = Table(
+    "order_cancellations", metadata,
+    Column("order_id", String(200), primary_key=True),
+    Column("event_id", String(36), nullable=False),
+    Column("cancelled_by", String(20), nullable=False),
+    Column("cancelled_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
 # Per-day transaction numbers of the card page (vads_trans_id: 6 digits, unique per shop and day).
 card_transaction_counters = Table(
     "card_transaction_counters", metadata,

@@ -6,7 +6,7 @@ from sqlalchemy.exc import IntegrityError
 
 from coc_shared.envelope import utcnow
 
-from ..domain.model import AccountDeactivation, PaymentDue
+from ..domain.model import CANCELLED, DUE, FAILED, PAID, AccountDeactivation, OrderCancellation, PaymentDue
 from ..domain.payments import PaymentReport
 from ..domain.references import creditor_reference
 from . import orm
@@ -61,14 +61,37 @@ class PaymentDueRepository:
 
     def mark_paid(self, order_id: str, report: PaymentReport) -> bool:
         t = orm.payments_due
-        result = self.conn.execute(update(t).where(t.c.order_id == order_id, t.c.status != "paid").values(
-            status="paid", paid_provider=report.provider, paid_transaction_id=report.provider_transaction_id,
+        result = self.conn.execute(update(t).where(t.c.order_id == order_id, t.c.status.in_((DUE, FAILED))).values(
+            status=PAID, paid_provider=report.provider, paid_transaction_id=report.provider_transaction_id,
             paid_at=utcnow()))
         return result.rowcount == 1
 
     def mark_failed(self, order_id: str) -> None:
         t = orm.payments_due
-        self.conn.execute(update(t).where(t.c.order_id == order_id, t.c.status != "paid").values(status="failed"))
+        self.conn.execute(update(t).where(t.c.order_id == order_id, t.c.status.in_((DUE, FAILED))).values(status=FAILED))
+
+    def mark_cancelled(self, order_id: str) -> None:
+        t = orm.payments_due
+        self.conn.execute(update(t).where(t.c.order_id == order_id).values(status=CANCELLED))
+
+
+class OrderCancellationRepository:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def add(self, cancellation: OrderCancellation) -> bool:
+        """Record the cancellation of an order once; True when it was new."""
+        t = orm.order_cancellations
+        if self.cancelled(cancellation.order_id):
+            return False
+        self.conn.execute(insert(t).values(order_id=cancellation.order_id, event_id=cancellation.event_id,
+                                           cancelled_by=cancellation.cancelled_by,
+                                           cancelled_at=cancellation.cancelled_at, recorded_at=utcnow()))
+        return True
+
+    def cancelled(self, order_id: str) -> bool:
+        t = orm.order_cancellations
+        return self.conn.execute(select(t.c.order_id).where(t.c.order_id == order_id)).first() is not None
 
 
 class ConfirmationRepository:

@@ -1,6 +1,8 @@
 """What the payments service knows, as plain values (no I/O).
 
 A placed order makes a payment due: its number, the method the customer chose and the amount.
+A cancelled order's payment is no longer due (``cancelled``): nothing can be paid for it any more,
+and money that arrives all the same is reviewed for a refund (see ``domain.payments``).
 Nothing personal is kept here (no name, e-mail or address: the order's ``personal`` part is
 never read), so the payment records need no erasure when an account is deactivated.
 """
@@ -13,6 +15,8 @@ from datetime import datetime
 from .references import creditor_reference
 
 PAYMENT_METHODS = ("card", "paypal", "transfer")
+DUE, FAILED, PAID, CANCELLED = "due", "failed", "paid", "cancelled"
+CANCELLED_BY = ("customer", "staff")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
@@ -41,7 +45,7 @@ class PaymentDue:
     method: str
     amount_cents: int
     currency: str
-    status: str = "due"  # due | failed (may pay again) | paid
+    status: str = DUE  # due | failed (may pay again) | paid | cancelled (the order was cancelled)
     account_id: str | None = None
     access_token_sha256: str | None = None
     reference: str | None = None  # ISO 11649 creditor reference of a transfer
@@ -74,7 +78,39 @@ class PaymentDue:
 
     @property
     def payable(self) -> bool:
-        return self.status in ("due", "failed")
+        return self.status in (DUE, FAILED)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status == CANCELLED
+
+    def paid_by(self, provider: str, provider_transaction_id: str) -> bool:
+        """True when this provider's transaction is the one that paid the order (before or after
+        a cancellation)."""
+        return (self.paid_transaction_id is not None and self.paid_provider == provider
+                and self.paid_transaction_id == provider_transaction_id)
+
+
+@dataclass(frozen=True)
+class OrderCancellation:
+    """An order the orders service cancelled (``order.cancelled``). Its free-text reason is not
+    kept: payments has no use for it."""
+
+    order_id: str
+    event_id: str
+    cancelled_by: str
+    cancelled_at: datetime
+
+    @classmethod
+    def from_message(cls, event_id: str, occurred_at: datetime | str, data: dict) -> "OrderCancellation":
+        order_id = data.get("order_id")
+        if not isinstance(order_id, str) or not order_id:
+            raise InvalidEvent("order.cancelled carries no order_id")
+        cancelled_by = data.get("cancelled_by")
+        if cancelled_by not in CANCELLED_BY:
+            raise InvalidEvent(f"order.cancelled: cancelled_by must be one of {', '.join(CANCELLED_BY)}")
+        return cls(order_id=order_id, event_id=event_id, cancelled_by=cancelled_by,
+                   cancelled_at=_aware(occurred_at, "occurred_at"))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """HTTP routes of the payments service besides the common ones (health, readiness, parked messages).
 
-* ``POST /v1/payments/<order_id>/checkout`` — what the storefront needs to pay (customer or order token);
+* ``POST /v1/payments/<order_id>/checkout`` — what the storefront needs to pay (customer or order token;
+  409 once the order is paid or cancelled);
 * ``POST /v1/callbacks/systempay|paypal|bank-transfer`` — providers' signed notifications;
 * ``GET /v1/payments/review`` and ``POST /v1/payments/statements`` (camt.053) — support staff;
 * ``GET /v1/staff/payments-due/<order_id>`` — support staff.
@@ -86,7 +87,7 @@ def _visible_due(runtime, config: PaymentsConfig, order_id: str):
     account_id = None
     if bearer:
         try:
-            account_id = verify_customer_token(config.get("CUSTOMER_TOKEN_SECRET"), bearer)
+            account_id = verify_customer_token(runtime.settings.customer_token_secret, bearer)
         except StaffAuthError as exc:
             if exc.status == 503:
                 return None, error_response(503, "customer authentication is not configured")
@@ -124,6 +125,8 @@ def register_api(app: Flask, runtime) -> None:
         due, error = _visible_due(runtime, config, order_id)
         if error is not None:
             return error
+        if due.cancelled:
+            return error_response(409, "this order was cancelled: nothing is to be paid")
         if not due.payable:
             return error_response(409, "this order is already paid")
         try:

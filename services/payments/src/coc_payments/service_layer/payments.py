@@ -155,6 +155,17 @@ def receive_paypal_webhook(runtime, webhooks, client_factory, headers, raw: byte
             if row is None:
                 callbacks.conclude(callback_id, "duplicate" if duplicate else "accepted", "unknown_paypal_order")
                 return Outcome(200, {"status": "ignored"})
+            due = PaymentDueRepository(tx.conn).get(row["order_id"], lock=True)
+            if due is not None and due.cancelled and row["status"] in ("created", "approved"):
+                # The order was cancelled after the checkout: take no money. An approved PayPal
+                # order that is never captured expires at PayPal by itself.
+                PayPalOrderRepository(tx.conn).update(paypal_order_id, status="approved")
+                if not duplicate:
+                    callbacks.conclude(callback_id, "accepted", "not_captured", order_id=row["order_id"],
+                                       detail="order_cancelled")
+                log.warning("paypal.not_captured", order_id=row["order_id"], reason="order_cancelled")
+                outcome.body["outcome"] = "not_captured"
+                return outcome
             if row["status"] in ("created", "approved"):
                 PayPalOrderRepository(tx.conn).update(paypal_order_id, status="approved")
                 outcome.after_commit.append(lambda: capture_paypal_order(runtime, client_factory, paypal_order_id))
