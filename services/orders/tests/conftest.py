@@ -32,7 +32,7 @@ def s3_endpoint():
 
 def orders_extra(s3_endpoint: str, **overrides) -> dict:
     extra = {
-        "CUSTOMER_TOKEN_SECRET": CUSTOMER_SECRET, "ORDERS_DOCUMENT_KEY": DOCUMENT_KEY,
+        "ORDERS_DOCUMENT_KEY": DOCUMENT_KEY,
         "ORDERS_DOCUMENT_STORE": "s3", "ORDERS_S3_ENDPOINT_URL": s3_endpoint,
         "ORDERS_S3_BUCKET": "coc-test-" + uuid.uuid4().hex[:8], "ORDERS_S3_REGION": "eu-west-3",
         "ORDERS_S3_ACCESS_KEY_ID": "testing", "ORDERS_S3_SECRET_ACCESS_KEY": "testing",
@@ -54,8 +54,10 @@ def migrated(settings_factory):
 def make_runtime(settings_factory, s3_endpoint, migrated):
     made = []
 
-    def make(**extra_overrides) -> Runtime:
+    def make(customer_token_secret: str | None = CUSTOMER_SECRET, **extra_overrides) -> Runtime:
+        """An orders runtime; keyword arguments in capitals override the service's own variables."""
         rt = Runtime(definition, settings_factory("orders", outbox_poll_seconds=0.2,
+                                                  customer_token_secret=customer_token_secret,
                                                   extra=orders_extra(s3_endpoint, **extra_overrides)))
         made.append(rt)
         return rt

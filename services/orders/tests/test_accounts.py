@@ -3,17 +3,16 @@ change confirmed by a link, orders linked to the account and filled from the pro
 my orders, deactivation request (event), 404 for others' resources, rate-limited log-in (429)."""
 from __future__ import annotations
 
-import json
+import hashlib
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from coc_orders.adapters import orm
-from coc_orders.adapters.crypto import Cipher
-from coc_shared.auth import issue_customer_token
+from coc_shared.auth import issue_customer_token, verify_customer_token
 
-from conftest import CUSTOMER_SECRET, DOCUMENT_KEY
+from conftest import CUSTOMER_SECRET
 from orders_helpers import order_body, outbox_events
 
 PROFILE = {"customer": {"first_name": "Léa", "last_name": "N'Diaye", "phone": "+33 6 98 76 54 32"},
@@ -85,13 +84,18 @@ def test_change_my_data_and_my_email_through_the_confirmation_link(runtime, clie
     new_email = f"lea.new.{uuid.uuid4().hex[:6]}@example.org"
     pending = client.patch("/v1/accounts/me", headers=auth, json={"email": new_email}).get_json()
     assert pending["email"] == account["email"] and pending["pending_email"] == new_email
-    # the notification waits (encrypted) until the catalogue has account.email_change_requested
+    # the link goes to the new address through account.email_change_requested, written in the same
+    # transaction; the service keeps only the SHA-256 of its one-time token
+    [event] = outbox_events(runtime, "account.email_change_requested", account["id"])
+    assert event["data"]["account_id"] == account["id"] and event["data"]["expires_at"]
+    assert set(event["personal"]) == {"email", "confirmation_url"} and event["personal"]["email"] == new_email
+    token = event["personal"]["confirmation_url"].split("token=")[1]
     with runtime.engine.connect() as conn:
-        row = conn.execute(select(orm.pending_notifications).where(
-            orm.pending_notifications.c.account_id == account["id"])).one()
-    link = json.loads(Cipher(DOCUMENT_KEY).decrypt(row.payload, f"notification:{account['id']}"))
-    assert link["email"] == new_email
-    token = link["confirmation_url"].split("token=")[1]
+        [change] = conn.execute(select(orm.email_changes).where(
+            orm.email_changes.c.account_id == account["id"])).all()
+    assert change.token_sha256 == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in {str(v) for v in change}
+    assert "pending_notifications" not in inspect(runtime.engine).get_table_names(schema="orders")
     assert client.post("/v1/accounts/email-confirmation", json={"token": "forged"}).status_code == 404
     confirmed = client.post("/v1/accounts/email-confirmation", json={"token": token})
     assert confirmed.status_code == 200 and confirmed.get_json()["email"] == new_email
@@ -162,5 +166,55 @@ def test_log_in_is_rate_limited_per_ip(make_runtime):
 
 
 def test_without_a_customer_secret_log_in_answers_503(make_runtime):
-    client = make_runtime(CUSTOMER_TOKEN_SECRET=None).create_app().test_client()
+    client = make_runtime(customer_token_secret=None).create_app().test_client()
     assert client.post("/v1/auth/token", json={"email": "x@example.org", "password": "guess"}).status_code == 503
+    answer = client.get("/v1/accounts/me", headers={"Authorization": "Bearer some.token.here"})
+    assert answer.status_code == 503 and "CUSTOMER_TOKEN_SECRET" in answer.get_json()["error"]["message"]
+
+
+def test_the_customer_secret_is_the_shared_setting(make_runtime):
+    rt = make_runtime(customer_token_secret="another-customer-secret-" + "w" * 32)
+    client = rt.create_app().test_client()
+    _, auth = sign_up(client)
+    assert client.get("/v1/accounts/me", headers=auth).status_code == 200
+    token = auth["Authorization"].split()[1]
+    assert verify_customer_token(rt.settings.customer_token_secret, token)
+    ours, _ = issue_customer_token(CUSTOMER_SECRET, str(uuid.uuid4()))  # the fixture's usual secret
+    assert client.get("/v1/accounts/me", headers={"Authorization": f"Bearer {ours}"}).status_code == 401
+
+
+def test_the_confirmation_link_reaches_the_notifications_service_through_the_broker(runtime, client,
+                                                                                    settings_factory):
+    import threading
+
+    from coc_notifications.adapters import orm as notifications_orm
+    from coc_notifications.service import definition as notifications_definition
+    from coc_shared.service import Runtime
+    from coc_shared.testing import wait_until
+
+    notifications = Runtime(notifications_definition, settings_factory("notifications", outbox_poll_seconds=0.2))
+    notifications.migrate()
+    notifications.declare_topology()
+    stop = threading.Event()
+    threads = runtime.start_worker_threads(stop, consume=False) + notifications.start_worker_threads(stop, relay=False)
+    try:
+        account, auth = sign_up(client)
+        new_email = f"lea.broker.{uuid.uuid4().hex[:6]}@example.org"
+        assert client.patch("/v1/accounts/me", headers=auth, json={"email": new_email}).status_code == 200
+        t = notifications_orm.notifications
+
+        def kept():
+            with notifications.engine.connect() as conn:
+                return conn.execute(select(t.c.template, t.c.recipient_email, t.c.confirmation_url).where(
+                    t.c.account_id == account["id"])).first()
+
+        template, recipient, link = wait_until(kept, message="e-mail change notification recorded")
+        assert (template, recipient) == ("email_change_confirmation", new_email)
+        token = link.split("token=")[1]
+        confirmed = client.post("/v1/accounts/email-confirmation", json={"token": token})
+        assert confirmed.status_code == 200 and confirmed.get_json()["email"] == new_email
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        notifications.engine.dispose()

@@ -2,18 +2,21 @@
 broker (out of order, duplicated, for an unknown order), shown by GET /v1/orders/{id}."""
 from __future__ import annotations
 
+import io
 import threading
 import uuid
 
 import pytest
 from sqlalchemy import select, update
 
-from coc_orders.domain.lifecycle import TRANSITIONS, Status, can_cancel, transition
+from coc_orders.domain.lifecycle import (
+    RECORDED_ONLY, TRANSITIONS, Status, accepts_documents, can_cancel, transition, why_not_cancellable,
+)
 from coc_payments.service import definition as payments_definition
 from coc_shared.service import Runtime
 from coc_shared.testing import wait_until
 
-from orders_helpers import order_body, order_status
+from orders_helpers import order_body, order_status, outbox_events
 
 
 # unit ------------------------------------------------------------------------------------------
@@ -50,8 +53,32 @@ def test_cancelled_only_before_it_was_sent_to_the_supplier():
 
 
 def test_the_supplier_may_ask_for_more_documents_and_the_request_is_sent_again():
-    assert transition("sent_to_supplier", "supplier.rejected").after == Status.SUPPLIER_REJECTED
+    assert transition("sent_to_supplier", "documents.rejected_by_supplier").after == Status.SUPPLIER_REJECTED
+    assert "supplier.rejected" not in TRANSITIONS
     assert transition("supplier_rejected", "documents.sent_to_supplier").after == Status.SENT_TO_SUPPLIER
+
+
+@pytest.mark.parametrize("status,message", [
+    ("placed", None), ("payment_failed", None), ("paid", None),
+    ("sent_to_supplier", "this order can no longer be cancelled: it was already sent to the supplier"),
+    ("supplier_rejected", "this order can no longer be cancelled: it was already sent to the supplier"),
+    ("certificate_received", "this order can no longer be cancelled: it was already sent to the supplier"),
+    ("shipped", "this order can no longer be cancelled: its certificate was shipped"),
+    ("cancelled", "this order is already cancelled"),
+])
+def test_why_an_order_cannot_be_cancelled_is_told_to_the_customer(status, message):
+    assert why_not_cancellable(status) == message
+
+
+def test_a_refund_is_recorded_and_moves_nothing():
+    assert RECORDED_ONLY == ("payment.refunded",)
+    assert not set(RECORDED_ONLY) & set(TRANSITIONS)
+    with pytest.raises(ValueError):
+        transition("paid", "payment.refunded")
+
+
+def test_documents_are_taken_until_the_order_s_life_is_over():
+    assert [s.value for s in Status if not accepts_documents(s)] == ["shipped", "cancelled"]
 
 
 def test_no_transition_leaves_a_final_state():
@@ -84,6 +111,10 @@ DATA = {
     "documents.sent_to_supplier": {"supplier": "psa-coc", "supplier_request_id": "REQ-1"},
     "certificate.received": {"supplier": "psa-coc", "certificate_document_id": "cert-1"},
     "certificate.shipped": {"carrier": "colissimo", "tracking_number": "6A123"},
+    "documents.rejected_by_supplier": {"supplier": "psa-coc", "reason": "registration certificate unreadable",
+                                       "documents_requested": ["registration_certificate"]},
+    "payment.refunded": {"method": "card", "provider": "systempay", "kind": "refunded",
+                         "provider_transaction_id": "tx-1", "amount": {"amount_cents": 24900, "currency": "EUR"}},
 }
 
 
@@ -150,3 +181,76 @@ def test_an_event_for_an_unknown_order_is_parked(runtime, pipeline):
     [parked] = runtime.parking.list(service="orders", order_id=unknown)
     assert parked["event_id"] == event.id and parked["error_type"] == "PermanentError"
     assert "unknown order" in parked["error_message"]
+
+
+PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
+
+
+def upload(client, order, kind):
+    answer = client.post(f"/v1/orders/{order['id']}/documents", headers={"X-Order-Token": order["access_token"]},
+                         data={"kind": kind, "file": (io.BytesIO(PDF), "scan.pdf", "application/pdf")},
+                         content_type="multipart/form-data")
+    assert answer.status_code == 201, answer.get_json()
+    return answer.get_json()
+
+
+def test_the_supplier_asks_for_a_document_again_and_a_new_complete_set_is_announced(runtime, client, pipeline):
+    order = client.post("/v1/orders", json=order_body()).get_json()
+    order_id = order["id"]
+    id_card = upload(client, order, "id_card")["document"]
+    first = upload(client, order, "registration_certificate")
+    assert first["documents_completed"] is True
+    emit(pipeline, order_id, "payment.confirmed")
+    wait_until(lambda: order_status(runtime, order_id) == "paid", message="paid")
+    early = emit(pipeline, order_id, "documents.rejected_by_supplier")  # not sent yet: does not fit
+    wait_until(lambda: handled(runtime, early.id), message="early rejection handled")
+    assert timeline(client, order_id, order["access_token"])["documents_required"] == []
+
+    emit(pipeline, order_id, "documents.sent_to_supplier")
+    wait_until(lambda: order_status(runtime, order_id) == "sent_to_supplier", message="sent_to_supplier")
+    emit(pipeline, order_id, "documents.rejected_by_supplier")
+    wait_until(lambda: order_status(runtime, order_id) == "supplier_rejected", message="supplier_rejected")
+    view = timeline(client, order_id, order["access_token"])
+    assert view["documents_required"] == ["registration_certificate"]
+    rejected = {d["id"]: d["rejected_at"] for d in view["documents"]}
+    assert rejected[id_card["id"]] is None and rejected[first["document"]["id"]] is not None
+
+    again = upload(client, order, "registration_certificate")
+    assert again["documents_completed"] is True and again["documents_required"] == []
+    completed = outbox_events(runtime, "order.documents_completed", order_id)
+    assert [e["data"]["document_ids"] for e in completed] == [
+        [id_card["id"], first["document"]["id"]], [id_card["id"], again["document"]["id"]]]
+    emit(pipeline, order_id, "documents.sent_to_supplier")
+    wait_until(lambda: order_status(runtime, order_id) == "sent_to_supplier", message="sent again")
+    entries = [(e["event"], e["outcome"], e["status"]) for e in timeline(client, order_id, order["access_token"])["timeline"]]
+    assert entries == [
+        ("order.placed", "applied", "placed"),
+        ("order.documents_completed", "applied", "placed"),
+        ("payment.confirmed", "applied", "paid"),
+        ("documents.rejected_by_supplier", "ignored", None),
+        ("documents.sent_to_supplier", "applied", "sent_to_supplier"),
+        ("documents.rejected_by_supplier", "applied", "supplier_rejected"),
+        ("order.documents_completed", "applied", "supplier_rejected"),
+        ("documents.sent_to_supplier", "applied", "sent_to_supplier"),
+    ]
+
+
+def test_a_refund_is_recorded_in_the_timeline_and_moves_nothing(runtime, client, pipeline):
+    placed = client.post("/v1/orders", json=order_body()).get_json()
+    order_id, token = placed["id"], placed["access_token"]
+    emit(pipeline, order_id, "payment.confirmed")
+    wait_until(lambda: order_status(runtime, order_id) == "paid", message="paid")
+    refunded = emit(pipeline, order_id, "payment.refunded")
+    wait_until(lambda: handled(runtime, refunded.id), message="payment.refunded handled")
+    view = timeline(client, order_id, token)
+    assert view["status"] == "paid"
+    assert (view["timeline"][-1]["event"], view["timeline"][-1]["outcome"], view["timeline"][-1]["status"]) == (
+        "payment.refunded", "recorded", None)
+    # after a cancellation, the refund that follows is recorded the same way
+    assert client.post(f"/v1/orders/{order_id}/cancellation", json={"reason": "too late"},
+                       headers={"X-Order-Token": token}).status_code == 200
+    second = emit(pipeline, order_id, "payment.refunded")
+    wait_until(lambda: handled(runtime, second.id), message="second payment.refunded handled")
+    assert [(e["event"], e["outcome"]) for e in timeline(client, order_id, token)["timeline"]][-2:] == [
+        ("order.cancelled", "applied"), ("payment.refunded", "recorded")]
+    assert order_status(runtime, order_id) == "cancelled"

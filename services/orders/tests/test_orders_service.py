@@ -26,7 +26,9 @@ SCHEMA = "orders"
 
 # the status in which each lifecycle event applies
 READY_FOR = {"payment.confirmed": "placed", "payment.failed": "placed", "documents.sent_to_supplier": "paid",
-             "certificate.received": "sent_to_supplier", "certificate.shipped": "certificate_received"}
+             "documents.rejected_by_supplier": "sent_to_supplier",
+             "certificate.received": "sent_to_supplier", "certificate.shipped": "certificate_received",
+             "payment.refunded": "cancelled"}
 
 
 @pytest.fixture
@@ -70,8 +72,9 @@ def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
     runtime.migrate()
     tables = set(inspect(runtime.engine).get_table_names(schema=SCHEMA))
     assert {"order_events", "account_deactivations", "outbox", "inbox", "alembic_version"} <= tables
+    assert "pending_notifications" not in tables  # orders_0003: the e-mail change is an event now
     with runtime.engine.connect() as conn:
-        assert conn.execute(text(f'SELECT version_num FROM "{SCHEMA}".alembic_version')).scalars().all() == ["orders_0002"]
+        assert conn.execute(text(f'SELECT version_num FROM "{SCHEMA}".alembic_version')).scalars().all() == ["orders_0003"]
 
 
 def test_migrations_create_exactly_the_tables_of_the_metadata(runtime):

@@ -1,7 +1,8 @@
 """The orders service's own configuration variables (declared once here; README.md documents them).
 
 A value comes from ``settings.extra`` when a test or the launcher sets it there, else from the
-environment (``coc_shared.config.env``), else the declared default.
+environment (``coc_shared.config.env``), else the declared default. The customers' token secret is
+the shared ``Settings.customer_token_secret`` (CUSTOMER_TOKEN_SECRET), not one of these.
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ declare_env(ORDERS_ENV)
 
 def setting(settings, name: str) -> str | None:
     """``name`` for this service: ``settings.extra`` first (tests), then the environment/default."""
-    if name != "CUSTOMER_TOKEN_SECRET" and name not in ORDERS_ENV:
+    if name not in ORDERS_ENV:
         raise KeyError(name)
     extra = getattr(settings, "extra", None) or {}
     if name in extra:

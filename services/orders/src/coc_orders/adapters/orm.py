@@ -69,6 +69,8 @@ order_documents = Table(
     Column("sha256", String(64), nullable=False),
     Column("storage_key", String(200), nullable=False),
     Column("uploaded_at", DateTime(timezone=True), nullable=False),
+    # orders_0003: refused by the supplier (documents.rejected_by_supplier); no longer counts
+    Column("rejected_at", DateTime(timezone=True), nullable=True),
     Index("ix_order_documents_order_id", "order_id"),
 )
 
@@ -104,17 +106,6 @@ email_changes = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("confirmed_at", DateTime(timezone=True), nullable=True),
-)
-
-# Notifications to customers that no event type carries yet (the confirmation link of a change of
-# e-mail): kept encrypted until the catalogue has ``account.email_change_requested``.
-pending_notifications = Table(
-    "pending_notifications", metadata,
-    Column("id", ID, primary_key=True, autoincrement=True),
-    Column("type", String(100), nullable=False),
-    Column("account_id", String(36), nullable=False),
-    Column("payload", LargeBinary, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 account_deactivations = Table(

@@ -103,8 +103,10 @@ class OrderRepository:
         return [self._to_order(r) for r in self.conn.execute(query)]
 
     def save_status(self, order: Order) -> None:
+        """Save what the order's life changes: status, documents required, completion."""
         self.conn.execute(update(orm.orders).where(orm.orders.c.id == order.id).values(
-            status=order.status, documents_completed_at=order.documents_completed_at, updated_at=utcnow()))
+            status=order.status, documents_completed_at=order.documents_completed_at,
+            documents_required=list(order.documents_required), updated_at=utcnow()))
 
 
 class DocumentRepository:
@@ -119,9 +121,18 @@ class DocumentRepository:
     def for_order(self, order_id: str) -> list[OrderDocument]:
         t = orm.order_documents
         rows = self.conn.execute(select(t.c.id, t.c.order_id, t.c.kind, t.c.content_type, t.c.size, t.c.sha256,
-                                        t.c.uploaded_at).where(t.c.order_id == order_id)
+                                        t.c.uploaded_at, t.c.rejected_at).where(t.c.order_id == order_id)
                                  .order_by(t.c.uploaded_at, t.c.id)).all()
-        return [OrderDocument(**{**r._mapping, "uploaded_at": _aware(r.uploaded_at)}) for r in rows]
+        return [OrderDocument(**{**r._mapping, "uploaded_at": _aware(r.uploaded_at),
+                                 "rejected_at": _aware(r.rejected_at)}) for r in rows]
+
+    def reject(self, order_id: str, kinds: list[str], at: datetime) -> int:
+        """The valid documents of these kinds no longer count (refused by the supplier); returns how many."""
+        if not kinds:
+            return 0
+        t = orm.order_documents
+        return self.conn.execute(update(t).where(t.c.order_id == order_id, t.c.kind.in_(kinds),
+                                                 t.c.rejected_at.is_(None)).values(rejected_at=at)).rowcount
 
 
 class IdempotencyRepository:
@@ -189,6 +200,3 @@ class AccountRepository:
         t = orm.email_changes
         self.conn.execute(update(t).where(t.c.token_sha256 == token_sha256).values(confirmed_at=utcnow()))
 
-    def add_pending_notification(self, type_: str, account_id: str, payload: bytes) -> None:
-        self.conn.execute(insert(orm.pending_notifications).values(type=type_, account_id=account_id,
-                                                                   payload=payload, created_at=utcnow()))

@@ -2,7 +2,7 @@
 
     placed ──payment.confirmed──► paid ──documents.sent_to_supplier──► sent_to_supplier
       │  ▲                         │                                     │        ▲
-      │  └─ payment.confirmed ─┐   │                       supplier.rejected    documents.sent_to_supplier
+      │  └─ payment.confirmed ─┐   │          documents.rejected_by_supplier    documents.sent_to_supplier
       ▼                        │   │                                     ▼        │
     payment_failed ◄─payment.failed (again)               supplier_rejected ──────┘
     sent_to_supplier ──certificate.received──► certificate_received ──certificate.shipped──► shipped
@@ -11,6 +11,16 @@
 An event that does not fit the current state (a late ``payment.failed`` after ``paid``, a
 ``certificate.shipped`` before ``certificate.received``) is not applied: ``transition`` says so and
 the caller logs and ignores it.
+
+``documents.rejected_by_supplier`` also makes the order require the requested documents again
+(``Order.request_documents_again``): once the customer uploaded a new complete set,
+``order.documents_completed`` is emitted again and the supplier-gateway sends the request again.
+
+Events recorded in the timeline without moving the order (``RECORDED_ONLY``):
+``payment.refunded`` — a refund or a charge-back is a fact about the money, not a step of the
+order's life. A refund normally follows a cancellation (the order is ``cancelled`` already); any
+other refund or reversal is on the payments service's review list, where staff decide what
+becomes of the order. So no status is changed, and the timeline shows it as ``recorded``.
 """
 from __future__ import annotations
 
@@ -35,13 +45,14 @@ TRANSITIONS: dict[str, dict[Status, Status]] = {
     "payment.confirmed": {S.PLACED: S.PAID, S.PAYMENT_FAILED: S.PAID},
     "payment.failed": {S.PLACED: S.PAYMENT_FAILED, S.PAYMENT_FAILED: S.PAYMENT_FAILED},
     "documents.sent_to_supplier": {S.PAID: S.SENT_TO_SUPPLIER, S.SUPPLIER_REJECTED: S.SENT_TO_SUPPLIER},
-    # No event type carries this yet (the supplier-gateway will announce it); the rule is ready.
-    "supplier.rejected": {S.SENT_TO_SUPPLIER: S.SUPPLIER_REJECTED},
+    "documents.rejected_by_supplier": {S.SENT_TO_SUPPLIER: S.SUPPLIER_REJECTED},
     "certificate.received": {S.SENT_TO_SUPPLIER: S.CERTIFICATE_RECEIVED},
     "certificate.shipped": {S.CERTIFICATE_RECEIVED: S.SHIPPED},
     "order.cancelled": {S.PLACED: S.CANCELLED, S.PAYMENT_FAILED: S.CANCELLED, S.PAID: S.CANCELLED},
 }
 FINAL = frozenset({S.SHIPPED, S.CANCELLED})
+# event types recorded in the order's timeline that never change its status
+RECORDED_ONLY = ("payment.refunded",)
 
 
 @dataclass(frozen=True)
@@ -64,3 +75,20 @@ def transition(current: Status | str, event_type: str) -> Transition:
 
 def can_cancel(current: Status | str) -> bool:
     return transition(current, "order.cancelled").applied
+
+
+def why_not_cancellable(current: Status | str) -> str | None:
+    """Why an order in ``current`` cannot be cancelled (for the customer), or None when it can."""
+    current = Status(current)
+    if can_cancel(current):
+        return None
+    if current == S.CANCELLED:
+        return "this order is already cancelled"
+    if current == S.SHIPPED:
+        return "this order can no longer be cancelled: its certificate was shipped"
+    return "this order can no longer be cancelled: it was already sent to the supplier"
+
+
+def accepts_documents(current: Status | str) -> bool:
+    """Documents are taken until the order's life is over (cancelled or shipped)."""
+    return Status(current) not in FINAL

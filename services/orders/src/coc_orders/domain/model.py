@@ -1,8 +1,7 @@
-"""What the orders service learns from the other services, as plain values (no I/O).
-
-For now the service records the milestones of each order's life that the other services
-announce (paid, payment failed, sent to the supplier, certificate received, shipped), and the
-accounts whose personal data was erased; the order aggregate itself comes with the order intake.
+"""What the orders service knows, as plain values (no I/O): the order aggregate, its documents,
+the milestones of its life that the other services announce (paid, payment failed, sent to the
+supplier, rejected by the supplier, certificate received, shipped; refunds are recorded without
+being a milestone), and the accounts whose personal data was erased.
 """
 from __future__ import annotations
 
@@ -14,9 +13,15 @@ LIFECYCLE_MILESTONES: dict[str, str] = {
     "payment.confirmed": "paid",
     "payment.failed": "payment_failed",
     "documents.sent_to_supplier": "sent_to_supplier",
+    "documents.rejected_by_supplier": "supplier_rejected",
     "certificate.received": "certificate_received",
     "certificate.shipped": "shipped",
 }
+# event type -> what it announces, recorded in the timeline without moving the order (lifecycle.RECORDED_ONLY)
+RECORDED_FACTS: dict[str, str] = {
+    "payment.refunded": "payment_refunded",
+}
+ORDER_EVENT_TYPES = {**LIFECYCLE_MILESTONES, **RECORDED_FACTS}
 
 
 class InvalidEvent(ValueError):
@@ -45,11 +50,15 @@ class OrderEvent:
 
     @property
     def milestone(self) -> str:
-        return LIFECYCLE_MILESTONES[self.event_type]
+        return ORDER_EVENT_TYPES[self.event_type]
+
+    @property
+    def moves_the_order(self) -> bool:
+        return self.event_type in LIFECYCLE_MILESTONES
 
     @classmethod
     def from_message(cls, event_id: str, event_type: str, occurred_at: datetime | str, data: dict) -> "OrderEvent":
-        if event_type not in LIFECYCLE_MILESTONES:
+        if event_type not in ORDER_EVENT_TYPES:
             raise InvalidEvent(f"{event_type!r} is not an event of an order's life")
         order_id = data.get("order_id")
         if not isinstance(order_id, str) or not order_id:
@@ -84,12 +93,36 @@ class OrderDocument:
     size: int
     sha256: str
     uploaded_at: datetime
+    rejected_at: datetime | None = None  # refused by the supplier: no longer counts
+
+    @property
+    def valid(self) -> bool:
+        return self.rejected_at is None
 
 
 def missing_documents(required: list[str] | tuple[str, ...], documents: list[OrderDocument]) -> list[str]:
-    """The required kinds of which no document was uploaded yet (in the catalogue's order)."""
-    present = {d.kind for d in documents}
+    """The required kinds of which no valid document (not refused by the supplier) was uploaded yet,
+    in the catalogue's order."""
+    present = {d.kind for d in documents if d.valid}
     return [kind for kind in required if kind not in present]
+
+
+def complete_set(required: list[str] | tuple[str, ...], documents: list[OrderDocument]) -> list[str]:
+    """Ids of the valid documents of the required kinds (what ``order.documents_completed`` names)."""
+    wanted = set(required)
+    return [d.id for d in documents if d.valid and d.kind in wanted]
+
+
+def requested_kinds(requested) -> list[str]:
+    """The document kinds a supplier asks for, as the customer can upload them: a kind the upload
+    does not know becomes ``other`` (the customer is told by the notification which document)."""
+    from .catalogue import DOCUMENT_KINDS
+    kinds: list[str] = []
+    for kind in requested or ():
+        kind = kind if kind in DOCUMENT_KINDS else "other"
+        if kind not in kinds:
+            kinds.append(kind)
+    return kinds
 
 
 def order_number(seq: int, placed_at: datetime) -> str:
@@ -146,3 +179,13 @@ class Order:
         if result.applied:
             self.status = result.after.value
         return result
+
+    def request_documents_again(self, requested) -> list[str]:
+        """The supplier refused the documents of the ``requested`` kinds: the order requires them
+        (again, or for the first time) and is no longer complete. Returns the kinds whose documents
+        uploaded so far no longer count."""
+        kinds = requested_kinds(requested)
+        self.documents_required = list(self.documents_required) + [
+            k for k in kinds if k not in self.documents_required]
+        self.documents_completed_at = None
+        return kinds

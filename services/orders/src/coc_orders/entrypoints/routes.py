@@ -25,6 +25,7 @@ from ..adapters.ratelimit import RateLimiter
 from ..adapters.repository import OrderEventRepository, OrderRepository
 from ..config import setting
 from ..domain.catalogue import load_catalogue
+from ..domain.lifecycle import accepts_documents
 from ..domain.model import missing_documents
 from ..service_layer import accounts as accounts_uc
 from ..service_layer import orders as orders_uc
@@ -64,7 +65,7 @@ class Context:
                                    prefix=f"{settings.bus_prefix}coc-orders")
         self.login_limit = setting(settings, "ORDERS_RATE_LIMIT_LOGIN")
         self.orders_limit = setting(settings, "ORDERS_RATE_LIMIT_ORDERS")
-        self.customer_secret = setting(settings, "CUSTOMER_TOKEN_SECRET")
+        self.customer_secret = settings.customer_token_secret
         self.token_ttl = timedelta(seconds=int(setting(settings, "ORDERS_CUSTOMER_TOKEN_TTL")))
         self.idempotency_ttl = timedelta(hours=float(setting(settings, "ORDERS_IDEMPOTENCY_TTL_HOURS")))
         self.payment_url = setting(settings, "ORDERS_PAYMENT_URL")
@@ -122,7 +123,8 @@ def render_order(ctx: Context, order, documents=None, timeline=None, access_toke
 
 def render_document(d) -> dict:
     return {"id": d.id, "kind": d.kind, "content_type": d.content_type, "size": d.size, "sha256": d.sha256,
-            "uploaded_at": d.uploaded_at.isoformat()}
+            "uploaded_at": d.uploaded_at.isoformat(),
+            "rejected_at": _aware(d.rejected_at).isoformat() if d.rejected_at else None}
 
 
 def _aware(value):
@@ -162,9 +164,8 @@ def customer_account(ctx: Context, required: bool) -> str | None:
     try:
         return verify_customer_token(ctx.customer_secret, token)
     except StaffAuthError as exc:
-        message = str(exc).replace("STAFF_TOKEN_SECRET", "CUSTOMER_TOKEN_SECRET")
         headers = {"WWW-Authenticate": 'Bearer realm="coc-customer"'} if exc.status == 401 else {}
-        raise AuthProblem(error_response(exc.status, message, headers=headers)) from None
+        raise AuthProblem(error_response(exc.status, str(exc), headers=headers)) from None
 
 
 def open_order(ctx: Context, order_id: str):
@@ -209,6 +210,8 @@ IDEMPOTENCY_PARAM = {"in": "header", "name": "Idempotency-Key", "required": Fals
                      "schema": {"type": "string", "maxLength": 200},
                      "description": "a retried POST with the same key gets the first answer, not a second order"}
 ORDER_TOKEN_SECURITY = [{"bearerAuth": []}, {"orderToken": []}]
+ORDER_TOKEN_PARAM = {"in": "header", "name": "X-Order-Token", "required": False, "schema": {"type": "string"},
+                     "description": "the access token of an order placed without an account"}
 
 
 def orders_blueprint(ctx: Context) -> Blueprint:
@@ -251,10 +254,8 @@ def orders_blueprint(ctx: Context) -> Blueprint:
         return _json(result["body"], result["status_code"], headers)
 
     @blp.route("/<order_id>", methods=["GET"])
-    @blp.doc(security=ORDER_TOKEN_SECURITY, parameters=[
-        {"in": "header", "name": "X-Order-Token", "required": False, "schema": {"type": "string"},
-         "description": "the access token of an order placed without an account"}],
-        summary="An order: status, vehicle, documents, total and timeline")
+    @blp.doc(security=ORDER_TOKEN_SECURITY, parameters=[ORDER_TOKEN_PARAM],
+             summary="An order: status, vehicle, documents, total and timeline")
     @blp.response(200, s.OrderSchema)
     @errors(blp, 401, 404, 503)
     def get_order(order_id):
@@ -269,7 +270,7 @@ def orders_blueprint(ctx: Context) -> Blueprint:
     @blp.doc(security=ORDER_TOKEN_SECURITY, summary="Upload one document of the order (multipart)",
              requestBody=s.DOCUMENT_UPLOAD_BODY)
     @blp.response(201, s.DocumentUploadedSchema)
-    @errors(blp, 400, 401, 404, 413, 415, 422, 503)
+    @errors(blp, 400, 401, 404, 409, 413, 415, 422, 503)
     def upload_document(order_id):
         try:
             order = open_order(ctx, order_id)
@@ -277,6 +278,8 @@ def orders_blueprint(ctx: Context) -> Blueprint:
             return exc.response
         if ctx.cipher is None:
             return error_response(503, ctx.cipher_error)
+        if not accepts_documents(order.status):
+            return error_response(409, f"this order is {order.status}: it takes no more documents")
         problems = {}
         kind = request.form.get("kind")
         if not kind:
@@ -297,10 +300,33 @@ def orders_blueprint(ctx: Context) -> Blueprint:
             return error_response(413, "a document is at most 10 MB")
         except orders_uc.UnsupportedMedia:
             return error_response(415, "only PDF, JPEG and PNG files are accepted (recognised by their content)")
+        except orders_uc.NotAllowedNow as exc:
+            return error_response(409, str(exc))
         _, documents, _ = orders_uc.load_order_view(ctx.runtime, order.id)
         return _json({"document": render_document(document),
                       "documents_required": missing_documents(order.documents_required, documents),
                       "documents_completed": completed}, 201, {"Location": f"/v1/orders/{order.id}"})
+
+    @blp.route("/<order_id>/cancellation", methods=["POST"])
+    @blp.doc(security=ORDER_TOKEN_SECURITY, parameters=[ORDER_TOKEN_PARAM],
+             summary="Cancel the order (only before it was sent to the supplier; a payment made is refunded)")
+    @blp.arguments(s.CancellationSchema)
+    @blp.response(200, s.OrderSchema)
+    @errors(blp, 400, 401, 404, 409, 503)
+    def cancel_order(body, order_id):
+        try:
+            order = open_order(ctx, order_id)
+        except AuthProblem as exc:
+            return exc.response
+        reason = " ".join(body["reason"].split())
+        if not reason:
+            return error_response(422, "the cancellation is not valid", {"reason": ["Must not be blank."]})
+        try:
+            orders_uc.cancel_order(ctx.runtime, order.id, reason, cancelled_by="customer")
+        except orders_uc.NotAllowedNow as exc:
+            return error_response(409, str(exc))
+        order, documents, timeline = orders_uc.load_order_view(ctx.runtime, order.id)
+        return _json(render_order(ctx, order, documents, timeline))
 
     return blp
 
@@ -369,7 +395,7 @@ def accounts_blueprint(ctx: Context) -> Blueprint:
         def patch(self, body):
             try:
                 account_id = account_or_problem()
-                view = accounts_uc.update_account(ctx.runtime, account_id, body, ctx.confirmation_url, ctx.cipher)
+                view = accounts_uc.update_account(ctx.runtime, account_id, body, ctx.confirmation_url)
             except AuthProblem as exc:
                 return exc.response
             except orders_uc.ValidationFailed as exc:

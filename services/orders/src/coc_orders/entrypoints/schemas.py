@@ -88,6 +88,9 @@ class DocumentSchema(Schema):
     size = fields.Integer(required=True)
     sha256 = fields.String(required=True)
     uploaded_at = fields.DateTime(required=True)
+    rejected_at = fields.DateTime(required=True, allow_none=True,
+                                  metadata={"description": "when the supplier refused it (it then no longer counts; "
+                                                           "its kind is required again)"})
 
 
 class LinksSchema(Schema):
@@ -99,14 +102,18 @@ class LinksSchema(Schema):
 class TimelineEntrySchema(Schema):
     event = fields.String(required=True, metadata={"description": "event type, e.g. payment.confirmed"})
     at = fields.DateTime(required=True)
-    outcome = fields.String(required=True, allow_none=True, metadata={"description": "applied | ignored"})
+    outcome = fields.String(required=True, allow_none=True, metadata={
+        "description": "applied (moved the order) | ignored (did not fit its state) | recorded (a fact that "
+                       "moves nothing, e.g. payment.refunded)"})
     status = fields.String(required=True, allow_none=True, metadata={"description": "status after it, when applied"})
 
 
 class OrderSchema(Schema):
     id = fields.String(required=True)
     number = fields.String(required=True, metadata={"example": "COC-2026-000123"})
-    status = fields.String(required=True)
+    status = fields.String(required=True, metadata={
+        "description": "placed | payment_failed | paid | sent_to_supplier | supplier_rejected | "
+                       "certificate_received | shipped | cancelled"})
     placed_at = fields.DateTime(required=True)
     payment_method = fields.String(required=True)
     total = fields.Nested(MoneySchema, required=True)
@@ -119,6 +126,11 @@ class OrderSchema(Schema):
     access_token = fields.String(metadata={"description": "orders placed without an account: shown once, "
                                                           "opens the order (header X-Order-Token)"})
     timeline = fields.List(fields.Nested(TimelineEntrySchema))
+
+
+class CancellationSchema(Strict):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500),
+                           metadata={"description": "why the customer cancels", "example": "ordered by mistake"})
 
 
 class OrderListSchema(Schema):

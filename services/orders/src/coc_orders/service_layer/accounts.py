@@ -2,7 +2,6 @@
 confirmed by a link, deactivation request."""
 from __future__ import annotations
 
-import json
 import secrets
 import uuid
 from datetime import timedelta
@@ -12,7 +11,6 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy.exc import IntegrityError
 
 from coc_shared.auth import hash_access_token
-from coc_shared.catalogue import UnknownEventType, lookup
 from coc_shared.envelope import utcnow
 from coc_shared.logging import get_logger
 
@@ -125,8 +123,10 @@ def account_view(runtime, account_id: str) -> dict:
             "deactivation_requested_at": account.deactivation_requested_at}
 
 
-def update_account(runtime, account_id: str, changes: dict, confirmation_url: str, cipher=None) -> dict:
-    """Profile changes apply at once; a new e-mail waits for the confirmation link sent to it."""
+def update_account(runtime, account_id: str, changes: dict, confirmation_url: str) -> dict:
+    """Profile changes apply at once; a new e-mail waits for the confirmation link sent to it
+    (``account.email_change_requested``, emitted in the same transaction; only the SHA-256 of the
+    link's one-time token is stored)."""
     errors: dict = {}
     new_email = None
     if changes.get("email"):
@@ -153,30 +153,14 @@ def update_account(runtime, account_id: str, changes: dict, confirmation_url: st
             if accounts.by_email(new_email) is not None:
                 raise ValidationFailed({"email": ["This e-mail address cannot be used."]}, "the changes are not valid")
             token = secrets.token_urlsafe(32)
-            accounts.add_email_change(hash_access_token(token), account_id, new_email, utcnow() + EMAIL_CHANGE_TTL)
-            notify_email_change(tx, accounts, account_id, new_email, confirmation_url.format(token=token), cipher)
+            expires_at = utcnow() + EMAIL_CHANGE_TTL
+            accounts.add_email_change(hash_access_token(token), account_id, new_email, expires_at)
+            tx.emit(EMAIL_CHANGE_EVENT, {"account_id": account_id, "expires_at": expires_at.isoformat()},
+                    subject=account_id, personal={"email": new_email,
+                                                  "confirmation_url": confirmation_url.format(token=token)},
+                    correlation_id=account_id)
+            log.info("account.email_change_requested", account_id=account_id)
     return account_view(runtime, account_id)
-
-
-def notify_email_change(tx, accounts: AccountRepository, account_id: str, new_email: str, link: str, cipher) -> None:
-    """The confirmation link goes to the new address through an event (the notifications service
-    sends it). Until the catalogue has that event type, the notification waits, encrypted, in
-    ``pending_notifications``."""
-    try:
-        lookup(EMAIL_CHANGE_EVENT, 1)
-    except UnknownEventType:
-        if cipher is None:
-            log.error("account.email_change_notification_lost", account_id=account_id,
-                      reason="no event type and no ORDERS_DOCUMENT_KEY to keep it")
-            return
-        payload = json.dumps({"email": new_email, "confirmation_url": link}).encode()
-        accounts.add_pending_notification(EMAIL_CHANGE_EVENT, account_id,
-                                          cipher.encrypt(payload, f"notification:{account_id}"))
-        log.warning("account.email_change_notification_pending", account_id=account_id,
-                    reason=f"the catalogue has no {EMAIL_CHANGE_EVENT} yet")
-        return
-    tx.emit(EMAIL_CHANGE_EVENT, {"account_id": account_id}, subject=account_id,
-            personal={"email": new_email, "confirmation_url": link}, correlation_id=account_id)
 
 
 def confirm_email_change(runtime, token: str) -> dict:

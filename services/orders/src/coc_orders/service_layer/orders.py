@@ -1,4 +1,4 @@
-"""Use cases of orders: place one, read one, take a document. One unit of work each
+"""Use cases of orders: place one, read one, take a document, cancel one. One unit of work each
 (``runtime.transaction()``): the state change and the events it causes commit together."""
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from ..adapters.repository import (
 )
 from ..domain import checks
 from ..domain.catalogue import Catalogue
-from ..domain.model import Order, OrderDocument, OrderEvent, missing_documents, sniff_content_type
+from ..domain.lifecycle import accepts_documents, why_not_cancellable
+from ..domain.model import Order, OrderDocument, OrderEvent, complete_set, missing_documents, sniff_content_type
 
 log = get_logger(__name__)
 
@@ -35,6 +36,14 @@ class ValidationFailed(Exception):
 
 class Conflict(Exception):
     pass
+
+
+class NotAllowedNow(Conflict):
+    """The order's state does not allow it (409), e.g. cancelling an order sent to the supplier."""
+
+    def __init__(self, message: str, status: str):
+        super().__init__(message)
+        self.status = status
 
 
 class NotFound(Exception):
@@ -343,7 +352,9 @@ def load_order_view(runtime, order_id: str) -> tuple[Order, list[OrderDocument],
 
 def add_document(runtime, storage, cipher, order_id: str, kind: str, data: bytes) -> tuple[OrderDocument, bool]:
     """Encrypt and store one document, record its metadata; emits ``order.documents_completed`` when
-    it was the last one required. Returns (document, completed now)."""
+    it was the last one required (again, after the supplier refused some: see
+    ``Order.request_documents_again``). Returns (document, completed now). Raises NotAllowedNow once
+    the order's life is over (cancelled or shipped): no document is taken any more."""
     if len(data) > MAX_DOCUMENT_BYTES:
         raise TooLarge()
     content_type = sniff_content_type(data[:16])
@@ -360,6 +371,8 @@ def add_document(runtime, storage, cipher, order_id: str, kind: str, data: bytes
         order = orders.get(order_id, for_update=True)
         if order is None:
             raise NotFound(order_id)
+        if not accepts_documents(order.status):
+            raise NotAllowedNow(f"this order is {order.status}: it takes no more documents", order.status)
         documents = DocumentRepository(tx.conn)
         documents.add(document, key)
         if order.documents_completed_at is None:
@@ -367,8 +380,7 @@ def add_document(runtime, storage, cipher, order_id: str, kind: str, data: bytes
             if not missing_documents(order.documents_required, present):
                 order.documents_completed_at = utcnow()
                 orders.save_status(order)
-                wanted = set(order.documents_required)
-                ids = [d.id for d in present if d.kind in wanted]
+                ids = complete_set(order.documents_required, present)
                 event = tx.emit("order.documents_completed", {"order_id": order_id, "document_ids": ids},
                                 subject=order_id, correlation_id=order_id)
                 OrderEventRepository(tx.conn).add(
@@ -377,3 +389,27 @@ def add_document(runtime, storage, cipher, order_id: str, kind: str, data: bytes
                 completed = True
     log.info("order.document_added", order_id=order_id, kind=kind, size=document.size, completed=completed)
     return document, completed
+
+
+# Cancelling ---------------------------------------------------------------------------------
+
+def cancel_order(runtime, order_id: str, reason: str, cancelled_by: str = "customer") -> Order:
+    """Cancel the order if its state allows it (only before it was sent to the supplier) and emit
+    ``order.cancelled`` in the same transaction; raises NotAllowedNow otherwise (409)."""
+    with runtime.transaction(correlation_id=order_id) as tx:
+        orders = OrderRepository(tx.conn)
+        order = orders.get(order_id, for_update=True)
+        if order is None:
+            raise NotFound(order_id)
+        refusal = why_not_cancellable(order.status)
+        if refusal is not None:
+            raise NotAllowedNow(refusal, order.status)
+        before = order.status
+        order.apply("order.cancelled")
+        orders.save_status(order)
+        event = tx.emit("order.cancelled", {"order_id": order_id, "reason": reason, "cancelled_by": cancelled_by},
+                        subject=order_id, correlation_id=order_id)
+        OrderEventRepository(tx.conn).add(OrderEvent(order_id, event.id, "order.cancelled", event.occurred_at),
+                                          outcome="applied", status_after=order.status, new=True)
+    log.info("order.cancelled", order_id=order_id, before=before, cancelled_by=cancelled_by)
+    return order
