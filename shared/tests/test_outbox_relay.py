@@ -204,3 +204,37 @@ def test_two_running_relays_publish_rows_written_meanwhile_once(outbox_db, relay
             t.join(timeout=10)
     deliveries = Counter(m.properties["message_id"] for m in get_all(rabbitmq_url, queue))
     assert set(deliveries) == {e.id for e in events} and set(deliveries.values()) == {1}
+
+
+def test_sent_rows_are_purged_after_their_retention_and_unsent_ones_never(settings_factory):
+    """Sent rows (and the personal data in them) leave the outbox after OUTBOX_RETENTION_SECONDS."""
+    import uuid as _uuid
+    from datetime import timedelta as _td
+
+    from sqlalchemy import MetaData, func, select, update
+
+    from coc_shared.bus import Broker, Publisher
+    from coc_shared.db import ensure_schema, make_engine
+    from coc_shared.envelope import Event, utcnow
+    from coc_shared.outbox import OutboxRelay, add_to_outbox
+    from coc_shared.tables import messaging_tables
+
+    settings = settings_factory("orders")
+    schema = "purge_" + _uuid.uuid4().hex[:8]
+    engine = make_engine(settings.database_url)
+    ensure_schema(engine, schema)
+    outbox, inbox = messaging_tables(MetaData(), schema)
+    outbox.metadata.create_all(engine)
+    events = [Event(type="payment.failed", producer="payments", correlation_id="c", subject="o",
+                    data={"order_id": "o", "method": "card", "provider": "systempay", "reason": "REFUSED"})
+              for _ in range(3)]
+    with engine.begin() as conn:
+        add_to_outbox(conn, outbox, events)
+        conn.execute(update(outbox).where(outbox.c.event_id == events[0].id).values(sent_at=utcnow() - _td(hours=2)))
+        conn.execute(update(outbox).where(outbox.c.event_id == events[1].id).values(sent_at=utcnow()))
+    relay = OutboxRelay(engine, outbox, Publisher(Broker(settings.rabbitmq_url, settings.bus_prefix)),
+                        retention_seconds=3600)
+    assert relay.purge_sent() == 1
+    with engine.connect() as conn:
+        left = set(conn.execute(select(outbox.c.event_id)).scalars())
+    assert left == {events[1].id, events[2].id}

@@ -44,6 +44,10 @@ ENV_VARS: dict[str, tuple[str | None, str]] = {
     "OUTBOX_BATCH_SIZE": ("500", "Outbox rows the relay publishes per batch of publisher confirms."),
     "OUTBOX_POLL_SECONDS": ("1.0", "Longest wait of the relay between two looks at the outbox (PostgreSQL NOTIFY wakes it sooner)."),
     "OUTBOX_CONFIRM_TIMEOUT": ("10", "Seconds the relay waits for the broker's confirms of a batch."),
+    "OUTBOX_RETENTION_SECONDS": (
+        "3600",
+        "Seconds a sent outbox row is kept (for support) before the relay deletes it, personal part included.",
+    ),
     "STAFF_TOKEN_SECRET": (None, "Secret that signs support-staff bearer tokens (HS256). Staff endpoints answer 503 without it."),
     "STAFF_TOKEN": (None, "Bearer token the support command line (`coc-support`) presents."),
     "CUSTOMER_TOKEN_SECRET": (
@@ -105,6 +109,7 @@ class Settings:
     outbox_batch_size: int = 500
     outbox_poll_seconds: float = 1.0
     outbox_confirm_timeout: float = 10.0
+    outbox_retention_seconds: float = 3600.0
     staff_token_secret: str | None = None
     customer_token_secret: str | None = None
     extra: dict = field(default_factory=dict)
@@ -137,6 +142,7 @@ class Settings:
             outbox_batch_size=int(env("OUTBOX_BATCH_SIZE")),
             outbox_poll_seconds=float(env("OUTBOX_POLL_SECONDS")),
             outbox_confirm_timeout=float(env("OUTBOX_CONFIRM_TIMEOUT")),
+            outbox_retention_seconds=float(env("OUTBOX_RETENTION_SECONDS")),
             staff_token_secret=env("STAFF_TOKEN_SECRET"),
             customer_token_secret=env("CUSTOMER_TOKEN_SECRET"),
         )

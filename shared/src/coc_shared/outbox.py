@@ -12,7 +12,7 @@ import threading
 import time
 from datetime import timedelta
 
-from sqlalchemy import Connection, Engine, Table, and_, or_, select as sql_select, text, update
+from sqlalchemy import Connection, Engine, Table, and_, delete, or_, select as sql_select, text, update
 
 from .bus import OutgoingMessage, Publisher
 from .catalogue import validate_event
@@ -45,13 +45,28 @@ def add_to_outbox(conn: Connection, outbox: Table, events: list[Event]) -> None:
 
 
 class OutboxRelay:
+    PURGE_EVERY_SECONDS = 60.0
+
     def __init__(self, engine: Engine, outbox: Table, publisher: Publisher, batch_size: int = 500,
-                 poll_seconds: float = 1.0):
+                 poll_seconds: float = 1.0, retention_seconds: float = 3600.0):
         self.engine = engine
         self.outbox = outbox
         self.publisher = publisher
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        self.retention_seconds = retention_seconds
+        self._next_purge = 0.0
+
+    def purge_sent(self) -> int:
+        """Delete rows sent more than ``retention_seconds`` ago: once the broker has an event, the
+        outbox need not keep it, nor the personal data in it."""
+        o = self.outbox
+        cutoff = utcnow() - timedelta(seconds=self.retention_seconds)
+        with self.engine.begin() as conn:
+            deleted = conn.execute(delete(o).where(and_(o.c.sent_at.is_not(None), o.c.sent_at <= cutoff))).rowcount
+        if deleted:
+            log.info("outbox.purged", count=deleted)
+        return deleted
 
     def publish_pending(self) -> int:
         """Publish one batch of unsent rows; returns how many were confirmed."""
@@ -97,6 +112,9 @@ class OutboxRelay:
         while not stop.is_set():
             try:
                 listener.ensure()
+                if time.monotonic() >= self._next_purge:
+                    self.purge_sent()
+                    self._next_purge = time.monotonic() + self.PURGE_EVERY_SECONDS
                 published = self.publish_pending()
                 delay = 0.2
                 if published >= self.batch_size:

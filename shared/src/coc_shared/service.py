@@ -154,7 +154,8 @@ class Runtime:
     def make_relay(self, stop: threading.Event) -> OutboxRelay:
         publisher = Publisher(self.broker, confirm_timeout=self.settings.outbox_confirm_timeout, stop=stop)
         return OutboxRelay(self.engine, self.outbox, publisher, batch_size=self.settings.outbox_batch_size,
-                           poll_seconds=self.settings.outbox_poll_seconds)
+                           poll_seconds=self.settings.outbox_poll_seconds,
+                           retention_seconds=self.settings.outbox_retention_seconds)
 
     def start_worker_threads(self, stop: threading.Event, consume: bool = True, relay: bool = True) -> list[threading.Thread]:
         threads = []
@@ -181,7 +182,9 @@ def _stop_on_signals(stop: threading.Event) -> None:
 def main(definition: ServiceDefinition, argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"coc-{definition.name}")
     parser.add_argument("command", choices=["migrate", "api", "worker", "consume", "relay", *definition.commands])
-    args, rest = parser.parse_known_args(argv)
+    parser.add_argument("arguments", nargs=argparse.REMAINDER, help="arguments of a service-specific command")
+    args = parser.parse_args(argv)
+    rest = args.arguments
     if rest and args.command not in definition.commands:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     runtime = Runtime(definition)
