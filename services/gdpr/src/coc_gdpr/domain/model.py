@@ -10,23 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from coc_shared.values import aware_datetime
+
 ANSWER_WITHIN = timedelta(days=30)
 PENDING = "pending"
 
 
 class InvalidEvent(ValueError):
     """The event cannot be recorded as it is: handling it again cannot succeed."""
-
-
-def _aware(value: datetime | str, name: str) -> datetime:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidEvent(f"{name} is not an ISO 8601 date-time: {value!r}") from None
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise InvalidEvent(f"{name} must be a date-time with a time zone")
-    return value
 
 
 @dataclass(frozen=True)
@@ -50,7 +41,7 @@ class DeactivationRequest:
         if not isinstance(account_id, str) or not account_id:
             raise InvalidEvent("account.deactivation_requested carries no account_id")
         return cls(account_id=account_id, event_id=event_id,
-                   requested_at=_aware(data.get("requested_at"), "requested_at"))
+                   requested_at=aware_datetime(data.get("requested_at"), "requested_at", InvalidEvent))
 
 
 def request_to_open(pending: DeactivationRequest | None, new: DeactivationRequest) -> DeactivationRequest | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from coc_shared.values import aware_datetime
+
 # event type -> the milestone of the order it announces
 LIFECYCLE_MILESTONES: dict[str, str] = {
     "payment.confirmed": "paid",
@@ -26,17 +28,6 @@ ORDER_EVENT_TYPES = {**LIFECYCLE_MILESTONES, **RECORDED_FACTS}
 
 class InvalidEvent(ValueError):
     """The event cannot be recorded as it is: handling it again cannot succeed."""
-
-
-def _aware(value: datetime | str, name: str) -> datetime:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidEvent(f"{name} is not an ISO 8601 date-time: {value!r}") from None
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise InvalidEvent(f"{name} must be a date-time with a time zone")
-    return value
 
 
 @dataclass(frozen=True)
@@ -64,7 +55,7 @@ class OrderEvent:
         if not isinstance(order_id, str) or not order_id:
             raise InvalidEvent(f"{event_type} carries no order_id")
         return cls(order_id=order_id, event_id=event_id, event_type=event_type,
-                   occurred_at=_aware(occurred_at, "occurred_at"))
+                   occurred_at=aware_datetime(occurred_at, "occurred_at", InvalidEvent))
 
 
 @dataclass(frozen=True)
@@ -81,7 +72,8 @@ class AccountDeactivation:
         account_id = data.get("account_id")
         if not isinstance(account_id, str) or not account_id:
             raise InvalidEvent("account.deactivated carries no account_id")
-        return cls(account_id=account_id, event_id=event_id, erased_at=_aware(data.get("erased_at"), "erased_at"))
+        return cls(account_id=account_id, event_id=event_id,
+                   erased_at=aware_datetime(data.get("erased_at"), "erased_at", InvalidEvent))
 
 
 @dataclass

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from coc_shared.values import aware_datetime
+
 from .references import creditor_reference
 
 PAYMENT_METHODS = ("card", "paypal", "transfer")
@@ -22,17 +24,6 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 class InvalidEvent(ValueError):
     """The event cannot be recorded as it is: handling it again cannot succeed."""
-
-
-def _aware(value: datetime | str, name: str) -> datetime:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidEvent(f"{name} is not an ISO 8601 date-time: {value!r}") from None
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise InvalidEvent(f"{name} must be a date-time with a time zone")
-    return value
 
 
 @dataclass(frozen=True)
@@ -110,7 +101,7 @@ class OrderCancellation:
         if cancelled_by not in CANCELLED_BY:
             raise InvalidEvent(f"order.cancelled: cancelled_by must be one of {', '.join(CANCELLED_BY)}")
         return cls(order_id=order_id, event_id=event_id, cancelled_by=cancelled_by,
-                   cancelled_at=_aware(occurred_at, "occurred_at"))
+                   cancelled_at=aware_datetime(occurred_at, "occurred_at", InvalidEvent))
 
 
 @dataclass(frozen=True)
@@ -126,4 +117,5 @@ class AccountDeactivation:
         account_id = data.get("account_id")
         if not isinstance(account_id, str) or not account_id:
             raise InvalidEvent("account.deactivated carries no account_id")
-        return cls(account_id=account_id, event_id=event_id, erased_at=_aware(data.get("erased_at"), "erased_at"))
+        return cls(account_id=account_id, event_id=event_id,
+                   erased_at=aware_datetime(data.get("erased_at"), "erased_at", InvalidEvent))

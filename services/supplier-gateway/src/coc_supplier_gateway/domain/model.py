@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from coc_shared.values import aware_datetime
+
 PENDING = "pending"
 READY = "ready"
 CANCELLED = "cancelled"
@@ -31,17 +33,6 @@ def order_id_of(event_type: str, data: dict) -> str:
     if not isinstance(order_id, str) or not order_id:
         raise InvalidEvent(f"{event_type} carries no order_id")
     return order_id
-
-
-def _aware(value: datetime | str, name: str) -> datetime:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidEvent(f"{name} is not an ISO 8601 date-time: {value!r}") from None
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise InvalidEvent(f"{name} must be a date-time with a time zone")
-    return value
 
 
 @dataclass
@@ -110,4 +101,5 @@ class AccountDeactivation:
         account_id = data.get("account_id")
         if not isinstance(account_id, str) or not account_id:
             raise InvalidEvent("account.deactivated carries no account_id")
-        return cls(account_id=account_id, event_id=event_id, erased_at=_aware(data.get("erased_at"), "erased_at"))
+        return cls(account_id=account_id, event_id=event_id,
+                   erased_at=aware_datetime(data.get("erased_at"), "erased_at", InvalidEvent))
