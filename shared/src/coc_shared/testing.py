@@ -5,6 +5,8 @@
 * A test that needs a service fails (never skips) when it cannot be reached.
 * Each run creates its own database (``coc_t_<run>``) and uses its own ``BUS_PREFIX`` so that
   parallel or earlier runs never see each other's messages; both are removed at the end.
+* Helpers and fixtures for the services' tests (at the end): fresh catalogue events, handling,
+  publishing through a producer's outbox, row counters and the checks every service passes.
 """
 from __future__ import annotations
 
@@ -12,12 +14,14 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import uuid
+from typing import Callable
 from urllib.parse import urlparse
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, inspect, select, text, update
 from sqlalchemy.pool import NullPool
 from sqlalchemy.engine import make_url
 
@@ -172,3 +176,190 @@ def pytest_sessionfinish(session, exitstatus):
             container.stop()
         except Exception:  # noqa: BLE001
             pass
+
+
+# --------------------------------------------------------------------------- services' tests
+# Helpers the services' test modules share. Services are described by their ServiceDefinition
+# (``runtime.definition``): its name, its schema and its metadata.
+
+def fresh_example(event_type: str, order_id: Callable[[], str] | None = None):
+    """The catalogue's example of ``event_type``, with a new event id and new order/account ids
+    (``order_id``, when given, makes the order id instead of a new uuid)."""
+    from .catalogue import example_event, lookup
+    event = example_event(lookup(event_type, 1))
+    data = dict(event.data)
+    for key in ("order_id", "account_id"):
+        if data.get(key):
+            data[key] = order_id() if (key == "order_id" and order_id is not None) else str(uuid.uuid4())
+    event.data = data
+    event.subject = data.get("order_id") or data.get("account_id")
+    return event
+
+
+def handle(rt, event) -> None:
+    """Handle ``event`` in a transaction of ``rt`` as its consumer does (without the broker)."""
+    from .consumer import HandlerContext
+    with rt.engine.begin() as conn:
+        rt.handlers[event.type](event, HandlerContext(conn, event, rt.definition.name))
+
+
+def count_rows(rt, table, where) -> int:
+    """How many rows of ``table`` in ``rt``'s database satisfy ``where``."""
+    with rt.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table).where(where)).scalar_one()
+
+
+def inbox_rows(rt, event_id: str) -> int:
+    """How many times ``rt``'s inbox recorded ``event_id`` (1 once handled, never more)."""
+    return count_rows(rt, rt.inbox, rt.inbox.c.event_id == event_id)
+
+
+def publish(producer, event):
+    """Write ``event`` through the producer's outbox, in a transaction as the producer does."""
+    with producer.transaction() as tx:
+        return tx.emit(event.type, event.data, subject=event.subject, personal=event.personal)
+
+
+def sent(producer, event_id: str) -> bool:
+    """Whether the producer's relay marked ``event_id`` as sent."""
+    with producer.engine.connect() as conn:
+        return conn.execute(select(producer.outbox.c.sent_at).where(
+            producer.outbox.c.event_id == event_id)).scalar_one_or_none() is not None
+
+
+def clear_sent_at(producer, event_id: str) -> None:
+    """Mark ``event_id`` as not sent: the relay publishes it (once more), as after a crash between
+    the broker's confirm and the row's update."""
+    with producer.engine.begin() as conn:
+        conn.execute(update(producer.outbox).where(producer.outbox.c.event_id == event_id).values(sent_at=None))
+
+
+def publish_again(producer, event_id: str) -> None:
+    """Make the relay publish an already published event once more, as after a crash between the
+    broker's confirm and the row's update."""
+    wait_until(lambda: sent(producer, event_id), message="first publication")
+    clear_sent_at(producer, event_id)
+    wait_until(lambda: sent(producer, event_id), message="second publication")
+
+
+@pytest.fixture
+def runtime_factory(settings_factory):
+    """Makes migrated runtimes of a service (``runtime_factory(definition, **settings)``) on this
+    run's database and bus prefix; their engines are disposed at the end of the test."""
+    made = []
+
+    def make(definition, **overrides):
+        from .service import Runtime
+        rt = Runtime(definition, settings_factory(definition.name, **{"outbox_poll_seconds": 0.2, **overrides}))
+        rt.migrate()
+        made.append(rt)
+        return rt
+    yield make
+    for rt in made:
+        rt.engine.dispose()
+
+
+@pytest.fixture
+def start_with_producer(runtime_factory):
+    """``start_with_producer(consumer, producer_definition)``: the consumer and relay of the runtime
+    ``consumer``, and the relay of a producer service, as threads on the real broker (the consumer's
+    queue is bound before anything is published); returns the producer's runtime. The threads stop
+    at the end of the test."""
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+
+    def start(consumer, producer_definition):
+        producer = runtime_factory(producer_definition)
+        consumer.declare_topology()
+        threads.extend(consumer.start_worker_threads(stop) + producer.start_worker_threads(stop, consume=False))
+        return producer
+    yield start
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=10)
+
+
+def assert_migrated(rt, tables: set[str], version: str) -> set[str]:
+    """Migrating ``rt`` twice more changes nothing: its schema has ``tables`` (and the outbox,
+    inbox and alembic_version) at ``version``. Returns the schema's tables."""
+    schema = rt.definition.schema
+    rt.migrate()
+    rt.migrate()
+    found = set(inspect(rt.engine).get_table_names(schema=schema))
+    assert set(tables) | {"outbox", "inbox", "alembic_version"} <= found
+    with rt.engine.connect() as conn:
+        assert conn.execute(text(f'SELECT version_num FROM "{schema}".alembic_version')).scalars().all() == [version]
+    return found
+
+
+def assert_migrations_match_metadata(rt) -> None:
+    """The migrations of ``rt``'s service create exactly the tables of its metadata."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    schema = rt.definition.schema
+
+    def own_schema(name, type_, parent_names):
+        if type_ == "schema":
+            return name == schema
+        return not (type_ == "table" and name == "alembic_version")
+
+    with rt.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"include_schemas": True, "include_name": own_schema})
+        assert compare_metadata(context, rt.definition.metadata) == []
+
+
+def assert_handlers_work_on_sqlite(definition, tmp_path, effects, make_event=None) -> None:
+    """The service's migrations run (twice) on SQLite, and each of its handlers leaves one row
+    there (``effects(rt, event) == 1``); ``make_event(event_type, rt)`` defaults to a fresh example."""
+    from .service import Runtime
+    make_event = make_event or (lambda event_type, rt: fresh_example(event_type))
+    url = f"sqlite:///{tmp_path}/main.db"
+    rt = Runtime(definition, Settings.from_env(definition.name, database_url=url, parking_database_url=url,
+                                               rabbitmq_url="memory://"))
+    rt.migrate()
+    rt.migrate()
+    for event_type in rt.handlers:
+        event = make_event(event_type, rt)
+        handle(rt, event)
+        assert effects(rt, event) == 1
+    rt.engine.dispose()
+
+
+def assert_recorded_once(rt, event, effects) -> None:
+    """``event`` handled twice has one effect."""
+    for _ in range(2):
+        handle(rt, event)
+    assert effects(rt, event) == 1
+
+
+def staff_client(rt):
+    """``rt``'s Flask test client, after checking health, readiness and that the staff routes
+    need a staff token; returns the client and the headers of a staff member's token."""
+    from .auth import issue_staff_token
+    client = rt.create_app().test_client()
+    assert client.get("/healthz").status_code == 200
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.get_json()
+    assert ready.get_json()["checks"] == {"database": "ok", "broker": "ok"}
+
+    token = issue_staff_token(rt.settings.staff_token_secret, "alice", "support")
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.get("/v1/staff/parked").status_code == 401
+    parked = client.get("/v1/staff/parked", headers=auth)
+    assert parked.status_code == 200 and "items" in parked.get_json()
+    return client, auth
+
+
+def assert_one_effect_when_published_twice(runtime, producer, make_event, effects, what: str):
+    """An event the producer publishes twice (``publish_again``) has one effect in ``runtime`` and
+    one inbox row; a second event queued behind the duplicate shows it was delivered.
+    ``make_event()`` makes a new event, ``what`` names its effect in timeout messages. Returns the
+    event published twice."""
+    first = publish(producer, make_event())
+    wait_until(lambda: effects(runtime, first) == 1, message=what)
+    publish_again(producer, first.id)
+    marker = publish(producer, make_event())  # queued behind the duplicate
+    wait_until(lambda: effects(runtime, marker) == 1, message="the next event recorded")
+    assert effects(runtime, first) == 1
+    assert inbox_rows(runtime, first.id) == 1
+    return first
