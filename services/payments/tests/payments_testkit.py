@@ -168,12 +168,8 @@ def payments_extra(paypal_url: str) -> dict:
 
 
 @pytest.fixture
-def runtime(settings_factory, fake_paypal):
-    rt = Runtime(definition, settings_factory("payments", outbox_poll_seconds=0.2, customer_token_secret=CUSTOMER_SECRET,
-                                              extra=payments_extra(fake_paypal.url)))
-    rt.migrate()
-    yield rt
-    rt.engine.dispose()
+def runtime(runtime_factory, fake_paypal):
+    return runtime_factory(definition, customer_token_secret=CUSTOMER_SECRET, extra=payments_extra(fake_paypal.url))
 
 
 @pytest.fixture
@@ -323,21 +319,13 @@ class Observer:
 
 
 @pytest.fixture
-def pipeline(runtime, settings_factory):
+def pipeline(runtime, start_with_producer):
     """The payments consumer and relay as threads on the real broker, orders' relay (the producer
     of order.placed), and an observer of payment.* events."""
-    orders = Runtime(orders_definition, settings_factory("orders", outbox_poll_seconds=0.2))
-    orders.migrate()
-    runtime.declare_topology()
+    orders = start_with_producer(runtime, orders_definition)
     observer = Observer(runtime)
-    stop = threading.Event()
-    threads = runtime.start_worker_threads(stop) + orders.start_worker_threads(stop, consume=False)
     yield Pipeline(runtime, orders, observer)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=10)
     observer.close()
-    orders.engine.dispose()
 
 
 class Pipeline:
