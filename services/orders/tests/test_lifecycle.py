@@ -3,18 +3,16 @@ broker (out of order, duplicated, for an unknown order), shown by GET /v1/orders
 from __future__ import annotations
 
 import io
-import threading
 import uuid
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from coc_orders.domain.lifecycle import (
     RECORDED_ONLY, TRANSITIONS, Status, accepts_documents, can_cancel, transition, why_not_cancellable,
 )
 from coc_payments.service import definition as payments_definition
-from coc_shared.service import Runtime
-from coc_shared.testing import wait_until
+from coc_shared.testing import clear_sent_at, wait_until
 
 from orders_helpers import order_body, order_status, outbox_events
 
@@ -89,19 +87,10 @@ def test_no_transition_leaves_a_final_state():
 # through the broker ----------------------------------------------------------------------------
 
 @pytest.fixture
-def pipeline(runtime, settings_factory):
+def pipeline(runtime, start_with_producer):
     """The orders consumer and relay, and a producer's relay (payments' outbox stands for every
     producer: events go through the real broker to the orders queue)."""
-    producer = Runtime(payments_definition, settings_factory("payments", outbox_poll_seconds=0.2))
-    producer.migrate()
-    runtime.declare_topology()
-    stop = threading.Event()
-    threads = runtime.start_worker_threads(stop) + producer.start_worker_threads(stop, consume=False)
-    yield producer
-    stop.set()
-    for t in threads:
-        t.join(timeout=10)
-    producer.engine.dispose()
+    return start_with_producer(runtime, payments_definition)
 
 
 DATA = {
@@ -150,8 +139,7 @@ def test_the_lifecycle_driven_by_real_events_with_late_early_and_duplicated_ones
     assert order_status(runtime, order_id) == "paid"
 
     # the same payment.confirmed published again (a relay crash before marking it sent)
-    with pipeline.engine.begin() as conn:
-        conn.execute(update(pipeline.outbox).where(pipeline.outbox.c.event_id == confirmed.id).values(sent_at=None))
+    clear_sent_at(pipeline, confirmed.id)
     for event_type in ("documents.sent_to_supplier", "certificate.received", "certificate.shipped"):
         emit(pipeline, order_id, event_type)
     wait_until(lambda: order_status(runtime, order_id) == "shipped", message="shipped")
