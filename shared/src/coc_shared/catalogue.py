@@ -191,13 +191,27 @@ class SchemaViolation(Exception):
     """An event's data or personal part does not match its schema: retrying cannot help."""
 
 
+_INSTANCES: dict[tuple[str, int], tuple[Schema, Schema | None]] = {}
+
+
+def _schema_instances(spec: EventType) -> tuple[Schema, Schema | None]:
+    """One schema instance per type (building one costs more than loading with it)."""
+    key = (spec.type, spec.version)
+    cached = _INSTANCES.get(key)
+    if cached is None or cached[0].__class__ is not spec.data_schema:
+        cached = (spec.data_schema(), spec.personal_schema() if spec.personal_schema else None)
+        _INSTANCES[key] = cached
+    return cached
+
+
 def validate_event(event: Event) -> Event:
     """Check data/personal against the registered schema; returns the event with loaded values."""
     spec = lookup(event.type, event.version)
+    data_schema, personal_schema = _schema_instances(spec)
     try:
-        spec.data_schema().load(event.data)
-        if spec.personal_schema is not None and event.personal is not None:
-            spec.personal_schema().load(event.personal)
+        data_schema.load(event.data)
+        if personal_schema is not None and event.personal is not None:
+            personal_schema.load(event.personal)
         elif spec.personal_schema is None and event.personal:
             raise ValidationError({"personal": ["this event type carries no personal data"]})
     except ValidationError as exc:

@@ -27,6 +27,8 @@ from typing import Callable
 
 import kombu
 from sqlalchemy import Engine, Table, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from .bus import (
@@ -49,6 +51,15 @@ class PermanentError(Exception):
 
 
 PERMANENT_ERRORS = (PermanentError, UndecodableMessage, SchemaViolation, UnknownEventType)
+
+
+class _HandlerFailed(Exception):
+    """A handler raised during the batch fast path (which is then rolled back)."""
+
+    def __init__(self, item, error: BaseException):
+        super().__init__(str(error))
+        self.item = item
+        self.error = error
 
 
 class DeliveryLimitExceeded(Exception):
@@ -87,6 +98,7 @@ class _Item:
     attempts_before: int = 0
     attempts_now: int = 0
     first_failed_at: datetime | None = None
+    quick_used: int = 0  # attempts of this delivery already spent (the batch fast path's failure)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -245,11 +257,72 @@ class EventConsumer:
         todo = [i for i in batch if i.outcome == "pending"]
         if not todo:
             return
+        try:
+            self._handle_batch_at_once(todo)
+            return
+        except _HandlerFailed as failure:
+            # Nothing of the batch was committed. The failure counts as the message's first attempt;
+            # the batch is handled again message by message, each in its own savepoint.
+            self._record_failure(failure.item, failure.error, attempt=1, quick=self._quick_attempts(failure.item))
+            failure.item.quick_used = 1
+        except Exception as exc:  # noqa: BLE001
+            if is_infrastructure_error(exc):
+                raise
+            log.info("consumer.batch_fallback", size=len(todo), error_type=type(exc).__name__)
+        self._handle_one_by_one([i for i in todo if i.outcome in ("pending", "retry")])
+
+    def _claim_inbox(self, conn, items: list[_Item]) -> set[str]:
+        """Insert the inbox rows of the batch in one statement; returns the ids that were new."""
+        insert_ = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        now = utcnow()
+        rows = [{"queue": self.queue_name, "event_id": i.event.id, "event_type": i.event.type, "handled_at": now}
+                for i in items]
+        statement = insert_(self.inbox).values(rows).on_conflict_do_nothing().returning(self.inbox.c.event_id)
+        return set(conn.execute(statement).scalars())
+
+    def _handle_batch_at_once(self, todo: list[_Item]) -> None:
+        """The common case, in few round trips: claim the inbox for the whole batch, run the handlers
+        without savepoints, write all emitted events at once. Any handler error aborts the batch."""
+        first: dict[str, _Item] = {}
+        for item in todo:
+            first.setdefault(item.event.id, item)
+        outcomes: list[tuple[_Item, str, list[Event]]] = []
+        with self.engine.begin() as conn:
+            claimed = self._claim_inbox(conn, list(first.values()))
+            emitted: list[Event] = []
+            for item in todo:
+                if first[item.event.id] is not item or item.event.id not in claimed:
+                    outcomes.append((item, "duplicate", []))
+                    continue
+                ctx = HandlerContext(conn, item.event, self.service)
+                try:
+                    self.handlers[item.event.type](item.event, ctx)
+                except Exception as exc:  # noqa: BLE001
+                    if is_infrastructure_error(exc):
+                        raise
+                    raise _HandlerFailed(item, exc) from exc
+                emitted.extend(ctx.emitted)
+                outcomes.append((item, "done", ctx.emitted))
+            add_to_outbox(conn, self.outbox, emitted)
+        for item, outcome, item_emitted in outcomes:  # committed: now the outcomes are true
+            item.outcome = outcome
+            if outcome == "done":
+                with bound_context(event_id=item.event.id, correlation_id=item.event.correlation_id,
+                                   order_id=item.order_id):
+                    log.info("event.handled", event_type=item.event.type,
+                             attempt=item.attempts_before + item.attempts_now + 1,
+                             emitted=[e.type for e in item_emitted] or None)
+
+    def _handle_one_by_one(self, todo: list[_Item]) -> None:
+        if not todo:
+            return
         with self.engine.begin() as conn:
             ids = list({i.event.id for i in todo})
             seen = set(conn.execute(select(self.inbox.c.event_id).where(
                 self.inbox.c.queue == self.queue_name, self.inbox.c.event_id.in_(ids))).scalars())
             for item in todo:
+                if item.outcome == "park":
+                    continue
                 if item.event.id in seen:
                     item.outcome = "duplicate"
                     continue
@@ -257,12 +330,25 @@ class EventConsumer:
                 if item.outcome == "done":
                     seen.add(item.event.id)
 
+    def _quick_attempts(self, item: _Item) -> int:
+        """Attempts within this delivery: a few on the first, one on each delayed redelivery."""
+        return self.quick_attempts if int(item.headers.get(HEADER_DELAYED, 0) or 0) == 0 else 1
+
+    def _record_failure(self, item: _Item, exc: BaseException, attempt: int, quick: int) -> None:
+        self._fail(item, exc, permanent=isinstance(exc, PERMANENT_ERRORS))
+        with bound_context(event_id=item.event.id, correlation_id=item.event.correlation_id, order_id=item.order_id):
+            log.warning("handler.failed", event_type=item.event.type, attempt=item.attempts_before + item.attempts_now,
+                        error_type=type(exc).__name__, error=str(exc)[:500],
+                        next=("retry_now" if item.outcome == "retry" and attempt < quick else item.outcome))
+
     def _handle_one(self, conn, item: _Item) -> None:
         event = item.event
         handler = self.handlers[event.type]
-        quick = self.quick_attempts if int(item.headers.get(HEADER_DELAYED, 0) or 0) == 0 else 1
+        quick = self._quick_attempts(item)
         with bound_context(event_id=event.id, correlation_id=event.correlation_id, order_id=item.order_id):
-            for attempt in range(1, quick + 1):
+            for attempt in range(item.quick_used + 1, quick + 1):
+                if attempt > 1:
+                    time.sleep(min(0.05 * 2 ** (attempt - 2), 1.0))
                 savepoint = conn.begin_nested()
                 try:
                     ctx = HandlerContext(conn, event, self.service)
@@ -284,15 +370,9 @@ class EventConsumer:
                     if isinstance(exc, IntegrityError) and self._already_handled(conn, event.id):
                         item.outcome = "duplicate"  # a concurrent delivery of the same event won
                         return
-                    self._fail(item, exc, permanent=isinstance(exc, PERMANENT_ERRORS))
-                    total = item.attempts_before + item.attempts_now
-                    log.warning("handler.failed", event_type=event.type, attempt=total,
-                                error_type=type(exc).__name__, error=str(exc)[:500],
-                                next=("retry_now" if item.outcome == "retry" and attempt < quick else item.outcome))
+                    self._record_failure(item, exc, attempt, quick)
                     if item.outcome == "park":
                         return
-                    if attempt < quick:
-                        time.sleep(min(0.05 * 2 ** (attempt - 1), 1.0))
 
     def _already_handled(self, conn, event_id: str) -> bool:
         return conn.execute(select(self.inbox.c.event_id).where(
@@ -301,17 +381,28 @@ class EventConsumer:
     # acks, delayed retries, parking
     def _settle(self, batch: list[_Item], retry_publisher: Publisher, stop: threading.Event) -> None:
         for item in batch:
-            if item.outcome in ("done", "duplicate"):
-                if item.outcome == "duplicate" and item.event is not None:
-                    log.info("event.duplicate_ignored", event_id=item.event.id, event_type=item.event.type)
-                item.message.ack()
+            if item.outcome == "duplicate" and item.event is not None:
+                log.info("event.duplicate_ignored", event_id=item.event.id, event_type=item.event.type)
             elif item.outcome == "retry":
                 self._schedule_retry(item, retry_publisher)
-                item.message.ack()
             elif item.outcome == "park":
                 self._park(item, stop)
-                item.message.ack()
-            # "pending": left unacked (shutdown during a database outage): the broker redelivers
+        settled = [i for i in batch if i.outcome in ("done", "duplicate", "retry", "park")]
+        if not self.broker.memory and len(settled) == len(batch) == len(self._unacked_tags(batch)):
+            # Every message delivered so far on this channel is settled: one ack covers them all.
+            last = max(batch, key=lambda i: i.message.delivery_tag)
+            last.message.ack(multiple=True)
+            return
+        for item in settled:
+            item.message.ack()
+        # "pending": left unacked (shutdown during a database outage): the broker redelivers
+
+    @staticmethod
+    def _unacked_tags(batch: list[_Item]) -> set:
+        tags = sorted(i.message.delivery_tag for i in batch)
+        # Tags are given in delivery order on the channel; a batch holds every message delivered
+        # since the previous batch when they are consecutive.
+        return set(tags) if tags and tags[-1] - tags[0] + 1 == len(tags) else set()
 
     def _schedule_retry(self, item: _Item, publisher: Publisher) -> None:
         delayed = int(item.headers.get(HEADER_DELAYED, 0) or 0)

@@ -24,7 +24,9 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, schemas: tuple[str, ...] = (), pool_size: int = 5) -> Engine:
+def make_engine(url: str, schemas: tuple[str, ...] = (), pool_size: int = 5, pre_ping: bool = True) -> Engine:
+    """``pre_ping`` checks each pooled connection before use (one round trip): wanted for HTTP
+    requests; the consumer and relay go without, as they retry a batch whose connection died."""
     url = normalise_url(url)
     if is_sqlite(url):
         path = make_url(url).database
@@ -49,7 +51,7 @@ def make_engine(url: str, schemas: tuple[str, ...] = (), pool_size: int = 5) -> 
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
+    return create_engine(url, pool_pre_ping=pre_ping, pool_size=pool_size, max_overflow=10)
 
 
 def ensure_schema(engine: Engine, schema: str) -> None:

@@ -112,10 +112,10 @@ class OutboxRelay:
         while not stop.is_set():
             try:
                 listener.ensure()
-                if time.monotonic() >= self._next_purge:
-                    self.purge_sent()
-                    self._next_purge = time.monotonic() + self.PURGE_EVERY_SECONDS
                 published = self.publish_pending()
+                if published == 0 and time.monotonic() >= self._next_purge:
+                    self.purge_sent()  # when idle, so that it never delays publishing
+                    self._next_purge = time.monotonic() + self.PURGE_EVERY_SECONDS
                 delay = 0.2
                 if published >= self.batch_size:
                     continue

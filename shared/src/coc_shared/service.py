@@ -90,8 +90,20 @@ class Runtime:
         self.outbox, self.inbox = messaging_tables(definition.metadata, schema)
         self.broker = Broker(self.settings.rabbitmq_url, self.settings.bus_prefix, self.settings.delivery_limit)
         self.parking = ParkingStore(self.parking_engine)
+        self._worker_engine = None
         self._handlers: dict[str, Handler] | None = None
         self.consumer: EventConsumer | None = None
+
+    @property
+    def worker_engine(self):
+        """The consumer's and relay's engine: no ping before each use (they retry on a dead connection)."""
+        if self._worker_engine is None:
+            if self.engine.dialect.name == "sqlite":
+                self._worker_engine = self.engine
+            else:
+                self._worker_engine = make_engine(self.settings.database_url, schemas=(self.definition.schema, OPS_SCHEMA),
+                                                  pre_ping=False)
+        return self._worker_engine
 
     @property
     def handlers(self) -> dict[str, Handler]:
@@ -146,14 +158,14 @@ class Runtime:
     def make_consumer(self) -> EventConsumer:
         s = self.settings
         self.consumer = EventConsumer(
-            service=self.definition.name, engine=self.engine, inbox=self.inbox, outbox=self.outbox,
+            service=self.definition.name, engine=self.worker_engine, inbox=self.inbox, outbox=self.outbox,
             broker=self.broker, handlers=self.handlers, parking=self.parking, prefetch=s.prefetch,
             batch_size=s.batch_size, quick_attempts=s.quick_attempts, retry_delays=s.retry_delays)
         return self.consumer
 
     def make_relay(self, stop: threading.Event) -> OutboxRelay:
         publisher = Publisher(self.broker, confirm_timeout=self.settings.outbox_confirm_timeout, stop=stop)
-        return OutboxRelay(self.engine, self.outbox, publisher, batch_size=self.settings.outbox_batch_size,
+        return OutboxRelay(self.worker_engine, self.outbox, publisher, batch_size=self.settings.outbox_batch_size,
                            poll_seconds=self.settings.outbox_poll_seconds,
                            retention_seconds=self.settings.outbox_retention_seconds)
 

@@ -244,14 +244,16 @@ def publish_again(producer, event_id: str) -> None:
 
 @pytest.fixture
 def runtime_factory(settings_factory):
-    """Makes migrated runtimes of a service (``runtime_factory(definition, **settings)``) on this
-    run's database and bus prefix; their engines are disposed at the end of the test."""
+    """Makes runtimes of a service (``runtime_factory(definition, migrate=True, **settings)``) on
+    this run's database and bus prefix, migrated unless ``migrate`` is False; their engines are
+    disposed at the end of the test."""
     made = []
 
-    def make(definition, **overrides):
+    def make(definition, migrate: bool = True, **overrides):
         from .service import Runtime
         rt = Runtime(definition, settings_factory(definition.name, **{"outbox_poll_seconds": 0.2, **overrides}))
-        rt.migrate()
+        if migrate:
+            rt.migrate()
         made.append(rt)
         return rt
     yield make
