@@ -58,8 +58,6 @@ from coc_shared.outbox import notify_channel
 from coc_shared.service import OPS_MIGRATIONS, Runtime, ServiceDefinition
 from coc_shared.tables import OPS_SCHEMA, messaging_tables
 
-from proto_consumer import ProtoConsumer, make_proto_engine  # bench/proto_consumer.py, the prototype
-
 TARGET_RELAY = 3000.0      # events/s
 TARGET_CONSUMER = 1000.0   # events/s
 TARGET_P99_MS = 50.0
@@ -707,25 +705,19 @@ class BenchConsumer(EventConsumer):
             stop.set()
 
 
-class BenchProtoConsumer(BenchConsumer, ProtoConsumer):
-    """The prototype (bench/proto_consumer.py) with the same observation hooks."""
-
-
-def _make_bench_consumer(runtime: Runtime, proto: bool = False, **kwargs) -> BenchConsumer:
+def _make_bench_consumer(runtime: Runtime, **kwargs) -> BenchConsumer:
     s = runtime.settings
-    cls = BenchProtoConsumer if proto else BenchConsumer
-    engine = make_proto_engine(s.database_url) if proto else runtime.engine
-    return cls(service=SERVICE, engine=engine, inbox=runtime.inbox, outbox=runtime.outbox,
+    return BenchConsumer(service=SERVICE, engine=runtime.worker_engine, inbox=runtime.inbox, outbox=runtime.outbox,
                broker=runtime.broker, handlers=runtime.handlers, parking=runtime.parking,
                prefetch=s.prefetch, batch_size=s.batch_size, quick_attempts=s.quick_attempts,
                retry_delays=s.retry_delays, **kwargs)
 
 
-def fw_consumer_burst(cfg: dict, n: int, profile_path: str | None = None, proto: bool = False) -> dict:
+def fw_consumer_burst(cfg: dict, n: int, profile_path: str | None = None) -> dict:
     setup_logging(cfg)
     runtime = make_runtime(cfg)
     prof = _profiled(profile_path)
-    consumer = _make_bench_consumer(runtime, proto=proto, target=n, profile=prof)
+    consumer = _make_bench_consumer(runtime, target=n, profile=prof)
     stop = threading.Event()
     timer = threading.Timer(600, stop.set)  # safety net
     timer.daemon = True
@@ -813,10 +805,10 @@ def raw_consumer_burst(cfg: dict, n: int) -> dict:
 
 
 # --- 3. latency -----------------------------------------------------------------------------
-def fw_consumer_bg(cfg: dict, stop_evt, ready_evt, proto: bool = False, profile_path: str | None = None) -> dict:
+def fw_consumer_bg(cfg: dict, stop_evt, ready_evt, profile_path: str | None = None) -> dict:
     setup_logging(cfg)
     runtime = make_runtime(cfg)
-    consumer = _make_bench_consumer(runtime, proto=proto, record=True)
+    consumer = _make_bench_consumer(runtime, record=True)
     stop = threading.Event()
     prof = _profiled(profile_path)
     thread = threading.Thread(target=_run_profiled, args=(prof, consumer.run, stop), daemon=True)
@@ -960,7 +952,7 @@ def pct(sorted_values: list[float], p: float) -> float:
 
 def latency_run(cfg: dict, variant: str, rate: float, seconds: float, warmup: float,
                 profile_dir: str | None = None) -> dict:
-    """variant: 'coc_shared', 'prototype' (coc_shared with bench/proto_consumer.py) or 'raw'.
+    """variant: 'coc_shared' or 'raw'.
     With profile_dir (framework variants): the producer, relay and consumer profile themselves."""
     prof = {k: os.path.join(profile_dir, f"latency-{k}.prof") if profile_dir else None
             for k in ("producer", "relay", "consumer")}
@@ -971,7 +963,7 @@ def latency_run(cfg: dict, variant: str, rate: float, seconds: float, warmup: fl
     if raw:
         consumer = Background(raw_consumer_bg, cfg)
     else:
-        consumer = Background(fw_consumer_bg, cfg, variant == "prototype", prof["consumer"])
+        consumer = Background(fw_consumer_bg, cfg, prof["consumer"])
     relay = Background(raw_relay_bg, cfg) if raw else Background(fw_relay_bg, cfg, prof["relay"])
     load = None
     try:
@@ -1067,10 +1059,10 @@ def profile_report(path: str, events: int, top: int = 12) -> list[str]:
     for tt, _ct, nc, file, func in sorted(rows, key=lambda r: -r[0])[:top]:
         lines.append(f"        {tt / total:6.1%}  {_where(file, func)}  ({nc} calls)")
     lines.append("      coc_shared (and bench) functions, cumulative time (share, function, calls):")
-    ours = [r for r in rows if any(m in r[3] for m in ("coc_shared", "bench_pipeline", "proto_consumer"))]
+    ours = [r for r in rows if any(m in r[3] for m in ("coc_shared", "bench_pipeline"))]
     for _tt, ct, nc, file, func in sorted(ours, key=lambda r: -r[1])[:top]:
         lines.append(f"        {ct / total:6.1%}  {_where(file, func)}  ({nc} calls)")
-    big = [r for r in rows if not any(m in r[3] for m in ("coc_shared", "bench_pipeline", "proto_consumer", "threading"))
+    big = [r for r in rows if not any(m in r[3] for m in ("coc_shared", "bench_pipeline", "threading"))
            and r[1] / total > 0.04]
     lines.append("      library functions above 4% cumulative time:")
     for _tt, ct, nc, file, func in sorted(big, key=lambda r: -r[1])[:top]:
@@ -1163,7 +1155,6 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="run each measurement this many times and print the best (the machine is shared) (1)")
     parser.add_argument("--no-raw", action="store_true", help="skip the raw references")
-    parser.add_argument("--no-proto", action="store_true", help="skip the prototype consumer (bench/proto_consumer.py)")
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL") or "INFO",
                         help="LOG_LEVEL of the framework processes (INFO as in production)")
     parser.add_argument("--wait-for-broker", type=float, default=900,
@@ -1244,7 +1235,7 @@ def main(argv=None) -> int:
                 if kind == "raw":
                     r = run_child(raw_consumer_burst, cfg, count)
                 else:
-                    r = run_child(fw_consumer_burst, cfg, count, profile_path, kind == "proto")
+                    r = run_child(fw_consumer_burst, cfg, count, profile_path)
                 r["busy"], r["servers"] = load.busy(), servers.used()
                 c = counts(cfg)
                 if not (c["effects"] == c["inbox"] == c["outbox"] == count == r["handled"]):
@@ -1298,11 +1289,9 @@ def main(argv=None) -> int:
             print(f"\n2. One consumer process: {n} preloaded messages, handler = 1 insert + ctx.emit; effects + "
                   f"inbox + outbox in one transaction per batch (CONSUMER_PREFETCH={settings.prefetch}, "
                   f"CONSUMER_BATCH_SIZE={settings.batch_size}); CPU = consumer process only", flush=True)
-            labels = {"fw": "coc_shared EventConsumer (SQLAlchemy, savepoint per msg)"}
+            labels = {"fw": "coc_shared EventConsumer (batched inbox/outbox writes)"}
             if not args.no_raw:
                 labels["raw"] = "raw pika basic_consume + psycopg, 3 inserts/msg"
-            if not args.no_proto:
-                labels["proto"] = "prototype bench/proto_consumer.py (batched writes)"
             consumer_rate = lambda r: r["handled"] / r["seconds"]  # noqa: E731
             best = interleaved(list(labels), lambda k: measure_consumer(k, n), consumer_rate)
             for kind, label in labels.items():
@@ -1314,10 +1303,10 @@ def main(argv=None) -> int:
                     note = f"{rate / results['consumer_fw']:4.1f}x the consumer"
                 row(label, r["handled"], r, note)
             if want_profile(results["consumer_fw"], TARGET_CONSUMER):
-                for kind in ("fw",) + (() if args.no_proto else ("proto",)):
+                for kind in ("fw",):
                     path = os.path.join(workdir, f"consumer-{kind}.prof")
                     rp = measure_consumer(kind, args.profile_events, path)
-                    what = "EventConsumer" if kind == "fw" else "prototype consumer"
+                    what = "EventConsumer"
                     profiles.append(f"\n   Profile of the {what} thread ({rp['handled']} events, "
                                     f"{rp['handled'] / rp['seconds']:,.0f} ev/s under the profiler):")
                     profiles.extend(profile_report(path, rp["handled"]))
@@ -1327,7 +1316,7 @@ def main(argv=None) -> int:
                   f"{args.seconds:.0f} s (+{args.warmup:.0f} s warm-up not counted); producer, relay and consumer "
                   f"each in its own process; the relay also publishes the {HANDLED} events the handler emits",
                   flush=True)
-            variants = ["coc_shared"] + ([] if args.no_raw else ["raw"]) + ([] if args.no_proto else ["prototype"])
+            variants = ["coc_shared"] + ([] if args.no_raw else ["raw"])
             best = interleaved(variants, lambda v: retrying(cfg, f"latency {v}", lambda: latency_run(
                 cfg, v, args.rate, args.seconds, args.warmup)), lambda x: -pct(x["commit"], 99))
             for label in variants:
@@ -1371,7 +1360,7 @@ def main(argv=None) -> int:
             print(f"   relay publish rate    {results['relay']:8,.0f} ev/s   target >= {TARGET_RELAY:,.0f}   "
                   f"{verdict(results['relay'] >= TARGET_RELAY)}   (raw: {raws or '-'})")
         if "consumer_fw" in results:
-            others = ", ".join(f"{k} {results['consumer_' + k]:,.0f}" for k in ("raw", "proto")
+            others = ", ".join(f"{k} {results['consumer_' + k]:,.0f}" for k in ("raw",)
                                if "consumer_" + k in results)
             print(f"   one consumer          {results['consumer_fw']:8,.0f} ev/s   target >= {TARGET_CONSUMER:,.0f}   "
                   f"{verdict(results['consumer_fw'] >= TARGET_CONSUMER)}   ({others or '-'})")
@@ -1379,7 +1368,7 @@ def main(argv=None) -> int:
             lr = results["latency_coc_shared"]
             p99 = pct(lr["commit"], 99)
             others = ", ".join(f"{k} p99 {pct(results['latency_' + k]['commit'], 99):.1f} ms"
-                               for k in ("raw", "prototype") if "latency_" + k in results)
+                               for k in ("raw",) if "latency_" + k in results)
             print(f"   latency p99           {p99:8.1f} ms     target <= {TARGET_P99_MS:.0f} ms      "
                   f"{verdict(p99 <= TARGET_P99_MS)}   (p50 {pct(lr['commit'], 50):.1f} ms, max {lr['commit'][-1]:.1f} ms"
                   f"; {others or '-'})")
