@@ -51,19 +51,12 @@ def migrated(settings_factory):
 
 
 @pytest.fixture
-def make_runtime(settings_factory, s3_endpoint, migrated):
-    made = []
-
+def make_runtime(runtime_factory, s3_endpoint, migrated):
     def make(customer_token_secret: str | None = CUSTOMER_SECRET, **extra_overrides) -> Runtime:
         """An orders runtime; keyword arguments in capitals override the service's own variables."""
-        rt = Runtime(definition, settings_factory("orders", outbox_poll_seconds=0.2,
-                                                  customer_token_secret=customer_token_secret,
-                                                  extra=orders_extra(s3_endpoint, **extra_overrides)))
-        made.append(rt)
-        return rt
-    yield make
-    for rt in made:
-        rt.engine.dispose()
+        return runtime_factory(definition, migrate=False, customer_token_secret=customer_token_secret,
+                               extra=orders_extra(s3_endpoint, **extra_overrides))
+    return make
 
 
 @pytest.fixture
