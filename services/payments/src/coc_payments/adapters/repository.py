@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from coc_shared.envelope import utcnow
 
 from ..domain.model import CANCELLED, DUE, FAILED, PAID, AccountDeactivation, OrderCancellation, PaymentDue
-from ..domain.payments import PaymentReport
+from ..domain.payments import ALREADY, CONFIRM, PaymentReport
 from ..domain.references import creditor_reference
 from . import orm
 
@@ -148,6 +148,12 @@ class CallbackRepository:
             return self.conn.execute(select(t.c.callback_id).where(t.c.provider == provider,
                                                                    t.c.dedupe_key == dedupe_key)).scalar_one()
 
+    def claimed_by(self, provider: str, dedupe_key: str) -> int:
+        """The callback that claimed a notification id."""
+        t = orm.callback_keys
+        return self.conn.execute(select(t.c.callback_id).where(t.c.provider == provider,
+                                                               t.c.dedupe_key == dedupe_key)).scalar_one()
+
     def conclude(self, callback_id: int, verdict: str, outcome: str | None, order_id: str | None = None,
                  detail: str | None = None) -> None:
         values = {"verdict": verdict, "outcome": outcome}
@@ -250,3 +256,104 @@ class AccountDeactivationRepository:
         self.conn.execute(insert(t).values(account_id=deactivation.account_id, event_id=deactivation.event_id,
                                            erased_at=deactivation.erased_at, recorded_at=utcnow()))
         return True
+
+
+class CardCallbackFastPath:
+    """The card notification's common case on PostgreSQL in two statements (plus BEGIN/COMMIT)
+    instead of eight: measured by ``bench/bench_payments.py``, each statement is a round trip and
+    ~0.2 ms of SQLAlchemy work in a process that shares two cores with PostgreSQL.
+
+    ``record_claim_lock``: record the callback (verdict ``accepted``), claim its dedupe key
+    (``ON CONFLICT DO NOTHING``: a concurrent claim of the same key waits for the other
+    transaction) and, only when the claim is ours, lock the order's payment row(s) ``FOR UPDATE``
+    — what ``CallbackRepository.record`` + ``claim`` + ``PaymentDueRepository.by_number(lock=True)``
+    do, in one statement. Under READ COMMITTED the locked row is the latest committed version
+    (PostgreSQL re-reads a row updated since the statement's snapshot before locking it).
+
+    ``confirm``: mark the payment paid (only from due/failed), record the confirmation, write the
+    ``payment.confirmed`` outbox row (the same row ``coc_shared.outbox.add_to_outbox`` writes),
+    conclude the callback and ``pg_notify`` the relay — in one statement; everything but the
+    notification happens only when the UPDATE matched (always, under the row lock)."""
+
+    def __init__(self, conn: Connection, outbox_table):
+        self.conn = conn
+        self._statements = _fast_statements(outbox_table)
+
+    def record_claim_lock(self, provider: str, headers: dict, body: str, dedupe_key: str,
+                          order_number: str) -> tuple[int, bool, PaymentDue | None]:
+        rows = self.conn.execute(self._statements[0], {
+            "provider": provider, "now": utcnow(), "headers": headers, "body": body, "dedupe_key": dedupe_key,
+            "order_number": order_number}).all()
+        first = rows[0]
+        due = None
+        if first.order_id is not None:
+            due = PaymentDue(**{c: getattr(first, c) for c in _DUE_COLUMNS})
+        return first.id, first.claimed, due
+
+    def confirm(self, due: PaymentDue, report: PaymentReport, callback_id: int, outbox_row: dict,
+                channel: str) -> bool:
+        now = utcnow()
+        paid = self.conn.execute(self._statements[1], {
+            "order_id": due.order_id, "provider": report.provider, "txid": report.provider_transaction_id,
+            "amount_cents": report.amount_cents, "currency": report.currency, "callback_id": callback_id,
+            "now": now, "channel": channel, **outbox_row}).scalar_one()
+        return paid == 1
+
+
+_FAST: dict = {}
+
+
+def _fast_statements(outbox_table) -> tuple:
+    key = (outbox_table.schema, outbox_table.name)
+    if key in _FAST:
+        return _FAST[key]
+    from sqlalchemy import JSON, LargeBinary, bindparam, text
+
+    def name(table) -> str:
+        return f'"{table.schema}"."{table.name}"'
+    due_cols = ", ".join(f"d.{c}" for c in _DUE_COLUMNS)
+    record_claim_lock = text(f"""
+        WITH cb AS (
+            INSERT INTO {name(orm.callbacks)} (provider, received_at, headers, body, verdict, dedupe_key)
+            VALUES (:provider, :now, :headers, :body, 'accepted', :dedupe_key)
+            RETURNING id
+        ), claim AS (
+            INSERT INTO {name(orm.callback_keys)} (provider, dedupe_key, callback_id, created_at)
+            SELECT :provider, :dedupe_key, cb.id, :now FROM cb
+            ON CONFLICT DO NOTHING
+            RETURNING callback_id
+        )
+        SELECT cb.id, claim.callback_id IS NOT NULL AS claimed, {", ".join(f"due.{c}" for c in _DUE_COLUMNS)}
+        FROM cb
+        LEFT JOIN claim ON true
+        LEFT JOIN LATERAL (
+            SELECT {due_cols} FROM {name(orm.payments_due)} d
+            WHERE d.order_number = :order_number AND claim.callback_id IS NOT NULL
+            FOR UPDATE
+        ) due ON true
+    """).bindparams(bindparam("headers", type_=JSON))
+    confirm = text(f"""
+        WITH paid AS (
+            UPDATE {name(orm.payments_due)}
+            SET status = '{PAID}', paid_provider = :provider, paid_transaction_id = :txid, paid_at = :now
+            WHERE order_id = :order_id AND status IN ('{DUE}', '{FAILED}')
+            RETURNING order_id
+        ), confirmation AS (
+            INSERT INTO {name(orm.confirmations)} (order_id, provider, provider_transaction_id, amount_cents,
+                                                  currency, callback_id, event_id, confirmed_at)
+            SELECT order_id, :provider, :txid, :amount_cents, :currency, :callback_id, :event_id, :now FROM paid
+        ), event AS (
+            INSERT INTO {name(outbox_table)} (event_id, event_type, correlation_id, subject, body, created_at,
+                                             attempts)
+            SELECT :event_id, :event_type, :correlation_id, :subject, :event_body, :created_at, 0 FROM paid
+        ), concluded AS (
+            UPDATE {name(orm.callbacks)}
+            SET verdict = 'accepted', order_id = :order_id,
+                outcome = CASE WHEN EXISTS (SELECT 1 FROM paid) THEN '{CONFIRM}' ELSE '{ALREADY}' END,
+                detail = CASE WHEN EXISTS (SELECT 1 FROM paid) THEN 'paid' ELSE 'paid_concurrently' END
+            WHERE id = :callback_id
+        )
+        SELECT (SELECT count(*) FROM paid), pg_notify(:channel, '')
+    """).bindparams(bindparam("event_body", type_=LargeBinary))
+    _FAST[key] = (record_claim_lock, confirm)
+    return _FAST[key]

@@ -8,17 +8,23 @@ so an answered callback has been durably recorded *and* applied.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from coc_shared.catalogue import UnknownEventType, lookup
+from sqlalchemy.exc import DBAPIError
+
+from coc_shared.catalogue import UnknownEventType, lookup, validate_event
+from coc_shared.envelope import Event, utcnow
 from coc_shared.logging import get_logger
+from coc_shared.outbox import add_to_outbox, notify_channel
+from coc_shared.service import Transaction
 
 from ..adapters.bank import Credit
 from ..adapters.hosted_page import BadSignature, HostedPaymentPage, Notification, PaymentRequest
 from ..adapters.repository import (
-    CallbackRepository, CardAttemptRepository, ConfirmationRepository, PaymentDueRepository, PayPalOrderRepository,
+    CallbackRepository, CardAttemptRepository, CardCallbackFastPath, ConfirmationRepository, PaymentDueRepository, PayPalOrderRepository,
     ReviewRepository,
 )
 from ..domain.model import PaymentDue
@@ -98,23 +104,83 @@ def _claim_or_duplicate(tx, provider: str, dedupe_key: str, callback_id: int) ->
     return earlier
 
 
+@contextmanager
+def _callback_transaction(runtime):
+    """``Runtime.transaction`` on ``runtime.worker_engine``: the pool's connection is used without
+    a pre-ping (a round trip per request); a connection found dead is retried by the caller."""
+    with runtime.worker_engine.begin() as conn:
+        tx = Transaction(conn, runtime.definition.name, None, None)
+        yield tx
+        add_to_outbox(conn, runtime.outbox, tx.events)
+
+
 def receive_card_notification(runtime, page: HostedPaymentPage, pairs, headers: dict, audit_body: str) -> Outcome:
-    with runtime.transaction() as tx:
+    """One transaction: the callback recorded, its notification id claimed, the report applied.
+
+    It runs on the runtime's worker engine (no pre-ping, see ``_callback_transaction``): when the
+    pooled connection turns out dead (the database restarted), SQLAlchemy invalidates the pool and
+    the whole transaction is run once more on a new connection. That is safe even when the
+    connection died during the COMMIT: the claimed notification id makes a second run a
+    ``duplicate`` that changes nothing."""
+    for attempt in (1, 2):
+        try:
+            return _receive_card_notification(runtime, page, pairs, headers, audit_body)
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+            log.warning("callback.connection_lost", provider=page.provider, retrying=True)
+    raise AssertionError("unreachable")
+
+
+def _receive_card_notification(runtime, page: HostedPaymentPage, pairs, headers: dict, audit_body: str) -> Outcome:
+    with _callback_transaction(runtime) as tx:
         callbacks = CallbackRepository(tx.conn)
         try:
             notification = page.verify_notification(pairs)
         except BadSignature as exc:
             callbacks.record(page.provider, headers, audit_body, "rejected", str(exc))
             return Outcome(401, {"status": "rejected"})
-        callback_id = callbacks.record(page.provider, headers, audit_body, "accepted",
-                                       dedupe_key=notification.dedupe_key)
-        if _claim_or_duplicate(tx, page.provider, notification.dedupe_key, callback_id) is not None:
-            return Outcome(200, {"status": "duplicate"})
-        due = PaymentDueRepository(tx.conn).by_number(notification.order_number or "", lock=True)
+        if tx.conn.dialect.name != "postgresql":
+            callback_id = callbacks.record(page.provider, headers, audit_body, "accepted",
+                                           dedupe_key=notification.dedupe_key)
+            if _claim_or_duplicate(tx, page.provider, notification.dedupe_key, callback_id) is not None:
+                return Outcome(200, {"status": "duplicate"})
+            due = PaymentDueRepository(tx.conn).by_number(notification.order_number or "", lock=True)
+        else:
+            # The same steps in one statement (CardCallbackFastPath), and a confirmation in one more.
+            fast = CardCallbackFastPath(tx.conn, runtime.outbox)
+            callback_id, claimed, due = fast.record_claim_lock(page.provider, headers, audit_body,
+                                                               notification.dedupe_key, notification.order_number or "")
+            if not claimed:
+                earlier = callbacks.claimed_by(page.provider, notification.dedupe_key)
+                callbacks.conclude(callback_id, "duplicate", f"duplicate_of:{earlier}")
+                return Outcome(200, {"status": "duplicate"})
+            report = notification.report
+            if decide(due, report).action == CONFIRM:
+                return _confirm_card(runtime, tx, fast, due, report, callback_id)
         decision = apply_report(tx, notification.report, due, callback_id)
         callbacks.conclude(callback_id, "accepted", decision.action, order_id=due.order_id if due else None,
                            detail=decision.reason)
     return Outcome(200, {"status": "received", "outcome": decision.action})
+
+
+def _confirm_card(runtime, tx, fast: CardCallbackFastPath, due: PaymentDue, report: PaymentReport,
+                  callback_id: int) -> Outcome:
+    """``apply_report``'s CONFIRM branch plus the callback's conclusion and the outbox write, as
+    one statement; the event is the one ``tx.emit`` makes, validated as ``add_to_outbox`` does."""
+    event = Event(type="payment.confirmed", version=1, data={
+        "order_id": due.order_id, "method": report.method, "provider": report.provider,
+        "provider_transaction_id": report.provider_transaction_id, "amount": _money(report),
+        "order_number": due.order_number}, producer=tx.producer, correlation_id=due.correlation_id or due.order_id,
+        causation_id=tx.causation_id, subject=due.order_id)
+    validate_event(event)
+    row = {"event_id": event.id, "event_type": event.type, "correlation_id": event.correlation_id,
+           "subject": event.subject, "event_body": event.to_json(), "created_at": utcnow()}
+    if not fast.confirm(due, report, callback_id, row, notify_channel(runtime.outbox.schema)):
+        # Cannot happen under the row lock; never confirm twice all the same (concluded as such).
+        return Outcome(200, {"status": "received", "outcome": ALREADY})
+    log.info("payment.confirmed", order_id=due.order_id, provider=report.provider, event_id=event.id)
+    return Outcome(200, {"status": "received", "outcome": CONFIRM})
 
 
 def _find_paypal_due(tx, order_number: str | None, paypal_order_id: str | None) -> PaymentDue | None:

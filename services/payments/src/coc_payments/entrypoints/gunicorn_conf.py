@@ -1,0 +1,17 @@
+"""gunicorn settings of the payments API, used by the Dockerfile's CMD and by
+``bench/bench_payments.py`` alike (``gunicorn -c python:coc_payments.entrypoints.gunicorn_conf``),
+so that the benchmark runs the service as deployed. Command-line options override them.
+
+gthread workers: a request waiting on PostgreSQL (each callback is BEGIN, two statements and a
+COMMIT that waits for the WAL flush) leaves the worker's CPU to its other threads, and the bank's
+HTTP/1.1 keep-alive connections are kept (a sync worker closes every connection). Two processes
+for two CPUs; ``GUNICORN_WORKERS`` / ``GUNICORN_THREADS`` change them per deployment. Each worker's
+database pool (5 + 10 overflow) covers its threads.
+"""
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8002")
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+keepalive = 5
