@@ -148,6 +148,11 @@ class Runtime:
         finally:
             conn.release()
 
+    def dispose(self) -> None:
+        """Close every pooled database connection of this runtime."""
+        for engine in {id(e): e for e in (self.engine, self.parking_engine, self._worker_engine) if e is not None}.values():
+            engine.dispose()
+
     # parts
     def create_app(self) -> Flask:
         app = create_base_app(self)

@@ -258,7 +258,7 @@ def runtime_factory(settings_factory):
         return rt
     yield make
     for rt in made:
-        rt.engine.dispose()
+        rt.dispose()
 
 
 @pytest.fixture
@@ -324,7 +324,7 @@ def assert_handlers_work_on_sqlite(definition, tmp_path, effects, make_event=Non
         event = make_event(event_type, rt)
         handle(rt, event)
         assert effects(rt, event) == 1
-    rt.engine.dispose()
+    rt.dispose()
 
 
 def assert_recorded_once(rt, event, effects) -> None:
