@@ -209,6 +209,9 @@ def refuse_nul_characters():
 IDEMPOTENCY_PARAM = {"in": "header", "name": "Idempotency-Key", "required": False,
                      "schema": {"type": "string", "maxLength": 200},
                      "description": "a retried POST with the same key gets the first answer, not a second order"}
+# One instance, built once: given the class, webargs would build the schema and its nested schemas
+# (deep copies of every field) on every request.
+ORDER_REQUEST_SCHEMA = s.OrderRequestSchema()
 ORDER_TOKEN_SECURITY = [{"bearerAuth": []}, {"orderToken": []}]
 ORDER_TOKEN_PARAM = {"in": "header", "name": "X-Order-Token", "required": False, "schema": {"type": "string"},
                      "description": "the access token of an order placed without an account"}
@@ -221,7 +224,7 @@ def orders_blueprint(ctx: Context) -> Blueprint:
     @blp.route("", methods=["POST"])
     @blp.doc(parameters=[IDEMPOTENCY_PARAM], security=[{}, {"bearerAuth": []}],
              summary="Place an order (guest, or linked to the account of the bearer token)")
-    @blp.arguments(s.OrderRequestSchema)
+    @blp.arguments(ORDER_REQUEST_SCHEMA)
     @blp.response(201, s.OrderSchema)
     @errors(blp, 400, 401, 409, 429, 503)
     def place_order(body):

@@ -5,17 +5,22 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+import weakref
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from coc_shared.auth import new_order_access_token
+from coc_shared.catalogue import validate_event
 from coc_shared.envelope import utcnow
 from coc_shared.logging import get_logger
+from coc_shared.outbox import notify_channel
+from coc_shared.service import Transaction
 
 from ..adapters.repository import (
     AccountRepository, DocumentRepository, IdempotencyRepository, OrderEventRepository, OrderRepository,
+    PlacedOrderWriter,
 )
 from ..domain import checks
 from ..domain.catalogue import Catalogue
@@ -251,8 +256,14 @@ def find_replay(runtime, cmd: PlaceOrder, ttl: timedelta, cipher) -> dict | None
     if not cmd.idempotency_key:
         return None
     with runtime.engine.connect() as conn:
-        row = IdempotencyRepository(conn).get(_idempotency_scope(cmd.account_id), cmd.idempotency_key, ttl)
+        replay = _replay_on(conn, cmd, ttl, cipher)
         conn.commit()
+    return replay
+
+
+def _replay_on(conn, cmd: PlaceOrder, ttl: timedelta, cipher) -> dict | None:
+    """``find_replay`` on a connection (the caller commits: an expired key is deleted)."""
+    row = IdempotencyRepository(conn).get(_idempotency_scope(cmd.account_id), cmd.idempotency_key, ttl)
     if row is None:
         return None
     if row.request_sha256 != request_fingerprint(cmd.body):
@@ -268,18 +279,17 @@ def place_order(runtime, catalogue: Catalogue, cmd: PlaceOrder, render, cipher=N
     """Validates, prices, stores the order and writes ``order.placed`` in one transaction.
 
     ``render(order, access_token)`` gives the answer's body. Returns {"status_code", "body",
-    "replayed"}; raises ValidationFailed (422) or Conflict (Idempotency-Key reused)."""
-    replay = find_replay(runtime, cmd, ttl, cipher)
-    if replay is not None:
-        return {**replay, "replayed": True}
+    "replayed"}; raises ValidationFailed (422) or Conflict (Idempotency-Key reused).
 
-    profile, email = None, None
-    if cmd.account_id:
-        with runtime.engine.connect() as conn:
-            account = AccountRepository(conn).get(cmd.account_id)
-        if account is None:
-            raise NotFound("account")
-        profile, email = account.profile, account.email
+    On PostgreSQL the writes are one statement (``PlacedOrderWriter``) on a connection taken without
+    a ping; elsewhere (SQLite, the embedded mode) through ``runtime.transaction()``."""
+    if runtime.engine.dialect.name == "postgresql":
+        return _place_order_postgresql(runtime, catalogue, cmd, render, cipher, today, ttl)
+    return _place_order_generic(runtime, catalogue, cmd, render, cipher, today, ttl)
+
+
+def _new_order(catalogue: Catalogue, cmd: PlaceOrder, profile, email, today: date | None):
+    """The validated, priced order (not stored yet) and the guest's access token; ValidationFailed."""
     body = merge_with_profile(cmd.body, profile, email)
     values, errors = check_order(body, catalogue, today or utcnow().date())
     if errors:
@@ -291,6 +301,111 @@ def place_order(runtime, catalogue: Catalogue, cmd: PlaceOrder, render, cipher=N
         total_cents=brand.price_cents, currency=brand.currency, vat_rate=brand.vat_rate, vat_cents=brand.vat_cents,
         documents_required=list(brand.documents_required), account_id=cmd.account_id,
         access_token_sha256=token_hash, **values)
+    return order, token
+
+
+def _placed(order: Order, cmd: PlaceOrder, token: str | None, render) -> dict:
+    log.info("order.placed", order_id=order.id, brand=order.brand, payment_method=order.payment_method,
+             guest=cmd.account_id is None)
+    return {"status_code": 201, "body": render(order, token), "replayed": False}
+
+
+_WRITERS: dict[str, PlacedOrderWriter] = {}
+
+
+def _writer(schema: str) -> PlacedOrderWriter:
+    writer = _WRITERS.get(schema)
+    if writer is None:
+        writer = _WRITERS[schema] = PlacedOrderWriter(schema)
+    return writer
+
+
+_AUTOCOMMIT: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _autocommit_engine(runtime):
+    """``runtime.worker_engine`` (its pool pings no connection before use) in autocommit: one
+    statement is its own transaction, without BEGIN and COMMIT round trips. Built once per engine."""
+    base = runtime.worker_engine
+    engine = _AUTOCOMMIT.get(base)
+    if engine is None:
+        engine = _AUTOCOMMIT[base] = base.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
+def _place_order_postgresql(runtime, catalogue, cmd, render, cipher, today, ttl) -> dict:
+    """One connection from the pool without a pre-ping (``runtime.worker_engine``), in autocommit:
+    the idempotency and account reads when needed, ``nextval`` of the order sequence, then one
+    statement writing the order, its timeline row, the outbox row and the NOTIFY atomically.
+    A connection found dead by the first statement (nothing written yet) is replaced once, as the
+    pre-ping would have done."""
+    engine = _autocommit_engine(runtime)
+    for attempt in (1, 2):
+        written = [False]
+        try:
+            with engine.connect() as conn:
+                return _place_on(conn, runtime, catalogue, cmd, render, cipher, today, ttl, written)
+        except DBAPIError as exc:
+            if attempt == 2 or written[0] or not exc.connection_invalidated:
+                raise
+            log.warning("orders.connection_replaced", error_type=type(exc.orig).__name__)
+    raise AssertionError("unreachable")
+
+
+def _place_on(conn, runtime, catalogue, cmd, render, cipher, today, ttl, written) -> dict:
+    if cmd.idempotency_key:
+        replay = _replay_on(conn, cmd, ttl, cipher)
+        if replay is not None:
+            return {**replay, "replayed": True}
+    profile, email = None, None
+    if cmd.account_id:
+        account = AccountRepository(conn).get(cmd.account_id)
+        if account is None:
+            raise NotFound("account")
+        profile, email = account.profile, account.email
+    order, token = _new_order(catalogue, cmd, profile, email, today)
+    writer = _writer(runtime.definition.schema)
+    order.seq = writer.next_seq(conn)
+    tx = Transaction(conn, runtime.definition.name, order.id, None)
+    event = tx.emit("order.placed", placed_data(order), subject=order.id, personal=placed_personal(order),
+                    correlation_id=order.id)
+    validate_event(event)
+    outbox_row = {"event_id": event.id, "event_type": event.type, "correlation_id": event.correlation_id,
+                  "subject": event.subject, "body": event.to_json(), "created_at": utcnow()}
+    idempotency = None
+    if cmd.idempotency_key:
+        secret = cipher.encrypt(token.encode(), f"idempotency:{order.id}") if (token and cipher) else None
+        idempotency = {"scope": _idempotency_scope(cmd.account_id), "key": cmd.idempotency_key,
+                       "request_sha256": request_fingerprint(cmd.body), "status_code": 201,
+                       "response": render(order, None), "secret": secret}
+    written[0] = True
+    try:
+        writer.write(conn, order, cmd.client_ip, cmd.user_agent, outbox_row, notify_channel(runtime.definition.schema),
+                     idempotency)
+    except IntegrityError:
+        if not cmd.idempotency_key:
+            raise
+        # A concurrent request with the same key won the race: answer as it did.
+        replay = _replay_on(conn, cmd, ttl, cipher)
+        if replay is None:
+            raise
+        return {**replay, "replayed": True}
+    return _placed(order, cmd, token, render)
+
+
+def _place_order_generic(runtime, catalogue, cmd, render, cipher, today, ttl) -> dict:
+    replay = find_replay(runtime, cmd, ttl, cipher)
+    if replay is not None:
+        return {**replay, "replayed": True}
+
+    profile, email = None, None
+    if cmd.account_id:
+        with runtime.engine.connect() as conn:
+            account = AccountRepository(conn).get(cmd.account_id)
+        if account is None:
+            raise NotFound("account")
+        profile, email = account.profile, account.email
+    order, token = _new_order(catalogue, cmd, profile, email, today)
     try:
         with runtime.transaction(correlation_id=order.id) as tx:
             OrderRepository(tx.conn).add(order, cmd.client_ip, cmd.user_agent)
@@ -311,10 +426,7 @@ def place_order(runtime, catalogue: Catalogue, cmd: PlaceOrder, render, cipher=N
         if replay is None:
             raise
         return {**replay, "replayed": True}
-    log.info("order.placed", order_id=order.id, brand=order.brand, payment_method=order.payment_method,
-             guest=cmd.account_id is None)
-    body = render(order, token)
-    return {"status_code": 201, "body": body, "replayed": False}
+    return _placed(order, cmd, token, render)
 
 
 def placed_data(order: Order) -> dict:
