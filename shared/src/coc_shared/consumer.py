@@ -254,11 +254,11 @@ class EventConsumer:
             item.outcome = "park"
 
     def _handle_in_transaction(self, batch: list[_Item]) -> None:
-        todo = [i for i in batch if i.outcome == "pending"]
-        if not todo:
+        to_handle = [i for i in batch if i.outcome == "pending"]
+        if not to_handle:
             return
         try:
-            self._handle_batch_at_once(todo)
+            self._handle_batch_at_once(to_handle)
             return
         except _HandlerFailed as failure:
             # Nothing of the batch was committed. The failure counts as the message's first attempt;
@@ -268,8 +268,8 @@ class EventConsumer:
         except Exception as exc:  # noqa: BLE001
             if is_infrastructure_error(exc):
                 raise
-            log.info("consumer.batch_fallback", size=len(todo), error_type=type(exc).__name__)
-        self._handle_one_by_one([i for i in todo if i.outcome in ("pending", "retry")])
+            log.info("consumer.batch_fallback", size=len(to_handle), error_type=type(exc).__name__)
+        self._handle_one_by_one([i for i in to_handle if i.outcome in ("pending", "retry")])
 
     def _claim_inbox(self, conn, items: list[_Item]) -> set[str]:
         """Insert the inbox rows of the batch in one statement; returns the ids that were new."""
@@ -280,17 +280,17 @@ class EventConsumer:
         statement = insert_(self.inbox).values(rows).on_conflict_do_nothing().returning(self.inbox.c.event_id)
         return set(conn.execute(statement).scalars())
 
-    def _handle_batch_at_once(self, todo: list[_Item]) -> None:
+    def _handle_batch_at_once(self, to_handle: list[_Item]) -> None:
         """The common case, in few round trips: claim the inbox for the whole batch, run the handlers
         without savepoints, write all emitted events at once. Any handler error aborts the batch."""
         first: dict[str, _Item] = {}
-        for item in todo:
+        for item in to_handle:
             first.setdefault(item.event.id, item)
         outcomes: list[tuple[_Item, str, list[Event]]] = []
         with self.engine.begin() as conn:
             claimed = self._claim_inbox(conn, list(first.values()))
             emitted: list[Event] = []
-            for item in todo:
+            for item in to_handle:
                 if first[item.event.id] is not item or item.event.id not in claimed:
                     outcomes.append((item, "duplicate", []))
                     continue
@@ -313,14 +313,14 @@ class EventConsumer:
                              attempt=item.attempts_before + item.attempts_now + 1,
                              emitted=[e.type for e in item_emitted] or None)
 
-    def _handle_one_by_one(self, todo: list[_Item]) -> None:
-        if not todo:
+    def _handle_one_by_one(self, to_handle: list[_Item]) -> None:
+        if not to_handle:
             return
         with self.engine.begin() as conn:
-            ids = list({i.event.id for i in todo})
+            ids = list({i.event.id for i in to_handle})
             seen = set(conn.execute(select(self.inbox.c.event_id).where(
                 self.inbox.c.queue == self.queue_name, self.inbox.c.event_id.in_(ids))).scalars())
-            for item in todo:
+            for item in to_handle:
                 if item.outcome == "park":
                     continue
                 if item.event.id in seen:
