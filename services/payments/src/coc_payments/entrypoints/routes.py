@@ -40,9 +40,17 @@ class Providers:
         self.config = config
         self._lock = threading.Lock()
         self._paypal: PayPalClient | None = None
+        self._card_page: SystempayPage | None = None
         self.certificates = CertificateStore(config.cert_url_allowed, timeout=config.timeout)
 
     def card_page(self) -> SystempayPage:
+        # The configuration is immutable: built once (it is needed by every card notification).
+        page = self._card_page
+        if page is None:
+            page = self._card_page = self._new_card_page()
+        return page
+
+    def _new_card_page(self) -> SystempayPage:
         site_id, = self.config.require("SYSTEMPAY_SITE_ID")
         mode = self.config.get("SYSTEMPAY_MODE") or "TEST"
         if not self.config.systempay_key(mode):
@@ -151,15 +159,16 @@ def register_api(app: Flask, runtime) -> None:
     def systempay_notification():
         raw = request.get_data(cache=False)
         try:
-            pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+            text = raw.decode("utf-8")
+            pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False)
         except UnicodeDecodeError:
-            pairs = []
+            text, pairs = raw.decode("utf-8", "replace"), []
         try:
             page = providers.card_page()
         except NotConfigured:
             return error_response(401, "card notifications are not configured")
-        outcome = uc.receive_card_notification(runtime, page, pairs, _audit_headers(),
-                                               mask_form(raw.decode("utf-8", "replace")))
+        audit_body = mask_form(text, pairs if pairs or not text else None)
+        outcome = uc.receive_card_notification(runtime, page, pairs, _audit_headers(), audit_body)
         return _json_result(outcome)
 
     @bp.post("/v1/callbacks/paypal")
