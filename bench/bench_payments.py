@@ -104,6 +104,19 @@ def tree_cpu(pid: int) -> float:
     return total + sum(cpu_seconds(int(c)) for c in children)
 
 
+def postgres_cpu() -> float:
+    """CPU of every PostgreSQL process of the machine (approximate: other users' queries count too)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text_ = stat.read_text()
+        except OSError:
+            continue
+        if "(postgres)" in text_ or "(postmaster)" in text_:
+            total += sum(int(v) for v in text_.rsplit(")", 1)[1].split()[11:13]) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def percentile(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
@@ -250,7 +263,7 @@ def run_once(args) -> dict:
                     errors.append(f"{r.status} {data[:200]!r}")
 
         api_pid, relay_pid = procs[0].pid, procs[1].pid
-        cpu0 = (resource.getrusage(resource.RUSAGE_SELF), tree_cpu(api_pid), cpu_seconds(relay_pid))
+        cpu0 = (resource.getrusage(resource.RUSAGE_SELF), tree_cpu(api_pid), cpu_seconds(relay_pid), postgres_cpu())
         load_before = round(os.getloadavg()[0], 2)
         started = time.monotonic()
         threads = [threading.Thread(target=client, args=(c,)) for c in conns]
@@ -262,6 +275,7 @@ def run_once(args) -> dict:
         ru = resource.getrusage(resource.RUSAGE_SELF)
         cpu_client = (ru.ru_utime + ru.ru_stime - cpu0[0].ru_utime - cpu0[0].ru_stime) / len(orders) * 1e6
         cpu_api = (tree_cpu(api_pid) - cpu0[1]) / len(orders) * 1e6
+        cpu_pg = (postgres_cpu() - cpu0[3]) / len(orders) * 1e6
         load_after = round(os.getloadavg()[0], 2)
         for conn in conns:
             conn.close()
@@ -285,7 +299,8 @@ def run_once(args) -> dict:
             "orders": len(orders), "concurrency": args.concurrency,
             "api": " ".join(api[1:-1]).replace(f"--bind 127.0.0.1:{port} ", ""),
             "load_before": load_before, "load_after": load_after,
-            "cpu_us_per_callback": {"client": round(cpu_client), "api": round(cpu_api), "relay": round(cpu_relay)},
+            "cpu_us_per_callback": {"client": round(cpu_client), "api": round(cpu_api), "relay": round(cpu_relay),
+                                    "postgres_all_approx": round(cpu_pg)},
             "errors": len(errors), "callbacks_per_s": round(len(orders) / elapsed, 1),
             "confirmed_observed": len(received),
             "received_to_published_ms_p50": round(float(percentile(published, 50)), 1) if published else None,

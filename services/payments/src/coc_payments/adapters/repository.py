@@ -110,10 +110,13 @@ class CallbackRepository:
         self.conn = conn
 
     def record(self, provider: str, headers: dict, body: str, verdict: str, detail: str | None = None,
-               dedupe_key: str | None = None, order_id: str | None = None) -> int:
+               dedupe_key: str | None = None, order_id: str | None = None, callback_id: int | None = None,
+               received_at=None) -> int:
+        """The callback's audit row; ``callback_id``: an id already drawn from its sequence."""
+        values = {"id": callback_id} if callback_id is not None else {}
         return self.conn.execute(insert(orm.callbacks).values(
-            provider=provider, received_at=utcnow(), headers=headers, body=body, verdict=verdict,
-            detail=(detail or "")[:2000] or None, dedupe_key=dedupe_key, order_id=order_id,
+            provider=provider, received_at=received_at or utcnow(), headers=headers, body=body, verdict=verdict,
+            detail=(detail or "")[:2000] or None, dedupe_key=dedupe_key, order_id=order_id, **values,
         ).returning(orm.callbacks.c.id)).scalar_one()
 
     def claim(self, provider: str, dedupe_key: str, callback_id: int) -> int | None:
@@ -260,43 +263,46 @@ class AccountDeactivationRepository:
 
 class CardCallbackFastPath:
     """The card notification's common case on PostgreSQL in two statements (plus BEGIN/COMMIT)
-    instead of eight: measured by ``bench/bench_payments.py``, each statement is a round trip and
-    ~0.2 ms of SQLAlchemy work in a process that shares two cores with PostgreSQL.
+    instead of eight, and the callback's audit row written once instead of inserted and updated
+    (measured by ``bench/bench_payments.py``: each statement is a round trip and ~0.2 ms of
+    SQLAlchemy work in a process that shares two cores with PostgreSQL).
 
-    ``record_claim_lock``: record the callback (verdict ``accepted``), claim its dedupe key
-    (``ON CONFLICT DO NOTHING``: a concurrent claim of the same key waits for the other
+    ``claim_and_lock``: draw the callback's id from its sequence and claim the notification id
+    with it (``ON CONFLICT DO NOTHING``: a concurrent claim of the same key waits for the other
     transaction) and, only when the claim is ours, lock the order's payment row(s) ``FOR UPDATE``
-    — what ``CallbackRepository.record`` + ``claim`` + ``PaymentDueRepository.by_number(lock=True)``
-    do, in one statement. Under READ COMMITTED the locked row is the latest committed version
-    (PostgreSQL re-reads a row updated since the statement's snapshot before locking it).
+    — what ``CallbackRepository.claim`` + ``PaymentDueRepository.by_number(lock=True)`` do, in one
+    statement. Under READ COMMITTED the locked row is the latest committed version (PostgreSQL
+    re-reads a row updated since the statement's snapshot before locking it).
 
     ``confirm``: mark the payment paid (only from due/failed), record the confirmation, write the
-    ``payment.confirmed`` outbox row (the same row ``coc_shared.outbox.add_to_outbox`` writes),
-    conclude the callback and ``pg_notify`` the relay — in one statement; everything but the
-    notification happens only when the UPDATE matched (always, under the row lock)."""
+    ``payment.confirmed`` outbox row (the row ``coc_shared.outbox.add_to_outbox`` writes), write
+    the callback's audit row with its verdict and outcome, and ``pg_notify`` the relay — in one
+    statement; the confirmation and the event only when the UPDATE matched (always, under the row
+    lock). The audit row is in the same transaction as the claim: committed together, before the
+    answer, or not at all (then nothing was answered but an error)."""
 
     def __init__(self, conn: Connection, outbox_table):
         self.conn = conn
         self._statements = _fast_statements(outbox_table)
 
-    def record_claim_lock(self, provider: str, headers: dict, body: str, dedupe_key: str,
-                          order_number: str) -> tuple[int, bool, PaymentDue | None]:
-        rows = self.conn.execute(self._statements[0], {
-            "provider": provider, "now": utcnow(), "headers": headers, "body": body, "dedupe_key": dedupe_key,
-            "order_number": order_number}).all()
-        first = rows[0]
+    def claim_and_lock(self, provider: str, dedupe_key: str, order_number: str,
+                       now) -> tuple[int | None, PaymentDue | None]:
+        """(the new callback id, the order's payment locked) when the notification id is claimed
+        here; (None, None) when an earlier callback claimed it."""
+        first = self.conn.execute(self._statements[0], {
+            "provider": provider, "now": now, "dedupe_key": dedupe_key, "order_number": order_number}).first()
         due = None
         if first.order_id is not None:
             due = PaymentDue(**{c: getattr(first, c) for c in _DUE_COLUMNS})
-        return first.id, first.claimed, due
+        return first.callback_id, due
 
-    def confirm(self, due: PaymentDue, report: PaymentReport, callback_id: int, outbox_row: dict,
-                channel: str) -> bool:
-        now = utcnow()
+    def confirm(self, due: PaymentDue, report: PaymentReport, callback_id: int, received_at, headers: dict,
+                body: str, dedupe_key: str, outbox_row: dict, channel: str) -> bool:
         paid = self.conn.execute(self._statements[1], {
             "order_id": due.order_id, "provider": report.provider, "txid": report.provider_transaction_id,
             "amount_cents": report.amount_cents, "currency": report.currency, "callback_id": callback_id,
-            "now": now, "channel": channel, **outbox_row}).scalar_one()
+            "received_at": received_at, "headers": headers, "body": body, "dedupe_key": dedupe_key,
+            "now": utcnow(), "channel": channel, **outbox_row}).scalar_one()
         return paid == 1
 
 
@@ -311,27 +317,23 @@ def _fast_statements(outbox_table) -> tuple:
 
     def name(table) -> str:
         return f'"{table.schema}"."{table.name}"'
-    due_cols = ", ".join(f"d.{c}" for c in _DUE_COLUMNS)
-    record_claim_lock = text(f"""
-        WITH cb AS (
-            INSERT INTO {name(orm.callbacks)} (provider, received_at, headers, body, verdict, dedupe_key)
-            VALUES (:provider, :now, :headers, :body, 'accepted', :dedupe_key)
-            RETURNING id
-        ), claim AS (
+    callbacks = name(orm.callbacks)
+    claim_and_lock = text(f"""
+        WITH claim AS (
             INSERT INTO {name(orm.callback_keys)} (provider, dedupe_key, callback_id, created_at)
-            SELECT :provider, :dedupe_key, cb.id, :now FROM cb
+            VALUES (:provider, :dedupe_key, nextval(pg_get_serial_sequence('{callbacks}', 'id')), :now)
             ON CONFLICT DO NOTHING
             RETURNING callback_id
         )
-        SELECT cb.id, claim.callback_id IS NOT NULL AS claimed, {", ".join(f"due.{c}" for c in _DUE_COLUMNS)}
-        FROM cb
+        SELECT claim.callback_id, {", ".join(f"due.{c}" for c in _DUE_COLUMNS)}
+        FROM (SELECT 1) AS one
         LEFT JOIN claim ON true
         LEFT JOIN LATERAL (
-            SELECT {due_cols} FROM {name(orm.payments_due)} d
+            SELECT {", ".join(f"d.{c}" for c in _DUE_COLUMNS)} FROM {name(orm.payments_due)} d
             WHERE d.order_number = :order_number AND claim.callback_id IS NOT NULL
             FOR UPDATE
         ) due ON true
-    """).bindparams(bindparam("headers", type_=JSON))
+    """)
     confirm = text(f"""
         WITH paid AS (
             UPDATE {name(orm.payments_due)}
@@ -346,14 +348,15 @@ def _fast_statements(outbox_table) -> tuple:
             INSERT INTO {name(outbox_table)} (event_id, event_type, correlation_id, subject, body, created_at,
                                              attempts)
             SELECT :event_id, :event_type, :correlation_id, :subject, :event_body, :created_at, 0 FROM paid
-        ), concluded AS (
-            UPDATE {name(orm.callbacks)}
-            SET verdict = 'accepted', order_id = :order_id,
-                outcome = CASE WHEN EXISTS (SELECT 1 FROM paid) THEN '{CONFIRM}' ELSE '{ALREADY}' END,
-                detail = CASE WHEN EXISTS (SELECT 1 FROM paid) THEN 'paid' ELSE 'paid_concurrently' END
-            WHERE id = :callback_id
+        ), audit AS (
+            INSERT INTO {callbacks} (id, provider, received_at, headers, body, verdict, dedupe_key, order_id,
+                                    outcome, detail)
+            SELECT :callback_id, :provider, :received_at, :headers, :body, 'accepted', :dedupe_key, :order_id,
+                   CASE WHEN done THEN '{CONFIRM}' ELSE '{ALREADY}' END,
+                   CASE WHEN done THEN 'paid' ELSE 'paid_concurrently' END
+            FROM (SELECT EXISTS (SELECT 1 FROM paid) AS done) AS outcome
         )
         SELECT (SELECT count(*) FROM paid), pg_notify(:channel, '')
-    """).bindparams(bindparam("event_body", type_=LargeBinary))
-    _FAST[key] = (record_claim_lock, confirm)
+    """).bindparams(bindparam("event_body", type_=LargeBinary), bindparam("headers", type_=JSON))
+    _FAST[key] = (claim_and_lock, confirm)
     return _FAST[key]

@@ -148,16 +148,22 @@ def _receive_card_notification(runtime, page: HostedPaymentPage, pairs, headers:
             due = PaymentDueRepository(tx.conn).by_number(notification.order_number or "", lock=True)
         else:
             # The same steps in one statement (CardCallbackFastPath), and a confirmation in one more.
+            received_at = utcnow()
             fast = CardCallbackFastPath(tx.conn, runtime.outbox)
-            callback_id, claimed, due = fast.record_claim_lock(page.provider, headers, audit_body,
-                                                               notification.dedupe_key, notification.order_number or "")
-            if not claimed:
+            callback_id, due = fast.claim_and_lock(page.provider, notification.dedupe_key,
+                                                   notification.order_number or "", received_at)
+            if callback_id is None:
+                callback_id = callbacks.record(page.provider, headers, audit_body, "accepted",
+                                               dedupe_key=notification.dedupe_key, received_at=received_at)
                 earlier = callbacks.claimed_by(page.provider, notification.dedupe_key)
                 callbacks.conclude(callback_id, "duplicate", f"duplicate_of:{earlier}")
                 return Outcome(200, {"status": "duplicate"})
             report = notification.report
             if decide(due, report).action == CONFIRM:
-                return _confirm_card(runtime, tx, fast, due, report, callback_id)
+                return _confirm_card(runtime, tx, fast, due, report, callback_id, received_at, headers,
+                                     audit_body, notification.dedupe_key)
+            callbacks.record(page.provider, headers, audit_body, "accepted", dedupe_key=notification.dedupe_key,
+                             callback_id=callback_id, received_at=received_at)
         decision = apply_report(tx, notification.report, due, callback_id)
         callbacks.conclude(callback_id, "accepted", decision.action, order_id=due.order_id if due else None,
                            detail=decision.reason)
@@ -165,9 +171,10 @@ def _receive_card_notification(runtime, page: HostedPaymentPage, pairs, headers:
 
 
 def _confirm_card(runtime, tx, fast: CardCallbackFastPath, due: PaymentDue, report: PaymentReport,
-                  callback_id: int) -> Outcome:
-    """``apply_report``'s CONFIRM branch plus the callback's conclusion and the outbox write, as
-    one statement; the event is the one ``tx.emit`` makes, validated as ``add_to_outbox`` does."""
+                  callback_id: int, received_at, headers: dict, audit_body: str, dedupe_key: str) -> Outcome:
+    """``apply_report``'s CONFIRM branch, the callback's audit row (concluded) and the outbox
+    write, as one statement; the event is the one ``tx.emit`` makes, validated as
+    ``add_to_outbox`` does."""
     event = Event(type="payment.confirmed", version=1, data={
         "order_id": due.order_id, "method": report.method, "provider": report.provider,
         "provider_transaction_id": report.provider_transaction_id, "amount": _money(report),
@@ -176,7 +183,8 @@ def _confirm_card(runtime, tx, fast: CardCallbackFastPath, due: PaymentDue, repo
     validate_event(event)
     row = {"event_id": event.id, "event_type": event.type, "correlation_id": event.correlation_id,
            "subject": event.subject, "event_body": event.to_json(), "created_at": utcnow()}
-    if not fast.confirm(due, report, callback_id, row, notify_channel(runtime.outbox.schema)):
+    if not fast.confirm(due, report, callback_id, received_at, headers, audit_body, dedupe_key, row,
+                        notify_channel(runtime.outbox.schema)):
         # Cannot happen under the row lock; never confirm twice all the same (concluded as such).
         return Outcome(200, {"status": "received", "outcome": ALREADY})
     log.info("payment.confirmed", order_id=due.order_id, provider=report.provider, event_id=event.id)
