@@ -1,6 +1,7 @@
 """Reading and writing the domain values on a connection (the caller owns the transaction)."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
@@ -204,43 +205,69 @@ class AccountRepository:
 
 # Placing an order on PostgreSQL in one statement --------------------------------------------------
 #
-# ``POST /v1/orders`` is the hot path of the service. On PostgreSQL the order row, its timeline row,
-# the outbox row of ``order.placed`` (and the Idempotency-Key record when there is one) and the
-# outbox NOTIFY are written by ONE statement (data-modifying CTEs): one round trip, atomic on its own
-# (autocommit), where the generic path takes BEGIN, four or five statements and COMMIT. The SQL is a
-# fixed string, so psycopg prepares it on the server after a few uses and SQLAlchemy builds nothing.
+# ``POST /v1/orders`` is the hot path of the service. On PostgreSQL the order's number (``nextval``
+# of the table's sequence), the order row, its timeline row, the outbox row of ``order.placed`` (and
+# the Idempotency-Key record when there is one) and the outbox NOTIFY are ONE statement
+# (data-modifying CTEs): one round trip, atomic on its own (autocommit), where the generic path
+# takes BEGIN, four or five statements and COMMIT. The SQL is a fixed string, so psycopg prepares it
+# on the server after a few uses and SQLAlchemy builds nothing.
+#
+# The event body and the stored answer carry the order's number, known only inside the statement:
+# Python serialises them with a placeholder number and the statement splices the real one in
+# (``head || number || tail``). The placeholder is found as the JSON member ``"order_number":"…"``
+# (``"number": "…"`` in the answer): a JSON string value cannot contain that byte sequence (its
+# quotes are escaped), so the member is found exactly once. The bytes are those the generic path
+# writes.
+
+_NUMBER = ("('COC-' || %(year)s || '-' || CASE WHEN s.seq < 1000000 THEN lpad(s.seq::text, 6, '0') "
+           "ELSE s.seq::text END)")
 
 _PLACE_SQL = """
-WITH o AS (
+WITH s AS (
+  SELECT nextval(%(sequence)s::regclass) AS seq
+), o AS (
   INSERT INTO {s}.orders (seq, id, status, placed_at, updated_at, account_id, access_token_sha256, payment_method,
                          brand, vin, first_registration_date, vehicle_extra, total_cents, currency, vat_rate,
                          vat_cents, documents_required, marketing_consent, customer, shipping_address,
                          billing_address, company, client_ip, user_agent)
-  VALUES (%(seq)s, %(id)s, %(status)s, %(placed_at)s, %(placed_at)s, %(account_id)s, %(access_token_sha256)s,
-          %(payment_method)s, %(brand)s, %(vin)s, %(first_registration_date)s, %(vehicle_extra)s::json,
-          %(total_cents)s, %(currency)s, %(vat_rate)s, %(vat_cents)s, %(documents_required)s::json,
-          %(marketing_consent)s, %(customer)s::json, %(shipping_address)s::json, %(billing_address)s::json,
-          %(company)s::json, %(client_ip)s, %(user_agent)s)
+  SELECT s.seq, %(id)s, %(status)s, %(placed_at)s, %(placed_at)s, %(account_id)s, %(access_token_sha256)s,
+         %(payment_method)s, %(brand)s, %(vin)s, %(first_registration_date)s, %(vehicle_extra)s::json,
+         %(total_cents)s, %(currency)s, %(vat_rate)s, %(vat_cents)s, %(documents_required)s::json,
+         %(marketing_consent)s, %(customer)s::json, %(shipping_address)s::json, %(billing_address)s::json,
+         %(company)s::json, %(client_ip)s, %(user_agent)s
+  FROM s
 ), e AS (
   INSERT INTO {s}.order_events (event_id, order_id, event_type, occurred_at, recorded_at, outcome, status_after)
   VALUES (%(event_id)s, %(id)s, %(event_type)s, %(placed_at)s, %(recorded_at)s, 'applied', %(status)s)
 ), x AS (
   INSERT INTO {s}.outbox (event_id, event_type, correlation_id, subject, body, created_at, attempts)
-  VALUES (%(event_id)s, %(event_type)s, %(correlation_id)s, %(subject)s, %(body)s, %(recorded_at)s, 0)
+  SELECT %(event_id)s, %(event_type)s, %(correlation_id)s, %(subject)s,
+         %(body_head)s::bytea || convert_to({number}, 'UTF8') || %(body_tail)s::bytea, %(recorded_at)s, 0
+  FROM s
 ){idempotency}
-SELECT pg_notify(%(channel)s, '')
+SELECT s.seq, pg_notify(%(channel)s, '') FROM s
 """
 
 _IDEMPOTENCY_CTE = """, k AS (
   INSERT INTO {s}.idempotency_keys (scope, key, request_sha256, order_id, status_code, response, secret, created_at)
-  VALUES (%(k_scope)s, %(k_key)s, %(k_sha256)s, %(id)s, %(k_status)s, %(k_response)s::json, %(k_secret)s,
-          %(recorded_at)s)
+  SELECT %(k_scope)s, %(k_key)s, %(k_sha256)s, %(id)s, %(k_status)s,
+         (%(k_head)s::text || {number} || %(k_tail)s::text)::json, %(k_secret)s, %(recorded_at)s
+  FROM s
 )"""
 
 
 def _json_or_none(value):
-    import json
     return None if value is None else json.dumps(value)
+
+
+def _split(document: bytes, member: bytes, placeholder: bytes) -> tuple[bytes, bytes]:
+    """``document`` cut around the value ``placeholder`` of its JSON member ``member``."""
+    marker = member + placeholder + b'"'
+    at = document.find(marker)
+    if at < 0 or document.find(marker, at + 1) >= 0:
+        raise ValueError(f"{marker!r} is not once in the document")
+    cut = at + len(member)
+    return document[:cut], document[cut + len(placeholder):]
 
 
 class PlacedOrderWriter:
@@ -248,23 +275,26 @@ class PlacedOrderWriter:
 
     def __init__(self, schema: str = "orders"):
         self.schema = schema
-        self.sql = _PLACE_SQL.format(s=schema, idempotency="")
-        self.sql_with_key = _PLACE_SQL.format(s=schema, idempotency=_IDEMPOTENCY_CTE.format(s=schema))
+        self.sql = _PLACE_SQL.format(s=schema, idempotency="", number=_NUMBER)
+        self.sql_with_key = _PLACE_SQL.format(s=schema, number=_NUMBER,
+                                              idempotency=_IDEMPOTENCY_CTE.format(s=schema, number=_NUMBER))
         self._sequence: str | None = None
 
-    def next_seq(self, conn: Connection) -> int:
-        """The order's number from the table's own sequence (taken before the write, as a serial
-        column would: a failed write leaves a gap, like a rolled back INSERT)."""
+    def sequence(self, conn: Connection) -> str:
         if self._sequence is None:
             self._sequence = conn.exec_driver_sql(
                 "SELECT pg_get_serial_sequence(%(t)s, 'seq')", {"t": f"{self.schema}.orders"}).scalar_one()
-        return conn.exec_driver_sql("SELECT nextval(%(s)s::regclass)", {"s": self._sequence}).scalar_one()
+        return self._sequence
 
     def write(self, conn: Connection, order: Order, client_ip: str | None, user_agent: str | None,
-              outbox_row: dict, channel: str, idempotency: dict | None = None) -> None:
-        import json
+              outbox_row: dict, channel: str, idempotency: dict | None = None) -> int:
+        """Stores ``order`` (``order.seq`` None: its number is the placeholder in the bodies, see
+        above) with its outbox row; returns the order's ``seq``."""
+        placeholder = order.number.encode()
+        head, tail = _split(outbox_row["body"], b'"order_number":"', placeholder)
         params = {
-            "seq": order.seq, "id": order.id, "status": order.status, "placed_at": order.placed_at,
+            "sequence": self.sequence(conn), "year": f"{order.placed_at.year:04d}",
+            "id": order.id, "status": order.status, "placed_at": order.placed_at,
             "account_id": order.account_id, "access_token_sha256": order.access_token_sha256,
             "payment_method": order.payment_method, "brand": order.brand, "vin": order.vin,
             "first_registration_date": order.first_registration_date,
@@ -277,12 +307,13 @@ class PlacedOrderWriter:
             "client_ip": client_ip, "user_agent": (user_agent or "")[:500] or None,
             "event_id": outbox_row["event_id"], "event_type": outbox_row["event_type"],
             "correlation_id": outbox_row["correlation_id"], "subject": outbox_row["subject"],
-            "body": outbox_row["body"], "recorded_at": outbox_row["created_at"], "channel": channel,
+            "body_head": head, "body_tail": tail, "recorded_at": outbox_row["created_at"], "channel": channel,
         }
         sql = self.sql
         if idempotency is not None:
             sql = self.sql_with_key
+            k_head, k_tail = _split(json.dumps(idempotency["response"]).encode(), b'"number": "', placeholder)
             params.update(k_scope=idempotency["scope"], k_key=idempotency["key"],
                           k_sha256=idempotency["request_sha256"], k_status=idempotency["status_code"],
-                          k_response=json.dumps(idempotency["response"]), k_secret=idempotency["secret"])
-        conn.exec_driver_sql(sql, params)
+                          k_head=k_head.decode(), k_tail=k_tail.decode(), k_secret=idempotency["secret"])
+        return conn.exec_driver_sql(sql, params).scalar_one()

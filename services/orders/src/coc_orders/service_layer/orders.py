@@ -288,16 +288,22 @@ def place_order(runtime, catalogue: Catalogue, cmd: PlaceOrder, render, cipher=N
     return _place_order_generic(runtime, catalogue, cmd, render, cipher, today, ttl)
 
 
-def _new_order(catalogue: Catalogue, cmd: PlaceOrder, profile, email, today: date | None):
+def _new_identity(cmd: PlaceOrder) -> tuple[str, str | None, str | None]:
+    """A new order's id, and for a guest its access token and the token's hash."""
+    token, token_hash = (None, None) if cmd.account_id else new_order_access_token()
+    return str(uuid.uuid4()), token, token_hash
+
+
+def _new_order(catalogue: Catalogue, cmd: PlaceOrder, profile, email, today: date | None, identity=None):
     """The validated, priced order (not stored yet) and the guest's access token; ValidationFailed."""
     body = merge_with_profile(cmd.body, profile, email)
     values, errors = check_order(body, catalogue, today or utcnow().date())
     if errors:
         raise ValidationFailed(errors)
     brand = values.pop("brand")
-    token, token_hash = (None, None) if cmd.account_id else new_order_access_token()
+    order_id, token, token_hash = identity or _new_identity(cmd)
     order = Order(
-        id=str(uuid.uuid4()), status="placed", placed_at=utcnow(), brand=brand.brand,
+        id=order_id, status="placed", placed_at=utcnow(), brand=brand.brand,
         total_cents=brand.price_cents, currency=brand.currency, vat_rate=brand.vat_rate, vat_cents=brand.vat_cents,
         documents_required=list(brand.documents_required), account_id=cmd.account_id,
         access_token_sha256=token_hash, **values)
@@ -334,25 +340,29 @@ def _autocommit_engine(runtime):
 
 
 def _place_order_postgresql(runtime, catalogue, cmd, render, cipher, today, ttl) -> dict:
-    """One connection from the pool without a pre-ping (``runtime.worker_engine``), in autocommit:
-    the idempotency and account reads when needed, ``nextval`` of the order sequence, then one
-    statement writing the order, its timeline row, the outbox row and the NOTIFY atomically.
-    A connection found dead by the first statement (nothing written yet) is replaced once, as the
-    pre-ping would have done."""
+    """On a connection from the pool without a pre-ping (``runtime.worker_engine``), in autocommit:
+    the idempotency and account reads when needed, then one statement writing the order, its
+    timeline row, the outbox row and the NOTIFY atomically (``PlacedOrderWriter``).
+
+    A connection found dead (PostgreSQL restarted: what the pre-ping would have caught) is replaced
+    and the request run once more with the same order id and access token: if the first write did
+    commit before the connection died, the second one meets the order's id and the order stored
+    is answered; no order is placed twice."""
     engine = _autocommit_engine(runtime)
+    identity = _new_identity(cmd)
     for attempt in (1, 2):
-        written = [False]
         try:
             with engine.connect() as conn:
-                return _place_on(conn, runtime, catalogue, cmd, render, cipher, today, ttl, written)
+                return _place_on(conn, runtime, catalogue, cmd, render, cipher, today, ttl, identity,
+                                 retried=attempt > 1)
         except DBAPIError as exc:
-            if attempt == 2 or written[0] or not exc.connection_invalidated:
+            if attempt > 1 or not exc.connection_invalidated:
                 raise
             log.warning("orders.connection_replaced", error_type=type(exc.orig).__name__)
     raise AssertionError("unreachable")
 
 
-def _place_on(conn, runtime, catalogue, cmd, render, cipher, today, ttl, written) -> dict:
+def _place_on(conn, runtime, catalogue, cmd, render, cipher, today, ttl, identity, retried: bool) -> dict:
     if cmd.idempotency_key:
         replay = _replay_on(conn, cmd, ttl, cipher)
         if replay is not None:
@@ -363,9 +373,9 @@ def _place_on(conn, runtime, catalogue, cmd, render, cipher, today, ttl, written
         if account is None:
             raise NotFound("account")
         profile, email = account.profile, account.email
-    order, token = _new_order(catalogue, cmd, profile, email, today)
-    writer = _writer(runtime.definition.schema)
-    order.seq = writer.next_seq(conn)
+    order, token = _new_order(catalogue, cmd, profile, email, today, identity)
+    # order.seq stays None until the write: the bodies carry a placeholder number that the
+    # statement replaces with the real one (PlacedOrderWriter)
     tx = Transaction(conn, runtime.definition.name, order.id, None)
     event = tx.emit("order.placed", placed_data(order), subject=order.id, personal=placed_personal(order),
                     correlation_id=order.id)
@@ -378,11 +388,15 @@ def _place_on(conn, runtime, catalogue, cmd, render, cipher, today, ttl, written
         idempotency = {"scope": _idempotency_scope(cmd.account_id), "key": cmd.idempotency_key,
                        "request_sha256": request_fingerprint(cmd.body), "status_code": 201,
                        "response": render(order, None), "secret": secret}
-    written[0] = True
+    writer = _writer(runtime.definition.schema)
     try:
-        writer.write(conn, order, cmd.client_ip, cmd.user_agent, outbox_row, notify_channel(runtime.definition.schema),
-                     idempotency)
+        order.seq = writer.write(conn, order, cmd.client_ip, cmd.user_agent, outbox_row,
+                                 notify_channel(runtime.definition.schema), idempotency)
     except IntegrityError:
+        if retried:
+            stored = OrderRepository(conn).get(order.id)
+            if stored is not None:  # written by the first attempt, whose connection died before the answer
+                return _placed(stored, cmd, token, render)
         if not cmd.idempotency_key:
             raise
         # A concurrent request with the same key won the race: answer as it did.
