@@ -24,8 +24,8 @@ from coc_shared.service import Transaction
 from ..adapters.bank import Credit
 from ..adapters.hosted_page import BadSignature, HostedPaymentPage, Notification, PaymentRequest
 from ..adapters.repository import (
-    CallbackRepository, CardAttemptRepository, CardCallbackFastPath, ConfirmationRepository, PaymentDueRepository, PayPalOrderRepository,
-    ReviewRepository,
+    CallbackRepository, CardAttemptRepository, CardCallbackFastPath, ConfirmationRepository, PaymentDueRepository,
+    PayPalOrderRepository, ReviewRepository,
 )
 from ..domain.model import PaymentDue
 from ..domain.payments import (
