@@ -26,19 +26,20 @@ def notify_channel(schema: str) -> str:
     return f"coc_outbox_{schema}"
 
 
+def outbox_row(event: Event, now=None) -> dict:
+    """The outbox row of an event, validated against the catalogue: for a service that writes it
+    within a statement of its own (it must also ``pg_notify(notify_channel(schema))``)."""
+    validate_event(event)
+    return {"event_id": event.id, "event_type": event.type, "correlation_id": event.correlation_id,
+            "subject": event.subject, "body": event.to_json(), "created_at": now or utcnow(), "attempts": 0}
+
+
 def add_to_outbox(conn: Connection, outbox: Table, events: list[Event]) -> None:
     """Write events to the outbox inside the caller's transaction (validated against the catalogue)."""
     if not events:
         return
     now = utcnow()
-    rows = []
-    for event in events:
-        validate_event(event)
-        rows.append({
-            "event_id": event.id, "event_type": event.type, "correlation_id": event.correlation_id,
-            "subject": event.subject, "body": event.to_json(), "created_at": now, "attempts": 0,
-        })
-    conn.execute(outbox.insert(), rows)
+    conn.execute(outbox.insert(), [outbox_row(event, now) for event in events])
     if conn.dialect.name == "postgresql":
         # Delivered at commit; wakes the relay at once instead of at its next poll.
         conn.execute(text("SELECT pg_notify(:c, '')"), {"c": notify_channel(outbox.schema)})

@@ -15,10 +15,10 @@ from typing import Callable
 
 from sqlalchemy.exc import DBAPIError
 
-from coc_shared.catalogue import UnknownEventType, lookup, validate_event
+from coc_shared.catalogue import UnknownEventType, lookup
 from coc_shared.envelope import Event, utcnow
 from coc_shared.logging import get_logger
-from coc_shared.outbox import add_to_outbox, notify_channel
+from coc_shared.outbox import add_to_outbox, notify_channel, outbox_row
 from coc_shared.service import Transaction
 
 from ..adapters.bank import Credit
@@ -180,9 +180,9 @@ def _confirm_card(runtime, tx, fast: CardCallbackFastPath, due: PaymentDue, repo
         "provider_transaction_id": report.provider_transaction_id, "amount": _money(report),
         "order_number": due.order_number}, producer=tx.producer, correlation_id=due.correlation_id or due.order_id,
         causation_id=tx.causation_id, subject=due.order_id)
-    validate_event(event)
-    row = {"event_id": event.id, "event_type": event.type, "correlation_id": event.correlation_id,
-           "subject": event.subject, "event_body": event.to_json(), "created_at": utcnow()}
+    row = outbox_row(event)
+    row["event_body"] = row.pop("body")  # the statement's parameter name ("body" is the callback's)
+    row.pop("attempts")
     if not fast.confirm(due, report, callback_id, received_at, headers, audit_body, dedupe_key, row,
                         notify_channel(runtime.outbox.schema)):
         # Cannot happen under the row lock; never confirm twice all the same (concluded as such).
