@@ -32,6 +32,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -116,11 +117,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+def wait_port(port: int, proc: subprocess.Popen, log, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+            log.flush()
+            with open(log.name, encoding="utf-8", errors="replace") as f:
+                raise RuntimeError(f"gunicorn exited with {proc.returncode}: {f.read()[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -129,14 +132,14 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def start_gunicorn(target: str, env: dict, options: list[str], chdir: str | None = None):
+def start_gunicorn(target: str, env: dict, options: list[str], log, chdir: str | None = None):
+    """gunicorn on a free port; its output (the service's JSON log lines: stderr) goes to ``log``."""
     port = free_port()
-    cmd = [os.path.join(BIN, "gunicorn"), "--bind", f"127.0.0.1:{port}", "--log-level", "warning", *options]
+    cmd = [os.path.join(BIN, "gunicorn"), "--bind", f"127.0.0.1:{port}", *options]
     if chdir:
         cmd += ["--chdir", chdir]
-    proc = subprocess.Popen(cmd + [target], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    wait_port(port, proc)
+    proc = subprocess.Popen(cmd + [target], env=env, stdout=log, stderr=log, start_new_session=True)
+    wait_port(port, proc, log)
     return proc, port
 
 
@@ -279,6 +282,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--quiet-wait", type=float, default=20.0,
                         help="seconds to wait, before each measurement, for the machine to be < 25%% busy")
+    parser.add_argument("--log-level", default="INFO",
+                        help="LOG_LEVEL of both servers (INFO as deployed: one JSON line per order, to a file)")
     parser.add_argument("--gunicorn", default=None,
                         help="gunicorn options instead of the Dockerfile's, e.g. '--workers 4 --threads 2' "
                              "(then the verdict is not about the deployment)")
@@ -299,9 +304,10 @@ def main() -> int:
         pg_version = conn.execute(text("SHOW server_version")).scalar_one()
     db_url = server.set(database=name).render_as_string(hide_password=False).replace("+psycopg", "")
     env = dict(os.environ, DATABASE_URL=db_url, PARKING_DATABASE_URL=db_url, BUS_PREFIX=f"bench{uuid.uuid4().hex[:6]}.",
-               LOG_LEVEL="WARNING", ORDERS_RATE_LIMIT_ORDERS="100000000/minute",
+               LOG_LEVEL=args.log_level, ORDERS_RATE_LIMIT_ORDERS="100000000/minute",
                CUSTOMER_TOKEN_SECRET="bench-secret-" + "x" * 32, PYTHONPATH=HERE)
     procs: dict[str, subprocess.Popen] = {}
+    log = tempfile.NamedTemporaryFile("w+b", prefix="bench_orders_", suffix=".log", delete=False)
     rounds: list[dict] = []
     broken = []
     try:
@@ -315,11 +321,11 @@ def main() -> int:
                      "orders": ("coc_orders.entrypoints.api:create_app()", None, "/v1/orders")}
         ports = {}
         for label, (target, chdir, _) in endpoints.items():
-            procs[label], ports[label] = start_gunicorn(target, env, options, chdir)
+            procs[label], ports[label] = start_gunicorn(target, env, options, log, chdir)
         print(f"POST /v1/orders vs bare insert: {args.clients} clients, {args.seconds:.0f} s (+{args.warmup:.0f} s "
               f"warm-up) each, {args.repeat} round(s); gunicorn {' '.join(options)}"
               f"{' (as in the Dockerfile)' if as_deployed else ' (NOT the Dockerfile: ' + ' '.join(deployed) + ')'}; "
-              f"PostgreSQL {pg_version}; {os.cpu_count()} CPUs", flush=True)
+              f"LOG_LEVEL={args.log_level}; PostgreSQL {pg_version}; {os.cpu_count()} CPUs", flush=True)
         print(f"{'round':5} {'':7} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'CPU ms/r':>8} "
               f"{'busy':>6} {'load':>5}", flush=True)
         totals = {"bare": 0, "orders": 0}
@@ -354,7 +360,11 @@ def main() -> int:
             conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+        log.close()
+        log_size = os.path.getsize(log.name)
+        os.unlink(log.name)
 
+    print(f"servers' log: {log_size / 1e6:.1f} MB at LOG_LEVEL={args.log_level}")
     print(f"rows: {placed} orders = {events} timeline rows = {outbox} order.placed in the outbox "
           f"(= the {totals['orders']} answers 201); {bare_rows} bare rows")
     print("summary: best round (highest orders rate) and spread over the rounds (min-max)")
