@@ -12,10 +12,9 @@ from datetime import date, timedelta
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from coc_shared.auth import new_order_access_token
-from coc_shared.catalogue import validate_event
 from coc_shared.envelope import utcnow
 from coc_shared.logging import get_logger
-from coc_shared.outbox import notify_channel
+from coc_shared.outbox import notify_channel, outbox_row
 from coc_shared.service import Transaction
 
 from ..adapters.repository import (
@@ -379,9 +378,7 @@ def _place_on(conn, runtime, catalogue, cmd, render, cipher, today, ttl, identit
     tx = Transaction(conn, runtime.definition.name, order.id, None)
     event = tx.emit("order.placed", placed_data(order), subject=order.id, personal=placed_personal(order),
                     correlation_id=order.id)
-    validate_event(event)
-    outbox_row = {"event_id": event.id, "event_type": event.type, "correlation_id": event.correlation_id,
-                  "subject": event.subject, "body": event.to_json(), "created_at": utcnow()}
+    row = outbox_row(event)  # validated against the catalogue, as add_to_outbox does
     idempotency = None
     if cmd.idempotency_key:
         secret = cipher.encrypt(token.encode(), f"idempotency:{order.id}") if (token and cipher) else None
@@ -390,7 +387,7 @@ def _place_on(conn, runtime, catalogue, cmd, render, cipher, today, ttl, identit
                        "response": render(order, None), "secret": secret}
     writer = _writer(runtime.definition.schema)
     try:
-        order.seq = writer.write(conn, order, cmd.client_ip, cmd.user_agent, outbox_row,
+        order.seq = writer.write(conn, order, cmd.client_ip, cmd.user_agent, row,
                                  notify_channel(runtime.definition.schema), idempotency)
     except IntegrityError:
         if retried:
