@@ -13,8 +13,9 @@ Same PostgreSQL (a database of its own, dropped at the end), the same closed-loo
 ``--clients`` threads each sending one request after the other (on a kept-alive connection when
 the server keeps it). ``--repeat N`` rounds, each measuring bare then orders back to back, so that
 each round's ratio compares two measurements taken under the same machine load. Printed per round
-and summarised (best and spread): requests/s, p50/p99 latency, errors, the server's CPU per request
-(gunicorn processes, from /proc: little affected by other load), the load average and how busy the
+and summarised (best and spread): requests/s, p50/p99 latency, errors, the CPU per request of the
+server (gunicorn processes) and of its PostgreSQL backends (from /proc: little affected by other
+load; PostgreSQL runs on this machine), the load average and how busy the
 two CPUs were during the measurement. Verdict on the best round (the least disturbed one), with the
 targets of issue 3: orders >= half the bare rate, orders p99 < 100 ms at 16 clients.
 Exit status 0 on PASS, 1 on MISS, 2 on a broken run (errors, missing rows).
@@ -199,7 +200,21 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[rank - 1]
 
 
-def load(port: int, path: str, clients: int, seconds: float, warmup: float, server_pid: int) -> dict:
+def backends_cpu(pids: list[int]) -> float:
+    """utime + stime (seconds) of these PostgreSQL backends (the server runs on this machine)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            pass
+    return total
+
+
+def load(port: int, path: str, clients: int, seconds: float, warmup: float, server_pid: int, backends) -> dict:
     body = json.dumps(ORDER).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "bench_orders/2"}
     latencies: list[list[float]] = [[] for _ in range(clients)]
@@ -237,10 +252,12 @@ def load(port: int, path: str, clients: int, seconds: float, warmup: float, serv
         conn.close()
 
     def sampler() -> None:
+        time.sleep(max(0.0, start_at - 0.3 - time.monotonic()))
+        pids = backends()  # the server's connections, opened during the warm-up
         time.sleep(max(0.0, start_at - time.monotonic()))
-        marks["start"] = (time.monotonic(), process_tree_cpu(server_pid), machine_cpu(), os.getloadavg()[0])
+        marks["start"] = (process_tree_cpu(server_pid), backends_cpu(pids), machine_cpu(), os.getloadavg()[0])
         time.sleep(max(0.0, end_at - time.monotonic()))
-        marks["end"] = (time.monotonic(), process_tree_cpu(server_pid), machine_cpu(), os.getloadavg()[0])
+        marks["end"] = (process_tree_cpu(server_pid), backends_cpu(pids), machine_cpu(), os.getloadavg()[0])
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     threads.append(threading.Thread(target=sampler))
@@ -250,10 +267,11 @@ def load(port: int, path: str, clients: int, seconds: float, warmup: float, serv
         t.join()
     all_lat = sorted(x for lat in latencies for x in lat)
     n = len(all_lat)
-    (t_a, cpu_a, (busy_a, total_a), load_a), (t_b, cpu_b, (busy_b, total_b), load_b) = marks["start"], marks["end"]
+    (cpu_a, pg_a, (busy_a, total_a), load_a), (cpu_b, pg_b, (busy_b, total_b), load_b) = marks["start"], marks["end"]
     return {"requests": n, "errors": sum(errors), "statuses": statuses, "ok_total": sum(sent), "rps": n / seconds,
             "p50_ms": percentile(all_lat, 50) * 1000, "p99_ms": percentile(all_lat, 99) * 1000,
             "cpu_ms": (cpu_b - cpu_a) / n * 1000 if n else float("nan"),
+            "pg_cpu_ms": (pg_b - pg_a) / n * 1000 if n else float("nan"),
             "busy": (busy_b - busy_a) / max(1, total_b - total_a), "load": max(load_a, load_b)}
 
 
@@ -270,7 +288,7 @@ def wait_quiet(max_wait: float, threshold: float = 0.25) -> float:
 
 
 def fmt(r: dict) -> str:
-    return (f"{r['rps']:8.1f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f} {r['errors']:6d} {r['cpu_ms']:8.2f} "
+    return (f"{r['rps']:8.1f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f} {r['errors']:6d} {r['cpu_ms']:8.2f} {r['pg_cpu_ms']:7.2f} "
             f"{r['busy'] * 100:5.0f}% {r['load']:5.2f}")
 
 
@@ -320,13 +338,18 @@ def main() -> int:
         endpoints = {"bare": ("bench_orders:bare_app()", HERE, "/bare"),
                      "orders": ("coc_orders.entrypoints.api:create_app()", None, "/v1/orders")}
         ports = {}
+
+        def backends() -> list[int]:
+            with admin.connect() as conn:
+                return list(conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :n AND "
+                                              "pid <> pg_backend_pid()"), {"n": name}).scalars())
         for label, (target, chdir, _) in endpoints.items():
             procs[label], ports[label] = start_gunicorn(target, env, options, log, chdir)
         print(f"POST /v1/orders vs bare insert: {args.clients} clients, {args.seconds:.0f} s (+{args.warmup:.0f} s "
               f"warm-up) each, {args.repeat} round(s); gunicorn {' '.join(options)}"
               f"{' (as in the Dockerfile)' if as_deployed else ' (NOT the Dockerfile: ' + ' '.join(deployed) + ')'}; "
               f"LOG_LEVEL={args.log_level}; PostgreSQL {pg_version}; {os.cpu_count()} CPUs", flush=True)
-        print(f"{'round':5} {'':7} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'CPU ms/r':>8} "
+        print(f"{'round':5} {'':7} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'CPU ms/r':>8} {'PG ms/r':>7} "
               f"{'busy':>6} {'load':>5}", flush=True)
         totals = {"bare": 0, "orders": 0}
         for i in range(1, args.repeat + 1):
@@ -334,7 +357,7 @@ def main() -> int:
             for label, (_, _, path) in endpoints.items():
                 wait_quiet(args.quiet_wait)
                 results[label] = r = load(ports[label], path, args.clients, args.seconds, args.warmup,
-                                          procs[label].pid)
+                                          procs[label].pid, backends)
                 totals[label] += r["ok_total"]
                 print(f"{i:5d} {label:7} {fmt(r)}", flush=True)
                 if r["errors"]:
@@ -374,8 +397,10 @@ def main() -> int:
               f"{max(x['rps'] for x in rs):.1f})  p50 ms {min(x['p50_ms'] for x in rs):.1f} "
               f"({min(x['p50_ms'] for x in rs):.1f}-{max(x['p50_ms'] for x in rs):.1f})  p99 ms "
               f"{min(x['p99_ms'] for x in rs):.1f} ({min(x['p99_ms'] for x in rs):.1f}-"
-              f"{max(x['p99_ms'] for x in rs):.1f})  server CPU ms/request {min(x['cpu_ms'] for x in rs):.2f}"
-              f" ({min(x['cpu_ms'] for x in rs):.2f}-{max(x['cpu_ms'] for x in rs):.2f})")
+              f"{max(x['p99_ms'] for x in rs):.1f})  CPU ms/request: gunicorn {min(x['cpu_ms'] for x in rs):.2f}"
+              f" ({min(x['cpu_ms'] for x in rs):.2f}-{max(x['cpu_ms'] for x in rs):.2f}), PostgreSQL backends "
+              f"{min(x['pg_cpu_ms'] for x in rs):.2f} ({min(x['pg_cpu_ms'] for x in rs):.2f}-"
+              f"{max(x['pg_cpu_ms'] for x in rs):.2f})")
     ratios = [r["ratio"] for r in rounds]
     best = max(rounds, key=lambda r: r["orders"]["rps"])
     print(f"  ratio per round: {', '.join(f'{x:.2f}' for x in ratios)}; load average "
