@@ -288,7 +288,8 @@ def wait_quiet(max_wait: float, threshold: float = 0.25) -> float:
 
 
 def fmt(r: dict) -> str:
-    return (f"{r['rps']:8.1f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f} {r['errors']:6d} {r['cpu_ms']:8.2f} {r['pg_cpu_ms']:7.2f} "
+    return (f"{r['rps']:8.1f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f} {r['errors']:6d} {r['cpu_ms']:8.2f} "
+            f"{r['pg_cpu_ms']:7.2f} "
             f"{r['busy'] * 100:5.0f}% {r['load']:5.2f}")
 
 
@@ -349,7 +350,8 @@ def main() -> int:
               f"warm-up) each, {args.repeat} round(s); gunicorn {' '.join(options)}"
               f"{' (as in the Dockerfile)' if as_deployed else ' (NOT the Dockerfile: ' + ' '.join(deployed) + ')'}; "
               f"LOG_LEVEL={args.log_level}; PostgreSQL {pg_version}; {os.cpu_count()} CPUs", flush=True)
-        print(f"{'round':5} {'':7} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'CPU ms/r':>8} {'PG ms/r':>7} "
+        print(f"{'round':5} {'':7} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'CPU ms/r':>8} "
+              f"{'PG ms/r':>7} "
               f"{'busy':>6} {'load':>5}", flush=True)
         totals = {"bare": 0, "orders": 0}
         for i in range(1, args.repeat + 1):
@@ -412,8 +414,8 @@ def main() -> int:
     print(f"best round: orders/bare {best['ratio']:.2f} (target >= {TARGET_RATIO:.2f}: "
           f"{'PASS' if ratio_ok else 'MISS'}); orders p99 {best['orders']['p99_ms']:.1f} ms "
           f"(target < {TARGET_P99_MS:.0f} ms at {args.clients} clients: {'PASS' if p99_ok else 'MISS'})")
-    print(f"rounds meeting both targets: {sum(1 for r in rounds if r['ratio'] >= TARGET_RATIO and r['orders']['p99_ms'] < TARGET_P99_MS)}"
-          f" of {len(rounds)}")
+    met = sum(1 for r in rounds if r["ratio"] >= TARGET_RATIO and r["orders"]["p99_ms"] < TARGET_P99_MS)
+    print(f"rounds meeting both targets: {met} of {len(rounds)}")
     if not as_deployed:
         print("note: gunicorn options differ from the Dockerfile's; the verdict is not about the deployment")
     if broken:
