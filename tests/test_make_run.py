@@ -22,6 +22,14 @@ from coc_shared.service import Runtime
 from coc_shared.testing import service_env, wait_until
 
 BIN = Path(sys.executable).parent
+STOREFRONT_ORDER = {
+    "customer": {"first_name": "Émilie", "last_name": "Dupont-Lefèvre", "email": "emilie@example.org",
+                 "phone": "06 12 34 56 78"},
+    "shipping_address": {"line1": "1 rue de la Paix", "postal_code": "75002", "city": "Paris", "country": "FR"},
+    "vehicle": {"vin": "VF3ABCDEF12345678", "first_registration_date": "2019-05-14"},
+    "payment_method": "transfer",
+}
+MINIMAL_PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def free_ports(n: int) -> list[int]:
@@ -110,7 +118,9 @@ def test_embedded_mode_needs_no_server(ports, tmp_path):
     env = _env(dict(os.environ), ports)
     env.update({"RABBITMQ_URL": "memory://", "DATABASE_URL": f"sqlite:///{tmp_path}/main.db",
                 "RUN_DATA_DIR": str(tmp_path), "BUS_PREFIX": "", "RETRY_DELAYS": "1"})
-    env.pop("PARKING_DATABASE_URL", None)
+    for name in ("PARKING_DATABASE_URL", "STAFF_TOKEN_SECRET", "CUSTOMER_TOKEN_SECRET", "ORDERS_DOCUMENT_KEY",
+                 "ORDERS_DOCUMENT_STORE", "ORDERS_DOCUMENTS_DIR"):
+        env.pop(name, None)  # as on a developer's machine: make run supplies development defaults
     log = tmp_path / "coc-run.log"
     process = start(env, [], log)
     try:
@@ -133,6 +143,19 @@ def test_embedded_mode_needs_no_server(ports, tmp_path):
             "payments", rabbitmq_url="memory://", database_url=f"sqlite:///{tmp_path}/main.db",
             parking_database_url=f"sqlite:///{tmp_path}/main.db"))
         wait_until(lambda: payment_due_recorded(payments.engine, order_id), timeout=30, message="payment due recorded")
+        # As a user of `make run` would: place an order on the storefront API and upload a document
+        # (the development defaults give the embedded run a document key and a local store).
+        orders_url = f"http://127.0.0.1:{ports['orders']}"
+        placed = requests.post(f"{orders_url}/v1/orders", json=STOREFRONT_ORDER, timeout=10)
+        assert placed.status_code == 201, placed.text
+        order = placed.json()
+        upload = requests.post(f"{orders_url}/v1/orders/{order['id']}/documents",
+                               headers={"X-Order-Token": order["access_token"]},
+                               data={"kind": "id_card"}, files={"file": ("id.pdf", MINIMAL_PDF, "application/pdf")},
+                               timeout=10)
+        assert upload.status_code == 201, upload.text
+        wait_until(lambda: payment_due_recorded(payments.engine, order["id"]), timeout=30,
+                   message="the storefront order's payment due recorded")
     finally:
         stop(process)
     assert process.returncode == 0, log.read_text()[-3000:]

@@ -71,6 +71,36 @@ def choose_mode(forced: str | None = None) -> tuple[str, str]:
     return "embedded", f"no local {' or '.join(missing)} answers"
 
 
+def persistent_secret(path: str, size: int) -> str:
+    """A random secret (base64) made once and kept in ``path`` (mode 600), for development runs."""
+    import base64
+    import secrets
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(base64.b64encode(secrets.token_bytes(size)).decode())
+    with open(path) as f:
+        return f.read().strip()
+
+
+def apply_development_defaults(definitions) -> None:
+    """Fill what a developer's machine lacks (variables not set are set; set ones are kept): the
+    token secrets, so that accounts and staff tools work, and each service's own defaults."""
+    data_dir = os.path.abspath(env("RUN_DATA_DIR"))
+    os.makedirs(data_dir, exist_ok=True)
+    for name in ("STAFF_TOKEN_SECRET", "CUSTOMER_TOKEN_SECRET"):
+        if not os.environ.get(name):
+            os.environ[name] = persistent_secret(os.path.join(data_dir, name.lower() + ".secret"), 48)
+            print(f"  {name} set for this development run (kept in {data_dir})", flush=True)
+    for definition in definitions:
+        if definition.development_defaults is None:
+            continue
+        for name, value in definition.development_defaults(data_dir).items():
+            if not os.environ.get(name):
+                os.environ[name] = value
+                print(f"  {definition.name}: {name} set for this development run", flush=True)
+
+
 def _banner(mode: str, reason: str, rows: list[tuple[str, str]]) -> None:
     print(f"\nCOC pipeline running in {mode} mode ({reason}).", flush=True)
     for name, where in rows:
@@ -164,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         print("no service is installed; run `make install`", file=sys.stderr)
         return 2
     mode, reason = choose_mode(args.mode)
+    apply_development_defaults(definitions)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

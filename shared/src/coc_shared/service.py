@@ -49,6 +49,9 @@ class ServiceDefinition:
     register_api: Callable[[Flask, "Runtime"], None] | None = None
     # Service-specific commands of `coc-<name>`: name -> function(runtime, remaining argv) -> exit code.
     commands: dict[str, Callable[["Runtime", list[str]], int]] = field(default_factory=dict)
+    # For `make run` only: environment defaults a developer's machine needs (e.g. a local key),
+    # given the run's data folder; never applied in production, where everything is configured.
+    development_defaults: Callable[[str], dict[str, str]] | None = None
     extra: dict = field(default_factory=dict)
 
     @property

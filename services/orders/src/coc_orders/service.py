@@ -1,6 +1,9 @@
 """The orders service as the shared runtime sees it: name, tables, migrations, handlers, routes."""
 from __future__ import annotations
 
+import os
+
+from coc_shared.launcher import persistent_secret
 from coc_shared.migrate import package_migrations
 from coc_shared.service import ServiceDefinition
 
@@ -15,4 +18,11 @@ definition = ServiceDefinition(
     migrations=package_migrations(__file__),
     handlers=handlers,
     register_api=register_api,
+    development_defaults=lambda data_dir: {
+        # `make run` on a developer's machine: encrypted documents in a local folder, under a key
+        # generated once and kept beside them (production sets ORDERS_DOCUMENT_KEY and S3).
+        "ORDERS_DOCUMENT_KEY": persistent_secret(os.path.join(data_dir, "orders-document.key"), 32),
+        "ORDERS_DOCUMENT_STORE": "local",
+        "ORDERS_DOCUMENTS_DIR": os.path.join(data_dir, "orders-documents"),
+    },
 )
