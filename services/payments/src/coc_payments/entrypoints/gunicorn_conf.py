@@ -5,13 +5,12 @@ so that the benchmark runs the service as deployed. Command-line options overrid
 gthread workers: a request waiting on PostgreSQL (each callback is BEGIN, two statements and a
 COMMIT that waits for the WAL flush) leaves the worker's CPU to its other threads, and the bank's
 HTTP/1.1 keep-alive connections are kept (a sync worker closes every connection). Two processes
-for two CPUs; ``GUNICORN_WORKERS`` / ``GUNICORN_THREADS`` change them per deployment. Each worker's
-database pool (5 + 10 overflow) covers its threads.
+for two CPUs; a deployment changes them with gunicorn's own options (``--workers``, ``--threads``,
+or ``GUNICORN_CMD_ARGS``), which override this file. Each worker's database pool (5 + 10 overflow)
+covers its threads. The address is given on the command line (``--bind``).
 """
-import os
 
-bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8002")
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+workers = 2
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = 4
 keepalive = 5
