@@ -1,5 +1,5 @@
 """Card numbers never reach the audit log in full: masked as the bank's platform masks them
-(first six and last four digits kept, the rest ``X``, e.g. ``497010XXXXXX0055``)."""
+(first six and last four digits kept, each digit between them replaced by the letter X)."""
 from __future__ import annotations
 
 import re
