@@ -31,7 +31,7 @@ ORDERS_ENV: dict[str, tuple[str | None, str]] = {
     "ORDERS_RATE_LIMIT_ORDERS": ("20/minute", "Orders (`POST /v1/orders`) and account creations allowed per client IP (`N/second|minute|hour`)."),
     "ORDERS_PROXY_COUNT": ("0", "Reverse proxies in front of the API whose X-Forwarded-For is trusted for the client IP."),
     "ORDERS_PAYMENT_URL": (
-        "http://127.0.0.1:8002/v1/checkout/{order_id}", "Link to pay an order given in the order's answer (`{order_id}` is replaced)."),
+        "http://127.0.0.1:8002/v1/payments/{order_id}/checkout", "Link to pay an order given in the order's answer: the payments service's checkout (POST; `{order_id}` is replaced)."),
     "ORDERS_EMAIL_CONFIRMATION_URL": (
         "http://127.0.0.1:8001/v1/accounts/email-confirmation?token={token}",
         "Link sent to a new e-mail address to confirm an account's change of e-mail (`{token}` is replaced)."),
