@@ -5,21 +5,12 @@ from coc_orders.service import definition as orders_definition
 from coc_payments.service import definition as payments_definition
 from coc_shared.service import Runtime
 
-STOREFRONT_ORDER = {
-    "customer": {"first_name": "Émilie", "last_name": "Dupont-Lefèvre", "email": "emilie@example.org",
-                 "phone": "06 12 34 56 78"},
-    "shipping_address": {"line1": "1 rue de la Paix", "postal_code": "75002", "city": "Paris", "country": "FR"},
-    "vehicle": {"vin": "VF3ABCDEF12345678", "first_registration_date": "2019-05-14"},
-    "payment_method": "card",
-}
-
-
-def test_the_payment_link_of_a_placed_order_is_the_payments_checkout(settings_factory):
+def test_the_payment_link_of_a_placed_order_is_the_payments_checkout(settings_factory, storefront_order):
     orders = Runtime(orders_definition, settings_factory("orders"))
     orders.migrate()
     payments = Runtime(payments_definition, settings_factory("payments"))
     try:
-        answer = orders.create_app().test_client().post("/v1/orders", json=STOREFRONT_ORDER)
+        answer = orders.create_app().test_client().post("/v1/orders", json=storefront_order)
         assert answer.status_code == 201, answer.get_json()
         link = urlparse(answer.get_json()["links"]["payment"])
         assert link.port == payments.settings.http_port

@@ -22,13 +22,6 @@ from coc_shared.service import Runtime
 from coc_shared.testing import service_env, wait_until
 
 BIN = Path(sys.executable).parent
-STOREFRONT_ORDER = {
-    "customer": {"first_name": "Émilie", "last_name": "Dupont-Lefèvre", "email": "emilie@example.org",
-                 "phone": "06 12 34 56 78"},
-    "shipping_address": {"line1": "1 rue de la Paix", "postal_code": "75002", "city": "Paris", "country": "FR"},
-    "vehicle": {"vin": "VF3ABCDEF12345678", "first_registration_date": "2019-05-14"},
-    "payment_method": "transfer",
-}
 MINIMAL_PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
@@ -114,7 +107,7 @@ def test_distributed_mode_starts_every_service_and_carries_events(settings_facto
     assert process.returncode == 0, log.read_text()[-3000:]
 
 
-def test_embedded_mode_needs_no_server(ports, tmp_path):
+def test_embedded_mode_needs_no_server(ports, tmp_path, storefront_order):
     env = _env(dict(os.environ), ports)
     env.update({"RABBITMQ_URL": "memory://", "DATABASE_URL": f"sqlite:///{tmp_path}/main.db",
                 "RUN_DATA_DIR": str(tmp_path), "BUS_PREFIX": "", "RETRY_DELAYS": "1"})
@@ -146,7 +139,7 @@ def test_embedded_mode_needs_no_server(ports, tmp_path):
         # As a user of `make run` would: place an order on the storefront API and upload a document
         # (the development defaults give the embedded run a document key and a local store).
         orders_url = f"http://127.0.0.1:{ports['orders']}"
-        placed = requests.post(f"{orders_url}/v1/orders", json=STOREFRONT_ORDER, timeout=10)
+        placed = requests.post(f"{orders_url}/v1/orders", json=storefront_order, timeout=10)
         assert placed.status_code == 201, placed.text
         order = placed.json()
         upload = requests.post(f"{orders_url}/v1/orders/{order['id']}/documents",
