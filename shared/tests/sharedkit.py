@@ -45,6 +45,15 @@ def register_test_type(name: str | None = None) -> str:
     return type_
 
 
+def add_to_outbox(conn, outbox: Table, events: list[Event]) -> None:
+    """Write events built beforehand (known ids) to an outbox, validated as ``emit`` does."""
+    from coc_shared.catalogue import validate_event
+    from coc_shared.outbox import outbox_row
+    rows = [outbox_row(validate_event(e)) for e in events]
+    if rows:
+        conn.execute(insert(outbox), rows)
+
+
 def item_event(type_: str, n: int, **data) -> Event:
     return Event(type=type_, data={"n": n, **data}, producer=TEST_PRODUCER, correlation_id=str(uuid.uuid4()),
                  subject=data.get("order_id"))
@@ -132,11 +141,12 @@ def _item_handler(service: InProcessService):
         if mode == "fail":
             raise RuntimeError(f"planned failure of item {event.data['n']}")
         if mode == "bad_sql":  # a database error of the handler's own making (not an outage)
-            ctx.conn.execute(text("SELECT no_such_column FROM no_such_table"))
-        ctx.conn.execute(insert(service.effects).values(event_id=event.id, n=event.data["n"]))
+            ctx.execute(text("SELECT no_such_column FROM no_such_table"))
+        ctx.add(service.effects, {"event_id": event.id, "n": event.data["n"]})
         if mode in ("emit", "partial"):
             ctx.emit(event.type, {"n": event.data["n"] + 1000})
         if mode == "partial":  # effects and emitted events written, then a failure: all rolled back
+            ctx.flush()
             raise PermanentError(f"item {event.data['n']} failed half-way")
     return on_item
 

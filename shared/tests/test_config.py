@@ -2,7 +2,7 @@
 import pytest
 
 import coc_shared.config as config
-from coc_shared.config import ENV_VARS, SERVICE_NAMES, Settings, env, port_variable
+from coc_shared.config import ENV_VARS, SERVICE_NAMES, ConfigError, Settings, Variable, env, integer, load, port_variable
 
 # Variables of the shared library that Settings does not hold (read with env() where needed).
 NOT_IN_SETTINGS = {"STAFF_TOKEN", "RUN_DATA_DIR"}
@@ -46,8 +46,7 @@ def clean_env(monkeypatch):
 def test_the_shared_variables_are_declared():
     assert SHARED_VARIABLES <= set(ENV_VARS)
     for name in SHARED_VARIABLES:
-        default, meaning = ENV_VARS[name]
-        assert meaning.strip(), f"{name} has no meaning"
+        assert ENV_VARS[name].meaning.strip(), f"{name} has no meaning"
 
 
 @pytest.mark.parametrize("service", SERVICE_NAMES)
@@ -74,25 +73,59 @@ def test_from_env_reads_every_variable(clean_env, service):
     assert s.staff_token_secret == "s" * 40
 
 
-def test_from_env_reads_each_variable_through_env(clean_env, monkeypatch):
+def test_from_env_reads_the_declared_variables(clean_env, monkeypatch):
     read = []
-    real_env = config.env
+    real_load = config.load
 
-    def spy(name):
-        read.append(name)
-        return real_env(name)
+    def spy(variables, overrides=None):
+        read.extend(v.name for v in variables)
+        return real_load(variables, overrides)
 
-    monkeypatch.setattr(config, "env", spy)
+    monkeypatch.setattr(config, "load", spy)
     Settings.from_env("payments")
     expected = SHARED_VARIABLES - NOT_IN_SETTINGS - {port_variable(s) for s in SERVICE_NAMES if s != "payments"}
     assert set(read) == expected
 
 
+@pytest.mark.parametrize("name, value, expects", [
+    ("CONSUMER_PREFETCH", "many", "CONSUMER_PREFETCH='many': expected a whole number"),
+    ("CONSUMER_PREFETCH", "0", "expected a whole number of at least 1"),
+    ("RETRY_DELAYS", "5,soon", "RETRY_DELAYS='5,soon': expected comma-separated numbers of seconds"),
+    ("OUTBOX_POLL_SECONDS", "fast", "OUTBOX_POLL_SECONDS='fast': expected a number"),
+    ("ORDERS_PORT", "99999", "ORDERS_PORT='99999': expected a whole number from 1 to 65535"),
+    ("RABBITMQ_URL", "localhost:5672", "RABBITMQ_URL='localhost:5672': expected a URL starting with amqp://"),
+    ("LOG_LEVEL", "loud", "LOG_LEVEL='loud': expected DEBUG, INFO"),
+    ("STAFF_TOKEN_SECRET", "short", "STAFF_TOKEN_SECRET='…': expected a secret of at least 32 characters"),
+])
+def test_a_bad_value_stops_the_start_naming_the_variable_and_what_it_expects(clean_env, name, value, expects):
+    clean_env.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env("orders")
+    assert expects in str(info.value)
+    if "SECRET" in name:
+        assert value not in str(info.value)  # a secret is never repeated in an error
+
+
+def test_every_bad_variable_is_named_at_once(clean_env):
+    clean_env.setenv("CONSUMER_PREFETCH", "x")
+    clean_env.setenv("OUTBOX_BATCH_SIZE", "y")
+    with pytest.raises(ConfigError, match="CONSUMER_PREFETCH.*OUTBOX_BATCH_SIZE"):
+        Settings.from_env("orders")
+
+
+def test_load_prefers_overrides_then_the_environment_then_the_default(clean_env):
+    variable = Variable("COC_TEST_NUMBER", "3", "a test variable", integer(0))
+    assert load([variable]) == {"COC_TEST_NUMBER": 3}
+    clean_env.setenv("COC_TEST_NUMBER", "4")
+    assert load([variable]) == {"COC_TEST_NUMBER": 4}
+    assert load([variable], {"COC_TEST_NUMBER": "5"}) == {"COC_TEST_NUMBER": 5}
+
+
 def test_defaults(clean_env):
     s = Settings.from_env("orders")
-    assert s.database_url == ENV_VARS["DATABASE_URL"][0]
+    assert s.database_url == ENV_VARS["DATABASE_URL"].default
     assert s.parking_database_url == s.database_url  # defaults to DATABASE_URL
-    assert s.rabbitmq_url == ENV_VARS["RABBITMQ_URL"][0]
+    assert s.rabbitmq_url == ENV_VARS["RABBITMQ_URL"].default
     assert s.bus_prefix == ""
     assert s.http_port == 8001
     assert s.retry_delays == (5.0, 30.0, 120.0, 600.0)
@@ -140,10 +173,10 @@ def test_env_refuses_an_undeclared_name(clean_env):
         env("COC_SOMETHING_UNDECLARED")
 
 
-def test_declare_env_adds_a_variable_and_refuses_a_conflicting_one(clean_env, monkeypatch):
+def test_declare_adds_a_variable_and_refuses_a_conflicting_one(clean_env, monkeypatch):
     monkeypatch.setattr(config, "ENV_VARS", dict(ENV_VARS))
-    config.declare_env({"COC_TEST_ONLY_VAR": ("x", "a variable of a test")})
+    config.declare(Variable("COC_TEST_ONLY_VAR", "x", "a variable of a test"))
     assert config.env("COC_TEST_ONLY_VAR") == "x"
-    config.declare_env({"COC_TEST_ONLY_VAR": ("x", "a variable of a test")})  # same declaration: fine
+    config.declare(Variable("COC_TEST_ONLY_VAR", "x", "a variable of a test"))  # same declaration: fine
     with pytest.raises(ValueError, match="declared twice"):
-        config.declare_env({"COC_TEST_ONLY_VAR": ("y", "another meaning")})
+        config.declare(Variable("COC_TEST_ONLY_VAR", "y", "another meaning"))

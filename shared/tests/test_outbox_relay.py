@@ -8,9 +8,10 @@ from sqlalchemy import select
 from coc_shared.bus import PublishError, Publisher
 from coc_shared.catalogue import SchemaViolation
 from coc_shared.envelope import utcnow
-from coc_shared.outbox import OutboxRelay, add_to_outbox
+from coc_shared.outbox import OutboxRelay
 from coc_shared.testing import wait_until
-from sharedkit import body_bytes, get_all, item_event, queue_count, register_test_type
+from coc_shared.unit_of_work import Bound
+from sharedkit import add_to_outbox, body_bytes, get_all, item_event, queue_count, register_test_type
 
 
 def emit(engine, outbox, type_: str, count: int, start: int = 0) -> list:
@@ -60,7 +61,10 @@ def test_an_invalid_event_never_reaches_the_outbox(outbox_db):
     type_ = register_test_type()
     with pytest.raises(SchemaViolation):
         with engine.begin() as conn:
-            add_to_outbox(conn, outbox, [item_event(type_, 1), item_event(type_, "not a number")])
+            writes = Bound(conn, outbox, "probe")
+            writes.emit(type_, {"n": 1})
+            writes.emit(type_, {"n": "not a number"})
+            writes.flush()
     assert rows(engine, outbox) == {}
 
 
@@ -216,8 +220,9 @@ def test_sent_rows_are_purged_after_their_retention_and_unsent_ones_never(settin
     from coc_shared.bus import Broker, Publisher
     from coc_shared.db import ensure_schema, make_engine
     from coc_shared.envelope import Event, utcnow
-    from coc_shared.outbox import OutboxRelay, add_to_outbox
+    from coc_shared.outbox import OutboxRelay
     from coc_shared.tables import messaging_tables
+    from sharedkit import add_to_outbox
 
     settings = settings_factory("orders")
     schema = "purge_" + _uuid.uuid4().hex[:8]

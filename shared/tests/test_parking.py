@@ -6,7 +6,8 @@ from sqlalchemy import select
 
 from coc_shared.bus import HEADER_ATTEMPTS, HEADER_REPLAYED_FROM, PublishError
 from coc_shared.db import make_engine
-from coc_shared.parking import Actor, ParkingStore, parked_to_json
+from coc_shared.parking import ParkingStore, parked_to_json
+from coc_shared.tokens import Actor
 from coc_shared.tables import support_actions
 from coc_shared.testing import wait_until
 from sharedkit import (

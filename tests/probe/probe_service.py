@@ -68,13 +68,13 @@ def handlers(runtime: Runtime):
             time.sleep(data["sleep"])
         if n <= data.get("fail_times", 0):
             raise RuntimeError(f"planned failure {n} of {data['fail_times']}")
-        if data.get("poison") and ctx.conn.execute(select(switches.c.name).where(switches.c.name == "fixed")).first() is None:
+        if data.get("poison") and ctx.execute(select(switches.c.name).where(switches.c.name == "fixed")).first() is None:
             raise ValueError("poison message: the cause is not fixed yet")
-        ctx.conn.execute(insert(effects).values(event_id=event.id, seq=data["seq"]))
+        ctx.add(effects, {"event_id": event.id, "seq": data["seq"]})
         ctx.emit("probe.handled", {"seq": data["seq"]})
 
     def on_handled(event, ctx):
-        ctx.conn.execute(insert(echoes).values(event_id=event.id, cause=event.causation_id))
+        ctx.add(echoes, {"event_id": event.id, "cause": event.causation_id})
 
     return {"probe.ping": on_ping, "probe.handled": on_handled}
 
@@ -85,9 +85,10 @@ definition = ServiceDefinition(name="probe", metadata=metadata, migrations=packa
 
 def emit(runtime: Runtime, count: int, start: int = 0, **data) -> list[str]:
     ids = []
-    with runtime.transaction() as tx:
+    with runtime.unit_of_work() as uow:
         for i in range(start, start + count):
-            ids.append(tx.emit("probe.ping", {"seq": i, **data}, subject=f"order-{i}").id)
+            ids.append(uow.emit("probe.ping", {"seq": i, **data}, subject=f"order-{i}").id)
+        uow.commit()
     return ids
 
 

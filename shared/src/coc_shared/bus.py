@@ -23,6 +23,7 @@ import kombu
 from kombu import Exchange, Queue, binding
 
 from .logging import get_logger
+from .retry import call_with_backoff
 
 log = get_logger(__name__)
 
@@ -143,21 +144,19 @@ class Broker:
 
 
 def wait_for_connection(broker: Broker, stop: threading.Event | None = None, what: str = "bus") -> kombu.Connection:
-    """Connect, retrying with capped exponential backoff until it works or ``stop`` is set."""
-    delay = 0.2
-    while True:
+    """Connect, retrying with the common backoff until it works; ``retry.Stopped`` when ``stop``
+    is set first."""
+    def connect() -> kombu.Connection:
         conn = broker.connect()
         try:
             conn.ensure_connection(max_retries=1)
-            return conn
-        except Exception as exc:  # noqa: BLE001 - any failure to connect is retried
+        except Exception:
             conn.release()
-            log.warning("broker.unreachable", component=what, error=str(exc), retry_in=delay)
-            if stop is not None and stop.wait(delay):
-                raise
-            if stop is None:
-                time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            raise
+        return conn
+
+    return call_with_backoff(connect, stop=stop, on_retry=lambda exc, wait: log.warning(
+        "broker.unreachable", component=what, error=str(exc), retry_in=wait))
 
 
 class Publisher:

@@ -1,81 +1,206 @@
 """Configuration from environment variables only.
 
-Every variable the pipeline reads is declared once in ``ENV_VARS`` (name, default, meaning);
-README.md documents the same list and a test keeps the two equal.
+Every variable the pipeline reads is declared once, as a ``Variable`` (name, default, meaning and
+how its text is read): the shared ones here, a service's own in its ``config.py`` through
+``declare``. README.md's table is generated from the declarations (``python -m coc_shared.envdoc``)
+and a test keeps the two equal. Each service builds one frozen configuration object from them at
+start (``Settings`` for the shared part); a value that cannot be read stops the start with an
+error naming the variable and what it expects.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-
-# name -> (default, meaning). A default of None means "no default".
-ENV_VARS: dict[str, tuple[str | None, str]] = {
-    "DATABASE_URL": (
-        "postgresql://root@127.0.0.1:5432/coc",
-        "Database of the services. PostgreSQL: each service owns one schema named after it "
-        "(orders, payments, supplier_gateway, notifications, gdpr) plus `ops` for parked messages. "
-        "`sqlite:///path/main.db` selects SQLite files (embedded mode).",
-    ),
-    "PARKING_DATABASE_URL": (None, "Database of the parked-message store (`ops` schema); defaults to DATABASE_URL."),
-    "RABBITMQ_URL": (
-        "amqp://guest:guest@127.0.0.1:5672//",
-        "Message broker. `memory://` selects kombu's in-process transport (embedded mode).",
-    ),
-    "BUS_PREFIX": ("", "Prefix of every exchange and queue name (isolates test runs; empty in production)."),
-    "SERVICE_HOST": ("127.0.0.1", "Address the HTTP API binds to."),
-    "ORDERS_PORT": ("8001", "HTTP port of the orders service."),
-    "PAYMENTS_PORT": ("8002", "HTTP port of the payments service."),
-    "SUPPLIER_GATEWAY_PORT": ("8003", "HTTP port of the supplier-gateway service."),
-    "NOTIFICATIONS_PORT": ("8004", "HTTP port of the notifications service."),
-    "GDPR_PORT": ("8005", "HTTP port of the gdpr service."),
-    "LOG_LEVEL": ("INFO", "Minimum level of the JSON log lines."),
-    "CONSUMER_PREFETCH": ("200", "Unacknowledged messages a consumer may hold (AMQP prefetch)."),
-    "CONSUMER_BATCH_SIZE": ("100", "Messages a consumer handles in one database transaction (group commit)."),
-    "RETRY_QUICK_ATTEMPTS": ("3", "Attempts of a failing handler inside one delivery, with a short backoff."),
-    "RETRY_DELAYS": (
-        "5,30,120,600",
-        "Seconds of the delayed redeliveries after the quick attempts, comma-separated; then the message is parked.",
-    ),
-    "QUEUE_DELIVERY_LIMIT": (
-        "10",
-        "x-delivery-limit of the quorum queues: deliveries without ack (consumer crashes) before the broker "
-        "dead-letters a message to the queue's `.dead` queue, from which it is parked.",
-    ),
-    "OUTBOX_BATCH_SIZE": ("500", "Outbox rows the relay publishes per batch of publisher confirms."),
-    "OUTBOX_POLL_SECONDS": ("1.0", "Longest wait of the relay between two looks at the outbox (PostgreSQL NOTIFY wakes it sooner)."),
-    "OUTBOX_CONFIRM_TIMEOUT": ("10", "Seconds the relay waits for the broker's confirms of a batch."),
-    "OUTBOX_RETENTION_SECONDS": (
-        "3600",
-        "Seconds a sent outbox row is kept (for support) before the relay deletes it, personal part included.",
-    ),
-    "STAFF_TOKEN_SECRET": (None, "Secret that signs support-staff bearer tokens (HS256). Staff endpoints answer 503 without it."),
-    "STAFF_TOKEN": (None, "Bearer token the support command line (`coc-support`) presents."),
-    "CUSTOMER_TOKEN_SECRET": (
-        None,
-        "Secret that signs customers' bearer tokens (HS256; issued by orders, verified by every service "
-        "that serves customers). Customer endpoints answer 503 without it.",
-    ),
-    "RUN_DATA_DIR": ("var", "Folder of the SQLite files and logs of `make run`'s embedded mode."),
-}
+from typing import Any, Callable, Iterable, Mapping
+from urllib.parse import urlsplit
 
 
-def declare_env(variables: dict[str, tuple[str | None, str]]) -> None:
-    """A service declares its own variables (name -> (default, meaning)) at import time; they join
-    ENV_VARS, so ``env()`` accepts them and the README test requires them to be documented."""
-    for name, spec in variables.items():
-        if name in ENV_VARS and ENV_VARS[name] != spec:
-            raise ValueError(f"environment variable {name} declared twice with different meanings")
-        ENV_VARS[name] = spec
+class ConfigError(ValueError):
+    """One or more variables hold a value that cannot be used (each named with what it expects)."""
+
+
+# Readers: text -> value, raising ValueError("expected ...") -----------------------------------
+
+def text(value: str) -> str:
+    return value
+
+
+def integer(minimum: int | None = None, maximum: int | None = None) -> Callable[[str], int]:
+    def read(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError("expected a whole number") from None
+        if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+            raise ValueError(f"expected a whole number from {minimum} to {maximum}" if maximum is not None
+                             else f"expected a whole number of at least {minimum}")
+        return number
+    return read
+
+
+def number(minimum: float | None = None) -> Callable[[str], float]:
+    def read(value: str) -> float:
+        try:
+            result = float(value)
+        except ValueError:
+            raise ValueError("expected a number") from None
+        if minimum is not None and result < minimum:
+            raise ValueError(f"expected a number of at least {minimum}")
+        return result
+    return read
+
+
+def seconds_list(value: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in value.split(",") if x.strip())
+    except ValueError:
+        raise ValueError("expected comma-separated numbers of seconds, e.g. 5,30,120") from None
+    if any(v < 0 for v in values):
+        raise ValueError("expected comma-separated numbers of seconds >= 0")
+    return values
+
+
+def one_of(*choices: str) -> Callable[[str], str]:
+    def read(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of: {', '.join(choices)}")
+        return value
+    return read
+
+
+def url(*schemes: str) -> Callable[[str], str]:
+    def read(value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not (parts.netloc or parts.path or value.endswith("://")):
+            raise ValueError(f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
+        return value
+    return read
+
+
+def secret(min_length: int) -> Callable[[str], str]:
+    def read(value: str) -> str:
+        if len(value) < min_length:
+            raise ValueError(f"expected a secret of at least {min_length} characters")
+        return value
+    return read
+
+
+def log_level(value: str) -> str:
+    level = value.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return level
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str | None  # None: no default (the value is None when unset)
+    meaning: str
+    read: Callable[[str], Any] = text
+
+    def value(self, raw: str | None) -> Any:
+        """The typed value of ``raw`` (the default when unset or empty); ConfigError if unreadable."""
+        if raw is None or raw == "":
+            raw = self.default
+        if raw is None:
+            return None
+        try:
+            return self.read(raw)
+        except ValueError as exc:
+            shown = raw if len(raw) <= 60 and "SECRET" not in self.name and "KEY" not in self.name else "…"
+            raise ConfigError(f"{self.name}={shown!r}: {exc}") from None
+
+
+ENV_VARS: dict[str, Variable] = {}
+
+
+def declare(*variables: Variable) -> dict[str, Variable]:
+    """Declare variables (at import time): they join ENV_VARS, so ``env()`` accepts them and the
+    README test requires them to be documented. Returns them by name."""
+    for variable in variables:
+        known = ENV_VARS.get(variable.name)
+        if known is not None and (known.default, known.meaning) != (variable.default, variable.meaning):
+            raise ValueError(f"environment variable {variable.name} declared twice with different meanings")
+        ENV_VARS[variable.name] = variable
+    return {v.name: v for v in variables}
+
+
+def load(variables: Iterable[Variable] | Mapping[str, Variable], overrides: Mapping[str, str] | None = None) -> dict:
+    """Typed values of ``variables`` from ``overrides`` (tests, ``make run``), else the environment,
+    else their defaults. Raises one ConfigError naming every variable that cannot be read."""
+    if isinstance(variables, Mapping):
+        variables = variables.values()
+    overrides = overrides or {}
+    values, problems = {}, []
+    for variable in variables:
+        raw = overrides[variable.name] if variable.name in overrides else os.environ.get(variable.name)
+        try:
+            values[variable.name] = variable.value(raw)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("invalid configuration: " + "; ".join(problems))
+    return values
+
+
+_SHARED = declare(
+    Variable("DATABASE_URL", "postgresql://root@127.0.0.1:5432/coc",
+             "Database of the services. PostgreSQL: each service owns one schema named after it "
+             "(orders, payments, supplier_gateway, notifications, gdpr) plus `ops` for parked messages. "
+             "`sqlite:///path/main.db` selects SQLite files (embedded mode).",
+             url("postgresql", "postgres", "postgresql+psycopg", "sqlite")),
+    Variable("PARKING_DATABASE_URL", None,
+             "Database of the parked-message store (`ops` schema); defaults to DATABASE_URL.",
+             url("postgresql", "postgres", "postgresql+psycopg", "sqlite")),
+    Variable("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//",
+             "Message broker. `memory://` selects kombu's in-process transport (embedded mode).",
+             url("amqp", "amqps", "memory")),
+    Variable("BUS_PREFIX", None, "Prefix of every exchange and queue name (isolates test runs; empty in production)."),
+    Variable("SERVICE_HOST", "127.0.0.1", "Address the HTTP API binds to."),
+    Variable("ORDERS_PORT", "8001", "HTTP port of the orders service.", integer(1, 65535)),
+    Variable("PAYMENTS_PORT", "8002", "HTTP port of the payments service.", integer(1, 65535)),
+    Variable("SUPPLIER_GATEWAY_PORT", "8003", "HTTP port of the supplier-gateway service.", integer(1, 65535)),
+    Variable("NOTIFICATIONS_PORT", "8004", "HTTP port of the notifications service.", integer(1, 65535)),
+    Variable("GDPR_PORT", "8005", "HTTP port of the gdpr service.", integer(1, 65535)),
+    Variable("LOG_LEVEL", "INFO", "Minimum level of the JSON log lines.", log_level),
+    Variable("CONSUMER_PREFETCH", "200", "Unacknowledged messages a consumer may hold (AMQP prefetch).", integer(1)),
+    Variable("CONSUMER_BATCH_SIZE", "100", "Messages a consumer handles in one database transaction (group commit).",
+             integer(1)),
+    Variable("RETRY_QUICK_ATTEMPTS", "3", "Attempts of a failing handler inside one delivery, with a short backoff.",
+             integer(1)),
+    Variable("RETRY_DELAYS", "5,30,120,600",
+             "Seconds of the delayed redeliveries after the quick attempts, comma-separated; then the message is parked.",
+             seconds_list),
+    Variable("QUEUE_DELIVERY_LIMIT", "10",
+             "x-delivery-limit of the quorum queues: deliveries without ack (consumer crashes) before the broker "
+             "dead-letters a message to the queue's `.dead` queue, from which it is parked.", integer(1)),
+    Variable("OUTBOX_BATCH_SIZE", "500", "Outbox rows the relay publishes per batch of publisher confirms.", integer(1)),
+    Variable("OUTBOX_POLL_SECONDS", "1.0",
+             "Longest wait of the relay between two looks at the outbox (PostgreSQL NOTIFY wakes it sooner).",
+             number(0.01)),
+    Variable("OUTBOX_CONFIRM_TIMEOUT", "10", "Seconds the relay waits for the broker's confirms of a batch.", number(0.1)),
+    Variable("OUTBOX_RETENTION_SECONDS", "3600",
+             "Seconds a sent outbox row is kept (for support) before the relay deletes it, personal part included.",
+             number(0)),
+    Variable("STAFF_TOKEN_SECRET", None,
+             "Secret that signs support-staff bearer tokens (HS256). Staff endpoints answer 503 without it.",
+             secret(32)),
+    Variable("STAFF_TOKEN", None, "Bearer token the support command line (`coc-support`) presents."),
+    Variable("CUSTOMER_TOKEN_SECRET", None,
+             "Secret that signs customers' bearer tokens (HS256; issued by orders, verified by every service "
+             "that serves customers). Customer endpoints answer 503 without it.", secret(32)),
+    Variable("RUN_DATA_DIR", "var", "Folder of the SQLite files and logs of `make run`'s embedded mode."),
+)
 
 
 def env(name: str) -> str | None:
+    """The raw text of a declared variable (its default when unset or empty)."""
     if name not in ENV_VARS:
-        raise KeyError(f"undeclared environment variable {name}; add it to ENV_VARS and README.md")
+        raise KeyError(f"undeclared environment variable {name}; declare it (config.declare)")
     value = os.environ.get(name)
     if value is None or value == "":
-        if name == "BUS_PREFIX":
-            return value or ""
-        return ENV_VARS[name][0]
+        return ENV_VARS[name].default
     return value
 
 
@@ -124,27 +249,30 @@ class Settings:
 
     @classmethod
     def from_env(cls, service: str, **overrides) -> "Settings":
-        database_url = env("DATABASE_URL")
+        """The shared settings of ``service``; ``overrides`` are typed values of fields (tests)."""
+        names = [n for n in _SHARED if not n.endswith("_PORT") and n not in ("STAFF_TOKEN", "RUN_DATA_DIR")]
+        port = port_variable(service)
+        v = load([ENV_VARS[n] for n in names] + ([ENV_VARS[port]] if port in ENV_VARS else []))
         values = dict(
             service=service,
-            database_url=database_url,
-            parking_database_url=env("PARKING_DATABASE_URL") or database_url,
-            rabbitmq_url=env("RABBITMQ_URL"),
-            bus_prefix=env("BUS_PREFIX"),
-            http_host=env("SERVICE_HOST"),
-            http_port=int(env(port_variable(service))) if port_variable(service) in ENV_VARS else 8000,
-            log_level=env("LOG_LEVEL"),
-            prefetch=int(env("CONSUMER_PREFETCH")),
-            batch_size=int(env("CONSUMER_BATCH_SIZE")),
-            quick_attempts=int(env("RETRY_QUICK_ATTEMPTS")),
-            retry_delays=tuple(float(x) for x in env("RETRY_DELAYS").split(",") if x.strip()),
-            delivery_limit=int(env("QUEUE_DELIVERY_LIMIT")),
-            outbox_batch_size=int(env("OUTBOX_BATCH_SIZE")),
-            outbox_poll_seconds=float(env("OUTBOX_POLL_SECONDS")),
-            outbox_confirm_timeout=float(env("OUTBOX_CONFIRM_TIMEOUT")),
-            outbox_retention_seconds=float(env("OUTBOX_RETENTION_SECONDS")),
-            staff_token_secret=env("STAFF_TOKEN_SECRET"),
-            customer_token_secret=env("CUSTOMER_TOKEN_SECRET"),
+            database_url=v["DATABASE_URL"],
+            parking_database_url=v["PARKING_DATABASE_URL"] or v["DATABASE_URL"],
+            rabbitmq_url=v["RABBITMQ_URL"],
+            bus_prefix=v["BUS_PREFIX"] or "",
+            http_host=v["SERVICE_HOST"],
+            http_port=v.get(port, 8000),
+            log_level=v["LOG_LEVEL"],
+            prefetch=v["CONSUMER_PREFETCH"],
+            batch_size=v["CONSUMER_BATCH_SIZE"],
+            quick_attempts=v["RETRY_QUICK_ATTEMPTS"],
+            retry_delays=v["RETRY_DELAYS"],
+            delivery_limit=v["QUEUE_DELIVERY_LIMIT"],
+            outbox_batch_size=v["OUTBOX_BATCH_SIZE"],
+            outbox_poll_seconds=v["OUTBOX_POLL_SECONDS"],
+            outbox_confirm_timeout=v["OUTBOX_CONFIRM_TIMEOUT"],
+            outbox_retention_seconds=v["OUTBOX_RETENTION_SECONDS"],
+            staff_token_secret=v["STAFF_TOKEN_SECRET"],
+            customer_token_secret=v["CUSTOMER_TOKEN_SECRET"],
         )
         values.update(overrides)
         return cls(**values)

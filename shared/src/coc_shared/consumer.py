@@ -26,29 +26,25 @@ from datetime import datetime
 from typing import Callable
 
 import kombu
-from sqlalchemy import Engine, Table, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, Table, select
 from sqlalchemy.exc import IntegrityError
 
 from .bus import (
     HEADER_ATTEMPTS, HEADER_FIRST_FAILURE, HEADER_LAST_ERROR, Broker, OutgoingMessage, Publisher, wait_for_connection,
 )
 from .catalogue import SchemaViolation, UnknownEventType, validate_event
-from .db import is_infrastructure_error
+from .db import insert_ignoring_conflicts, is_infrastructure_error
 from .envelope import Event, UndecodableMessage, utcnow
+from .errors import PermanentError
 from .logging import bound_context, get_logger
-from .outbox import add_to_outbox
 from .parking import ParkingStore
+from .retry import Stopped, call_with_backoff
+from .unit_of_work import Bound
 
 log = get_logger(__name__)
 
 HEADER_DELAYED = "x-coc-delayed"
-
-
-class PermanentError(Exception):
-    """Raised by a handler when retrying cannot succeed (e.g. an event for an unknown order)."""
-
+__all__ = ["EventConsumer", "Handler", "HandlerContext", "PermanentError", "DeliveryLimitExceeded"]
 
 PERMANENT_ERRORS = (PermanentError, UndecodableMessage, SchemaViolation, UnknownEventType)
 
@@ -66,22 +62,20 @@ class DeliveryLimitExceeded(Exception):
     """The broker dead-lettered the message after too many deliveries without an ack."""
 
 
-class HandlerContext:
-    """What a handler gets besides the event: the transaction's connection and ``emit``."""
+class HandlerContext(Bound):
+    """What a handler gets besides the event: the unit-of-work API (``execute``, ``add``,
+    ``change``, ``remove``, ``emit``) on the consumer's transaction, which flushes it after the
+    handler. Events it emits belong to the event's story (its correlation id) and name it as
+    their cause; their subject defaults to the event's."""
 
-    def __init__(self, conn, event: Event, producer: str):
-        self.conn = conn
+    def __init__(self, conn, event: Event, producer: str, outbox: Table):
+        super().__init__(conn, outbox, producer, correlation_id=event.correlation_id, causation_id=event.id,
+                         subject=event.subject)
         self.event = event
-        self.producer = producer
-        self.emitted: list[Event] = []
 
-    def emit(self, type_: str, data: dict, personal: dict | None = None, subject: str | None = None,
-             version: int = 1) -> Event:
-        event = Event(type=type_, version=version, data=data, personal=personal, producer=self.producer,
-                      correlation_id=self.event.correlation_id, causation_id=self.event.id,
-                      subject=subject if subject is not None else self.event.subject)
-        self.emitted.append(event)
-        return event
+    @property
+    def emitted(self) -> list[Event]:
+        return self.events
 
 
 Handler = Callable[[Event, HandlerContext], None]
@@ -138,50 +132,59 @@ class EventConsumer:
 
     # main loop
     def run(self, stop: threading.Event) -> None:
-        delay = 0.2
-        while not stop.is_set():
-            conn = None
-            retry_publisher = Publisher(self.broker, stop=stop)
-            try:
-                conn = wait_for_connection(self.broker, stop, what="consumer")
-                channel = conn.channel()
-                self.declare(channel)
-                queue = self.broker.service_queue(self.service, list(self.handlers))
-                dead = self.broker.dead_queue(self.queue_name)
-                consumer = kombu.Consumer(channel, queues=[queue], on_message=self._on_message,
-                                          prefetch_count=self.prefetch, accept=None, no_ack=False)
-                dead_consumer = kombu.Consumer(channel, queues=[dead], on_message=self._on_dead_message,
-                                               accept=None, no_ack=False)
-                consumer.consume()
-                dead_consumer.consume()
-                self.ready.set()
-                log.info("consumer.started", queue=self.queue_name, types=sorted(self.handlers))
-                delay = 0.2
-                while not stop.is_set():
-                    self._collect(conn)
-                    if self._buffer:
-                        batch, self._buffer = self._buffer, []
-                        self._process(batch, retry_publisher, stop)
-                    else:
-                        conn.heartbeat_check()
-            except Exception as exc:  # noqa: BLE001 - connection lost: unacked messages come back
-                self.ready.clear()
-                if stop.is_set():
-                    break
-                log.warning("consumer.connection_lost", error_type=type(exc).__name__, error=str(exc), retry_in=delay)
-                stop.wait(delay)
-                delay = min(delay * 2, 5.0)
-            finally:
-                self._buffer = []
-                retry_publisher.close()
-                if conn is not None:
-                    try:
-                        conn.release()
-                    except Exception:  # noqa: BLE001
-                        pass
+        """Consume until ``stop`` is set; reconnects with the common backoff (unacked messages
+        come back from the broker)."""
+        def on_retry(exc: BaseException, wait: float) -> None:
+            self.ready.clear()
+            log.warning("consumer.connection_lost", error_type=type(exc).__name__, error=str(exc), retry_in=wait)
+
+        try:
+            call_with_backoff(lambda: self._consume(stop), stop=stop, on_retry=on_retry)
+        except Stopped:
+            pass
         self.ready.clear()
         for timer in self._timers:
             timer.cancel()
+
+    def _consume(self, stop: threading.Event) -> None:
+        """One connection's life: consume until ``stop`` is set (returns) or the connection breaks (raises)."""
+        conn = None
+        retry_publisher = Publisher(self.broker, stop=stop)
+        try:
+            conn = wait_for_connection(self.broker, stop, what="consumer")
+            channel = conn.channel()
+            self.declare(channel)
+            queue = self.broker.service_queue(self.service, list(self.handlers))
+            dead = self.broker.dead_queue(self.queue_name)
+            consumer = kombu.Consumer(channel, queues=[queue], on_message=self._on_message,
+                                      prefetch_count=self.prefetch, accept=None, no_ack=False)
+            dead_consumer = kombu.Consumer(channel, queues=[dead], on_message=self._on_dead_message,
+                                           accept=None, no_ack=False)
+            consumer.consume()
+            dead_consumer.consume()
+            self.ready.set()
+            log.info("consumer.started", queue=self.queue_name, types=sorted(self.handlers))
+            while not stop.is_set():
+                self._collect(conn)
+                if self._buffer:
+                    batch, self._buffer = self._buffer, []
+                    self._process(batch, retry_publisher, stop)
+                else:
+                    conn.heartbeat_check()
+        except Stopped:
+            return
+        except Exception:
+            if stop.is_set():
+                return
+            raise
+        finally:
+            self._buffer = []
+            retry_publisher.close()
+            if conn is not None:
+                try:
+                    conn.release()
+                except Exception:  # noqa: BLE001
+                    pass
 
     def _on_message(self, message: kombu.Message) -> None:
         self._buffer.append(_Item(message=message, from_dead_queue=False))
@@ -205,21 +208,18 @@ class EventConsumer:
     def _process(self, batch: list[_Item], retry_publisher: Publisher, stop: threading.Event) -> None:
         for item in batch:
             self._decode(item)
-        delay = 0.2
-        while True:
-            try:
-                self._handle_in_transaction(batch)
-                break
-            except Exception as exc:  # noqa: BLE001
-                if not is_infrastructure_error(exc):
-                    raise
-                log.warning("consumer.database_unavailable", error=str(exc).splitlines()[0], retry_in=delay)
-                for item in batch:
-                    if item.outcome in ("done", "duplicate", "retry"):
-                        item.outcome = "pending"
-                if stop.wait(delay):
-                    return  # not acked: the broker redelivers
-                delay = min(delay * 2, 5.0)
+
+        def on_retry(exc: BaseException, wait: float) -> None:
+            log.warning("consumer.database_unavailable", error=str(exc).splitlines()[0], retry_in=wait)
+            for item in batch:
+                if item.outcome in ("done", "duplicate", "retry"):
+                    item.outcome = "pending"
+
+        try:
+            call_with_backoff(lambda: self._handle_in_transaction(batch), stop=stop,
+                              retry_if=is_infrastructure_error, on_retry=on_retry)
+        except Stopped:
+            return  # not acked: the broker redelivers
         self._settle(batch, retry_publisher, stop)
 
     def _decode(self, item: _Item) -> None:
@@ -273,11 +273,10 @@ class EventConsumer:
 
     def _claim_inbox(self, conn, items: list[_Item]) -> set[str]:
         """Insert the inbox rows of the batch in one statement; returns the ids that were new."""
-        insert_ = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         now = utcnow()
         rows = [{"queue": self.queue_name, "event_id": i.event.id, "event_type": i.event.type, "handled_at": now}
                 for i in items]
-        statement = insert_(self.inbox).values(rows).on_conflict_do_nothing().returning(self.inbox.c.event_id)
+        statement = insert_ignoring_conflicts(conn, self.inbox, rows).returning(self.inbox.c.event_id)
         return set(conn.execute(statement).scalars())
 
     def _handle_batch_at_once(self, to_handle: list[_Item]) -> None:
@@ -289,21 +288,19 @@ class EventConsumer:
         outcomes: list[tuple[_Item, str, list[Event]]] = []
         with self.engine.begin() as conn:
             claimed = self._claim_inbox(conn, list(first.values()))
-            emitted: list[Event] = []
             for item in to_handle:
                 if first[item.event.id] is not item or item.event.id not in claimed:
                     outcomes.append((item, "duplicate", []))
                     continue
-                ctx = HandlerContext(conn, item.event, self.service)
+                ctx = HandlerContext(conn, item.event, self.service, self.outbox)
                 try:
                     self.handlers[item.event.type](item.event, ctx)
+                    ctx.flush()
                 except Exception as exc:  # noqa: BLE001
                     if is_infrastructure_error(exc):
                         raise
                     raise _HandlerFailed(item, exc) from exc
-                emitted.extend(ctx.emitted)
                 outcomes.append((item, "done", ctx.emitted))
-            add_to_outbox(conn, self.outbox, emitted)
         for item, outcome, item_emitted in outcomes:  # committed: now the outcomes are true
             item.outcome = outcome
             if outcome == "done":
@@ -351,11 +348,11 @@ class EventConsumer:
                     time.sleep(min(0.05 * 2 ** (attempt - 2), 1.0))
                 savepoint = conn.begin_nested()
                 try:
-                    ctx = HandlerContext(conn, event, self.service)
+                    ctx = HandlerContext(conn, event, self.service, self.outbox)
                     handler(event, ctx)
-                    conn.execute(insert(self.inbox).values(queue=self.queue_name, event_id=event.id,
-                                                           event_type=event.type, handled_at=utcnow()))
-                    add_to_outbox(conn, self.outbox, ctx.emitted)
+                    ctx.add(self.inbox, {"queue": self.queue_name, "event_id": event.id, "event_type": event.type,
+                                         "handled_at": utcnow()})
+                    ctx.flush()
                     savepoint.commit()
                     item.outcome = "done"
                     total = item.attempts_before + item.attempts_now + 1
@@ -440,25 +437,22 @@ class EventConsumer:
         if item.from_dead_queue or routing_key.startswith(self.queue_name):
             routing_key = (message.properties.get("type") or (event.type if event else "")) or routing_key
         last = item.extra.get("last_failed_at") or utcnow()
-        delay = 0.2
-        while True:
-            try:
-                parked_id = self.parking.park(
-                    service=self.service, queue=self.queue_name, routing_key=routing_key,
-                    body=message.body if isinstance(message.body, bytes) else str(message.body).encode(),
-                    headers=dict(item.headers), properties=_properties(message),
-                    error_type=type(error).__name__, error_message=str(error), stack_trace=item.trace,
-                    attempts=item.attempts_before + item.attempts_now, first_failed_at=item.first_failed_at or last,
-                    last_failed_at=last, event_id=event.id if event else message.properties.get("message_id"),
-                    event_type=event.type if event else message.properties.get("type"), order_id=item.order_id,
-                    correlation_id=event.correlation_id if event else message.properties.get("correlation_id"))
-                break
-            except Exception as exc:  # noqa: BLE001
-                if not is_infrastructure_error(exc) or stop.is_set():
-                    raise
-                log.warning("parking.database_unavailable", error=str(exc).splitlines()[0], retry_in=delay)
-                stop.wait(delay)
-                delay = min(delay * 2, 5.0)
+
+        def park() -> int:
+            return self.parking.park(
+                service=self.service, queue=self.queue_name, routing_key=routing_key,
+                body=message.body if isinstance(message.body, bytes) else str(message.body).encode(),
+                headers=dict(item.headers), properties=_properties(message),
+                error_type=type(error).__name__, error_message=str(error), stack_trace=item.trace,
+                attempts=item.attempts_before + item.attempts_now, first_failed_at=item.first_failed_at or last,
+                last_failed_at=last, event_id=event.id if event else message.properties.get("message_id"),
+                event_type=event.type if event else message.properties.get("type"), order_id=item.order_id,
+                correlation_id=event.correlation_id if event else message.properties.get("correlation_id"))
+
+        parked_id = call_with_backoff(
+            park, stop=stop, retry_if=is_infrastructure_error,
+            on_retry=lambda exc, wait: log.warning("parking.database_unavailable", error=str(exc).splitlines()[0],
+                                                   retry_in=wait))
         log.error("message.parked", parked_id=parked_id, event_id=event.id if event else None,
                   event_type=event.type if event else None, correlation_id=event.correlation_id if event else None,
                   order_id=item.order_id, error_type=type(error).__name__, error=str(error)[:500],

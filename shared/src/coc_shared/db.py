@@ -76,6 +76,17 @@ def ensure_database(url: str) -> None:
         admin.dispose()
 
 
+def insert_ignoring_conflicts(bind, table, rows: dict | list[dict]):
+    """``INSERT … ON CONFLICT DO NOTHING`` in the dialect of ``bind`` (a connection or an engine):
+    the claim of a key that a concurrent transaction may claim too (it waits for the other and
+    then inserts nothing). Add ``.returning(...)`` to learn which rows were new."""
+    if bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).values(rows).on_conflict_do_nothing()
+
+
 def is_infrastructure_error(exc: BaseException) -> bool:
     """True when the database itself is unreachable (not the handler's fault): wait and retry."""
     if isinstance(exc, (OperationalError, InterfaceError)):

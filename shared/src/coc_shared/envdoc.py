@@ -27,9 +27,9 @@ def load_service_declarations() -> list[str]:
 
 def render_table() -> str:
     rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
-    for name, (default, meaning) in ENV_VARS.items():
-        shown = f"`{default}`" if default else "(none)"
-        rows.append(f"| `{name}` | {shown} | {meaning.replace('|', '&#124;')} |")
+    for name, variable in ENV_VARS.items():
+        shown = f"`{variable.default}`" if variable.default else "(none)"
+        rows.append(f"| `{name}` | {shown} | {variable.meaning.replace('|', '&#124;')} |")
     return "\n".join(rows) + "\n"
 
 

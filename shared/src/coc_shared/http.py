@@ -1,5 +1,6 @@
-"""The HTTP side every service shares: correlation ids, one JSON error shape, health and readiness
-probes, and the staff-only view of the service's parked messages.
+"""The HTTP side every service shares: correlation ids, one JSON error shape, the Flask side of
+authentication (``staff_required``, ``request_account``), health and readiness probes, and the
+staff-only view of the service's parked messages.
 
 Error shape (every 4xx/5xx of every service)::
 
@@ -8,6 +9,7 @@ Error shape (every 4xx/5xx of every service)::
 """
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 
@@ -15,9 +17,9 @@ from flask import Blueprint, Flask, current_app, g, jsonify, request
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
-from .auth import staff_required
 from .logging import bound_context, get_logger
 from .parking import parked_to_json
+from .tokens import ROLES, TokenError, bearer_token, verify_customer_token, verify_staff_token
 
 log = get_logger(__name__)
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
@@ -42,6 +44,38 @@ def _reason(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "error"
+
+
+def token_error_response(exc: TokenError, realm: str):
+    """The answer to a refused token: 401 with a challenge, 403 or 503 without."""
+    headers = {"WWW-Authenticate": f'Bearer realm="{realm}"'} if exc.status == 401 else {}
+    return error_response(exc.status, str(exc), headers=headers)
+
+
+def staff_required(roles: tuple[str, ...] = ROLES):
+    """Flask view decorator: only a valid staff token with one of ``roles`` gets through
+    (``g.staff`` is then the ``Actor``)."""
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            settings = current_app.config["COC_SETTINGS"]
+            try:
+                g.staff = verify_staff_token(settings.staff_token_secret,
+                                             bearer_token(request.headers.get("Authorization")), roles)
+            except TokenError as exc:
+                return token_error_response(exc, "coc-staff")
+            return view(*args, **kwargs)
+        return wrapper
+    return decorator
+
+
+def request_account(required: bool) -> str | None:
+    """The account id of the request's customer bearer token; None without a token unless
+    ``required``. Raises ``TokenError`` (answered by ``install_common``'s handler)."""
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is None and not required:
+        return None
+    return verify_customer_token(current_app.config["COC_SETTINGS"].customer_token_secret, token)
 
 
 def install_common(app: Flask) -> None:
@@ -76,6 +110,10 @@ def install_common(app: Flask) -> None:
                 if isinstance(location_messages, dict):
                     fields.update(location_messages)
         return error_response(exc.code or 500, exc.description or _reason(exc.code or 500), fields or None)
+
+    @app.errorhandler(TokenError)
+    def _token_error(exc: TokenError):
+        return token_error_response(exc, "coc")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

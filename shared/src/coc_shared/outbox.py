@@ -12,37 +12,26 @@ import threading
 import time
 from datetime import timedelta
 
-from sqlalchemy import Connection, Engine, Table, and_, delete, or_, select as sql_select, text, update
+from sqlalchemy import Engine, Table, and_, delete, or_, select as sql_select, update
 
 from .bus import OutgoingMessage, Publisher
-from .catalogue import validate_event
 from .envelope import Event, utcnow
 from .logging import get_logger
+from .retry import Stopped, call_with_backoff
 
 log = get_logger(__name__)
 
 
 def notify_channel(schema: str) -> str:
+    """The channel the outbox table's trigger NOTIFYs (``tables.outbox_notify_ddl``)."""
     return f"coc_outbox_{schema}"
 
 
 def outbox_row(event: Event, now=None) -> dict:
-    """The outbox row of an event, validated against the catalogue: for a service that writes it
-    within a statement of its own (it must also ``pg_notify(notify_channel(schema))``)."""
-    validate_event(event)
+    """The outbox row of an event (validated by whoever emitted it: ``unit_of_work.Writes.emit``)."""
     return {"event_id": event.id, "event_type": event.type, "correlation_id": event.correlation_id,
-            "subject": event.subject, "body": event.to_json(), "created_at": now or utcnow(), "attempts": 0}
-
-
-def add_to_outbox(conn: Connection, outbox: Table, events: list[Event]) -> None:
-    """Write events to the outbox inside the caller's transaction (validated against the catalogue)."""
-    if not events:
-        return
-    now = utcnow()
-    conn.execute(outbox.insert(), [outbox_row(event, now) for event in events])
-    if conn.dialect.name == "postgresql":
-        # Delivered at commit; wakes the relay at once instead of at its next poll.
-        conn.execute(text("SELECT pg_notify(:c, '')"), {"c": notify_channel(outbox.schema)})
+            "subject": event.subject, "body": event.to_json(), "created_at": now or utcnow(), "attempts": 0,
+            "sent_at": None, "next_attempt_at": None, "last_error": None}
 
 
 class OutboxRelay:
@@ -106,28 +95,32 @@ class OutboxRelay:
         return len(result.confirmed)
 
     def run(self, stop: threading.Event) -> None:
-        """Publish until ``stop`` is set; survives broker and database restarts."""
+        """Publish until ``stop`` is set; survives broker and database restarts (common backoff)."""
         listener = _Listener(self.engine, notify_channel(self.outbox.schema))
-        delay = 0.2
         log.info("outbox.relay_started", schema=self.outbox.schema)
-        while not stop.is_set():
-            try:
-                listener.ensure()
-                published = self.publish_pending()
-                if published == 0 and time.monotonic() >= self._next_purge:
-                    self.purge_sent()  # when idle, so that it never delays publishing
-                    self._next_purge = time.monotonic() + self.PURGE_EVERY_SECONDS
-                delay = 0.2
-                if published >= self.batch_size:
-                    continue
-                listener.wait(self.poll_seconds if published == 0 else 0.0, stop)
-            except Exception as exc:  # noqa: BLE001 - broker or database down: back off and retry
-                log.warning("outbox.relay_error", error_type=type(exc).__name__, error=str(exc), retry_in=delay)
-                listener.close()
-                stop.wait(delay)
-                delay = min(delay * 2, 5.0)
-        listener.close()
-        self.publisher.close()
+
+        def step() -> int:
+            listener.ensure()
+            published = self.publish_pending()
+            if published == 0 and time.monotonic() >= self._next_purge:
+                self.purge_sent()  # when idle, so that it never delays publishing
+                self._next_purge = time.monotonic() + self.PURGE_EVERY_SECONDS
+            return published
+
+        def on_retry(exc: BaseException, wait: float) -> None:
+            log.warning("outbox.relay_error", error_type=type(exc).__name__, error=str(exc), retry_in=wait)
+            listener.close()
+
+        try:
+            while not stop.is_set():
+                published = call_with_backoff(step, stop=stop, on_retry=on_retry)
+                if published < self.batch_size:
+                    listener.wait(self.poll_seconds if published == 0 else 0.0, stop)
+        except Stopped:
+            pass
+        finally:
+            listener.close()
+            self.publisher.close()
 
 
 class _Listener:

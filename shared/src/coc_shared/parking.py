@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import socket
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, and_, func, insert, select, update
@@ -21,19 +20,13 @@ from .bus import (
 from .envelope import utcnow
 from .logging import get_logger
 from .tables import parked_messages, support_actions
+from .tokens import Actor
 
 log = get_logger(__name__)
 
 RETRY_HEADERS = (HEADER_ATTEMPTS, HEADER_FIRST_FAILURE, HEADER_LAST_ERROR, "x-coc-delayed", "x-death",
                  "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
                  "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", "x-delivery-count")
-
-
-@dataclass
-class Actor:
-    """Who performs a support action (from a verified staff token)."""
-    name: str
-    role: str
 
 
 def _jsonable(value):

@@ -17,7 +17,6 @@ import argparse
 import os
 import signal
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -28,13 +27,13 @@ from .bus import Broker, Publisher, wait_for_connection
 from .config import Settings
 from .consumer import EventConsumer, Handler
 from .db import make_engine
-from .envelope import Event
 from .http import create_base_app
 from .logging import configure_logging, get_logger
 from .migrate import package_migrations, upgrade
-from .outbox import OutboxRelay, add_to_outbox
+from .outbox import OutboxRelay
 from .parking import ParkingStore
 from .tables import OPS_SCHEMA, messaging_tables
+from .unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
 OPS_MIGRATIONS = package_migrations(__file__)
@@ -52,38 +51,20 @@ class ServiceDefinition:
     # For `make run` only: environment defaults a developer's machine needs (e.g. a local key),
     # given the run's data folder; never applied in production, where everything is configured.
     development_defaults: Callable[[str], dict[str, str]] | None = None
-    extra: dict = field(default_factory=dict)
+    # The service's own configuration object, built once from its declared variables (and the
+    # raw overrides of ``Settings.extra``); available as ``runtime.config``.
+    config: Callable[[dict], object] | None = None
 
     @property
     def schema(self) -> str:
         return self.name.replace("-", "_")
 
 
-class Transaction:
-    """A unit of work: state changes on ``conn`` and the events they cause commit together."""
-
-    def __init__(self, conn, producer: str, correlation_id: str | None, causation_id: str | None):
-        self.conn = conn
-        self.producer = producer
-        self.correlation_id = correlation_id
-        self.causation_id = causation_id
-        self.events: list[Event] = []
-
-    def emit(self, type_: str, data: dict, *, subject: str | None = None, personal: dict | None = None,
-             correlation_id: str | None = None, version: int = 1) -> Event:
-        event = Event(type=type_, version=version, data=data, personal=personal, producer=self.producer,
-                      correlation_id=correlation_id or self.correlation_id or subject or "",
-                      causation_id=self.causation_id, subject=subject)
-        if not event.correlation_id:
-            event.correlation_id = event.id
-        self.events.append(event)
-        return event
-
-
 class Runtime:
     def __init__(self, definition: ServiceDefinition, settings: Settings | None = None):
         self.definition = definition
         self.settings = settings or Settings.from_env(definition.name)
+        self.config = definition.config(self.settings.extra) if definition.config is not None else None
         schema = definition.schema
         self.engine = make_engine(self.settings.database_url, schemas=(schema, OPS_SCHEMA))
         if self.settings.parking_database_url == self.settings.database_url:
@@ -115,12 +96,11 @@ class Runtime:
         return self._handlers
 
     # state changes with events
-    @contextmanager
-    def transaction(self, correlation_id: str | None = None, causation_id: str | None = None):
-        with self.engine.begin() as conn:
-            tx = Transaction(conn, self.definition.name, correlation_id, causation_id)
-            yield tx
-            add_to_outbox(conn, self.outbox, tx.events)
+    def unit_of_work(self, correlation_id: str | None = None, causation_id: str | None = None) -> UnitOfWork:
+        """A unit of work on the pool without pre-ping: a connection found dead at the first
+        statement is replaced (``reconnect``), which spares a ping per request."""
+        return UnitOfWork(self.worker_engine, self.outbox, self.definition.name, correlation_id=correlation_id,
+                          causation_id=causation_id, reconnect=True)
 
     # set-up
     def migrate(self) -> None:

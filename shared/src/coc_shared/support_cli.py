@@ -18,7 +18,7 @@ import json
 import sys
 from datetime import timedelta
 
-from .auth import StaffAuthError, issue_staff_token, verify_staff_token
+from .tokens import TokenError, issue_staff_token, verify_staff_token
 from .bus import Broker, Publisher
 from .config import Settings, env
 from .db import make_engine
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
             _print({"token": token, "name": args.name, "role": args.role, "expires_in_hours": args.hours})
             return 0
         actor = verify_staff_token(settings.staff_token_secret, args.token or env("STAFF_TOKEN"))
-    except StaffAuthError as exc:
+    except TokenError as exc:
         _print({"error": str(exc)})
         return 3
     except ValueError as exc:

@@ -51,6 +51,51 @@ def messaging_tables(metadata: MetaData, schema: str) -> tuple[Table, Table]:
     return outbox, inbox
 
 
+def outbox_notify_ddl(schema: str) -> list[str]:
+    """PostgreSQL: a statement-level trigger on the schema's outbox that NOTIFYs its relay once per
+    statement that inserted rows (delivered at commit), so no use case has to. Run by each
+    service's migration; ``outbox.notify_channel`` names the same channel."""
+    function = f'"{schema}".coc_notify_outbox'
+    return [
+        f"""CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('coc_outbox_' || TG_TABLE_SCHEMA, '');
+  RETURN NULL;
+END $$""",
+        f'DROP TRIGGER IF EXISTS coc_outbox_notify ON "{schema}".outbox',
+        f'CREATE TRIGGER coc_outbox_notify AFTER INSERT ON "{schema}".outbox '
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+    ]
+
+
+def id_blocks_table(metadata: MetaData, schema: str) -> Table:
+    """The counters of ``ids.BlockAllocator`` (one row per named series), in a service's schema."""
+    key = f"{schema}.id_blocks"
+    if key in metadata.tables:
+        return metadata.tables[key]
+    return Table(
+        "id_blocks", metadata,
+        Column("name", String(100), primary_key=True),
+        Column("next_value", BigInteger, nullable=False),
+        schema=schema,
+    )
+
+
+def account_deactivations_table(metadata: MetaData, schema: str) -> Table:
+    """Accounts whose deactivation a service recorded (``deactivation.py``), once each."""
+    key = f"{schema}.account_deactivations"
+    if key in metadata.tables:
+        return metadata.tables[key]
+    return Table(
+        "account_deactivations", metadata,
+        Column("account_id", String(200), primary_key=True),
+        Column("event_id", String(36), nullable=False),
+        Column("erased_at", DateTime(timezone=True), nullable=False),
+        Column("recorded_at", DateTime(timezone=True), nullable=False),
+        schema=schema,
+    )
+
+
 ops_metadata = MetaData()
 
 parked_messages = Table(
@@ -99,7 +144,16 @@ support_actions = Table(
 
 
 def create_messaging_tables(bind, schema: str) -> None:
-    """Used by each service's first migration: creates its outbox and inbox tables."""
+    """Used by each service's first migration: creates its outbox and inbox tables (and the
+    outbox's NOTIFY trigger on PostgreSQL)."""
     metadata = MetaData()
     for table in messaging_tables(metadata, schema):
         table.create(bind)
+    create_outbox_notify_trigger(bind, schema)
+
+
+def create_outbox_notify_trigger(bind, schema: str) -> None:
+    """The outbox's NOTIFY trigger (``outbox_notify_ddl``); nothing on SQLite (its relay polls)."""
+    if bind.dialect.name == "postgresql":
+        for statement in outbox_notify_ddl(schema):
+            bind.exec_driver_sql(statement)

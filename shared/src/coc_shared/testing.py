@@ -62,7 +62,7 @@ def _docker_available() -> bool:
 
 
 def _service_url(var: str, default_port: int, container_factory) -> str:
-    url = os.environ.get(var) or ENV_VARS[var][0]
+    url = os.environ.get(var) or ENV_VARS[var].default
     if _reachable(url, default_port):
         return url
     if not os.environ.get(var) and _docker_available():
@@ -200,7 +200,9 @@ def handle(rt, event) -> None:
     """Handle ``event`` in a transaction of ``rt`` as its consumer does (without the broker)."""
     from .consumer import HandlerContext
     with rt.engine.begin() as conn:
-        rt.handlers[event.type](event, HandlerContext(conn, event, rt.definition.name))
+        ctx = HandlerContext(conn, event, rt.definition.name, rt.outbox)
+        rt.handlers[event.type](event, ctx)
+        ctx.flush()
 
 
 def count_rows(rt, table, where) -> int:
@@ -216,8 +218,10 @@ def inbox_rows(rt, event_id: str) -> int:
 
 def publish(producer, event):
     """Write ``event`` through the producer's outbox, in a transaction as the producer does."""
-    with producer.transaction() as tx:
-        return tx.emit(event.type, event.data, subject=event.subject, personal=event.personal)
+    with producer.unit_of_work() as uow:
+        emitted = uow.emit(event.type, event.data, subject=event.subject, personal=event.personal)
+        uow.commit()
+    return emitted
 
 
 def sent(producer, event_id: str) -> bool:
@@ -337,7 +341,7 @@ def assert_recorded_once(rt, event, effects) -> None:
 def staff_client(rt):
     """``rt``'s Flask test client, after checking health, readiness and that the staff routes
     need a staff token; returns the client and the headers of a staff member's token."""
-    from .auth import issue_staff_token
+    from .tokens import issue_staff_token
     client = rt.create_app().test_client()
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")

@@ -1,7 +1,15 @@
 """Small value helpers shared by the services' domain models (plain values, no I/O)."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
+
+
+def as_utc(value):
+    """``value`` with a time zone: SQLite gives naive UTC date-times back, PostgreSQL aware ones.
+    Anything that is not a naive date-time (None, a date, an aware date-time) is returned as is."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
 
 
 def aware_datetime(value: datetime | str, name: str, error: type[Exception] = ValueError) -> datetime:

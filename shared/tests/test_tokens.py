@@ -9,11 +9,11 @@ import jwt
 import pytest
 from flask import jsonify
 
-from coc_shared.auth import (
-    MIN_SECRET_LENGTH, StaffAuthError, access_token_matches, bearer_token, hash_access_token, issue_customer_token,
-    issue_staff_token, new_order_access_token, staff_required, verify_customer_token, verify_staff_token,
+from coc_shared.http import staff_required
+from coc_shared.tokens import (
+    MIN_SECRET_LENGTH, Actor, TokenError, access_token_matches, bearer_token, hash_access_token,
+    issue_customer_token, issue_staff_token, new_order_access_token, verify_customer_token, verify_staff_token,
 )
-from coc_shared.parking import Actor
 from coc_shared.service import Runtime
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "probe"))
@@ -25,7 +25,7 @@ OTHER_SECRET = "another-secret-of-forty-characters-long!"
 
 
 def _raise_status(fn, *args, **kwargs) -> tuple[int, str]:
-    with pytest.raises(StaffAuthError) as info:
+    with pytest.raises(TokenError) as info:
         fn(*args, **kwargs)
     return info.value.status, str(info.value)
 
