@@ -3,7 +3,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from coc_gdpr.domain.model import DeactivationRequest, InvalidEvent, request_to_open
+from coc_gdpr.domain.model import DeactivationRequest, request_to_open
+from coc_shared.errors import InvalidEvent
 from coc_gdpr.service_layer.handlers import handlers
 from coc_shared.catalogue import all_event_types
 

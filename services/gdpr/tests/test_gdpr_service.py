@@ -3,7 +3,7 @@ database and bus prefix, from coc_shared.testing)."""
 import pytest
 from sqlalchemy import select
 
-from coc_gdpr.adapters import orm
+from coc_gdpr.adapters import tables
 from coc_gdpr.service import definition
 from coc_orders.service import definition as orders_definition
 from coc_shared.service import Runtime
@@ -20,12 +20,12 @@ def runtime(runtime_factory):
 
 def effects(rt: Runtime, event) -> int:
     """How many rows the handling of ``event`` left in the service's own tables."""
-    table = orm.deactivation_requests
+    table = tables.deactivation_requests
     return count_rows(rt, table, table.c.account_id == event.data["account_id"])
 
 
 def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
-    assert_migrated(runtime, {"deactivation_requests"}, "gdpr_0001")
+    assert_migrated(runtime, {"deactivation_requests"}, "gdpr_0002")
 
 
 def test_migrations_create_exactly_the_tables_of_the_metadata(runtime):
@@ -61,8 +61,8 @@ def test_a_second_request_while_one_is_pending_joins_it(runtime):
     for e in (first, again):
         handle(runtime, e)
     with runtime.engine.connect() as conn:
-        rows = conn.execute(select(orm.deactivation_requests).where(
-            orm.deactivation_requests.c.account_id == first.data["account_id"])).all()
+        rows = conn.execute(select(tables.deactivation_requests).where(
+            tables.deactivation_requests.c.account_id == first.data["account_id"])).all()
     assert [(r.event_id, r.status) for r in rows] == [(first.id, "pending")]
 
 

@@ -1,7 +1,8 @@
 """Unit tests of the notifications domain (no I/O) and of the handler table's coverage of the catalogue."""
 import pytest
 
-from coc_notifications.domain.model import ACCOUNT_EVENTS, PERSONAL_FIELDS, TEMPLATES, InvalidEvent, Notification
+from coc_notifications.domain.model import ACCOUNT_EVENTS, PERSONAL_FIELDS, TEMPLATES, Notification
+from coc_shared.errors import InvalidEvent
 from coc_notifications.service_layer.handlers import handlers
 from coc_shared.catalogue import all_event_types, lookup
 

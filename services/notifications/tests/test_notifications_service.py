@@ -5,7 +5,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from coc_notifications.adapters import orm
+from coc_notifications.adapters import tables
 from coc_notifications.service import definition
 from coc_orders.service import definition as orders_definition
 from coc_shared.service import Runtime
@@ -23,11 +23,11 @@ def runtime(runtime_factory):
 
 def effects(rt: Runtime, event) -> int:
     """How many rows the handling of ``event`` left in the service's own tables."""
-    return count_rows(rt, orm.notifications, orm.notifications.c.event_id == event.id)
+    return count_rows(rt, tables.notifications, tables.notifications.c.event_id == event.id)
 
 
 def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
-    assert_migrated(runtime, {"notifications"}, "notifications_0002")
+    assert_migrated(runtime, {"notifications"}, "notifications_0003")
 
 
 def test_migrations_create_exactly_the_tables_of_the_metadata(runtime):
@@ -58,12 +58,12 @@ def test_health_readiness_and_staff_only_routes(runtime):
 
 def recipients(rt: Runtime, order_id: str) -> list:
     with rt.engine.connect() as conn:
-        return conn.execute(select(orm.notifications.c.recipient_email).where(
-            orm.notifications.c.order_id == order_id)).scalars().all()
+        return conn.execute(select(tables.notifications.c.recipient_email).where(
+            tables.notifications.c.order_id == order_id)).scalars().all()
 
 
 def kept_for_account(rt: Runtime, account_id: str) -> list:
-    t = orm.notifications
+    t = tables.notifications
     with rt.engine.connect() as conn:
         return [tuple(r) for r in conn.execute(select(t.c.template, t.c.recipient_email, t.c.confirmation_url)
                                                .where(t.c.account_id == account_id).order_by(t.c.id))]

@@ -1,13 +1,11 @@
 """Unit tests of the supplier gateway's domain (no I/O) and of the handler table's coverage of the catalogue."""
 import itertools
-from datetime import datetime, timezone
 
 import pytest
 
 from coc_shared.catalogue import all_event_types, lookup
-from coc_supplier_gateway.domain.model import (
-    CANCELLED, PENDING, READY, AccountDeactivation, InvalidEvent, SupplierRequest, order_id_of,
-)
+from coc_shared.errors import InvalidEvent
+from coc_supplier_gateway.domain.model import CANCELLED, PENDING, READY, SupplierRequest, order_id_of
 from coc_supplier_gateway.service_layer.handlers import handlers
 
 PLACED = lookup("order.placed", 1).example_data
@@ -92,10 +90,3 @@ def test_completed_documents_need_their_ids(data):
 def test_an_event_without_order_is_refused(data):
     with pytest.raises(InvalidEvent):
         order_id_of("payment.confirmed", data)
-
-
-def test_an_account_deactivation_reads_the_account_and_the_erasure_time():
-    deactivation = AccountDeactivation.from_message("e-2", {"account_id": "a-1", "erased_at": "2026-11-27T10:00:00+00:00"})
-    assert deactivation == AccountDeactivation("a-1", "e-2", datetime(2026, 11, 27, 10, tzinfo=timezone.utc))
-    with pytest.raises(InvalidEvent):
-        AccountDeactivation.from_message("e-2", {"account_id": "a-1", "erased_at": "2026-11-27T10:00:00"})

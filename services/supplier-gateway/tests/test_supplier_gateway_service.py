@@ -6,14 +6,14 @@ import pytest
 from sqlalchemy import select
 
 from coc_orders.service import definition as orders_definition
-from coc_shared.auth import issue_staff_token
+from coc_shared.tokens import issue_staff_token
 from coc_shared.service import Runtime
 from coc_shared.testing import (
     assert_handlers_work_on_sqlite, assert_migrated, assert_migrations_match_metadata,
     assert_one_effect_when_published_twice, assert_recorded_once, count_rows, fresh_example, handle, inbox_rows,
     publish, staff_client, wait_until,
 )
-from coc_supplier_gateway.adapters import orm
+from coc_supplier_gateway.adapters import tables
 from coc_supplier_gateway.service import definition
 
 
@@ -25,13 +25,13 @@ def runtime(runtime_factory):
 def effects(rt: Runtime, event) -> int:
     """How many rows the handling of ``event`` left in the service's own tables."""
     if event.type == "account.deactivated":
-        return count_rows(rt, orm.account_deactivations,
-                          orm.account_deactivations.c.account_id == event.data["account_id"])
-    return count_rows(rt, orm.supplier_requests, orm.supplier_requests.c.order_id == event.data["order_id"])
+        return count_rows(rt, tables.account_deactivations,
+                          tables.account_deactivations.c.account_id == event.data["account_id"])
+    return count_rows(rt, tables.supplier_requests, tables.supplier_requests.c.order_id == event.data["order_id"])
 
 
 def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
-    assert_migrated(runtime, {"supplier_requests", "account_deactivations"}, "supplier_gateway_0001")
+    assert_migrated(runtime, {"supplier_requests", "account_deactivations"}, "supplier_gateway_0002")
 
 
 def test_migrations_create_exactly_the_tables_of_the_metadata(runtime):
@@ -61,7 +61,7 @@ def test_health_readiness_and_staff_only_routes(runtime):
 
 
 def request_state(rt: Runtime, order_id: str):
-    t = orm.supplier_requests
+    t = tables.supplier_requests
     with rt.engine.connect() as conn:
         return conn.execute(select(t.c.brand, t.c.order_placed, t.c.paid, t.c.documents_completed, t.c.document_ids,
                                    t.c.status).where(t.c.order_id == order_id)).one()

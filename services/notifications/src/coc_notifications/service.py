@@ -4,7 +4,7 @@ from __future__ import annotations
 from coc_shared.migrate import package_migrations
 from coc_shared.service import ServiceDefinition
 
-from .adapters.orm import metadata
+from .adapters.tables import metadata
 from .entrypoints.routes import register_api
 from .service_layer.handlers import handlers
 

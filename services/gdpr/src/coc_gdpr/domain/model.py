@@ -10,14 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from coc_shared.errors import InvalidEvent
 from coc_shared.values import aware_datetime
 
 ANSWER_WITHIN = timedelta(days=30)
 PENDING = "pending"
-
-
-class InvalidEvent(ValueError):
-    """The event cannot be recorded as it is: handling it again cannot succeed."""
 
 
 @dataclass(frozen=True)

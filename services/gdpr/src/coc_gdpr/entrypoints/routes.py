@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, jsonify
 
-from coc_shared.auth import staff_required
+from coc_shared.http import staff_required
 
 from ..adapters.repository import DeactivationRequestRepository
 
@@ -17,8 +17,8 @@ def register_api(app: Flask, runtime) -> None:
     @bp.get("/deactivation-requests/<account_id>")
     @staff_required()
     def deactivation_requests(account_id: str):
-        with runtime.engine.connect() as conn:
-            requests = DeactivationRequestRepository(conn).for_account(account_id)
+        with runtime.unit_of_work() as uow:
+            requests = DeactivationRequestRepository(uow).for_account(account_id)
         return jsonify({"account_id": account_id, "items": [
             {"event_id": r.event_id, "requested_at": r.requested_at.isoformat(), "due_by": r.due_by.isoformat(),
              "status": r.status} for r in requests]})

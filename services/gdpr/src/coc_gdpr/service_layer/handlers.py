@@ -5,19 +5,16 @@ event, and a pending request of the account absorbs a repeated one, so a handler
 """
 from __future__ import annotations
 
-from coc_shared.consumer import Handler, HandlerContext, PermanentError
+from coc_shared.consumer import Handler, HandlerContext
 from coc_shared.envelope import Event
 
 from ..adapters.repository import DeactivationRequestRepository
-from ..domain.model import DeactivationRequest, InvalidEvent, request_to_open
+from ..domain.model import DeactivationRequest, request_to_open
 
 
 def record_deactivation_request(event: Event, ctx: HandlerContext) -> None:
-    try:
-        request = DeactivationRequest.from_message(event.id, event.data)
-    except InvalidEvent as exc:
-        raise PermanentError(str(exc)) from exc
-    requests = DeactivationRequestRepository(ctx.conn)
+    request = DeactivationRequest.from_message(event.id, event.data)
+    requests = DeactivationRequestRepository(ctx)
     to_open = request_to_open(requests.pending_for(request.account_id), request)
     if to_open is not None:
         requests.add(to_open)

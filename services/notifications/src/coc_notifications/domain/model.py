@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from coc_shared.errors import InvalidEvent
+
 # event type -> template of the message it causes
 TEMPLATES: dict[str, str] = {
     "order.placed": "order_confirmation",
@@ -39,10 +41,6 @@ LINK_EVENTS = ("account.email_change_requested",)
 PENDING = "pending"
 # columns of a notification that hold personal data: erased with the account
 PERSONAL_FIELDS = ("recipient_email", "confirmation_url")
-
-
-class InvalidEvent(ValueError):
-    """The event cannot be recorded as it is: handling it again cannot succeed."""
 
 
 def _text(value) -> str | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, jsonify
 
-from coc_shared.auth import staff_required
+from coc_shared.http import staff_required
 
 from ..adapters.repository import NotificationRepository
 
@@ -19,8 +19,8 @@ def register_api(app: Flask, runtime) -> None:
     @bp.get("/orders/<order_id>/notifications")
     @staff_required()
     def order_notifications(order_id: str):
-        with runtime.engine.connect() as conn:
-            notifications = NotificationRepository(conn).for_order(order_id)
+        with runtime.unit_of_work() as uow:
+            notifications = NotificationRepository(uow).for_order(order_id)
         return jsonify({"order_id": order_id, "items": [
             {"event_id": n.event_id, "event_type": n.event_type, "template": n.template, "status": n.status,
              "has_recipient": n.recipient_email is not None} for n in notifications]})

@@ -5,23 +5,18 @@ event, and the repository records one notification per event, so a handler has o
 """
 from __future__ import annotations
 
-from coc_shared.consumer import Handler, HandlerContext, PermanentError
+from coc_shared.consumer import Handler, HandlerContext
 from coc_shared.envelope import Event
 
 from ..adapters.repository import NotificationRepository
-from ..domain.model import TEMPLATES, InvalidEvent, Notification
-
-
-def _notification(event: Event) -> Notification:
-    try:
-        return Notification.for_event(event.id, event.type, event.data, event.personal)
-    except InvalidEvent as exc:
-        raise PermanentError(str(exc)) from exc
+from ..domain.model import TEMPLATES, Notification
 
 
 def record_notification(event: Event, ctx: HandlerContext) -> None:
-    notification = _notification(event)
-    notifications = NotificationRepository(ctx.conn)
+    notification = Notification.for_event(event.id, event.type, event.data, event.personal)
+    notifications = NotificationRepository(ctx)
+    if notifications.exists(event.id):
+        return
     if notification.account_id and notifications.account_deactivated(notification.account_id):
         # Late for an account already erased (a retried delivery): nothing personal is kept.
         notification = notification.without_personal_data()
@@ -29,10 +24,11 @@ def record_notification(event: Event, ctx: HandlerContext) -> None:
 
 
 def record_account_deactivated(event: Event, ctx: HandlerContext) -> None:
-    notification = _notification(event)
-    notifications = NotificationRepository(ctx.conn)
+    notification = Notification.for_event(event.id, event.type, event.data, event.personal)
+    notifications = NotificationRepository(ctx)
     notifications.erase_personal_data(notification.account_id)
-    notifications.add(notification)
+    if not notifications.exists(event.id):
+        notifications.add(notification)
 
 
 def handlers(_runtime=None) -> dict[str, Handler]:

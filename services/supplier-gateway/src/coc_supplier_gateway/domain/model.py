@@ -14,18 +14,13 @@ them under the row lock, so that a cancellation and a sending cannot both win.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from coc_shared.values import aware_datetime
+from coc_shared.errors import InvalidEvent
 
 PENDING = "pending"
 READY = "ready"
 CANCELLED = "cancelled"
 CANCELLABLE = (PENDING, READY)  # not handed to the supplier yet
-
-
-class InvalidEvent(ValueError):
-    """The event cannot be recorded as it is: handling it again cannot succeed."""
 
 
 def order_id_of(event_type: str, data: dict) -> str:
@@ -85,21 +80,3 @@ class SupplierRequest:
     def _advance(self) -> None:
         if self.status == PENDING and not self.missing:
             self.status = READY
-
-
-@dataclass(frozen=True)
-class AccountDeactivation:
-    """An account whose personal data the gdpr service erased; the gateway keeps none of it yet
-    (the documents it will fetch and send are erased in the step that handles them)."""
-
-    account_id: str
-    event_id: str
-    erased_at: datetime
-
-    @classmethod
-    def from_message(cls, event_id: str, data: dict) -> "AccountDeactivation":
-        account_id = data.get("account_id")
-        if not isinstance(account_id, str) or not account_id:
-            raise InvalidEvent("account.deactivated carries no account_id")
-        return cls(account_id=account_id, event_id=event_id,
-                   erased_at=aware_datetime(data.get("erased_at"), "erased_at", InvalidEvent))

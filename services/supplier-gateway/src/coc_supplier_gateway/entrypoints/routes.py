@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, jsonify
 
-from coc_shared.auth import staff_required
-from coc_shared.http import error_response
+from coc_shared.http import error_response, staff_required
 
 from ..adapters.repository import SupplierRequestRepository
 
@@ -18,8 +17,8 @@ def register_api(app: Flask, runtime) -> None:
     @bp.get("/supplier-requests/<order_id>")
     @staff_required()
     def supplier_request(order_id: str):
-        with runtime.engine.connect() as conn:
-            request = SupplierRequestRepository(conn).get(order_id)
+        with runtime.unit_of_work() as uow:
+            request = SupplierRequestRepository(uow).get(order_id)
         if request is None:
             return error_response(404, "no supplier request for this order")
         return jsonify({"order_id": request.order_id, "brand": request.brand, "status": request.status,

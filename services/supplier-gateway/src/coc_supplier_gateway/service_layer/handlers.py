@@ -8,23 +8,23 @@ from __future__ import annotations
 
 from typing import Callable
 
-from coc_shared.consumer import Handler, HandlerContext, PermanentError
+from coc_shared.consumer import Handler, HandlerContext
+from coc_shared.deactivation import account_deactivated_handler
 from coc_shared.envelope import Event
 from coc_shared.logging import get_logger
 
-from ..adapters.repository import AccountDeactivationRepository, SupplierRequestRepository
-from ..domain.model import AccountDeactivation, InvalidEvent, SupplierRequest, order_id_of
+from ..adapters import tables
+from ..adapters.repository import SupplierRequestRepository
+from ..domain.model import SupplierRequest, order_id_of
 
 log = get_logger(__name__)
 
+
 def _update_request(change: Callable[[SupplierRequest, Event], None]) -> Handler:
     def handle(event: Event, ctx: HandlerContext) -> None:
-        requests = SupplierRequestRepository(ctx.conn)
-        try:
-            request = requests.get_or_new(order_id_of(event.type, event.data))
-            change(request, event)
-        except InvalidEvent as exc:
-            raise PermanentError(str(exc)) from exc
+        requests = SupplierRequestRepository(ctx)
+        request = requests.get_or_new(order_id_of(event.type, event.data))
+        change(request, event)
         requests.save(request)
     handle.__name__ = change.__name__
     return handle
@@ -55,12 +55,9 @@ def order_cancelled(request: SupplierRequest, event: Event) -> None:
         log.info("supplier_request.cancellation_ignored", order_id=request.order_id, status=request.status)
 
 
-def account_deactivated(event: Event, ctx: HandlerContext) -> None:
-    try:
-        deactivation = AccountDeactivation.from_message(event.id, event.data)
-    except InvalidEvent as exc:
-        raise PermanentError(str(exc)) from exc
-    AccountDeactivationRepository(ctx.conn).add(deactivation)
+# The gateway keeps nothing personal of an account yet (the documents it will fetch and send are
+# erased in the step that handles them): the deactivation is only recorded.
+account_deactivated = account_deactivated_handler(tables.account_deactivations)
 
 
 def handlers(_runtime=None) -> dict[str, Handler]:

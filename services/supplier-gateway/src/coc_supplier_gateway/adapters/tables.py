@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Boolean, Column, DateTime, MetaData, String, Table
 
-from coc_shared.tables import messaging_tables
+from coc_shared.tables import account_deactivations_table, messaging_tables
 
 SCHEMA = "supplier_gateway"
 metadata = MetaData(schema=SCHEMA)
@@ -21,12 +21,6 @@ supplier_requests = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
-account_deactivations = Table(
-    "account_deactivations", metadata,
-    Column("account_id", String(200), primary_key=True),
-    Column("event_id", String(36), nullable=False),
-    Column("erased_at", DateTime(timezone=True), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-)
+account_deactivations = account_deactivations_table(metadata, SCHEMA)
 
 outbox, inbox = messaging_tables(metadata, SCHEMA)
