@@ -51,6 +51,7 @@ from coc_shared.catalogue import EventType, TolerantSchema, register
 from coc_shared.config import Settings
 from coc_shared.consumer import EventConsumer
 from coc_shared.db import ensure_schema, normalise_url
+from coc_shared.tables import create_outbox_notify_trigger
 from coc_shared.envelope import Event
 from coc_shared.logging import configure_logging
 from coc_shared.migrate import upgrade
@@ -95,7 +96,7 @@ register(EventType(HANDLED, 1, SERVICE, ("bench-sink",), HandledV1, None, "Emitt
 
 def bench_handlers(runtime: Runtime):
     def on_ping(event, ctx):
-        ctx.conn.execute(insert(effects).values(event_id=event.id, seq=event.data["seq"]))
+        ctx.add(effects, {"event_id": event.id, "seq": event.data["seq"]})
         ctx.emit(HANDLED, {"seq": event.data["seq"]})
     return {PING: on_ping}
 
@@ -218,6 +219,8 @@ def create_environment(cfg: dict) -> None:
     upgrade(runtime.engine, OPS_MIGRATIONS, OPS_SCHEMA)
     ensure_schema(runtime.engine, SCHEMA)
     metadata.create_all(runtime.engine)
+    with runtime.engine.begin() as conn:
+        create_outbox_notify_trigger(conn, SCHEMA)  # as the services' migrations do
     runtime.declare_topology()  # exchange, service queue bound to bench.ping, dead and delay queues
     conn = runtime.broker.connect()
     try:
@@ -272,12 +275,13 @@ def destroy_environment(cfg: dict) -> None:
 # Untimed preparation
 # ---------------------------------------------------------------------------------------------
 def fill_outbox(cfg: dict, n: int, per_tx: int = 2000) -> None:
-    """N bench.ping events written through Runtime.transaction()/tx.emit, in big transactions."""
+    """N bench.ping events written through Runtime.unit_of_work()/uow.emit, in big transactions."""
     runtime = make_runtime(cfg)
     for start in range(0, n, per_tx):
-        with runtime.transaction() as tx:
+        with runtime.unit_of_work() as uow:
             for i in range(start, min(n, start + per_tx)):
-                tx.emit(PING, {"seq": i}, subject=f"order-{i}")
+                uow.emit(PING, {"seq": i}, subject=f"order-{i}")
+            uow.commit()
     runtime.engine.dispose()
     sql(cfg, f"ANALYZE {SCHEMA}.outbox")
 
@@ -913,8 +917,9 @@ def fw_producer(cfg: dict, rate: float, total: int, profile_path: str | None = N
         pass
 
     def commit_one(i):
-        with runtime.transaction() as tx:
-            event = tx.emit(PING, {"seq": i}, subject=f"order-{i}")
+        with runtime.unit_of_work() as uow:
+            event = uow.emit(PING, {"seq": i}, subject=f"order-{i}")
+            uow.commit()
         return event.id
 
     prof = _profiled(profile_path)
