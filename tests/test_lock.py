@@ -572,7 +572,8 @@ SOURCE_BREAKAGES = [
 ]
 
 
-@pytest.mark.parametrize("check,mutate,expected", [b[1:] for b in SOURCE_BREAKAGES], ids=[b[0] for b in SOURCE_BREAKAGES])
+@pytest.mark.parametrize("check,mutate,expected", [b[1:] for b in SOURCE_BREAKAGES],
+                         ids=[b[0] for b in SOURCE_BREAKAGES])
 def test_source_check_reports_a_breakage(sources, check, mutate, expected):
     assert not [p for p in check(sources) if expected in p]
     reported = [p for p in check(mutate(sources)) if expected in p]
@@ -585,13 +586,15 @@ def test_bench_check_reports_a_service_import(sources):
     module = canonicalize_name(Requirement(bench[0]).name).replace("-", "_")
     problems = check_bench_only(sources, {"services/orders/src/x.py": f"import {module}\n"})
     assert any("services/orders/src/x.py" in p for p in problems), problems
-    declared = _replace("", '"redis>=5",', f'"redis>=5",\n  "{module}",', path="services/orders/pyproject.toml")(sources)
+    declared = _replace("", '"redis>=5",', f'"redis>=5",\n  "{module}",',
+                        path="services/orders/pyproject.toml")(sources)
     assert any("benchmark-only" in p for p in check_bench_only(declared, {})), check_bench_only(declared, {})
 
 
 MAKEFILE_BREAKAGES = [
-    ("the old install", lambda t: re.sub(r"\t\$\(BIN\)/python -m pip install --quiet --require-hashes -r \$\(LOCK\)\n"
-                                         r"(\t[^\n]*\n)", "\t$(BIN)/python -m pip install -e shared -r requirements-dev.txt\n", t),
+    ("the old install",
+     lambda t: re.sub(r"\t\$\(BIN\)/python -m pip install --quiet --require-hashes -r \$\(LOCK\)\n(\t[^\n]*\n)",
+                      "\t$(BIN)/python -m pip install -e shared -r requirements-dev.txt\n", t),
      "requirements-dev.txt"),
     ("resolves again", lambda t: t.replace("--no-deps ", ""), "without --no-deps"),
     ("lock not a prerequisite", lambda t: t.replace("$(INSTALLED): $(LOCK) ", "$(INSTALLED): "),
