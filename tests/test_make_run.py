@@ -99,8 +99,9 @@ def test_distributed_mode_starts_every_service_and_carries_events(settings_facto
         # handled by the payments worker, each a process started by coc-run.
         runtime = Runtime(orders_definition, settings)
         order_id, data = order_placed_payload()
-        with runtime.transaction(correlation_id=order_id) as tx:
-            tx.emit("order.placed", data, subject=order_id, personal=lookup("order.placed", 1).example_personal)
+        with runtime.unit_of_work(correlation_id=order_id) as uow:
+            uow.emit("order.placed", data, subject=order_id, personal=lookup("order.placed", 1).example_personal)
+            uow.commit()
         wait_until(lambda: payment_due_recorded(runtime.engine, order_id), timeout=30, message="payment due recorded")
     finally:
         stop(process)
@@ -129,8 +130,9 @@ def test_embedded_mode_needs_no_server(ports, tmp_path, storefront_order):
                                      parking_database_url=f"sqlite:///{tmp_path}/main.db")
         runtime = Runtime(orders_definition, settings)
         order_id, data = order_placed_payload()
-        with runtime.transaction(correlation_id=order_id) as tx:
-            tx.emit("order.placed", data, subject=order_id, personal=lookup("order.placed", 1).example_personal)
+        with runtime.unit_of_work(correlation_id=order_id) as uow:
+            uow.emit("order.placed", data, subject=order_id, personal=lookup("order.placed", 1).example_personal)
+            uow.commit()
         from coc_payments.service import definition as payments_definition
         payments = Runtime(payments_definition, Settings.from_env(
             "payments", rabbitmq_url="memory://", database_url=f"sqlite:///{tmp_path}/main.db",

@@ -38,27 +38,35 @@ def outbox_events(rt, event_type: str, subject: str | None = None) -> list[dict]
         return [json.loads(b) for b in conn.execute(query.order_by(o.c.seq)).scalars()]
 
 
+def place_order(rt, body: dict | None = None, **kwargs):
+    """``PlaceOrder`` through the use case as the API runs it (brands, number allocator and cipher
+    of ``rt``'s app context); returns the ``PlacedOrder``."""
+    from coc_orders.entrypoints.context import OrdersApp
+    from coc_orders.entrypoints.schemas import OrderRequestSchema
+    from coc_orders.service_layer.orders import PlaceOrder, place_order as place_order_uc
+
+    app = getattr(rt, "_orders_app", None)
+    if app is None:
+        app = rt._orders_app = OrdersApp.build(rt)
+    body = OrderRequestSchema().load(body if body is not None else order_body())
+    return place_order_uc(rt, PlaceOrder(body=body, **kwargs), brands=app.brands, numbers=app.numbers,
+                          cipher=app.cipher, idempotency_ttl=app.config.idempotency_ttl)
+
+
 def place(rt, status: str = "placed", **changes) -> str:
     """An order placed through the use case (guest), then put in ``status``; returns its id."""
     from sqlalchemy import update
 
-    from coc_orders.adapters import orm
-    from coc_orders.domain.catalogue import load_catalogue
-    from coc_orders.service_layer.orders import PlaceOrder, place_order
+    from coc_orders.adapters import tables
 
-    from coc_orders.entrypoints.schemas import OrderRequestSchema
-
-    body = OrderRequestSchema().load(order_body(**changes))
-    result = place_order(rt, load_catalogue(), PlaceOrder(body=body),
-                         render=lambda order, token: {"id": order.id})
-    order_id = result["body"]["id"]
+    order_id = place_order(rt, order_body(**changes)).order.id
     if status != "placed":
         with rt.engine.begin() as conn:
-            conn.execute(update(orm.orders).where(orm.orders.c.id == order_id).values(status=status))
+            conn.execute(update(tables.orders).where(tables.orders.c.id == order_id).values(status=status))
     return order_id
 
 
 def order_status(rt, order_id: str) -> str:
-    from coc_orders.adapters import orm
+    from coc_orders.adapters import tables
     with rt.engine.connect() as conn:
-        return conn.execute(select(orm.orders.c.status).where(orm.orders.c.id == order_id)).scalar_one()
+        return conn.execute(select(tables.orders.c.status).where(tables.orders.c.id == order_id)).scalar_one()

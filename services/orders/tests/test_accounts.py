@@ -9,8 +9,8 @@ from datetime import timedelta
 
 from sqlalchemy import inspect, select
 
-from coc_orders.adapters import orm
-from coc_shared.auth import issue_customer_token, verify_customer_token
+from coc_orders.adapters import tables
+from coc_shared.tokens import issue_customer_token, verify_customer_token
 
 from conftest import CUSTOMER_SECRET
 from orders_helpers import order_body, outbox_events
@@ -37,7 +37,7 @@ def test_sign_up_log_in_and_see_my_data(runtime, client):
     assert created.status_code == 201, created.get_json()
     assert "password" not in created.get_data(as_text=True)
     with runtime.engine.connect() as conn:
-        stored = conn.execute(select(orm.accounts.c.password_hash).where(orm.accounts.c.id == created.get_json()["id"])).scalar_one()
+        stored = conn.execute(select(tables.accounts.c.password_hash).where(tables.accounts.c.id == created.get_json()["id"])).scalar_one()
     assert stored.startswith("$argon2id$")
     token = client.post("/v1/auth/token", json={"email": email.lower(), "password": "correct horse battery"}).get_json()
     assert token["token_type"] == "Bearer" and token["expires_in"] == 7200
@@ -91,8 +91,8 @@ def test_change_my_data_and_my_email_through_the_confirmation_link(runtime, clie
     assert set(event["personal"]) == {"email", "confirmation_url"} and event["personal"]["email"] == new_email
     token = event["personal"]["confirmation_url"].split("token=")[1]
     with runtime.engine.connect() as conn:
-        [change] = conn.execute(select(orm.email_changes).where(
-            orm.email_changes.c.account_id == account["id"])).all()
+        [change] = conn.execute(select(tables.email_changes).where(
+            tables.email_changes.c.account_id == account["id"])).all()
     assert change.token_sha256 == hashlib.sha256(token.encode()).hexdigest()
     assert token not in {str(v) for v in change}
     assert "pending_notifications" not in inspect(runtime.engine).get_table_names(schema="orders")
@@ -187,7 +187,6 @@ def test_the_confirmation_link_reaches_the_notifications_service_through_the_bro
                                                                                     settings_factory):
     import threading
 
-    from coc_notifications.adapters import orm as notifications_orm
     from coc_notifications.service import definition as notifications_definition
     from coc_shared.service import Runtime
     from coc_shared.testing import wait_until
@@ -201,7 +200,7 @@ def test_the_confirmation_link_reaches_the_notifications_service_through_the_bro
         account, auth = sign_up(client)
         new_email = f"lea.broker.{uuid.uuid4().hex[:6]}@example.org"
         assert client.patch("/v1/accounts/me", headers=auth, json={"email": new_email}).status_code == 200
-        t = notifications_orm.notifications
+        t = notifications.definition.metadata.tables["notifications.notifications"]
 
         def kept():
             with notifications.engine.connect() as conn:

@@ -11,11 +11,9 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from coc_payments.adapters import orm as payments_orm
 from coc_payments.service import definition as payments_definition
 from coc_shared.service import Runtime
 from coc_shared.testing import wait_until
-from coc_supplier_gateway.adapters import orm as gateway_orm
 from coc_supplier_gateway.service import definition as gateway_definition
 
 from orders_helpers import order_body, order_status, outbox_events, place
@@ -105,11 +103,11 @@ def cancel_as_owner_of(runtime, client, order_id):
     """Give the (guest) order placed by ``place`` a known access token, then cancel with it."""
     from sqlalchemy import update
 
-    from coc_orders.adapters import orm
-    from coc_shared.auth import new_order_access_token
+    from coc_orders.adapters import tables
+    from coc_shared.tokens import new_order_access_token
     token, token_hash = new_order_access_token()
     with runtime.engine.begin() as conn:
-        conn.execute(update(orm.orders).where(orm.orders.c.id == order_id).values(access_token_sha256=token_hash))
+        conn.execute(update(tables.orders).where(tables.orders.c.id == order_id).values(access_token_sha256=token_hash))
     return cancel(client, order_id, {"X-Order-Token": token})
 
 
@@ -139,15 +137,18 @@ def test_a_cancellation_reaches_payments_and_the_supplier_gateway(runtime, clien
     placed = client.post("/v1/orders", json=order_body()).get_json()
     guest = {"X-Order-Token": placed["access_token"]}
 
+    payments_due = payments.definition.metadata.tables["payments.payments_due"]
+    supplier_requests = gateway.definition.metadata.tables["supplier_gateway.supplier_requests"]
+
     def payment_status():
         with payments.engine.connect() as conn:
-            return conn.execute(select(payments_orm.payments_due.c.status).where(
-                payments_orm.payments_due.c.order_id == placed["id"])).scalar_one_or_none()
+            return conn.execute(select(payments_due.c.status).where(
+                payments_due.c.order_id == placed["id"])).scalar_one_or_none()
 
     def request_status():
         with gateway.engine.connect() as conn:
-            return conn.execute(select(gateway_orm.supplier_requests.c.status).where(
-                gateway_orm.supplier_requests.c.order_id == placed["id"])).scalar_one_or_none()
+            return conn.execute(select(supplier_requests.c.status).where(
+                supplier_requests.c.order_id == placed["id"])).scalar_one_or_none()
 
     wait_until(lambda: payment_status() == "due" and request_status() == "pending", message="order.placed handled")
     assert cancel(client, placed["id"], guest).status_code == 200

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from sqlalchemy import select
 
-from coc_orders.adapters import orm
+from coc_orders.adapters import tables
 from coc_orders.adapters.crypto import Cipher
 from coc_orders.adapters.storage import LocalFolderStorage
 
@@ -46,7 +46,7 @@ def test_each_accepted_type_is_recognised_encrypted_and_stored(runtime, client, 
     assert doc["sha256"] == hashlib.sha256(content).hexdigest()
     assert answer.get_json()["documents_required"] == ["registration_certificate"]
     with runtime.engine.connect() as conn:
-        row = conn.execute(select(orm.order_documents).where(orm.order_documents.c.id == doc["id"])).one()
+        row = conn.execute(select(tables.order_documents).where(tables.order_documents.c.id == doc["id"])).one()
     assert order["id"] not in row.storage_key and "whatever" not in row.storage_key
     stored = s3_object(runtime, row.storage_key)
     assert content not in stored and content[:8] not in stored  # encrypted
@@ -58,7 +58,7 @@ def test_a_renamed_executable_gets_415_and_nothing_is_stored(runtime, client):
     answer = upload(client, order, "id_card", EXE, filename="passport.pdf", mimetype="application/pdf")
     assert answer.status_code == 415 and answer.get_json()["error"]["code"] == "unsupported_media_type"
     with runtime.engine.connect() as conn:
-        assert conn.execute(select(orm.order_documents).where(orm.order_documents.c.order_id == order["id"])).first() is None
+        assert conn.execute(select(tables.order_documents).where(tables.order_documents.c.order_id == order["id"])).first() is None
 
 
 def test_more_than_10_mb_gets_413(client):
@@ -104,7 +104,7 @@ def test_the_embedded_mode_keeps_encrypted_files_in_a_local_folder(make_runtime,
     order = client.post("/v1/orders", json=order_body()).get_json()
     doc = upload(client, order, "id_card", PDF).get_json()["document"]
     with rt.engine.connect() as conn:
-        key = conn.execute(select(orm.order_documents.c.storage_key).where(orm.order_documents.c.id == doc["id"])).scalar_one()
+        key = conn.execute(select(tables.order_documents.c.storage_key).where(tables.order_documents.c.id == doc["id"])).scalar_one()
     blob = LocalFolderStorage(tmp_path).get(key)
     assert PDF not in blob and Cipher(DOCUMENT_KEY).decrypt(blob, doc["id"]) == PDF
 

@@ -108,8 +108,10 @@ DATA = {
 
 
 def emit(producer, order_id: str, event_type: str):
-    with producer.transaction(correlation_id=order_id) as tx:
-        return tx.emit(event_type, {"order_id": order_id, **DATA[event_type]}, subject=order_id)
+    with producer.unit_of_work(correlation_id=order_id) as uow:
+        event = uow.emit(event_type, {"order_id": order_id, **DATA[event_type]}, subject=order_id)
+        uow.commit()
+    return event
 
 
 def timeline(client, order_id, token):

@@ -3,12 +3,17 @@ from datetime import datetime, timezone
 
 import pytest
 
+from coc_orders.domain.brands import load_brands
+from coc_orders.domain.errors import NotAllowedNow
 from coc_orders.domain.model import (
-    LIFECYCLE_MILESTONES, RECORDED_FACTS, AccountDeactivation, InvalidEvent, Order, OrderDocument, OrderEvent,
-    complete_set, missing_documents, requested_kinds,
+    LIFECYCLE_MILESTONES, RECORDED_FACTS, Order, OrderDocument, OrderEvent, complete_set, missing_documents,
+    requested_kinds,
 )
 from coc_orders.service_layer.handlers import handlers
 from coc_shared.catalogue import all_event_types
+from coc_shared.deactivation import AccountDeactivation
+from coc_shared.errors import InvalidEvent, PermanentError
+from coc_shared.tokens import new_order_access_token
 
 WHEN = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 
@@ -38,6 +43,10 @@ def test_an_event_outside_the_order_life_is_refused():
 def test_an_order_event_needs_an_order_id(data):
     with pytest.raises(InvalidEvent):
         OrderEvent.from_message("e-1", "payment.failed", WHEN, data)
+
+
+def test_an_event_that_cannot_be_recorded_is_parked_at_once():
+    assert issubclass(InvalidEvent, PermanentError)
 
 
 def test_an_order_event_needs_an_aware_time():
@@ -101,3 +110,52 @@ def test_the_supplier_s_request_makes_the_order_require_the_documents_again():
 def test_a_kind_the_upload_does_not_know_is_asked_for_as_other():
     assert requested_kinds(["certificate_of_insurance", "id_card", "x-ray"]) == ["other", "id_card"]
     assert requested_kinds([]) == [] and requested_kinds(None) == []
+
+
+def test_a_new_order_takes_its_price_vat_and_documents_from_the_brand_never_the_client():
+    peugeot = load_brands().by_name("Peugeot")
+    placed = Order.place(id="o-9", seq=42, placed_at=WHEN, brand=peugeot, account_id=None, access_token_sha256="ab",
+                         values=dict(payment_method="card", vin="VF3ABCDEF12345678", first_registration_date=WHEN.date(),
+                                     vehicle_extra={}, marketing_consent=False, customer={}, shipping_address={}))
+    assert (placed.status, placed.brand, placed.total_cents, placed.vat_cents) == ("placed", "Peugeot", 24900, 4150)
+    assert placed.documents_required == ["id_card", "registration_certificate"]
+    assert placed.number == "COC-2026-000042"
+
+
+@pytest.mark.parametrize("status", ["placed", "payment_failed", "paid"])
+def test_an_order_is_cancelled_before_it_is_sent_to_the_supplier(status):
+    o = order(status=status)
+    o.cancel()
+    assert o.status == "cancelled"
+
+
+@pytest.mark.parametrize("status", ["sent_to_supplier", "shipped", "cancelled"])
+def test_a_cancellation_that_the_state_refuses_says_why(status):
+    o = order(status=status)
+    with pytest.raises(NotAllowedNow) as refused:
+        o.cancel()
+    assert refused.value.status == status and str(refused.value).startswith("this order")
+    assert o.status == status
+
+
+def test_a_final_order_takes_no_more_documents():
+    order(status="paid").check_accepts_documents()
+    with pytest.raises(NotAllowedNow, match="cancelled: it takes no more documents"):
+        order(status="cancelled").check_accepts_documents()
+
+
+def test_the_documents_complete_the_order_once():
+    o = order(status="placed", documents_completed_at=None)
+    first = [document("d-1", "id_card")]
+    assert o.complete_documents(first, WHEN) is None and o.documents_completed_at is None
+    both = first + [document("d-2", "registration_certificate")]
+    assert o.complete_documents(both, WHEN) == ["d-1", "d-2"] and o.documents_completed_at == WHEN
+    assert o.complete_documents(both + [document("d-3", "id_card")], WHEN) is None  # complete already
+
+
+def test_an_order_is_opened_by_its_owner_or_its_access_token_only():
+    token, token_hash = new_order_access_token()
+    guest = order(access_token_sha256=token_hash)
+    assert guest.opened_by(None, token) and not guest.opened_by(None, token + "x") and not guest.opened_by("a-1", None)
+    owned = order(account_id="a-1")
+    assert owned.opened_by("a-1", None) and not owned.opened_by("a-2", None) and not owned.opened_by(None, None)

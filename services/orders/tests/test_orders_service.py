@@ -2,7 +2,7 @@
 database and bus prefix, from coc_shared.testing)."""
 import pytest
 
-from coc_orders.adapters import orm
+from coc_orders.adapters import tables
 from coc_orders.service import definition
 from coc_payments.service import definition as payments_definition
 from coc_shared.service import Runtime
@@ -36,14 +36,14 @@ def fresh_example(event_type: str, rt: Runtime | None = None):
 def effects(rt: Runtime, event) -> int:
     """How many rows the handling of ``event`` left in the service's own tables."""
     if event.type == "account.deactivated":
-        return count_rows(rt, orm.account_deactivations,
-                          orm.account_deactivations.c.account_id == event.data["account_id"])
-    return count_rows(rt, orm.order_events, orm.order_events.c.event_id == event.id)
+        return count_rows(rt, tables.account_deactivations,
+                          tables.account_deactivations.c.account_id == event.data["account_id"])
+    return count_rows(rt, tables.order_events, tables.order_events.c.event_id == event.id)
 
 
 def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
-    tables = assert_migrated(runtime, {"order_events", "account_deactivations"}, "orders_0003")
-    assert "pending_notifications" not in tables  # orders_0003: the e-mail change is an event now
+    found = assert_migrated(runtime, {"order_events", "account_deactivations", "id_blocks"}, "orders_0004")
+    assert "pending_notifications" not in found  # orders_0003: the e-mail change is an event now
 
 
 def test_migrations_create_exactly_the_tables_of_the_metadata(runtime):

@@ -8,8 +8,8 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from coc_orders.adapters import orm
-from coc_shared.auth import hash_access_token
+from coc_orders.adapters import tables
+from coc_shared.tokens import hash_access_token
 from coc_shared.catalogue import lookup
 from coc_shared.envelope import Event
 
@@ -39,7 +39,7 @@ def test_a_valid_order_of_each_payment_method_is_placed(runtime, client, method)
     assert "203.0.113.7" not in text and "pytest-agent" not in text
 
     with runtime.engine.connect() as conn:
-        row = conn.execute(select(orm.orders).where(orm.orders.c.id == body["id"])).one()
+        row = conn.execute(select(tables.orders).where(tables.orders.c.id == body["id"])).one()
     assert row.access_token_sha256 == hash_access_token(body["access_token"])
     assert body["access_token"] not in str(tuple(row))  # only the hash is stored
     assert (row.client_ip, row.user_agent) == ("203.0.113.7", "pytest-agent/1.0")
@@ -163,8 +163,8 @@ def test_the_same_idempotency_key_returns_the_first_answer_and_places_one_order(
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert len(outbox_events(runtime, "order.placed", first.get_json()["id"])) == 1
     with runtime.engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(orm.orders)
-                            .where(orm.orders.c.id == first.get_json()["id"])).scalar_one() == 1
+        assert conn.execute(select(func.count()).select_from(tables.orders)
+                            .where(tables.orders.c.id == first.get_json()["id"])).scalar_one() == 1
     other = post(client, order_body(payment_method="paypal"), **{"Idempotency-Key": "key-123"})
     assert other.status_code == 409
     third = post(client, body, **{"Idempotency-Key": "key-456"})

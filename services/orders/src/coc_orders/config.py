@@ -1,52 +1,142 @@
-"""The orders service's own configuration variables (declared once here; README.md documents them).
+"""The orders service's own configuration: its variables, declared once here (README.md's table is
+generated from them), and ``OrdersConfig``, the typed, frozen object built from them once at start
+(``ServiceDefinition.config``; the runtime keeps it as ``runtime.config``).
 
-A value comes from ``settings.extra`` when a test or the launcher sets it there, else from the
-environment (``coc_shared.config.env``), else the declared default. The customers' token secret is
-the shared ``Settings.customer_token_secret`` (CUSTOMER_TOKEN_SECRET), not one of these.
+A value comes from the overrides (``Settings.extra``: tests, ``make run``), else the environment,
+else the declared default; a value that cannot be read stops the start with an error naming the
+variable and what it expects. The customers' token secret is the shared
+``Settings.customer_token_secret`` (CUSTOMER_TOKEN_SECRET), not one of these.
 """
 from __future__ import annotations
 
-from coc_shared.config import declare_env, env
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Mapping
 
-ORDERS_ENV: dict[str, tuple[str | None, str]] = {
-    "ORDERS_CATALOGUE_PATH": (
-        None, "JSON file of the brands the orders service sells (price in euro cents VAT included, VAT rate, "
-              "documents required, extra fields); defaults to the catalogue shipped in the package."),
-    "ORDERS_DOCUMENT_KEY": (
-        None, "AES-256-GCM key (32 bytes, base64) that encrypts customers' documents before they are stored. "
-              "Document uploads answer 503 without it."),
-    "ORDERS_DOCUMENT_STORE": (
-        "", "Where encrypted documents go: `s3` (any S3-compatible store, through boto3) or `local` (a folder, "
-            "ORDERS_DOCUMENTS_DIR); empty chooses `local` in the embedded mode and `s3` otherwise."),
-    "ORDERS_DOCUMENTS_DIR": ("var/orders-documents", "Folder of the encrypted documents when ORDERS_DOCUMENT_STORE is `local`."),
-    "ORDERS_S3_ENDPOINT_URL": (None, "Endpoint of the S3-compatible store (e.g. MinIO); empty means AWS S3."),
-    "ORDERS_S3_BUCKET": ("coc-orders-documents", "Bucket of the encrypted documents (created when missing)."),
-    "ORDERS_S3_REGION": ("eu-west-3", "Region of the S3-compatible store."),
-    "ORDERS_S3_ACCESS_KEY_ID": (None, "Access key of the S3-compatible store (else boto3's usual credential chain)."),
-    "ORDERS_S3_SECRET_ACCESS_KEY": (None, "Secret key of the S3-compatible store (else boto3's usual credential chain)."),
-    "ORDERS_RATE_LIMIT_STORAGE": (
-        "memory://", "Counters of the per-IP rate limits: `memory://` (per process) or a `redis://` URL shared "
-                     "by every process of the service."),
-    "ORDERS_RATE_LIMIT_LOGIN": ("10/minute", "Log-in attempts (`POST /v1/auth/token`) allowed per client IP (`N/second|minute|hour`)."),
-    "ORDERS_RATE_LIMIT_ORDERS": ("20/minute", "Orders (`POST /v1/orders`) and account creations allowed per client IP (`N/second|minute|hour`)."),
-    "ORDERS_PROXY_COUNT": ("0", "Reverse proxies in front of the API whose X-Forwarded-For is trusted for the client IP."),
-    "ORDERS_PAYMENT_URL": (
-        "http://127.0.0.1:8002/v1/payments/{order_id}/checkout", "Link to pay an order given in the order's answer: the payments service's checkout (POST; `{order_id}` is replaced)."),
-    "ORDERS_EMAIL_CONFIRMATION_URL": (
-        "http://127.0.0.1:8001/v1/accounts/email-confirmation?token={token}",
-        "Link sent to a new e-mail address to confirm an account's change of e-mail (`{token}` is replaced)."),
-    "ORDERS_CUSTOMER_TOKEN_TTL": ("7200", "Lifetime in seconds of a customer's bearer token."),
-    "ORDERS_IDEMPOTENCY_TTL_HOURS": ("24", "Hours during which a retried `POST /v1/orders` with the same Idempotency-Key gets the first answer."),
-}
-
-declare_env(ORDERS_ENV)
+from coc_shared.config import Variable, declare, integer, load, number, one_of, url
 
 
-def setting(settings, name: str) -> str | None:
-    """``name`` for this service: ``settings.extra`` first (tests), then the environment/default."""
-    if name not in ORDERS_ENV:
-        raise KeyError(name)
-    extra = getattr(settings, "extra", None) or {}
-    if name in extra:
-        return extra[name]
-    return env(name)
+@dataclass(frozen=True)
+class RateLimit:
+    """``count`` requests per client IP in a fixed window of ``seconds``."""
+
+    count: int
+    seconds: int
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.seconds}s"
+
+
+_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def rate_limit(value: str) -> RateLimit:
+    """``"10/minute"`` -> RateLimit(10, 60)."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*", value)
+    if not match:
+        raise ValueError("expected a rate limit N/second|minute|hour|day, e.g. 10/minute")
+    return RateLimit(int(match.group(1)), _UNITS[match.group(2)])
+
+
+def aes_256_key(value: str) -> bytes:
+    """The 32 bytes of a base64-encoded AES-256 key."""
+    try:
+        key = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("expected 32 bytes encoded in base64") from None
+    if len(key) != 32:
+        raise ValueError(f"expected 32 bytes encoded in base64 (this is {len(key)} bytes)")
+    return key
+
+
+VARIABLES = declare(
+    Variable("ORDERS_BRANDS_PATH", None,
+             "JSON file of the brands the orders service sells (price in euro cents VAT included, VAT rate, "
+             "documents required, extra fields); defaults to the brand list shipped in the package."),
+    Variable("ORDERS_DOCUMENT_KEY", None,
+             "AES-256-GCM key (32 bytes, base64) that encrypts customers' documents before they are stored. "
+             "Document uploads answer 503 without it.", aes_256_key),
+    Variable("ORDERS_DOCUMENT_STORE", None,
+             "Where encrypted documents go: `s3` (any S3-compatible store, through boto3) or `local` (a folder, "
+             "ORDERS_DOCUMENTS_DIR); empty chooses `local` in the embedded mode and `s3` otherwise.",
+             one_of("s3", "local")),
+    Variable("ORDERS_DOCUMENTS_DIR", "var/orders-documents",
+             "Folder of the encrypted documents when ORDERS_DOCUMENT_STORE is `local`."),
+    Variable("ORDERS_S3_ENDPOINT_URL", None, "Endpoint of the S3-compatible store (e.g. MinIO); empty means AWS S3.",
+             url("http", "https")),
+    Variable("ORDERS_S3_BUCKET", "coc-orders-documents", "Bucket of the encrypted documents (created when missing)."),
+    Variable("ORDERS_S3_REGION", "eu-west-3", "Region of the S3-compatible store."),
+    Variable("ORDERS_S3_ACCESS_KEY_ID", None,
+             "Access key of the S3-compatible store (else boto3's usual credential chain)."),
+    Variable("ORDERS_S3_SECRET_ACCESS_KEY", None,
+             "Secret key of the S3-compatible store (else boto3's usual credential chain)."),
+    Variable("ORDERS_RATE_LIMIT_STORAGE", "memory://",
+             "Counters of the per-IP rate limits: `memory://` (per process) or a `redis://` URL shared "
+             "by every process of the service.", url("memory", "redis", "rediss", "unix")),
+    Variable("ORDERS_RATE_LIMIT_LOGIN", "10/minute",
+             "Log-in attempts (`POST /v1/auth/token`) allowed per client IP (`N/second|minute|hour`).", rate_limit),
+    Variable("ORDERS_RATE_LIMIT_ORDERS", "20/minute",
+             "Orders (`POST /v1/orders`) and account creations allowed per client IP (`N/second|minute|hour`).",
+             rate_limit),
+    Variable("ORDERS_PROXY_COUNT", "0",
+             "Reverse proxies in front of the API whose X-Forwarded-For is trusted for the client IP.", integer(0)),
+    Variable("ORDERS_PAYMENT_URL", "http://127.0.0.1:8002/v1/payments/{order_id}/checkout",
+             "Link to pay an order given in the order's answer: the payments service's checkout (POST; "
+             "`{order_id}` is replaced).", url("http", "https")),
+    Variable("ORDERS_EMAIL_CONFIRMATION_URL", "http://127.0.0.1:8001/v1/accounts/email-confirmation?token={token}",
+             "Link sent to a new e-mail address to confirm an account's change of e-mail (`{token}` is replaced).",
+             url("http", "https")),
+    Variable("ORDERS_CUSTOMER_TOKEN_TTL", "7200", "Lifetime in seconds of a customer's bearer token.", integer(1)),
+    Variable("ORDERS_IDEMPOTENCY_TTL_HOURS", "24",
+             "Hours during which a retried `POST /v1/orders` with the same Idempotency-Key gets the first answer.",
+             number(0)),
+)
+
+
+@dataclass(frozen=True)
+class OrdersConfig:
+    brands_path: str | None = None
+    document_key: bytes | None = field(default=None, repr=False)  # None: uploads answer 503
+    document_store: str | None = None  # s3 | local | None (local in the embedded mode, else s3)
+    documents_dir: str = "var/orders-documents"
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "coc-orders-documents"
+    s3_region: str = "eu-west-3"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = field(default=None, repr=False)
+    rate_limit_storage: str = "memory://"
+    rate_limit_login: RateLimit = RateLimit(10, 60)
+    rate_limit_orders: RateLimit = RateLimit(20, 60)
+    proxy_count: int = 0
+    payment_url: str = "http://127.0.0.1:8002/v1/payments/{order_id}/checkout"
+    email_confirmation_url: str = "http://127.0.0.1:8001/v1/accounts/email-confirmation?token={token}"
+    customer_token_ttl: timedelta = timedelta(hours=2)
+    idempotency_ttl: timedelta = timedelta(hours=24)
+
+    @classmethod
+    def from_env(cls, overrides: Mapping[str, str | None] | None = None) -> "OrdersConfig":
+        """Built from the declared variables; ConfigError names every one that cannot be read."""
+        v = load(VARIABLES, overrides)
+        return cls(
+            brands_path=v["ORDERS_BRANDS_PATH"],
+            document_key=v["ORDERS_DOCUMENT_KEY"],
+            document_store=v["ORDERS_DOCUMENT_STORE"],
+            documents_dir=v["ORDERS_DOCUMENTS_DIR"],
+            s3_endpoint_url=v["ORDERS_S3_ENDPOINT_URL"],
+            s3_bucket=v["ORDERS_S3_BUCKET"],
+            s3_region=v["ORDERS_S3_REGION"],
+            s3_access_key_id=v["ORDERS_S3_ACCESS_KEY_ID"],
+            s3_secret_access_key=v["ORDERS_S3_SECRET_ACCESS_KEY"],
+            rate_limit_storage=v["ORDERS_RATE_LIMIT_STORAGE"],
+            rate_limit_login=v["ORDERS_RATE_LIMIT_LOGIN"],
+            rate_limit_orders=v["ORDERS_RATE_LIMIT_ORDERS"],
+            proxy_count=v["ORDERS_PROXY_COUNT"],
+            payment_url=v["ORDERS_PAYMENT_URL"],
+            email_confirmation_url=v["ORDERS_EMAIL_CONFIRMATION_URL"],
+            customer_token_ttl=timedelta(seconds=v["ORDERS_CUSTOMER_TOKEN_TTL"]),
+            idempotency_ttl=timedelta(hours=v["ORDERS_IDEMPOTENCY_TTL_HOURS"]),
+        )
+

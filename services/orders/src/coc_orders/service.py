@@ -7,8 +7,8 @@ from coc_shared.launcher import persistent_secret
 from coc_shared.migrate import package_migrations
 from coc_shared.service import ServiceDefinition
 
-from . import config  # noqa: F401  (declares the service's environment variables)
-from .adapters.orm import metadata
+from .adapters.tables import metadata
+from .config import OrdersConfig
 from .entrypoints.routes import register_api
 from .service_layer.handlers import handlers
 
@@ -18,6 +18,7 @@ definition = ServiceDefinition(
     migrations=package_migrations(__file__),
     handlers=handlers,
     register_api=register_api,
+    config=OrdersConfig.from_env,
     development_defaults=lambda data_dir: {
         # `make run` on a developer's machine: encrypted documents in a local folder, under a key
         # generated once and kept beside them (production sets ORDERS_DOCUMENT_KEY and S3).

@@ -6,23 +6,18 @@ import os
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ..config import aes_256_key
+
 MAGIC = b"COC1"
 
 
-class EncryptionNotConfigured(Exception):
-    pass
-
-
 class Cipher:
-    def __init__(self, key_b64: str | None):
-        if not key_b64:
-            raise EncryptionNotConfigured("document encryption is not configured (ORDERS_DOCUMENT_KEY)")
-        try:
-            key = base64.b64decode(key_b64, validate=True)
-        except ValueError:
-            raise EncryptionNotConfigured("ORDERS_DOCUMENT_KEY is not valid base64") from None
+    def __init__(self, key: bytes | str):
+        """``key``: the 32 bytes of an AES-256 key, or their base64 text (ORDERS_DOCUMENT_KEY)."""
+        if isinstance(key, str):
+            key = aes_256_key(key)
         if len(key) != 32:
-            raise EncryptionNotConfigured("ORDERS_DOCUMENT_KEY must be 32 bytes (base64-encoded)")
+            raise ValueError("an AES-256 key is 32 bytes")
         self._aead = AESGCM(key)
 
     @staticmethod

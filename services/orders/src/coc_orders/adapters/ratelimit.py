@@ -2,19 +2,10 @@
 every process of the service)."""
 from __future__ import annotations
 
-import re
 import threading
 import time
 
-_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-
-
-def parse_limit(text: str) -> tuple[int, int]:
-    """``"10/minute"`` -> (10, 60)."""
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*", text or "")
-    if not match:
-        raise ValueError(f"not a rate limit: {text!r} (expected N/second|minute|hour|day)")
-    return int(match.group(1)), _UNITS[match.group(2)]
+from ..config import RateLimit
 
 
 class RateLimiter:
@@ -27,9 +18,9 @@ class RateLimiter:
         self._counts: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
-    def hit(self, name: str, client: str, limit: str) -> tuple[bool, int]:
+    def hit(self, name: str, client: str, limit: RateLimit) -> tuple[bool, int]:
         """Count one request of ``client``; returns (allowed, seconds until the window ends)."""
-        allowed, window = parse_limit(limit)
+        allowed, window = limit.count, limit.seconds
         now = time.time()
         start = int(now // window) * window
         retry_after = max(1, int(start + window - now))

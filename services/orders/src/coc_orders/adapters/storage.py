@@ -74,3 +74,13 @@ class LocalFolderStorage:
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
+
+
+def document_storage(config, embedded: bool) -> DocumentStorage:
+    """The store ``config`` (an ``OrdersConfig``) names: ORDERS_DOCUMENT_STORE, else a local folder
+    in the embedded mode and S3 otherwise."""
+    kind = config.document_store or ("local" if embedded else "s3")
+    if kind == "local":
+        return LocalFolderStorage(config.documents_dir)
+    return S3Storage(bucket=config.s3_bucket, endpoint_url=config.s3_endpoint_url, region=config.s3_region,
+                     access_key_id=config.s3_access_key_id, secret_access_key=config.s3_secret_access_key)

@@ -1,14 +1,19 @@
 """What the orders service knows, as plain values (no I/O): the order aggregate, its documents,
 the milestones of its life that the other services announce (paid, payment failed, sent to the
 supplier, rejected by the supplier, certificate received, shipped; refunds are recorded without
-being a milestone), and the accounts whose personal data was erased.
+being a milestone). Accounts whose personal data was erased are ``coc_shared.deactivation``'s.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
+from coc_shared.errors import InvalidEvent
+from coc_shared.tokens import access_token_matches
 from coc_shared.values import aware_datetime
+
+from .errors import NotAllowedNow
+from .lifecycle import accepts_documents, transition, why_not_cancellable
 
 # event type -> the milestone of the order it announces
 LIFECYCLE_MILESTONES: dict[str, str] = {
@@ -24,10 +29,6 @@ RECORDED_FACTS: dict[str, str] = {
     "payment.refunded": "payment_refunded",
 }
 ORDER_EVENT_TYPES = {**LIFECYCLE_MILESTONES, **RECORDED_FACTS}
-
-
-class InvalidEvent(ValueError):
-    """The event cannot be recorded as it is: handling it again cannot succeed."""
 
 
 @dataclass(frozen=True)
@@ -56,24 +57,6 @@ class OrderEvent:
             raise InvalidEvent(f"{event_type} carries no order_id")
         return cls(order_id=order_id, event_id=event_id, event_type=event_type,
                    occurred_at=aware_datetime(occurred_at, "occurred_at", InvalidEvent))
-
-
-@dataclass(frozen=True)
-class AccountDeactivation:
-    """An account whose personal data the gdpr service erased; the orders kept for it are to be
-    anonymised (that work comes with the order aggregate)."""
-
-    account_id: str
-    event_id: str
-    erased_at: datetime
-
-    @classmethod
-    def from_message(cls, event_id: str, data: dict) -> "AccountDeactivation":
-        account_id = data.get("account_id")
-        if not isinstance(account_id, str) or not account_id:
-            raise InvalidEvent("account.deactivated carries no account_id")
-        return cls(account_id=account_id, event_id=event_id,
-                   erased_at=aware_datetime(data.get("erased_at"), "erased_at", InvalidEvent))
 
 
 @dataclass
@@ -108,7 +91,7 @@ def complete_set(required: list[str] | tuple[str, ...], documents: list[OrderDoc
 def requested_kinds(requested) -> list[str]:
     """The document kinds a supplier asks for, as the customer can upload them: a kind the upload
     does not know becomes ``other`` (the customer is told by the notification which document)."""
-    from .catalogue import DOCUMENT_KINDS
+    from .brands import DOCUMENT_KINDS
     kinds: list[str] = []
     for kind in requested or ():
         kind = kind if kind in DOCUMENT_KINDS else "other"
@@ -160,17 +143,55 @@ class Order:
     documents_completed_at: datetime | None = None
     seq: int | None = None
 
+    @classmethod
+    def place(cls, *, id: str, seq: int, placed_at: datetime, brand, values: dict, account_id: str | None,
+              access_token_sha256: str | None) -> "Order":
+        """A new order of ``brand`` (a ``brands.Brand``: its price, VAT and documents, never the
+        client's), with the checked ``values`` of ``validation.check_order`` (brand excluded)."""
+        return cls(id=id, seq=seq, status="placed", placed_at=placed_at, brand=brand.brand,
+                   total_cents=brand.price_cents, currency=brand.currency, vat_rate=brand.vat_rate,
+                   vat_cents=brand.vat_cents, documents_required=list(brand.documents_required),
+                   account_id=account_id, access_token_sha256=access_token_sha256, **values)
+
     @property
     def number(self) -> str:
         return order_number(self.seq or 0, self.placed_at)
 
+    def opened_by(self, account_id: str | None, access_token: str | None) -> bool:
+        """Whether a request may see and act on the order: its owner's account, or (an order
+        placed without an account) its access token."""
+        if account_id is not None and self.account_id == account_id:
+            return True
+        return bool(access_token) and access_token_matches(access_token, self.access_token_sha256)
+
     def apply(self, event_type: str):
         """Move the order for ``event_type``; returns the Transition (``applied`` False: ignored)."""
-        from .lifecycle import transition
         result = transition(self.status, event_type)
         if result.applied:
             self.status = result.after.value
         return result
+
+    def cancel(self) -> None:
+        """Cancelled, if its state allows it (only before it was sent to the supplier); raises
+        NotAllowedNow, with the reason told to the customer, otherwise."""
+        refusal = why_not_cancellable(self.status)
+        if refusal is not None:
+            raise NotAllowedNow(refusal, self.status)
+        self.apply("order.cancelled")
+
+    def check_accepts_documents(self) -> None:
+        """Documents are taken until the order's life is over; NotAllowedNow after."""
+        if not accepts_documents(self.status):
+            raise NotAllowedNow(f"this order is {self.status}: it takes no more documents", self.status)
+
+    def complete_documents(self, documents: list[OrderDocument], now: datetime) -> list[str] | None:
+        """With ``documents`` (all of the order's, the new one included), is the order's set complete
+        for the first time (or again, after the supplier refused some)? Then it is marked complete
+        and the ids of the complete set (what ``order.documents_completed`` names) are returned."""
+        if self.documents_completed_at is not None or missing_documents(self.documents_required, documents):
+            return None
+        self.documents_completed_at = now
+        return complete_set(self.documents_required, documents)
 
     def request_documents_again(self, requested) -> list[str]:
         """The supplier refused the documents of the ``requested`` kinds: the order requires them

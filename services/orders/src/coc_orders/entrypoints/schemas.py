@@ -1,13 +1,13 @@
 """Marshmallow schemas of the HTTP API: the shape of requests (types, lengths, choices) and the
 documentation of answers. The meaning of the values (a real VIN, a VAT number matching the SIREN,
-a sold brand...) is checked by the service layer, which answers 422 per field like the schemas."""
+a sold brand...) is checked by the domain (``domain.validation``), which answers per field too."""
 from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from coc_shared.catalogue import PAYMENT_METHODS
 
-from ..domain.catalogue import DOCUMENT_KINDS
+from ..domain.brands import DOCUMENT_KINDS
 
 
 class Strict(Schema):
@@ -50,7 +50,7 @@ class VehicleSchema(Strict):
                           metadata={"description": "optional; must agree with the maker the VIN names"})
     extra = fields.Dict(keys=fields.String(validate=validate.Length(max=100)),
                         values=fields.String(validate=validate.Length(max=200)), load_default=dict,
-                        metadata={"description": "fields the brand's catalogue entry requires"})
+                        metadata={"description": "fields the brand's entry in the brand list requires"})
 
 
 class OrderRequestSchema(Strict):

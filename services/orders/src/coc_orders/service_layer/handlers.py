@@ -1,101 +1,86 @@
 """Event handlers of the orders service: thin, the rules are in ``domain``.
 
-Each runs inside the consumer's transaction (``ctx.conn``); the inbox already drops a redelivered
-event, and the repositories record each fact once, so a handler has one effect per event.
+Each runs inside the consumer's transaction through the unit-of-work API of its context
+(``ctx.execute`` to read, ``ctx.add``/``ctx.change`` to register writes); the inbox already drops
+a redelivered event, and the timeline records each event once, so a handler has one effect per
+event.
 
 A lifecycle event moves the order when it fits its state (``domain.lifecycle``); one that does not
 fit is logged and recorded as ignored, never applied; one for an order this service does not know
 is parked (``PermanentError``): the order is always stored before any other service hears of it.
+An event whose content cannot be recorded raises ``InvalidEvent`` (a ``PermanentError`` too).
 ``documents.rejected_by_supplier``, when applied, also makes the order require the requested
 documents again (the ones uploaded of those kinds no longer count). ``payment.refunded`` is
-recorded in the timeline and moves nothing (``lifecycle.RECORDED_ONLY``).
+recorded in the timeline and moves nothing (``lifecycle.RECORDED_ONLY``). ``account.deactivated``
+is recorded once (``coc_shared.deactivation``).
 """
 from __future__ import annotations
 
-from coc_shared.consumer import Handler, HandlerContext, PermanentError
+from coc_shared.consumer import Handler, HandlerContext
+from coc_shared.deactivation import account_deactivated_handler
 from coc_shared.envelope import Event, utcnow
+from coc_shared.errors import PermanentError
 from coc_shared.logging import get_logger
 
-from ..adapters.repository import (
-    AccountDeactivationRepository, DocumentRepository, OrderEventRepository, OrderRepository,
-)
-from ..domain.model import (
-    LIFECYCLE_MILESTONES, RECORDED_FACTS, AccountDeactivation, InvalidEvent, Order, OrderEvent,
-)
+from ..adapters import tables
+from ..adapters.repository import DocumentRepository, OrderEventRepository, OrderRepository
+from ..domain.model import LIFECYCLE_MILESTONES, RECORDED_FACTS, Order, OrderEvent
 
 log = get_logger(__name__)
 
 
-def _order_event(event: Event) -> OrderEvent:
-    try:
-        return OrderEvent.from_message(event.id, event.type, event.occurred_at, event.data)
-    except InvalidEvent as exc:
-        raise PermanentError(str(exc)) from exc
-
-
-def _order_of(orders: OrderRepository, event: Event, order_id: str) -> Order:
-    order = orders.get(order_id, for_update=True)
+def _order_of(ctx: HandlerContext, event: Event, order_id: str) -> Order:
+    order = OrderRepository(ctx).get(order_id, lock=True)
     if order is None:
         raise PermanentError(f"{event.type} for an unknown order {order_id}")
     return order
 
 
 def apply_order_event(event: Event, ctx: HandlerContext) -> None:
-    order_event = _order_event(event)
-    events = OrderEventRepository(ctx.conn)
-    if events.seen(order_event.event_id):
+    order_event = OrderEvent.from_message(event.id, event.type, event.occurred_at, event.data)
+    timeline = OrderEventRepository(ctx)
+    if timeline.seen(order_event.event_id):
         return
-    orders = OrderRepository(ctx.conn)
-    order = _order_of(orders, event, order_event.order_id)
+    order = _order_of(ctx, event, order_event.order_id)
     result = order.apply(event.type)
     if result.applied:
         if event.type == "documents.rejected_by_supplier":
             _documents_requested_again(ctx, order, event)
-        orders.save_status(order)
+        OrderRepository(ctx).save_status(order)
         log.info("order.status_changed", order_id=order.id, event_type=event.type, before=result.before.value,
                  after=order.status)
     else:
         log.warning("order.event_ignored", order_id=order.id, event_type=event.type, status=order.status,
                     reason="does not fit the order's state")
-    events.add(order_event, outcome="applied" if result.applied else "ignored",
-               status_after=order.status if result.applied else None)
+    timeline.add(order_event, outcome="applied" if result.applied else "ignored",
+                 status_after=order.status if result.applied else None)
 
 
 def _documents_requested_again(ctx: HandlerContext, order: Order, event: Event) -> None:
+    documents = DocumentRepository(ctx)
     requested = event.data.get("documents_requested") or []
     kinds = order.request_documents_again(requested)
-    refused = DocumentRepository(ctx.conn).reject(order.id, kinds, utcnow())
-    log.info("order.documents_requested_again", order_id=order.id, kinds=kinds, documents_refused=refused,
+    refused = [d for d in documents.for_order(order.id) if d.valid and d.kind in kinds]
+    documents.reject(refused, utcnow())
+    log.info("order.documents_requested_again", order_id=order.id, kinds=kinds, documents_refused=len(refused),
              unknown_kinds=sorted(set(requested) - set(kinds)) or None)
-
-
-# Kept for the name the skeleton used.
-record_order_event = apply_order_event
 
 
 def record_order_fact(event: Event, ctx: HandlerContext) -> None:
     """An event of the order's story that moves nothing (``payment.refunded``): timeline only."""
-    order_event = _order_event(event)
-    events = OrderEventRepository(ctx.conn)
-    if events.seen(order_event.event_id):
+    order_event = OrderEvent.from_message(event.id, event.type, event.occurred_at, event.data)
+    timeline = OrderEventRepository(ctx)
+    if timeline.seen(order_event.event_id):
         return
-    order = _order_of(OrderRepository(ctx.conn), event, order_event.order_id)
+    order = _order_of(ctx, event, order_event.order_id)
     log.info("order.fact_recorded", order_id=order.id, event_type=event.type, status=order.status,
              kind=event.data.get("kind"))
-    events.add(order_event, outcome="recorded", status_after=None)
-
-
-def record_account_deactivated(event: Event, ctx: HandlerContext) -> None:
-    try:
-        deactivation = AccountDeactivation.from_message(event.id, event.data)
-    except InvalidEvent as exc:
-        raise PermanentError(str(exc)) from exc
-    AccountDeactivationRepository(ctx.conn).add(deactivation)
+    timeline.add(order_event, outcome="recorded", status_after=None)
 
 
 def handlers(_runtime=None) -> dict[str, Handler]:
     """The event types the orders service consumes (the catalogue's ``consumers``) and their handlers."""
     table: dict[str, Handler] = {event_type: apply_order_event for event_type in LIFECYCLE_MILESTONES}
     table.update({event_type: record_order_fact for event_type in RECORDED_FACTS})
-    table["account.deactivated"] = record_account_deactivated
+    table["account.deactivated"] = account_deactivated_handler(tables.account_deactivations)
     return table

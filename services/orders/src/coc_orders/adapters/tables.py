@@ -1,4 +1,6 @@
-"""Tables of the ``orders`` schema (SQLAlchemy Core; portable to PostgreSQL and SQLite)."""
+"""Tables of the ``orders`` schema (SQLAlchemy Core ``Table`` objects; portable to PostgreSQL and
+SQLite). The messaging tables (outbox, inbox), the block allocator's counters (id_blocks) and the
+account deactivations are the shared library's definitions."""
 from __future__ import annotations
 
 from sqlalchemy import (
@@ -6,7 +8,7 @@ from sqlalchemy import (
     String, Table,
 )
 
-from coc_shared.tables import messaging_tables
+from coc_shared.tables import account_deactivations_table, id_blocks_table, messaging_tables
 
 SCHEMA = "orders"
 metadata = MetaData(schema=SCHEMA)
@@ -29,7 +31,9 @@ ID = BigInteger().with_variant(Integer, "sqlite")
 
 orders = Table(
     "orders", metadata,
-    Column("seq", ID, primary_key=True, autoincrement=True),  # gives the human-readable number
+    # the order's number (domain.model.order_number), drawn from id_blocks' "order_number" series
+    # before anything is written (coc_shared.ids.BlockAllocator)
+    Column("seq", ID, primary_key=True, autoincrement=False),
     Column("id", String(36), nullable=False, unique=True),
     Column("status", String(30), nullable=False),
     Column("placed_at", DateTime(timezone=True), nullable=False),
@@ -79,9 +83,7 @@ idempotency_keys = Table(
     Column("scope", String(64), nullable=False),  # the account id, or "guest"
     Column("key", String(200), nullable=False),
     Column("request_sha256", String(64), nullable=False),
-    Column("order_id", String(36), nullable=False),
-    Column("status_code", Integer, nullable=False),
-    Column("response", JSON, nullable=False),
+    Column("order_id", String(36), nullable=False),  # the order the first request placed
     Column("secret", LargeBinary, nullable=True),  # the guest access token, AES-GCM encrypted, until expiry
     Column("created_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("scope", "key", name="pk_idempotency_keys"),
@@ -108,12 +110,8 @@ email_changes = Table(
     Column("confirmed_at", DateTime(timezone=True), nullable=True),
 )
 
-account_deactivations = Table(
-    "account_deactivations", metadata,
-    Column("account_id", String(200), primary_key=True),
-    Column("event_id", String(36), nullable=False),
-    Column("erased_at", DateTime(timezone=True), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-)
+account_deactivations = account_deactivations_table(metadata, SCHEMA)
+id_blocks = id_blocks_table(metadata, SCHEMA)
+ORDER_NUMBER_SERIES = "order_number"
 
 outbox, inbox = messaging_tables(metadata, SCHEMA)

@@ -1,7 +1,7 @@
 """The brands we sell a Certificate of Conformity for: price, VAT, documents, extra fields.
 
-Read from a JSON data file (``coc_orders/catalogue/brands.json`` unless ORDERS_CATALOGUE_PATH
-names another); prices are in euro cents, VAT included, and are never taken from the client.
+Read from a JSON data file (``coc_orders/brands/brands.json`` unless ORDERS_BRANDS_PATH names
+another); prices are in euro cents, VAT included, and are never taken from the client.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "catalogue" / "brands.json"
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "brands" / "brands.json"
 DOCUMENT_KINDS = ("id_card", "registration_certificate", "purchase_invoice", "other")
 
 
@@ -52,7 +52,9 @@ class Brand:
 
 
 @dataclass
-class Catalogue:
+class Brands:
+    """The brands we sell, by name."""
+
     brands: dict[str, Brand] = field(default_factory=dict)
 
     def by_maker(self, maker: str | None) -> Brand | None:
@@ -77,7 +79,7 @@ def _fold(value: str) -> str:
     return "".join(c for c in value if c.isalnum())
 
 
-def parse_catalogue(document: dict) -> Catalogue:
+def parse_brands(document: dict) -> Brands:
     default_docs = tuple(document.get("default_documents_required") or ("id_card", "registration_certificate"))
     currency = document.get("currency", "EUR")
     brands = {}
@@ -96,9 +98,9 @@ def parse_catalogue(document: dict) -> Catalogue:
             extra_fields=tuple(ExtraField(name=f["name"], label=f.get("label", f["name"]), pattern=f.get("pattern"),
                                           required=bool(f.get("required", True)))
                                for f in entry.get("extra_fields", ())))
-    return Catalogue(brands)
+    return Brands(brands)
 
 
-def load_catalogue(path: str | Path | None = None) -> Catalogue:
+def load_brands(path: str | Path | None = None) -> Brands:
     with open(path or DEFAULT_PATH, encoding="utf-8") as f:
-        return parse_catalogue(json.load(f))
+        return parse_brands(json.load(f))

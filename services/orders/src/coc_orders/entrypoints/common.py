@@ -1,0 +1,143 @@
+"""What every route of the orders API shares: the HTTP answer of each refusal of the domain (the
+only place where they meet status codes), the request's credentials, rate limits, and the JSON
+rendering of orders and accounts."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+
+from flask import Flask, jsonify, request
+from flask_smorest import Blueprint
+
+from coc_shared.http import error_response, request_account, token_error_response
+from coc_shared.tokens import TokenError, bearer_token
+
+from ..config import RateLimit
+from ..domain.errors import (
+    AccountGone, Conflict, InvalidCredentials, NotConfigured, NotFound, OrdersError, TooLarge, UnsupportedMedia,
+    ValidationFailed,
+)
+from ..domain.model import Order, OrderDocument, missing_documents
+from ..service_layer.orders import Credentials
+from . import schemas as s
+from .context import orders_app
+
+# the answer to each refusal (a subclass takes its nearest ancestor's)
+STATUS_OF: dict[type[OrdersError], int] = {
+    ValidationFailed: 422, NotFound: 404, AccountGone: 401, InvalidCredentials: 401, Conflict: 409,
+    TooLarge: 413, UnsupportedMedia: 415, NotConfigured: 503,
+}
+ERRORS = {400: "Bad request", 401: "No or bad credentials", 404: "No such resource (or not yours)",
+          409: "Conflict", 413: "File larger than 10 MB", 415: "Not a PDF, JPEG or PNG file",
+          422: "Invalid input: messages per field", 429: "Too many requests from this client",
+          503: "Not configured or a dependency is down"}
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int):
+        super().__init__("too many requests; try again later")
+        self.retry_after = retry_after
+
+
+def refusal_response(exc: OrdersError):
+    status = next(STATUS_OF[cls] for cls in type(exc).__mro__ if cls in STATUS_OF)
+    return error_response(status, str(exc), exc.fields if isinstance(exc, ValidationFailed) else None)
+
+
+def install_error_handlers(app: Flask) -> None:
+    app.register_error_handler(OrdersError, refusal_response)
+    # customers' tokens: the challenge names their realm (staff routes answer for themselves)
+    app.register_error_handler(TokenError, lambda exc: token_error_response(exc, "coc-customer"))
+    app.register_error_handler(RateLimited, lambda exc: error_response(
+        429, str(exc), headers={"Retry-After": str(exc.retry_after)}))
+
+
+def errors(blp: Blueprint, *codes: int):
+    """Documents the error answers ``codes`` of a view."""
+    def decorator(view):
+        for code in reversed(codes):
+            view = blp.alt_response(code, schema=s.ErrorSchema, description=ERRORS[code])(view)
+        return view
+    return decorator
+
+
+# the request --------------------------------------------------------------------------------
+
+def customer_account(required: bool) -> str | None:
+    """The account of the request's customer bearer token (None without one, unless ``required``);
+    TokenError otherwise."""
+    if required and bearer_token(request.headers.get("Authorization")) is None:
+        raise TokenError("a customer bearer token is required")
+    return request_account(required)
+
+
+def order_credentials() -> Credentials:
+    """The bearer token's account and/or the order's access token (header X-Order-Token, or
+    ``?token=`` for links); TokenError (401) when the request has neither."""
+    order_token = request.headers.get("X-Order-Token") or request.args.get("token")
+    has_bearer = bearer_token(request.headers.get("Authorization")) is not None
+    if not order_token and not has_bearer:
+        raise TokenError("a bearer token or the order's access token (X-Order-Token) is required")
+    return Credentials(account_id=customer_account(required=False) if has_bearer else None, access_token=order_token)
+
+
+def client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def check_rate(name: str, limit: RateLimit) -> None:
+    """Counts the request against the client IP's ``limit``; RateLimited beyond it."""
+    allowed, retry_after = orders_app().limiter.hit(name, client_ip(), limit)
+    if not allowed:
+        raise RateLimited(retry_after)
+
+
+def refuse_nul_characters():
+    """Text with NUL characters cannot be stored (PostgreSQL) and is never legitimate: 422 at once."""
+    if request.mimetype == "application/json" and b"\\u0000" in request.get_data(cache=True):
+        return error_response(422, "text must not contain NUL characters", {"_schema": ["NUL character in the body."]})
+    return None
+
+
+# answers ------------------------------------------------------------------------------------
+
+def json_response(body: dict, status: int = 200, headers: dict | None = None):
+    response = jsonify(body)
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def render_order(order: Order, documents: list[OrderDocument] | None = None, timeline: list[dict] | None = None,
+                 access_token: str | None = None) -> dict:
+    documents = documents or []
+    body = {
+        "id": order.id, "number": order.number, "status": order.status,
+        "placed_at": order.placed_at.isoformat(), "payment_method": order.payment_method,
+        "total": {"amount_cents": order.total_cents, "currency": order.currency},
+        "vat": {"rate": order.vat_rate, "amount_cents": order.vat_cents},
+        "vehicle": {"brand": order.brand, "vin": order.vin,
+                    "first_registration_date": order.first_registration_date.isoformat(),
+                    "extra": order.vehicle_extra or {}},
+        "documents_required": missing_documents(order.documents_required, documents),
+        "documents": [render_document(d) for d in documents],
+        "links": {"self": f"/v1/orders/{order.id}", "documents": f"/v1/orders/{order.id}/documents",
+                  "payment": orders_app().config.payment_url.format(order_id=order.id)},
+    }
+    if access_token:
+        body["access_token"] = access_token
+    if timeline is not None:
+        body["timeline"] = [{"event": e["event_type"], "at": e["occurred_at"].isoformat(),
+                             "outcome": e["outcome"], "status": e["status_after"]} for e in timeline]
+    return body
+
+
+def render_document(d: OrderDocument) -> dict:
+    return {"id": d.id, "kind": d.kind, "content_type": d.content_type, "size": d.size, "sha256": d.sha256,
+            "uploaded_at": d.uploaded_at.isoformat(), "rejected_at": d.rejected_at.isoformat() if d.rejected_at else None}
+
+
+def plain_json(value) -> dict:
+    """A dataclass of the service layer as JSON-ready values (date-times in ISO 8601)."""
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(value).items()}

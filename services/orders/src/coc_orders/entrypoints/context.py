@@ -1,0 +1,55 @@
+"""What the views need besides the request, built once per application by ``register_api`` and
+fetched in a view with ``orders_app()``: the runtime, the configuration, the brands sold, the rate
+limiter, the documents' cipher and store, and the allocator of order numbers."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import current_app
+
+from coc_shared.ids import BlockAllocator
+
+from ..adapters.crypto import Cipher
+from ..adapters.ratelimit import RateLimiter
+from ..adapters.repository import order_numbers
+from ..adapters.storage import DocumentStorage, document_storage
+from ..config import OrdersConfig
+from ..domain.brands import Brands, load_brands
+from ..domain.errors import NotConfigured
+
+EXTENSION = "coc_orders"
+
+
+@dataclass
+class OrdersApp:
+    runtime: object
+    config: OrdersConfig
+    brands: Brands
+    limiter: RateLimiter
+    cipher: Cipher | None  # None: ORDERS_DOCUMENT_KEY is not set, uploads answer 503
+    numbers: BlockAllocator
+    _storage: DocumentStorage | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, runtime) -> "OrdersApp":
+        config: OrdersConfig = runtime.config
+        return cls(runtime=runtime, config=config, brands=load_brands(config.brands_path),
+                   limiter=RateLimiter(config.rate_limit_storage, prefix=f"{runtime.settings.bus_prefix}coc-orders"),
+                   cipher=Cipher(config.document_key) if config.document_key else None,
+                   numbers=order_numbers(runtime.engine))
+
+    def document_cipher(self) -> Cipher:
+        if self.cipher is None:
+            raise NotConfigured("document encryption is not configured (ORDERS_DOCUMENT_KEY)")
+        return self.cipher
+
+    @property
+    def storage(self) -> DocumentStorage:
+        """Built at the first upload (an S3 client is not needed before)."""
+        if self._storage is None:
+            self._storage = document_storage(self.config, self.runtime.settings.embedded)
+        return self._storage
+
+
+def orders_app() -> OrdersApp:
+    return current_app.extensions[EXTENSION]
