@@ -38,16 +38,22 @@ def outbox_events(rt, event_type: str, subject: str | None = None) -> list[dict]
         return [json.loads(b) for b in conn.execute(query.order_by(o.c.seq)).scalars()]
 
 
-def place_order(rt, body: dict | None = None, **kwargs):
-    """``PlaceOrder`` through the use case as the API runs it (brands, number allocator and cipher
-    of ``rt``'s app context); returns the ``PlacedOrder``."""
+def app_context(rt):
+    """The context the API builds for ``rt`` (brands, number allocator, cipher...), built once per
+    runtime, for tests that call the use cases directly."""
     from coc_orders.entrypoints.context import OrdersApp
+    if getattr(rt, "_orders_app", None) is None:
+        rt._orders_app = OrdersApp.build(rt)
+    return rt._orders_app
+
+
+def place_order(rt, body: dict | None = None, **kwargs):
+    """``PlaceOrder`` through the use case as the API runs it (``app_context(rt)``); returns the
+    ``PlacedOrder``. ``kwargs``: the command's other fields (account_id, idempotency_key...)."""
     from coc_orders.entrypoints.schemas import OrderRequestSchema
     from coc_orders.service_layer.orders import PlaceOrder, place_order as place_order_uc
 
-    app = getattr(rt, "_orders_app", None)
-    if app is None:
-        app = rt._orders_app = OrdersApp.build(rt)
+    app = app_context(rt)
     body = OrderRequestSchema().load(body if body is not None else order_body())
     return place_order_uc(rt, PlaceOrder(body=body, **kwargs), brands=app.brands, numbers=app.numbers,
                           cipher=app.cipher, idempotency_ttl=app.config.idempotency_ttl)
