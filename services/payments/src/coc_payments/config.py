@@ -1,105 +1,183 @@
-"""The payments service's own configuration (environment variables, declared once here).
+"""The payments service's own configuration: its environment variables, declared once here, and
+the typed, frozen ``PaymentsConfig`` built from them once per runtime (``runtime.config``, through
+``ServiceDefinition.config``). Tests and the embedded mode pass the same names in
+``Settings.extra``, which wins over the environment.
 
-Tests and the embedded mode may pass the same names in ``Settings.extra``, which wins over the
-environment. The customers' token secret is the shared ``Settings.customer_token_secret``."""
+A value that cannot be read (a malformed URL, an invalid IBAN, an unknown mode...) stops the start
+with an error naming the variable. A provider setting left unset is not an error: that provider's
+checkout answers 503 (``NotConfigured``) and its notifications 401, as the README says. The
+customers' token secret is the shared ``Settings.customer_token_secret``.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from stdnum import bic as bic_number, iban as iban_number
+from stdnum.exceptions import ValidationError
 
-from coc_shared.config import declare_env, env
+from coc_shared.config import Variable, declare, load, number, one_of, text, url
 
-VARIABLES: dict[str, tuple[str | None, str]] = {
-    "PAYMENTS_PUBLIC_URL": ("http://127.0.0.1:8002",
-                           "Public base URL of the payments API, where the bank and PayPal send their notifications."),
-    "PAYMENTS_RETURN_URL": ("http://127.0.0.1:8001/orders/{order_id}/payment",
-                           "Storefront page the customer comes back to after paying (`{order_id}` is replaced)."),
-    "SYSTEMPAY_FORM_URL": ("https://paiement.systempay.fr/vads-payment/",
-                          "URL of the bank's hosted payment page (Systempay / Lyra redirect form)."),
-    "SYSTEMPAY_SITE_ID": (None, "Shop id (`vads_site_id`) at the bank's Systempay platform. Card checkout answers 503 without it."),
-    "SYSTEMPAY_MODE": ("TEST", "`TEST` or `PRODUCTION`: `vads_ctx_mode` of the payment forms, and which key signs them."),
-    "SYSTEMPAY_TEST_KEY": (None, "Systempay signing key of the TEST mode (HMAC-SHA-256)."),
-    "SYSTEMPAY_PRODUCTION_KEY": (None, "Systempay signing key of the PRODUCTION mode (HMAC-SHA-256)."),
-    "PAYPAL_API_URL": ("https://api-m.paypal.com",
-                      "Base URL of PayPal's REST API (`https://api-m.sandbox.paypal.com` for the sandbox)."),
-    "PAYPAL_CLIENT_ID": (None, "PayPal REST app client id (OAuth2 client credentials). PayPal checkout answers 503 without it."),
-    "PAYPAL_CLIENT_SECRET": (None, "PayPal REST app secret."),
-    "PAYPAL_WEBHOOK_ID": (None, "Id of our webhook at PayPal, part of every webhook's signed string. PayPal webhooks answer 401 without it."),
-    "PAYPAL_CERT_URL_PREFIXES": ("https://api.paypal.com/,https://api.sandbox.paypal.com/,https://api-m.paypal.com/,https://api-m.sandbox.paypal.com/",
-                                "Comma-separated URL prefixes a webhook's `PAYPAL-CERT-URL` must start with (PayPal's own hosts); certificates are fetched from nowhere else."),
-    "TRANSFER_IBAN": (None, "IBAN of the company's account that customers pay transfers to (validated). Transfer checkout answers 503 without a valid one."),
-    "TRANSFER_BIC": (None, "BIC of that account (validated)."),
-    "TRANSFER_BENEFICIARY": ("COC", "Beneficiary name shown with the IBAN."),
-    "QONTO_WEBHOOK_SECRET": (None, "Secret of the business bank's transaction webhook (HMAC-SHA-256 of `<t>.<body>`). Its callbacks answer 401 without it."),
-    "QONTO_WEBHOOK_TOLERANCE_SECONDS": ("300", "Largest age (or advance) of a bank webhook's signed timestamp before it is rejected."),
-    "PROVIDER_HTTP_TIMEOUT": ("10", "Seconds a call to a provider (PayPal) may take."),
-}
-declare_env(VARIABLES)
+
+# Readers of our own (text -> value, ValueError("expected ...") naming what is expected)
+def iban(value: str) -> str:
+    """An IBAN (spaces allowed), in its compact form."""
+    try:
+        return iban_number.validate(value)
+    except ValidationError:
+        raise ValueError("expected a valid IBAN, e.g. FR76 3000 6000 0112 3456 7890 189") from None
+
+
+def bic(value: str) -> str:
+    """A BIC (8 or 11 characters), in its compact form."""
+    try:
+        return bic_number.validate(value)
+    except ValidationError:
+        raise ValueError("expected a valid BIC, e.g. AGRIFRPP") from None
+
+
+def url_prefixes(value: str) -> tuple[str, ...]:
+    """Comma-separated http(s) URL prefixes, each with a host."""
+    prefixes = tuple(p.strip() for p in value.split(",") if p.strip())
+    for prefix in prefixes:
+        parts = urlsplit(prefix)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("expected comma-separated URL prefixes starting with https:// (or http://)")
+    return prefixes
+
+
+HTTP_URL = url("http", "https")
+
+VARIABLES = declare(
+    Variable("PAYMENTS_PUBLIC_URL", "http://127.0.0.1:8002",
+             "Public base URL of the payments API, where the bank and PayPal send their notifications.", HTTP_URL),
+    Variable("PAYMENTS_RETURN_URL", "http://127.0.0.1:8001/orders/{order_id}/payment",
+             "Storefront page the customer comes back to after paying (`{order_id}` is replaced).", HTTP_URL),
+    Variable("SYSTEMPAY_FORM_URL", "https://paiement.systempay.fr/vads-payment/",
+             "URL of the bank's hosted payment page (Systempay / Lyra redirect form).", HTTP_URL),
+    Variable("SYSTEMPAY_SITE_ID", None,
+             "Shop id (`vads_site_id`) at the bank's Systempay platform. Card checkout answers 503 without it.",
+             text),
+    Variable("SYSTEMPAY_MODE", "TEST",
+             "`TEST` or `PRODUCTION`: `vads_ctx_mode` of the payment forms, and which key signs them.",
+             one_of("TEST", "PRODUCTION")),
+    Variable("SYSTEMPAY_TEST_KEY", None, "Systempay signing key of the TEST mode (HMAC-SHA-256).", text),
+    Variable("SYSTEMPAY_PRODUCTION_KEY", None, "Systempay signing key of the PRODUCTION mode (HMAC-SHA-256).", text),
+    Variable("PAYPAL_API_URL", "https://api-m.paypal.com",
+             "Base URL of PayPal's REST API (`https://api-m.sandbox.paypal.com` for the sandbox).", HTTP_URL),
+    Variable("PAYPAL_CLIENT_ID", None,
+             "PayPal REST app client id (OAuth2 client credentials). PayPal checkout answers 503 without it.", text),
+    Variable("PAYPAL_CLIENT_SECRET", None, "PayPal REST app secret.", text),
+    Variable("PAYPAL_WEBHOOK_ID", None,
+             "Id of our webhook at PayPal, part of every webhook's signed string. PayPal webhooks answer 401 "
+             "without it.", text),
+    Variable("PAYPAL_CERT_URL_PREFIXES",
+             "https://api.paypal.com/,https://api.sandbox.paypal.com/,https://api-m.paypal.com/,"
+             "https://api-m.sandbox.paypal.com/",
+             "Comma-separated URL prefixes a webhook's `PAYPAL-CERT-URL` must start with (PayPal's own hosts); "
+             "certificates are fetched from nowhere else.", url_prefixes),
+    Variable("TRANSFER_IBAN", None,
+             "IBAN of the company's account that customers pay transfers to. Transfer checkout answers 503 "
+             "without it; an invalid one stops the start.", iban),
+    Variable("TRANSFER_BIC", None, "BIC of that account (an invalid one stops the start).", bic),
+    Variable("TRANSFER_BENEFICIARY", "COC", "Beneficiary name shown with the IBAN.", text),
+    Variable("QONTO_WEBHOOK_SECRET", None,
+             "Secret of the business bank's transaction webhook (HMAC-SHA-256 of `<t>.<body>`). Its callbacks "
+             "answer 401 without it.", text),
+    Variable("QONTO_WEBHOOK_TOLERANCE_SECONDS", "300",
+             "Largest age (or advance) of a bank webhook's signed timestamp before it is rejected.", number(0)),
+    Variable("PROVIDER_HTTP_TIMEOUT", "10", "Seconds a call to a provider (PayPal) may take.", number(0.1)),
+)
 
 
 class NotConfigured(Exception):
-    """A provider needed for this request has no (valid) configuration: 503."""
+    """A provider needed for this request has no configuration: its checkout answers 503."""
+
+    def __init__(self, method: str, missing: str):
+        super().__init__(f"{method}: not configured: {missing}")
+        self.method = method
 
 
 @dataclass(frozen=True)
 class PaymentsConfig:
-    values: dict
+    public_url: str
+    return_url_template: str
+    systempay_form_url: str
+    systempay_site_id: str | None
+    systempay_mode: str
+    systempay_test_key: str | None
+    systempay_production_key: str | None
+    paypal_api_url: str
+    paypal_client_id: str | None
+    paypal_client_secret: str | None
+    paypal_webhook_id: str | None
+    paypal_cert_url_prefixes: tuple[str, ...]
+    transfer_iban: str | None
+    transfer_bic: str | None
+    transfer_beneficiary: str
+    qonto_webhook_secret: str | None
+    qonto_webhook_tolerance_seconds: float
+    provider_http_timeout: float
 
     @classmethod
-    def from_settings(cls, settings) -> "PaymentsConfig":
-        extra = getattr(settings, "extra", None) or {}
-        values = {name: (extra[name] if name in extra else env(name)) for name in VARIABLES}
-        return cls(values)
-
-    def get(self, name: str) -> str | None:
-        value = self.values.get(name)
-        return value if value not in ("", None) else None
-
-    def require(self, *names: str) -> list[str]:
-        missing = [n for n in names if not self.get(n)]
-        if missing:
-            raise NotConfigured(f"not configured: {', '.join(missing)}")
-        return [self.get(n) for n in names]
-
-    @property
-    def timeout(self) -> float:
-        return float(self.get("PROVIDER_HTTP_TIMEOUT") or 10)
-
-    @property
-    def public_url(self) -> str:
-        return (self.get("PAYMENTS_PUBLIC_URL") or "").rstrip("/")
+    def from_env(cls, overrides: dict | None = None) -> "PaymentsConfig":
+        """From ``overrides`` (raw texts by variable name), else the environment, else the defaults;
+        ``coc_shared.config.ConfigError`` names every variable that cannot be read."""
+        v = load(VARIABLES, overrides)
+        return cls(
+            public_url=v["PAYMENTS_PUBLIC_URL"].rstrip("/"),
+            return_url_template=v["PAYMENTS_RETURN_URL"],
+            systempay_form_url=v["SYSTEMPAY_FORM_URL"],
+            systempay_site_id=v["SYSTEMPAY_SITE_ID"],
+            systempay_mode=v["SYSTEMPAY_MODE"],
+            systempay_test_key=v["SYSTEMPAY_TEST_KEY"],
+            systempay_production_key=v["SYSTEMPAY_PRODUCTION_KEY"],
+            paypal_api_url=v["PAYPAL_API_URL"],
+            paypal_client_id=v["PAYPAL_CLIENT_ID"],
+            paypal_client_secret=v["PAYPAL_CLIENT_SECRET"],
+            paypal_webhook_id=v["PAYPAL_WEBHOOK_ID"],
+            paypal_cert_url_prefixes=v["PAYPAL_CERT_URL_PREFIXES"],
+            transfer_iban=v["TRANSFER_IBAN"],
+            transfer_bic=v["TRANSFER_BIC"],
+            transfer_beneficiary=v["TRANSFER_BENEFICIARY"],
+            qonto_webhook_secret=v["QONTO_WEBHOOK_SECRET"],
+            qonto_webhook_tolerance_seconds=v["QONTO_WEBHOOK_TOLERANCE_SECONDS"],
+            provider_http_timeout=v["PROVIDER_HTTP_TIMEOUT"],
+        )
 
     def return_url(self, order_id: str) -> str:
-        return (self.get("PAYMENTS_RETURN_URL") or "").replace("{order_id}", order_id)
+        return self.return_url_template.replace("{order_id}", order_id)
 
-    def systempay_key(self, mode: str) -> str | None:
-        return {"TEST": self.get("SYSTEMPAY_TEST_KEY"), "PRODUCTION": self.get("SYSTEMPAY_PRODUCTION_KEY")}.get(mode)
+    @property
+    def notification_url(self) -> str:
+        """Where Systempay sends its notifications (``vads_url_check``)."""
+        return f"{self.public_url}/v1/callbacks/systempay"
+
+    @property
+    def systempay_keys(self) -> dict[str, str | None]:
+        return {"TEST": self.systempay_test_key, "PRODUCTION": self.systempay_production_key}
 
     def transfer_account(self) -> tuple[str, str, str]:
-        iban, bic = self.require("TRANSFER_IBAN", "TRANSFER_BIC")
-        if not iban_number.is_valid(iban):
-            raise NotConfigured("TRANSFER_IBAN is not a valid IBAN")
-        if not bic_number.is_valid(bic):
-            raise NotConfigured("TRANSFER_BIC is not a valid BIC")
-        return iban_number.compact(iban), bic_number.compact(bic), self.get("TRANSFER_BENEFICIARY") or ""
+        """(IBAN, BIC, beneficiary); NotConfigured when the IBAN or the BIC is unset."""
+        missing = [name for name, value in (("TRANSFER_IBAN", self.transfer_iban), ("TRANSFER_BIC", self.transfer_bic))
+                   if not value]
+        if missing:
+            raise NotConfigured("transfer", ", ".join(missing))
+        return self.transfer_iban, self.transfer_bic, self.transfer_beneficiary
 
     def cert_url_allowed(self, url: str) -> bool:
         """True when ``url`` is under one of PayPal's hosts (scheme, host and port equal, path prefix)."""
         try:
             target = urlsplit(url)
+            target_port = target.port
         except ValueError:
             return False
         if target.username or target.password or not target.hostname:
             return False
-        for prefix in (self.get("PAYPAL_CERT_URL_PREFIXES") or "").split(","):
-            prefix = prefix.strip()
-            if not prefix:
-                continue
+        for prefix in self.paypal_cert_url_prefixes:
             allowed = urlsplit(prefix)
             if (target.scheme == allowed.scheme and target.hostname == allowed.hostname
-                    and target.port == allowed.port and target.path.startswith(allowed.path or "/")
+                    and target_port == allowed.port and target.path.startswith(allowed.path or "/")
                     and ".." not in target.path):
                 return True
         return False
