@@ -1,4 +1,4 @@
-from coc_payments.adapters.orm import metadata
+from coc_payments.adapters.tables import metadata
 from coc_shared.migrate import run_env
 
 run_env(metadata)
