@@ -5,13 +5,19 @@ A cancelled order's payment is no longer due (``cancelled``): nothing can be pai
 and money that arrives all the same is reviewed for a refund (see ``domain.payments``).
 Nothing personal is kept here (no name, e-mail or address: the order's ``personal`` part is
 never read), so the payment records need no erasure when an account is deactivated.
+
+A payment changes state only through its methods (``paid``, ``failed``, ``cancelled_now``), which
+return the new value; the service layer decides with ``domain.payments`` which one applies and
+saves the change guarded by the state it read under the row lock.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from coc_shared.errors import InvalidEvent
+from coc_shared.tokens import access_token_matches
 from coc_shared.values import aware_datetime
 
 from .references import creditor_reference
@@ -22,8 +28,19 @@ CANCELLED_BY = ("customer", "staff")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
-class InvalidEvent(ValueError):
-    """The event cannot be recorded as it is: handling it again cannot succeed."""
+__all__ = ["InvalidEvent", "PaymentDue", "OrderCancellation", "NotPayable", "OrderCancelled", "AlreadyPaid"]
+
+
+class NotPayable(Exception):
+    """Nothing is to be paid for this order (any more)."""
+
+
+class OrderCancelled(NotPayable):
+    """The order was cancelled: nothing is to be paid."""
+
+
+class AlreadyPaid(NotPayable):
+    """The order is paid already."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,32 @@ class PaymentDue:
     def payable(self) -> bool:
         return self.status in (DUE, FAILED)
 
+    def ensure_payable(self) -> None:
+        """Raises ``OrderCancelled`` or ``AlreadyPaid`` when the customer may not pay (again)."""
+        if self.cancelled:
+            raise OrderCancelled(self.order_id)
+        if not self.payable:
+            raise AlreadyPaid(self.order_id)
+
+    def visible_to(self, account_id: str | None, order_token: str | None) -> bool:
+        """The owner's account, or whoever holds the order's access token, may see and pay it."""
+        return ((account_id is not None and self.account_id == account_id)
+                or access_token_matches(order_token, self.access_token_sha256))
+
+    # state changes (the service layer decides which applies: ``domain.payments``)
+    def paid(self, provider: str, provider_transaction_id: str) -> "PaymentDue":
+        self.ensure_payable()
+        return replace(self, status=PAID, paid_provider=provider, paid_transaction_id=provider_transaction_id)
+
+    def failed(self) -> "PaymentDue":
+        """A failed attempt: the customer may pay again."""
+        self.ensure_payable()
+        return replace(self, status=FAILED)
+
+    def cancelled_now(self) -> "PaymentDue":
+        """The order was cancelled: no longer due (what was paid stays recorded, to be refunded)."""
+        return replace(self, status=CANCELLED)
+
     @property
     def cancelled(self) -> bool:
         return self.status == CANCELLED
@@ -102,20 +145,3 @@ class OrderCancellation:
             raise InvalidEvent(f"order.cancelled: cancelled_by must be one of {', '.join(CANCELLED_BY)}")
         return cls(order_id=order_id, event_id=event_id, cancelled_by=cancelled_by,
                    cancelled_at=aware_datetime(occurred_at, "occurred_at", InvalidEvent))
-
-
-@dataclass(frozen=True)
-class AccountDeactivation:
-    """An account whose personal data the gdpr service erased (payments keeps none of it)."""
-
-    account_id: str
-    event_id: str
-    erased_at: datetime
-
-    @classmethod
-    def from_message(cls, event_id: str, data: dict) -> "AccountDeactivation":
-        account_id = data.get("account_id")
-        if not isinstance(account_id, str) or not account_id:
-            raise InvalidEvent("account.deactivated carries no account_id")
-        return cls(account_id=account_id, event_id=event_id,
-                   erased_at=aware_datetime(data.get("erased_at"), "erased_at", InvalidEvent))
