@@ -1,11 +1,12 @@
-"""The payments service as the shared runtime sees it: name, tables, migrations, handlers, routes."""
+"""The payments service as the shared runtime sees it: name, tables, migrations, handlers, routes,
+and its configuration object (``runtime.config``, a ``PaymentsConfig``)."""
 from __future__ import annotations
 
 from coc_shared.migrate import package_migrations
 from coc_shared.service import ServiceDefinition
 
-from . import config as _config  # noqa: F401 - declares the service's environment variables
-from .adapters.orm import metadata
+from .adapters.tables import metadata
+from .config import PaymentsConfig
 from .entrypoints.commands import COMMANDS
 from .entrypoints.routes import register_api
 from .service_layer.handlers import handlers
@@ -17,4 +18,5 @@ definition = ServiceDefinition(
     handlers=handlers,
     register_api=register_api,
     commands=COMMANDS,
+    config=PaymentsConfig.from_env,
 )

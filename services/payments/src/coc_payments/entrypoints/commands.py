@@ -14,21 +14,22 @@ import json
 import sys
 from pathlib import Path
 
-from coc_shared.auth import StaffAuthError, verify_staff_token
 from coc_shared.config import env
+from coc_shared.tokens import TokenError, verify_staff_token
 
 
 def import_camt053(runtime, argv: list[str]) -> int:
     from ..adapters.bank import StatementError, parse_camt053
     from ..domain.masking import mask_card_numbers
-    from ..service_layer.payments import import_statement
+    from ..service_layer.context import Payments
+    from ..service_layer.statements import import_statement
 
     parser = argparse.ArgumentParser(prog="coc-payments import-camt053")
     parser.add_argument("file", type=Path)
     args = parser.parse_args(argv)
     try:
         actor = verify_staff_token(runtime.settings.staff_token_secret, env("STAFF_TOKEN"))
-    except StaffAuthError as exc:
+    except TokenError as exc:
         print(json.dumps({"error": str(exc)}), file=sys.stderr)
         return 2
     raw = args.file.read_bytes()
@@ -37,9 +38,9 @@ def import_camt053(runtime, argv: list[str]) -> int:
     except StatementError as exc:
         print(json.dumps({"error": f"not a camt.053 statement: {exc}"}), file=sys.stderr)
         return 1
-    summary = import_statement(runtime, credits, mask_card_numbers(raw.decode("utf-8", "replace")),
+    summary = import_statement(Payments.of(runtime), credits, mask_card_numbers(raw.decode("utf-8", "replace")),
                                staff=actor.name, filename=args.file.name)
-    print(json.dumps(summary, indent=2))
+    print(json.dumps(summary.as_dict(), indent=2))
     return 0
 
 

@@ -2,7 +2,7 @@
 ``bench/bench_payments.py`` alike (``gunicorn -c python:coc_payments.entrypoints.gunicorn_conf``),
 so that the benchmark runs the service as deployed. Command-line options override them.
 
-gthread workers: a request waiting on PostgreSQL (each callback is BEGIN, two statements and a
+gthread workers: a request waiting on PostgreSQL (each callback is BEGIN, three statements and a
 COMMIT that waits for the WAL flush) leaves the worker's CPU to its other threads, and the bank's
 HTTP/1.1 keep-alive connections are kept (a sync worker closes every connection). Two processes
 for two CPUs; a deployment changes them with gunicorn's own options (``--workers``, ``--threads``,
