@@ -5,4 +5,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from payments_testkit import client, fake_paypal, pipeline, runtime, staff_auth  # noqa: E402,F401
+from payments_testkit import (  # noqa: E402,F401
+    any_runtime, client, fake_orders, fake_paypal, pipeline, runtime, staff_auth,
+)

@@ -1,6 +1,8 @@
-"""Fixtures of the payments tests: the service on this run's PostgreSQL and RabbitMQ, a fake PayPal
-(local HTTP server speaking its REST API and signing webhooks with a certificate made here), and
-signed notifications as Systempay and the business bank send them."""
+"""Fixtures of the payments tests: the service on this run's PostgreSQL and RabbitMQ (or on SQLite
+files, for the tests that run a use case on both dialects), a fake orders service (the producer of
+the events payments consumes), a fake PayPal (local HTTP server speaking its REST API and signing
+webhooks with a certificate made here), and signed notifications as Systempay and the business
+bank send them."""
 from __future__ import annotations
 
 import base64
@@ -21,17 +23,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
-from sqlalchemy import func, select
+from sqlalchemy import MetaData, func, select
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from coc_orders.service import definition as orders_definition
-from coc_payments.adapters import orm
+from coc_payments.adapters import tables
 from coc_payments.service import definition
-from coc_shared.auth import issue_staff_token, new_order_access_token
 from coc_shared.catalogue import example_event, lookup
-from coc_shared.service import Runtime
-from coc_shared.testing import wait_until
+from coc_shared.config import Settings
+from coc_shared.db import ensure_schema
+from coc_shared.service import Runtime, ServiceDefinition
+from coc_shared.tables import create_outbox_notify_trigger
+from coc_shared.testing import handle, wait_until
+from coc_shared.tokens import issue_staff_token, new_order_access_token
 
 SYSTEMPAY_TEST_KEY = "test-key-" + "k" * 16
 SYSTEMPAY_PRODUCTION_KEY = "prod-key-" + "p" * 16
@@ -62,6 +66,7 @@ class FakePayPal:
         self.calls: list[tuple[str, str]] = []
         self.cert_downloads = 0
         self.fail_capture = False
+        self.fail_certificates = False
         self.lock = threading.Lock()
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -82,6 +87,8 @@ class FakePayPal:
                 return Response(json.dumps({"error": "invalid_client"}), 401, content_type="application/json")
             return self._json({"access_token": "A21AA-token", "token_type": "Bearer", "expires_in": 32400})
         if request.path.startswith("/v1/notifications/certs/"):
+            if self.fail_certificates:
+                return self._json({"name": "SERVICE_UNAVAILABLE"}, 503)
             self.cert_downloads += 1
             return Response(self.cert_pem, 200, content_type="application/x-pem-file")
         if request.headers.get("Authorization") != "Bearer A21AA-token":
@@ -172,6 +179,28 @@ def runtime(runtime_factory, fake_paypal):
     return runtime_factory(definition, customer_token_secret=CUSTOMER_SECRET, extra=payments_extra(fake_paypal.url))
 
 
+def sqlite_runtime(tmp_path, paypal_url: str) -> Runtime:
+    """The payments service on SQLite files (the embedded mode's database), migrated."""
+    url = f"sqlite:///{tmp_path}/main.db"
+    rt = Runtime(definition, Settings.from_env(
+        "payments", database_url=url, parking_database_url=url, rabbitmq_url="memory://",
+        staff_token_secret="test-secret-" + "x" * 32, customer_token_secret=CUSTOMER_SECRET,
+        extra=payments_extra(paypal_url)))
+    rt.migrate()
+    return rt
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_runtime(request, tmp_path, fake_paypal):
+    """The service on each dialect: this run's PostgreSQL, then SQLite files."""
+    if request.param == "postgresql":
+        yield request.getfixturevalue("runtime")
+        return
+    rt = sqlite_runtime(tmp_path, fake_paypal.url)
+    yield rt
+    rt.dispose()
+
+
 @pytest.fixture
 def client(runtime):
     return runtime.create_app().test_client()
@@ -241,9 +270,7 @@ def order_placed(method: str = "card", amount_cents: int = 24900, account_id: st
 
 def record_order(runtime: Runtime, event) -> None:
     """Handle order.placed as the consumer would (no broker)."""
-    from coc_shared.consumer import HandlerContext
-    with runtime.engine.begin() as conn:
-        runtime.handlers["order.placed"](event, HandlerContext(conn, event, "payments"))
+    handle(runtime, event)
 
 
 def count(runtime: Runtime, table, **where) -> int:
@@ -263,9 +290,9 @@ def outbox_events(runtime: Runtime, event_type: str, order_id: str) -> list[dict
 
 def review_reasons(runtime: Runtime, order_id: str | None = None) -> list[str]:
     with runtime.engine.connect() as conn:
-        q = select(orm.review_items.c.reason).order_by(orm.review_items.c.id)
+        q = select(tables.review_items.c.reason).order_by(tables.review_items.c.id)
         if order_id:
-            q = q.where(orm.review_items.c.order_id == order_id)
+            q = q.where(tables.review_items.c.order_id == order_id)
         return list(conn.execute(q).scalars())
 
 
@@ -318,11 +345,51 @@ class Observer:
         self.thread.join(timeout=5)
 
 
+class _FakeOrdersDefinition(ServiceDefinition):
+    """The orders service as payments sees it: a producer named "orders" with an outbox and a
+    relay, in a schema of its own (so that it never meets the real orders service's migrations
+    in a run's database) and without any of its code."""
+
+    @property
+    def schema(self) -> str:
+        return "payments_test_orders"
+
+
+FAKE_ORDERS = _FakeOrdersDefinition(name="orders", metadata=MetaData(), migrations="")
+
+
 @pytest.fixture
-def pipeline(runtime, start_with_producer):
-    """The payments consumer and relay as threads on the real broker, orders' relay (the producer
-    of order.placed), and an observer of payment.* events."""
-    orders = start_with_producer(runtime, orders_definition)
+def fake_orders(settings_factory):
+    """``fake_orders(payments_runtime)``: the consumer and relay of ``payments_runtime`` and the relay
+    of a fake orders service, as threads on the real broker (payments' queue is bound before
+    anything is published); returns the fake orders runtime. The threads stop at the end."""
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    made: list[Runtime] = []
+
+    def start(payments: Runtime) -> Runtime:
+        orders = Runtime(FAKE_ORDERS, settings_factory("orders", outbox_poll_seconds=0.2))
+        made.append(orders)
+        ensure_schema(orders.engine, FAKE_ORDERS.schema)
+        FAKE_ORDERS.metadata.create_all(orders.engine)
+        with orders.engine.begin() as conn:
+            create_outbox_notify_trigger(conn, FAKE_ORDERS.schema)
+        payments.declare_topology()
+        threads.extend(payments.start_worker_threads(stop) + orders.start_worker_threads(stop, consume=False))
+        return orders
+    yield start
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    for rt in made:
+        rt.dispose()
+
+
+@pytest.fixture
+def pipeline(runtime, fake_orders):
+    """The payments consumer and relay as threads on the real broker, the fake orders' relay (the
+    producer of order.placed), and an observer of payment.* events."""
+    orders = fake_orders(runtime)
     observer = Observer(runtime)
     yield Pipeline(runtime, orders, observer)
     observer.close()
@@ -337,17 +404,19 @@ class Pipeline:
     def place(self, method: str = "card", amount_cents: int = 24900, account_id: str | None = None):
         """Publish order.placed through the orders runtime's outbox; wait until payments recorded it."""
         event, token = order_placed(method, amount_cents, account_id)
-        with self.orders.transaction(correlation_id=event.correlation_id) as tx:
-            tx.emit(event.type, event.data, subject=event.subject, personal=event.personal)
-        wait_until(lambda: count(self.payments, orm.payments_due, order_id=event.data["order_id"]) == 1,
+        with self.orders.unit_of_work(correlation_id=event.correlation_id) as uow:
+            uow.emit(event.type, event.data, subject=event.subject, personal=event.personal)
+            uow.commit()
+        wait_until(lambda: count(self.payments, tables.payments_due, order_id=event.data["order_id"]) == 1,
                    message="payment due recorded from order.placed")
         return event.data, token
 
     def cancel(self, order_id: str, cancelled_by: str = "customer"):
         """Publish order.cancelled through the orders runtime's outbox; wait until payments handled it."""
-        with self.orders.transaction(correlation_id=order_id) as tx:
-            event = tx.emit("order.cancelled", {"order_id": order_id, "reason": "changed my mind",
-                                                "cancelled_by": cancelled_by}, subject=order_id)
+        with self.orders.unit_of_work(correlation_id=order_id) as uow:
+            event = uow.emit("order.cancelled", {"order_id": order_id, "reason": "changed my mind",
+                                                 "cancelled_by": cancelled_by}, subject=order_id)
+            uow.commit()
         wait_until(lambda: count(self.payments, self.payments.inbox, event_id=event.id) == 1,
                    message="order.cancelled handled")
         return event

@@ -4,7 +4,7 @@ a paid order that is cancelled is reviewed for a refund (``cancelled_after_payme
 approved PayPal order of a cancelled order is not captured."""
 from sqlalchemy import select
 
-from coc_payments.adapters import orm
+from coc_payments.adapters import tables
 
 from payments_testkit import (
     count, form_body, outbox_events, qonto_body, qonto_headers, review_reasons, systempay_ipn,
@@ -19,8 +19,8 @@ def ipn(client, fields):
 
 def due_status(runtime, order_id):
     with runtime.engine.connect() as conn:
-        return conn.execute(select(orm.payments_due.c.status).where(
-            orm.payments_due.c.order_id == order_id)).scalar_one()
+        return conn.execute(select(tables.payments_due.c.status).where(
+            tables.payments_due.c.order_id == order_id)).scalar_one()
 
 
 def review_items(client, staff_auth, order_id):
@@ -83,7 +83,7 @@ def test_a_paypal_approval_after_the_cancellation_captures_nothing(pipeline, cli
     assert answer.status_code == 200 and answer.get_json()["outcome"] == "not_captured"
     assert ("POST", f"/v2/checkout/orders/{paypal_id}/capture") not in fake_paypal.calls
     assert fake_paypal.orders[paypal_id]["status"] != "COMPLETED"
-    assert count(pipeline.payments, orm.callbacks, order_id=order["order_id"], outcome="not_captured") == 1
+    assert count(pipeline.payments, tables.callbacks, order_id=order["order_id"], outcome="not_captured") == 1
     assert outbox_events(pipeline.payments, "payment.confirmed", order["order_id"]) == []
 
 

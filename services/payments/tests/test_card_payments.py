@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import select
 
-from coc_payments.adapters import orm
-from coc_shared.auth import issue_customer_token
+from coc_payments.adapters import tables
+from coc_shared.tokens import issue_customer_token
 
 from payments_testkit import (
     CUSTOMER_SECRET, SITE_ID, SYSTEMPAY_PRODUCTION_KEY, SYSTEMPAY_TEST_KEY, count, form_body, order_placed,
@@ -60,8 +60,8 @@ def test_the_same_notification_five_times_confirms_once(runtime, client):
     for _ in range(5):
         assert ipn(client, notification).status_code == 200
     assert len(outbox_events(runtime, "payment.confirmed", event.data["order_id"])) == 1
-    assert count(runtime, orm.callbacks, order_id=event.data["order_id"]) == 1
-    assert count(runtime, orm.callbacks, dedupe_key=f"{notification['vads_trans_uuid']}:CAPTURED") == 5
+    assert count(runtime, tables.callbacks, order_id=event.data["order_id"]) == 1
+    assert count(runtime, tables.callbacks, dedupe_key=f"{notification['vads_trans_uuid']}:CAPTURED") == 5
     # AUTHORISED then CAPTURED of the same transaction: still one confirmation, nothing to review
     ipn(client, {**systempay_ipn(event.data["order_number"], 1500, "AUTHORISED",
                                  trans_uuid=notification["vads_trans_uuid"])})
@@ -94,10 +94,10 @@ def test_a_notification_without_a_valid_signature_is_refused_and_applies_nothing
     assert response.get_json()["error"]["status"] == 401
     assert outbox_events(runtime, "payment.confirmed", event.data["order_id"]) == []
     with runtime.engine.connect() as conn:
-        assert conn.execute(select(orm.payments_due.c.status).where(
-            orm.payments_due.c.order_id == event.data["order_id"])).scalar_one() == "due"
-        verdicts = conn.execute(select(orm.callbacks.c.verdict).where(
-            orm.callbacks.c.body.contains(event.data["order_number"]))).scalars().all()
+        assert conn.execute(select(tables.payments_due.c.status).where(
+            tables.payments_due.c.order_id == event.data["order_id"])).scalar_one() == "due"
+        verdicts = conn.execute(select(tables.callbacks.c.verdict).where(
+            tables.callbacks.c.body.contains(event.data["order_number"]))).scalars().all()
     assert verdicts == ["rejected"]  # kept for audit
 
 
@@ -130,7 +130,7 @@ def test_other_statuses_are_recorded_and_wait(runtime, client):
         assert ipn(client, systempay_ipn(event.data["order_number"], 3000, status)).status_code == 200
     assert outbox_events(runtime, "payment.confirmed", event.data["order_id"]) == []
     assert outbox_events(runtime, "payment.failed", event.data["order_id"]) == []
-    assert count(runtime, orm.callbacks, order_id=event.data["order_id"], outcome="record") == 3
+    assert count(runtime, tables.callbacks, order_id=event.data["order_id"], outcome="record") == 3
 
 
 @pytest.mark.parametrize("change,reason", [({"vads_amount": "100"}, "amount_mismatch"),
@@ -152,8 +152,8 @@ def test_a_notification_for_no_known_order_goes_to_review(runtime, client):
     fields = systempay_ipn("COC-NO-SUCH-ORDER", 1000)
     assert ipn(client, fields).status_code == 200
     with runtime.engine.connect() as conn:
-        reasons = conn.execute(select(orm.review_items.c.reason).where(
-            orm.review_items.c.provider_transaction_id == fields["vads_trans_uuid"])).scalars().all()
+        reasons = conn.execute(select(tables.review_items.c.reason).where(
+            tables.review_items.c.provider_transaction_id == fields["vads_trans_uuid"])).scalars().all()
     assert reasons == ["unknown_order"]
 
 
@@ -164,7 +164,7 @@ def test_card_numbers_are_masked_in_the_audit_log(runtime, client):
     fields["signature"] = systempay_signature(fields, SYSTEMPAY_TEST_KEY)
     assert ipn(client, fields).status_code == 200
     with runtime.engine.connect() as conn:
-        row = conn.execute(select(orm.callbacks).where(orm.callbacks.c.order_id == event.data["order_id"])).one()
+        row = conn.execute(select(tables.callbacks).where(tables.callbacks.c.order_id == event.data["order_id"])).one()
     assert "4970101234560055" not in row.body and "497010XXXXXX0055" in row.body
     assert fields["vads_trans_date"] in row.body  # dates are left alone
     assert row.verdict == "accepted" and row.outcome == "confirm"
@@ -205,3 +205,16 @@ def test_the_same_notification_five_times_at_once_and_a_second_transaction_confi
     assert len(outbox_events(runtime, "payment.confirmed", event.data["order_id"])) == 1
     assert len(outbox_events(runtime, "payment.duplicate_detected", event.data["order_id"])) == 1
     assert review_reasons(runtime, event.data["order_id"]) == ["duplicate_payment"]
+
+
+def test_without_a_shop_id_card_checkout_answers_503_and_notifications_401(runtime_factory, fake_paypal):
+    from coc_payments.service import definition
+    from payments_testkit import payments_extra
+    rt = runtime_factory(definition, extra={**payments_extra(fake_paypal.url), "SYSTEMPAY_SITE_ID": ""})
+    client = rt.create_app().test_client()
+    event, token = order_placed("card", 1000)
+    record_order(rt, event)
+    answer = client.post(f"/v1/payments/{event.data['order_id']}/checkout", headers={"X-Order-Token": token})
+    assert answer.status_code == 503 and answer.get_json()["error"]["message"] == "card payments are not available now"
+    assert ipn(client, systempay_ipn(event.data["order_number"], 1000)).status_code == 401
+    assert outbox_events(rt, "payment.confirmed", event.data["order_id"]) == []

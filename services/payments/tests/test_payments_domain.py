@@ -3,9 +3,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from coc_payments.domain.model import AccountDeactivation, InvalidEvent, OrderCancellation, PaymentDue
+from coc_payments.domain.model import InvalidEvent, OrderCancellation, PaymentDue
 from coc_payments.service_layer.handlers import handlers
 from coc_shared.catalogue import all_event_types, lookup
+from coc_shared.deactivation import AccountDeactivation
+from coc_shared.errors import PermanentError
 
 ORDER_PLACED = lookup("order.placed", 1).example_data
 
@@ -38,6 +40,10 @@ def test_a_payment_due_keeps_nothing_personal():
 def test_a_payment_due_refuses_what_cannot_be_paid(change):
     with pytest.raises(InvalidEvent):
         PaymentDue.from_order_placed({**ORDER_PLACED, **change})
+
+
+def test_an_event_that_cannot_be_recorded_is_parked_at_once():
+    assert issubclass(InvalidEvent, PermanentError)
 
 
 def test_a_free_order_is_due_for_zero():

@@ -4,7 +4,7 @@ import base64
 import hashlib
 import hmac
 import zlib
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 
 import pytest
 from stdnum import iso11649
@@ -12,7 +12,9 @@ from stdnum import iso11649
 from coc_payments.adapters.bank import parse_camt053, verify_qonto, webhook_credit, StatementError
 from coc_payments.adapters.hosted_page import BadSignature, SystempayPage, systempay_signature
 from coc_payments.adapters.paypal import signed_string, to_cents
-from coc_payments.config import PaymentsConfig
+from coc_payments.adapters.providers import Providers
+from coc_payments.config import NotConfigured, PaymentsConfig
+from coc_shared.config import ConfigError
 from coc_payments.domain.masking import mask_card_numbers, mask_form
 from coc_payments.domain.model import PaymentDue
 from coc_payments.domain.payments import PaymentReport, decide, on_cancellation, paid_report
@@ -156,9 +158,47 @@ def test_paypal_signed_string_and_amounts():
 
 
 def test_certificate_urls_are_allowed_only_under_paypal_hosts():
-    config = PaymentsConfig({"PAYPAL_CERT_URL_PREFIXES": "https://api.paypal.com/,https://api.sandbox.paypal.com/"})
+    config = PaymentsConfig.from_env({"PAYPAL_CERT_URL_PREFIXES": "https://api.paypal.com/,https://api.sandbox.paypal.com/"})
     assert config.cert_url_allowed("https://api.paypal.com/v1/notifications/certs/CERT-1")
     for url in ("http://api.paypal.com/v1/certs/1", "https://api.paypal.com.evil.com/c",
                 "https://evil.com/?https://api.paypal.com/", "https://user@api.paypal.com/c",
                 "https://api.paypal.com:8443/c", "https://api.paypal.com/../../x", "not a url", ""):
         assert not config.cert_url_allowed(url), url
+
+
+@pytest.mark.parametrize("name,value", [
+    ("SYSTEMPAY_MODE", "DEMO"), ("TRANSFER_IBAN", "FR7630006000011234567890188"), ("TRANSFER_BIC", "AGRI"),
+    ("QONTO_WEBHOOK_TOLERANCE_SECONDS", "five minutes"), ("PROVIDER_HTTP_TIMEOUT", "0"),
+    ("PAYMENTS_PUBLIC_URL", "payments.example.org"), ("PAYPAL_CERT_URL_PREFIXES", "https://api.paypal.com/,ftp://x/"),
+])
+def test_a_malformed_value_is_a_start_error_naming_the_variable(name, value):
+    with pytest.raises(ConfigError, match=name) as refused:
+        PaymentsConfig.from_env({name: value})
+    assert "expected" in str(refused.value)
+
+
+def test_the_configuration_is_typed_and_frozen():
+    config = PaymentsConfig.from_env({"TRANSFER_IBAN": "fr76 3000 6000 0112 3456 7890 189", "TRANSFER_BIC": "agrifrpp",
+                                      "QONTO_WEBHOOK_TOLERANCE_SECONDS": "120", "PAYMENTS_PUBLIC_URL": "https://p.test/"})
+    assert config.transfer_account() == ("FR7630006000011234567890189", "AGRIFRPP", "COC")
+    assert config.qonto_webhook_tolerance_seconds == 120.0 and config.public_url == "https://p.test"
+    assert config.notification_url == "https://p.test/v1/callbacks/systempay"
+    with pytest.raises(FrozenInstanceError):
+        config.transfer_iban = None
+
+
+UNSET = {name: "" for name in ("SYSTEMPAY_SITE_ID", "SYSTEMPAY_TEST_KEY", "SYSTEMPAY_PRODUCTION_KEY", "PAYPAL_CLIENT_ID",
+                               "PAYPAL_CLIENT_SECRET", "TRANSFER_IBAN", "TRANSFER_BIC")}
+
+
+@pytest.mark.parametrize("settings,method", [
+    ({}, "card"), ({"SYSTEMPAY_SITE_ID": "1", "SYSTEMPAY_PRODUCTION_KEY": "k"}, "card"),  # no key of the TEST mode
+    ({"PAYPAL_CLIENT_ID": "id"}, "paypal"), ({"TRANSFER_IBAN": "FR7630006000011234567890189"}, "transfer"),
+])
+def test_a_provider_left_unset_is_not_configured_for_its_method(settings, method):
+    providers = Providers(PaymentsConfig.from_env({**UNSET, **settings}))
+    ask = {"card": providers.card_page, "paypal": providers.paypal,
+           "transfer": providers.config.transfer_account}[method]
+    with pytest.raises(NotConfigured) as refused:
+        ask()
+    assert refused.value.method == method

@@ -6,7 +6,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 
-from coc_payments.adapters import orm
+from coc_payments.adapters import tables
 
 from payments_testkit import (
     count, form_body, order_placed, outbox_events, record_order, review_reasons, systempay_ipn,
@@ -113,8 +113,8 @@ def test_a_webhook_without_valid_proof_is_refused(runtime, client, fake_paypal, 
         assert fake_paypal.cert_downloads == downloads  # nothing fetched from there
     assert outbox_events(runtime, "payment.confirmed", event.data["order_id"]) == []
     with runtime.engine.connect() as conn:
-        assert conn.execute(select(orm.payments_due.c.status).where(
-            orm.payments_due.c.order_id == event.data["order_id"])).scalar_one() == "due"
+        assert conn.execute(select(tables.payments_due.c.status).where(
+            tables.payments_due.c.order_id == event.data["order_id"])).scalar_one() == "due"
 
 
 def test_the_certificate_is_downloaded_once_and_cached(runtime, client, fake_paypal):
@@ -168,4 +168,4 @@ def test_two_providers_confirming_the_same_order_confirm_once_and_report_a_dupli
     assert duplicate["data"]["provider_transaction_id"] == card["vads_trans_uuid"]
     assert len(pipeline.observer.of("payment.confirmed", order["order_id"])) == 1
     assert review_reasons(pipeline.payments, order["order_id"]) == ["duplicate_payment"]
-    assert count(pipeline.payments, orm.confirmations, order_id=order["order_id"]) == 1
+    assert count(pipeline.payments, tables.confirmations, order_id=order["order_id"]) == 1

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 from stdnum import iso11649
 
-from coc_payments.adapters import orm
-from coc_shared.auth import issue_staff_token
+from coc_payments.adapters import tables
+from coc_shared.tokens import issue_staff_token
 from coc_shared.testing import service_env
 
 from payments_testkit import (
@@ -46,7 +46,7 @@ def test_each_order_gets_its_own_reference_and_a_mistyped_one_matches_nothing(ru
     for e in (first, second):
         record_order(runtime, e)
     with runtime.engine.connect() as conn:
-        refs = conn.execute(select(orm.payments_due.c.reference).where(orm.payments_due.c.order_id.in_(
+        refs = conn.execute(select(tables.payments_due.c.reference).where(tables.payments_due.c.order_id.in_(
             [first.data["order_id"], second.data["order_id"]]))).scalars().all()
     assert len(set(refs)) == 2 and all(iso11649.is_valid(r) for r in refs)
     ref = refs[0]
@@ -55,8 +55,8 @@ def test_each_order_gets_its_own_reference_and_a_mistyped_one_matches_nothing(ru
     body = qonto_body(typo, 1000)
     assert webhook(client, body).status_code == 200
     with runtime.engine.connect() as conn:
-        reasons = conn.execute(select(orm.review_items.c.reason).where(
-            orm.review_items.c.provider_transaction_id == json.loads(body)["data"]["transaction_id"])).scalars().all()
+        reasons = conn.execute(select(tables.review_items.c.reason).where(
+            tables.review_items.c.provider_transaction_id == json.loads(body)["data"]["transaction_id"])).scalars().all()
     assert reasons == ["invalid_reference"]
 
 
@@ -64,8 +64,8 @@ def test_a_partial_or_excess_transfer_goes_to_review(runtime, client):
     event, _ = order_placed("transfer", 24900)
     record_order(runtime, event)
     with runtime.engine.connect() as conn:
-        ref = conn.execute(select(orm.payments_due.c.reference).where(
-            orm.payments_due.c.order_id == event.data["order_id"])).scalar_one()
+        ref = conn.execute(select(tables.payments_due.c.reference).where(
+            tables.payments_due.c.order_id == event.data["order_id"])).scalar_one()
     assert webhook(client, qonto_body(ref, 10000)).status_code == 200
     assert webhook(client, qonto_body(ref, 30000)).status_code == 200
     assert outbox_events(runtime, "payment.confirmed", event.data["order_id"]) == []
@@ -86,8 +86,8 @@ def test_a_bank_webhook_with_a_bad_or_stale_signature_is_refused(runtime, client
     event, _ = order_placed("transfer", 5000)
     record_order(runtime, event)
     with runtime.engine.connect() as conn:
-        ref = conn.execute(select(orm.payments_due.c.reference).where(
-            orm.payments_due.c.order_id == event.data["order_id"])).scalar_one()
+        ref = conn.execute(select(tables.payments_due.c.reference).where(
+            tables.payments_due.c.order_id == event.data["order_id"])).scalar_one()
     body = qonto_body(ref, 5000)
     headers = {
         "stale": qonto_headers(body, t=int(time.time()) - 301),
@@ -99,17 +99,24 @@ def test_a_bank_webhook_with_a_bad_or_stale_signature_is_refused(runtime, client
     }[case]
     assert webhook(client, body, headers).status_code == 401
     assert outbox_events(runtime, "payment.confirmed", event.data["order_id"]) == []
-    assert count(runtime, orm.callbacks, provider="qonto", verdict="rejected") >= 1
+    assert count(runtime, tables.callbacks, provider="qonto", verdict="rejected") >= 1
     # a timestamp 4 minutes old is still inside the window
     assert webhook(client, body, qonto_headers(body, t=int(time.time()) - 240)).status_code == 200
     assert len(outbox_events(runtime, "payment.confirmed", event.data["order_id"])) == 1
 
 
-def test_transfer_checkout_answers_503_when_the_account_is_not_valid(settings_factory, fake_paypal):
+def test_an_invalid_transfer_account_stops_the_start_and_a_missing_one_answers_503(settings_factory, fake_paypal):
     from coc_payments.service import definition
+    from coc_shared.config import ConfigError
     from coc_shared.service import Runtime
     from payments_testkit import payments_extra
     extra = {**payments_extra(fake_paypal.url), "TRANSFER_IBAN": "FR7630006000011234567890188"}  # bad check digits
+    with pytest.raises(ConfigError, match="TRANSFER_IBAN") as refused:
+        Runtime(definition, settings_factory("payments", extra=extra))
+    assert "TRANSFER_BIC" not in str(refused.value)
+    with pytest.raises(ConfigError, match="TRANSFER_BIC"):
+        Runtime(definition, settings_factory("payments", extra={**payments_extra(fake_paypal.url), "TRANSFER_BIC": "AGRI"}))
+    extra = {k: v for k, v in payments_extra(fake_paypal.url).items() if k != "TRANSFER_IBAN"}
     rt = Runtime(definition, settings_factory("payments", extra=extra))
     rt.migrate()
     event, token = order_placed("transfer", 1000)
@@ -117,7 +124,8 @@ def test_transfer_checkout_answers_503_when_the_account_is_not_valid(settings_fa
     answer = rt.create_app().test_client().post(f"/v1/payments/{event.data['order_id']}/checkout",
                                                 headers={"X-Order-Token": token})
     assert answer.status_code == 503
-    rt.engine.dispose()
+    assert answer.get_json()["error"]["message"] == "transfer payments are not available now"
+    rt.dispose()
 
 
 CAMT = """<?xml version="1.0" encoding="UTF-8"?>
@@ -148,8 +156,8 @@ def entry(ref, amount, text, side="CRDT", status="BOOK", structured=False, ccy="
 
 def reference_of(runtime, order_id):
     with runtime.engine.connect() as conn:
-        return conn.execute(select(orm.payments_due.c.reference).where(
-            orm.payments_due.c.order_id == order_id)).scalar_one()
+        return conn.execute(select(tables.payments_due.c.reference).where(
+            tables.payments_due.c.order_id == order_id)).scalar_one()
 
 
 def test_a_camt053_statement_confirms_matched_credits_and_reviews_the_rest(runtime, client, staff_auth):
