@@ -49,7 +49,7 @@ import requests
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
-from coc_payments.adapters import orm
+from coc_payments.adapters import tables
 from coc_payments.domain.references import creditor_reference
 from coc_payments.service import definition
 from coc_shared.config import Settings
@@ -178,7 +178,7 @@ def run_once(args) -> dict:
         orders = [(str(uuid.uuid4()), f"B{run}-{i:07d}") for i in range(args.orders)]
         now = datetime.now(timezone.utc)
         with runtime.engine.begin() as conn:
-            conn.execute(insert(orm.payments_due), [
+            conn.execute(insert(tables.payments_due), [
                 {"order_id": oid, "order_number": num, "method": "card", "amount_cents": 24900, "currency": "EUR",
                  "status": "due", "event_id": str(uuid.uuid4()), "created_at": now, "reference": creditor_reference(num),
                  "correlation_id": oid} for oid, num in orders])
