@@ -37,7 +37,8 @@ def test_sign_up_log_in_and_see_my_data(runtime, client):
     assert created.status_code == 201, created.get_json()
     assert "password" not in created.get_data(as_text=True)
     with runtime.engine.connect() as conn:
-        stored = conn.execute(select(tables.accounts.c.password_hash).where(tables.accounts.c.id == created.get_json()["id"])).scalar_one()
+        stored = conn.execute(select(tables.accounts.c.password_hash)
+                              .where(tables.accounts.c.id == created.get_json()["id"])).scalar_one()
     assert stored.startswith("$argon2id$")
     token = client.post("/v1/auth/token", json={"email": email.lower(), "password": "correct horse battery"}).get_json()
     assert token["token_type"] == "Bearer" and token["expires_in"] == 7200

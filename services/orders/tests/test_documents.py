@@ -58,7 +58,8 @@ def test_a_renamed_executable_gets_415_and_nothing_is_stored(runtime, client):
     answer = upload(client, order, "id_card", EXE, filename="passport.pdf", mimetype="application/pdf")
     assert answer.status_code == 415 and answer.get_json()["error"]["code"] == "unsupported_media_type"
     with runtime.engine.connect() as conn:
-        assert conn.execute(select(tables.order_documents).where(tables.order_documents.c.order_id == order["id"])).first() is None
+        assert conn.execute(select(tables.order_documents)
+                            .where(tables.order_documents.c.order_id == order["id"])).first() is None
 
 
 def test_more_than_10_mb_gets_413(client):
@@ -104,7 +105,8 @@ def test_the_embedded_mode_keeps_encrypted_files_in_a_local_folder(make_runtime,
     order = client.post("/v1/orders", json=order_body()).get_json()
     doc = upload(client, order, "id_card", PDF).get_json()["document"]
     with rt.engine.connect() as conn:
-        key = conn.execute(select(tables.order_documents.c.storage_key).where(tables.order_documents.c.id == doc["id"])).scalar_one()
+        key = conn.execute(select(tables.order_documents.c.storage_key)
+                           .where(tables.order_documents.c.id == doc["id"])).scalar_one()
     blob = LocalFolderStorage(tmp_path).get(key)
     assert PDF not in blob and Cipher(DOCUMENT_KEY).decrypt(blob, doc["id"]) == PDF
 

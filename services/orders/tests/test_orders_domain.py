@@ -114,9 +114,10 @@ def test_a_kind_the_upload_does_not_know_is_asked_for_as_other():
 
 def test_a_new_order_takes_its_price_vat_and_documents_from_the_brand_never_the_client():
     peugeot = load_brands().by_name("Peugeot")
+    values = dict(payment_method="card", vin="VF3ABCDEF12345678", first_registration_date=WHEN.date(), vehicle_extra={},
+                  marketing_consent=False, customer={}, shipping_address={})
     placed = Order.place(id="o-9", seq=42, placed_at=WHEN, brand=peugeot, account_id=None, access_token_sha256="ab",
-                         values=dict(payment_method="card", vin="VF3ABCDEF12345678", first_registration_date=WHEN.date(),
-                                     vehicle_extra={}, marketing_consent=False, customer={}, shipping_address={}))
+                         values=values)
     assert (placed.status, placed.brand, placed.total_cents, placed.vat_cents) == ("placed", "Peugeot", 24900, 4150)
     assert placed.documents_required == ["id_card", "registration_certificate"]
     assert placed.number == "COC-2026-000042"

@@ -2,7 +2,6 @@
 Idempotency-Key, guest access token, client IP and user agent recorded but never shown."""
 from __future__ import annotations
 
-import hashlib
 from datetime import date, timedelta
 
 import pytest
@@ -11,7 +10,6 @@ from sqlalchemy import func, select
 from coc_orders.adapters import tables
 from coc_shared.tokens import hash_access_token
 from coc_shared.catalogue import lookup
-from coc_shared.envelope import Event
 
 from orders_helpers import order_body, outbox_events
 

@@ -193,15 +193,7 @@ def check_profile(profile: dict, partial: bool) -> tuple[dict, dict]:
     out: dict = {}
     customer = profile.get("customer")
     if customer is not None:
-        c = {}
-        for name in ("first_name", "last_name"):
-            if customer.get(name):
-                c[name] = checked(errors, ("customer", name), checks.person_name, customer[name])
-            elif not partial:
-                put_error(errors, ("customer", name), MISSING)
-        if customer.get("phone"):
-            c["phone"] = checked(errors, ("customer", "phone"), checks.phone_e164, customer["phone"])
-        out["customer"] = c
+        out["customer"] = _check_profile_customer(errors, customer, partial)
     elif not partial:
         put_error(errors, ("customer",), MISSING)
     for part in ("shipping_address", "billing_address"):
@@ -212,6 +204,18 @@ def check_profile(profile: dict, partial: bool) -> tuple[dict, dict]:
     if "marketing_consent" in profile:
         out["marketing_consent"] = bool(profile["marketing_consent"])
     return out, errors
+
+
+def _check_profile_customer(errors: dict, customer: dict, partial: bool) -> dict:
+    c = {}
+    for name in ("first_name", "last_name"):
+        if customer.get(name):
+            c[name] = checked(errors, ("customer", name), checks.person_name, customer[name])
+        elif not partial:
+            put_error(errors, ("customer", name), MISSING)
+    if customer.get("phone"):
+        c["phone"] = checked(errors, ("customer", "phone"), checks.phone_e164, customer["phone"])
+    return c
 
 
 def _check_profile_company(errors: dict, company: dict | None) -> dict | None:

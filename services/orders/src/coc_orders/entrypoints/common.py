@@ -135,7 +135,8 @@ def render_order(order: Order, documents: list[OrderDocument] | None = None, tim
 
 def render_document(d: OrderDocument) -> dict:
     return {"id": d.id, "kind": d.kind, "content_type": d.content_type, "size": d.size, "sha256": d.sha256,
-            "uploaded_at": d.uploaded_at.isoformat(), "rejected_at": d.rejected_at.isoformat() if d.rejected_at else None}
+            "uploaded_at": d.uploaded_at.isoformat(),
+            "rejected_at": d.rejected_at.isoformat() if d.rejected_at else None}
 
 
 def plain_json(value) -> dict:

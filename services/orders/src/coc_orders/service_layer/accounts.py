@@ -151,8 +151,8 @@ def _request_email_change(uow, accounts: AccountRepository, account_id: str, new
     token = secrets.token_urlsafe(32)
     expires_at = utcnow() + EMAIL_CHANGE_TTL
     accounts.add_email_change(hash_access_token(token), account_id, new_email, expires_at)
-    uow.emit(EMAIL_CHANGE_EVENT, {"account_id": account_id, "expires_at": expires_at.isoformat()},
-             subject=account_id, personal={"email": new_email, "confirmation_url": confirmation_url.format(token=token)})
+    uow.emit(EMAIL_CHANGE_EVENT, {"account_id": account_id, "expires_at": expires_at.isoformat()}, subject=account_id,
+             personal={"email": new_email, "confirmation_url": confirmation_url.format(token=token)})
     log.info("account.email_change_requested", account_id=account_id)
 
 

@@ -207,7 +207,8 @@ def order_view(runtime, order_id: str) -> OrderView:
         order = OrderRepository(uow).get(order_id)
         if order is None:
             raise NotFound("no such order")
-        return OrderView(order, DocumentRepository(uow).for_order(order_id), OrderEventRepository(uow).timeline(order_id))
+        documents = DocumentRepository(uow).for_order(order_id)
+        return OrderView(order, documents, OrderEventRepository(uow).timeline(order_id))
 
 
 def order_timeline(runtime, order_id: str) -> list[dict]:
