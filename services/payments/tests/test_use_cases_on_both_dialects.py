@@ -273,6 +273,8 @@ def test_a_camt053_import_confirms_once_and_a_second_import_changes_nothing(any_
     assert (summary["credits"], summary["confirmed"], summary["review"], summary["ignored"]) == (2, 1, 1, 0 + 1)
     assert due_row(any_runtime, paid_id).status == "paid"
     assert review_reasons(any_runtime, partial_id) == ["partial_transfer"]
+    [item] = client.get(f"/v1/payments/review?order_id={partial_id}", headers=staff).get_json()["items"]
+    assert item["created_at"].endswith("+00:00") and item["label"] == partial_ref
     [imported] = callback_rows(any_runtime, provider="camt053", outcome="imported")[-1:]
     assert imported.headers == {"imported-by": "ann", "file": "s.xml"}
     assert claim_of(any_runtime, "camt053", f"D{n}-1") == imported.id

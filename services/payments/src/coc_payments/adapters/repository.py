@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from coc_shared.db import insert_ignoring_conflicts
 from coc_shared.envelope import utcnow
+from coc_shared.values import as_utc
 
 from ..domain.callbacks import Callback
 from ..domain.model import OrderCancellation, PaymentDue
@@ -158,7 +159,7 @@ class ReviewRepository:
             query = query.where(t.c.reason == reason)
         if order_id:
             query = query.where(t.c.order_id == order_id)
-        return [dict(r._mapping) for r in self.uow.execute(query)]
+        return [{**r._mapping, "created_at": as_utc(r.created_at)} for r in self.uow.execute(query)]
 
 
 class CardAttemptRepository:
