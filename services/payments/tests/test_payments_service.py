@@ -25,7 +25,8 @@ def effects(rt: Runtime, event) -> int:
         return count_rows(rt, tables.account_deactivations,
                           tables.account_deactivations.c.account_id == event.data["account_id"])
     if event.type == "order.cancelled":
-        return count_rows(rt, tables.order_cancellations, tables.order_cancellations.c.order_id == event.data["order_id"])
+        return count_rows(rt, tables.order_cancellations,
+                          tables.order_cancellations.c.order_id == event.data["order_id"])
     return count_rows(rt, tables.payments_due, tables.payments_due.c.order_id == event.data["order_id"])
 
 
@@ -66,7 +67,8 @@ def test_a_second_order_placed_for_the_same_order_changes_nothing(runtime):
     for e in (event, again):
         handle(runtime, e)
     with runtime.engine.connect() as conn:
-        rows = conn.execute(select(tables.payments_due).where(tables.payments_due.c.order_id == event.data["order_id"])).all()
+        rows = conn.execute(select(tables.payments_due).where(
+            tables.payments_due.c.order_id == event.data["order_id"])).all()
     assert [(r.event_id, r.amount_cents) for r in rows] == [(event.id, 24900)]
 
 
@@ -146,14 +148,15 @@ def test_payments_0004_seeds_the_callback_ids_past_the_highest_and_adds_the_outb
         upgrade(rt.engine, definition.migrations, "payments", revision="payments_0003")
         with rt.engine.begin() as conn:
             conn.execute(insert(tables.callbacks), [
-                {"id": i, "provider": "systempay", "received_at": utcnow(), "headers": {}, "body": "", "verdict": "accepted"}
-                for i in (1, 2, 41)])
+                {"id": i, "provider": "systempay", "received_at": utcnow(), "headers": {}, "body": "",
+                 "verdict": "accepted"} for i in (1, 2, 41)])
             if postgresql:
                 conn.execute(text('DROP TRIGGER coc_outbox_notify ON "payments".outbox'))
         rt.migrate()
         rt.migrate()
         with rt.engine.connect() as conn:
-            assert conn.execute(select(tables.id_blocks.c.name, tables.id_blocks.c.next_value)).all() == [("callback", 42)]
+            blocks = select(tables.id_blocks.c.name, tables.id_blocks.c.next_value)
+            assert conn.execute(blocks).all() == [("callback", 42)]
             if postgresql:
                 assert conn.execute(text("SELECT count(*) FROM pg_trigger WHERE tgname = 'coc_outbox_notify' "
                                          "AND tgrelid = 'payments.outbox'::regclass")).scalar_one() == 1

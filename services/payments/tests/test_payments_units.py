@@ -158,7 +158,8 @@ def test_paypal_signed_string_and_amounts():
 
 
 def test_certificate_urls_are_allowed_only_under_paypal_hosts():
-    config = PaymentsConfig.from_env({"PAYPAL_CERT_URL_PREFIXES": "https://api.paypal.com/,https://api.sandbox.paypal.com/"})
+    config = PaymentsConfig.from_env(
+        {"PAYPAL_CERT_URL_PREFIXES": "https://api.paypal.com/,https://api.sandbox.paypal.com/"})
     assert config.cert_url_allowed("https://api.paypal.com/v1/notifications/certs/CERT-1")
     for url in ("http://api.paypal.com/v1/certs/1", "https://api.paypal.com.evil.com/c",
                 "https://evil.com/?https://api.paypal.com/", "https://user@api.paypal.com/c",
@@ -178,8 +179,9 @@ def test_a_malformed_value_is_a_start_error_naming_the_variable(name, value):
 
 
 def test_the_configuration_is_typed_and_frozen():
-    config = PaymentsConfig.from_env({"TRANSFER_IBAN": "fr76 3000 6000 0112 3456 7890 189", "TRANSFER_BIC": "agrifrpp",
-                                      "QONTO_WEBHOOK_TOLERANCE_SECONDS": "120", "PAYMENTS_PUBLIC_URL": "https://p.test/"})
+    config = PaymentsConfig.from_env({
+        "TRANSFER_IBAN": "fr76 3000 6000 0112 3456 7890 189", "TRANSFER_BIC": "agrifrpp",
+        "QONTO_WEBHOOK_TOLERANCE_SECONDS": "120", "PAYMENTS_PUBLIC_URL": "https://p.test/"})
     assert config.transfer_account() == ("FR7630006000011234567890189", "AGRIFRPP", "COC")
     assert config.qonto_webhook_tolerance_seconds == 120.0 and config.public_url == "https://p.test"
     assert config.notification_url == "https://p.test/v1/callbacks/systempay"
@@ -187,8 +189,8 @@ def test_the_configuration_is_typed_and_frozen():
         config.transfer_iban = None
 
 
-UNSET = {name: "" for name in ("SYSTEMPAY_SITE_ID", "SYSTEMPAY_TEST_KEY", "SYSTEMPAY_PRODUCTION_KEY", "PAYPAL_CLIENT_ID",
-                               "PAYPAL_CLIENT_SECRET", "TRANSFER_IBAN", "TRANSFER_BIC")}
+UNSET = {name: "" for name in ("SYSTEMPAY_SITE_ID", "SYSTEMPAY_TEST_KEY", "SYSTEMPAY_PRODUCTION_KEY",
+                               "PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET", "TRANSFER_IBAN", "TRANSFER_BIC")}
 
 
 @pytest.mark.parametrize("settings,method", [

@@ -56,7 +56,8 @@ def test_each_order_gets_its_own_reference_and_a_mistyped_one_matches_nothing(ru
     assert webhook(client, body).status_code == 200
     with runtime.engine.connect() as conn:
         reasons = conn.execute(select(tables.review_items.c.reason).where(
-            tables.review_items.c.provider_transaction_id == json.loads(body)["data"]["transaction_id"])).scalars().all()
+            tables.review_items.c.provider_transaction_id == json.loads(body)["data"]["transaction_id"])
+        ).scalars().all()
     assert reasons == ["invalid_reference"]
 
 
@@ -115,7 +116,8 @@ def test_an_invalid_transfer_account_stops_the_start_and_a_missing_one_answers_5
         Runtime(definition, settings_factory("payments", extra=extra))
     assert "TRANSFER_BIC" not in str(refused.value)
     with pytest.raises(ConfigError, match="TRANSFER_BIC"):
-        Runtime(definition, settings_factory("payments", extra={**payments_extra(fake_paypal.url), "TRANSFER_BIC": "AGRI"}))
+        Runtime(definition, settings_factory("payments",
+                                             extra={**payments_extra(fake_paypal.url), "TRANSFER_BIC": "AGRI"}))
     extra = {k: v for k, v in payments_extra(fake_paypal.url).items() if k != "TRANSFER_IBAN"}
     rt = Runtime(definition, settings_factory("payments", extra=extra))
     rt.migrate()

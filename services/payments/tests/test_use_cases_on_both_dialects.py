@@ -187,7 +187,8 @@ def test_a_paypal_approval_captures_and_the_capture_webhook_confirms(any_runtime
     answer = client.post("/v1/callbacks/paypal", data=body, headers=headers)
     assert answer.status_code == 200 and answer.get_json() == {"status": "received", "outcome": "capture_requested"}
     with any_runtime.engine.connect() as conn:
-        row = conn.execute(select(tables.paypal_orders).where(tables.paypal_orders.c.paypal_order_id == paypal_id)).one()
+        row = conn.execute(select(tables.paypal_orders).where(
+            tables.paypal_orders.c.paypal_order_id == paypal_id)).one()
     assert (row.status, row.capture_id) == ("captured", fake_paypal.capture_of(paypal_id)["id"])
     body, headers = fake_paypal.capture_completed(paypal_id)
     answer = client.post("/v1/callbacks/paypal", data=body, headers=headers)
@@ -215,7 +216,8 @@ def test_a_paypal_webhook_that_cannot_be_verified_now_is_recorded_and_answered_5
         fake_paypal.fail_certificates = False
     assert answer.status_code == 503
     assert answer.get_json()["error"]["message"] == "the notification could not be verified now; deliver again"
-    assert [r.verdict for r in callback_rows(any_runtime, provider="paypal") if capture["id"] in r.body] == ["unverified"]
+    verdicts = [r.verdict for r in callback_rows(any_runtime, provider="paypal") if capture["id"] in r.body]
+    assert verdicts == ["unverified"]
     # delivered again: verified, applied
     assert client.post("/v1/callbacks/paypal", data=body, headers=headers).get_json() == {
         "status": "received", "outcome": "confirm"}

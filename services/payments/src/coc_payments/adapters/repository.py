@@ -106,9 +106,9 @@ class ConfirmationRepository:
 
     def add(self, order_id: str, report: PaymentReport, callback_id: int | None, event_id: str) -> None:
         self.uow.add(tables.confirmations, {
-            "order_id": order_id, "provider": report.provider, "provider_transaction_id": report.provider_transaction_id,
-            "amount_cents": report.amount_cents, "currency": report.currency, "callback_id": callback_id,
-            "event_id": event_id, "confirmed_at": utcnow()})
+            "order_id": order_id, "provider": report.provider,
+            "provider_transaction_id": report.provider_transaction_id, "amount_cents": report.amount_cents,
+            "currency": report.currency, "callback_id": callback_id, "event_id": event_id, "confirmed_at": utcnow()})
 
 
 class CallbackRepository:
