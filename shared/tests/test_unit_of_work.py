@@ -17,7 +17,7 @@ from coc_shared.envelope import Event
 from coc_shared.ids import BlockAllocator
 from coc_shared.outbox import notify_channel
 from coc_shared.tables import create_outbox_notify_trigger, id_blocks_table, messaging_tables
-from coc_shared.unit_of_work import UnitOfWork
+from coc_shared.unit_of_work import StatementCache, UnitOfWork
 from sharedkit import register_test_type, unique_suffix
 
 
@@ -230,3 +230,43 @@ def test_block_allocators_in_threads_never_give_a_number_twice(pg):
     for t in threads:
         t.join()
     assert len(taken) == 400 and len(set(taken)) == 400
+
+
+def test_writes_of_one_shape_reuse_one_statement(db, type_):
+    cache = StatementCache()
+    for i in range(1, 4):
+        with UnitOfWork(db.engine, db.outbox, "probe", statements=cache) as uow:
+            uow.add(db.items, {"id": i, "name": f"n{i}", "count": i})
+            uow.add(db.notes, {"id": i, "item_id": i, "text": None})
+            uow.emit(type_, {"n": i})
+            uow.commit()
+    shapes = len(cache._statements)
+    with UnitOfWork(db.engine, db.outbox, "probe", statements=cache) as uow:
+        uow.add(db.items, {"id": 9, "name": "other", "count": 0})
+        uow.add(db.notes, {"id": 9, "item_id": 9, "text": "x"})
+        uow.emit(type_, {"n": 9})
+        uow.commit()
+    assert len(cache._statements) == shapes  # the same shape: no new statement built
+    assert [r[0] for r in db.rows(db.items)] == [1, 2, 3, 9] and len(db.events()) == 4
+
+
+def test_where_clauses_of_every_supported_form_and_others(db):
+    with db.uow() as uow:
+        uow.add(db.items, [{"id": i, "name": None if i % 2 else f"n{i}", "count": i} for i in range(1, 7)])
+        uow.commit()
+    with db.uow() as uow:
+        uow.change(db.items, {"count": 0}, db.items.c.id.in_([1, 2]))
+        uow.change(db.items, {"count": 100}, db.items.c.name.is_(None), db.items.c.id > 3)
+        uow.remove(db.items, db.items.c.id.not_in([1, 2, 3, 5]), db.items.c.name.is_not(None))
+        uow.change(db.items, {"name": "x"}, (db.items.c.count == 3) | (db.items.c.count == 100))  # uncached form
+        uow.commit()
+    assert db.rows(db.items) == [(1, None, 0), (2, "n2", 0), (3, "x", 3), (5, "x", 100)]
+
+
+def test_many_rows_of_one_shape_are_one_bulk_insert(db, type_):
+    with db.uow() as uow:
+        uow.add(db.items, [{"id": i, "name": "bulk", "count": i} for i in range(1, 51)])
+        for i in range(20):
+            uow.emit(type_, {"n": i})
+        uow.commit()
+    assert len(db.rows(db.items)) == 50 and len(db.events()) == 20

@@ -39,7 +39,7 @@ from .errors import PermanentError
 from .logging import bound_context, get_logger
 from .parking import ParkingStore
 from .retry import Stopped, call_with_backoff
-from .unit_of_work import Bound
+from .unit_of_work import Bound, StatementCache
 
 log = get_logger(__name__)
 
@@ -68,9 +68,9 @@ class HandlerContext(Bound):
     handler. Events it emits belong to the event's story (its correlation id) and name it as
     their cause; their subject defaults to the event's."""
 
-    def __init__(self, conn, event: Event, producer: str, outbox: Table):
+    def __init__(self, conn, event: Event, producer: str, outbox: Table, statements: StatementCache | None = None):
         super().__init__(conn, outbox, producer, correlation_id=event.correlation_id, causation_id=event.id,
-                         subject=event.subject)
+                         subject=event.subject, statements=statements)
         self.event = event
 
     @property
@@ -109,7 +109,8 @@ class _Item:
 class EventConsumer:
     def __init__(self, *, service: str, engine: Engine, inbox: Table, outbox: Table, broker: Broker,
                  handlers: dict[str, Handler], parking: ParkingStore, prefetch: int = 200, batch_size: int = 100,
-                 quick_attempts: int = 3, retry_delays: tuple[float, ...] = (5, 30, 120, 600)):
+                 quick_attempts: int = 3, retry_delays: tuple[float, ...] = (5, 30, 120, 600),
+                 statements: StatementCache | None = None):
         self.service = service
         self.engine = engine
         self.inbox = inbox
@@ -121,6 +122,7 @@ class EventConsumer:
         self.batch_size = batch_size
         self.quick_attempts = max(1, quick_attempts)
         self.retry_delays = tuple(retry_delays)
+        self.statements = statements or StatementCache()
         self.queue_name = broker.queue_name(service)
         self.dead_queue_name = broker.dead_queue_name(self.queue_name)
         self._buffer: list[_Item] = []
@@ -292,7 +294,7 @@ class EventConsumer:
                 if first[item.event.id] is not item or item.event.id not in claimed:
                     outcomes.append((item, "duplicate", []))
                     continue
-                ctx = HandlerContext(conn, item.event, self.service, self.outbox)
+                ctx = HandlerContext(conn, item.event, self.service, self.outbox, self.statements)
                 try:
                     self.handlers[item.event.type](item.event, ctx)
                     ctx.flush()
@@ -348,7 +350,7 @@ class EventConsumer:
                     time.sleep(min(0.05 * 2 ** (attempt - 2), 1.0))
                 savepoint = conn.begin_nested()
                 try:
-                    ctx = HandlerContext(conn, event, self.service, self.outbox)
+                    ctx = HandlerContext(conn, event, self.service, self.outbox, self.statements)
                     handler(event, ctx)
                     ctx.add(self.inbox, {"queue": self.queue_name, "event_id": event.id, "event_type": event.type,
                                          "handled_at": utcnow()})

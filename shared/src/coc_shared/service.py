@@ -33,7 +33,7 @@ from .migrate import package_migrations, upgrade
 from .outbox import OutboxRelay
 from .parking import ParkingStore
 from .tables import OPS_SCHEMA, messaging_tables
-from .unit_of_work import UnitOfWork
+from .unit_of_work import StatementCache, UnitOfWork
 
 log = get_logger(__name__)
 OPS_MIGRATIONS = package_migrations(__file__)
@@ -74,6 +74,7 @@ class Runtime:
         self.outbox, self.inbox = messaging_tables(definition.metadata, schema)
         self.broker = Broker(self.settings.rabbitmq_url, self.settings.bus_prefix, self.settings.delivery_limit)
         self.parking = ParkingStore(self.parking_engine)
+        self.statements = StatementCache()  # the unit of work's statements, built once per shape
         self._worker_engine = None
         self._handlers: dict[str, Handler] | None = None
         self.consumer: EventConsumer | None = None
@@ -100,7 +101,7 @@ class Runtime:
         """A unit of work on the pool without pre-ping: a connection found dead at the first
         statement is replaced (``reconnect``), which spares a ping per request."""
         return UnitOfWork(self.worker_engine, self.outbox, self.definition.name, correlation_id=correlation_id,
-                          causation_id=causation_id, reconnect=True)
+                          causation_id=causation_id, reconnect=True, statements=self.statements)
 
     # set-up
     def migrate(self) -> None:
@@ -148,7 +149,8 @@ class Runtime:
         self.consumer = EventConsumer(
             service=self.definition.name, engine=self.worker_engine, inbox=self.inbox, outbox=self.outbox,
             broker=self.broker, handlers=self.handlers, parking=self.parking, prefetch=s.prefetch,
-            batch_size=s.batch_size, quick_attempts=s.quick_attempts, retry_delays=s.retry_delays)
+            batch_size=s.batch_size, quick_attempts=s.quick_attempts, retry_delays=s.retry_delays,
+            statements=self.statements)
         return self.consumer
 
     def make_relay(self, stop: threading.Event) -> OutboxRelay:

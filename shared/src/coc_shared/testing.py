@@ -200,7 +200,7 @@ def handle(rt, event) -> None:
     """Handle ``event`` in a transaction of ``rt`` as its consumer does (without the broker)."""
     from .consumer import HandlerContext
     with rt.engine.begin() as conn:
-        ctx = HandlerContext(conn, event, rt.definition.name, rt.outbox)
+        ctx = HandlerContext(conn, event, rt.definition.name, rt.outbox, rt.statements)
         rt.handlers[event.type](event, ctx)
         ctx.flush()
 

@@ -33,8 +33,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from sqlalchemy import Connection, Engine, Table, delete, insert, update
+from sqlalchemy import BindParameter, Column, Connection, Engine, Table, bindparam, delete, insert, update
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BinaryExpression, BooleanClauseList, ClauseElement, Null
 
 from .catalogue import validate_event
 from .envelope import Event, utcnow
@@ -44,33 +46,135 @@ from .outbox import outbox_row
 log = get_logger(__name__)
 
 
+# Writes and the statements that carry them --------------------------------------------------
+#
+# Building and compiling a SQLAlchemy statement costs far more than running it. A write is
+# therefore reduced to its *shape* (kind, table, columns, the form of its WHERE) and its
+# *parameters*; a group of writes of one shape gets one statement object, built once with
+# ``bindparam`` placeholders and kept in a ``StatementCache``, which SQLAlchemy compiles once and
+# then runs with new parameters. A write whose values or WHERE cannot be expressed that way (a SQL
+# expression as a value, a WHERE other than column-operator-value) is built as it is, uncached.
+
+_COMPARISONS = {operators.eq, operators.ne, operators.lt, operators.le, operators.gt, operators.ge,
+                operators.in_op, operators.not_in_op}
+_NULL_TESTS = {operators.is_, operators.is_not}
+BULK_ROWS = 8  # more rows than this of one shape into one table: one executemany of their own
+GROUP_LIMIT = 32  # writes per generated statement
+
+
+def _where_terms(table: Table, where: tuple) -> list[tuple] | None:
+    """``where`` as [(column key, operator, value or None)], or None when it has another form."""
+    clauses = []
+    for clause in where:
+        clauses.extend(clause.clauses if isinstance(clause, BooleanClauseList)
+                       and clause.operator is operators.and_ else [clause])
+    terms = []
+    for clause in clauses:
+        if not isinstance(clause, BinaryExpression) or not isinstance(clause.left, Column) \
+                or clause.left.table is not table:
+            return None
+        if clause.operator in _NULL_TESTS and isinstance(clause.right, Null):
+            terms.append((clause.left.key, clause.operator, None))
+        elif clause.operator in _COMPARISONS and isinstance(clause.right, BindParameter) \
+                and clause.right.callable is None:
+            terms.append((clause.left.key, clause.operator, clause.right.value))
+        else:
+            return None
+    return terms
+
+
 @dataclass
 class _Write:
     kind: str  # insert | update | delete
     table: Table
-    rows: list[dict] | None = None  # insert
+    row: dict | None = None  # insert: one row
     values: dict | None = None  # update
-    where: tuple = ()  # update, delete
+    where: tuple = ()  # update, delete (as given)
+    terms: list | None = None  # the WHERE as (column, operator, value) terms, when it has that form
+    rows: list[dict] | None = None  # a bulk insert (executemany, alone)
 
-    def statement(self):
+    @property
+    def cacheable(self) -> bool:
         if self.kind == "insert":
-            return insert(self.table).values(self.rows)
+            return not any(isinstance(v, ClauseElement) for v in (self.row or {}).values())
+        if self.kind == "update" and any(isinstance(v, ClauseElement) for v in self.values.values()):
+            return False
+        return self.terms is not None
+
+    def shape(self) -> tuple:
+        if self.kind == "insert":
+            return ("insert", self.table, tuple(self.row))
+        where = tuple((key, op) for key, op, _ in self.terms)
+        if self.kind == "update":
+            return ("update", self.table, tuple(self.values), where)
+        return ("delete", self.table, where)
+
+    def parameters(self, prefix: str) -> dict:
+        if self.kind == "insert":
+            return {f"{prefix}_{k}": v for k, v in self.row.items()}
+        params = {f"{prefix}__w{i}": value for i, (_, op, value) in enumerate(self.terms) if op not in _NULL_TESTS}
+        if self.kind == "update":
+            params.update({f"{prefix}_{k}": v for k, v in self.values.items()})
+        return params
+
+    def template(self, prefix: str):
+        """The statement of this shape with placeholders named after ``prefix``."""
+        t = self.table
+        if self.kind == "insert":
+            return insert(t).values({k: bindparam(f"{prefix}_{k}", type_=t.c[k].type) for k in self.row})
+        where = []
+        for i, (key, op, _) in enumerate(self.terms):
+            column = t.c[key]
+            if op in _NULL_TESTS:
+                where.append(op(column, None))
+            elif op in (operators.in_op, operators.not_in_op):
+                param = bindparam(f"{prefix}__w{i}", expanding=True, type_=column.type)
+                where.append(column.in_(param) if op is operators.in_op else column.not_in(param))
+            else:
+                where.append(op(column, bindparam(f"{prefix}__w{i}", type_=column.type)))
+        if self.kind == "update":
+            return update(t).where(*where).values({k: bindparam(f"{prefix}_{k}", type_=t.c[k].type)
+                                                   for k in self.values})
+        return delete(t).where(*where)
+
+    def literal(self):
+        """The statement with its values in it (for a write that has no cacheable shape)."""
+        if self.kind == "insert":
+            return insert(self.table).values(self.row)
         if self.kind == "update":
             return update(self.table).where(*self.where).values(**self.values)
         return delete(self.table).where(*self.where)
 
 
+class StatementCache:
+    """Statement objects by the shapes of the writes they carry (bounded; one per runtime)."""
+
+    def __init__(self, size: int = 1024):
+        self.size = size
+        self._statements: dict[tuple, object] = {}
+
+    def get(self, key: tuple, build):
+        statement = self._statements.get(key)
+        if statement is None:
+            if len(self._statements) >= self.size:
+                self._statements.clear()
+            statement = self._statements[key] = build()
+        return statement
+
+
 def _statement_groups(writes: list[_Write]) -> list[list[_Write]]:
     """Writes in order, cut where one statement could not hold them: the sub-statements of one
     PostgreSQL statement all see the database as it was before it, so a change or removal of a
-    table already written in the statement (or a write after one) starts the next."""
+    table already written in the statement (or a write after one) starts the next; a bulk insert
+    stands alone; a group holds at most GROUP_LIMIT writes."""
     groups: list[list[_Write]] = []
     current: list[_Write] = []
     written: dict[str, set[str]] = {}
     for write in writes:
         kinds = written.get(write.table.fullname, set())
         conflict = bool(kinds) and (write.kind != "insert" or kinds != {"insert"})
-        if conflict:
+        if current and (conflict or write.rows is not None or current[-1].rows is not None
+                        or len(current) >= GROUP_LIMIT):
             groups.append(current)
             current, written = [], {}
         current.append(write)
@@ -80,17 +184,27 @@ def _statement_groups(writes: list[_Write]) -> list[list[_Write]]:
     return groups
 
 
-def _merge_inserts(writes: list[_Write]) -> list[_Write]:
-    """Consecutive inserts into one table with the same columns become one multi-row insert."""
-    merged: list[_Write] = []
-    for write in writes:
-        last = merged[-1] if merged else None
-        if (write.kind == "insert" and last is not None and last.kind == "insert" and last.table is write.table
-                and set(last.rows[0]) == set(write.rows[0])):
-            last.rows = last.rows + write.rows
-        else:
-            merged.append(write if write.kind != "insert" else _Write("insert", write.table, list(write.rows)))
-    return merged
+def _group_statement(group: list[_Write], cache: StatementCache) -> tuple[object, dict | list | None]:
+    """(statement, parameters) of a group: the last write carries the others as CTEs."""
+    if group[0].rows is not None:
+        return insert(group[0].table), group[0].rows
+    if all(w.cacheable for w in group):
+        def build():
+            *others, last = group
+            statement = last.template(f"p{len(others)}")
+            if others:
+                statement = statement.add_cte(*(w.template(f"p{i}").cte(f"w{i}") for i, w in enumerate(others)))
+            return statement
+        statement = cache.get(tuple(w.shape() for w in group), build)
+        params: dict = {}
+        for i, write in enumerate(group):
+            params.update(write.parameters(f"p{i}"))
+        return statement, params
+    *others, last = group
+    statement = last.literal()
+    if others:
+        statement = statement.add_cte(*(w.literal().cte(f"w{i}") for i, w in enumerate(others)))
+    return statement, None
 
 
 class Writes:
@@ -98,8 +212,10 @@ class Writes:
     part of a unit of work that handlers share (``consumer.HandlerContext``)."""
 
     def __init__(self, outbox: Table, producer: str, correlation_id: str | None = None,
-                 causation_id: str | None = None, subject: str | None = None):
+                 causation_id: str | None = None, subject: str | None = None,
+                 statements: StatementCache | None = None):
         self.outbox = outbox
+        self.statements = statements or StatementCache()
         self.producer = producer
         self.correlation_id = correlation_id
         self.causation_id = causation_id
@@ -118,23 +234,41 @@ class Writes:
         self.flush()
         return self._run(statement, parameters)
 
+    def claim(self, table: Table, row: dict) -> bool:
+        """Insert ``row`` now unless its key is taken (``INSERT … ON CONFLICT DO NOTHING``); True when
+        it was inserted. A concurrent transaction claiming the same key waits for this one to end:
+        the claim of a notification or an event id that must be handled once."""
+        from .db import insert_ignoring_conflicts
+        dialect = self._dialect()
+
+        def build():
+            placeholders = {k: bindparam(f"c_{k}", type_=table.c[k].type) for k in row}
+            key = list(table.primary_key.columns)[0]
+            return insert_ignoring_conflicts(self.conn, table, placeholders).returning(key)
+
+        statement = self.statements.get(("claim", table, tuple(row), dialect), build)
+        return self.execute(statement, {f"c_{k}": v for k, v in row.items()}).first() is not None
+
     # registering
     def add(self, table: Table, rows: dict | Iterable[dict]) -> None:
         """Insert one row (a dict) or several (dicts with the same keys)."""
         rows = [rows] if isinstance(rows, dict) else list(rows)
-        if rows:
+        if len(rows) > BULK_ROWS and len({tuple(r) for r in rows}) == 1:
             self._writes.append(_Write("insert", table, rows=rows))
+        else:
+            self._writes.extend(_Write("insert", table, row=row) for row in rows)
 
     def change(self, table: Table, values: dict, *where) -> None:
         """Update the rows of ``table`` matching ``where`` (a WHERE clause is required)."""
         if not where:
             raise ValueError("change() needs a WHERE clause")
-        self._writes.append(_Write("update", table, values=dict(values), where=where))
+        self._writes.append(_Write("update", table, values=dict(values), where=where,
+                                   terms=_where_terms(table, where)))
 
     def remove(self, table: Table, *where) -> None:
         if not where:
             raise ValueError("remove() needs a WHERE clause")
-        self._writes.append(_Write("delete", table, where=where))
+        self._writes.append(_Write("delete", table, where=where, terms=_where_terms(table, where)))
 
     def emit(self, type_: str, data: dict, *, subject: str | None = None, personal: dict | None = None,
              correlation_id: str | None = None, version: int = 1) -> Event:
@@ -159,30 +293,27 @@ class Writes:
         writes = self._writes
         if self._unwritten_events:
             now = utcnow()
-            writes = writes + [_Write("insert", self.outbox, rows=[outbox_row(e, now) for e in self._unwritten_events])]
+            rows = [outbox_row(e, now) for e in self._unwritten_events]
+            if len(rows) > BULK_ROWS:
+                writes = writes + [_Write("insert", self.outbox, rows=rows)]
+            else:
+                writes = writes + [_Write("insert", self.outbox, row=row) for row in rows]
         self._writes, self._unwritten_events = [], []
         return writes
 
-    def _statements(self, writes: list[_Write], dialect: str) -> list:
+    def _statements(self, writes: list[_Write], dialect: str) -> list[tuple]:
+        """(statement, parameters) pairs: one per group on PostgreSQL, one per write elsewhere."""
         if dialect != "postgresql":
-            return [w.statement() for w in writes]
-        statements = []
-        for group in _statement_groups(writes):
-            group = _merge_inserts(group)
-            *others, last = group
-            statement = last.statement()
-            if others:
-                statement = statement.add_cte(*(w.statement().cte(f"w{i}") for i, w in enumerate(others)))
-            statements.append(statement)
-        return statements
+            return [_group_statement([w], self.statements) for w in writes]
+        return [_group_statement(group, self.statements) for group in _statement_groups(writes)]
 
     def flush(self) -> None:
         """Write what is registered (one statement per group on PostgreSQL)."""
         if not self.pending:
             return
         writes = self._take_writes()
-        for statement in self._statements(writes, self._dialect()):
-            self._run(statement)
+        for statement, params in self._statements(writes, self._dialect()):
+            self._run(statement, params)
 
     def _dialect(self) -> str:
         raise NotImplementedError
@@ -193,8 +324,9 @@ class UnitOfWork(Writes):
     commits, leaving the block without it rolls back."""
 
     def __init__(self, engine: Engine, outbox: Table, producer: str, *, correlation_id: str | None = None,
-                 causation_id: str | None = None, reconnect: bool = False):
-        super().__init__(outbox, producer, correlation_id, causation_id)
+                 causation_id: str | None = None, reconnect: bool = False,
+                 statements: StatementCache | None = None):
+        super().__init__(outbox, producer, correlation_id, causation_id, statements=statements)
         self.engine = engine
         self.reconnect = reconnect
         self._conn: Connection | None = None
@@ -238,22 +370,22 @@ class UnitOfWork(Writes):
             writes = self._take_writes()
             statements = self._statements(writes, self._dialect())
             if len(statements) == 1 and self._dialect() == "postgresql":
-                self._autocommit(statements[0])
+                self._autocommit(*statements[0])
                 self.committed = True
                 return
-            for statement in statements:
-                self._run(statement)
+            for statement, params in statements:
+                self._run(statement, params)
         self.flush()
         if self._conn is not None:
             self._conn.commit()
         self.committed = True
 
-    def _autocommit(self, statement) -> None:
+    def _autocommit(self, statement, params) -> None:
         """Nothing read, one statement to write: it is its own transaction (no BEGIN/COMMIT)."""
         for attempt in (1, 2):
             conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             try:
-                conn.execute(statement)
+                conn.execute(statement, params)
                 return
             except DBAPIError as exc:
                 if attempt == 2 or not (self.reconnect and exc.connection_invalidated):

@@ -8,9 +8,8 @@ concurrent transaction may claim too (``coc_shared.db.insert_ignoring_conflicts`
 """
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
-from coc_shared.db import insert_ignoring_conflicts
 from coc_shared.envelope import utcnow
 from coc_shared.values import as_utc
 
@@ -22,6 +21,18 @@ from . import tables
 
 _DUE_COLUMNS = ("order_id", "order_number", "method", "amount_cents", "currency", "status", "account_id",
                 "access_token_sha256", "reference", "correlation_id", "paid_provider", "paid_transaction_id")
+
+
+def _due_query(column: str, lock: bool):
+    t = tables.payments_due
+    query = select(*[t.c[c] for c in _DUE_COLUMNS]).where(t.c[column] == bindparam("key"))
+    return query.with_for_update() if lock else query
+
+
+# Built once: a statement object reused with new parameters is compiled once by SQLAlchemy.
+_DUE_BY = {(column, lock): _due_query(column, lock) for column in ("order_id", "order_number") for lock in (False, True)}
+_CLAIMED_BY = select(tables.callback_keys.c.callback_id).where(
+    tables.callback_keys.c.provider == bindparam("provider"), tables.callback_keys.c.dedupe_key == bindparam("key"))
 
 
 class PaymentDueRepository:
@@ -44,19 +55,15 @@ class PaymentDueRepository:
             "correlation_id": due.correlation_id, "created_at": utcnow()})
         return True
 
-    def _one(self, where, lock: bool) -> PaymentDue | None:
-        t = tables.payments_due
-        query = select(*[t.c[c] for c in _DUE_COLUMNS]).where(where)
-        if lock:
-            query = query.with_for_update()
-        row = self.uow.execute(query).first()
+    def _one(self, column: str, key: str, lock: bool) -> PaymentDue | None:
+        row = self.uow.execute(_DUE_BY[column, lock], {"key": key}).first()
         return PaymentDue(**row._mapping) if row is not None else None
 
     def get(self, order_id: str, lock: bool = False) -> PaymentDue | None:
-        return self._one(tables.payments_due.c.order_id == order_id, lock)
+        return self._one("order_id", order_id, lock)
 
     def by_number(self, order_number: str, lock: bool = False) -> PaymentDue | None:
-        return self._one(tables.payments_due.c.order_number == order_number, lock)
+        return self._one("order_number", order_number, lock)
 
     def by_reference(self, references: list[str], lock: bool = False) -> PaymentDue | None:
         if not references:
@@ -127,14 +134,10 @@ class CallbackRepository:
         """Claim a notification id for ``callback_id`` (at once); None when the claim is ours, else
         the id of the callback that claimed it first. A concurrent claim of the same key waits for
         the other transaction, then finds its claim."""
-        t = tables.callback_keys
-        claimed = self.uow.execute(insert_ignoring_conflicts(self.uow.conn, t, {
-            "provider": provider, "dedupe_key": dedupe_key, "callback_id": callback_id, "created_at": utcnow(),
-        }).returning(t.c.callback_id)).scalar()
-        if claimed is not None:
+        if self.uow.claim(tables.callback_keys, {"provider": provider, "dedupe_key": dedupe_key,
+                                                 "callback_id": callback_id, "created_at": utcnow()}):
             return None
-        return self.uow.execute(select(t.c.callback_id).where(t.c.provider == provider,
-                                                              t.c.dedupe_key == dedupe_key)).scalar_one()
+        return self.uow.execute(_CLAIMED_BY, {"provider": provider, "key": dedupe_key}).scalar_one()
 
 
 class ReviewRepository:
