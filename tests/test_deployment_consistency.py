@@ -44,7 +44,7 @@ def package(service: str) -> str:
 
 
 def default_port(service: str) -> int:
-    return int(ENV_VARS[port_variable(service)][0])
+    return int(ENV_VARS[port_variable(service)].default)
 
 
 def installed(service: str) -> bool:
@@ -364,9 +364,9 @@ def check_api_ports(compose: dict) -> list[str]:
                 problems.append(f"{service}-{role}: publishes ports {other['ports']}, but serves no HTTP")
     for name, container in services.items():
         for variable, value in environment_of(container).items():
-            if variable.endswith("_PORT") and variable in ENV_VARS and value != ENV_VARS[variable][0]:
+            if variable.endswith("_PORT") and variable in ENV_VARS and value != ENV_VARS[variable].default:
                 problems.append(f"{name}: sets {variable}={value}, but the images serve on its default "
-                                f"{ENV_VARS[variable][0]}")
+                                f"{ENV_VARS[variable].default}")
     published_by: list[tuple[str | None, int, str]] = []
     for name, container in services.items():
         for ip, published, _target in port_mappings(container):

@@ -4,7 +4,7 @@ use case's ``UnitOfWork`` or a handler's ``HandlerContext``, which share one API
 Reads run at once (``uow.execute``, which first writes what is registered, so they see it);
 writes are registered (``uow.add``, ``uow.change``) and written at the next read or at the commit.
 A few statements must run at once because their answer is needed: claims of a key that a
-concurrent transaction may claim too (``coc_shared.db.insert_ignoring_conflicts``) and counters.
+concurrent transaction may claim too (``uow.claim``) and counters.
 """
 from __future__ import annotations
 
@@ -179,7 +179,7 @@ class CardAttemptRepository:
         increment = update(t).where(t.c.day == day).values(last=t.c.last + 1).returning(t.c.last)
         value = self.uow.execute(increment).scalar()
         if value is None:
-            self.uow.execute(insert_ignoring_conflicts(self.uow.conn, t, {"day": day, "last": 0}))
+            self.uow.claim(t, {"day": day, "last": 0})
             value = self.uow.execute(increment).scalar_one()
         transaction_id = f"{(value - 1) % self.TRANSACTION_IDS + 1:06d}"
         self.uow.add(tables.card_attempts, {"order_id": order_id, "provider": provider, "day": day,
@@ -208,9 +208,9 @@ class PayPalOrderRepository:
         """Record a PayPal order at once, unless its order has one already (a concurrent checkout
         recorded the same PayPal order: one PayPal-Request-Id per order)."""
         now = utcnow()
-        self.uow.execute(insert_ignoring_conflicts(self.uow.conn, tables.paypal_orders, {
+        self.uow.claim(tables.paypal_orders, {
             "paypal_order_id": paypal_order_id, "order_id": order_id, "approval_url": approval_url,
-            "status": status, "created_at": now, "updated_at": now}))
+            "status": status, "created_at": now, "updated_at": now})
 
     def update(self, paypal_order_id: str, **values) -> None:
         t = tables.paypal_orders
