@@ -15,7 +15,7 @@ import requests
 from sqlalchemy import select
 
 from coc_orders.service import definition as orders_definition
-from coc_payments.adapters.orm import payments_due
+from coc_payments.adapters.tables import payments_due
 from coc_shared.catalogue import lookup
 from coc_shared.config import SERVICE_NAMES, Settings, port_variable
 from coc_shared.service import Runtime

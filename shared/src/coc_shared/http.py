@@ -73,7 +73,9 @@ def request_account(required: bool) -> str | None:
     """The account id of the request's customer bearer token; None without a token unless
     ``required``. Raises ``TokenError`` (answered by ``install_common``'s handler)."""
     token = bearer_token(request.headers.get("Authorization"))
-    if token is None and not required:
+    if token is None:
+        if required:
+            raise TokenError("a customer bearer token is required")
         return None
     return verify_customer_token(current_app.config["COC_SETTINGS"].customer_token_secret, token)
 

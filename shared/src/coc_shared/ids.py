@@ -6,6 +6,10 @@ them out from memory. Values are unique across processes and increase within one
 abandoned by a stopped process leaves a gap, which is acceptable for order numbers and audit ids
 (a gap-free series, such as invoice numbers, must not use this). Changing the block size is
 safe: the row holds the next free value, not a block number.
+
+Draw a number *before* opening the unit of work that uses it: taking a new block is a short
+transaction of its own, which on SQLite would wait for the write lock that an open unit of work
+holds (SQLite has one writer at a time).
 """
 from __future__ import annotations
 
