@@ -20,6 +20,7 @@ two CPUs were during the measurement. Verdict on the best round (the least distu
 targets of issue 3: orders >= half the bare rate, orders p99 < 100 ms at 16 clients.
 Exit status 0 on PASS, 1 on MISS, 2 on a broken run (errors, missing rows).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,9 +48,18 @@ TARGET_RATIO = 0.5
 TARGET_P99_MS = 100.0
 
 ORDER = {
-    "customer": {"first_name": "Émilie", "last_name": "Dupont-Lefèvre", "email": "emilie@example.org",
-                 "phone": "+33612345678"},
-    "shipping_address": {"line1": "1 rue de la Paix", "postal_code": "75002", "city": "Paris", "country": "FR"},
+    "customer": {
+        "first_name": "Émilie",
+        "last_name": "Dupont-Lefèvre",
+        "email": "emilie@example.org",
+        "phone": "+33612345678",
+    },
+    "shipping_address": {
+        "line1": "1 rue de la Paix",
+        "postal_code": "75002",
+        "city": "Paris",
+        "country": "FR",
+    },
     "company": {"name": "Garage Martin SARL", "siren": "303265045", "vat_number": "FR40303265045"},
     "vehicle": {"vin": "VF3ABCDEF12345678", "first_registration_date": "2019-05-14"},
     "payment_method": "card",
@@ -69,14 +79,17 @@ def bare_app():
     def bare():
         body = request.get_json()
         with engine.begin() as conn:
-            new_id = conn.execute(text("INSERT INTO bench_bare (body) VALUES (CAST(:b AS jsonb)) RETURNING id"),
-                                  {"b": json.dumps(body)}).scalar_one()
+            new_id = conn.execute(
+                text("INSERT INTO bench_bare (body) VALUES (CAST(:b AS jsonb)) RETURNING id"),
+                {"b": json.dumps(body)},
+            ).scalar_one()
         return jsonify({"id": new_id}), 201
 
     return app
 
 
 # gunicorn as deployed ---------------------------------------------------------------------------
+
 
 def deployed_gunicorn_options(path: str = DOCKERFILE) -> list[str]:
     """The gunicorn options of the Dockerfile's CMD, without --bind/-b and the application."""
@@ -105,7 +118,12 @@ def deployed_gunicorn_options(path: str = DOCKERFILE) -> list[str]:
             i += 1
             continue
         options.append(arg)
-        if "=" not in arg and i + 1 < len(rest) and not rest[i + 1].startswith("-") and ":" not in rest[i + 1]:
+        if (
+            "=" not in arg
+            and i + 1 < len(rest)
+            and not rest[i + 1].startswith("-")
+            and ":" not in rest[i + 1]
+        ):
             options.append(rest[i + 1])
             i += 1
         i += 1
@@ -155,6 +173,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 # measuring ---------------------------------------------------------------------------------------
+
 
 def _children(pid: int) -> list[int]:
     found = []
@@ -214,7 +233,9 @@ def backends_cpu(pids: list[int]) -> float:
     return total
 
 
-def load(port: int, path: str, clients: int, seconds: float, warmup: float, server_pid: int, backends) -> dict:
+def load(
+    port: int, path: str, clients: int, seconds: float, warmup: float, server_pid: int, backends
+) -> dict:
     body = json.dumps(ORDER).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "bench_orders/2"}
     latencies: list[list[float]] = [[] for _ in range(clients)]
@@ -255,9 +276,19 @@ def load(port: int, path: str, clients: int, seconds: float, warmup: float, serv
         time.sleep(max(0.0, start_at - 0.3 - time.monotonic()))
         pids = backends()  # the server's connections, opened during the warm-up
         time.sleep(max(0.0, start_at - time.monotonic()))
-        marks["start"] = (process_tree_cpu(server_pid), backends_cpu(pids), machine_cpu(), os.getloadavg()[0])
+        marks["start"] = (
+            process_tree_cpu(server_pid),
+            backends_cpu(pids),
+            machine_cpu(),
+            os.getloadavg()[0],
+        )
         time.sleep(max(0.0, end_at - time.monotonic()))
-        marks["end"] = (process_tree_cpu(server_pid), backends_cpu(pids), machine_cpu(), os.getloadavg()[0])
+        marks["end"] = (
+            process_tree_cpu(server_pid),
+            backends_cpu(pids),
+            machine_cpu(),
+            os.getloadavg()[0],
+        )
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     threads.append(threading.Thread(target=sampler))
@@ -267,12 +298,23 @@ def load(port: int, path: str, clients: int, seconds: float, warmup: float, serv
         t.join()
     all_lat = sorted(x for lat in latencies for x in lat)
     n = len(all_lat)
-    (cpu_a, pg_a, (busy_a, total_a), load_a), (cpu_b, pg_b, (busy_b, total_b), load_b) = marks["start"], marks["end"]
-    return {"requests": n, "errors": sum(errors), "statuses": statuses, "ok_total": sum(sent), "rps": n / seconds,
-            "p50_ms": percentile(all_lat, 50) * 1000, "p99_ms": percentile(all_lat, 99) * 1000,
-            "cpu_ms": (cpu_b - cpu_a) / n * 1000 if n else float("nan"),
-            "pg_cpu_ms": (pg_b - pg_a) / n * 1000 if n else float("nan"),
-            "busy": (busy_b - busy_a) / max(1, total_b - total_a), "load": max(load_a, load_b)}
+    (cpu_a, pg_a, (busy_a, total_a), load_a), (cpu_b, pg_b, (busy_b, total_b), load_b) = (
+        marks["start"],
+        marks["end"],
+    )
+    return {
+        "requests": n,
+        "errors": sum(errors),
+        "statuses": statuses,
+        "ok_total": sum(sent),
+        "rps": n / seconds,
+        "p50_ms": percentile(all_lat, 50) * 1000,
+        "p99_ms": percentile(all_lat, 99) * 1000,
+        "cpu_ms": (cpu_b - cpu_a) / n * 1000 if n else float("nan"),
+        "pg_cpu_ms": (pg_b - pg_a) / n * 1000 if n else float("nan"),
+        "busy": (busy_b - busy_a) / max(1, total_b - total_a),
+        "load": max(load_a, load_b),
+    }
 
 
 def wait_quiet(max_wait: float, threshold: float = 0.25) -> float:
@@ -288,9 +330,11 @@ def wait_quiet(max_wait: float, threshold: float = 0.25) -> float:
 
 
 def fmt(r: dict) -> str:
-    return (f"{r['rps']:8.1f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f} {r['errors']:6d} {r['cpu_ms']:8.2f} "
-            f"{r['pg_cpu_ms']:7.2f} "
-            f"{r['busy'] * 100:5.0f}% {r['load']:5.2f}")
+    return (
+        f"{r['rps']:8.1f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f} {r['errors']:6d} {r['cpu_ms']:8.2f} "
+        f"{r['pg_cpu_ms']:7.2f} "
+        f"{r['busy'] * 100:5.0f}% {r['load']:5.2f}"
+    )
 
 
 def main() -> int:
@@ -299,13 +343,23 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--quiet-wait", type=float, default=20.0,
-                        help="seconds to wait, before each measurement, for the machine to be < 25%% busy")
-    parser.add_argument("--log-level", default="INFO",
-                        help="LOG_LEVEL of both servers (INFO as deployed: one JSON line per order, to a file)")
-    parser.add_argument("--gunicorn", default=None,
-                        help="gunicorn options instead of the Dockerfile's, e.g. '--workers 4 --threads 2' "
-                             "(then the verdict is not about the deployment)")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=20.0,
+        help="seconds to wait, before each measurement, for the machine to be < 25%% busy",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        help="LOG_LEVEL of both servers (INFO as deployed: one JSON line per order, to a file)",
+    )
+    parser.add_argument(
+        "--gunicorn",
+        default=None,
+        help="gunicorn options instead of the Dockerfile's, e.g. '--workers 4 --threads 2' "
+        "(then the verdict is not about the deployment)",
+    )
     args = parser.parse_args()
 
     deployed = deployed_gunicorn_options()
@@ -322,67 +376,116 @@ def main() -> int:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
         pg_version = conn.execute(text("SHOW server_version")).scalar_one()
     db_url = server.set(database=name).render_as_string(hide_password=False).replace("+psycopg", "")
-    env = dict(os.environ, DATABASE_URL=db_url, PARKING_DATABASE_URL=db_url, BUS_PREFIX=f"bench{uuid.uuid4().hex[:6]}.",
-               LOG_LEVEL=args.log_level, ORDERS_RATE_LIMIT_ORDERS="100000000/minute",
-               CUSTOMER_TOKEN_SECRET="bench-secret-" + "x" * 32, PYTHONPATH=HERE)
+    env = dict(
+        os.environ,
+        DATABASE_URL=db_url,
+        PARKING_DATABASE_URL=db_url,
+        BUS_PREFIX=f"bench{uuid.uuid4().hex[:6]}.",
+        LOG_LEVEL=args.log_level,
+        ORDERS_RATE_LIMIT_ORDERS="100000000/minute",
+        CUSTOMER_TOKEN_SECRET="bench-secret-" + "x" * 32,
+        PYTHONPATH=HERE,
+    )
     procs: dict[str, subprocess.Popen] = {}
     log = tempfile.NamedTemporaryFile("w+b", prefix="bench_orders_", suffix=".log", delete=False)
     rounds: list[dict] = []
     broken = []
     try:
-        subprocess.run([os.path.join(BIN, "coc-orders"), "migrate"], env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [os.path.join(BIN, "coc-orders"), "migrate"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         engine = create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
         with engine.begin() as conn:
-            conn.execute(text("CREATE TABLE bench_bare (id bigserial PRIMARY KEY, body jsonb NOT NULL, "
-                              "created_at timestamptz NOT NULL DEFAULT now())"))
-        endpoints = {"bare": ("bench_orders:bare_app()", HERE, "/bare"),
-                     "orders": ("coc_orders.entrypoints.api:create_app()", None, "/v1/orders")}
+            conn.execute(
+                text(
+                    "CREATE TABLE bench_bare (id bigserial PRIMARY KEY, body jsonb NOT NULL, "
+                    "created_at timestamptz NOT NULL DEFAULT now())"
+                )
+            )
+        endpoints = {
+            "bare": ("bench_orders:bare_app()", HERE, "/bare"),
+            "orders": ("coc_orders.entrypoints.api:create_app()", None, "/v1/orders"),
+        }
         ports = {}
 
         def backends() -> list[int]:
             with admin.connect() as conn:
-                return list(conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :n AND "
-                                              "pid <> pg_backend_pid()"), {"n": name}).scalars())
+                return list(
+                    conn.execute(
+                        text(
+                            "SELECT pid FROM pg_stat_activity WHERE datname = :n AND "
+                            "pid <> pg_backend_pid()"
+                        ),
+                        {"n": name},
+                    ).scalars()
+                )
+
         for label, (target, chdir, _) in endpoints.items():
             procs[label], ports[label] = start_gunicorn(target, env, options, log, chdir)
-        print(f"POST /v1/orders vs bare insert: {args.clients} clients, {args.seconds:.0f} s (+{args.warmup:.0f} s "
-              f"warm-up) each, {args.repeat} round(s); gunicorn {' '.join(options)}"
-              f"{' (as in the Dockerfile)' if as_deployed else ' (NOT the Dockerfile: ' + ' '.join(deployed) + ')'}; "
-              f"LOG_LEVEL={args.log_level}; PostgreSQL {pg_version}; {os.cpu_count()} CPUs", flush=True)
-        print(f"{'round':5} {'':7} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'CPU ms/r':>8} "
-              f"{'PG ms/r':>7} "
-              f"{'busy':>6} {'load':>5}", flush=True)
+        print(
+            f"POST /v1/orders vs bare insert: {args.clients} clients, {args.seconds:.0f} s (+{args.warmup:.0f} s "
+            f"warm-up) each, {args.repeat} round(s); gunicorn {' '.join(options)}"
+            f"{' (as in the Dockerfile)' if as_deployed else ' (NOT the Dockerfile: ' + ' '.join(deployed) + ')'}; "
+            f"LOG_LEVEL={args.log_level}; PostgreSQL {pg_version}; {os.cpu_count()} CPUs",
+            flush=True,
+        )
+        print(
+            f"{'round':5} {'':7} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'CPU ms/r':>8} "
+            f"{'PG ms/r':>7} "
+            f"{'busy':>6} {'load':>5}",
+            flush=True,
+        )
         totals = {"bare": 0, "orders": 0}
         for i in range(1, args.repeat + 1):
             results = {}
             for label, (_, _, path) in endpoints.items():
                 wait_quiet(args.quiet_wait)
-                results[label] = r = load(ports[label], path, args.clients, args.seconds, args.warmup,
-                                          procs[label].pid, backends)
+                results[label] = r = load(
+                    ports[label],
+                    path,
+                    args.clients,
+                    args.seconds,
+                    args.warmup,
+                    procs[label].pid,
+                    backends,
+                )
                 totals[label] += r["ok_total"]
                 print(f"{i:5d} {label:7} {fmt(r)}", flush=True)
                 if r["errors"]:
-                    broken.append(f"round {i} {label}: {r['errors']} failed requests {r['statuses']}")
-            results["ratio"] = results["orders"]["rps"] / results["bare"]["rps"] if results["bare"]["rps"] else 0.0
+                    broken.append(
+                        f"round {i} {label}: {r['errors']} failed requests {r['statuses']}"
+                    )
+            results["ratio"] = (
+                results["orders"]["rps"] / results["bare"]["rps"] if results["bare"]["rps"] else 0.0
+            )
             print(f"{i:5d} ratio   {results['ratio']:8.2f}", flush=True)
             rounds.append(results)
         with engine.connect() as conn:
             bare_rows = conn.execute(text("SELECT count(*) FROM bench_bare")).scalar_one()
             placed = conn.execute(text("SELECT count(*) FROM orders.orders")).scalar_one()
             events = conn.execute(text("SELECT count(*) FROM orders.order_events")).scalar_one()
-            outbox = conn.execute(text("SELECT count(*) FROM orders.outbox WHERE event_type = 'order.placed'")
-                                  ).scalar_one()
+            outbox = conn.execute(
+                text("SELECT count(*) FROM orders.outbox WHERE event_type = 'order.placed'")
+            ).scalar_one()
         engine.dispose()
         if not (placed == events == outbox == totals["orders"]) or bare_rows != totals["bare"]:
-            broken.append(f"rows do not match the 201 answers: {placed} orders, {events} timeline rows, {outbox} "
-                          f"order.placed in the outbox for {totals['orders']} answers; {bare_rows} bare rows for "
-                          f"{totals['bare']}")
+            broken.append(
+                f"rows do not match the 201 answers: {placed} orders, {events} timeline rows, {outbox} "
+                f"order.placed in the outbox for {totals['orders']} answers; {bare_rows} bare rows for "
+                f"{totals['bare']}"
+            )
     finally:
         for proc in procs.values():
             stop(proc)
         with admin.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name},
+            )
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
         log.close()
@@ -390,34 +493,46 @@ def main() -> int:
         os.unlink(log.name)
 
     print(f"servers' log: {log_size / 1e6:.1f} MB at LOG_LEVEL={args.log_level}")
-    print(f"rows: {placed} orders = {events} timeline rows = {outbox} order.placed in the outbox "
-          f"(= the {totals['orders']} answers 201); {bare_rows} bare rows")
+    print(
+        f"rows: {placed} orders = {events} timeline rows = {outbox} order.placed in the outbox "
+        f"(= the {totals['orders']} answers 201); {bare_rows} bare rows"
+    )
     print("summary: best round (highest orders rate) and spread over the rounds (min-max)")
     for label in ("bare", "orders"):
         rs = [r[label] for r in rounds]
-        print(f"  {label:7} req/s {max(x['rps'] for x in rs):7.1f} ({min(x['rps'] for x in rs):.1f}-"
-              f"{max(x['rps'] for x in rs):.1f})  p50 ms {min(x['p50_ms'] for x in rs):.1f} "
-              f"({min(x['p50_ms'] for x in rs):.1f}-{max(x['p50_ms'] for x in rs):.1f})  p99 ms "
-              f"{min(x['p99_ms'] for x in rs):.1f} ({min(x['p99_ms'] for x in rs):.1f}-"
-              f"{max(x['p99_ms'] for x in rs):.1f})  CPU ms/request: gunicorn {min(x['cpu_ms'] for x in rs):.2f}"
-              f" ({min(x['cpu_ms'] for x in rs):.2f}-{max(x['cpu_ms'] for x in rs):.2f}), PostgreSQL backends "
-              f"{min(x['pg_cpu_ms'] for x in rs):.2f} ({min(x['pg_cpu_ms'] for x in rs):.2f}-"
-              f"{max(x['pg_cpu_ms'] for x in rs):.2f})")
+        print(
+            f"  {label:7} req/s {max(x['rps'] for x in rs):7.1f} ({min(x['rps'] for x in rs):.1f}-"
+            f"{max(x['rps'] for x in rs):.1f})  p50 ms {min(x['p50_ms'] for x in rs):.1f} "
+            f"({min(x['p50_ms'] for x in rs):.1f}-{max(x['p50_ms'] for x in rs):.1f})  p99 ms "
+            f"{min(x['p99_ms'] for x in rs):.1f} ({min(x['p99_ms'] for x in rs):.1f}-"
+            f"{max(x['p99_ms'] for x in rs):.1f})  CPU ms/request: gunicorn {min(x['cpu_ms'] for x in rs):.2f}"
+            f" ({min(x['cpu_ms'] for x in rs):.2f}-{max(x['cpu_ms'] for x in rs):.2f}), PostgreSQL backends "
+            f"{min(x['pg_cpu_ms'] for x in rs):.2f} ({min(x['pg_cpu_ms'] for x in rs):.2f}-"
+            f"{max(x['pg_cpu_ms'] for x in rs):.2f})"
+        )
     ratios = [r["ratio"] for r in rounds]
     best = max(rounds, key=lambda r: r["orders"]["rps"])
-    print(f"  ratio per round: {', '.join(f'{x:.2f}' for x in ratios)}; load average "
-          f"{min(r[k]['load'] for r in rounds for k in ('bare', 'orders')):.2f}-"
-          f"{max(r[k]['load'] for r in rounds for k in ('bare', 'orders')):.2f}")
+    print(
+        f"  ratio per round: {', '.join(f'{x:.2f}' for x in ratios)}; load average "
+        f"{min(r[k]['load'] for r in rounds for k in ('bare', 'orders')):.2f}-"
+        f"{max(r[k]['load'] for r in rounds for k in ('bare', 'orders')):.2f}"
+    )
     ratio_ok = best["ratio"] >= TARGET_RATIO
     p99_ok = best["orders"]["p99_ms"] < TARGET_P99_MS
     verdict = "PASS" if ratio_ok and p99_ok else "MISS"
-    print(f"best round: orders/bare {best['ratio']:.2f} (target >= {TARGET_RATIO:.2f}: "
-          f"{'PASS' if ratio_ok else 'MISS'}); orders p99 {best['orders']['p99_ms']:.1f} ms "
-          f"(target < {TARGET_P99_MS:.0f} ms at {args.clients} clients: {'PASS' if p99_ok else 'MISS'})")
-    met = sum(1 for r in rounds if r["ratio"] >= TARGET_RATIO and r["orders"]["p99_ms"] < TARGET_P99_MS)
+    print(
+        f"best round: orders/bare {best['ratio']:.2f} (target >= {TARGET_RATIO:.2f}: "
+        f"{'PASS' if ratio_ok else 'MISS'}); orders p99 {best['orders']['p99_ms']:.1f} ms "
+        f"(target < {TARGET_P99_MS:.0f} ms at {args.clients} clients: {'PASS' if p99_ok else 'MISS'})"
+    )
+    met = sum(
+        1 for r in rounds if r["ratio"] >= TARGET_RATIO and r["orders"]["p99_ms"] < TARGET_P99_MS
+    )
     print(f"rounds meeting both targets: {met} of {len(rounds)}")
     if not as_deployed:
-        print("note: gunicorn options differ from the Dockerfile's; the verdict is not about the deployment")
+        print(
+            "note: gunicorn options differ from the Dockerfile's; the verdict is not about the deployment"
+        )
     if broken:
         print("BROKEN RUN: " + "; ".join(broken))
         return 2

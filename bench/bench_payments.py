@@ -22,6 +22,7 @@ the relay's publish with confirms and the broker's delivery to the observer, so 
 bound of "callback to published"). Targets: >= 300 callbacks/s, p99 < 200 ms. ``--repeat N``
 runs N times (a new database each time) and prints each run, the best and the spread.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,7 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -68,12 +69,22 @@ def signature(fields: dict) -> str:
 
 
 def notification(order_number: str, amount: int) -> bytes:
-    fields = {"vads_amount": str(amount), "vads_ctx_mode": "TEST", "vads_currency": "978",
-              "vads_order_id": order_number, "vads_site_id": SITE_ID, "vads_trans_status": "AUTHORISED",
-              "vads_trans_uuid": uuid.uuid4().hex, "vads_card_number": "497010XXXXXX0054",
-              "vads_trans_date": datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S"), "vads_trans_id": "000001",
-              "vads_version": "V2", "vads_payment_config": "SINGLE", "vads_page_action": "PAYMENT",
-              "vads_url_check_src": "PAY"}
+    fields = {
+        "vads_amount": str(amount),
+        "vads_ctx_mode": "TEST",
+        "vads_currency": "978",
+        "vads_order_id": order_number,
+        "vads_site_id": SITE_ID,
+        "vads_trans_status": "AUTHORISED",
+        "vads_trans_uuid": uuid.uuid4().hex,
+        "vads_card_number": "497010XXXXXX0054",
+        "vads_trans_date": datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
+        "vads_trans_id": "000001",
+        "vads_version": "V2",
+        "vads_payment_config": "SINGLE",
+        "vads_page_action": "PAYMENT",
+        "vads_url_check_src": "PAY",
+    }
     fields["signature"] = signature(fields)
     return urlencode(fields).encode()
 
@@ -113,7 +124,9 @@ def postgres_cpu() -> float:
         except OSError:
             continue
         if "(postgres)" in text_ or "(postmaster)" in text_:
-            total += sum(int(v) for v in text_.rsplit(")", 1)[1].split()[11:13]) / os.sysconf("SC_CLK_TCK")
+            total += sum(int(v) for v in text_.rsplit(")", 1)[1].split()[11:13]) / os.sysconf(
+                "SC_CLK_TCK"
+            )
     return total
 
 
@@ -123,14 +136,26 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--orders", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--api-workers", type=int, default=None, help="override the deployed gunicorn_conf")
-    parser.add_argument("--api-threads", type=int, default=None, help="override the deployed gunicorn_conf")
+    parser.add_argument(
+        "--api-workers", type=int, default=None, help="override the deployed gunicorn_conf"
+    )
+    parser.add_argument(
+        "--api-threads", type=int, default=None, help="override the deployed gunicorn_conf"
+    )
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", "postgresql://root@127.0.0.1:5432/coc"))
-    parser.add_argument("--rabbitmq-url", default=os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//"))
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL", "postgresql://root@127.0.0.1:5432/coc"),
+    )
+    parser.add_argument(
+        "--rabbitmq-url",
+        default=os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//"),
+    )
     args = parser.parse_args()
     results = []
     for i in range(args.repeat):
@@ -141,9 +166,11 @@ def main() -> int:
         rates = [r["callbacks_per_s"] for r in results]
         p99s = [r["received_to_published_ms_p99"] for r in results]
         best = max(results, key=lambda r: r["callbacks_per_s"])
-        print(f"=== {len(results)} runs: callbacks/s best {max(rates)} (spread {min(rates)}-{max(rates)}); "
-              f"p99 callback->payment.confirmed {min(p99s)}-{max(p99s)} ms; "
-              f"load average {results[0]['load_before']} .. {results[-1]['load_after']}")
+        print(
+            f"=== {len(results)} runs: callbacks/s best {max(rates)} (spread {min(rates)}-{max(rates)}); "
+            f"p99 callback->payment.confirmed {min(p99s)}-{max(p99s)} ms; "
+            f"load average {results[0]['load_before']} .. {results[-1]['load_after']}"
+        )
         print(verdict(best))
     return 0 if all(not r["errors"] for r in results) else 1
 
@@ -152,9 +179,11 @@ def verdict(result: dict) -> str:
     ok_rate = result["callbacks_per_s"] >= 300
     p99 = result["received_to_published_ms_p99"]
     ok_p99 = p99 is not None and p99 < 200
-    return (f"{'PASS' if ok_rate and ok_p99 else 'MISS'}: {result['callbacks_per_s']} callbacks/s "
-            f"({'>=' if ok_rate else '<'} 300), p99 callback->payment.confirmed {p99} ms "
-            f"({'<' if ok_p99 else '>='} 200)")
+    return (
+        f"{'PASS' if ok_rate and ok_p99 else 'MISS'}: {result['callbacks_per_s']} callbacks/s "
+        f"({'>=' if ok_rate else '<'} 300), p99 callback->payment.confirmed {p99} ms "
+        f"({'<' if ok_p99 else '>='} 200)"
+    )
 
 
 def run_once(args) -> dict:
@@ -166,8 +195,13 @@ def run_once(args) -> dict:
         conn.execute(text(f'CREATE DATABASE "{db_name}"'))
     db_url = server.set(database=db_name).render_as_string(hide_password=False)
     prefix = f"benchpay{run}."
-    settings = Settings.from_env("payments", database_url=db_url, parking_database_url=db_url,
-                                 rabbitmq_url=args.rabbitmq_url, bus_prefix=prefix)
+    settings = Settings.from_env(
+        "payments",
+        database_url=db_url,
+        parking_database_url=db_url,
+        rabbitmq_url=args.rabbitmq_url,
+        bus_prefix=prefix,
+    )
     runtime = Runtime(definition, settings)
     procs: list[subprocess.Popen] = []
     logdir = Path(tempfile.mkdtemp(prefix="bench_payments_"))
@@ -176,12 +210,26 @@ def run_once(args) -> dict:
         runtime.migrate()
         runtime.declare_topology()
         orders = [(str(uuid.uuid4()), f"B{run}-{i:07d}") for i in range(args.orders)]
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with runtime.engine.begin() as conn:
-            conn.execute(insert(tables.payments_due), [
-                {"order_id": oid, "order_number": num, "method": "card", "amount_cents": 24900, "currency": "EUR",
-                 "status": "due", "event_id": str(uuid.uuid4()), "created_at": now, "reference": creditor_reference(num),
-                 "correlation_id": oid} for oid, num in orders])
+            conn.execute(
+                insert(tables.payments_due),
+                [
+                    {
+                        "order_id": oid,
+                        "order_number": num,
+                        "method": "card",
+                        "amount_cents": 24900,
+                        "currency": "EUR",
+                        "status": "due",
+                        "event_id": str(uuid.uuid4()),
+                        "created_at": now,
+                        "reference": creditor_reference(num),
+                        "correlation_id": oid,
+                    }
+                    for oid, num in orders
+                ],
+            )
 
         # observer of payment.confirmed
         received: dict[str, float] = {}
@@ -189,32 +237,58 @@ def run_once(args) -> dict:
 
         def observe():
             exchange = runtime.broker.exchange()
-            q = kombu.Queue(f"{prefix}bench.observer", exchange=exchange, routing_key="payment.confirmed",
-                            auto_delete=True, exclusive=True)
+            q = kombu.Queue(
+                f"{prefix}bench.observer",
+                exchange=exchange,
+                routing_key="payment.confirmed",
+                auto_delete=True,
+                exclusive=True,
+            )
 
             def on_message(body, message):
                 doc = json.loads(message.body)
                 received[doc["data"]["order_id"]] = time.monotonic()
                 message.ack()
+
             with kombu.Connection(args.rabbitmq_url) as conn:
-                with conn.Consumer([q], callbacks=[on_message], accept=["json", "application/json"]):
+                with conn.Consumer(
+                    [q], callbacks=[on_message], accept=["json", "application/json"]
+                ):
                     ready.set()
                     while not observer_stop.is_set():
                         try:
                             conn.drain_events(timeout=0.2)
-                        except Exception:  # noqa: BLE001 - timeouts
+                        except Exception:
                             pass
+
         threading.Thread(target=observe, daemon=True).start()
         ready.wait(10)
 
         env = dict(os.environ)
         port = free_port()
-        env.update({"DATABASE_URL": db_url, "PARKING_DATABASE_URL": db_url, "RABBITMQ_URL": args.rabbitmq_url,
-                    "BUS_PREFIX": prefix, "SYSTEMPAY_SITE_ID": SITE_ID, "SYSTEMPAY_TEST_KEY": KEY,
-                    "SYSTEMPAY_MODE": "TEST", "LOG_LEVEL": "WARNING", "OUTBOX_POLL_SECONDS": "0.5"})
+        env.update(
+            {
+                "DATABASE_URL": db_url,
+                "PARKING_DATABASE_URL": db_url,
+                "RABBITMQ_URL": args.rabbitmq_url,
+                "BUS_PREFIX": prefix,
+                "SYSTEMPAY_SITE_ID": SITE_ID,
+                "SYSTEMPAY_TEST_KEY": KEY,
+                "SYSTEMPAY_MODE": "TEST",
+                "LOG_LEVEL": "WARNING",
+                "OUTBOX_POLL_SECONDS": "0.5",
+            }
+        )
         # The Dockerfile's command, bound to a local port (and the overrides asked for, if any).
-        api = [str(BIN / "gunicorn"), "-c", "python:coc_payments.entrypoints.gunicorn_conf",
-               "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
+        api = [
+            str(BIN / "gunicorn"),
+            "-c",
+            "python:coc_payments.entrypoints.gunicorn_conf",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ]
         if args.api_workers is not None:
             api += ["--workers", str(args.api_workers)]
         if args.api_threads is not None:
@@ -222,7 +296,9 @@ def run_once(args) -> dict:
         api.append("coc_payments.entrypoints.api:create_app()")
         for name, cmd in (("api", api), ("relay", [str(BIN / "coc-payments"), "relay"])):
             log = open(logdir / f"{name}.log", "wb")
-            procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT)))
+            procs.append(
+                subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))
+            )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:
@@ -240,7 +316,10 @@ def run_once(args) -> dict:
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         sent: dict[str, float] = {}
         errors: list[str] = []
-        conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(args.concurrency)]
+        conns = [
+            http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            for _ in range(args.concurrency)
+        ]
         for conn in conns:  # every client connection open and every worker's database pool warm
             for _ in range(3):
                 conn.request("GET", "/readyz")
@@ -263,7 +342,12 @@ def run_once(args) -> dict:
                     errors.append(f"{r.status} {data[:200]!r}")
 
         api_pid, relay_pid = procs[0].pid, procs[1].pid
-        cpu0 = (resource.getrusage(resource.RUSAGE_SELF), tree_cpu(api_pid), cpu_seconds(relay_pid), postgres_cpu())
+        cpu0 = (
+            resource.getrusage(resource.RUSAGE_SELF),
+            tree_cpu(api_pid),
+            cpu_seconds(relay_pid),
+            postgres_cpu(),
+        )
         load_before = round(os.getloadavg()[0], 2)
         started = time.monotonic()
         threads = [threading.Thread(target=client, args=(c,)) for c in conns]
@@ -273,7 +357,9 @@ def run_once(args) -> dict:
             t.join()
         elapsed = time.monotonic() - started
         ru = resource.getrusage(resource.RUSAGE_SELF)
-        cpu_client = (ru.ru_utime + ru.ru_stime - cpu0[0].ru_utime - cpu0[0].ru_stime) / len(orders) * 1e6
+        cpu_client = (
+            (ru.ru_utime + ru.ru_stime - cpu0[0].ru_utime - cpu0[0].ru_stime) / len(orders) * 1e6
+        )
         cpu_api = (tree_cpu(api_pid) - cpu0[1]) / len(orders) * 1e6
         cpu_pg = (postgres_cpu() - cpu0[3]) / len(orders) * 1e6
         load_after = round(os.getloadavg()[0], 2)
@@ -288,34 +374,57 @@ def run_once(args) -> dict:
         # broker (outbox.sent_at, set by the relay after the publisher confirm).
         deadline = time.monotonic() + 30
         with runtime.engine.connect() as conn:
-            while time.monotonic() < deadline and conn.execute(text(
-                    "SELECT count(*) FROM payments.outbox WHERE sent_at IS NULL")).scalar():
+            while (
+                time.monotonic() < deadline
+                and conn.execute(
+                    text("SELECT count(*) FROM payments.outbox WHERE sent_at IS NULL")
+                ).scalar()
+            ):
                 time.sleep(0.05)
-            published = [r[0] * 1000 for r in conn.execute(text(
-                "SELECT extract(epoch FROM o.sent_at - c.received_at) FROM payments.outbox o "
-                "JOIN payments.callbacks c ON c.order_id = o.subject WHERE o.event_type = 'payment.confirmed'"))]
+            published = [
+                r[0] * 1000
+                for r in conn.execute(
+                    text(
+                        "SELECT extract(epoch FROM o.sent_at - c.received_at) FROM payments.outbox o "
+                        "JOIN payments.callbacks c ON c.order_id = o.subject WHERE o.event_type = 'payment.confirmed'"
+                    )
+                )
+            ]
         result = {
             "machine": f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}",
-            "orders": len(orders), "concurrency": args.concurrency,
+            "orders": len(orders),
+            "concurrency": args.concurrency,
             "api": " ".join(api[1:-1]).replace(f"--bind 127.0.0.1:{port} ", ""),
-            "load_before": load_before, "load_after": load_after,
-            "cpu_us_per_callback": {"client": round(cpu_client), "api": round(cpu_api), "relay": round(cpu_relay),
-                                    "postgres_all_approx": round(cpu_pg)},
-            "errors": len(errors), "callbacks_per_s": round(len(orders) / elapsed, 1),
+            "load_before": load_before,
+            "load_after": load_after,
+            "cpu_us_per_callback": {
+                "client": round(cpu_client),
+                "api": round(cpu_api),
+                "relay": round(cpu_relay),
+                "postgres_all_approx": round(cpu_pg),
+            },
+            "errors": len(errors),
+            "callbacks_per_s": round(len(orders) / elapsed, 1),
             "confirmed_observed": len(received),
-            "received_to_published_ms_p50": round(float(percentile(published, 50)), 1) if published else None,
-            "received_to_published_ms_p99": round(float(percentile(published, 99)), 1) if published else None,
+            "received_to_published_ms_p50": round(float(percentile(published, 50)), 1)
+            if published
+            else None,
+            "received_to_published_ms_p99": round(float(percentile(published, 99)), 1)
+            if published
+            else None,
             "received_to_published_ms_max": round(float(max(published)), 1) if published else None,
             "latency_ms_p50": round(percentile(latencies, 50), 1) if latencies else None,
             "latency_ms_p99": round(percentile(latencies, 99), 1) if latencies else None,
             "latency_ms_max": round(max(latencies), 1) if latencies else None,
         }
         print(json.dumps(result, indent=2))
-        print(f"callbacks/s: {result['callbacks_per_s']} (target >= 300); callback received -> "
-              f"payment.confirmed published (broker-confirmed) p50 {result['received_to_published_ms_p50']} ms, "
-              f"p99 {result['received_to_published_ms_p99']} ms (target < 200); as the client/observer saw it: "
-              f"p50 {result['latency_ms_p50']} ms, p99 {result['latency_ms_p99']} ms; load average "
-              f"{load_before} -> {load_after}")
+        print(
+            f"callbacks/s: {result['callbacks_per_s']} (target >= 300); callback received -> "
+            f"payment.confirmed published (broker-confirmed) p50 {result['received_to_published_ms_p50']} ms, "
+            f"p99 {result['received_to_published_ms_p99']} ms (target < 200); as the client/observer saw it: "
+            f"p50 {result['latency_ms_p50']} ms, p99 {result['latency_ms_p99']} ms; load average "
+            f"{load_before} -> {load_after}"
+        )
         print(verdict(result), flush=True)
         if errors:
             print("first errors:", errors[:3], file=sys.stderr)
@@ -331,25 +440,34 @@ def run_once(args) -> dict:
                 proc.kill()
         runtime.engine.dispose()
         with admin.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": db_name})
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": db_name},
+            )
             conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}"'))
         admin.dispose()
         try:
             with kombu.Connection(args.rabbitmq_url) as conn:
                 channel = conn.channel()
-                for q in (runtime.broker.queue_name("payments"), runtime.broker.dead_queue_name(
-                        runtime.broker.queue_name("payments"))):
+                for q in (
+                    runtime.broker.queue_name("payments"),
+                    runtime.broker.dead_queue_name(runtime.broker.queue_name("payments")),
+                ):
                     try:
                         channel.queue_delete(q)
-                    except Exception:  # noqa: BLE001
+                    except Exception:
                         channel = conn.channel()
                 for delay in settings.retry_delays:
                     try:
-                        channel.queue_delete(runtime.broker.retry_queue_name(runtime.broker.queue_name("payments"), delay))
-                    except Exception:  # noqa: BLE001
+                        channel.queue_delete(
+                            runtime.broker.retry_queue_name(
+                                runtime.broker.queue_name("payments"), delay
+                            )
+                        )
+                    except Exception:
                         channel = conn.channel()
                 channel.exchange_delete(runtime.broker.exchange_name)
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
 

@@ -17,6 +17,7 @@ It creates its own database (``coc_bench_<run>``) and BUS_PREFIX (``bench<run>.`
 coc_shared.testing does, and removes both at the end. Logs of the framework processes (JSON lines at
 LOG_LEVEL, INFO by default, as in production) go to a temporary file, deleted unless --keep-logs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,13 +38,23 @@ import threading
 import time
 import traceback
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import unquote, urlparse
 
 import pika
 import psycopg
 from marshmallow import fields
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, create_engine, insert, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    text,
+)
 from sqlalchemy.engine import make_url
 
 from coc_shared.bus import Broker, OutgoingMessage, Publisher
@@ -51,16 +62,15 @@ from coc_shared.catalogue import EventType, TolerantSchema, register
 from coc_shared.config import Settings
 from coc_shared.consumer import EventConsumer
 from coc_shared.db import ensure_schema, normalise_url
-from coc_shared.tables import create_outbox_notify_trigger
 from coc_shared.envelope import Event
 from coc_shared.logging import configure_logging
 from coc_shared.migrate import upgrade
 from coc_shared.outbox import notify_channel
 from coc_shared.service import OPS_MIGRATIONS, Runtime, ServiceDefinition
-from coc_shared.tables import OPS_SCHEMA, messaging_tables
+from coc_shared.tables import OPS_SCHEMA, create_outbox_notify_trigger, messaging_tables
 
-TARGET_RELAY = 3000.0      # events/s
-TARGET_CONSUMER = 1000.0   # events/s
+TARGET_RELAY = 3000.0  # events/s
+TARGET_CONSUMER = 1000.0  # events/s
 TARGET_P99_MS = 50.0
 
 # ---------------------------------------------------------------------------------------------
@@ -71,12 +81,18 @@ SCHEMA = "bench"
 PING, HANDLED = "bench.ping", "bench.handled"
 metadata = MetaData(schema=SCHEMA)
 effects = Table(
-    "effects", metadata,
+    "effects",
+    metadata,
     Column("id", BigInteger, primary_key=True),
     Column("event_id", String(36), nullable=False),
     Column("seq", Integer, nullable=False),
     # the handler's clock: when the effect row was written (committed a few ms later with its batch)
-    Column("handled_at", DateTime(timezone=True), nullable=False, server_default=text("clock_timestamp()")),
+    Column(
+        "handled_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=text("clock_timestamp()"),
+    ),
 )
 OUTBOX, INBOX = messaging_tables(metadata, SCHEMA)
 
@@ -90,23 +106,42 @@ class HandledV1(TolerantSchema):
 
 
 register(EventType(PING, 1, SERVICE, (SERVICE,), PingV1, None, "Benchmark event.", {"seq": 1}))
-register(EventType(HANDLED, 1, SERVICE, ("bench-sink",), HandledV1, None, "Emitted by the benchmark handler.",
-                   {"seq": 1}))
+register(
+    EventType(
+        HANDLED,
+        1,
+        SERVICE,
+        ("bench-sink",),
+        HandledV1,
+        None,
+        "Emitted by the benchmark handler.",
+        {"seq": 1},
+    )
+)
 
 
 def bench_handlers(runtime: Runtime):
     def on_ping(event, ctx):
         ctx.add(effects, {"event_id": event.id, "seq": event.data["seq"]})
         ctx.emit(HANDLED, {"seq": event.data["seq"]})
+
     return {PING: on_ping}
 
 
-DEFINITION = ServiceDefinition(name=SERVICE, metadata=metadata, migrations="", handlers=bench_handlers)
+DEFINITION = ServiceDefinition(
+    name=SERVICE, metadata=metadata, migrations="", handlers=bench_handlers
+)
 
 
 def make_runtime(cfg: dict) -> Runtime:
-    settings = Settings.from_env(SERVICE, database_url=cfg["db_url"], parking_database_url=cfg["db_url"],
-                                 rabbitmq_url=cfg["amqp_url"], bus_prefix=cfg["prefix"], log_level=cfg["log_level"])
+    settings = Settings.from_env(
+        SERVICE,
+        database_url=cfg["db_url"],
+        parking_database_url=cfg["db_url"],
+        rabbitmq_url=cfg["amqp_url"],
+        bus_prefix=cfg["prefix"],
+        log_level=cfg["log_level"],
+    )
     return Runtime(DEFINITION, settings)
 
 
@@ -123,17 +158,26 @@ def queue_names(cfg: dict) -> dict:
     q = broker.queue_name(SERVICE)
     sink = broker.queue_name("bench-sink")
     retry = [broker.retry_queue_name(q, d) for d in cfg["retry_delays"]]
-    return {"queue": q, "sink": sink, "exchange": broker.exchange_name,
-            "all": [q, broker.dead_queue_name(q), *retry, sink, broker.dead_queue_name(sink)]}
+    return {
+        "queue": q,
+        "sink": sink,
+        "exchange": broker.exchange_name,
+        "all": [q, broker.dead_queue_name(q), *retry, sink, broker.dead_queue_name(sink)],
+    }
 
 
 def pika_params(cfg: dict) -> pika.ConnectionParameters:
     """The kombu-style URL (``amqp://u:p@host:port//``, vhost "/") as pika parameters."""
     u = urlparse(cfg["amqp_url"])
     vhost = unquote(u.path[1:]) if len(u.path) > 1 else "/"
-    return pika.ConnectionParameters(host=u.hostname or "127.0.0.1", port=u.port or 5672, virtual_host=vhost or "/",
-                                     credentials=pika.PlainCredentials(unquote(u.username or "guest"),
-                                                                       unquote(u.password or "guest")))
+    return pika.ConnectionParameters(
+        host=u.hostname or "127.0.0.1",
+        port=u.port or 5672,
+        virtual_host=vhost or "/",
+        credentials=pika.PlainCredentials(
+            unquote(u.username or "guest"), unquote(u.password or "guest")
+        ),
+    )
 
 
 def amqp(cfg: dict) -> pika.BlockingConnection:
@@ -148,7 +192,9 @@ def broker_blocked(cfg: dict, wait: float = 3.0) -> bool:
     try:
         ch = conn.channel()
         ch.confirm_delivery()
-        ch.basic_publish("", f"{cfg['prefix']}no-such-queue", b"probe")  # routed nowhere, confirmed at once
+        ch.basic_publish(
+            "", f"{cfg['prefix']}no-such-queue", b"probe"
+        )  # routed nowhere, confirmed at once
         return False
     except (pika.exceptions.ConnectionBlockedTimeout, pika.exceptions.AMQPConnectionError):
         return True
@@ -162,11 +208,16 @@ def wait_for_unblocked_broker(cfg: dict, max_wait: float) -> None:
     warned = False
     while broker_blocked(cfg):
         if not warned:
-            print("   RabbitMQ blocks publishers (resource alarm, e.g. vm_memory_high_watermark 0 set by a test); "
-                  f"waiting up to {max_wait:.0f} s for it to clear ...", flush=True)
+            print(
+                "   RabbitMQ blocks publishers (resource alarm, e.g. vm_memory_high_watermark 0 set by a test); "
+                f"waiting up to {max_wait:.0f} s for it to clear ...",
+                flush=True,
+            )
             warned = True
         if time.monotonic() > deadline:
-            raise RuntimeError("RabbitMQ still blocks publishers (resource alarm); re-run when it is cleared")
+            raise RuntimeError(
+                "RabbitMQ still blocks publishers (resource alarm); re-run when it is cleared"
+            )
         time.sleep(5)
 
 
@@ -203,9 +254,12 @@ def reset_tables(cfg: dict) -> None:
 
 
 def counts(cfg: dict) -> dict:
-    row = sql(cfg, f"SELECT (SELECT count(*) FROM {SCHEMA}.effects), (SELECT count(*) FROM {SCHEMA}.inbox), "
-                   f"(SELECT count(*) FROM {SCHEMA}.outbox), "
-                   f"(SELECT count(*) FROM {SCHEMA}.outbox WHERE sent_at IS NOT NULL)")[0]
+    row = sql(
+        cfg,
+        f"SELECT (SELECT count(*) FROM {SCHEMA}.effects), (SELECT count(*) FROM {SCHEMA}.inbox), "
+        f"(SELECT count(*) FROM {SCHEMA}.outbox), "
+        f"(SELECT count(*) FROM {SCHEMA}.outbox WHERE sent_at IS NOT NULL)",
+    )[0]
     return dict(zip(("effects", "inbox", "outbox", "sent"), row))
 
 
@@ -236,10 +290,16 @@ def destroy_environment(cfg: dict) -> None:
     queues = set(names["all"])
     if shutil.which("rabbitmqctl"):
         try:
-            out = subprocess.run(["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "name"],
-                                 capture_output=True, text=True, timeout=60)
-            queues |= {n.strip() for n in out.stdout.splitlines() if n.strip().startswith(cfg["prefix"])}
-        except Exception:  # noqa: BLE001 - the known names are deleted anyway
+            out = subprocess.run(
+                ["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "name"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            queues |= {
+                n.strip() for n in out.stdout.splitlines() if n.strip().startswith(cfg["prefix"])
+            }
+        except Exception:
             pass
     error = None
     for _attempt in range(5):
@@ -254,7 +314,7 @@ def destroy_environment(cfg: dict) -> None:
             conn.close()
             error = None
             break
-        except Exception as exc:  # noqa: BLE001 - the broker may be restarting: try again
+        except Exception as exc:
             error = exc
             time.sleep(2)
     if error is not None:
@@ -263,11 +323,13 @@ def destroy_environment(cfg: dict) -> None:
         server = make_url(normalise_url(cfg["server_url"]))
         admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                         {"n": cfg["db_name"]})
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": cfg["db_name"]},
+            )
             conn.execute(text(f'DROP DATABASE IF EXISTS "{cfg["db_name"]}"'))
         admin.dispose()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         print(f"  (dropping database {cfg['db_name']} failed: {exc})")
 
 
@@ -294,10 +356,22 @@ def preload_queue(cfg: dict, n: int) -> None:
         for start in range(0, n, 1000):
             batch = []
             for i in range(start, min(n, start + 1000)):
-                ev = Event(type=PING, data={"seq": i}, producer=SERVICE, correlation_id=str(uuid.uuid4()),
-                           subject=f"order-{i}")
-                batch.append(OutgoingMessage(message_id=ev.id, body=ev.to_json(), routing_key=PING, event_type=PING,
-                                             correlation_id=ev.correlation_id))
+                ev = Event(
+                    type=PING,
+                    data={"seq": i},
+                    producer=SERVICE,
+                    correlation_id=str(uuid.uuid4()),
+                    subject=f"order-{i}",
+                )
+                batch.append(
+                    OutgoingMessage(
+                        message_id=ev.id,
+                        body=ev.to_json(),
+                        routing_key=PING,
+                        event_type=PING,
+                        correlation_id=ev.correlation_id,
+                    )
+                )
             result = publisher.publish_batch(batch)
             if result.failed:
                 raise RuntimeError(f"preload: {len(result.failed)} messages not confirmed")
@@ -315,7 +389,7 @@ def preload_queue(cfg: dict, n: int) -> None:
 def _child(fn, cfg, out, *args):
     try:
         out.put(("ok", fn(cfg, *args)))
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+    except BaseException as exc:
         out.put(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
 
 
@@ -333,7 +407,9 @@ def _result(proc, out, name: str, timeout: float):
                         status, value = out.get(timeout=1.0)
                         break
                     except queue.Empty:
-                        raise RuntimeError(f"{name}: its process died (exit code {proc.exitcode})") from None
+                        raise RuntimeError(
+                            f"{name}: its process died (exit code {proc.exitcode})"
+                        ) from None
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{name}: no result within {timeout:.0f} s") from None
     finally:
@@ -362,7 +438,9 @@ class Background:
         self.ready = ctx.Event()
         self.out = ctx.Queue()
         self.name = fn.__name__
-        self.proc = ctx.Process(target=_child, args=(fn, cfg, self.out, self.stop, self.ready, *args), daemon=True)
+        self.proc = ctx.Process(
+            target=_child, args=(fn, cfg, self.out, self.stop, self.ready, *args), daemon=True
+        )
         self.proc.start()
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -440,9 +518,9 @@ class ServerCPU:
                     data = f.read()
             except OSError:
                 continue
-            server = cls.NAMES.get(data[data.index("(") + 1:data.rindex(")")])
+            server = cls.NAMES.get(data[data.index("(") + 1 : data.rindex(")")])
             if server:
-                fields_ = data[data.rindex(")") + 2:].split()
+                fields_ = data[data.rindex(")") + 2 :].split()
                 seen[pid] = (server, (int(fields_[11]) + int(fields_[12])) / ticks)  # utime + stime
         return seen
 
@@ -451,7 +529,7 @@ class ServerCPU:
         self._stop = threading.Event()
         try:
             self.first = self._sample()
-        except Exception:  # noqa: BLE001 - not Linux: no figures
+        except Exception:
             return
         self.last = dict(self.first)
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -498,7 +576,7 @@ def fw_relay_burst(cfg: dict, profile_path: str | None = None) -> dict:
     runtime = make_runtime(cfg)
     stop = threading.Event()
     relay = runtime.make_relay(stop)
-    relay.publisher._ensure()  # connect and declare before the clock starts  # noqa: SLF001
+    relay.publisher._ensure()  # connect and declare before the clock starts
     with runtime.engine.connect():
         pass
     prof = _profiled(profile_path)
@@ -523,33 +601,47 @@ def fw_relay_burst(cfg: dict, profile_path: str | None = None) -> dict:
     return {"published": total, "seconds": elapsed, "cpu": cpu, "batch": relay.batch_size}
 
 
-SELECT_UNSENT = (f"SELECT seq, event_id, event_type, correlation_id, body, attempts FROM {SCHEMA}.outbox "
-                 "WHERE sent_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= %s) "
-                 "ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED")
+SELECT_UNSENT = (
+    f"SELECT seq, event_id, event_type, correlation_id, body, attempts FROM {SCHEMA}.outbox "
+    "WHERE sent_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= %s) "
+    "ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED"
+)
 MARK_SENT = f"UPDATE {SCHEMA}.outbox SET sent_at = %s WHERE seq = ANY(%s)"
 
 
 def _props(event_id, event_type, correlation_id) -> pika.BasicProperties:
-    return pika.BasicProperties(content_type="application/json", content_encoding="utf-8", delivery_mode=2,
-                                message_id=event_id, correlation_id=correlation_id, type=event_type, headers={})
+    return pika.BasicProperties(
+        content_type="application/json",
+        content_encoding="utf-8",
+        delivery_mode=2,
+        message_id=event_id,
+        correlation_id=correlation_id,
+        type=event_type,
+        headers={},
+    )
 
 
 def _raw_publish_pending_blocking(db, ch, exchange: str, batch: int) -> int:
     """One batch: SELECT unsent rows, publish each waiting for its confirm, UPDATE sent, COMMIT."""
-    rows = db.execute(SELECT_UNSENT, (datetime.now(timezone.utc), batch)).fetchall()
+    rows = db.execute(SELECT_UNSENT, (datetime.now(UTC), batch)).fetchall()
     if not rows:
         db.rollback()
         return 0
     sent = []
     for seq, event_id, event_type, correlation_id, body, _attempts in rows:
         try:
-            ch.basic_publish(exchange, event_type, bytes(body), _props(event_id, event_type, correlation_id),
-                             mandatory=True)
+            ch.basic_publish(
+                exchange,
+                event_type,
+                bytes(body),
+                _props(event_id, event_type, correlation_id),
+                mandatory=True,
+            )
             sent.append(seq)
         except (pika.exceptions.UnroutableError, pika.exceptions.NackError):
             pass
     if sent:
-        db.execute(MARK_SENT, (datetime.now(timezone.utc), sent))
+        db.execute(MARK_SENT, (datetime.now(UTC), sent))
     db.commit()
     return len(sent)
 
@@ -595,16 +687,24 @@ class _AsyncRawRelay:
         self.t0 = self.t1 = None
         self.cpu0 = self.cpu = 0.0
         self.error = None
-        self.conn = pika.SelectConnection(pika_params(cfg), on_open_callback=self._on_open,
-                                          on_open_error_callback=self._on_error,
-                                          on_close_callback=lambda c, r: c.ioloop.stop())
+        self.conn = pika.SelectConnection(
+            pika_params(cfg),
+            on_open_callback=self._on_open,
+            on_open_error_callback=self._on_error,
+            on_close_callback=lambda c, r: c.ioloop.stop(),
+        )
 
     def run(self) -> dict:
         self.conn.ioloop.start()
         self.db.close()
         if self.error:
             raise RuntimeError(self.error)
-        return {"published": self.published, "failed": self.failed, "seconds": self.t1 - self.t0, "cpu": self.cpu}
+        return {
+            "published": self.published,
+            "failed": self.failed,
+            "seconds": self.t1 - self.t0,
+            "cpu": self.cpu,
+        }
 
     def _on_error(self, conn, err):
         self.error = f"connection failed: {err}"
@@ -624,7 +724,7 @@ class _AsyncRawRelay:
         self._next_batch()
 
     def _next_batch(self):
-        rows = self.db.execute(SELECT_UNSENT, (datetime.now(timezone.utc), self.batch)).fetchall()
+        rows = self.db.execute(SELECT_UNSENT, (datetime.now(UTC), self.batch)).fetchall()
         if not rows:
             self.db.rollback()
             self.t1 = time.perf_counter()
@@ -635,13 +735,20 @@ class _AsyncRawRelay:
         for seq, event_id, event_type, correlation_id, body, _attempts in rows:
             self.tag += 1
             self.pending[self.tag] = (seq, event_id)
-            self.ch.basic_publish(self.exchange, event_type, bytes(body), _props(event_id, event_type, correlation_id),
-                                  mandatory=True)
+            self.ch.basic_publish(
+                self.exchange,
+                event_type,
+                bytes(body),
+                _props(event_id, event_type, correlation_id),
+                mandatory=True,
+            )
 
     def _on_confirm(self, frame):
         method = frame.method
         ok = isinstance(method, pika.spec.Basic.Ack)
-        tags = range(self.low, method.delivery_tag + 1) if method.multiple else (method.delivery_tag,)
+        tags = (
+            range(self.low, method.delivery_tag + 1) if method.multiple else (method.delivery_tag,)
+        )
         for tag in tags:
             entry = self.pending.pop(tag, None)
             if entry is None:
@@ -655,7 +762,7 @@ class _AsyncRawRelay:
             self.low += 1
         if not self.pending:
             if self.acked:
-                self.db.execute(MARK_SENT, (datetime.now(timezone.utc), self.acked))
+                self.db.execute(MARK_SENT, (datetime.now(UTC), self.acked))
                 self.published += len(self.acked)
             self.db.commit()
             self.returned.clear()
@@ -671,8 +778,14 @@ class BenchConsumer(EventConsumer):
     """EventConsumer, unchanged, with observation only: counts handled messages (stops at ``target``)
     and records, per event, the time its transaction's COMMIT returned."""
 
-    def __init__(self, *args, target: int | None = None, profile: cProfile.Profile | None = None,
-                 record: bool = False, **kwargs):
+    def __init__(
+        self,
+        *args,
+        target: int | None = None,
+        profile: cProfile.Profile | None = None,
+        record: bool = False,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.target = target
         self.profile = profile
@@ -711,10 +824,20 @@ class BenchConsumer(EventConsumer):
 
 def _make_bench_consumer(runtime: Runtime, **kwargs) -> BenchConsumer:
     s = runtime.settings
-    return BenchConsumer(service=SERVICE, engine=runtime.worker_engine, inbox=runtime.inbox, outbox=runtime.outbox,
-               broker=runtime.broker, handlers=runtime.handlers, parking=runtime.parking,
-               prefetch=s.prefetch, batch_size=s.batch_size, quick_attempts=s.quick_attempts,
-               retry_delays=s.retry_delays, **kwargs)
+    return BenchConsumer(
+        service=SERVICE,
+        engine=runtime.worker_engine,
+        inbox=runtime.inbox,
+        outbox=runtime.outbox,
+        broker=runtime.broker,
+        handlers=runtime.handlers,
+        parking=runtime.parking,
+        prefetch=s.prefetch,
+        batch_size=s.batch_size,
+        quick_attempts=s.quick_attempts,
+        retry_delays=s.retry_delays,
+        **kwargs,
+    )
 
 
 def fw_consumer_burst(cfg: dict, n: int, profile_path: str | None = None) -> dict:
@@ -733,27 +856,55 @@ def fw_consumer_burst(cfg: dict, n: int, profile_path: str | None = None) -> dic
     runtime.engine.dispose()
     if consumer.t_end is None:
         raise RuntimeError(f"consumer handled only {consumer.handled} of {n}")
-    return {"handled": consumer.handled, "seconds": consumer.t_end - consumer.t0, "cpu": consumer.cpu,
-            "prefetch": consumer.prefetch, "batch": consumer.batch_size}
+    return {
+        "handled": consumer.handled,
+        "seconds": consumer.t_end - consumer.t0,
+        "cpu": consumer.cpu,
+        "prefetch": consumer.prefetch,
+        "batch": consumer.batch_size,
+    }
 
 
-RAW_INBOX = f"INSERT INTO {SCHEMA}.inbox (queue, event_id, event_type, handled_at) VALUES (%s, %s, %s, %s)"
+RAW_INBOX = (
+    f"INSERT INTO {SCHEMA}.inbox (queue, event_id, event_type, handled_at) VALUES (%s, %s, %s, %s)"
+)
 RAW_EFFECT = f"INSERT INTO {SCHEMA}.effects (event_id, seq) VALUES (%s, %s)"
-RAW_OUTBOX = (f"INSERT INTO {SCHEMA}.outbox (event_id, event_type, correlation_id, subject, body, created_at, attempts) "
-              "VALUES (%s, %s, %s, %s, %s, %s, 0)")
+RAW_OUTBOX = (
+    f"INSERT INTO {SCHEMA}.outbox (event_id, event_type, correlation_id, subject, body, created_at, attempts) "
+    "VALUES (%s, %s, %s, %s, %s, %s, 0)"
+)
 
 
-def _envelope(type_: str, data: dict, correlation_id: str, causation_id: str | None, subject: str | None):
-    now = datetime.now(timezone.utc)
+def _envelope(
+    type_: str, data: dict, correlation_id: str, causation_id: str | None, subject: str | None
+):
+    now = datetime.now(UTC)
     event_id = str(uuid.uuid4())
-    body = json.dumps({"id": event_id, "type": type_, "version": 1, "occurred_at": now.isoformat(),
-                       "producer": SERVICE, "correlation_id": correlation_id, "causation_id": causation_id,
-                       "subject": subject, "data": data}, separators=(",", ":")).encode()
+    body = json.dumps(
+        {
+            "id": event_id,
+            "type": type_,
+            "version": 1,
+            "occurred_at": now.isoformat(),
+            "producer": SERVICE,
+            "correlation_id": correlation_id,
+            "causation_id": causation_id,
+            "subject": subject,
+            "data": data,
+        },
+        separators=(",", ":"),
+    ).encode()
     return event_id, body, now
 
 
-def _raw_consume(cfg: dict, n: int | None, stop_evt=None, ready_evt=None, prefetch: int = 200,
-                 batch_size: int = 100) -> dict:
+def _raw_consume(
+    cfg: dict,
+    n: int | None,
+    stop_evt=None,
+    ready_evt=None,
+    prefetch: int = 200,
+    batch_size: int = 100,
+) -> dict:
     """pika basic_consume (prefetch) + psycopg: per message an inbox, an effect and an outbox insert;
     one transaction per batch of what has arrived (up to batch_size), multiple-ack after commit."""
     qname = queue_names(cfg)["queue"]
@@ -763,7 +914,9 @@ def _raw_consume(cfg: dict, n: int | None, stop_evt=None, ready_evt=None, prefet
     ch = conn.channel()
     ch.basic_qos(prefetch_count=prefetch)
     buf: list = []
-    ch.basic_consume(qname, on_message_callback=lambda _c, m, p, b: buf.append((m, p, b)), auto_ack=False)
+    ch.basic_consume(
+        qname, on_message_callback=lambda _c, m, p, b: buf.append((m, p, b)), auto_ack=False
+    )
     if ready_evt is not None:
         ready_evt.set()
     committed_at: dict[str, float] = {}
@@ -781,12 +934,20 @@ def _raw_consume(cfg: dict, n: int | None, stop_evt=None, ready_evt=None, prefet
         with db.cursor() as cur:
             for method, props, body in batch:
                 event = json.loads(body)
-                now = datetime.now(timezone.utc)
+                now = datetime.now(UTC)
                 cur.execute(RAW_INBOX, (qname, event["id"], event["type"], now))
                 cur.execute(RAW_EFFECT, (event["id"], event["data"]["seq"]))
-                out_id, out_body, at = _envelope(HANDLED, {"seq": event["data"]["seq"]}, event["correlation_id"],
-                                                 event["id"], event.get("subject"))
-                cur.execute(RAW_OUTBOX, (out_id, HANDLED, event["correlation_id"], event.get("subject"), out_body, at))
+                out_id, out_body, at = _envelope(
+                    HANDLED,
+                    {"seq": event["data"]["seq"]},
+                    event["correlation_id"],
+                    event["id"],
+                    event.get("subject"),
+                )
+                cur.execute(
+                    RAW_OUTBOX,
+                    (out_id, HANDLED, event["correlation_id"], event.get("subject"), out_body, at),
+                )
                 ids.append(event["id"])
             cur.execute("SELECT pg_notify(%s, '')", (channel_name,))
         db.commit()
@@ -837,7 +998,7 @@ def fw_relay_bg(cfg: dict, stop_evt, ready_evt, profile_path: str | None = None)
     runtime = make_runtime(cfg)
     stop = threading.Event()
     relay = runtime.make_relay(stop)
-    relay.publisher._ensure()  # noqa: SLF001
+    relay.publisher._ensure()
     prof = _profiled(profile_path)
     thread = threading.Thread(target=_run_profiled, args=(prof, relay.run, stop), daemon=True)
     thread.start()
@@ -906,8 +1067,13 @@ def _paced(rate: float, total: int, commit_one) -> dict:
         committed[event_id] = time.time()
         order.append(event_id)
     elapsed = time.perf_counter() - start
-    return {"committed_at": committed, "order": order, "rate": total / elapsed, "late": late,
-            "cpu": cpu_seconds() - cpu0}
+    return {
+        "committed_at": committed,
+        "order": order,
+        "rate": total / elapsed,
+        "late": late,
+        "cpu": cpu_seconds() - cpu0,
+    }
 
 
 def fw_producer(cfg: dict, rate: float, total: int, profile_path: str | None = None) -> dict:
@@ -955,12 +1121,20 @@ def pct(sorted_values: list[float], p: float) -> float:
     return sorted_values[k]
 
 
-def latency_run(cfg: dict, variant: str, rate: float, seconds: float, warmup: float,
-                profile_dir: str | None = None) -> dict:
+def latency_run(
+    cfg: dict,
+    variant: str,
+    rate: float,
+    seconds: float,
+    warmup: float,
+    profile_dir: str | None = None,
+) -> dict:
     """variant: 'coc_shared' or 'raw'.
     With profile_dir (framework variants): the producer, relay and consumer profile themselves."""
-    prof = {k: os.path.join(profile_dir, f"latency-{k}.prof") if profile_dir else None
-            for k in ("producer", "relay", "consumer")}
+    prof = {
+        k: os.path.join(profile_dir, f"latency-{k}.prof") if profile_dir else None
+        for k in ("producer", "relay", "consumer")
+    }
     raw = variant == "raw"
     reset_tables(cfg)
     names = queue_names(cfg)
@@ -991,22 +1165,44 @@ def latency_run(cfg: dict, variant: str, rate: float, seconds: float, warmup: fl
             handled = consumer.finish()
         finally:
             relayed = relay.finish()
-    rows = sql(cfg, f"SELECT event_id, extract(epoch FROM handled_at)::float8 FROM {SCHEMA}.effects")
+    rows = sql(
+        cfg, f"SELECT event_id, extract(epoch FROM handled_at)::float8 FROM {SCHEMA}.effects"
+    )
     written_at = dict(rows)
-    sent_at = dict(sql(cfg, f"SELECT event_id, extract(epoch FROM sent_at)::float8 FROM {SCHEMA}.outbox "
-                            "WHERE event_type = %s AND sent_at IS NOT NULL", (PING,)))
+    sent_at = dict(
+        sql(
+            cfg,
+            f"SELECT event_id, extract(epoch FROM sent_at)::float8 FROM {SCHEMA}.outbox "
+            "WHERE event_type = %s AND sent_at IS NOT NULL",
+            (PING,),
+        )
+    )
     skip = int(rate * warmup)
     measured = produced["order"][skip:]
     committed = produced["committed_at"]
-    lat_commit = sorted((handled["committed_at"][e] - committed[e]) * 1000 for e in measured
-                        if e in handled["committed_at"])
+    lat_commit = sorted(
+        (handled["committed_at"][e] - committed[e]) * 1000
+        for e in measured
+        if e in handled["committed_at"]
+    )
     lat_written = sorted((written_at[e] - committed[e]) * 1000 for e in measured if e in written_at)
     lat_sent = sorted((sent_at[e] - committed[e]) * 1000 for e in measured if e in sent_at)
-    return {"events": len(measured), "missing": len(measured) - len(lat_commit), "producer_rate": produced["rate"],
-            "late": produced["late"], "commit": lat_commit, "written": lat_written, "sent": lat_sent, "busy": busy,
-            "cpu_ms": {"producer": produced["cpu"] * 1000 / total, "relay": relayed["cpu"] * 1000 / total,
-                       "consumer": handled["cpu"] * 1000 / total,
-                       **{k: v * 1000 / total for k, v in server_cpu.items()}}}
+    return {
+        "events": len(measured),
+        "missing": len(measured) - len(lat_commit),
+        "producer_rate": produced["rate"],
+        "late": produced["late"],
+        "commit": lat_commit,
+        "written": lat_written,
+        "sent": lat_sent,
+        "busy": busy,
+        "cpu_ms": {
+            "producer": produced["cpu"] * 1000 / total,
+            "relay": relayed["cpu"] * 1000 / total,
+            "consumer": handled["cpu"] * 1000 / total,
+            **{k: v * 1000 / total for k, v in server_cpu.items()},
+        },
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1028,7 +1224,13 @@ def _package(file: str, func: str) -> str:
     if file == "~":
         if "psycopg" in func or "wait_c" in func:
             return "psycopg (C)"
-        if "select" in func or "poll" in func or "recv" in func or "sendall" in func or "send" in func:
+        if (
+            "select" in func
+            or "poll" in func
+            or "recv" in func
+            or "sendall" in func
+            or "send" in func
+        ):
             return "socket I/O wait (select/recv/send)"
         return "builtins"
     for marker in ("site-packages/", "/src/"):
@@ -1040,35 +1242,53 @@ def _package(file: str, func: str) -> str:
 
 
 def _calls(st: pstats.Stats, file_part: str, func: str) -> int:
-    return sum(v[1] for (file, _line, name), v in st.stats.items() if file_part in file and name == func)
+    return sum(
+        v[1] for (file, _line, name), v in st.stats.items() if file_part in file and name == func
+    )
 
 
 def profile_report(path: str, events: int, top: int = 12) -> list[str]:
     st = pstats.Stats(path)
     total = st.total_tt or 1e-9
-    statements = _calls(st, "psycopg/cursor.py", "execute") + _calls(st, "psycopg/cursor.py", "executemany")
-    commits = _calls(st, "psycopg/connection.py", "commit") + _calls(st, "sqlalchemy/engine/base.py", "_commit_impl")
-    lines = [f"      {total:.2f} s wall time in the profiled thread = {total * 1e6 / max(events, 1):,.0f} us per event; "
-             f"per event: {statements / max(events, 1):.2f} SQL statements (psycopg execute/executemany, each a "
-             f"round trip unless pipelined), "
-             f"{_calls(st, 'amqp/method_framing.py', 'write_frame') / max(events, 1):.2f} AMQP methods sent, "
-             f"{_calls(st, 'amqp/transport.py', 'read_frame') / max(events, 1):.2f} AMQP frames read"]
+    statements = _calls(st, "psycopg/cursor.py", "execute") + _calls(
+        st, "psycopg/cursor.py", "executemany"
+    )
+    commits = _calls(st, "psycopg/connection.py", "commit") + _calls(
+        st, "sqlalchemy/engine/base.py", "_commit_impl"
+    )
+    lines = [
+        f"      {total:.2f} s wall time in the profiled thread = {total * 1e6 / max(events, 1):,.0f} us per event; "
+        f"per event: {statements / max(events, 1):.2f} SQL statements (psycopg execute/executemany, each a "
+        f"round trip unless pipelined), "
+        f"{_calls(st, 'amqp/method_framing.py', 'write_frame') / max(events, 1):.2f} AMQP methods sent, "
+        f"{_calls(st, 'amqp/transport.py', 'read_frame') / max(events, 1):.2f} AMQP frames read"
+    ]
     by_pkg: dict[str, float] = {}
     rows = []
     for (file, _line, func), (_cc, nc, tt, ct, _callers) in st.stats.items():
         by_pkg[_package(file, func)] = by_pkg.get(_package(file, func), 0.0) + tt
         rows.append((tt, ct, nc, file, func))
-    lines.append("      self time by package: " + ", ".join(
-        f"{k} {v / total:.0%}" for k, v in sorted(by_pkg.items(), key=lambda kv: -kv[1])[:10]))
+    lines.append(
+        "      self time by package: "
+        + ", ".join(
+            f"{k} {v / total:.0%}" for k, v in sorted(by_pkg.items(), key=lambda kv: -kv[1])[:10]
+        )
+    )
     lines.append("      top self time (share, function, calls):")
     for tt, _ct, nc, file, func in sorted(rows, key=lambda r: -r[0])[:top]:
         lines.append(f"        {tt / total:6.1%}  {_where(file, func)}  ({nc} calls)")
-    lines.append("      coc_shared (and bench) functions, cumulative time (share, function, calls):")
+    lines.append(
+        "      coc_shared (and bench) functions, cumulative time (share, function, calls):"
+    )
     ours = [r for r in rows if any(m in r[3] for m in ("coc_shared", "bench_pipeline"))]
     for _tt, ct, nc, file, func in sorted(ours, key=lambda r: -r[1])[:top]:
         lines.append(f"        {ct / total:6.1%}  {_where(file, func)}  ({nc} calls)")
-    big = [r for r in rows if not any(m in r[3] for m in ("coc_shared", "bench_pipeline", "threading"))
-           and r[1] / total > 0.04]
+    big = [
+        r
+        for r in rows
+        if not any(m in r[3] for m in ("coc_shared", "bench_pipeline", "threading"))
+        and r[1] / total > 0.04
+    ]
     lines.append("      library functions above 4% cumulative time:")
     for _tt, ct, nc, file, func in sorted(big, key=lambda r: -r[1])[:top]:
         lines.append(f"        {ct / total:6.1%}  {_where(file, func)}  ({nc} calls)")
@@ -1078,10 +1298,24 @@ def profile_report(path: str, events: int, top: int = 12) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------
-CONNECTION_ERRORS = ("AdminShutdown", "OperationalError", "ConnectionClosed", "AMQPConnectionError", "StreamLostError",
-                     "ConnectionResetError", "ConnectionRefusedError", "BrokenPipeError", "unexpectedly closed",
-                     "Connection reset", "server closed the connection", "terminating connection", "Socket closed",
-                     "RecoverableConnectionError", "did not get ready", "OSError")
+CONNECTION_ERRORS = (
+    "AdminShutdown",
+    "OperationalError",
+    "ConnectionClosed",
+    "AMQPConnectionError",
+    "StreamLostError",
+    "ConnectionResetError",
+    "ConnectionRefusedError",
+    "BrokenPipeError",
+    "unexpectedly closed",
+    "Connection reset",
+    "server closed the connection",
+    "terminating connection",
+    "Socket closed",
+    "RecoverableConnectionError",
+    "did not get ready",
+    "OSError",
+)
 
 
 def wait_for_services(cfg: dict, timeout: float = 120) -> None:
@@ -1091,7 +1325,7 @@ def wait_for_services(cfg: dict, timeout: float = 120) -> None:
             sql(cfg, "SELECT 1")
             amqp(cfg).close()
             return
-        except Exception:  # noqa: BLE001
+        except Exception:
             if time.monotonic() > deadline:
                 raise
             time.sleep(2)
@@ -1104,11 +1338,14 @@ def retrying(cfg: dict, label: str, fn, attempts: int = 3):
         try:
             wait_for_quiet_machine()
             return fn()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             text_ = f"{type(exc).__name__}: {exc}"
             if attempt == attempts or not any(m in text_ for m in CONNECTION_ERRORS):
                 raise
-            print(f"   ({label}: connection lost ({text_.splitlines()[0][:160]}); measuring again)", flush=True)
+            print(
+                f"   ({label}: connection lost ({text_.splitlines()[0][:160]}); measuring again)",
+                flush=True,
+            )
             time.sleep(3)
             wait_for_services(cfg)
 
@@ -1133,41 +1370,78 @@ def machine() -> str:
 def server_versions(cfg: dict) -> str:
     try:
         pgv = sql(cfg, "SHOW server_version")[0][0]
-    except Exception:  # noqa: BLE001
+    except Exception:
         pgv = "?"
     try:
         conn = amqp(cfg)
-        rv = conn._impl.server_properties.get("version", b"?")  # noqa: SLF001
+        rv = conn._impl.server_properties.get("version", b"?")
         rv = rv.decode() if isinstance(rv, bytes) else rv
         conn.close()
-    except Exception:  # noqa: BLE001
+    except Exception:
         rv = "?"
     return f"PostgreSQL {pgv}, RabbitMQ {rv}"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=20000, help="events of the relay and consumer runs (20000)")
-    parser.add_argument("--raw-one-by-one", type=int, default=5000,
-                        help="events of the raw confirm-one-by-one relay run (5000; it is slow)")
-    parser.add_argument("--rate", type=float, default=200.0, help="producer rate of the latency run (200/s)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="measured duration of the latency run (20 s)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="latency run: seconds not counted at the start")
-    parser.add_argument("--only", default="relay,consumer,latency", help="comma-separated parts to run")
-    parser.add_argument("--profile", choices=("auto", "always", "never"), default="auto",
-                        help="profile relay/consumer in separate runs: when below target (auto), always, never")
-    parser.add_argument("--profile-events", type=int, default=10000, help="events of a profiled run (10000)")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="run each measurement this many times and print the best (the machine is shared) (1)")
+    parser.add_argument(
+        "--events", type=int, default=20000, help="events of the relay and consumer runs (20000)"
+    )
+    parser.add_argument(
+        "--raw-one-by-one",
+        type=int,
+        default=5000,
+        help="events of the raw confirm-one-by-one relay run (5000; it is slow)",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=200.0, help="producer rate of the latency run (200/s)"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=20.0, help="measured duration of the latency run (20 s)"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=1.0, help="latency run: seconds not counted at the start"
+    )
+    parser.add_argument(
+        "--only", default="relay,consumer,latency", help="comma-separated parts to run"
+    )
+    parser.add_argument(
+        "--profile",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="profile relay/consumer in separate runs: when below target (auto), always, never",
+    )
+    parser.add_argument(
+        "--profile-events", type=int, default=10000, help="events of a profiled run (10000)"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each measurement this many times and print the best (the machine is shared) (1)",
+    )
     parser.add_argument("--no-raw", action="store_true", help="skip the raw references")
-    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL") or "INFO",
-                        help="LOG_LEVEL of the framework processes (INFO as in production)")
-    parser.add_argument("--wait-for-broker", type=float, default=900,
-                        help="seconds to wait for a RabbitMQ resource alarm (blocked publishers) to clear (900)")
-    parser.add_argument("--quiet-wait", type=float, default=120,
-                        help="before each measurement, wait up to this many seconds for the machine to be "
-                             "less than 25%% busy (other work shares the cores) (120; 0: do not wait)")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the framework processes' log file")
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("LOG_LEVEL") or "INFO",
+        help="LOG_LEVEL of the framework processes (INFO as in production)",
+    )
+    parser.add_argument(
+        "--wait-for-broker",
+        type=float,
+        default=900,
+        help="seconds to wait for a RabbitMQ resource alarm (blocked publishers) to clear (900)",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=120,
+        help="before each measurement, wait up to this many seconds for the machine to be "
+        "less than 25%% busy (other work shares the cores) (120; 0: do not wait)",
+    )
+    parser.add_argument(
+        "--keep-logs", action="store_true", help="keep the framework processes' log file"
+    )
     args = parser.parse_args(argv)
     QUIET["max_wait"] = args.quiet_wait
     parts = {p.strip() for p in args.only.split(",") if p.strip()}
@@ -1176,25 +1450,39 @@ def main(argv=None) -> int:
     server_url = os.environ.get("DATABASE_URL") or "postgresql://root@127.0.0.1:5432/postgres"
     amqp_url = os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672//"
     db_name = f"coc_bench_{run}"
-    db_url = make_url(normalise_url(server_url)).set(database=db_name).render_as_string(hide_password=False)
+    db_url = (
+        make_url(normalise_url(server_url))
+        .set(database=db_name)
+        .render_as_string(hide_password=False)
+    )
     workdir = tempfile.mkdtemp(prefix="coc-bench-")
     cfg = {
-        "server_url": server_url, "db_name": db_name, "db_url": db_url, "amqp_url": amqp_url,
+        "server_url": server_url,
+        "db_name": db_name,
+        "db_url": db_url,
+        "amqp_url": amqp_url,
         "dsn": make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False),
-        "prefix": f"bench{run}.", "log_level": args.log_level, "log_path": os.path.join(workdir, "framework.log"),
+        "prefix": f"bench{run}.",
+        "log_level": args.log_level,
+        "log_path": os.path.join(workdir, "framework.log"),
         "retry_delays": Settings.from_env(SERVICE).retry_delays,
     }
     names = queue_names(cfg)
     setup_logging(cfg)
     print(f"coc pipeline benchmark  {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}  {machine()}")
-    print(f"database {db_name}, BUS_PREFIX {cfg['prefix']}, framework LOG_LEVEL={args.log_level} "
-          f"(log: {cfg['log_path']})")
+    print(
+        f"database {db_name}, BUS_PREFIX {cfg['prefix']}, framework LOG_LEVEL={args.log_level} "
+        f"(log: {cfg['log_path']})"
+    )
     results: dict = {}
     profiles: list[str] = []
     t_start = time.monotonic()
     try:
         create_environment(cfg)
-        print(server_versions(cfg) + f"; service queue {names['queue']} is a quorum queue, as in production")
+        print(
+            server_versions(cfg)
+            + f"; service queue {names['queue']} is a quorum queue, as in production"
+        )
         settings = make_runtime(cfg).settings
         n = args.events
 
@@ -1207,11 +1495,18 @@ def main(argv=None) -> int:
             runs = r.get("rates", [rate])
             print(f"   {label:55s} {rate:7,.0f} ev/s  {note}", flush=True)
             srv = r.get("servers") or {}
-            print(f"   {'':55s} ({count} in {r['seconds']:.2f} s; process CPU {cpu_us:.0f} us/event, i.e. a CPU-bound "
-                  f"ceiling of {1e6 / cpu_us:,.0f}/s; PostgreSQL {srv.get('postgres', 0) * 1e6 / count:.0f} and "
-                  f"RabbitMQ {srv.get('rabbitmq', 0) * 1e6 / count:.0f} us/event; machine {r['busy']:.0%} busy"
-                  + (f"; best of {len(runs)}: " + " / ".join(f"{x:,.0f}" for x in runs) if len(runs) > 1 else "")
-                  + ")", flush=True)
+            print(
+                f"   {'':55s} ({count} in {r['seconds']:.2f} s; process CPU {cpu_us:.0f} us/event, i.e. a CPU-bound "
+                f"ceiling of {1e6 / cpu_us:,.0f}/s; PostgreSQL {srv.get('postgres', 0) * 1e6 / count:.0f} and "
+                f"RabbitMQ {srv.get('rabbitmq', 0) * 1e6 / count:.0f} us/event; machine {r['busy']:.0%} busy"
+                + (
+                    f"; best of {len(runs)}: " + " / ".join(f"{x:,.0f}" for x in runs)
+                    if len(runs) > 1
+                    else ""
+                )
+                + ")",
+                flush=True,
+            )
             return rate
 
         def measure_relay(fn, count, *extra):
@@ -1225,10 +1520,13 @@ def main(argv=None) -> int:
                 c = counts(cfg)
                 depth = queue_depth(cfg, names["queue"])
                 if c["sent"] != count or r["published"] != count or depth != count:
-                    print(f"   !! {fn.__name__}: published {r['published']}, rows sent {c['sent']}, "
-                          f"queue depth {depth}, of {count}")
+                    print(
+                        f"   !! {fn.__name__}: published {r['published']}, rows sent {c['sent']}, "
+                        f"queue depth {depth}, of {count}"
+                    )
                 purge(cfg, names["queue"])
                 return r
+
             return retrying(cfg, fn.__name__, go)
 
         def measure_consumer(kind, count, profile_path=None):
@@ -1244,9 +1542,12 @@ def main(argv=None) -> int:
                 r["busy"], r["servers"] = load.busy(), servers.used()
                 c = counts(cfg)
                 if not (c["effects"] == c["inbox"] == c["outbox"] == count == r["handled"]):
-                    print(f"   !! consumer {kind}: rows {c}, handled {r['handled']}, expected {count} each")
+                    print(
+                        f"   !! consumer {kind}: rows {c}, handled {r['handled']}, expected {count} each"
+                    )
                 purge(cfg, names["queue"])
                 return r
+
             return retrying(cfg, f"consumer {kind}", go)
 
         def interleaved(variants, measure, rate_of):
@@ -1265,35 +1566,65 @@ def main(argv=None) -> int:
             return best
 
         if "relay" in parts:
-            print(f"\n1. Outbox relay, publisher confirms: {n} events -> exchange -> quorum queue bound to "
-                  f"{PING!r}, rows marked sent (OUTBOX_BATCH_SIZE={settings.outbox_batch_size}); "
-                  "CPU = relay process only", flush=True)
+            print(
+                f"\n1. Outbox relay, publisher confirms: {n} events -> exchange -> quorum queue bound to "
+                f"{PING!r}, rows marked sent (OUTBOX_BATCH_SIZE={settings.outbox_batch_size}); "
+                "CPU = relay process only",
+                flush=True,
+            )
             relay_rate = lambda r: r["published"] / r["seconds"]  # noqa: E731
-            kinds = {"fw": ("coc_shared OutboxRelay (kombu/py-amqp, batched confirms)", fw_relay_burst, (), n)}
+            kinds = {
+                "fw": (
+                    "coc_shared OutboxRelay (kombu/py-amqp, batched confirms)",
+                    fw_relay_burst,
+                    (),
+                    n,
+                )
+            }
             if not args.no_raw:
-                kinds["blocking"] = ("raw psycopg + pika Blocking, confirm one by one", raw_relay_blocking_burst,
-                                     (args.raw_one_by_one,), args.raw_one_by_one)
-                kinds["async"] = ("raw psycopg + pika SelectConnection, batched confirms", raw_relay_async_burst, (), n)
-            best = interleaved(list(kinds), lambda k: measure_relay(kinds[k][1], kinds[k][3], *kinds[k][2]),
-                               relay_rate)
+                kinds["blocking"] = (
+                    "raw psycopg + pika Blocking, confirm one by one",
+                    raw_relay_blocking_burst,
+                    (args.raw_one_by_one,),
+                    args.raw_one_by_one,
+                )
+                kinds["async"] = (
+                    "raw psycopg + pika SelectConnection, batched confirms",
+                    raw_relay_async_burst,
+                    (),
+                    n,
+                )
+            best = interleaved(
+                list(kinds),
+                lambda k: measure_relay(kinds[k][1], kinds[k][3], *kinds[k][2]),
+                relay_rate,
+            )
             rate = results["relay"] = relay_rate(best["fw"])
             for k, (label, _fn, _extra, _limit) in kinds.items():
                 r = best[k]
                 results["relay_" + k] = relay_rate(r)
-                note = (f"target >= {TARGET_RELAY:,.0f}  {verdict(rate >= TARGET_RELAY)}" if k == "fw"
-                        else f"{relay_rate(r) / rate:4.1f}x the relay")
+                note = (
+                    f"target >= {TARGET_RELAY:,.0f}  {verdict(rate >= TARGET_RELAY)}"
+                    if k == "fw"
+                    else f"{relay_rate(r) / rate:4.1f}x the relay"
+                )
                 row(label, r["published"], r, note)
             if want_profile(rate, TARGET_RELAY):
                 path = os.path.join(workdir, "relay.prof")
                 rp = measure_relay(fw_relay_burst, args.profile_events, path)
-                profiles.append(f"\n   Profile of the OutboxRelay.publish_pending loop ({rp['published']} events, "
-                                f"{rp['published'] / rp['seconds']:,.0f} ev/s under the profiler):")
+                profiles.append(
+                    f"\n   Profile of the OutboxRelay.publish_pending loop ({rp['published']} events, "
+                    f"{rp['published'] / rp['seconds']:,.0f} ev/s under the profiler):"
+                )
                 profiles.extend(profile_report(path, rp["published"]))
 
         if "consumer" in parts:
-            print(f"\n2. One consumer process: {n} preloaded messages, handler = 1 insert + ctx.emit; effects + "
-                  f"inbox + outbox in one transaction per batch (CONSUMER_PREFETCH={settings.prefetch}, "
-                  f"CONSUMER_BATCH_SIZE={settings.batch_size}); CPU = consumer process only", flush=True)
+            print(
+                f"\n2. One consumer process: {n} preloaded messages, handler = 1 insert + ctx.emit; effects + "
+                f"inbox + outbox in one transaction per batch (CONSUMER_PREFETCH={settings.prefetch}, "
+                f"CONSUMER_BATCH_SIZE={settings.batch_size}); CPU = consumer process only",
+                flush=True,
+            )
             labels = {"fw": "coc_shared EventConsumer (batched inbox/outbox writes)"}
             if not args.no_raw:
                 labels["raw"] = "raw pika basic_consume + psycopg, 3 inserts/msg"
@@ -1312,71 +1643,120 @@ def main(argv=None) -> int:
                     path = os.path.join(workdir, f"consumer-{kind}.prof")
                     rp = measure_consumer(kind, args.profile_events, path)
                     what = "EventConsumer"
-                    profiles.append(f"\n   Profile of the {what} thread ({rp['handled']} events, "
-                                    f"{rp['handled'] / rp['seconds']:,.0f} ev/s under the profiler):")
+                    profiles.append(
+                        f"\n   Profile of the {what} thread ({rp['handled']} events, "
+                        f"{rp['handled'] / rp['seconds']:,.0f} ev/s under the profiler):"
+                    )
                     profiles.extend(profile_report(path, rp["handled"]))
 
         if "latency" in parts:
-            print(f"\n3. Latency, event committed -> effect committed, at a steady {args.rate:.0f} events/s for "
-                  f"{args.seconds:.0f} s (+{args.warmup:.0f} s warm-up not counted); producer, relay and consumer "
-                  f"each in its own process; the relay also publishes the {HANDLED} events the handler emits",
-                  flush=True)
+            print(
+                f"\n3. Latency, event committed -> effect committed, at a steady {args.rate:.0f} events/s for "
+                f"{args.seconds:.0f} s (+{args.warmup:.0f} s warm-up not counted); producer, relay and consumer "
+                f"each in its own process; the relay also publishes the {HANDLED} events the handler emits",
+                flush=True,
+            )
             variants = ["coc_shared"] + ([] if args.no_raw else ["raw"])
-            best = interleaved(variants, lambda v: retrying(cfg, f"latency {v}", lambda: latency_run(
-                cfg, v, args.rate, args.seconds, args.warmup)), lambda x: -pct(x["commit"], 99))
+            best = interleaved(
+                variants,
+                lambda v: retrying(
+                    cfg,
+                    f"latency {v}",
+                    lambda: latency_run(cfg, v, args.rate, args.seconds, args.warmup),
+                ),
+                lambda x: -pct(x["commit"], 99),
+            )
             for label in variants:
                 lr = results[f"latency_{label}"] = best[label]
-                for what, values in (("effect committed", lr["commit"]), ("effect row written", lr["written"]),
-                                     ("relay marked sent", lr["sent"])):
+                for what, values in (
+                    ("effect committed", lr["commit"]),
+                    ("effect row written", lr["written"]),
+                    ("relay marked sent", lr["sent"]),
+                ):
                     p99 = pct(values, 99)
                     note = ""
                     if label == "coc_shared" and what == "effect committed":
                         note = f"  target p99 <= {TARGET_P99_MS:.0f} ms  {verdict(p99 <= TARGET_P99_MS)}"
-                    print(f"   {label:10s} {what:19s} p50 {pct(values, 50):7.1f} ms   p99 {p99:7.1f} ms   "
-                          f"max {values[-1] if values else float('nan'):7.1f} ms{note}")
+                    print(
+                        f"   {label:10s} {what:19s} p50 {pct(values, 50):7.1f} ms   p99 {p99:7.1f} ms   "
+                        f"max {values[-1] if values else float('nan'):7.1f} ms{note}"
+                    )
                 cpu = lr["cpu_ms"]
-                print(f"   {'':10s} ({lr['events']} events, producer at {lr['producer_rate']:.1f}/s, {lr['late']} "
-                      f"commits started >5 ms late, {lr['missing']} not handled)")
-                print(f"   {'':10s} (CPU ms per event: producer {cpu['producer']:.2f}, relay {cpu['relay']:.2f}, "
-                      f"consumer {cpu['consumer']:.2f}, PostgreSQL {cpu.get('postgres', float('nan')):.2f}, RabbitMQ "
-                      f"{cpu.get('rabbitmq', float('nan')):.2f}: {sum(cpu.values()) * args.rate / 1000:.2f} of the "
-                      f"{os.cpu_count()} cores at {args.rate:.0f}/s; machine {lr['busy']:.0%} busy in all)", flush=True)
+                print(
+                    f"   {'':10s} ({lr['events']} events, producer at {lr['producer_rate']:.1f}/s, {lr['late']} "
+                    f"commits started >5 ms late, {lr['missing']} not handled)"
+                )
+                print(
+                    f"   {'':10s} (CPU ms per event: producer {cpu['producer']:.2f}, relay {cpu['relay']:.2f}, "
+                    f"consumer {cpu['consumer']:.2f}, PostgreSQL {cpu.get('postgres', float('nan')):.2f}, RabbitMQ "
+                    f"{cpu.get('rabbitmq', float('nan')):.2f}: {sum(cpu.values()) * args.rate / 1000:.2f} of the "
+                    f"{os.cpu_count()} cores at {args.rate:.0f}/s; machine {lr['busy']:.0%} busy in all)",
+                    flush=True,
+                )
                 if len(lr["runs"]) > 1:
-                    print(f"   {'':10s} (best of {len(lr['runs'])} runs by p99; p50/p99 (machine busy) of each: "
-                          + ", ".join(f"{pct(x['commit'], 50):.1f}/{pct(x['commit'], 99):.1f} ms ({x['busy']:.0%})"
-                                      for x in lr["runs"]) + ")")
+                    print(
+                        f"   {'':10s} (best of {len(lr['runs'])} runs by p99; p50/p99 (machine busy) of each: "
+                        + ", ".join(
+                            f"{pct(x['commit'], 50):.1f}/{pct(x['commit'], 99):.1f} ms ({x['busy']:.0%})"
+                            for x in lr["runs"]
+                        )
+                        + ")"
+                    )
             p99 = pct(results["latency_coc_shared"]["commit"], 99)
             if args.profile == "always" or (args.profile == "auto" and not p99 <= TARGET_P99_MS):
                 pdir = os.path.join(workdir, "latency-profiles")
                 os.makedirs(pdir, exist_ok=True)
                 secs = min(args.seconds, 10.0)
-                lp = retrying(cfg, "latency profile",
-                              lambda: latency_run(cfg, "coc_shared", args.rate, secs, args.warmup, pdir))
+                lp = retrying(
+                    cfg,
+                    "latency profile",
+                    lambda: latency_run(cfg, "coc_shared", args.rate, secs, args.warmup, pdir),
+                )
                 total = int(args.rate * (secs + args.warmup))
-                profiles.append(f"\n   Profiles of the latency run's processes ({total} events at {args.rate:.0f}/s; "
-                                f"under the profiler p50 {pct(lp['commit'], 50):.1f} ms, p99 {pct(lp['commit'], 99):.1f} ms):")
+                profiles.append(
+                    f"\n   Profiles of the latency run's processes ({total} events at {args.rate:.0f}/s; "
+                    f"under the profiler p50 {pct(lp['commit'], 50):.1f} ms, p99 {pct(lp['commit'], 99):.1f} ms):"
+                )
                 for part in ("producer", "relay", "consumer"):
                     profiles.append(f"    {part}:")
-                    profiles.extend(profile_report(os.path.join(pdir, f"latency-{part}.prof"), total, top=8))
+                    profiles.extend(
+                        profile_report(os.path.join(pdir, f"latency-{part}.prof"), total, top=8)
+                    )
 
         print("\nSummary (targets for this 2-core machine):")
         if "relay" in results:
-            raws = ", ".join(f"{k} {results['relay_' + k]:,.0f}" for k in ("async", "blocking") if "relay_" + k in results)
-            print(f"   relay publish rate    {results['relay']:8,.0f} ev/s   target >= {TARGET_RELAY:,.0f}   "
-                  f"{verdict(results['relay'] >= TARGET_RELAY)}   (raw: {raws or '-'})")
+            raws = ", ".join(
+                f"{k} {results['relay_' + k]:,.0f}"
+                for k in ("async", "blocking")
+                if "relay_" + k in results
+            )
+            print(
+                f"   relay publish rate    {results['relay']:8,.0f} ev/s   target >= {TARGET_RELAY:,.0f}   "
+                f"{verdict(results['relay'] >= TARGET_RELAY)}   (raw: {raws or '-'})"
+            )
         if "consumer_fw" in results:
-            others = ", ".join(f"{k} {results['consumer_' + k]:,.0f}" for k in ("raw",)
-                               if "consumer_" + k in results)
-            print(f"   one consumer          {results['consumer_fw']:8,.0f} ev/s   target >= {TARGET_CONSUMER:,.0f}   "
-                  f"{verdict(results['consumer_fw'] >= TARGET_CONSUMER)}   ({others or '-'})")
+            others = ", ".join(
+                f"{k} {results['consumer_' + k]:,.0f}"
+                for k in ("raw",)
+                if "consumer_" + k in results
+            )
+            print(
+                f"   one consumer          {results['consumer_fw']:8,.0f} ev/s   target >= {TARGET_CONSUMER:,.0f}   "
+                f"{verdict(results['consumer_fw'] >= TARGET_CONSUMER)}   ({others or '-'})"
+            )
         if "latency_coc_shared" in results:
             lr = results["latency_coc_shared"]
             p99 = pct(lr["commit"], 99)
-            others = ", ".join(f"{k} p99 {pct(results['latency_' + k]['commit'], 99):.1f} ms"
-                               for k in ("raw",) if "latency_" + k in results)
-            print(f"   latency p99           {p99:8.1f} ms     target <= {TARGET_P99_MS:.0f} ms      "
-                  f"{verdict(p99 <= TARGET_P99_MS)}   (p50 {pct(lr['commit'], 50):.1f} ms, max {lr['commit'][-1]:.1f} ms"
-                  f"; {others or '-'})")
+            others = ", ".join(
+                f"{k} p99 {pct(results['latency_' + k]['commit'], 99):.1f} ms"
+                for k in ("raw",)
+                if "latency_" + k in results
+            )
+            print(
+                f"   latency p99           {p99:8.1f} ms     target <= {TARGET_P99_MS:.0f} ms      "
+                f"{verdict(p99 <= TARGET_P99_MS)}   (p50 {pct(lr['commit'], 50):.1f} ms, max {lr['commit'][-1]:.1f} ms"
+                f"; {others or '-'})"
+            )
         for line in profiles:
             print(line)
         print(f"\ntotal run time {time.monotonic() - t_start:.0f} s")

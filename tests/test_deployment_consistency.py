@@ -5,6 +5,7 @@ sentences naming the container and what is wrong. ``test_compose_is_consistent``
 the real file; ``test_check_reports_a_broken_compose`` breaks a copy of the document in one way per
 case and expects the check to say so.
 """
+
 from __future__ import annotations
 
 import copy
@@ -59,8 +60,13 @@ for _service in SERVICE_NAMES:
     if installed(_service):
         importlib.import_module(package(_service) + ".service")
 
-WORKER_COMMANDS = tuple(re.search(r"choices=\[([^\]]*)\]", inspect.getsource(coc_shared.service.main))
-                        .group(1).replace('"', "").replace(" ", "").split(","))
+WORKER_COMMANDS = tuple(
+    re.search(r"choices=\[([^\]]*)\]", inspect.getsource(coc_shared.service.main))
+    .group(1)
+    .replace('"', "")
+    .replace(" ", "")
+    .split(",")
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -92,7 +98,9 @@ def environment_of(container: dict) -> dict[str, str | None]:
     return {k: (None if v is None else str(v)) for k, v in env.items()}
 
 
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+_VARIABLE = re.compile(
+    r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)"
+)
 
 
 def interpolated_names(text: str) -> list[str]:
@@ -118,7 +126,11 @@ def interpolate(text: str) -> str:
 
 def strings_in(node, path="") -> list[tuple[str, str]]:
     if isinstance(node, dict):
-        return [item for k, v in node.items() for item in strings_in(v, f"{path}.{k}" if path else str(k))]
+        return [
+            item
+            for k, v in node.items()
+            for item in strings_in(v, f"{path}.{k}" if path else str(k))
+        ]
     if isinstance(node, list):
         return [item for i, v in enumerate(node) for item in strings_in(v, f"{path}[{i}]")]
     return [(path, node)] if isinstance(node, str) else []
@@ -130,8 +142,13 @@ def port_mappings(container: dict) -> list[tuple[str | None, int | None, int]]:
     for entry in container.get("ports") or []:
         if isinstance(entry, dict):
             published = entry.get("published")
-            result.append((entry.get("host_ip"), int(published) if published is not None else None,
-                           int(entry["target"])))
+            result.append(
+                (
+                    entry.get("host_ip"),
+                    int(published) if published is not None else None,
+                    int(entry["target"]),
+                )
+            )
             continue
         spec = str(entry).split("/", 1)[0]
         fields = spec.rsplit(":", 2)
@@ -146,13 +163,19 @@ def port_mappings(container: dict) -> list[tuple[str | None, int | None, int]]:
 
 def healthcheck_urls(container: dict) -> list[tuple[int, str]]:
     test = " ".join(as_args((container.get("healthcheck") or {}).get("test")))
-    return [(int(port), path) for port, path in re.findall(r"https?://[^/:'\"\s]+:(\d+)(/[^'\"\s)]*)", test)]
+    return [
+        (int(port), path)
+        for port, path in re.findall(r"https?://[^/:'\"\s]+:(\d+)(/[^'\"\s)]*)", test)
+    ]
 
 
 def console_scripts() -> dict[str, Path]:
     """Every console script of the repository -> the pyproject.toml that declares it."""
     scripts = {}
-    for pyproject in [ROOT / "shared" / "pyproject.toml", *sorted((ROOT / "services").glob("*/pyproject.toml"))]:
+    for pyproject in [
+        ROOT / "shared" / "pyproject.toml",
+        *sorted((ROOT / "services").glob("*/pyproject.toml")),
+    ]:
         data = tomllib.loads(pyproject.read_text())
         for name in data.get("project", {}).get("scripts", {}):
             scripts[name] = pyproject
@@ -201,8 +224,11 @@ def dockerfile_command(instructions, keyword: str) -> list[str] | None:
 
 
 def expand(text: str, variables: dict[str, str]) -> str:
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)",
-                  lambda m: variables.get(m.group(1) or m.group(3), m.group(2) or ""), text)
+    return re.sub(
+        r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)",
+        lambda m: variables.get(m.group(1) or m.group(3), m.group(2) or ""),
+        text,
+    )
 
 
 def gunicorn_app_and_bind(args: list[str]) -> tuple[str | None, str | None]:
@@ -212,7 +238,7 @@ def gunicorn_app_and_bind(args: list[str]) -> tuple[str | None, str | None]:
     if not any(Path(a).name == "gunicorn" for a in args) and "gunicorn" not in args[:3]:
         return None, None
     start = next(i for i, a in enumerate(args) if Path(a).name == "gunicorn" or a == "gunicorn")
-    app, bind, words = None, None, args[start + 1:]
+    app, bind, words = None, None, args[start + 1 :]
     i = 0
     while i < len(words):
         word = words[i]
@@ -222,8 +248,13 @@ def gunicorn_app_and_bind(args: list[str]) -> tuple[str | None, str | None]:
             continue
         if word.startswith("--bind="):
             bind = word.split("=", 1)[1]
-        elif word.startswith("-") and "=" not in word and i + 1 < len(words) and not words[i + 1].startswith("-") \
-                and ":" not in words[i + 1]:
+        elif (
+            word.startswith("-")
+            and "=" not in word
+            and i + 1 < len(words)
+            and not words[i + 1].startswith("-")
+            and ":" not in words[i + 1]
+        ):
             i += 2  # an option with its value (--workers 2)
             continue
         elif not word.startswith("-"):
@@ -247,12 +278,16 @@ def dockerfile_problems(service: str, text: str) -> list[str]:
                 if word.split("/")[0].isdigit():
                     exposed.add(int(word.split("/")[0]))
     if port not in exposed:
-        problems.append(f"{where} does not EXPOSE {port} ({port_variable(service)}'s default; it exposes "
-                        f"{sorted(exposed) or 'nothing'})")
+        problems.append(
+            f"{where} does not EXPOSE {port} ({port_variable(service)}'s default; it exposes "
+            f"{sorted(exposed) or 'nothing'})"
+        )
     entrypoint = dockerfile_command(instructions, "ENTRYPOINT")
     if entrypoint and Path(entrypoint[0]).name not in ("tini", "dumb-init", "docker-init"):
-        problems.append(f"{where} has ENTRYPOINT {entrypoint}: compose's commands (coc-{service} migrate|worker) "
-                        "would become its arguments")
+        problems.append(
+            f"{where} has ENTRYPOINT {entrypoint}: compose's commands (coc-{service} migrate|worker) "
+            "would become its arguments"
+        )
     cmd = dockerfile_command(instructions, "CMD")
     if cmd is None:
         problems.append(f"{where} has no CMD (the API container runs the image's default command)")
@@ -264,7 +299,9 @@ def dockerfile_problems(service: str, text: str) -> list[str]:
     problems += app_path_problems(service, app, f"{where} CMD")
     expected_bind = f"0.0.0.0:{port}"
     if bind != expected_bind:
-        problems.append(f"{where}: gunicorn binds {bind or 'its default 127.0.0.1:8000'}, expected {expected_bind}")
+        problems.append(
+            f"{where}: gunicorn binds {bind or 'its default 127.0.0.1:8000'}, expected {expected_bind}"
+        )
     return problems
 
 
@@ -284,8 +321,10 @@ def app_path_problems(service: str, app: str, where: str) -> list[str]:
         return []
     path = ROOT / "services" / service / "src" / Path(*module_name.split(".")).with_suffix(".py")
     if not path.is_file():
-        return [f"{where}: gunicorn app module {module_name} does not exist ({path.relative_to(ROOT)} is missing; "
-                f"package {package(service)} is not installed either)"]
+        return [
+            f"{where}: gunicorn app module {module_name} does not exist ({path.relative_to(ROOT)} is missing; "
+            f"package {package(service)} is not installed either)"
+        ]
     if not re.search(r"^def create_app\(", path.read_text(), flags=re.M):
         return [f"{where}: {path.relative_to(ROOT)} defines no create_app()"]
     return []
@@ -298,10 +337,14 @@ def app_path_problems(service: str, app: str, where: str) -> list[str]:
 def check_containers(compose: dict) -> list[str]:
     """Infrastructure, and a migrate, an api and a worker container for each of the five services."""
     names = set(services_of(compose))
-    expected = list(INFRASTRUCTURE) + [f"{s}-{role}" for s in SERVICE_NAMES for role in ("migrate", "api", "worker")]
+    expected = list(INFRASTRUCTURE) + [
+        f"{s}-{role}" for s in SERVICE_NAMES for role in ("migrate", "api", "worker")
+    ]
     problems = [f"container {name} is missing" for name in expected if name not in names]
-    problems += [f"container {name} is not one this check knows (add it to the test if it is intended)"
-                 for name in sorted(names - set(expected))]
+    problems += [
+        f"container {name} is not one this check knows (add it to the test if it is intended)"
+        for name in sorted(names - set(expected))
+    ]
     return problems
 
 
@@ -313,9 +356,14 @@ def check_commands(compose: dict) -> list[str]:
     for service in SERVICE_NAMES:
         for role in ("migrate", "worker"):
             container = services.get(f"{service}-{role}")
-            if container is not None and as_args(container.get("command")) != [f"coc-{service}", role]:
-                problems.append(f"{service}-{role}: command is {as_args(container.get('command'))}, "
-                                f"expected ['coc-{service}', '{role}']")
+            if container is not None and as_args(container.get("command")) != [
+                f"coc-{service}",
+                role,
+            ]:
+                problems.append(
+                    f"{service}-{role}: command is {as_args(container.get('command'))}, "
+                    f"expected ['coc-{service}', '{role}']"
+                )
     for name, container in services.items():
         if "build" not in container:
             continue
@@ -326,18 +374,24 @@ def check_commands(compose: dict) -> list[str]:
                     continue
                 declared_in = scripts.get(word)
                 if declared_in is None:
-                    problems.append(f"{name}: {key} runs {word!r}, which no pyproject.toml declares as a console "
-                                    f"script (declared: {', '.join(sorted(scripts))})")
+                    problems.append(
+                        f"{name}: {key} runs {word!r}, which no pyproject.toml declares as a console "
+                        f"script (declared: {', '.join(sorted(scripts))})"
+                    )
                     continue
                 owner = declared_in.parent.name
                 if owner != "shared" and not name.startswith(owner + "-"):
-                    problems.append(f"{name}: runs {word!r}, a console script of services/{owner}, "
-                                    "not of this container's service")
+                    problems.append(
+                        f"{name}: runs {word!r}, a console script of services/{owner}, "
+                        "not of this container's service"
+                    )
                 if owner != "shared":
                     sub = args[i + 1] if i + 1 < len(args) else None
                     if sub not in WORKER_COMMANDS:
-                        problems.append(f"{name}: '{word} {sub}' is not a command of the services' command line "
-                                        f"(one of {', '.join(WORKER_COMMANDS)})")
+                        problems.append(
+                            f"{name}: '{word} {sub}' is not a command of the services' command line "
+                            f"(one of {', '.join(WORKER_COMMANDS)})"
+                        )
     return problems
 
 
@@ -353,28 +407,44 @@ def check_api_ports(compose: dict) -> list[str]:
             continue
         mappings = port_mappings(container)
         if [(p, t) for _ip, p, t in mappings] != [(port, port)]:
-            problems.append(f"{name}: publishes {[(p, t) for _ip, p, t in mappings]} (published, internal), "
-                            f"expected [({port}, {port})], {port_variable(service)}'s default")
+            problems.append(
+                f"{name}: publishes {[(p, t) for _ip, p, t in mappings]} (published, internal), "
+                f"expected [({port}, {port})], {port_variable(service)}'s default"
+            )
         for probe_port, _path in healthcheck_urls(container):
             if probe_port != port:
-                problems.append(f"{name}: healthcheck probes port {probe_port}, the API listens on {port}")
+                problems.append(
+                    f"{name}: healthcheck probes port {probe_port}, the API listens on {port}"
+                )
         for role in ("migrate", "worker"):
             other = services.get(f"{service}-{role}") or {}
             if other.get("ports"):
-                problems.append(f"{service}-{role}: publishes ports {other['ports']}, but serves no HTTP")
+                problems.append(
+                    f"{service}-{role}: publishes ports {other['ports']}, but serves no HTTP"
+                )
     for name, container in services.items():
         for variable, value in environment_of(container).items():
-            if variable.endswith("_PORT") and variable in ENV_VARS and value != ENV_VARS[variable].default:
-                problems.append(f"{name}: sets {variable}={value}, but the images serve on its default "
-                                f"{ENV_VARS[variable].default}")
+            if (
+                variable.endswith("_PORT")
+                and variable in ENV_VARS
+                and value != ENV_VARS[variable].default
+            ):
+                problems.append(
+                    f"{name}: sets {variable}={value}, but the images serve on its default "
+                    f"{ENV_VARS[variable].default}"
+                )
     published_by: list[tuple[str | None, int, str]] = []
     for name, container in services.items():
         for ip, published, _target in port_mappings(container):
             if published is None:
                 continue
             for other_ip, other_port, other in published_by:
-                if other_port == published and (ip == other_ip or {ip, other_ip} & {None, "0.0.0.0"}):
-                    problems.append(f"{name}: host port {published} is already published by {other}")
+                if other_port == published and (
+                    ip == other_ip or {ip, other_ip} & {None, "0.0.0.0"}
+                ):
+                    problems.append(
+                        f"{name}: host port {published} is already published by {other}"
+                    )
             published_by.append((ip, published, name))
     return problems
 
@@ -385,26 +455,40 @@ def check_environment_names(compose: dict) -> list[str]:
     problems = []
     for name, container in services_of(compose).items():
         if "env_file" in container:
-            problems.append(f"{name}: env_file hides variable names from this check; use environment")
+            problems.append(
+                f"{name}: env_file hides variable names from this check; use environment"
+            )
         infrastructure = "build" not in container
         for variable in environment_of(container):
             if variable in ENV_VARS:
                 if infrastructure:
-                    problems.append(f"{name}: sets {variable}, a variable of the services, in a third-party image")
+                    problems.append(
+                        f"{name}: sets {variable}, a variable of the services, in a third-party image"
+                    )
                 continue
             if infrastructure and variable.startswith(IMAGE_ENV_PREFIXES):
                 continue
-            problems.append(f"{name}: sets {variable}, which is not declared in coc_shared.config.ENV_VARS"
-                            + ("" if not infrastructure else f" nor one of the image's ({', '.join(IMAGE_ENV_PREFIXES)}*)"))
+            problems.append(
+                f"{name}: sets {variable}, which is not declared in coc_shared.config.ENV_VARS"
+                + (
+                    ""
+                    if not infrastructure
+                    else f" nor one of the image's ({', '.join(IMAGE_ENV_PREFIXES)}*)"
+                )
+            )
     for key in ("x-service-env",):
         for variable in compose.get(key) or {}:
             if variable not in ENV_VARS:
-                problems.append(f"{key}: names {variable}, which is not declared in coc_shared.config.ENV_VARS")
+                problems.append(
+                    f"{key}: names {variable}, which is not declared in coc_shared.config.ENV_VARS"
+                )
     for where, text in strings_in(compose):
         for variable in interpolated_names(text):
             if variable not in ENV_VARS and not variable.startswith(IMAGE_ENV_PREFIXES):
-                problems.append(f"{where}: substitutes host variable ${{{variable}}}, which is neither in ENV_VARS "
-                                f"nor an image's variable ({', '.join(IMAGE_ENV_PREFIXES)}*)")
+                problems.append(
+                    f"{where}: substitutes host variable ${{{variable}}}, which is neither in ENV_VARS "
+                    f"nor an image's variable ({', '.join(IMAGE_ENV_PREFIXES)}*)"
+                )
     return problems
 
 
@@ -413,7 +497,12 @@ def check_environment_values(compose: dict) -> list[str]:
     containers with their users, passwords and database; the secrets come from the host."""
     problems = []
     services = services_of(compose)
-    containers = [f"{s}-{r}" for s in SERVICE_NAMES for r in ("migrate", "api", "worker") if f"{s}-{r}" in services]
+    containers = [
+        f"{s}-{r}"
+        for s in SERVICE_NAMES
+        for r in ("migrate", "api", "worker")
+        if f"{s}-{r}" in services
+    ]
     if not containers:
         return ["no service containers"]
     reference_name = containers[0]
@@ -421,20 +510,28 @@ def check_environment_values(compose: dict) -> list[str]:
     for name in containers[1:]:
         env = environment_of(services[name])
         if env != reference:
-            differing = sorted(k for k in set(env) | set(reference) if env.get(k) != reference.get(k))
-            problems.append(f"{name}: environment differs from {reference_name}'s in {differing} "
-                            "(use the x-service-env anchor)")
+            differing = sorted(
+                k for k in set(env) | set(reference) if env.get(k) != reference.get(k)
+            )
+            problems.append(
+                f"{name}: environment differs from {reference_name}'s in {differing} "
+                "(use the x-service-env anchor)"
+            )
     for required in ("DATABASE_URL", "RABBITMQ_URL", "STAFF_TOKEN_SECRET", "SERVICE_HOST"):
         if required not in reference:
             problems.append(f"{reference_name}: {required} is not set")
     for secret in ("STAFF_TOKEN_SECRET", "CUSTOMER_TOKEN_SECRET"):
         value = reference.get(secret)
         if value is not None and not re.fullmatch(rf"\$\{{{secret}:\?[^}}]*\}}", value):
-            problems.append(f"{reference_name}: {secret} must come from the host as ${{{secret}:?...}}, "
-                            f"not {value!r}")
+            problems.append(
+                f"{reference_name}: {secret} must come from the host as ${{{secret}:?...}}, "
+                f"not {value!r}"
+            )
     if reference.get("SERVICE_HOST") not in (None, "0.0.0.0"):
-        problems.append(f"{reference_name}: SERVICE_HOST={reference['SERVICE_HOST']} is unreachable from "
-                        "other containers; use 0.0.0.0")
+        problems.append(
+            f"{reference_name}: SERVICE_HOST={reference['SERVICE_HOST']} is unreachable from "
+            "other containers; use 0.0.0.0"
+        )
 
     postgres = environment_of(services.get("postgres") or {})
     if "DATABASE_URL" in reference:
@@ -443,15 +540,19 @@ def check_environment_values(compose: dict) -> list[str]:
             problems.append(f"DATABASE_URL is {url.scheme}://, not PostgreSQL")
         if url.hostname != "postgres":
             problems.append(f"DATABASE_URL points to {url.hostname!r}, not the postgres container")
-        for part, variable, default in ((url.username, "POSTGRES_USER", "postgres"),
-                                        (url.password, "POSTGRES_PASSWORD", None),
-                                        (url.path.lstrip("/"), "POSTGRES_DB", None)):
+        for part, variable, default in (
+            (url.username, "POSTGRES_USER", "postgres"),
+            (url.password, "POSTGRES_PASSWORD", None),
+            (url.path.lstrip("/"), "POSTGRES_DB", None),
+        ):
             value = interpolate(postgres.get(variable) or "") or default
             if variable == "POSTGRES_DB" and not postgres.get(variable):
                 value = interpolate(postgres.get("POSTGRES_USER") or "") or "postgres"
             if part != value:
-                problems.append(f"DATABASE_URL has {variable.split('_')[1].lower()} {part!r}, the postgres "
-                                f"container's {variable} is {value!r}")
+                problems.append(
+                    f"DATABASE_URL has {variable.split('_')[1].lower()} {part!r}, the postgres "
+                    f"container's {variable} is {value!r}"
+                )
     rabbitmq = environment_of(services.get("rabbitmq") or {})
     if "RABBITMQ_URL" in reference:
         url = urlsplit(interpolate(reference["RABBITMQ_URL"]))
@@ -459,14 +560,21 @@ def check_environment_values(compose: dict) -> list[str]:
             problems.append(f"RABBITMQ_URL is {url.scheme}://, not AMQP")
         if url.hostname != "rabbitmq":
             problems.append(f"RABBITMQ_URL points to {url.hostname!r}, not the rabbitmq container")
-        for part, variable in ((url.username, "RABBITMQ_DEFAULT_USER"), (url.password, "RABBITMQ_DEFAULT_PASS")):
+        for part, variable in (
+            (url.username, "RABBITMQ_DEFAULT_USER"),
+            (url.password, "RABBITMQ_DEFAULT_PASS"),
+        ):
             value = interpolate(rabbitmq.get(variable) or "") or "guest"
             if part != value:
-                problems.append(f"RABBITMQ_URL has {variable.rsplit('_', 1)[1].lower()} {part!r}, the rabbitmq "
-                                f"container's {variable} is {value!r}")
+                problems.append(
+                    f"RABBITMQ_URL has {variable.rsplit('_', 1)[1].lower()} {part!r}, the rabbitmq "
+                    f"container's {variable} is {value!r}"
+                )
         if url.username == "guest":
-            problems.append("RABBITMQ_URL uses guest, which RabbitMQ accepts from localhost only; "
-                            "set RABBITMQ_DEFAULT_USER/PASS")
+            problems.append(
+                "RABBITMQ_URL uses guest, which RabbitMQ accepts from localhost only; "
+                "set RABBITMQ_DEFAULT_USER/PASS"
+            )
     return problems
 
 
@@ -487,7 +595,9 @@ def check_depends_on(compose: dict) -> list[str]:
             return
         actual = conditions(name).get(dependency)
         if actual != condition:
-            problems.append(f"{name}: depends_on {dependency} is {actual or 'missing'}, expected condition {condition}")
+            problems.append(
+                f"{name}: depends_on {dependency} is {actual or 'missing'}, expected condition {condition}"
+            )
 
     for service in SERVICE_NAMES:
         expect(f"{service}-migrate", "postgres", "service_healthy")
@@ -500,7 +610,9 @@ def check_depends_on(compose: dict) -> list[str]:
             if dependency not in services:
                 problems.append(f"{name}: depends on {dependency}, which is not a container")
             elif condition == "service_healthy" and not has_healthcheck(services[dependency]):
-                problems.append(f"{name}: waits for {dependency} to be healthy, which has no healthcheck")
+                problems.append(
+                    f"{name}: waits for {dependency} to be healthy, which has no healthcheck"
+                )
     return problems
 
 
@@ -518,7 +630,9 @@ def check_healthchecks(compose: dict) -> list[str]:
     for name, container in services.items():
         if name in ONE_SHOTS:
             if str(container.get("restart", "no")) not in ("no", "on-failure"):
-                problems.append(f"{name}: a one-shot with restart: {container['restart']} would run forever")
+                problems.append(
+                    f"{name}: a one-shot with restart: {container['restart']} would run forever"
+                )
             continue
         if not has_healthcheck(container):
             problems.append(f"{name}: long-running container without a healthcheck")
@@ -527,8 +641,10 @@ def check_healthchecks(compose: dict) -> list[str]:
         if container is not None and has_healthcheck(container):
             paths = [path for _port, path in healthcheck_urls(container)]
             if paths != [API_HEALTH_PATH]:
-                problems.append(f"{service}-api: healthcheck probes {paths or 'no http:// URL'}, expected "
-                                f"http://127.0.0.1:{default_port(service)}{API_HEALTH_PATH}")
+                problems.append(
+                    f"{service}-api: healthcheck probes {paths or 'no http:// URL'}, expected "
+                    f"http://127.0.0.1:{default_port(service)}{API_HEALTH_PATH}"
+                )
     return problems
 
 
@@ -537,7 +653,9 @@ def served_paths() -> set[str]:
     runtime = SimpleNamespace(settings=SimpleNamespace(service="consistency-check"))
     app = create_base_app(runtime)
     client = app.test_client()
-    health_rules = {rule.rule for rule in app.url_map.iter_rules() if rule.endpoint.startswith("health.")}
+    health_rules = {
+        rule.rule for rule in app.url_map.iter_rules() if rule.endpoint.startswith("health.")
+    }
     return {path for path in health_rules if client.get(path).status_code == 200}
 
 
@@ -549,8 +667,10 @@ def check_healthz_is_served(compose: dict) -> list[str]:
         if name.endswith("-api"):
             for _port, path in healthcheck_urls(container):
                 if path not in served:
-                    problems.append(f"{name}: healthcheck probes {path}, which the services do not serve "
-                                    f"(health_blueprint serves {sorted(served)})")
+                    problems.append(
+                        f"{name}: healthcheck probes {path}, which the services do not serve "
+                        f"(health_blueprint serves {sorted(served)})"
+                    )
     return problems
 
 
@@ -574,20 +694,28 @@ def check_builds(compose: dict) -> list[str]:
                 build = {"context": build}
             context = (COMPOSE_FILE.parent / build.get("context", ".")).resolve()
             if context != ROOT:
-                problems.append(f"{name}: build context is {build.get('context')!r}, expected '.' (the repository root)")
+                problems.append(
+                    f"{name}: build context is {build.get('context')!r}, expected '.' (the repository root)"
+                )
             dockerfile = build.get("dockerfile", "Dockerfile")
             if dockerfile != f"services/{service}/Dockerfile":
-                problems.append(f"{name}: dockerfile is {dockerfile!r}, expected 'services/{service}/Dockerfile'")
+                problems.append(
+                    f"{name}: dockerfile is {dockerfile!r}, expected 'services/{service}/Dockerfile'"
+                )
             if not (context / dockerfile).is_file():
                 problems.append(f"{name}: {dockerfile} does not exist")
             images.add(container.get("image"))
         if len(images) > 1:
-            problems.append(f"{service}: its containers name different images {sorted(map(str, images))}")
+            problems.append(
+                f"{service}: its containers name different images {sorted(map(str, images))}"
+            )
         dockerfile = ROOT / "services" / service / "Dockerfile"
         if dockerfile.is_file():
             problems += dockerfile_problems(service, dockerfile.read_text())
         elif f"{service}-api" in services:
-            problems.append(f"services/{service}/Dockerfile does not exist (service package not written yet?)")
+            problems.append(
+                f"services/{service}/Dockerfile does not exist (service package not written yet?)"
+            )
     return problems
 
 
@@ -609,16 +737,22 @@ def check_api_app(compose: dict) -> list[str]:
                 continue
             problems += app_path_problems(service, app, name)
             if bind != f"0.0.0.0:{default_port(service)}":
-                problems.append(f"{name}: gunicorn binds {bind}, expected 0.0.0.0:{default_port(service)}")
+                problems.append(
+                    f"{name}: gunicorn binds {bind}, expected 0.0.0.0:{default_port(service)}"
+                )
             continue
         dockerfile = ROOT / "services" / service / "Dockerfile"
         if not dockerfile.is_file():
-            problems.append(f"{name}: runs the default command of services/{service}/Dockerfile, which does not exist")
+            problems.append(
+                f"{name}: runs the default command of services/{service}/Dockerfile, which does not exist"
+            )
             continue
         cmd = dockerfile_command(dockerfile_instructions(dockerfile.read_text()), "CMD") or []
         app, _bind = gunicorn_app_and_bind(cmd)
         if app is None:
-            problems.append(f"{name}: the default command of services/{service}/Dockerfile is not gunicorn")
+            problems.append(
+                f"{name}: the default command of services/{service}/Dockerfile is not gunicorn"
+            )
         else:
             problems += app_path_problems(service, app, f"{name} (Dockerfile CMD)")
     return problems
@@ -628,7 +762,11 @@ def check_postgres_init(compose: dict) -> list[str]:
     """The init scripts mounted into postgres create exactly the services' schemas and ops."""
     problems = []
     postgres = services_of(compose).get("postgres") or {}
-    mounts = [v for v in postgres.get("volumes") or [] if isinstance(v, str) and ":/docker-entrypoint-initdb.d" in v]
+    mounts = [
+        v
+        for v in postgres.get("volumes") or []
+        if isinstance(v, str) and ":/docker-entrypoint-initdb.d" in v
+    ]
     if not mounts:
         return ["postgres: no init scripts mounted at /docker-entrypoint-initdb.d"]
     folder = (COMPOSE_FILE.parent / mounts[0].split(":", 1)[0]).resolve()
@@ -638,10 +776,14 @@ def check_postgres_init(compose: dict) -> list[str]:
     created = set()
     for script in scripts:
         sql = re.sub(r"--[^\n]*|/\*.*?\*/", "", script.read_text(), flags=re.S)
-        created |= set(re.findall(r"CREATE\s+SCHEMA\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?(\w+)\"?", sql, flags=re.I))
+        created |= set(
+            re.findall(r"CREATE\s+SCHEMA\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?(\w+)\"?", sql, flags=re.I)
+        )
     expected = {schema_name(s) for s in SERVICE_NAMES} | {OPS_SCHEMA}
     if created != expected:
-        problems.append(f"postgres init scripts create schemas {sorted(created)}, the services own {sorted(expected)}")
+        problems.append(
+            f"postgres init scripts create schemas {sorted(created)}, the services own {sorted(expected)}"
+        )
     return problems
 
 
@@ -650,13 +792,26 @@ def check_bucket(compose: dict) -> list[str]:
     container = services_of(compose).get("minio-init") or {}
     words = " ".join(as_args(container.get("entrypoint")) + as_args(container.get("command")))
     if not re.search(rf"mc mb (--ignore-existing |-p )*\S+/{BUCKET}(\s|$)", words):
-        return [f"minio-init: does not create the bucket {BUCKET} (mc mb --ignore-existing local/{BUCKET})"]
+        return [
+            f"minio-init: does not create the bucket {BUCKET} (mc mb --ignore-existing local/{BUCKET})"
+        ]
     return []
 
 
-CHECKS = [check_containers, check_commands, check_api_ports, check_environment_names, check_environment_values,
-          check_depends_on, check_healthchecks, check_healthz_is_served, check_builds, check_api_app,
-          check_postgres_init, check_bucket]
+CHECKS = [
+    check_containers,
+    check_commands,
+    check_api_ports,
+    check_environment_names,
+    check_environment_values,
+    check_depends_on,
+    check_healthchecks,
+    check_healthz_is_served,
+    check_builds,
+    check_api_app,
+    check_postgres_init,
+    check_bucket,
+]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -671,11 +826,14 @@ def compose() -> dict:
 @pytest.mark.parametrize("check", CHECKS, ids=[c.__name__ for c in CHECKS])
 def test_compose_is_consistent(compose, check):
     problems = check(copy.deepcopy(compose))
-    assert not problems, f"{check.__name__}: {check.__doc__.strip()}\n  - " + "\n  - ".join(problems)
+    assert not problems, f"{check.__name__}: {check.__doc__.strip()}\n  - " + "\n  - ".join(
+        problems
+    )
 
 
 def _set(path: str, value):
     """A mutation setting services.<path> (dotted; [i] for list items)."""
+
     def mutate(doc):
         node = doc["services"]
         keys = re.findall(r"[^.\[\]]+|\[\d+\]", path)
@@ -688,6 +846,7 @@ def _set(path: str, value):
             node[int(last[1:-1])] = value
         else:
             node[last] = value
+
     return mutate
 
 
@@ -702,72 +861,232 @@ def _env(container: str, name: str, value):
         else:
             env[name] = value
         doc["services"][container]["environment"] = env
+
     return mutate
 
 
 BREAKAGES = [
-    ("worker missing", check_containers, _set("payments-worker", _DELETE), "payments-worker is missing"),
+    (
+        "worker missing",
+        check_containers,
+        _set("payments-worker", _DELETE),
+        "payments-worker is missing",
+    ),
     ("migrate missing", check_containers, _set("gdpr-migrate", _DELETE), "gdpr-migrate is missing"),
-    ("worker script misspelt", check_commands, _set("orders-worker.command", ["coc-order", "worker"]), "'coc-order'"),
-    ("unknown subcommand", check_commands, _set("orders-worker.command", ["coc-orders", "wokrer"]), "wokrer"),
-    ("another service's script", check_commands, _set("payments-migrate.command", ["coc-orders", "migrate"]),
-     "payments-migrate"),
-    ("published port wrong", check_api_ports, _set("orders-api.ports", ["127.0.0.1:8011:8001"]), "orders-api"),
-    ("internal port wrong", check_api_ports, _set("payments-api.ports", ["8002:8012"]), "(8002, 8012)"),
+    (
+        "worker script misspelt",
+        check_commands,
+        _set("orders-worker.command", ["coc-order", "worker"]),
+        "'coc-order'",
+    ),
+    (
+        "unknown subcommand",
+        check_commands,
+        _set("orders-worker.command", ["coc-orders", "wokrer"]),
+        "wokrer",
+    ),
+    (
+        "another service's script",
+        check_commands,
+        _set("payments-migrate.command", ["coc-orders", "migrate"]),
+        "payments-migrate",
+    ),
+    (
+        "published port wrong",
+        check_api_ports,
+        _set("orders-api.ports", ["127.0.0.1:8011:8001"]),
+        "orders-api",
+    ),
+    (
+        "internal port wrong",
+        check_api_ports,
+        _set("payments-api.ports", ["8002:8012"]),
+        "(8002, 8012)",
+    ),
     ("worker publishes", check_api_ports, _set("gdpr-worker.ports", ["8099:8099"]), "gdpr-worker"),
-    ("healthcheck port wrong", check_api_ports,
-     _set("orders-api.healthcheck.test", ["CMD", "curl", "-f", "http://127.0.0.1:8000/healthz"]), "port 8000"),
-    ("host port twice", check_api_ports, _set("mailpit.ports", ["127.0.0.1:8001:8025"]), "host port 8001"),
-    ("undeclared variable", check_environment_names, _env("orders-api", "DATABSE_URL", "x"), "DATABSE_URL"),
-    ("foreign variable on infrastructure", check_environment_names, _env("postgres", "PGDATA_DIR", "x"),
-     "PGDATA_DIR"),
-    ("service variable on infrastructure", check_environment_names, _env("mailpit", "LOG_LEVEL", "x"), "LOG_LEVEL"),
-    ("undeclared host variable", check_environment_names, _env("orders-api", "LOG_LEVEL", "${LOGLEVEL:-INFO}"),
-     "${LOGLEVEL}"),
-    ("environments differ", check_environment_values, _env("orders-worker", "BUS_PREFIX", "x."), "orders-worker"),
-    ("database host wrong", check_environment_values,
-     lambda d: [_env(f"{s}-{r}", "DATABASE_URL", "postgresql://coc:coc@db:5432/coc")(d)
-                for s in SERVICE_NAMES for r in ("migrate", "api", "worker")], "'db'"),
-    ("database user wrong", check_environment_values, _env("postgres", "POSTGRES_USER", "other"), "POSTGRES_USER"),
-    ("broker password wrong", check_environment_values, _env("rabbitmq", "RABBITMQ_DEFAULT_PASS", "other"),
-     "RABBITMQ_DEFAULT_PASS"),
-    ("secret hard-coded", check_environment_values,
-     lambda d: [_env(f"{s}-{r}", "STAFF_TOKEN_SECRET", "x" * 40)(d)
-                for s in SERVICE_NAMES for r in ("migrate", "api", "worker")], "STAFF_TOKEN_SECRET"),
-    ("api does not wait for migrate", check_depends_on,
-     _set("orders-api.depends_on.orders-migrate.condition", "service_started"), "service_completed_successfully"),
-    ("migrate does not wait for postgres", check_depends_on, _set("payments-migrate.depends_on.postgres", _DELETE),
-     "payments-migrate: depends_on postgres is missing"),
-    ("waits on a container without healthcheck", check_depends_on, _set("rabbitmq.healthcheck", _DELETE),
-     "rabbitmq to be healthy, which has no healthcheck"),
-    ("api without healthcheck", check_healthchecks, _set("payments-api.healthcheck", _DELETE), "payments-api"),
-    ("healthcheck disabled", check_healthchecks, _set("mailpit.healthcheck", {"test": ["NONE"]}), "mailpit"),
-    ("worker healthcheck disabled", check_healthchecks, _set("gdpr-worker.healthcheck", {"disable": True}),
-     "gdpr-worker"),
-    ("one-shot restarts", check_healthchecks, _set("orders-migrate.restart", "unless-stopped"), "orders-migrate"),
-    ("health path not served", check_healthz_is_served,
-     _set("notifications-api.healthcheck.test",
-          ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8004/health')"]),
-     "/health,"),
-    ("dockerfile missing", check_builds, _set("orders-worker.build", {"context": ".", "dockerfile": "services/orders/Dockerfile.prod"}),
-     "does not exist"),
-    ("wrong build context", check_builds, _set("payments-api.build", {"context": "services/payments",
-                                                                      "dockerfile": "services/payments/Dockerfile"}),
-     "build context"),
-    ("gunicorn app wrong", check_api_app,
-     _set("orders-api.command", ["gunicorn", "--bind", "0.0.0.0:8001", "coc_orders.entrypoints.web:create_app()"]),
-     "coc_orders.entrypoints.web"),
-    ("gunicorn bound to localhost", check_api_app,
-     _set("orders-api.command", ["gunicorn", "--bind", "127.0.0.1:8001", "coc_orders.entrypoints.api:create_app()"]),
-     "binds 127.0.0.1:8001"),
-    ("init scripts not mounted", check_postgres_init, _set("postgres.volumes", ["postgres-data:/var/lib/postgresql/data"]),
-     "no init scripts"),
-    ("bucket misnamed", check_bucket, _set("minio-init.command", ["mc mb --ignore-existing local/coc-docs"]),
-     "coc-documents"),
+    (
+        "healthcheck port wrong",
+        check_api_ports,
+        _set("orders-api.healthcheck.test", ["CMD", "curl", "-f", "http://127.0.0.1:8000/healthz"]),
+        "port 8000",
+    ),
+    (
+        "host port twice",
+        check_api_ports,
+        _set("mailpit.ports", ["127.0.0.1:8001:8025"]),
+        "host port 8001",
+    ),
+    (
+        "undeclared variable",
+        check_environment_names,
+        _env("orders-api", "DATABSE_URL", "x"),
+        "DATABSE_URL",
+    ),
+    (
+        "foreign variable on infrastructure",
+        check_environment_names,
+        _env("postgres", "PGDATA_DIR", "x"),
+        "PGDATA_DIR",
+    ),
+    (
+        "service variable on infrastructure",
+        check_environment_names,
+        _env("mailpit", "LOG_LEVEL", "x"),
+        "LOG_LEVEL",
+    ),
+    (
+        "undeclared host variable",
+        check_environment_names,
+        _env("orders-api", "LOG_LEVEL", "${LOGLEVEL:-INFO}"),
+        "${LOGLEVEL}",
+    ),
+    (
+        "environments differ",
+        check_environment_values,
+        _env("orders-worker", "BUS_PREFIX", "x."),
+        "orders-worker",
+    ),
+    (
+        "database host wrong",
+        check_environment_values,
+        lambda d: [
+            _env(f"{s}-{r}", "DATABASE_URL", "postgresql://coc:coc@db:5432/coc")(d)
+            for s in SERVICE_NAMES
+            for r in ("migrate", "api", "worker")
+        ],
+        "'db'",
+    ),
+    (
+        "database user wrong",
+        check_environment_values,
+        _env("postgres", "POSTGRES_USER", "other"),
+        "POSTGRES_USER",
+    ),
+    (
+        "broker password wrong",
+        check_environment_values,
+        _env("rabbitmq", "RABBITMQ_DEFAULT_PASS", "other"),
+        "RABBITMQ_DEFAULT_PASS",
+    ),
+    (
+        "secret hard-coded",
+        check_environment_values,
+        lambda d: [
+            _env(f"{s}-{r}", "STAFF_TOKEN_SECRET", "x" * 40)(d)
+            for s in SERVICE_NAMES
+            for r in ("migrate", "api", "worker")
+        ],
+        "STAFF_TOKEN_SECRET",
+    ),
+    (
+        "api does not wait for migrate",
+        check_depends_on,
+        _set("orders-api.depends_on.orders-migrate.condition", "service_started"),
+        "service_completed_successfully",
+    ),
+    (
+        "migrate does not wait for postgres",
+        check_depends_on,
+        _set("payments-migrate.depends_on.postgres", _DELETE),
+        "payments-migrate: depends_on postgres is missing",
+    ),
+    (
+        "waits on a container without healthcheck",
+        check_depends_on,
+        _set("rabbitmq.healthcheck", _DELETE),
+        "rabbitmq to be healthy, which has no healthcheck",
+    ),
+    (
+        "api without healthcheck",
+        check_healthchecks,
+        _set("payments-api.healthcheck", _DELETE),
+        "payments-api",
+    ),
+    (
+        "healthcheck disabled",
+        check_healthchecks,
+        _set("mailpit.healthcheck", {"test": ["NONE"]}),
+        "mailpit",
+    ),
+    (
+        "worker healthcheck disabled",
+        check_healthchecks,
+        _set("gdpr-worker.healthcheck", {"disable": True}),
+        "gdpr-worker",
+    ),
+    (
+        "one-shot restarts",
+        check_healthchecks,
+        _set("orders-migrate.restart", "unless-stopped"),
+        "orders-migrate",
+    ),
+    (
+        "health path not served",
+        check_healthz_is_served,
+        _set(
+            "notifications-api.healthcheck.test",
+            [
+                "CMD",
+                "python",
+                "-c",
+                "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8004/health')",
+            ],
+        ),
+        "/health,",
+    ),
+    (
+        "dockerfile missing",
+        check_builds,
+        _set(
+            "orders-worker.build", {"context": ".", "dockerfile": "services/orders/Dockerfile.prod"}
+        ),
+        "does not exist",
+    ),
+    (
+        "wrong build context",
+        check_builds,
+        _set(
+            "payments-api.build",
+            {"context": "services/payments", "dockerfile": "services/payments/Dockerfile"},
+        ),
+        "build context",
+    ),
+    (
+        "gunicorn app wrong",
+        check_api_app,
+        _set(
+            "orders-api.command",
+            ["gunicorn", "--bind", "0.0.0.0:8001", "coc_orders.entrypoints.web:create_app()"],
+        ),
+        "coc_orders.entrypoints.web",
+    ),
+    (
+        "gunicorn bound to localhost",
+        check_api_app,
+        _set(
+            "orders-api.command",
+            ["gunicorn", "--bind", "127.0.0.1:8001", "coc_orders.entrypoints.api:create_app()"],
+        ),
+        "binds 127.0.0.1:8001",
+    ),
+    (
+        "init scripts not mounted",
+        check_postgres_init,
+        _set("postgres.volumes", ["postgres-data:/var/lib/postgresql/data"]),
+        "no init scripts",
+    ),
+    (
+        "bucket misnamed",
+        check_bucket,
+        _set("minio-init.command", ["mc mb --ignore-existing local/coc-docs"]),
+        "coc-documents",
+    ),
 ]
 
 
-@pytest.mark.parametrize("check,mutate,expected", [b[1:] for b in BREAKAGES], ids=[b[0] for b in BREAKAGES])
+@pytest.mark.parametrize(
+    "check,mutate,expected", [b[1:] for b in BREAKAGES], ids=[b[0] for b in BREAKAGES]
+)
 def test_check_reports_a_broken_compose(compose, check, mutate, expected):
     before = check(copy.deepcopy(compose))
     broken = copy.deepcopy(compose)
@@ -783,16 +1102,23 @@ CMD ["gunicorn", "--bind", "0.0.0.0:8001", "--workers", "2", "coc_orders.entrypo
 """
 
 
-@pytest.mark.parametrize("text,expected", [
-    (GOOD_DOCKERFILE, None),
-    (GOOD_DOCKERFILE.replace("EXPOSE 8001", "EXPOSE 8000"), "does not EXPOSE 8001"),
-    (GOOD_DOCKERFILE.replace("0.0.0.0:8001", "0.0.0.0:8002"), "gunicorn binds 0.0.0.0:8002"),
-    (GOOD_DOCKERFILE.replace('"--bind", "0.0.0.0:8001", ', ""), "its default 127.0.0.1:8000"),
-    (GOOD_DOCKERFILE.replace("entrypoints.api", "entrypoints.wsgi"), "entrypoints.wsgi"),
-    (GOOD_DOCKERFILE.replace("CMD [", 'ENTRYPOINT ["coc-orders"]\nCMD ['), "ENTRYPOINT"),
-    ("FROM python:3.11-slim\nARG PORT=8001\nEXPOSE ${PORT}\nCMD gunicorn -b 0.0.0.0:${PORT} "
-     "'coc_orders.entrypoints.api:create_app()'\n", None),
-], ids=["good", "expose", "bind-port", "bind-default", "app-path", "entrypoint", "shell-form"])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        (GOOD_DOCKERFILE, None),
+        (GOOD_DOCKERFILE.replace("EXPOSE 8001", "EXPOSE 8000"), "does not EXPOSE 8001"),
+        (GOOD_DOCKERFILE.replace("0.0.0.0:8001", "0.0.0.0:8002"), "gunicorn binds 0.0.0.0:8002"),
+        (GOOD_DOCKERFILE.replace('"--bind", "0.0.0.0:8001", ', ""), "its default 127.0.0.1:8000"),
+        (GOOD_DOCKERFILE.replace("entrypoints.api", "entrypoints.wsgi"), "entrypoints.wsgi"),
+        (GOOD_DOCKERFILE.replace("CMD [", 'ENTRYPOINT ["coc-orders"]\nCMD ['), "ENTRYPOINT"),
+        (
+            "FROM python:3.11-slim\nARG PORT=8001\nEXPOSE ${PORT}\nCMD gunicorn -b 0.0.0.0:${PORT} "
+            "'coc_orders.entrypoints.api:create_app()'\n",
+            None,
+        ),
+    ],
+    ids=["good", "expose", "bind-port", "bind-default", "app-path", "entrypoint", "shell-form"],
+)
 def test_dockerfile_check(text, expected):
     problems = dockerfile_problems("orders", text)
     if expected is None:
@@ -811,6 +1137,7 @@ def test_health_blueprint_serves_the_probed_path():
 
 def _blueprint_rules(blueprint):
     from flask import Flask
+
     app = Flask("rules")
     app.register_blueprint(blueprint)
     return app.url_map.iter_rules()
@@ -822,8 +1149,11 @@ def test_deploy_readme_matches_compose(compose):
     names = set(services_of(compose))
     scripts = console_scripts()
     problems = []
-    for match in re.finditer(r"docker compose (?:run|exec|logs|up|restart|stop)((?: -{1,2}[a-z-]+(?:=\S+)?)*) "
-                             r"([a-z][a-z0-9-]*)", text):
+    for match in re.finditer(
+        r"docker compose (?:run|exec|logs|up|restart|stop)((?: -{1,2}[a-z-]+(?:=\S+)?)*) "
+        r"([a-z][a-z0-9-]*)",
+        text,
+    ):
         if match.group(2) not in names:
             problems.append(f"deploy/README.md: `{match.group(0)}` names no container")
     for script in set(re.findall(r"docker compose (?:run|exec) [^\n`]*? (coc-[a-z][a-z-]*)", text)):

@@ -1,4 +1,5 @@
 """The probe service's consumer and relay, run as threads against the real broker and database."""
+
 import sys
 import threading
 from pathlib import Path
@@ -7,9 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).parent / "probe"))
-import probe_service  # noqa: E402
-from coc_shared.service import Runtime  # noqa: E402
-from coc_shared.testing import wait_until  # noqa: E402
+import probe_service
+
+from coc_shared.service import Runtime
+from coc_shared.testing import wait_until
 
 
 @pytest.fixture
@@ -35,7 +37,12 @@ def count(runtime, table, **where):
 
 def test_events_flow_through_outbox_broker_and_inbox(probe):
     ids = probe_service.emit(probe, 50, start=1000)
-    wait_until(lambda: count(probe, probe_service.effects) >= 50 and count(probe, probe_service.echoes) >= 50,
-               timeout=30, message="50 effects and 50 echoes")
+    wait_until(
+        lambda: (
+            count(probe, probe_service.effects) >= 50 and count(probe, probe_service.echoes) >= 50
+        ),
+        timeout=30,
+        message="50 effects and 50 echoes",
+    )
     for event_id in ids:
         assert count(probe, probe_service.effects, event_id=event_id) == 1

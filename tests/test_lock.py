@@ -18,6 +18,7 @@ packages (their pyproject.toml files) and the dev tools. These tests fail when
 Each check is a function returning the problems it finds, as sentences; the ``*_reports_*`` tests
 break a copy of the inputs in one way each and expect the check to say so.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -58,9 +59,15 @@ class Pin:
 
 
 def read_sources() -> Sources:
-    paths = [ROOT / "shared" / "pyproject.toml", *sorted((ROOT / "services").glob("*/pyproject.toml"))]
-    return Sources(lock=(ROOT / LOCK).read_text(), lock_input=(ROOT / LOCK_INPUT).read_text(),
-                   pyprojects={str(p.relative_to(ROOT)): p.read_text() for p in paths})
+    paths = [
+        ROOT / "shared" / "pyproject.toml",
+        *sorted((ROOT / "services").glob("*/pyproject.toml")),
+    ]
+    return Sources(
+        lock=(ROOT / LOCK).read_text(),
+        lock_input=(ROOT / LOCK_INPUT).read_text(),
+        pyprojects={str(p.relative_to(ROOT)): p.read_text() for p in paths},
+    )
 
 
 def logical_lines(text: str) -> list[str]:
@@ -85,7 +92,9 @@ def lock_pins(lock: str) -> tuple[list[Pin], list[str]]:
     pins, problems = [], []
     for line in logical_lines(lock):
         if line.startswith("-"):
-            problems.append(f"{LOCK}: `{line}` is an option line, not a pin (make lock leaves the local packages out)")
+            problems.append(
+                f"{LOCK}: `{line}` is an option line, not a pin (make lock leaves the local packages out)"
+            )
             continue
         hashes = tuple(re.findall(r"--hash=(\S+)", line))
         spec = re.sub(r"\s--hash=\S+", "", " " + line).strip()
@@ -95,7 +104,12 @@ def lock_pins(lock: str) -> tuple[list[Pin], list[str]]:
             problems.append(f"{LOCK}: `{spec}` is not a requirement ({exc})")
             continue
         specifiers = list(requirement.specifier)
-        if requirement.url or len(specifiers) != 1 or specifiers[0].operator != "==" or "*" in specifiers[0].version:
+        if (
+            requirement.url
+            or len(specifiers) != 1
+            or specifiers[0].operator != "=="
+            or "*" in specifiers[0].version
+        ):
             problems.append(f"{LOCK}: `{spec}` is not an exact pin (name==version)")
         if not hashes:
             problems.append(f"{LOCK}: `{spec}` has no --hash")
@@ -119,7 +133,9 @@ def input_sections(lock_input: str) -> list[tuple[str, str]]:
 
 def local_packages(sources: Sources) -> dict[str, dict]:
     """pyproject path -> its [project] table."""
-    return {path: tomllib.loads(text).get("project", {}) for path, text in sources.pyprojects.items()}
+    return {
+        path: tomllib.loads(text).get("project", {}) for path, text in sources.pyprojects.items()
+    }
 
 
 def declared_requirements(sources: Sources) -> list[tuple[str, Requirement]]:
@@ -146,8 +162,11 @@ def extra_requirements(name: str, extra: str) -> list[Requirement]:
     result = []
     for spec in requires:
         requirement = Requirement(spec)
-        if requirement.marker and requirement.marker.evaluate({"extra": extra}) \
-                and not requirement.marker.evaluate({"extra": ""}):
+        if (
+            requirement.marker
+            and requirement.marker.evaluate({"extra": extra})
+            and not requirement.marker.evaluate({"extra": ""})
+        ):
             result.append(requirement)
     return result
 
@@ -168,7 +187,9 @@ def check_declared_are_locked(sources: Sources) -> list[str]:
 
     def check(where: str, requirement: Requirement, extra: str = ""):
         name = canonicalize_name(requirement.name)
-        if name in local or (requirement.marker and not requirement.marker.evaluate({"extra": extra})):
+        if name in local or (
+            requirement.marker and not requirement.marker.evaluate({"extra": extra})
+        ):
             return
         locked = by_name.get(name)
         if not locked:
@@ -176,7 +197,9 @@ def check_declared_are_locked(sources: Sources) -> list[str]:
             return
         versions = [next(iter(p.requirement.specifier)).version for p in locked]
         if not any(requirement.specifier.contains(v, prereleases=True) for v in versions):
-            problems.append(f"{where}: {requirement}, but {LOCK} pins {name}=={', '.join(versions)} (run make lock)")
+            problems.append(
+                f"{where}: {requirement}, but {LOCK} pins {name}=={', '.join(versions)} (run make lock)"
+            )
 
     for where, requirement in declared_requirements(sources):
         check(where, requirement)
@@ -190,8 +213,11 @@ def check_lock_is_exact(sources: Sources) -> list[str]:
     """The lock holds exact, hashed pins only, and none of the local packages."""
     pins, problems = lock_pins(sources.lock)
     local = {canonicalize_name(p.get("name", "")) for p in local_packages(sources).values()}
-    problems += [f"{LOCK} pins the local package {pin.name} (make lock must leave it out: --no-emit-package)"
-                 for pin in pins if pin.name in local]
+    problems += [
+        f"{LOCK} pins the local package {pin.name} (make lock must leave it out: --no-emit-package)"
+        for pin in pins
+        if pin.name in local
+    ]
     if not pins:
         problems.append(f"{LOCK} pins nothing")
     return problems
@@ -204,22 +230,38 @@ def check_every_package_is_an_input(sources: Sources) -> list[str]:
     for _section, line in input_sections(sources.lock_input):
         match = re.fullmatch(r"-e\s+(?:\./)?([^\[\s]+?)/?(?:\[([^\]]*)\])?", line)
         if match:
-            editables[match.group(1)] = {e.strip() for e in (match.group(2) or "").split(",") if e.strip()}
+            editables[match.group(1)] = {
+                e.strip() for e in (match.group(2) or "").split(",") if e.strip()
+            }
     for path, project in local_packages(sources).items():
         folder = str(PurePosixPath(path).parent)
         if folder not in editables:
-            problems.append(f"{LOCK_INPUT} does not name {folder} (-e ./{folder}): its dependencies are not locked")
+            problems.append(
+                f"{LOCK_INPUT} does not name {folder} (-e ./{folder}): its dependencies are not locked"
+            )
             continue
         for group in project.get("optional-dependencies", {}):
             if group not in editables[folder]:
-                problems.append(f"{LOCK_INPUT}: -e ./{folder} does not request [{group}], so the lock leaves "
-                                f"that group of {path} out")
+                problems.append(
+                    f"{LOCK_INPUT}: -e ./{folder} does not request [{group}], so the lock leaves "
+                    f"that group of {path} out"
+                )
     return problems
 
 
 def python_files_outside_bench() -> dict[str, str]:
     files = {}
-    skip = {".git", ".venv", "bench", "var", "build", "dist", "node_modules", ".hypothesis", ".pytest_cache"}
+    skip = {
+        ".git",
+        ".venv",
+        "bench",
+        "var",
+        "build",
+        "dist",
+        "node_modules",
+        ".hypothesis",
+        ".pytest_cache",
+    }
     for folder, dirs, names in os.walk(ROOT):
         dirs[:] = [d for d in dirs if d not in skip and not d.endswith(".egg-info")]
         for name in names:
@@ -235,21 +277,32 @@ def python_files_outside_bench() -> dict[str, str]:
 def check_bench_only(sources: Sources, files: dict[str, str]) -> list[str]:
     """A requirement of requirements.in's [bench] section: no package declares it, nothing outside
     bench/ imports it."""
-    bench = [Requirement(line) for section, line in input_sections(sources.lock_input)
-             if section == BENCH_SECTION and not line.startswith("-")]
+    bench = [
+        Requirement(line)
+        for section, line in input_sections(sources.lock_input)
+        if section == BENCH_SECTION and not line.startswith("-")
+    ]
     problems = []
-    runtime = [(where, r) for where, r in declared_requirements(sources) if where.endswith("dependencies")]
+    runtime = [
+        (where, r) for where, r in declared_requirements(sources) if where.endswith("dependencies")
+    ]
     for requirement in bench:
         name = canonicalize_name(requirement.name)
         for where, declared in runtime:
             if canonicalize_name(declared.name) == name:
-                problems.append(f"{where} declares {declared.name}, a benchmark-only dependency ({LOCK_INPUT} [bench])")
+                problems.append(
+                    f"{where} declares {declared.name}, a benchmark-only dependency ({LOCK_INPUT} [bench])"
+                )
         module = name.replace("-", "_")
-        pattern = re.compile(rf"^\s*(?:import\s+{module}\b|from\s+{module}(?:\.|\s+import\b))", re.M)
+        pattern = re.compile(
+            rf"^\s*(?:import\s+{module}\b|from\s+{module}(?:\.|\s+import\b))", re.M
+        )
         for path, text in sorted(files.items()):
             if pattern.search(text):
-                problems.append(f"{path} imports {module}, a benchmark-only dependency ({LOCK_INPUT} [bench]): "
-                                "move it to another section of requirements.in")
+                problems.append(
+                    f"{path} imports {module}, a benchmark-only dependency ({LOCK_INPUT} [bench]): "
+                    "move it to another section of requirements.in"
+                )
     return problems
 
 
@@ -271,10 +324,35 @@ def check_dockerignore(text: str) -> list[str]:
 # ----------------------------------------------------------------------------------------------
 # install commands (Makefile, Dockerfiles, CI)
 
-_VALUE_OPTIONS = {"-r", "--requirement", "-c", "--constraint", "-e", "--editable", "-i", "--index-url",
-                  "--extra-index-url", "-f", "--find-links", "-t", "--target", "--prefix", "--root", "--python",
-                  "-b", "--build-constraint", "--upgrade-strategy", "--only-binary", "--no-binary", "--src",
-                  "-C", "--config-settings", "--no-emit-package", "-o", "--output-file"}
+_VALUE_OPTIONS = {
+    "-r",
+    "--requirement",
+    "-c",
+    "--constraint",
+    "-e",
+    "--editable",
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "-f",
+    "--find-links",
+    "-t",
+    "--target",
+    "--prefix",
+    "--root",
+    "--python",
+    "-b",
+    "--build-constraint",
+    "--upgrade-strategy",
+    "--only-binary",
+    "--no-binary",
+    "--src",
+    "-C",
+    "--config-settings",
+    "--no-emit-package",
+    "-o",
+    "--output-file",
+}
 
 
 @dataclasses.dataclass
@@ -300,11 +378,11 @@ def as_install(command: str) -> Install | None:
         words = command.split()
     for i, word in enumerate(words):
         tool = Path(word).name
-        if tool in ("pip", "pip3") and words[i + 1:i + 2] == ["install"]:
-            rest = words[i + 2:]
+        if tool in ("pip", "pip3") and words[i + 1 : i + 2] == ["install"]:
+            rest = words[i + 2 :]
             break
-        if tool == "uv" and words[i + 1:i + 3] == ["pip", "install"]:
-            rest = words[i + 3:]
+        if tool == "uv" and words[i + 1 : i + 3] == ["pip", "install"]:
+            rest = words[i + 3 :]
             break
     else:
         return None
@@ -335,20 +413,34 @@ def as_install(command: str) -> Install | None:
 
 def makefile_commands(makefile: str, target: str) -> tuple[list[str], str]:
     """The commands `make -B -n TARGET` prints for this Makefile text (nothing runs), and errors."""
-    result = subprocess.run(["make", "-B", "-n", "-f", "-", target], input=makefile, capture_output=True,
-                            text=True, cwd=ROOT)
-    return simple_commands(result.stdout.replace("\\\n", " ")), result.stderr if result.returncode else ""
+    result = subprocess.run(
+        ["make", "-B", "-n", "-f", "-", target],
+        input=makefile,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    return simple_commands(
+        result.stdout.replace("\\\n", " ")
+    ), result.stderr if result.returncode else ""
 
 
 def makefile_prerequisites(makefile: str) -> dict[str, list[str]]:
     """target -> prerequisites (order-only ones included) from make's database."""
-    result = subprocess.run(["make", "-p", "-R", "-r", "-q", "-f", "-", "install"],
-                            input=makefile, capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        ["make", "-p", "-R", "-r", "-q", "-f", "-", "install"],
+        input=makefile,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     rules = {}
     for line in result.stdout.splitlines():
         match = re.match(r"^([^\s#:=][^:=]*?):(?![:=])\s*(.*)$", line)
         if match and not line.startswith("\t"):
-            rules.setdefault(match.group(1).strip(), []).extend(w for w in match.group(2).split() if w != "|")
+            rules.setdefault(match.group(1).strip(), []).extend(
+                w for w in match.group(2).split() if w != "|"
+            )
     return rules
 
 
@@ -372,7 +464,9 @@ def check_makefile(makefile: str, sources: Sources) -> list[str]:
         elif install.editables or install.targets:
             local = [t.rstrip("/").removeprefix("./") for t in install.editables + install.targets]
             if not ({"--no-deps"} & install.flags) and LOCK not in install.constraints:
-                problem = "installs packages without --no-deps, so pip resolves their dependencies again"
+                problem = (
+                    "installs packages without --no-deps, so pip resolves their dependencies again"
+                )
             elif any(t not in folders for t in local):
                 problem = f"installs {', '.join(t for t in local if t not in folders)}, which the lock does not pin"
             editables |= {t for t in install.editables}
@@ -381,10 +475,14 @@ def check_makefile(makefile: str, sources: Sources) -> list[str]:
         if problem:
             problems.append(f"Makefile install: `{install.command}` {problem}")
     if not pins_installed:
-        problems.append(f"Makefile install does not install the lock (pip install --require-hashes -r {LOCK})")
+        problems.append(
+            f"Makefile install does not install the lock (pip install --require-hashes -r {LOCK})"
+        )
     for folder in folders:
         if folder not in {e.rstrip("/").removeprefix("./") for e in editables}:
-            problems.append(f"Makefile install does not install {folder} editable (--no-deps -e {folder})")
+            problems.append(
+                f"Makefile install does not install {folder} editable (--no-deps -e {folder})"
+            )
 
     rules = makefile_prerequisites(makefile)
     for target in ("install", "test", "run"):
@@ -396,8 +494,10 @@ def check_makefile(makefile: str, sources: Sources) -> list[str]:
                 todo += rules.get(node, [])
         for needed in [LOCK, *sources.pyprojects]:
             if needed not in seen:
-                problems.append(f"Makefile: `make {target}` does not re-install when {needed} changes "
-                                "(not a prerequisite of the install stamp)")
+                problems.append(
+                    f"Makefile: `make {target}` does not re-install when {needed} changes "
+                    "(not a prerequisite of the install stamp)"
+                )
 
     commands, error = makefile_commands(makefile, "lock")
     if error:
@@ -415,8 +515,10 @@ def check_makefile(makefile: str, sources: Sources) -> list[str]:
             problems.append(f"Makefile lock: `{command}` does not --generate-hashes")
         for project in local_packages(sources).values():
             if f"--no-emit-package {project.get('name')}" not in command:
-                problems.append(f"Makefile lock: `{command}` would pin the local package {project.get('name')} "
-                                f"(--no-emit-package {project.get('name')})")
+                problems.append(
+                    f"Makefile lock: `{command}` would pin the local package {project.get('name')} "
+                    f"(--no-emit-package {project.get('name')})"
+                )
     return problems
 
 
@@ -455,12 +557,18 @@ def check_dockerfile(service: str, text: str) -> list[str]:
             words = [w for w in shlex.split(rest) if not w.startswith("--")]
             if len(words) >= 2 and LOCK in [w.rstrip("/") for w in words[:-1]]:
                 dest = words[-1]
-                lock_paths.add(absolute(os.path.join(dest, LOCK) if dest.endswith("/") or dest == "." else dest))
+                lock_paths.add(
+                    absolute(
+                        os.path.join(dest, LOCK) if dest.endswith("/") or dest == "." else dest
+                    )
+                )
         elif keyword == "RUN":
             for command in simple_commands(rest):
                 words = command.split()
                 redirect = re.search(r">\s*(\S+)", command)
-                if redirect and any(absolute(w) in lock_paths | derived for w in words if not w.startswith("-")):
+                if redirect and any(
+                    absolute(w) in lock_paths | derived for w in words if not w.startswith("-")
+                ):
                     derived.add(absolute(redirect.group(1)))
                 install = as_install(command)
                 if install is None:
@@ -469,14 +577,18 @@ def check_dockerfile(service: str, text: str) -> list[str]:
                 constraints = {absolute(c) for c in install.constraints}
                 targets = [absolute(t) for t in install.targets + install.editables]
                 if files & lock_paths:
-                    problems.append(f"{where}: `{command}` installs the whole lock, dev tools included; "
-                                    f"use it as constraints (-c {LOCK}) with the service's folders")
+                    problems.append(
+                        f"{where}: `{command}` installs the whole lock, dev tools included; "
+                        f"use it as constraints (-c {LOCK}) with the service's folders"
+                    )
                 elif constraints & lock_paths:
                     installed |= set(targets)
                 elif files and files <= derived and not targets:
                     pass  # a part of the lock, hashes included (uv's own pin)
                 else:
-                    problems.append(f"{where}: `{command}` installs without the lock as constraints (-c {LOCK})")
+                    problems.append(
+                        f"{where}: `{command}` installs without the lock as constraints (-c {LOCK})"
+                    )
     if not lock_paths:
         problems.append(f"{where} does not COPY {LOCK}")
     for folder in (shared_dir, service_dir):
@@ -542,10 +654,13 @@ def _replace(field: str, old: str, new: str, path: str | None = None):
         if path is not None:
             text = s.pyprojects[path]
             assert old in text, old
-            return dataclasses.replace(s, pyprojects={**s.pyprojects, path: text.replace(old, new, 1)})
+            return dataclasses.replace(
+                s, pyprojects={**s.pyprojects, path: text.replace(old, new, 1)}
+            )
         text = getattr(s, field)
         assert re.search(old, text, flags=re.M), old
         return dataclasses.replace(s, **{field: re.sub(old, new, text, count=1, flags=re.M)})
+
     return mutate
 
 
@@ -555,25 +670,66 @@ def _drop_pin(name: str):
 
 SOURCE_BREAKAGES = [
     ("runtime dependency not locked", check_declared_are_locked, _drop_pin("tenacity"), "tenacity"),
-    ("dev tool not locked", check_declared_are_locked, _drop_pin("ruff"), "requirements.in [dev]: ruff"),
-    ("new dependency not locked", check_declared_are_locked,
-     _replace("", '"redis>=5",', '"redis>=5",\n  "left-pad>=1",', path="services/orders/pyproject.toml"), "left-pad"),
-    ("locked version excluded", check_declared_are_locked,
-     _replace("", '"redis>=5"', '"redis>=99"', path="services/orders/pyproject.toml"), "redis>=99"),
-    ("extra's dependency not locked", check_declared_are_locked, _drop_pin("psycopg-binary"), "psycopg-binary"),
+    (
+        "dev tool not locked",
+        check_declared_are_locked,
+        _drop_pin("ruff"),
+        "requirements.in [dev]: ruff",
+    ),
+    (
+        "new dependency not locked",
+        check_declared_are_locked,
+        _replace(
+            "",
+            '"redis>=5",',
+            '"redis>=5",\n  "left-pad>=1",',
+            path="services/orders/pyproject.toml",
+        ),
+        "left-pad",
+    ),
+    (
+        "locked version excluded",
+        check_declared_are_locked,
+        _replace("", '"redis>=5"', '"redis>=99"', path="services/orders/pyproject.toml"),
+        "redis>=99",
+    ),
+    (
+        "extra's dependency not locked",
+        check_declared_are_locked,
+        _drop_pin("psycopg-binary"),
+        "psycopg-binary",
+    ),
     ("loose pin", check_lock_is_exact, _replace("lock", r"^ruff==", "ruff>="), "not an exact pin"),
-    ("no hashes", check_lock_is_exact, _replace("lock", r"^(pika==\S+) \\\n(    --hash=\S+( \\)?\n)+", r"\1\n"),
-     "pika==1"),
-    ("local package pinned", check_lock_is_exact, _replace("lock", r"^", "-e ./shared\n"), "option line"),
-    ("package not an input", check_every_package_is_an_input, _replace("lock_input", r"^-e \./services/gdpr\n", ""),
-     "services/gdpr"),
-    ("optional group not an input", check_every_package_is_an_input,
-     _replace("lock_input", r"^-e \./services/orders\[test\]", "-e ./services/orders"), "[test]"),
+    (
+        "no hashes",
+        check_lock_is_exact,
+        _replace("lock", r"^(pika==\S+) \\\n(    --hash=\S+( \\)?\n)+", r"\1\n"),
+        "pika==1",
+    ),
+    (
+        "local package pinned",
+        check_lock_is_exact,
+        _replace("lock", r"^", "-e ./shared\n"),
+        "option line",
+    ),
+    (
+        "package not an input",
+        check_every_package_is_an_input,
+        _replace("lock_input", r"^-e \./services/gdpr\n", ""),
+        "services/gdpr",
+    ),
+    (
+        "optional group not an input",
+        check_every_package_is_an_input,
+        _replace("lock_input", r"^-e \./services/orders\[test\]", "-e ./services/orders"),
+        "[test]",
+    ),
 ]
 
 
-@pytest.mark.parametrize("check,mutate,expected", [b[1:] for b in SOURCE_BREAKAGES],
-                         ids=[b[0] for b in SOURCE_BREAKAGES])
+@pytest.mark.parametrize(
+    "check,mutate,expected", [b[1:] for b in SOURCE_BREAKAGES], ids=[b[0] for b in SOURCE_BREAKAGES]
+)
 def test_source_check_reports_a_breakage(sources, check, mutate, expected):
     assert not [p for p in check(sources) if expected in p]
     reported = [p for p in check(mutate(sources)) if expected in p]
@@ -581,33 +737,56 @@ def test_source_check_reports_a_breakage(sources, check, mutate, expected):
 
 
 def test_bench_check_reports_a_service_import(sources):
-    bench = [line for section, line in input_sections(sources.lock_input) if section == BENCH_SECTION]
+    bench = [
+        line for section, line in input_sections(sources.lock_input) if section == BENCH_SECTION
+    ]
     assert bench, f"{LOCK_INPUT} has no [{BENCH_SECTION}] section"
     module = canonicalize_name(Requirement(bench[0]).name).replace("-", "_")
     problems = check_bench_only(sources, {"services/orders/src/x.py": f"import {module}\n"})
     assert any("services/orders/src/x.py" in p for p in problems), problems
-    declared = _replace("", '"redis>=5",', f'"redis>=5",\n  "{module}",',
-                        path="services/orders/pyproject.toml")(sources)
-    assert any("benchmark-only" in p for p in check_bench_only(declared, {})), check_bench_only(declared, {})
+    declared = _replace(
+        "", '"redis>=5",', f'"redis>=5",\n  "{module}",', path="services/orders/pyproject.toml"
+    )(sources)
+    assert any("benchmark-only" in p for p in check_bench_only(declared, {})), check_bench_only(
+        declared, {}
+    )
 
 
 MAKEFILE_BREAKAGES = [
-    ("the old install",
-     lambda t: re.sub(r"\t\$\(BIN\)/python -m pip install --quiet --require-hashes -r \$\(LOCK\)\n(\t[^\n]*\n)",
-                      "\t$(BIN)/python -m pip install -e shared -r requirements-dev.txt\n", t),
-     "requirements-dev.txt"),
+    (
+        "the old install",
+        lambda t: re.sub(
+            r"\t\$\(BIN\)/python -m pip install --quiet --require-hashes -r \$\(LOCK\)\n(\t[^\n]*\n)",
+            "\t$(BIN)/python -m pip install -e shared -r requirements-dev.txt\n",
+            t,
+        ),
+        "requirements-dev.txt",
+    ),
     ("resolves again", lambda t: t.replace("--no-deps ", ""), "without --no-deps"),
-    ("lock not a prerequisite", lambda t: t.replace("$(INSTALLED): $(LOCK) ", "$(INSTALLED): "),
-     f"when {LOCK} changes"),
-    ("a pyproject not a prerequisite", lambda t: t.replace("$(wildcard services/*/pyproject.toml)",
-                                                           "services/orders/pyproject.toml"),
-     "services/gdpr/pyproject.toml changes"),
+    (
+        "lock not a prerequisite",
+        lambda t: t.replace("$(INSTALLED): $(LOCK) ", "$(INSTALLED): "),
+        f"when {LOCK} changes",
+    ),
+    (
+        "a pyproject not a prerequisite",
+        lambda t: t.replace(
+            "$(wildcard services/*/pyproject.toml)", "services/orders/pyproject.toml"
+        ),
+        "services/gdpr/pyproject.toml changes",
+    ),
     ("lock without hashes", lambda t: t.replace("--generate-hashes ", ""), "--generate-hashes"),
-    ("local package locked", lambda t: t.replace("--no-emit-package coc-shared ", ""), "coc-shared"),
+    (
+        "local package locked",
+        lambda t: t.replace("--no-emit-package coc-shared ", ""),
+        "coc-shared",
+    ),
 ]
 
 
-@pytest.mark.parametrize("mutate,expected", [b[1:] for b in MAKEFILE_BREAKAGES], ids=[b[0] for b in MAKEFILE_BREAKAGES])
+@pytest.mark.parametrize(
+    "mutate,expected", [b[1:] for b in MAKEFILE_BREAKAGES], ids=[b[0] for b in MAKEFILE_BREAKAGES]
+)
 def test_makefile_check_reports_a_breakage(sources, mutate, expected):
     makefile = (ROOT / "Makefile").read_text()
     broken = mutate(makefile)
@@ -625,17 +804,47 @@ RUN pip install -c requirements.lock /app/shared /app/services/orders
 """
 
 
-@pytest.mark.parametrize("text,expected", [
-    (GOOD_DOCKERFILE, None),
-    (GOOD_DOCKERFILE.replace("-c requirements.lock ", ""), "without the lock as constraints"),
-    (GOOD_DOCKERFILE.replace("COPY requirements.lock /app/requirements.lock\n", ""), "does not COPY"),
-    (GOOD_DOCKERFILE.replace("-c requirements.lock", "-r requirements.lock"), "installs the whole lock"),
-    (GOOD_DOCKERFILE.replace("/app/services/orders\n", "/app/services/orders && pip install pytest\n"),
-     "`pip install pytest`"),
-    (GOOD_DOCKERFILE.replace(" /app/shared /app/services/orders", " /app/shared")
-     + "RUN pip install /app/services/orders\n", "does not install /app/services/orders"),
-    (GOOD_DOCKERFILE.replace("COPY requirements.lock /app/requirements.lock", "COPY requirements.lock ./"), None),
-], ids=["good", "unconstrained", "no-copy", "whole-lock", "extra-install", "service-unconstrained", "copy-to-dot"])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        (GOOD_DOCKERFILE, None),
+        (GOOD_DOCKERFILE.replace("-c requirements.lock ", ""), "without the lock as constraints"),
+        (
+            GOOD_DOCKERFILE.replace("COPY requirements.lock /app/requirements.lock\n", ""),
+            "does not COPY",
+        ),
+        (
+            GOOD_DOCKERFILE.replace("-c requirements.lock", "-r requirements.lock"),
+            "installs the whole lock",
+        ),
+        (
+            GOOD_DOCKERFILE.replace(
+                "/app/services/orders\n", "/app/services/orders && pip install pytest\n"
+            ),
+            "`pip install pytest`",
+        ),
+        (
+            GOOD_DOCKERFILE.replace(" /app/shared /app/services/orders", " /app/shared")
+            + "RUN pip install /app/services/orders\n",
+            "does not install /app/services/orders",
+        ),
+        (
+            GOOD_DOCKERFILE.replace(
+                "COPY requirements.lock /app/requirements.lock", "COPY requirements.lock ./"
+            ),
+            None,
+        ),
+    ],
+    ids=[
+        "good",
+        "unconstrained",
+        "no-copy",
+        "whole-lock",
+        "extra-install",
+        "service-unconstrained",
+        "copy-to-dot",
+    ],
+)
 def test_dockerfile_check(text, expected):
     problems = check_dockerfile("orders", text)
     if expected is None:
@@ -644,8 +853,14 @@ def test_dockerfile_check(text, expected):
         assert any(expected in p for p in problems), problems
 
 
-@pytest.mark.parametrize("text,excluded", [
-    (".venv\n.git\n", False), ("*.lock\n", True), ("**/*.lock\n!requirements.lock\n", False), ("requirements*\n", True),
-])
+@pytest.mark.parametrize(
+    "text,excluded",
+    [
+        (".venv\n.git\n", False),
+        ("*.lock\n", True),
+        ("**/*.lock\n!requirements.lock\n", False),
+        ("requirements*\n", True),
+    ],
+)
 def test_dockerignore_check(text, excluded):
     assert bool(check_dockerignore(text)) is excluded

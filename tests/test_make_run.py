@@ -1,5 +1,6 @@
 """`make run` (coc-run) in both modes, as a user runs it: every service starts, answers its
 probes, and an event written to one service's outbox reaches another service through the bus."""
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,13 @@ def free_ports(n: int) -> list[int]:
 
 
 def start(env: dict, args: list[str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN / "coc-run"), *args], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [str(BIN / "coc-run"), *args],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -68,7 +74,12 @@ def order_placed_payload() -> tuple[str, dict]:
 
 def payment_due_recorded(engine, order_id: str) -> bool:
     with engine.connect() as conn:
-        return conn.execute(select(payments_due.c.order_id).where(payments_due.c.order_id == order_id)).first() is not None
+        return (
+            conn.execute(
+                select(payments_due.c.order_id).where(payments_due.c.order_id == order_id)
+            ).first()
+            is not None
+        )
 
 
 @pytest.fixture
@@ -83,13 +94,19 @@ def _env(base: dict, ports: dict[str, int]) -> dict:
     return env
 
 
-def test_distributed_mode_starts_every_service_and_carries_events(settings_factory, ports, tmp_path):
+def test_distributed_mode_starts_every_service_and_carries_events(
+    settings_factory, ports, tmp_path
+):
     settings = settings_factory("orders")
     env = _env(service_env(settings), ports)
     log = tmp_path / "coc-run.log"
     process = start(env, [], log)
     try:
-        wait_until(lambda: all_ready(ports) or process.poll() is not None, timeout=90, message="five services ready")
+        wait_until(
+            lambda: all_ready(ports) or process.poll() is not None,
+            timeout=90,
+            message="five services ready",
+        )
         assert process.poll() is None, log.read_text()[-3000:]
         output = log.read_text()
         assert "distributed mode" in output and "DATABASE_URL" in output
@@ -100,9 +117,18 @@ def test_distributed_mode_starts_every_service_and_carries_events(settings_facto
         runtime = Runtime(orders_definition, settings)
         order_id, data = order_placed_payload()
         with runtime.unit_of_work(correlation_id=order_id) as uow:
-            uow.emit("order.placed", data, subject=order_id, personal=lookup("order.placed", 1).example_personal)
+            uow.emit(
+                "order.placed",
+                data,
+                subject=order_id,
+                personal=lookup("order.placed", 1).example_personal,
+            )
             uow.commit()
-        wait_until(lambda: payment_due_recorded(runtime.engine, order_id), timeout=30, message="payment due recorded")
+        wait_until(
+            lambda: payment_due_recorded(runtime.engine, order_id),
+            timeout=30,
+            message="payment due recorded",
+        )
     finally:
         stop(process)
     assert process.returncode == 0, log.read_text()[-3000:]
@@ -110,15 +136,32 @@ def test_distributed_mode_starts_every_service_and_carries_events(settings_facto
 
 def test_embedded_mode_needs_no_server(ports, tmp_path, storefront_order):
     env = _env(dict(os.environ), ports)
-    env.update({"RABBITMQ_URL": "memory://", "DATABASE_URL": f"sqlite:///{tmp_path}/main.db",
-                "RUN_DATA_DIR": str(tmp_path), "BUS_PREFIX": "", "RETRY_DELAYS": "1"})
-    for name in ("PARKING_DATABASE_URL", "STAFF_TOKEN_SECRET", "CUSTOMER_TOKEN_SECRET", "ORDERS_DOCUMENT_KEY",
-                 "ORDERS_DOCUMENT_STORE", "ORDERS_DOCUMENTS_DIR"):
+    env.update(
+        {
+            "RABBITMQ_URL": "memory://",
+            "DATABASE_URL": f"sqlite:///{tmp_path}/main.db",
+            "RUN_DATA_DIR": str(tmp_path),
+            "BUS_PREFIX": "",
+            "RETRY_DELAYS": "1",
+        }
+    )
+    for name in (
+        "PARKING_DATABASE_URL",
+        "STAFF_TOKEN_SECRET",
+        "CUSTOMER_TOKEN_SECRET",
+        "ORDERS_DOCUMENT_KEY",
+        "ORDERS_DOCUMENT_STORE",
+        "ORDERS_DOCUMENTS_DIR",
+    ):
         env.pop(name, None)  # as on a developer's machine: make run supplies development defaults
     log = tmp_path / "coc-run.log"
     process = start(env, [], log)
     try:
-        wait_until(lambda: all_ready(ports) or process.poll() is not None, timeout=60, message="five services ready")
+        wait_until(
+            lambda: all_ready(ports) or process.poll() is not None,
+            timeout=60,
+            message="five services ready",
+        )
         assert process.poll() is None, log.read_text()[-3000:]
         output = log.read_text()
         assert "embedded mode" in output
@@ -126,31 +169,57 @@ def test_embedded_mode_needs_no_server(ports, tmp_path, storefront_order):
             assert f"http://127.0.0.1:{port}" in output
         # The same flow through the in-memory transport: write to orders' SQLite outbox; the
         # embedded relay picks it up and the payments consumer in the same process records it.
-        settings = Settings.from_env("orders", rabbitmq_url="memory://", database_url=f"sqlite:///{tmp_path}/main.db",
-                                     parking_database_url=f"sqlite:///{tmp_path}/main.db")
+        settings = Settings.from_env(
+            "orders",
+            rabbitmq_url="memory://",
+            database_url=f"sqlite:///{tmp_path}/main.db",
+            parking_database_url=f"sqlite:///{tmp_path}/main.db",
+        )
         runtime = Runtime(orders_definition, settings)
         order_id, data = order_placed_payload()
         with runtime.unit_of_work(correlation_id=order_id) as uow:
-            uow.emit("order.placed", data, subject=order_id, personal=lookup("order.placed", 1).example_personal)
+            uow.emit(
+                "order.placed",
+                data,
+                subject=order_id,
+                personal=lookup("order.placed", 1).example_personal,
+            )
             uow.commit()
         from coc_payments.service import definition as payments_definition
-        payments = Runtime(payments_definition, Settings.from_env(
-            "payments", rabbitmq_url="memory://", database_url=f"sqlite:///{tmp_path}/main.db",
-            parking_database_url=f"sqlite:///{tmp_path}/main.db"))
-        wait_until(lambda: payment_due_recorded(payments.engine, order_id), timeout=30, message="payment due recorded")
+
+        payments = Runtime(
+            payments_definition,
+            Settings.from_env(
+                "payments",
+                rabbitmq_url="memory://",
+                database_url=f"sqlite:///{tmp_path}/main.db",
+                parking_database_url=f"sqlite:///{tmp_path}/main.db",
+            ),
+        )
+        wait_until(
+            lambda: payment_due_recorded(payments.engine, order_id),
+            timeout=30,
+            message="payment due recorded",
+        )
         # As a user of `make run` would: place an order on the storefront API and upload a document
         # (the development defaults give the embedded run a document key and a local store).
         orders_url = f"http://127.0.0.1:{ports['orders']}"
         placed = requests.post(f"{orders_url}/v1/orders", json=storefront_order, timeout=10)
         assert placed.status_code == 201, placed.text
         order = placed.json()
-        upload = requests.post(f"{orders_url}/v1/orders/{order['id']}/documents",
-                               headers={"X-Order-Token": order["access_token"]},
-                               data={"kind": "id_card"}, files={"file": ("id.pdf", MINIMAL_PDF, "application/pdf")},
-                               timeout=10)
+        upload = requests.post(
+            f"{orders_url}/v1/orders/{order['id']}/documents",
+            headers={"X-Order-Token": order["access_token"]},
+            data={"kind": "id_card"},
+            files={"file": ("id.pdf", MINIMAL_PDF, "application/pdf")},
+            timeout=10,
+        )
         assert upload.status_code == 201, upload.text
-        wait_until(lambda: payment_due_recorded(payments.engine, order["id"]), timeout=30,
-                   message="the storefront order's payment due recorded")
+        wait_until(
+            lambda: payment_due_recorded(payments.engine, order["id"]),
+            timeout=30,
+            message="the storefront order's payment due recorded",
+        )
     finally:
         stop(process)
     assert process.returncode == 0, log.read_text()[-3000:]

@@ -3,6 +3,7 @@
 The run-wide fixtures (settings_factory, database_url, rabbitmq_url, bus_prefix) come from
 coc_shared.testing, loaded by the root conftest.py.
 """
+
 from __future__ import annotations
 
 import sys
@@ -16,13 +17,18 @@ from sqlalchemy import Column, Integer, MetaData, String, Table
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from sharedkit import (  # noqa: E402
-    InProcessService, _item_handler, migrate_ops, register_test_type, unique_suffix,
+from sharedkit import (
+    InProcessService,
+    _item_handler,
+    migrate_ops,
+    register_test_type,
+    unique_suffix,
 )
-from coc_shared.bus import Broker, Publisher  # noqa: E402
-from coc_shared.db import ensure_schema  # noqa: E402
-from coc_shared.service import Runtime, ServiceDefinition  # noqa: E402
-from coc_shared.tables import messaging_tables  # noqa: E402
+
+from coc_shared.bus import Broker, Publisher
+from coc_shared.db import ensure_schema
+from coc_shared.service import Runtime, ServiceDefinition
+from coc_shared.tables import messaging_tables
 
 
 @pytest.fixture
@@ -59,7 +65,7 @@ def declare_queue(rabbitmq_url, bus_prefix, broker):
     for name in names:
         try:
             channel.queue_delete(name)
-        except Exception:  # noqa: BLE001 - best effort
+        except Exception:
             channel = conn.channel()
     conn.release()
 
@@ -74,12 +80,21 @@ def make_service(settings_factory):
         schema = name.replace("-", "_")
         type_ = register_test_type()
         metadata = MetaData()
-        effects = Table("effects", metadata, Column("id", Integer, primary_key=True),
-                        Column("event_id", String(36), nullable=False), Column("n", Integer, nullable=False),
-                        schema=schema)
+        effects = Table(
+            "effects",
+            metadata,
+            Column("id", Integer, primary_key=True),
+            Column("event_id", String(36), nullable=False),
+            Column("n", Integer, nullable=False),
+            schema=schema,
+        )
         holder: dict = {}
-        definition = ServiceDefinition(name=name, metadata=metadata, migrations="",
-                                       handlers=lambda runtime: {type_: _item_handler(holder["service"])})
+        definition = ServiceDefinition(
+            name=name,
+            metadata=metadata,
+            migrations="",
+            handlers=lambda runtime: {type_: _item_handler(holder["service"])},
+        )
         runtime = Runtime(definition, settings_factory(name, **settings_overrides))
         service = InProcessService(runtime=runtime, type=type_, effects=effects)
         holder["service"] = service

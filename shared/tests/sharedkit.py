@@ -6,6 +6,7 @@ Test-only event types are produced by ``probe``, so the catalogue document leave
 Every test gets its own service name, queue and event type, so tests never see each other's
 messages; queue names carry this run's ``BUS_PREFIX`` and are deleted at the end of the run.
 """
+
 from __future__ import annotations
 
 import threading
@@ -30,7 +31,9 @@ TEST_PRODUCER = "probe"  # test-only types: left out of docs/events.md
 
 class ItemV1(TolerantSchema):
     n = fields.Integer(required=True)
-    mode = fields.String(load_default="ok")  # ok | permanent | fail | until_fixed | bad_sql | partial | emit
+    mode = fields.String(
+        load_default="ok"
+    )  # ok | permanent | fail | until_fixed | bad_sql | partial | emit
     order_id = fields.String(load_default=None, allow_none=True)
 
 
@@ -41,7 +44,9 @@ def unique_suffix() -> str:
 
 def register_test_type(name: str | None = None) -> str:
     type_ = name or f"probe.t_{unique_suffix()}"
-    register(EventType(type_, 1, TEST_PRODUCER, ("probe",), ItemV1, None, "Test-only event.", {"n": 1}))
+    register(
+        EventType(type_, 1, TEST_PRODUCER, ("probe",), ItemV1, None, "Test-only event.", {"n": 1})
+    )
     return type_
 
 
@@ -49,14 +54,20 @@ def add_to_outbox(conn, outbox: Table, events: list[Event]) -> None:
     """Write events built beforehand (known ids) to an outbox, validated as ``emit`` does."""
     from coc_shared.catalogue import validate_event
     from coc_shared.outbox import outbox_row
+
     rows = [outbox_row(validate_event(e)) for e in events]
     if rows:
         conn.execute(insert(outbox), rows)
 
 
 def item_event(type_: str, n: int, **data) -> Event:
-    return Event(type=type_, data={"n": n, **data}, producer=TEST_PRODUCER, correlation_id=str(uuid.uuid4()),
-                 subject=data.get("order_id"))
+    return Event(
+        type=type_,
+        data={"n": n, **data},
+        producer=TEST_PRODUCER,
+        correlation_id=str(uuid.uuid4()),
+        subject=data.get("order_id"),
+    )
 
 
 def queue_count(rabbitmq_url: str, name: str) -> int:
@@ -78,6 +89,7 @@ def get_all(rabbitmq_url: str, name: str) -> list:
 
 # A small service run in-process ----------------------------------------------------------------
 
+
 @dataclass
 class InProcessService:
     runtime: Runtime
@@ -98,8 +110,9 @@ class InProcessService:
 
     def start(self) -> None:
         consumer = self.runtime.make_consumer()
-        self.thread = threading.Thread(target=consumer.run, args=(self.stop,), name=f"{self.name}-consumer",
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=consumer.run, args=(self.stop,), name=f"{self.name}-consumer", daemon=True
+        )
         self.thread.start()
         wait_until(consumer.ready.is_set, timeout=10, message="consumer connected")
 
@@ -118,8 +131,11 @@ class InProcessService:
 
     def parked(self) -> list[dict]:
         with self.runtime.parking_engine.connect() as conn:
-            rows = conn.execute(select(parked_messages).where(parked_messages.c.service == self.name)
-                                .order_by(parked_messages.c.id)).all()
+            rows = conn.execute(
+                select(parked_messages)
+                .where(parked_messages.c.service == self.name)
+                .order_by(parked_messages.c.id)
+            ).all()
         return [dict(r._mapping) for r in rows]
 
     def outbox_rows(self) -> list:
@@ -148,6 +164,7 @@ def _item_handler(service: InProcessService):
         if mode == "partial":  # effects and emitted events written, then a failure: all rolled back
             ctx.flush()
             raise PermanentError(f"item {event.data['n']} failed half-way")
+
     return on_item
 
 
@@ -155,19 +172,39 @@ def migrate_ops(engine) -> None:
     upgrade(engine, OPS_MIGRATIONS, OPS_SCHEMA)
 
 
-def publish_event(publisher: Publisher, event: Event, to_queue: str | None = None, headers: dict | None = None):
-    publisher.publish_one(OutgoingMessage(
-        message_id=event.id, body=event.to_json(), routing_key=to_queue or event.type, to_queue=to_queue is not None,
-        event_type=event.type, correlation_id=event.correlation_id, headers=headers or {}))
+def publish_event(
+    publisher: Publisher, event: Event, to_queue: str | None = None, headers: dict | None = None
+):
+    publisher.publish_one(
+        OutgoingMessage(
+            message_id=event.id,
+            body=event.to_json(),
+            routing_key=to_queue or event.type,
+            to_queue=to_queue is not None,
+            event_type=event.type,
+            correlation_id=event.correlation_id,
+            headers=headers or {},
+        )
+    )
 
 
-def publish_raw(rabbitmq_url: str, queue: str, body: bytes, headers: dict | None = None, **properties) -> None:
+def publish_raw(
+    rabbitmq_url: str, queue: str, body: bytes, headers: dict | None = None, **properties
+) -> None:
     """Publish raw bytes straight to a queue (through the default exchange), as a foreign producer might."""
     with kombu.Connection(rabbitmq_url) as conn:
         producer = conn.Producer()
-        producer.publish(body, exchange="", routing_key=queue, serializer=None,
-                         content_type="application/octet-stream", content_encoding="binary",
-                         headers=headers or {}, delivery_mode=2, **properties)
+        producer.publish(
+            body,
+            exchange="",
+            routing_key=queue,
+            serializer=None,
+            content_type="application/octet-stream",
+            content_encoding="binary",
+            headers=headers or {},
+            delivery_mode=2,
+            **properties,
+        )
 
 
 def body_bytes(message) -> bytes:

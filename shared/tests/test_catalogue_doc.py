@@ -1,4 +1,5 @@
 """The event catalogue and its document docs/events.md (rendered by coc_shared.catalogue_doc)."""
+
 import copy
 import json
 import re
@@ -10,7 +11,14 @@ import pytest
 from marshmallow import fields
 
 from coc_shared import catalogue_doc
-from coc_shared.catalogue import SchemaViolation, UnknownEventType, all_event_types, example_event, lookup, validate_event
+from coc_shared.catalogue import (
+    SchemaViolation,
+    UnknownEventType,
+    all_event_types,
+    example_event,
+    lookup,
+    validate_event,
+)
 from coc_shared.catalogue_doc import COMMAND, documented_event_types, render
 from coc_shared.envelope import EnvelopeSchema, Event
 
@@ -25,18 +33,27 @@ def _doc_text() -> str:
 
 
 def _doc_examples() -> list[dict]:
-    return [json.loads(block) for block in re.findall(r"^```json\n(.*?)^```$", _doc_text(), flags=re.M | re.S)]
+    return [
+        json.loads(block)
+        for block in re.findall(r"^```json\n(.*?)^```$", _doc_text(), flags=re.M | re.S)
+    ]
 
 
 # the document ---------------------------------------------------------------------------------
+
 
 def test_committed_document_is_the_rendered_catalogue():
     assert _doc_text() == render(), f"docs/events.md is out of date: regenerate it with `{COMMAND}`"
 
 
 def test_the_module_writes_the_document_to_stdout():
-    out = subprocess.run([sys.executable, "-m", "coc_shared.catalogue_doc"], capture_output=True, check=True,
-                         cwd=ROOT, timeout=60).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "coc_shared.catalogue_doc"],
+        capture_output=True,
+        check=True,
+        cwd=ROOT,
+        timeout=60,
+    ).stdout
     assert out.decode("utf-8") == render()
 
 
@@ -55,14 +72,18 @@ def test_every_registered_type_is_documented_with_its_parts():
             assert f"| `{name}` |" in section, f"{e.type}: data field {name} is not documented"
         if e.personal_schema is not None:
             for name in e.personal_schema().fields:
-                assert f"| `{name}` |" in section.split("`personal`", 1)[1], f"{e.type}: personal field {name}"
+                assert f"| `{name}` |" in section.split("`personal`", 1)[1], (
+                    f"{e.type}: personal field {name}"
+                )
         assert "```json" in section
 
 
 def test_test_only_types_are_left_out():
-    from coc_shared.catalogue import EventType, TolerantSchema, _CATALOGUE, register
+    from coc_shared.catalogue import _CATALOGUE, EventType, TolerantSchema, register
 
-    spec = register(EventType("probe.doc_only_test", 1, "probe", ("probe",), TolerantSchema, None, "test"))
+    spec = register(
+        EventType("probe.doc_only_test", 1, "probe", ("probe",), TolerantSchema, None, "test")
+    )
     try:
         assert "probe.doc_only_test" not in render()
         assert spec in all_event_types()
@@ -78,7 +99,12 @@ def test_every_envelope_field_has_a_documented_meaning():
 
 
 def test_nested_fields_are_documented_with_their_path():
-    rows = {name: (type_, required) for name, type_, required, _ in catalogue_doc.field_rows(lookup("order.placed", 1).data_schema)}
+    rows = {
+        name: (type_, required)
+        for name, type_, required, _ in catalogue_doc.field_rows(
+            lookup("order.placed", 1).data_schema
+        )
+    }
     assert rows["total"] == ("Nested(Money)", "required")
     assert rows["total.amount_cents"] == ("Integer", "required")
     assert rows["total.currency"] == ("String", "required")
@@ -87,6 +113,7 @@ def test_nested_fields_are_documented_with_their_path():
 
 
 # the examples ---------------------------------------------------------------------------------
+
 
 def test_every_example_in_the_document_parses_and_validates():
     examples = _doc_examples()
@@ -111,9 +138,14 @@ def test_catalogue_examples_validate(spec):
 # schema violations ----------------------------------------------------------------------------
 
 _WRONG = {  # a value of the wrong type for each kind of field
-    fields.String: 12345, fields.Integer: "many", fields.Boolean: "perhaps", fields.Date: "14/05/2019",
+    fields.String: 12345,
+    fields.Integer: "many",
+    fields.Boolean: "perhaps",
+    fields.Date: "14/05/2019",
     fields.AwareDateTime: "2026-11-27T10:00:00",  # naive: refused
-    fields.Nested: "not an object", fields.List: "not a list", fields.Dict: ["not", "a", "dict"],
+    fields.Nested: "not an object",
+    fields.List: "not a list",
+    fields.Dict: ["not", "a", "dict"],
 }
 
 
@@ -173,13 +205,17 @@ def test_a_personal_field_of_the_wrong_type_is_a_violation(spec, name):
         validate_event(event)
 
 
-@pytest.mark.parametrize("change", [
-    {"payment_method": "cash"},  # not one of the methods
-    {"total": {"amount_cents": -1, "currency": "EUR"}},  # below the range
-    {"total": {"amount_cents": 24900, "currency": "euro"}},  # not an ISO currency code
-    {"total": {"currency": "EUR"}},  # nested required field missing
-    {"access_token_sha256": "not-a-hash"},
-], ids=["one-of", "range", "regexp", "nested-required", "hash"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"payment_method": "cash"},  # not one of the methods
+        {"total": {"amount_cents": -1, "currency": "EUR"}},  # below the range
+        {"total": {"amount_cents": 24900, "currency": "euro"}},  # not an ISO currency code
+        {"total": {"currency": "EUR"}},  # nested required field missing
+        {"access_token_sha256": "not-a-hash"},
+    ],
+    ids=["one-of", "range", "regexp", "nested-required", "hash"],
+)
 def test_validators_of_order_placed(change):
     event = _example(lookup("order.placed", 1))
     event.data.update(change)
@@ -205,6 +241,7 @@ def test_an_unknown_type_or_version_has_no_schema():
 
 
 # tolerance ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("spec", DOCUMENTED, ids=IDS)
 def test_unknown_fields_are_tolerated_in_envelope_data_and_personal(spec):

@@ -1,16 +1,46 @@
 """Configuration from environment variables: every variable read, nothing undeclared."""
+
 import pytest
 
 import coc_shared.config as config
-from coc_shared.config import ENV_VARS, SERVICE_NAMES, ConfigError, Settings, Variable, env, integer, load, port_variable
+from coc_shared.config import (
+    ENV_VARS,
+    SERVICE_NAMES,
+    ConfigError,
+    Settings,
+    Variable,
+    env,
+    integer,
+    load,
+    port_variable,
+)
 
 # Variables of the shared library that Settings does not hold (read with env() where needed).
 NOT_IN_SETTINGS = {"STAFF_TOKEN", "RUN_DATA_DIR"}
 SHARED_VARIABLES = {
-    "DATABASE_URL", "PARKING_DATABASE_URL", "RABBITMQ_URL", "BUS_PREFIX", "SERVICE_HOST", "ORDERS_PORT",
-    "PAYMENTS_PORT", "SUPPLIER_GATEWAY_PORT", "NOTIFICATIONS_PORT", "GDPR_PORT", "LOG_LEVEL", "CONSUMER_PREFETCH",
-    "CONSUMER_BATCH_SIZE", "RETRY_QUICK_ATTEMPTS", "RETRY_DELAYS", "QUEUE_DELIVERY_LIMIT", "OUTBOX_BATCH_SIZE",
-    "OUTBOX_POLL_SECONDS", "OUTBOX_CONFIRM_TIMEOUT", "OUTBOX_RETENTION_SECONDS", "STAFF_TOKEN_SECRET", "STAFF_TOKEN", "CUSTOMER_TOKEN_SECRET",
+    "DATABASE_URL",
+    "PARKING_DATABASE_URL",
+    "RABBITMQ_URL",
+    "BUS_PREFIX",
+    "SERVICE_HOST",
+    "ORDERS_PORT",
+    "PAYMENTS_PORT",
+    "SUPPLIER_GATEWAY_PORT",
+    "NOTIFICATIONS_PORT",
+    "GDPR_PORT",
+    "LOG_LEVEL",
+    "CONSUMER_PREFETCH",
+    "CONSUMER_BATCH_SIZE",
+    "RETRY_QUICK_ATTEMPTS",
+    "RETRY_DELAYS",
+    "QUEUE_DELIVERY_LIMIT",
+    "OUTBOX_BATCH_SIZE",
+    "OUTBOX_POLL_SECONDS",
+    "OUTBOX_CONFIRM_TIMEOUT",
+    "OUTBOX_RETENTION_SECONDS",
+    "STAFF_TOKEN_SECRET",
+    "STAFF_TOKEN",
+    "CUSTOMER_TOKEN_SECRET",
     "RUN_DATA_DIR",
 }
 
@@ -20,7 +50,10 @@ CUSTOM = {
     "RABBITMQ_URL": "amqp://coc:secret@mq.internal:5673/coc",
     "BUS_PREFIX": "staging.",
     "SERVICE_HOST": "0.0.0.0",
-    "ORDERS_PORT": "9001", "PAYMENTS_PORT": "9002", "SUPPLIER_GATEWAY_PORT": "9003", "NOTIFICATIONS_PORT": "9004",
+    "ORDERS_PORT": "9001",
+    "PAYMENTS_PORT": "9002",
+    "SUPPLIER_GATEWAY_PORT": "9003",
+    "NOTIFICATIONS_PORT": "9004",
     "GDPR_PORT": "9005",
     "LOG_LEVEL": "DEBUG",
     "CONSUMER_PREFETCH": "17",
@@ -33,7 +66,13 @@ CUSTOM = {
     "OUTBOX_CONFIRM_TIMEOUT": "4.5",
     "STAFF_TOKEN_SECRET": "s" * 40,
 }
-PORTS = {"orders": 9001, "payments": 9002, "supplier-gateway": 9003, "notifications": 9004, "gdpr": 9005}
+PORTS = {
+    "orders": 9001,
+    "payments": 9002,
+    "supplier-gateway": 9003,
+    "notifications": 9004,
+    "gdpr": 9005,
+}
 
 
 @pytest.fixture
@@ -83,21 +122,42 @@ def test_from_env_reads_the_declared_variables(clean_env, monkeypatch):
 
     monkeypatch.setattr(config, "load", spy)
     Settings.from_env("payments")
-    expected = SHARED_VARIABLES - NOT_IN_SETTINGS - {port_variable(s) for s in SERVICE_NAMES if s != "payments"}
+    expected = (
+        SHARED_VARIABLES
+        - NOT_IN_SETTINGS
+        - {port_variable(s) for s in SERVICE_NAMES if s != "payments"}
+    )
     assert set(read) == expected
 
 
-@pytest.mark.parametrize("name, value, expects", [
-    ("CONSUMER_PREFETCH", "many", "CONSUMER_PREFETCH='many': expected a whole number"),
-    ("CONSUMER_PREFETCH", "0", "expected a whole number of at least 1"),
-    ("RETRY_DELAYS", "5,soon", "RETRY_DELAYS='5,soon': expected comma-separated numbers of seconds"),
-    ("OUTBOX_POLL_SECONDS", "fast", "OUTBOX_POLL_SECONDS='fast': expected a number"),
-    ("ORDERS_PORT", "99999", "ORDERS_PORT='99999': expected a whole number from 1 to 65535"),
-    ("RABBITMQ_URL", "localhost:5672", "RABBITMQ_URL='localhost:5672': expected a URL starting with amqp://"),
-    ("LOG_LEVEL", "loud", "LOG_LEVEL='loud': expected DEBUG, INFO"),
-    ("STAFF_TOKEN_SECRET", "short", "STAFF_TOKEN_SECRET='…': expected a secret of at least 32 characters"),
-])
-def test_a_bad_value_stops_the_start_naming_the_variable_and_what_it_expects(clean_env, name, value, expects):
+@pytest.mark.parametrize(
+    "name, value, expects",
+    [
+        ("CONSUMER_PREFETCH", "many", "CONSUMER_PREFETCH='many': expected a whole number"),
+        ("CONSUMER_PREFETCH", "0", "expected a whole number of at least 1"),
+        (
+            "RETRY_DELAYS",
+            "5,soon",
+            "RETRY_DELAYS='5,soon': expected comma-separated numbers of seconds",
+        ),
+        ("OUTBOX_POLL_SECONDS", "fast", "OUTBOX_POLL_SECONDS='fast': expected a number"),
+        ("ORDERS_PORT", "99999", "ORDERS_PORT='99999': expected a whole number from 1 to 65535"),
+        (
+            "RABBITMQ_URL",
+            "localhost:5672",
+            "RABBITMQ_URL='localhost:5672': expected a URL starting with amqp://",
+        ),
+        ("LOG_LEVEL", "loud", "LOG_LEVEL='loud': expected DEBUG, INFO"),
+        (
+            "STAFF_TOKEN_SECRET",
+            "short",
+            "STAFF_TOKEN_SECRET='…': expected a secret of at least 32 characters",
+        ),
+    ],
+)
+def test_a_bad_value_stops_the_start_naming_the_variable_and_what_it_expects(
+    clean_env, name, value, expects
+):
     clean_env.setenv(name, value)
     with pytest.raises(ConfigError) as info:
         Settings.from_env("orders")
@@ -177,6 +237,8 @@ def test_declare_adds_a_variable_and_refuses_a_conflicting_one(clean_env, monkey
     monkeypatch.setattr(config, "ENV_VARS", dict(ENV_VARS))
     config.declare(Variable("COC_TEST_ONLY_VAR", "x", "a variable of a test"))
     assert config.env("COC_TEST_ONLY_VAR") == "x"
-    config.declare(Variable("COC_TEST_ONLY_VAR", "x", "a variable of a test"))  # same declaration: fine
+    config.declare(
+        Variable("COC_TEST_ONLY_VAR", "x", "a variable of a test")
+    )  # same declaration: fine
     with pytest.raises(ValueError, match="declared twice"):
         config.declare(Variable("COC_TEST_ONLY_VAR", "y", "another meaning"))

@@ -1,19 +1,23 @@
 """The idempotent consumer, run in-process against the real broker and database: what cannot succeed
 is parked at once with everything needed to understand and replay it, and the queue keeps flowing."""
+
 import json
 import socket
 import uuid
 
 import pytest
+from sharedkit import item_event, publish_event, publish_raw, queue_count, register_test_type
 
 from coc_shared.bus import HEADER_ATTEMPTS, Broker
 from coc_shared.testing import wait_until
-from sharedkit import item_event, publish_event, publish_raw, queue_count, register_test_type
 
 
 def parked_rows(svc, count: int) -> list[dict]:
-    return wait_until(lambda: (rows := svc.parked()) and len(rows) >= count and rows, timeout=8,
-                      message=f"{count} parked message(s) of {svc.name}")
+    return wait_until(
+        lambda: (rows := svc.parked()) and len(rows) >= count and rows,
+        timeout=8,
+        message=f"{count} parked message(s) of {svc.name}",
+    )
 
 
 def assert_parked_at_once(svc, row, *, error_type, body, routing_key):
@@ -31,27 +35,44 @@ def assert_parked_at_once(svc, row, *, error_type, body, routing_key):
     assert isinstance(row["headers"], dict) and isinstance(row["properties"], dict)
     assert "x-coc-delayed" not in row["headers"]  # never went through a delay queue
     for delay in svc.runtime.settings.retry_delays:
-        assert queue_count(svc.runtime.settings.rabbitmq_url, Broker.retry_queue_name(svc.queue, delay)) == 0
+        assert (
+            queue_count(
+                svc.runtime.settings.rabbitmq_url, Broker.retry_queue_name(svc.queue, delay)
+            )
+            == 0
+        )
 
 
 def flows_behind(svc, publisher) -> None:
     """A good message published after the bad one is handled: the queue keeps flowing."""
     good = item_event(svc.type, 1000)
     publish_event(publisher, good)
-    wait_until(lambda: svc.effects_of(good.id) == 1, timeout=8, message="the good message behind to be handled")
+    wait_until(
+        lambda: svc.effects_of(good.id) == 1,
+        timeout=8,
+        message="the good message behind to be handled",
+    )
 
 
-@pytest.mark.parametrize("body,detail", [
-    (b"\xff\xfe this is not JSON", "not JSON"),
-    (b'["a", "list"]', "not a JSON object"),
-    (b'{"id": "not-a-uuid", "type": "order.placed"}', "invalid envelope"),
-], ids=["not-json", "not-an-object", "not-an-envelope"])
+@pytest.mark.parametrize(
+    "body,detail",
+    [
+        (b"\xff\xfe this is not JSON", "not JSON"),
+        (b'["a", "list"]', "not a JSON object"),
+        (b'{"id": "not-a-uuid", "type": "order.placed"}', "invalid envelope"),
+    ],
+    ids=["not-json", "not-an-object", "not-an-envelope"],
+)
 def test_an_undecodable_body_is_parked_at_once(make_service, publisher, rabbitmq_url, body, detail):
     svc = make_service()
-    publish_raw(rabbitmq_url, svc.queue, body, headers={"x-origin": "foreign-producer"}, message_id="raw-1")
+    publish_raw(
+        rabbitmq_url, svc.queue, body, headers={"x-origin": "foreign-producer"}, message_id="raw-1"
+    )
     flows_behind(svc, publisher)
     [row] = parked_rows(svc, 1)
-    assert_parked_at_once(svc, row, error_type="UndecodableMessage", body=body, routing_key=svc.queue)
+    assert_parked_at_once(
+        svc, row, error_type="UndecodableMessage", body=body, routing_key=svc.queue
+    )
     assert detail in row["error_message"]
     assert row["headers"]["x-origin"] == "foreign-producer"
     assert row["properties"]["message_id"] == "raw-1" and row["event_id"] == "raw-1"
@@ -64,7 +85,9 @@ def test_an_event_violating_its_schema_is_parked_at_once(make_service, publisher
     publish_event(publisher, bad, headers={"x-test": "schema"})
     flows_behind(svc, publisher)
     [row] = parked_rows(svc, 1)
-    assert_parked_at_once(svc, row, error_type="SchemaViolation", body=bad.to_json(), routing_key=svc.type)
+    assert_parked_at_once(
+        svc, row, error_type="SchemaViolation", body=bad.to_json(), routing_key=svc.type
+    )
     assert "n" in row["error_message"]
     assert row["event_id"] == bad.id and row["event_type"] == svc.type
     assert row["order_id"] == "order-77" and row["correlation_id"] == bad.correlation_id
@@ -78,10 +101,14 @@ def test_an_event_type_without_handler_is_parked_at_once(make_service, publisher
     svc = make_service()
     other = register_test_type() if registered else "probe.never_registered"
     bad = item_event(other, 5)
-    publish_event(publisher, bad, to_queue=svc.queue)  # the queue is not bound to it: sent to the queue directly
+    publish_event(
+        publisher, bad, to_queue=svc.queue
+    )  # the queue is not bound to it: sent to the queue directly
     flows_behind(svc, publisher)
     [row] = parked_rows(svc, 1)
-    assert_parked_at_once(svc, row, error_type="UnknownEventType", body=bad.to_json(), routing_key=other)
+    assert_parked_at_once(
+        svc, row, error_type="UnknownEventType", body=bad.to_json(), routing_key=other
+    )
     assert f"{svc.name} has no handler for {other!r}" in row["error_message"]
     assert row["event_id"] == bad.id and row["event_type"] == other
 
@@ -92,7 +119,9 @@ def test_a_permanent_error_of_the_handler_parks_at_once(make_service, publisher)
     publish_event(publisher, bad)
     flows_behind(svc, publisher)
     [row] = parked_rows(svc, 1)
-    assert_parked_at_once(svc, row, error_type="PermanentError", body=bad.to_json(), routing_key=svc.type)
+    assert_parked_at_once(
+        svc, row, error_type="PermanentError", body=bad.to_json(), routing_key=svc.type
+    )
     assert "item 7 can never be handled" in row["error_message"]
     assert "on_item" in row["stack_trace"]  # the handler's frame
     assert svc.calls.count(bad.id) == 1  # no quick retry either
@@ -123,9 +152,14 @@ def test_a_failing_handler_is_retried_then_parked(make_service, publisher):
     [row] = parked_rows(svc, 1)
     quick = svc.runtime.settings.quick_attempts
     delays = svc.runtime.settings.retry_delays
-    assert row["error_type"] == "RuntimeError" and "planned failure of item 9" in row["error_message"]
+    assert (
+        row["error_type"] == "RuntimeError" and "planned failure of item 9" in row["error_message"]
+    )
     assert row["attempts"] == quick + len(delays) == svc.calls.count(bad.id)
-    assert row["headers"]["x-coc-delayed"] == len(delays) and row["headers"][HEADER_ATTEMPTS] == quick + len(delays) - 1
+    assert (
+        row["headers"]["x-coc-delayed"] == len(delays)
+        and row["headers"][HEADER_ATTEMPTS] == quick + len(delays) - 1
+    )
     assert row["routing_key"] == svc.type and row["first_failed_at"] < row["last_failed_at"]
     flows_behind(svc, publisher)
 
@@ -134,9 +168,19 @@ def test_a_batch_of_events_is_handled_once_each(make_service, publisher):
     svc = make_service()
     events = [item_event(svc.type, n) for n in range(150)]
     from coc_shared.bus import OutgoingMessage
-    result = publisher.publish_batch([OutgoingMessage(message_id=e.id, body=e.to_json(), routing_key=e.type,
-                                                      event_type=e.type, correlation_id=e.correlation_id)
-                                      for e in events])
+
+    result = publisher.publish_batch(
+        [
+            OutgoingMessage(
+                message_id=e.id,
+                body=e.to_json(),
+                routing_key=e.type,
+                event_type=e.type,
+                correlation_id=e.correlation_id,
+            )
+            for e in events
+        ]
+    )
     assert len(result.confirmed) == 150
     wait_until(lambda: svc.effects_of() == 150, timeout=8, message="150 effects")
     assert svc.inbox_ids() == {e.id for e in events}
@@ -162,21 +206,36 @@ def test_a_failing_handler_rolls_back_only_its_own_message(make_service, publish
     bad_sql = item_event(svc.type, 100, mode="bad_sql")
     half_way = item_event(svc.type, 101, mode="partial")
     batch = good[:5] + [bad_sql, half_way] + good[5:]
-    result = publisher.publish_batch([OutgoingMessage(message_id=e.id, body=e.to_json(), routing_key=e.type,
-                                                      event_type=e.type, correlation_id=e.correlation_id)
-                                      for e in batch])
+    result = publisher.publish_batch(
+        [
+            OutgoingMessage(
+                message_id=e.id,
+                body=e.to_json(),
+                routing_key=e.type,
+                event_type=e.type,
+                correlation_id=e.correlation_id,
+            )
+            for e in batch
+        ]
+    )
     assert len(result.confirmed) == len(batch)
     svc.start()  # all of them are waiting: they arrive as one batch
     wait_until(lambda: svc.effects_of() == 10, timeout=8, message="the good messages' effects")
     rows = {r["event_id"]: r for r in parked_rows(svc, 2)}
-    assert rows[half_way.id]["error_type"] == "PermanentError" and rows[half_way.id]["attempts"] == 1
-    assert rows[bad_sql.id]["error_type"] == "ProgrammingError"  # retried like any handler error, then parked
+    assert (
+        rows[half_way.id]["error_type"] == "PermanentError" and rows[half_way.id]["attempts"] == 1
+    )
+    assert (
+        rows[bad_sql.id]["error_type"] == "ProgrammingError"
+    )  # retried like any handler error, then parked
     assert svc.effects_of(half_way.id) == 0 and svc.effects_of(bad_sql.id) == 0
     assert svc.outbox_rows() == []  # the half-way handler's emitted event was rolled back too
     assert svc.inbox_ids() == {e.id for e in good}
 
 
-def test_events_emitted_by_a_handler_are_written_to_the_outbox_with_their_cause(make_service, publisher):
+def test_events_emitted_by_a_handler_are_written_to_the_outbox_with_their_cause(
+    make_service, publisher
+):
     from coc_shared.envelope import Event
 
     svc = make_service()

@@ -1,4 +1,5 @@
 """JSON log lines: context keys, and no personal data in any line."""
+
 import io
 import json
 import logging
@@ -10,7 +11,13 @@ import coc_shared.logging as coc_logging
 from coc_shared.logging import bound_context, configure_logging, get_logger
 
 EMAIL = "emilie.dupont+coc@example.org"
-PHONES = ["+33612345678", "+33 6 12 34 56 78", "06 12 34 56 78", "06.12.34.56.78", "+44 20-7946-0958"]
+PHONES = [
+    "+33612345678",
+    "+33 6 12 34 56 78",
+    "06 12 34 56 78",
+    "06.12.34.56.78",
+    "+44 20-7946-0958",
+]
 FIRST, LAST = "Émilie", "Dupont-Lefèvre"
 PERSONAL_VALUES = [EMAIL, FIRST, LAST, "1 rue de la Paix", "75002", *PHONES]
 
@@ -53,8 +60,11 @@ def test_a_line_is_one_json_object_with_level_timestamp_and_service(log_stream):
 
 def test_context_keys_appear_on_every_line_of_the_block(log_stream):
     log = get_logger("t")
-    with bound_context(correlation_id="corr-1", event_id="0b9f4c1e-4a8e-4c5e-9a57-2f3d8c1e7a10",
-                       order_id="12345678-1234-1234-1234-123456789012"):
+    with bound_context(
+        correlation_id="corr-1",
+        event_id="0b9f4c1e-4a8e-4c5e-9a57-2f3d8c1e7a10",
+        order_id="12345678-1234-1234-1234-123456789012",
+    ):
         log.info("first")
         log.warning("second")
     log.info("after")
@@ -63,8 +73,12 @@ def test_context_keys_appear_on_every_line_of_the_block(log_stream):
         assert line["service"] == "test-svc"
         assert line["correlation_id"] == "corr-1"
         assert line["event_id"] == "0b9f4c1e-4a8e-4c5e-9a57-2f3d8c1e7a10"
-        assert line["order_id"] == "12345678-1234-1234-1234-123456789012"  # digits, yet not masked as a phone
-    assert "correlation_id" not in after and "event_id" not in after and after["service"] == "test-svc"
+        assert (
+            line["order_id"] == "12345678-1234-1234-1234-123456789012"
+        )  # digits, yet not masked as a phone
+    assert (
+        "correlation_id" not in after and "event_id" not in after and after["service"] == "test-svc"
+    )
 
 
 def test_none_values_are_not_bound(log_stream):
@@ -75,9 +89,17 @@ def test_none_values_are_not_bound(log_stream):
 
 
 def test_personal_keys_are_redacted(log_stream):
-    get_logger().info("customer.registered", email=EMAIL, phone=PHONES[0], first_name=FIRST, last_name=LAST,
-                      name=f"{FIRST} {LAST}", address="1 rue de la Paix, 75002 Paris", postal_code="75002",
-                      Email=EMAIL)
+    get_logger().info(
+        "customer.registered",
+        email=EMAIL,
+        phone=PHONES[0],
+        first_name=FIRST,
+        last_name=LAST,
+        name=f"{FIRST} {LAST}",
+        address="1 rue de la Paix, 75002 Paris",
+        postal_code="75002",
+        Email=EMAIL,
+    )
     assert_no_personal_data(log_stream)
     [line] = lines(log_stream)
     assert line["email"] == line["first_name"] == line["Email"] == "[redacted]"
@@ -85,19 +107,34 @@ def test_personal_keys_are_redacted(log_stream):
 
 @pytest.mark.parametrize("phone", PHONES)
 def test_emails_and_phones_inside_text_are_masked(log_stream, phone):
-    get_logger().warning(f"mail to {EMAIL} bounced", detail=f"customer called from {phone} about {EMAIL}",
-                         error=f"SMTP 550 <{EMAIL}>")
+    get_logger().warning(
+        f"mail to {EMAIL} bounced",
+        detail=f"customer called from {phone} about {EMAIL}",
+        error=f"SMTP 550 <{EMAIL}>",
+    )
     assert_no_personal_data(log_stream)
     [line] = lines(log_stream)
     assert "[email]" in line["event"] and "[phone]" in line["detail"] and "[email]" in line["error"]
 
 
 def test_nested_personal_dicts_and_lists_are_scrubbed(log_stream):
-    personal = {"first_name": FIRST, "last_name": LAST, "email": EMAIL, "phone": PHONES[1],
-                "shipping_address": {"line1": "1 rue de la Paix", "postal_code": "75002", "city": "Paris"}}
-    get_logger().info("event.received", personal=personal,
-                      payload={"order_id": "o-1", "customer": personal, "notes": [f"call {PHONES[2]}", EMAIL],
-                               "contacts": [{"email": EMAIL, "name": FIRST}]})
+    personal = {
+        "first_name": FIRST,
+        "last_name": LAST,
+        "email": EMAIL,
+        "phone": PHONES[1],
+        "shipping_address": {"line1": "1 rue de la Paix", "postal_code": "75002", "city": "Paris"},
+    }
+    get_logger().info(
+        "event.received",
+        personal=personal,
+        payload={
+            "order_id": "o-1",
+            "customer": personal,
+            "notes": [f"call {PHONES[2]}", EMAIL],
+            "contacts": [{"email": EMAIL, "name": FIRST}],
+        },
+    )
     assert_no_personal_data(log_stream)
     [line] = lines(log_stream)
     assert line["personal"] == "[redacted]"
@@ -121,7 +158,11 @@ def test_standard_library_logs_are_json_and_scrubbed(log_stream):
         logging.getLogger("werkzeug").warning("request from %s with phone %s", EMAIL, PHONES[0])
     assert_no_personal_data(log_stream)
     [line] = lines(log_stream)
-    assert line["service"] == "test-svc" and line["correlation_id"] == "corr-9" and line["level"] == "warning"
+    assert (
+        line["service"] == "test-svc"
+        and line["correlation_id"] == "corr-9"
+        and line["level"] == "warning"
+    )
 
 
 def test_debug_lines_follow_the_level():
@@ -143,6 +184,7 @@ def test_debug_lines_follow_the_level():
 
 # bugs ----------------------------------------------------------------------------------------
 
+
 def test_standard_library_exceptions_are_scrubbed(log_stream):
     try:
         raise ValueError(f"no account for {EMAIL} / {PHONES[0]}")
@@ -158,8 +200,12 @@ def test_a_dict_with_non_string_keys_can_be_logged(log_stream):
 
 
 def test_dates_and_names_with_digits_are_not_masked(log_stream):
-    get_logger().info("account.erased", until="2036-12-31", first_failed_at="2026-11-27T10:00:00+00:00",
-                      queue="t20261127123.coc.orders")
+    get_logger().info(
+        "account.erased",
+        until="2036-12-31",
+        first_failed_at="2026-11-27T10:00:00+00:00",
+        queue="t20261127123.coc.orders",
+    )
     [line] = lines(log_stream)
     assert line["until"] == "2036-12-31"
     assert line["first_failed_at"] == "2026-11-27T10:00:00+00:00"

@@ -1,21 +1,29 @@
 """The parked-message store: filters, show, replay to the original queue only, discard, audit trail."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sharedkit import (
+    body_bytes,
+    get_all,
+    item_event,
+    migrate_ops,
+    publish_event,
+    queue_count,
+    register_test_type,
+    unique_suffix,
+)
 from sqlalchemy import select
 
 from coc_shared.bus import HEADER_ATTEMPTS, HEADER_REPLAYED_FROM, PublishError
 from coc_shared.db import make_engine
 from coc_shared.parking import ParkingStore, parked_to_json
-from coc_shared.tokens import Actor
 from coc_shared.tables import support_actions
 from coc_shared.testing import wait_until
-from sharedkit import (
-    body_bytes, get_all, item_event, migrate_ops, publish_event, queue_count, register_test_type, unique_suffix,
-)
+from coc_shared.tokens import Actor
 
 ALICE = Actor(name="alice", role="support")
-T0 = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -26,34 +34,75 @@ def store(database_url):
     engine.dispose()
 
 
-def park(store, *, service, queue=None, routing_key="order.placed", body=b'{"n": 1}', event_type="order.placed",
-         error_type="SchemaViolation", error_message="order.placed v1: {'vin': ['Missing data']}",
-         order_id=None, event_id="e-1", headers=None, properties=None) -> int:
-    return store.park(service=service, queue=queue or f"coc.{service}", routing_key=routing_key, body=body,
-                      headers=headers if headers is not None else {"x-custom": "kept"},
-                      properties=properties if properties is not None else {"message_id": event_id, "type": event_type},
-                      error_type=error_type, error_message=error_message, stack_trace="Traceback (most recent call last)",
-                      attempts=1, first_failed_at=T0, last_failed_at=T0 + timedelta(seconds=1), event_id=event_id,
-                      event_type=event_type, order_id=order_id, correlation_id="corr-1")
+def park(
+    store,
+    *,
+    service,
+    queue=None,
+    routing_key="order.placed",
+    body=b'{"n": 1}',
+    event_type="order.placed",
+    error_type="SchemaViolation",
+    error_message="order.placed v1: {'vin': ['Missing data']}",
+    order_id=None,
+    event_id="e-1",
+    headers=None,
+    properties=None,
+) -> int:
+    return store.park(
+        service=service,
+        queue=queue or f"coc.{service}",
+        routing_key=routing_key,
+        body=body,
+        headers=headers if headers is not None else {"x-custom": "kept"},
+        properties=properties
+        if properties is not None
+        else {"message_id": event_id, "type": event_type},
+        error_type=error_type,
+        error_message=error_message,
+        stack_trace="Traceback (most recent call last)",
+        attempts=1,
+        first_failed_at=T0,
+        last_failed_at=T0 + timedelta(seconds=1),
+        event_id=event_id,
+        event_type=event_type,
+        order_id=order_id,
+        correlation_id="corr-1",
+    )
 
 
 def actions(store, target) -> list[dict]:
     with store.engine.connect() as conn:
-        rows = conn.execute(select(support_actions).where(support_actions.c.target == str(target))
-                            .order_by(support_actions.c.id)).all()
+        rows = conn.execute(
+            select(support_actions)
+            .where(support_actions.c.target == str(target))
+            .order_by(support_actions.c.id)
+        ).all()
     return [dict(r._mapping) for r in rows]
 
 
 # queries --------------------------------------------------------------------------------------
 
+
 def test_list_filters(store):
     a, b = f"t-{unique_suffix()}", f"t-{unique_suffix()}"
     order = f"order-{unique_suffix()}"
     p1 = park(store, service=a, order_id=order)
-    p2 = park(store, service=a, event_type="payment.confirmed", error_type="PermanentError",
-              error_message="no order with this id", order_id=order)
-    p3 = park(store, service=a, event_type="payment.confirmed", error_type="RuntimeError",
-              error_message="Supplier API timed out")
+    p2 = park(
+        store,
+        service=a,
+        event_type="payment.confirmed",
+        error_type="PermanentError",
+        error_message="no order with this id",
+        order_id=order,
+    )
+    p3 = park(
+        store,
+        service=a,
+        event_type="payment.confirmed",
+        error_type="RuntimeError",
+        error_message="Supplier API timed out",
+    )
     p4 = park(store, service=b, order_id=order)
 
     def ids(**filters):
@@ -86,8 +135,13 @@ def test_list_items_carry_no_body(store):
 
 def test_show_returns_everything(store):
     service = f"t-{unique_suffix()}"
-    parked_id = park(store, service=service, body=b'{"id": "e-1", "data": {}}', order_id="o-9",
-                     headers={"x-custom": "kept", "x-death": [{"count": 2, "queue": "q"}]})
+    parked_id = park(
+        store,
+        service=service,
+        body=b'{"id": "e-1", "data": {}}',
+        order_id="o-9",
+        headers={"x-custom": "kept", "x-death": [{"count": 2, "queue": "q"}]},
+    )
     row = store.get(parked_id)
     assert bytes(row["body"]) == b'{"id": "e-1", "data": {}}'
     assert row["headers"] == {"x-custom": "kept", "x-death": [{"count": 2, "queue": "q"}]}
@@ -105,14 +159,22 @@ def test_show_a_body_that_is_not_json(store):
 
 
 def test_bytes_and_dates_in_headers_are_stored_as_json(store):
-    parked_id = park(store, service=f"t-{unique_suffix()}",
-                     headers={"raw": b"bytes", "at": T0, "nested": {"list": (1, b"x")}, "obj": object})
+    parked_id = park(
+        store,
+        service=f"t-{unique_suffix()}",
+        headers={"raw": b"bytes", "at": T0, "nested": {"list": (1, b"x")}, "obj": object},
+    )
     headers = store.get(parked_id)["headers"]
-    assert headers["raw"] == "bytes" and headers["at"] == T0.isoformat() and headers["nested"] == {"list": [1, "x"]}
+    assert (
+        headers["raw"] == "bytes"
+        and headers["at"] == T0.isoformat()
+        and headers["nested"] == {"list": [1, "x"]}
+    )
     assert isinstance(headers["obj"], str)
 
 
 # replay ---------------------------------------------------------------------------------------
+
 
 def test_replay_sends_to_the_original_queue_only(store, publisher, declare_queue, rabbitmq_url):
     type_ = register_test_type()
@@ -120,10 +182,22 @@ def test_replay_sends_to_the_original_queue_only(store, publisher, declare_queue
     other_subscriber = declare_queue([type_])  # bound to the same type: must not get the replay
     service = f"t-{unique_suffix()}"
     event = item_event(type_, 1)
-    parked_id = park(store, service=service, queue=original, routing_key=type_, event_type=type_, event_id=event.id,
-                     body=event.to_json(),
-                     headers={"x-custom": "kept", HEADER_ATTEMPTS: 5, "x-coc-delayed": 2,
-                              "x-coc-last-error": "boom", "x-death": [{"count": 1}]})
+    parked_id = park(
+        store,
+        service=service,
+        queue=original,
+        routing_key=type_,
+        event_type=type_,
+        event_id=event.id,
+        body=event.to_json(),
+        headers={
+            "x-custom": "kept",
+            HEADER_ATTEMPTS: 5,
+            "x-coc-delayed": 2,
+            "x-coc-last-error": "boom",
+            "x-death": [{"count": 1}],
+        },
+    )
 
     result = store.replay(parked_id, publisher, ALICE, "supplier API fixed")
     assert result == {"id": parked_id, "status": "replayed", "queue": original}
@@ -141,8 +215,12 @@ def test_replay_sends_to_the_original_queue_only(store, publisher, declare_queue
     assert row["status"] == "replayed" and row["resolved_by"] == "alice"
     assert row["resolution_reason"] == "supplier API fixed" and row["resolved_at"] is not None
     [action] = actions(store, parked_id)
-    assert (action["actor"], action["role"], action["action"], action["reason"]) == \
-        ("alice", "support", "replay", "supplier API fixed")
+    assert (action["actor"], action["role"], action["action"], action["reason"]) == (
+        "alice",
+        "support",
+        "replay",
+        "supplier API fixed",
+    )
     assert action["details"] == {"queue": original, "event_id": event.id}
 
 
@@ -165,8 +243,12 @@ def test_replay_of_an_unknown_or_discarded_message_is_refused(store, publisher, 
         store.replay(parked_id, publisher, ALICE, "why")
 
 
-def test_a_replay_the_broker_does_not_confirm_leaves_the_message_parked(store, publisher, bus_prefix):
-    parked_id = park(store, service=f"t-{unique_suffix()}", queue=f"{bus_prefix}queue-that-was-deleted")
+def test_a_replay_the_broker_does_not_confirm_leaves_the_message_parked(
+    store, publisher, bus_prefix
+):
+    parked_id = park(
+        store, service=f"t-{unique_suffix()}", queue=f"{bus_prefix}queue-that-was-deleted"
+    )
     with pytest.raises(PublishError, match="unroutable"):
         store.replay(parked_id, publisher, ALICE, "try")
     assert store.get(parked_id)["status"] == "parked"
@@ -181,12 +263,17 @@ def test_a_replayed_message_is_handled_by_its_service(make_service, publisher):
     assert row["error_type"] == "PermanentError"
     svc.fixed = True
     svc.runtime.parking.replay(row["id"], publisher, ALICE, "cause fixed")
-    wait_until(lambda: svc.effects_of(event.id) == 1, timeout=8, message="the replayed message to be handled")
+    wait_until(
+        lambda: svc.effects_of(event.id) == 1,
+        timeout=8,
+        message="the replayed message to be handled",
+    )
     assert svc.calls.count(event.id) == 2
     assert svc.runtime.parking.get(row["id"])["status"] == "replayed"
 
 
 # discard --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("reason", ["", "   ", None])
 def test_discard_requires_a_reason(store, reason):
@@ -199,14 +286,20 @@ def test_discard_requires_a_reason(store, reason):
 
 def test_discard(store):
     parked_id = park(store, service=f"t-{unique_suffix()}")
-    assert store.discard(parked_id, Actor("carol", "admin"), "test order, never real") == \
-        {"id": parked_id, "status": "discarded"}
+    assert store.discard(parked_id, Actor("carol", "admin"), "test order, never real") == {
+        "id": parked_id,
+        "status": "discarded",
+    }
     row = store.get(parked_id)
     assert row["status"] == "discarded" and row["resolved_by"] == "carol"
     assert row["resolution_reason"] == "test order, never real"
     [action] = actions(store, parked_id)
-    assert (action["actor"], action["role"], action["action"], action["reason"]) == \
-        ("carol", "admin", "discard", "test order, never real")
+    assert (action["actor"], action["role"], action["action"], action["reason"]) == (
+        "carol",
+        "admin",
+        "discard",
+        "test order, never real",
+    )
     with pytest.raises(LookupError):
         store.discard(parked_id, ALICE, "again")
     with pytest.raises(LookupError):
@@ -232,6 +325,7 @@ def test_two_replays_at_once_publish_the_message_once(store, broker, declare_que
 
     class Meeting(Publisher):
         """Lets both replays reach the publish together, if the store lets them both get that far."""
+
         def publish_one(self, message):
             try:
                 both_checked.wait()
@@ -244,7 +338,9 @@ def test_two_replays_at_once_publish_the_message_once(store, broker, declare_que
     def replay(name):
         publisher = Meeting(broker)
         try:
-            done.append(store.replay(parked_id, publisher, Actor(name, "support"), "supplier fixed"))
+            done.append(
+                store.replay(parked_id, publisher, Actor(name, "support"), "supplier fixed")
+            )
         except ValueError as exc:
             refused.append(exc)
         finally:

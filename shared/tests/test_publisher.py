@@ -1,19 +1,29 @@
 """The confirming publisher against the real broker: confirmed means acked and routed."""
+
 import uuid
 
 import pytest
-
-from coc_shared.bus import OutgoingMessage, PublishError, Publisher
 from sharedkit import body_bytes, get_all, queue_count, register_test_type
+
+from coc_shared.bus import OutgoingMessage, Publisher, PublishError
 
 
 def _message(routing_key: str, to_queue: bool = False, **kwargs) -> OutgoingMessage:
     message_id = str(uuid.uuid4())
-    return OutgoingMessage(message_id=message_id, body=b'{"n": 1}', routing_key=routing_key, to_queue=to_queue,
-                           event_type=None if to_queue else routing_key, correlation_id="corr", **kwargs)
+    return OutgoingMessage(
+        message_id=message_id,
+        body=b'{"n": 1}',
+        routing_key=routing_key,
+        to_queue=to_queue,
+        event_type=None if to_queue else routing_key,
+        correlation_id="corr",
+        **kwargs,
+    )
 
 
-def test_a_routed_message_is_confirmed_and_arrives_with_its_properties(publisher, declare_queue, rabbitmq_url):
+def test_a_routed_message_is_confirmed_and_arrives_with_its_properties(
+    publisher, declare_queue, rabbitmq_url
+):
     type_ = register_test_type()
     queue = declare_queue([type_])
     msg = _message(type_, headers={"x-test": "yes"})
@@ -62,8 +72,10 @@ def test_a_message_the_broker_nacks_fails(publisher, declare_queue, rabbitmq_url
     through_exchange = _message(type_)
     result = publisher.publish_batch([direct, through_exchange])
     assert result.confirmed == []
-    assert result.failed == {direct.message_id: "nacked by the broker",
-                             through_exchange.message_id: "nacked by the broker"}
+    assert result.failed == {
+        direct.message_id: "nacked by the broker",
+        through_exchange.message_id: "nacked by the broker",
+    }
     with pytest.raises(PublishError, match="nacked"):
         publisher.publish_one(_message(type_))
     assert queue_count(rabbitmq_url, full) == 0
@@ -98,6 +110,7 @@ def test_an_empty_batch_needs_no_broker(broker):
 # Confirms bookkeeping, without a broker: RabbitMQ may ack or nack several tags at once
 # ("multiple"); such a confirm covers only the tags not confirmed yet.
 
+
 def _bookkeeping(broker, sent: int = 6) -> Publisher:
     p = Publisher(broker)
     p._pending.update(range(1, sent + 1))  # as if tags 1..sent had been published
@@ -109,7 +122,14 @@ def test_individual_and_multiple_acks(broker):
     p._on_ack(1, False)
     p._on_ack(4, True)
     p._on_nack(5, False)
-    assert [p._resolved(t) for t in (1, 2, 3, 4, 5, 6)] == ["ack", "ack", "ack", "ack", "nack", None]
+    assert [p._resolved(t) for t in (1, 2, 3, 4, 5, 6)] == [
+        "ack",
+        "ack",
+        "ack",
+        "ack",
+        "nack",
+        None,
+    ]
 
 
 def test_a_multiple_ack_does_not_cover_a_tag_nacked_before(broker):

@@ -2,12 +2,14 @@
 was registered before them, nothing is written without a commit, a PostgreSQL flush is one
 statement, the outbox trigger wakes the relay, a dead pooled connection is replaced once, and the
 block allocator hands out unique numbers across processes' allocators."""
+
 from __future__ import annotations
 
 import threading
 
 import psycopg
 import pytest
+from sharedkit import register_test_type, unique_suffix
 from sqlalchemy import Column, Integer, MetaData, String, Table, event, func, select, text
 from sqlalchemy.exc import DBAPIError
 
@@ -18,7 +20,6 @@ from coc_shared.ids import BlockAllocator
 from coc_shared.outbox import notify_channel
 from coc_shared.tables import create_outbox_notify_trigger, id_blocks_table, messaging_tables
 from coc_shared.unit_of_work import StatementCache, UnitOfWork
-from sharedkit import register_test_type, unique_suffix
 
 
 class Db:
@@ -26,10 +27,22 @@ class Db:
         self.engine = engine
         self.schema = schema
         metadata = MetaData()
-        self.items = Table("items", metadata, Column("id", Integer, primary_key=True), Column("name", String(50)),
-                           Column("count", Integer, nullable=False, default=0), schema=schema)
-        self.notes = Table("notes", metadata, Column("id", Integer, primary_key=True), Column("item_id", Integer),
-                           Column("text", String(200)), schema=schema)
+        self.items = Table(
+            "items",
+            metadata,
+            Column("id", Integer, primary_key=True),
+            Column("name", String(50)),
+            Column("count", Integer, nullable=False, default=0),
+            schema=schema,
+        )
+        self.notes = Table(
+            "notes",
+            metadata,
+            Column("id", Integer, primary_key=True),
+            Column("item_id", Integer),
+            Column("text", String(200)),
+            schema=schema,
+        )
         self.outbox, _ = messaging_tables(metadata, schema)
         self.blocks = id_blocks_table(metadata, schema)
         ensure_schema(engine, schema)
@@ -51,8 +64,12 @@ class Db:
 
     def events(self) -> list[Event]:
         with self.engine.connect() as conn:
-            return [Event.from_json(b) for b in conn.execute(select(self.outbox.c.body).order_by(self.outbox.c.seq))
-                    .scalars()]
+            return [
+                Event.from_json(b)
+                for b in conn.execute(
+                    select(self.outbox.c.body).order_by(self.outbox.c.seq)
+                ).scalars()
+            ]
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -87,15 +104,23 @@ def test_writes_and_events_commit_together(db, type_):
     assert db.rows(db.items) == [(1, "a", 0), (2, "b", 0)]
     assert db.rows(db.notes) == [(1, 1, "first")]
     [stored] = db.events()
-    assert (stored.id, stored.type, stored.data, stored.subject, stored.correlation_id, stored.producer) == \
-        (emitted.id, type_, {"n": 1}, "item-1", "story-1", "probe")
+    assert (
+        stored.id,
+        stored.type,
+        stored.data,
+        stored.subject,
+        stored.correlation_id,
+        stored.producer,
+    ) == (emitted.id, type_, {"n": 1}, "item-1", "story-1", "probe")
 
 
 def test_nothing_is_written_without_a_commit(db, type_):
     with db.uow() as uow:
         uow.add(db.items, {"id": 1, "name": "a", "count": 0})
         uow.emit(type_, {"n": 1})
-        assert uow.execute(select(func.count()).select_from(db.items)).scalar_one() == 1  # flushed, not committed
+        assert (
+            uow.execute(select(func.count()).select_from(db.items)).scalar_one() == 1
+        )  # flushed, not committed
     with pytest.raises(RuntimeError):
         with db.uow() as uow:
             uow.add(db.items, {"id": 2, "name": "b", "count": 0})
@@ -156,10 +181,14 @@ def test_on_postgresql_a_flush_is_one_statement_and_without_reads_the_commit_is_
         assert uow.execute(select(pg.items.c.name).where(pg.items.c.id == 1)).scalar_one() == "a"
         uow.change(pg.items, {"count": 3}, pg.items.c.id == 1)
         uow.remove(pg.notes, pg.notes.c.id == 1)
-        uow.add(pg.notes, {"id": 2, "item_id": 2, "text": "y"})  # after a removal: the next statement
+        uow.add(
+            pg.notes, {"id": 2, "item_id": 2, "text": "y"}
+        )  # after a removal: the next statement
         uow.emit(type_, {"n": 3})
         uow.commit()
-    assert len(pg.statements) == 3, pg.statements  # the read, then two for the writes (in its transaction)
+    assert len(pg.statements) == 3, (
+        pg.statements
+    )  # the read, then two for the writes (in its transaction)
     assert len(pg.events()) == 3
 
 
@@ -178,8 +207,10 @@ def test_the_outbox_trigger_notifies_the_relay_at_commit(pg, type_):
 def _kill_pooled_connections(engine) -> None:
     url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                      "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = ''")
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = ''"
+        )
 
 
 @pytest.mark.parametrize("reads_first", [True, False])
@@ -207,10 +238,16 @@ def test_without_reconnect_a_dead_connection_is_an_error(pg):
 def test_block_allocators_hand_out_unique_increasing_numbers(db):
     first = BlockAllocator(db.engine, db.blocks, "orders", block_size=5)
     second = BlockAllocator(db.engine, db.blocks, "orders", block_size=3)
-    taken = [first.next() for _ in range(7)] + [second.next() for _ in range(4)] + [first.next() for _ in range(4)]
+    taken = (
+        [first.next() for _ in range(7)]
+        + [second.next() for _ in range(4)]
+        + [first.next() for _ in range(4)]
+    )
     assert len(set(taken)) == len(taken)
     assert taken[:7] == sorted(taken[:7]) and taken[0] == 1
-    other = BlockAllocator(db.engine, db.blocks, "invoices-of-a-test", block_size=2, first_value=100)
+    other = BlockAllocator(
+        db.engine, db.blocks, "invoices-of-a-test", block_size=2, first_value=100
+    )
     assert [other.next() for _ in range(3)] == [100, 101, 102]
 
 
@@ -252,13 +289,18 @@ def test_writes_of_one_shape_reuse_one_statement(db, type_):
 
 def test_where_clauses_of_every_supported_form_and_others(db):
     with db.uow() as uow:
-        uow.add(db.items, [{"id": i, "name": None if i % 2 else f"n{i}", "count": i} for i in range(1, 7)])
+        uow.add(
+            db.items,
+            [{"id": i, "name": None if i % 2 else f"n{i}", "count": i} for i in range(1, 7)],
+        )
         uow.commit()
     with db.uow() as uow:
         uow.change(db.items, {"count": 0}, db.items.c.id.in_([1, 2]))
         uow.change(db.items, {"count": 100}, db.items.c.name.is_(None), db.items.c.id > 3)
         uow.remove(db.items, db.items.c.id.not_in([1, 2, 3, 5]), db.items.c.name.is_not(None))
-        uow.change(db.items, {"name": "x"}, (db.items.c.count == 3) | (db.items.c.count == 100))  # uncached form
+        uow.change(
+            db.items, {"name": "x"}, (db.items.c.count == 3) | (db.items.c.count == 100)
+        )  # uncached form
         uow.commit()
     assert db.rows(db.items) == [(1, None, 0), (2, "n2", 0), (3, "x", 3), (5, "x", 100)]
 

@@ -10,6 +10,7 @@ a failed test are attached to its report.
 Infrastructure faults (memory alarm, ``stop_app``, PostgreSQL restart) are context managers that
 always restore the service, also from a watchdog thread in case the test itself hangs.
 """
+
 from __future__ import annotations
 
 import gc
@@ -100,19 +101,33 @@ class Proc:
     def wait_log(self, event: str, count: int = 1, timeout: float = 30, **match) -> list[dict]:
         def found():
             if not self.alive():
-                raise AssertionError(f"{self.name} exited with {self.popen.returncode} while waiting for {event}")
+                raise AssertionError(
+                    f"{self.name} exited with {self.popen.returncode} while waiting for {event}"
+                )
             lines = self.logs(event, **match)
             return lines if len(lines) >= count else None
-        return wait_until(found, timeout=timeout, interval=0.05, message=f"{count} x {event} {match} in {self.name}")
+
+        return wait_until(
+            found,
+            timeout=timeout,
+            interval=0.05,
+            message=f"{count} x {event} {match} in {self.name}",
+        )
 
     def amqp_local_ports(self) -> set[int]:
         """Local ports of this process's TCP connections to the broker (from ``ss``)."""
-        out = subprocess.run(["ss", "-tnpH", "state", "established", "( dport = :5672 )"],
-                             capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run(
+            ["ss", "-tnpH", "state", "established", "( dport = :5672 )"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
         ports = set()
         for line in out.splitlines():
             if f"pid={self.pid}," in line:
-                local = line.split()[2]  # Recv-Q Send-Q Local Peer Process (no State column with a state filter)
+                local = line.split()[
+                    2
+                ]  # Recv-Q Send-Q Local Peer Process (no State column with a state filter)
                 ports.add(int(local.rsplit(":", 1)[1]))
         return ports
 
@@ -142,9 +157,14 @@ class Pipeline:
         name = f"{command}-{n}"
         log_path = self.tmp_path / f"{name}.stderr.log"
         with open(log_path, "wb") as err:
-            popen = subprocess.Popen([PYTHON, str(PROBE_DIR / "probe_service.py"), command], cwd=str(ROOT),
-                                     env=self.env(**env), stdout=err, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+            popen = subprocess.Popen(
+                [PYTHON, str(PROBE_DIR / "probe_service.py"), command],
+                cwd=str(ROOT),
+                env=self.env(**env),
+                stdout=err,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         proc = Proc(name, popen, log_path)
         self.procs.append(proc)
         return proc
@@ -158,15 +178,17 @@ class Pipeline:
         for proc in self.procs:
             try:
                 proc.kill9()
-            except Exception:  # noqa: BLE001 - teardown must go on
+            except Exception:
                 pass
 
     def report(self) -> str:
         parts = []
         for proc in self.procs:
             lines = proc.text().splitlines()
-            parts.append(f"----- {proc.name} (pid {proc.pid}, exit {proc.popen.poll()}), "
-                         f"last {min(len(lines), 150)} of {len(lines)} lines -----")
+            parts.append(
+                f"----- {proc.name} (pid {proc.pid}, exit {proc.popen.poll()}), "
+                f"last {min(len(lines), 150)} of {len(lines)} lines -----"
+            )
             parts.extend(lines[-150:])
         return "\n".join(parts)
 
@@ -214,12 +236,20 @@ class Pipeline:
 
         def progress():
             return self.done(ids) or None
+
         try:
-            wait_until(progress, timeout=timeout, interval=0.1, message=f"effects and echoes of {len(ids)} events")
+            wait_until(
+                progress,
+                timeout=timeout,
+                interval=0.1,
+                message=f"effects and echoes of {len(ids)} events",
+            )
         except AssertionError:
             effects, echoes = self.effects_by_event(), self.echoes_by_cause()
-            raise AssertionError(f"after {timeout}s: {sum(1 for i in ids if i in effects)}/{len(ids)} effects, "
-                                 f"{sum(1 for i in ids if i in echoes)}/{len(ids)} echoes") from None
+            raise AssertionError(
+                f"after {timeout}s: {sum(1 for i in ids if i in effects)}/{len(ids)} effects, "
+                f"{sum(1 for i in ids if i in echoes)}/{len(ids)} echoes"
+            ) from None
 
     def assert_exactly_once(self, ids, total: int | None = None) -> None:
         """One effect and one echo per event id; ``total``: no other effect at all in this test's database."""
@@ -227,8 +257,12 @@ class Pipeline:
         effects, echoes = self.effects_by_event(), self.echoes_by_cause()
         wrong_effects = {i: effects.get(i, 0) for i in ids if effects.get(i, 0) != 1}
         wrong_echoes = {i: echoes.get(i, 0) for i in ids if echoes.get(i, 0) != 1}
-        assert not wrong_effects, f"events without exactly one effect: {dict(list(wrong_effects.items())[:10])}"
-        assert not wrong_echoes, f"events without exactly one echo: {dict(list(wrong_echoes.items())[:10])}"
+        assert not wrong_effects, (
+            f"events without exactly one effect: {dict(list(wrong_effects.items())[:10])}"
+        )
+        assert not wrong_echoes, (
+            f"events without exactly one echo: {dict(list(wrong_echoes.items())[:10])}"
+        )
         if total is not None:
             assert sum(effects.values()) == total
             assert sum(echoes.values()) == total
@@ -242,7 +276,10 @@ class Pipeline:
 
     def support_actions(self) -> list[dict]:
         with self.runtime.parking_engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(select(support_actions).order_by(support_actions.c.id))]
+            return [
+                dict(r._mapping)
+                for r in conn.execute(select(support_actions).order_by(support_actions.c.id))
+            ]
 
     # broker
     @contextmanager
@@ -276,12 +313,20 @@ class Pipeline:
         environment = self.env(**env)
         if token is not None:
             environment["STAFF_TOKEN"] = token
-        return subprocess.run([SUPPORT_CLI, *args], cwd=str(ROOT), env=environment, capture_output=True,
-                              text=True, timeout=60)
+        return subprocess.run(
+            [SUPPORT_CLI, *args],
+            cwd=str(ROOT),
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
 
 def cli_json(result: subprocess.CompletedProcess) -> dict:
-    assert result.stdout.strip(), f"no output (exit {result.returncode}); stderr: {result.stderr[-2000:]}"
+    assert result.stdout.strip(), (
+        f"no output (exit {result.returncode}); stderr: {result.stderr[-2000:]}"
+    )
     return json.loads(result.stdout)
 
 
@@ -306,13 +351,16 @@ def pipeline(request, tmp_path, settings_factory, postgres_server_url, rabbitmq_
     overrides = dict(marker.kwargs) if marker else {}
     server = make_url(normalise_url(postgres_server_url))
     db_name = f"coc_t_{RUN_ID}_x{n}"
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    admin = create_engine(
+        server.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{db_name}"'))
     db_url = server.set(database=db_name).render_as_string(hide_password=False)
     prefix = f"t{RUN_ID}.x{n}."
-    settings = settings_factory("probe", database_url=db_url, parking_database_url=db_url, bus_prefix=prefix,
-                                **overrides)
+    settings = settings_factory(
+        "probe", database_url=db_url, parking_database_url=db_url, bus_prefix=prefix, **overrides
+    )
     runtime = Runtime(probe_service.definition, settings)
     pipe = Pipeline(settings, runtime, tmp_path, rabbitmq_url)
     try:
@@ -329,18 +377,21 @@ def pipeline(request, tmp_path, settings_factory, postgres_server_url, rabbitmq_
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
                 return True
-            except Exception as exc:  # noqa: BLE001 - PostgreSQL restarting (another run's test): try again
+            except Exception as exc:
                 print(f"dropping {db_name}: {exc}")
                 return False
+
         wait_until(dropped, timeout=30, interval=0.5, message=f"database {db_name} dropped")
         try:
             delete_bus_names(rabbitmq_url, prefix)
-        except Exception as exc:  # noqa: BLE001 - best effort (the broker may be restarting for another run)
+        except Exception as exc:
             print(f"could not delete the bus names of {prefix}: {exc}")
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "pipeline_settings(**overrides): settings of the test's probe service")
+    config.addinivalue_line(
+        "markers", "pipeline_settings(**overrides): settings of the test's probe service"
+    )
 
 
 # --------------------------------------------------------------------------- infrastructure faults
@@ -403,4 +454,3 @@ def restart_postgres() -> None:
     for obj in gc.get_objects():
         if isinstance(obj, Engine):
             obj.dispose()
-

@@ -1,6 +1,7 @@
 """RabbitMQ stopped and started again (``rabbitmqctl stop_app`` / ``start_app``) in the middle of a
 burst of 1,000 events: the relay and the consumer (separate processes) reconnect by themselves and
 every event has exactly one effect."""
+
 import pytest
 
 from coc_shared.testing import wait_until
@@ -13,8 +14,12 @@ def test_broker_restart_during_a_burst_of_1000_events(pipeline):
     relay = pipeline.start("relay")
     first = pipeline.emit(500, start=0)
     # The burst is flowing (the first effects are there) when the broker goes away.
-    wait_until(lambda: len(pipeline.effects_by_event()) >= 1, timeout=30, interval=0.02,
-               message="the first effects of the burst")
+    wait_until(
+        lambda: len(pipeline.effects_by_event()) >= 1,
+        timeout=30,
+        interval=0.02,
+        message="the first effects of the burst",
+    )
     with pipeline.broker_stopped():
         at_stop = len(pipeline.effects_by_event())
         # The rest of the burst is committed to the outbox while the broker is down.

@@ -2,6 +2,7 @@
 staff inspect it with ``coc-support`` and, once the cause is fixed, replay it to the probe's own
 queue, where it is handled once; every action is recorded with who and why; without a valid staff
 token the command line refuses and changes nothing."""
+
 import json
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -17,23 +18,32 @@ QUICK_ATTEMPTS, DELAYS = 3, (1.0, 2.0)
 
 
 def _snapshot(pipeline):
-    return ([(r["id"], r["status"]) for r in pipeline.parked()], len(pipeline.support_actions()),
-            pipeline.effects_by_event())
+    return (
+        [(r["id"], r["status"]) for r in pipeline.parked()],
+        len(pipeline.support_actions()),
+        pipeline.effects_by_event(),
+    )
 
 
 @pytest.mark.pipeline_settings(retry_delays=DELAYS, quick_attempts=QUICK_ATTEMPTS)
 def test_poison_message_parked_replayed_and_discarded_with_the_support_cli(pipeline):
     worker = pipeline.start_consumer("worker")
-    poison = pipeline.emit(2, start=0, poison=True)  # the first is replayed later, the second discarded
+    poison = pipeline.emit(
+        2, start=0, poison=True
+    )  # the first is replayed later, the second discarded
     behind = pipeline.emit(50, start=100)
 
     # --- parked, while the 50 messages behind it are handled
-    wait_until(lambda: len(pipeline.parked()) == 2, timeout=40, interval=0.1, message="two parked messages")
+    wait_until(
+        lambda: len(pipeline.parked()) == 2, timeout=40, interval=0.1, message="two parked messages"
+    )
     pipeline.wait_done(behind)
     pipeline.assert_exactly_once(behind, total=50)
     rows = {row["event_id"]: row for row in pipeline.parked()}
     assert set(rows) == set(poison)
-    last_handled = pipeline.scalar("SELECT max(handled_at) FROM probe.inbox WHERE event_id = ANY(:ids)", ids=behind)
+    last_handled = pipeline.scalar(
+        "SELECT max(handled_at) FROM probe.inbox WHERE event_id = ANY(:ids)", ids=behind
+    )
     for seq, event_id in enumerate(poison):
         row = rows[event_id]
         assert row["status"] == "parked"
@@ -45,7 +55,9 @@ def test_poison_message_parked_replayed_and_discarded_with_the_support_cli(pipel
         assert row["order_id"] == f"order-{seq}"
         body = json.loads(row["body"])
         assert body["id"] == event_id and body["data"] == {"seq": seq, "poison": True}
-        assert row["headers"]["x-coc-attempts"] == QUICK_ATTEMPTS + len(DELAYS) - 1  # before the last delivery
+        assert (
+            row["headers"]["x-coc-attempts"] == QUICK_ATTEMPTS + len(DELAYS) - 1
+        )  # before the last delivery
         assert row["headers"]["x-coc-delayed"] == len(DELAYS)
         assert row["properties"]["message_id"] == event_id
         assert row["error_type"] == "ValueError"
@@ -61,30 +73,54 @@ def test_poison_message_parked_replayed_and_discarded_with_the_support_cli(pipel
 
     # --- the command line refuses without a valid staff token, and changes nothing
     before = _snapshot(pipeline)
-    forged = pipeline.json(pipeline.cli("issue-token", "--name", "mallory", "--role", "admin",
-                                        STAFF_TOKEN_SECRET="another-secret-" + "y" * 32))["token"]
-    expired = pipeline.json(pipeline.cli("issue-token", "--name", "bob", "--role", "support", "--hours", "-1"))["token"]
+    forged = pipeline.json(
+        pipeline.cli(
+            "issue-token",
+            "--name",
+            "mallory",
+            "--role",
+            "admin",
+            STAFF_TOKEN_SECRET="another-secret-" + "y" * 32,
+        )
+    )["token"]
+    expired = pipeline.json(
+        pipeline.cli("issue-token", "--name", "bob", "--role", "support", "--hours", "-1")
+    )["token"]
     replay = ["parked", "replay", str(parked_id), "--reason", "try"]
     discard = ["parked", "discard", str(discard_id), "--reason", "try"]
-    refused = [(None, ["parked", "list"]), (None, replay), (None, discard), ("", replay),
-               ("not-a-token", replay), ("not-a-token", ["parked", "show", str(parked_id)]),
-               (forged, replay), (forged, discard), (expired, replay)]
+    refused = [
+        (None, ["parked", "list"]),
+        (None, replay),
+        (None, discard),
+        ("", replay),
+        ("not-a-token", replay),
+        ("not-a-token", ["parked", "show", str(parked_id)]),
+        (forged, replay),
+        (forged, discard),
+        (expired, replay),
+    ]
     with ThreadPoolExecutor(max_workers=4) as pool:  # independent commands: run side by side
         results = list(pool.map(lambda case: pipeline.cli(*case[1], token=case[0]), refused))
     for (token, args), result in zip(refused, results):
         assert result.returncode == 3, (token, args, result.stdout, result.stderr)
         assert "token" in pipeline.json(result)["error"]
-    result = pipeline.cli("parked", "--token", "not-a-token", "replay", str(parked_id), "--reason", "try")
+    result = pipeline.cli(
+        "parked", "--token", "not-a-token", "replay", str(parked_id), "--reason", "try"
+    )
     assert result.returncode == 3
     assert _snapshot(pipeline) == before
     assert pipeline.support_actions() == []
 
-    token = pipeline.json(pipeline.cli("issue-token", "--name", "alice", "--role", "support"))["token"]
+    token = pipeline.json(pipeline.cli("issue-token", "--name", "alice", "--role", "support"))[
+        "token"
+    ]
 
     # --- list and show
     listed = pipeline.json(pipeline.cli("parked", "list", token=token))
     assert listed["count"] == 2 and {i["id"] for i in listed["items"]} == {parked_id, discard_id}
-    listed = pipeline.json(pipeline.cli("parked", "list", "--error", "not fixed", "--order", "order-0", token=token))
+    listed = pipeline.json(
+        pipeline.cli("parked", "list", "--error", "not fixed", "--order", "order-0", token=token)
+    )
     assert [i["id"] for i in listed["items"]] == [parked_id]
     assert listed["items"][0]["error_type"] == "ValueError" and listed["items"][0]["attempts"] == 5
     shown = pipeline.json(pipeline.cli("parked", "show", str(parked_id), token=token))
@@ -94,8 +130,12 @@ def test_poison_message_parked_replayed_and_discarded_with_the_support_cli(pipel
 
     # --- a second queue bound to probe.ping on the same exchange: a replay must not reach it
     with pipeline.amqp_channel() as channel:
-        spy = kombu.Queue(pipeline.settings.bus_prefix + "spy", exchange=pipeline.runtime.broker.exchange(),
-                          routing_key="probe.ping", durable=False)
+        spy = kombu.Queue(
+            pipeline.settings.bus_prefix + "spy",
+            exchange=pipeline.runtime.broker.exchange(),
+            routing_key="probe.ping",
+            durable=False,
+        )
         spy(channel).declare()
 
     # --- fix the cause, replay
@@ -103,8 +143,11 @@ def test_poison_message_parked_replayed_and_discarded_with_the_support_cli(pipel
     reason = "cause fixed: probe.switches has 'fixed' (ticket T-1)"
     result = pipeline.cli("parked", "replay", str(parked_id), "--reason", reason, token=token)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert pipeline.json(result) == {"replayed": 1, "failed": 0,
-                                     "results": [{"id": parked_id, "status": "replayed", "queue": pipeline.queue}]}
+    assert pipeline.json(result) == {
+        "replayed": 1,
+        "failed": 0,
+        "results": [{"id": parked_id, "status": "replayed", "queue": pipeline.queue}],
+    }
     pipeline.wait_done([poison[0]])
     worker.wait_log("event.handled", event_id=poison[0])
     # a second replay of the same message is refused
@@ -113,7 +156,12 @@ def test_poison_message_parked_replayed_and_discarded_with_the_support_cli(pipel
 
     # The spy gets the next ordinary ping, but never got the replayed copy.
     [marker] = pipeline.emit(1, start=500)
-    wait_until(lambda: pipeline.queue_depth(spy.name) >= 1, timeout=30, interval=0.1, message="the spy's message")
+    wait_until(
+        lambda: pipeline.queue_depth(spy.name) >= 1,
+        timeout=30,
+        interval=0.1,
+        message="the spy's message",
+    )
     pipeline.wait_done([marker])
     with pipeline.amqp_channel() as channel:
         received = []
@@ -122,19 +170,35 @@ def test_poison_message_parked_replayed_and_discarded_with_the_support_cli(pipel
     assert received == [marker]
 
     # --- discard the other one
-    result = pipeline.cli("parked", "discard", str(discard_id), "--reason", "test data, not needed", token=token)
+    result = pipeline.cli(
+        "parked", "discard", str(discard_id), "--reason", "test data, not needed", token=token
+    )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert pipeline.cli("parked", "discard", str(discard_id), "--reason", "twice", token=token).returncode == 4
+    assert (
+        pipeline.cli(
+            "parked", "discard", str(discard_id), "--reason", "twice", token=token
+        ).returncode
+        == 4
+    )
 
     # --- end state: exactly once, statuses, and who did what and why
     pipeline.assert_exactly_once([poison[0], *behind, marker], total=52)
     assert poison[1] not in pipeline.effects_by_event()
     final = {row["id"]: row for row in pipeline.parked()}
-    assert (final[parked_id]["status"], final[parked_id]["resolved_by"], final[parked_id]["resolution_reason"]) == \
-        ("replayed", "alice", reason)
-    assert (final[discard_id]["status"], final[discard_id]["resolved_by"], final[discard_id]["resolution_reason"]) == \
-        ("discarded", "alice", "test data, not needed")
-    actions = [(a["actor"], a["role"], a["action"], a["target"], a["reason"]) for a in pipeline.support_actions()]
+    assert (
+        final[parked_id]["status"],
+        final[parked_id]["resolved_by"],
+        final[parked_id]["resolution_reason"],
+    ) == ("replayed", "alice", reason)
+    assert (
+        final[discard_id]["status"],
+        final[discard_id]["resolved_by"],
+        final[discard_id]["resolution_reason"],
+    ) == ("discarded", "alice", "test data, not needed")
+    actions = [
+        (a["actor"], a["role"], a["action"], a["target"], a["reason"])
+        for a in pipeline.support_actions()
+    ]
     assert actions == [
         ("alice", "support", "list", None, None),
         ("alice", "support", "list", None, None),

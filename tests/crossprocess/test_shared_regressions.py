@@ -1,6 +1,7 @@
 """Regression tests for two bugs of coc_shared found by the cross-process tests: a publisher
 hanging on a connection the broker blocks (memory alarm), and the run's database left behind
 when PostgreSQL restarted during the session."""
+
 import re
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from coc_shared.bus import OutgoingMessage, PublishError, Publisher
+from coc_shared.bus import OutgoingMessage, Publisher, PublishError
 from coc_shared.db import normalise_url
 
 pytestmark = pytest.mark.crossprocess
@@ -24,9 +25,11 @@ def test_publisher_gives_up_within_its_confirm_timeout_while_the_broker_blocks_p
 
     def publish(n):
         try:
-            publisher.publish_one(OutgoingMessage(message_id=f"m{n}", body=b"{}", routing_key="probe.ping"))
+            publisher.publish_one(
+                OutgoingMessage(message_id=f"m{n}", body=b"{}", routing_key="probe.ping")
+            )
             outcome[n] = "confirmed"
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             outcome[n] = exc
 
     publish(0)
@@ -44,7 +47,7 @@ def test_publisher_gives_up_within_its_confirm_timeout_while_the_broker_blocks_p
     assert isinstance(outcome[1], PublishError)
 
 
-INNER_TEST = '''
+INNER_TEST = """
 import subprocess
 from sqlalchemy import create_engine, text
 
@@ -60,21 +63,42 @@ def test_connections_lost(database_url, postgres_server_url):
         conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                           "WHERE client_port = ANY(:p) AND pid <> pg_backend_pid()"), {"p": ports})
     engine.dispose()
-'''
+"""
 
 
 def test_session_database_is_dropped_after_a_postgres_restart(tmp_path, postgres_server_url):
     (tmp_path / "test_inner.py").write_text(textwrap.dedent(INNER_TEST))
-    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "coc_shared.testing", "-s", "-q",
-                             "-p", "no:cacheprovider", "--rootdir", str(tmp_path), str(tmp_path / "test_inner.py")],
-                            cwd=str(tmp_path), capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "coc_shared.testing",
+            "-s",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_inner.py"),
+        ],
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     output = result.stdout + result.stderr
     names = re.findall(r"RUN_DATABASE (coc_t_\w+)", output)
     assert names, output[-3000:]
     server = make_url(normalise_url(postgres_server_url))
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    admin = create_engine(
+        server.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
     with admin.connect() as conn:
-        left_behind = conn.execute(text("SELECT count(*) FROM pg_database WHERE datname = :n"), {"n": names[0]}).scalar()
+        left_behind = conn.execute(
+            text("SELECT count(*) FROM pg_database WHERE datname = :n"), {"n": names[0]}
+        ).scalar()
         conn.execute(text(f'DROP DATABASE IF EXISTS "{names[0]}" WITH (FORCE)'))
     assert "1 passed" in output, output[-3000:]
     assert result.returncode == 0 and " error" not in output, output[-3000:]

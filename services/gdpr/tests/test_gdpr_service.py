@@ -1,5 +1,6 @@
 """Integration tests of the gdpr service on the real PostgreSQL and RabbitMQ (this run's own
 database and bus prefix, from coc_shared.testing)."""
+
 import pytest
 from sqlalchemy import select
 
@@ -8,8 +9,15 @@ from coc_gdpr.service import definition
 from coc_orders.service import definition as orders_definition
 from coc_shared.service import Runtime
 from coc_shared.testing import (
-    assert_handlers_work_on_sqlite, assert_migrated, assert_migrations_match_metadata,
-    assert_one_effect_when_published_twice, assert_recorded_once, count_rows, fresh_example, handle, staff_client,
+    assert_handlers_work_on_sqlite,
+    assert_migrated,
+    assert_migrations_match_metadata,
+    assert_one_effect_when_published_twice,
+    assert_recorded_once,
+    count_rows,
+    fresh_example,
+    handle,
+    staff_client,
 )
 
 
@@ -61,8 +69,11 @@ def test_a_second_request_while_one_is_pending_joins_it(runtime):
     for e in (first, again):
         handle(runtime, e)
     with runtime.engine.connect() as conn:
-        rows = conn.execute(select(tables.deactivation_requests).where(
-            tables.deactivation_requests.c.account_id == first.data["account_id"])).all()
+        rows = conn.execute(
+            select(tables.deactivation_requests).where(
+                tables.deactivation_requests.c.account_id == first.data["account_id"]
+            )
+        ).all()
     assert [(r.event_id, r.status) for r in rows] == [(first.id, "pending")]
 
 
@@ -74,5 +85,10 @@ def producer(runtime, start_with_producer):
 
 
 def test_an_event_from_the_broker_has_one_effect_even_when_published_twice(runtime, producer):
-    assert_one_effect_when_published_twice(runtime, producer, lambda: fresh_example("account.deactivation_requested"),
-                                           effects, "deactivation request recorded")
+    assert_one_effect_when_published_twice(
+        runtime,
+        producer,
+        lambda: fresh_example("account.deactivation_requested"),
+        effects,
+        "deactivation request recorded",
+    )

@@ -1,5 +1,6 @@
 """Integration tests of the notifications service on the real PostgreSQL and RabbitMQ (this run's own
 database and bus prefix, from coc_shared.testing)."""
+
 import uuid
 
 import pytest
@@ -10,9 +11,17 @@ from coc_notifications.service import definition
 from coc_orders.service import definition as orders_definition
 from coc_shared.service import Runtime
 from coc_shared.testing import (
-    assert_handlers_work_on_sqlite, assert_migrated, assert_migrations_match_metadata,
-    assert_one_effect_when_published_twice, assert_recorded_once, count_rows, fresh_example, handle, publish,
-    staff_client, wait_until,
+    assert_handlers_work_on_sqlite,
+    assert_migrated,
+    assert_migrations_match_metadata,
+    assert_one_effect_when_published_twice,
+    assert_recorded_once,
+    count_rows,
+    fresh_example,
+    handle,
+    publish,
+    staff_client,
+    wait_until,
 )
 
 
@@ -51,47 +60,74 @@ def test_health_readiness_and_staff_only_routes(runtime):
     assert client.get(path).status_code == 401
     answer = client.get(path, headers=auth)
     assert answer.status_code == 200
-    assert answer.get_json()["items"] == [{"event_id": event.id, "event_type": "order.placed",
-                                           "template": "order_confirmation", "status": "pending",
-                                           "has_recipient": True}]
+    assert answer.get_json()["items"] == [
+        {
+            "event_id": event.id,
+            "event_type": "order.placed",
+            "template": "order_confirmation",
+            "status": "pending",
+            "has_recipient": True,
+        }
+    ]
 
 
 def recipients(rt: Runtime, order_id: str) -> list:
     with rt.engine.connect() as conn:
-        return conn.execute(select(tables.notifications.c.recipient_email).where(
-            tables.notifications.c.order_id == order_id)).scalars().all()
+        return (
+            conn.execute(
+                select(tables.notifications.c.recipient_email).where(
+                    tables.notifications.c.order_id == order_id
+                )
+            )
+            .scalars()
+            .all()
+        )
 
 
 def kept_for_account(rt: Runtime, account_id: str) -> list:
     t = tables.notifications
     with rt.engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(select(t.c.template, t.c.recipient_email, t.c.confirmation_url)
-                                               .where(t.c.account_id == account_id).order_by(t.c.id))]
+        return [
+            tuple(r)
+            for r in conn.execute(
+                select(t.c.template, t.c.recipient_email, t.c.confirmation_url)
+                .where(t.c.account_id == account_id)
+                .order_by(t.c.id)
+            )
+        ]
 
 
 def email_change(account_id: str):
     event = fresh_example("account.email_change_requested")
     event.data = {**event.data, "account_id": account_id}
     event.subject = account_id
-    event.personal = {"email": f"new.{uuid.uuid4().hex[:6]}@example.org",
-                      "confirmation_url": f"https://coc.example/confirm?token={uuid.uuid4().hex}"}
+    event.personal = {
+        "email": f"new.{uuid.uuid4().hex[:6]}@example.org",
+        "confirmation_url": f"https://coc.example/confirm?token={uuid.uuid4().hex}",
+    }
     return event
 
 
-def test_an_email_change_keeps_the_new_address_and_the_link_until_the_account_is_deactivated(runtime):
+def test_an_email_change_keeps_the_new_address_and_the_link_until_the_account_is_deactivated(
+    runtime,
+):
     account_id, other_account = str(uuid.uuid4()), str(uuid.uuid4())
     change, other = email_change(account_id), email_change(other_account)
     for e in (change, other):
         handle(runtime, e)
     assert kept_for_account(runtime, account_id) == [
-        ("email_change_confirmation", change.personal["email"], change.personal["confirmation_url"])]
+        ("email_change_confirmation", change.personal["email"], change.personal["confirmation_url"])
+    ]
     deactivated = fresh_example("account.deactivated")
     deactivated.data = {**deactivated.data, "account_id": account_id}
     handle(runtime, deactivated)
-    assert kept_for_account(runtime, account_id) == [("email_change_confirmation", None, None),
-                                                     ("account_deactivated", None, None)]
+    assert kept_for_account(runtime, account_id) == [
+        ("email_change_confirmation", None, None),
+        ("account_deactivated", None, None),
+    ]
     assert kept_for_account(runtime, other_account) == [
-        ("email_change_confirmation", other.personal["email"], other.personal["confirmation_url"])]
+        ("email_change_confirmation", other.personal["email"], other.personal["confirmation_url"])
+    ]
     # a late delivery for the erased account keeps nothing personal
     late = email_change(account_id)
     handle(runtime, late)
@@ -125,9 +161,11 @@ def test_an_email_change_from_the_broker_is_recorded_for_the_new_address(runtime
     event = publish(producer, email_change(account_id))
     wait_until(lambda: effects(runtime, event) == 1, message="email change notification recorded")
     assert kept_for_account(runtime, account_id) == [
-        ("email_change_confirmation", event.personal["email"], event.personal["confirmation_url"])]
+        ("email_change_confirmation", event.personal["email"], event.personal["confirmation_url"])
+    ]
 
 
 def test_an_event_from_the_broker_has_one_effect_even_when_published_twice(runtime, producer):
-    assert_one_effect_when_published_twice(runtime, producer, lambda: fresh_example("order.placed"), effects,
-                                           "notification recorded")
+    assert_one_effect_when_published_twice(
+        runtime, producer, lambda: fresh_example("order.placed"), effects, "notification recorded"
+    )

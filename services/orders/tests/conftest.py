@@ -1,5 +1,6 @@
 """Fixtures of the orders tests: the service on this run's PostgreSQL database and bus prefix
 (coc_shared.testing), a Flask test client, a local S3-compatible server (moto in server mode)."""
+
 from __future__ import annotations
 
 import base64
@@ -21,6 +22,7 @@ DOCUMENT_KEY = base64.b64encode(b"k" * 32).decode()
 @pytest.fixture(scope="session")
 def s3_endpoint():
     from moto.server import ThreadedMotoServer
+
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
     server.start()
     host, port = server.get_host_and_port()
@@ -33,10 +35,14 @@ def s3_endpoint():
 def orders_extra(s3_endpoint: str, **overrides) -> dict:
     extra = {
         "ORDERS_DOCUMENT_KEY": DOCUMENT_KEY,
-        "ORDERS_DOCUMENT_STORE": "s3", "ORDERS_S3_ENDPOINT_URL": s3_endpoint,
-        "ORDERS_S3_BUCKET": "coc-test-" + uuid.uuid4().hex[:8], "ORDERS_S3_REGION": "eu-west-3",
-        "ORDERS_S3_ACCESS_KEY_ID": "testing", "ORDERS_S3_SECRET_ACCESS_KEY": "testing",
-        "ORDERS_RATE_LIMIT_LOGIN": "1000/minute", "ORDERS_RATE_LIMIT_ORDERS": "10000/minute",
+        "ORDERS_DOCUMENT_STORE": "s3",
+        "ORDERS_S3_ENDPOINT_URL": s3_endpoint,
+        "ORDERS_S3_BUCKET": "coc-test-" + uuid.uuid4().hex[:8],
+        "ORDERS_S3_REGION": "eu-west-3",
+        "ORDERS_S3_ACCESS_KEY_ID": "testing",
+        "ORDERS_S3_SECRET_ACCESS_KEY": "testing",
+        "ORDERS_RATE_LIMIT_LOGIN": "1000/minute",
+        "ORDERS_RATE_LIMIT_ORDERS": "10000/minute",
     }
     extra.update(overrides)
     return extra
@@ -54,8 +60,13 @@ def migrated(settings_factory):
 def make_runtime(runtime_factory, s3_endpoint, migrated):
     def make(customer_token_secret: str | None = CUSTOMER_SECRET, **extra_overrides) -> Runtime:
         """An orders runtime; keyword arguments in capitals override the service's own variables."""
-        return runtime_factory(definition, migrate=False, customer_token_secret=customer_token_secret,
-                               extra=orders_extra(s3_endpoint, **extra_overrides))
+        return runtime_factory(
+            definition,
+            migrate=False,
+            customer_token_secret=customer_token_secret,
+            extra=orders_extra(s3_endpoint, **extra_overrides),
+        )
+
     return make
 
 

@@ -1,29 +1,37 @@
 """Customer accounts: sign-up, argon2, token log-in with expiry, profile read and change, e-mail
 change confirmed by a link, orders linked to the account and filled from the profile, the list of
 my orders, deactivation request (event), 404 for others' resources, rate-limited log-in (429)."""
+
 from __future__ import annotations
 
 import hashlib
 import uuid
 from datetime import timedelta
 
+from orders_helpers import order_body, outbox_events
 from sqlalchemy import inspect, select
 
 from coc_orders.adapters import tables
 from coc_shared.tokens import issue_customer_token, verify_customer_token
-
 from conftest import CUSTOMER_SECRET
-from orders_helpers import order_body, outbox_events
 
-PROFILE = {"customer": {"first_name": "Léa", "last_name": "N'Diaye", "phone": "+33 6 98 76 54 32"},
-           "shipping_address": {"line1": "3 quai des Chartrons", "postal_code": "33000", "city": "Bordeaux",
-                                "country": "FR"},
-           "marketing_consent": True}
+PROFILE = {
+    "customer": {"first_name": "Léa", "last_name": "N'Diaye", "phone": "+33 6 98 76 54 32"},
+    "shipping_address": {
+        "line1": "3 quai des Chartrons",
+        "postal_code": "33000",
+        "city": "Bordeaux",
+        "country": "FR",
+    },
+    "marketing_consent": True,
+}
 
 
 def sign_up(client, email=None, password="correct horse battery", profile=PROFILE):
     email = email or f"lea.{uuid.uuid4().hex[:8]}@example.org"
-    answer = client.post("/v1/accounts", json={"email": email, "password": password, "profile": profile})
+    answer = client.post(
+        "/v1/accounts", json={"email": email, "password": password, "profile": profile}
+    )
     assert answer.status_code == 201, answer.get_json()
     token = client.post("/v1/auth/token", json={"email": email, "password": password})
     assert token.status_code == 200, token.get_json()
@@ -32,54 +40,109 @@ def sign_up(client, email=None, password="correct horse battery", profile=PROFIL
 
 def test_sign_up_log_in_and_see_my_data(runtime, client):
     email = f"Lea.{uuid.uuid4().hex[:8]}@Example.org"
-    created = client.post("/v1/accounts", json={"email": email, "password": "correct horse battery",
-                                                "profile": PROFILE})
+    created = client.post(
+        "/v1/accounts",
+        json={"email": email, "password": "correct horse battery", "profile": PROFILE},
+    )
     assert created.status_code == 201, created.get_json()
     assert "password" not in created.get_data(as_text=True)
     with runtime.engine.connect() as conn:
-        stored = conn.execute(select(tables.accounts.c.password_hash)
-                              .where(tables.accounts.c.id == created.get_json()["id"])).scalar_one()
+        stored = conn.execute(
+            select(tables.accounts.c.password_hash).where(
+                tables.accounts.c.id == created.get_json()["id"]
+            )
+        ).scalar_one()
     assert stored.startswith("$argon2id$")
-    token = client.post("/v1/auth/token", json={"email": email.lower(), "password": "correct horse battery"}).get_json()
+    token = client.post(
+        "/v1/auth/token", json={"email": email.lower(), "password": "correct horse battery"}
+    ).get_json()
     assert token["token_type"] == "Bearer" and token["expires_in"] == 7200
-    me = client.get("/v1/accounts/me", headers={"Authorization": f"Bearer {token['access_token']}"}).get_json()
-    assert me["customer"]["phone"] == "+33698765432" and me["shipping_address"]["city"] == "Bordeaux"
+    me = client.get(
+        "/v1/accounts/me", headers={"Authorization": f"Bearer {token['access_token']}"}
+    ).get_json()
+    assert (
+        me["customer"]["phone"] == "+33698765432" and me["shipping_address"]["city"] == "Bordeaux"
+    )
     assert me["marketing_consent"] is True
-    assert client.post("/v1/auth/token", json={"email": email, "password": "wrong password!"}).status_code == 401
-    assert client.post("/v1/auth/token", json={"email": "nobody@example.org", "password": "x"}).status_code == 401
-    assert client.post("/v1/accounts", json={"email": email, "password": "another password"}).status_code == 409
+    assert (
+        client.post(
+            "/v1/auth/token", json={"email": email, "password": "wrong password!"}
+        ).status_code
+        == 401
+    )
+    assert (
+        client.post(
+            "/v1/auth/token", json={"email": "nobody@example.org", "password": "x"}
+        ).status_code
+        == 401
+    )
+    assert (
+        client.post(
+            "/v1/accounts", json={"email": email, "password": "another password"}
+        ).status_code
+        == 409
+    )
 
 
 def test_bad_sign_ups_get_422_per_field(client):
-    answer = client.post("/v1/accounts", json={"email": "nope", "password": "short",
-                                               "profile": {"customer": {"first_name": "R2D2"}}})
+    answer = client.post(
+        "/v1/accounts",
+        json={
+            "email": "nope",
+            "password": "short",
+            "profile": {"customer": {"first_name": "R2D2"}},
+        },
+    )
     assert answer.status_code == 422
     fields = answer.get_json()["error"]["fields"]
     assert "password" in fields
-    bad = client.post("/v1/accounts", json={"email": "nope", "password": "long enough password",
-                                            "profile": {"customer": {"first_name": "R2D2"}}}).get_json()["error"]["fields"]
+    bad = client.post(
+        "/v1/accounts",
+        json={
+            "email": "nope",
+            "password": "long enough password",
+            "profile": {"customer": {"first_name": "R2D2"}},
+        },
+    ).get_json()["error"]["fields"]
     assert "email" in bad and bad["profile"]["customer"]["first_name"]
 
 
 def test_an_expired_or_forged_token_gets_401(client):
-    expired, _ = issue_customer_token(CUSTOMER_SECRET, str(uuid.uuid4()), ttl=timedelta(seconds=-10))
-    assert client.get("/v1/accounts/me", headers={"Authorization": f"Bearer {expired}"}).status_code == 401
+    expired, _ = issue_customer_token(
+        CUSTOMER_SECRET, str(uuid.uuid4()), ttl=timedelta(seconds=-10)
+    )
+    assert (
+        client.get("/v1/accounts/me", headers={"Authorization": f"Bearer {expired}"}).status_code
+        == 401
+    )
     forged, _ = issue_customer_token("another-secret-" + "z" * 32, str(uuid.uuid4()))
-    assert client.get("/v1/accounts/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+    assert (
+        client.get("/v1/accounts/me", headers={"Authorization": f"Bearer {forged}"}).status_code
+        == 401
+    )
     assert client.get("/v1/accounts/me").status_code == 401
 
 
 def test_change_my_data_and_my_email_through_the_confirmation_link(runtime, client):
     account, auth = sign_up(client)
-    changed = client.patch("/v1/accounts/me", headers=auth, json={
-        "customer": {"last_name": "Martin"}, "marketing_consent": False,
-        "company": {"name": "Léa SAS", "siren": "303265045", "vat_number": "FR40303265045"}})
+    changed = client.patch(
+        "/v1/accounts/me",
+        headers=auth,
+        json={
+            "customer": {"last_name": "Martin"},
+            "marketing_consent": False,
+            "company": {"name": "Léa SAS", "siren": "303265045", "vat_number": "FR40303265045"},
+        },
+    )
     assert changed.status_code == 200, changed.get_json()
     me = changed.get_json()
     assert me["customer"]["last_name"] == "Martin" and me["customer"]["first_name"] == "Léa"
     assert me["marketing_consent"] is False and me["company"]["vat_number"] == "FR40303265045"
-    bad = client.patch("/v1/accounts/me", headers=auth, json={"company": {"name": "X", "siren": "303265045",
-                                                                           "vat_number": "FR12303265045"}})
+    bad = client.patch(
+        "/v1/accounts/me",
+        headers=auth,
+        json={"company": {"name": "X", "siren": "303265045", "vat_number": "FR12303265045"}},
+    )
     assert bad.status_code == 422 and bad.get_json()["error"]["fields"]["company"]["vat_number"]
 
     new_email = f"lea.new.{uuid.uuid4().hex[:6]}@example.org"
@@ -89,33 +152,54 @@ def test_change_my_data_and_my_email_through_the_confirmation_link(runtime, clie
     # transaction; the service keeps only the SHA-256 of its one-time token
     [event] = outbox_events(runtime, "account.email_change_requested", account["id"])
     assert event["data"]["account_id"] == account["id"] and event["data"]["expires_at"]
-    assert set(event["personal"]) == {"email", "confirmation_url"} and event["personal"]["email"] == new_email
+    assert (
+        set(event["personal"]) == {"email", "confirmation_url"}
+        and event["personal"]["email"] == new_email
+    )
     token = event["personal"]["confirmation_url"].split("token=")[1]
     with runtime.engine.connect() as conn:
-        [change] = conn.execute(select(tables.email_changes).where(
-            tables.email_changes.c.account_id == account["id"])).all()
+        [change] = conn.execute(
+            select(tables.email_changes).where(tables.email_changes.c.account_id == account["id"])
+        ).all()
     assert change.token_sha256 == hashlib.sha256(token.encode()).hexdigest()
     assert token not in {str(v) for v in change}
     assert "pending_notifications" not in inspect(runtime.engine).get_table_names(schema="orders")
-    assert client.post("/v1/accounts/email-confirmation", json={"token": "forged"}).status_code == 404
+    assert (
+        client.post("/v1/accounts/email-confirmation", json={"token": "forged"}).status_code == 404
+    )
     confirmed = client.post("/v1/accounts/email-confirmation", json={"token": token})
     assert confirmed.status_code == 200 and confirmed.get_json()["email"] == new_email
-    assert client.post("/v1/accounts/email-confirmation", json={"token": token}).status_code == 404  # used
-    assert client.post("/v1/auth/token", json={"email": new_email, "password": "correct horse battery"}).status_code == 200
+    assert (
+        client.post("/v1/accounts/email-confirmation", json={"token": token}).status_code == 404
+    )  # used
+    assert (
+        client.post(
+            "/v1/auth/token", json={"email": new_email, "password": "correct horse battery"}
+        ).status_code
+        == 200
+    )
 
 
 def test_an_order_with_a_bearer_token_is_linked_and_filled_from_the_profile(runtime, client):
     account, auth = sign_up(client)
-    body = {"vehicle": {"vin": "VF1RFB00X56789012", "first_registration_date": "2020-01-31"},
-            "payment_method": "transfer"}
+    body = {
+        "vehicle": {"vin": "VF1RFB00X56789012", "first_registration_date": "2020-01-31"},
+        "payment_method": "transfer",
+    }
     answer = client.post("/v1/orders", json=body, headers=auth)
     assert answer.status_code == 201, answer.get_json()
     order = answer.get_json()
     assert "access_token" not in order and order["total"]["amount_cents"] == 22900
     [placed] = outbox_events(runtime, "order.placed", order["id"])
-    assert placed["data"]["account_id"] == account["id"] and placed["data"]["access_token_sha256"] is None
+    assert (
+        placed["data"]["account_id"] == account["id"]
+        and placed["data"]["access_token_sha256"] is None
+    )
     assert placed["data"]["marketing_consent"] is True
-    assert placed["personal"]["email"] == account["email"] and placed["personal"]["last_name"] == "N'Diaye"
+    assert (
+        placed["personal"]["email"] == account["email"]
+        and placed["personal"]["last_name"] == "N'Diaye"
+    )
     assert placed["personal"]["shipping_address"]["city"] == "Bordeaux"
     assert client.get(f"/v1/orders/{order['id']}", headers=auth).status_code == 200
     mine = client.get("/v1/accounts/me/orders", headers=auth).get_json()["items"]
@@ -124,8 +208,11 @@ def test_an_order_with_a_bearer_token_is_linked_and_filled_from_the_profile(runt
 
 def test_an_order_without_profile_data_lists_what_is_missing(client):
     _, auth = sign_up(client, profile={})
-    answer = client.post("/v1/orders", json={"vehicle": order_body()["vehicle"], "payment_method": "card"},
-                         headers=auth)
+    answer = client.post(
+        "/v1/orders",
+        json={"vehicle": order_body()["vehicle"], "payment_method": "card"},
+        headers=auth,
+    )
     assert answer.status_code == 422
     fields = answer.get_json()["error"]["fields"]
     assert fields["customer"]["first_name"] and fields["shipping_address"]
@@ -139,10 +226,16 @@ def test_a_customer_sees_only_their_own_orders_others_answer_404(client):
     guest_order = client.post("/v1/orders", json=order_body()).get_json()
     for order_id in (alice_order["id"], guest_order["id"], str(uuid.uuid4())):
         answer = client.get(f"/v1/orders/{order_id}", headers=bob)
-        assert answer.status_code == 404 and answer.get_json()["error"]["message"] == "no such order"
+        assert (
+            answer.status_code == 404 and answer.get_json()["error"]["message"] == "no such order"
+        )
     assert client.get("/v1/accounts/me/orders", headers=bob).get_json()["items"] == []
-    upload = client.post(f"/v1/orders/{alice_order['id']}/documents", headers=bob,
-                         data={"kind": "id_card"}, content_type="multipart/form-data")
+    upload = client.post(
+        f"/v1/orders/{alice_order['id']}/documents",
+        headers=bob,
+        data={"kind": "id_card"},
+        content_type="multipart/form-data",
+    )
     assert upload.status_code == 404
 
 
@@ -158,19 +251,34 @@ def test_deactivation_request_emits_the_event_once(runtime, client):
 
 def test_log_in_is_rate_limited_per_ip(make_runtime):
     client = make_runtime(ORDERS_RATE_LIMIT_LOGIN="3/minute").create_app().test_client()
-    codes = [client.post("/v1/auth/token", json={"email": "x@example.org", "password": "guess"}).status_code
-             for _ in range(4)]
+    codes = [
+        client.post(
+            "/v1/auth/token", json={"email": "x@example.org", "password": "guess"}
+        ).status_code
+        for _ in range(4)
+    ]
     assert codes == [401, 401, 401, 429]
-    elsewhere = client.post("/v1/auth/token", json={"email": "x@example.org", "password": "guess"},
-                            environ_base={"REMOTE_ADDR": "10.1.1.1"})
+    elsewhere = client.post(
+        "/v1/auth/token",
+        json={"email": "x@example.org", "password": "guess"},
+        environ_base={"REMOTE_ADDR": "10.1.1.1"},
+    )
     assert elsewhere.status_code == 401
 
 
 def test_without_a_customer_secret_log_in_answers_503(make_runtime):
     client = make_runtime(customer_token_secret=None).create_app().test_client()
-    assert client.post("/v1/auth/token", json={"email": "x@example.org", "password": "guess"}).status_code == 503
+    assert (
+        client.post(
+            "/v1/auth/token", json={"email": "x@example.org", "password": "guess"}
+        ).status_code
+        == 503
+    )
     answer = client.get("/v1/accounts/me", headers={"Authorization": "Bearer some.token.here"})
-    assert answer.status_code == 503 and "CUSTOMER_TOKEN_SECRET" in answer.get_json()["error"]["message"]
+    assert (
+        answer.status_code == 503
+        and "CUSTOMER_TOKEN_SECRET" in answer.get_json()["error"]["message"]
+    )
 
 
 def test_the_customer_secret_is_the_shared_setting(make_runtime):
@@ -181,32 +289,46 @@ def test_the_customer_secret_is_the_shared_setting(make_runtime):
     token = auth["Authorization"].split()[1]
     assert verify_customer_token(rt.settings.customer_token_secret, token)
     ours, _ = issue_customer_token(CUSTOMER_SECRET, str(uuid.uuid4()))  # the fixture's usual secret
-    assert client.get("/v1/accounts/me", headers={"Authorization": f"Bearer {ours}"}).status_code == 401
+    assert (
+        client.get("/v1/accounts/me", headers={"Authorization": f"Bearer {ours}"}).status_code
+        == 401
+    )
 
 
-def test_the_confirmation_link_reaches_the_notifications_service_through_the_broker(runtime, client,
-                                                                                    settings_factory):
+def test_the_confirmation_link_reaches_the_notifications_service_through_the_broker(
+    runtime, client, settings_factory
+):
     import threading
 
     from coc_notifications.service import definition as notifications_definition
     from coc_shared.service import Runtime
     from coc_shared.testing import wait_until
 
-    notifications = Runtime(notifications_definition, settings_factory("notifications", outbox_poll_seconds=0.2))
+    notifications = Runtime(
+        notifications_definition, settings_factory("notifications", outbox_poll_seconds=0.2)
+    )
     notifications.migrate()
     notifications.declare_topology()
     stop = threading.Event()
-    threads = runtime.start_worker_threads(stop, consume=False) + notifications.start_worker_threads(stop, relay=False)
+    threads = runtime.start_worker_threads(
+        stop, consume=False
+    ) + notifications.start_worker_threads(stop, relay=False)
     try:
         account, auth = sign_up(client)
         new_email = f"lea.broker.{uuid.uuid4().hex[:6]}@example.org"
-        assert client.patch("/v1/accounts/me", headers=auth, json={"email": new_email}).status_code == 200
+        assert (
+            client.patch("/v1/accounts/me", headers=auth, json={"email": new_email}).status_code
+            == 200
+        )
         t = notifications.definition.metadata.tables["notifications.notifications"]
 
         def kept():
             with notifications.engine.connect() as conn:
-                return conn.execute(select(t.c.template, t.c.recipient_email, t.c.confirmation_url).where(
-                    t.c.account_id == account["id"])).first()
+                return conn.execute(
+                    select(t.c.template, t.c.recipient_email, t.c.confirmation_url).where(
+                        t.c.account_id == account["id"]
+                    )
+                ).first()
 
         template, recipient, link = wait_until(kept, message="e-mail change notification recorded")
         assert (template, recipient) == ("email_change_confirmation", new_email)

@@ -1,6 +1,7 @@
 """POST /v1/orders/{id}/documents: PDF/JPEG/PNG recognised by content, 415 otherwise, 413 above
 10 MB, encrypted (AES-GCM) before upload to the S3-compatible server (moto), metadata only in the
 database, order.documents_completed once every required document is there."""
+
 from __future__ import annotations
 
 import hashlib
@@ -8,45 +9,67 @@ import io
 
 import boto3
 import pytest
+from orders_helpers import order_body, outbox_events
 from sqlalchemy import select
 
 from coc_orders.adapters import tables
 from coc_orders.adapters.crypto import Cipher
 from coc_orders.adapters.storage import LocalFolderStorage
-
 from conftest import DOCUMENT_KEY
-from orders_helpers import order_body, outbox_events
 
 PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 64 + b"\xff\xd9"
+JPEG = (
+    b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    + b"\x00" * 64
+    + b"\xff\xd9"
+)
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 32
 EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 64
 
 
 def upload(client, order, kind, content, filename="scan.pdf", mimetype="application/pdf"):
-    return client.post(f"/v1/orders/{order['id']}/documents", headers={"X-Order-Token": order["access_token"]},
-                       data={"kind": kind, "file": (io.BytesIO(content), filename, mimetype)},
-                       content_type="multipart/form-data")
+    return client.post(
+        f"/v1/orders/{order['id']}/documents",
+        headers={"X-Order-Token": order["access_token"]},
+        data={"kind": kind, "file": (io.BytesIO(content), filename, mimetype)},
+        content_type="multipart/form-data",
+    )
 
 
 def s3_object(runtime, key):
     extra = runtime.settings.extra
-    s3 = boto3.client("s3", endpoint_url=extra["ORDERS_S3_ENDPOINT_URL"], region_name="eu-west-3",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=extra["ORDERS_S3_ENDPOINT_URL"],
+        region_name="eu-west-3",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     return s3.get_object(Bucket=extra["ORDERS_S3_BUCKET"], Key=key)["Body"].read()
 
 
-@pytest.mark.parametrize("content,expected", [(PDF, "application/pdf"), (JPEG, "image/jpeg"), (PNG, "image/png")])
+@pytest.mark.parametrize(
+    "content,expected", [(PDF, "application/pdf"), (JPEG, "image/jpeg"), (PNG, "image/png")]
+)
 def test_each_accepted_type_is_recognised_encrypted_and_stored(runtime, client, content, expected):
     order = client.post("/v1/orders", json=order_body()).get_json()
-    answer = upload(client, order, "id_card", content, filename="whatever.bin", mimetype="application/octet-stream")
+    answer = upload(
+        client,
+        order,
+        "id_card",
+        content,
+        filename="whatever.bin",
+        mimetype="application/octet-stream",
+    )
     assert answer.status_code == 201, answer.get_json()
     doc = answer.get_json()["document"]
     assert doc["content_type"] == expected and doc["size"] == len(content)
     assert doc["sha256"] == hashlib.sha256(content).hexdigest()
     assert answer.get_json()["documents_required"] == ["registration_certificate"]
     with runtime.engine.connect() as conn:
-        row = conn.execute(select(tables.order_documents).where(tables.order_documents.c.id == doc["id"])).one()
+        row = conn.execute(
+            select(tables.order_documents).where(tables.order_documents.c.id == doc["id"])
+        ).one()
     assert order["id"] not in row.storage_key and "whatever" not in row.storage_key
     stored = s3_object(runtime, row.storage_key)
     assert content not in stored and content[:8] not in stored  # encrypted
@@ -55,11 +78,21 @@ def test_each_accepted_type_is_recognised_encrypted_and_stored(runtime, client, 
 
 def test_a_renamed_executable_gets_415_and_nothing_is_stored(runtime, client):
     order = client.post("/v1/orders", json=order_body()).get_json()
-    answer = upload(client, order, "id_card", EXE, filename="passport.pdf", mimetype="application/pdf")
-    assert answer.status_code == 415 and answer.get_json()["error"]["code"] == "unsupported_media_type"
+    answer = upload(
+        client, order, "id_card", EXE, filename="passport.pdf", mimetype="application/pdf"
+    )
+    assert (
+        answer.status_code == 415 and answer.get_json()["error"]["code"] == "unsupported_media_type"
+    )
     with runtime.engine.connect() as conn:
-        assert conn.execute(select(tables.order_documents)
-                            .where(tables.order_documents.c.order_id == order["id"])).first() is None
+        assert (
+            conn.execute(
+                select(tables.order_documents).where(
+                    tables.order_documents.c.order_id == order["id"]
+                )
+            ).first()
+            is None
+        )
 
 
 def test_more_than_10_mb_gets_413(client):
@@ -74,8 +107,12 @@ def test_a_bad_kind_or_a_missing_file_gets_422_and_another_s_order_404(client):
     order = client.post("/v1/orders", json=order_body()).get_json()
     other = client.post("/v1/orders", json=order_body()).get_json()
     assert upload(client, order, "selfie", PDF).get_json()["error"]["fields"]["kind"]
-    missing = client.post(f"/v1/orders/{order['id']}/documents", headers={"X-Order-Token": order["access_token"]},
-                          data={"kind": "id_card"}, content_type="multipart/form-data")
+    missing = client.post(
+        f"/v1/orders/{order['id']}/documents",
+        headers={"X-Order-Token": order["access_token"]},
+        data={"kind": "id_card"},
+        content_type="multipart/form-data",
+    )
     assert missing.status_code == 422 and missing.get_json()["error"]["fields"]["file"]
     stolen = {"id": other["id"], "access_token": order["access_token"]}
     assert upload(client, stolen, "id_card", PDF).status_code == 404
@@ -91,10 +128,14 @@ def test_documents_completed_is_emitted_once_with_document_ids_only(runtime, cli
     again = upload(client, order, "id_card", PNG).get_json()
     assert again["documents_completed"] is False
     [event] = outbox_events(runtime, "order.documents_completed", order["id"])
-    assert event["data"] == {"order_id": order["id"],
-                             "document_ids": [first["document"]["id"], second["document"]["id"]]}
+    assert event["data"] == {
+        "order_id": order["id"],
+        "document_ids": [first["document"]["id"], second["document"]["id"]],
+    }
     assert event.get("personal") in (None, {})
-    view = client.get(f"/v1/orders/{order['id']}", headers={"X-Order-Token": order["access_token"]}).get_json()
+    view = client.get(
+        f"/v1/orders/{order['id']}", headers={"X-Order-Token": order["access_token"]}
+    ).get_json()
     assert len(view["documents"]) == 4 and view["documents_required"] == []
     assert "order.documents_completed" in [e["event"] for e in view["timeline"]]
 
@@ -105,8 +146,11 @@ def test_the_embedded_mode_keeps_encrypted_files_in_a_local_folder(make_runtime,
     order = client.post("/v1/orders", json=order_body()).get_json()
     doc = upload(client, order, "id_card", PDF).get_json()["document"]
     with rt.engine.connect() as conn:
-        key = conn.execute(select(tables.order_documents.c.storage_key)
-                           .where(tables.order_documents.c.id == doc["id"])).scalar_one()
+        key = conn.execute(
+            select(tables.order_documents.c.storage_key).where(
+                tables.order_documents.c.id == doc["id"]
+            )
+        ).scalar_one()
     blob = LocalFolderStorage(tmp_path).get(key)
     assert PDF not in blob and Cipher(DOCUMENT_KEY).decrypt(blob, doc["id"]) == PDF
 

@@ -1,26 +1,35 @@
 """The order lifecycle: the state machine (unit) and the order driven by real events through the
 broker (out of order, duplicated, for an unknown order), shown by GET /v1/orders/{id}."""
+
 from __future__ import annotations
 
 import io
 import uuid
 
 import pytest
+from orders_helpers import order_body, order_status, outbox_events
 from sqlalchemy import select
 
 from coc_orders.domain.lifecycle import (
-    RECORDED_ONLY, TRANSITIONS, Status, accepts_documents, can_cancel, transition, why_not_cancellable,
+    RECORDED_ONLY,
+    TRANSITIONS,
+    Status,
+    accepts_documents,
+    can_cancel,
+    transition,
+    why_not_cancellable,
 )
 from coc_payments.service import definition as payments_definition
 from coc_shared.testing import clear_sent_at, wait_until
 
-from orders_helpers import order_body, order_status, outbox_events
-
-
 # unit ------------------------------------------------------------------------------------------
 
-HAPPY_PATH = [("payment.confirmed", "paid"), ("documents.sent_to_supplier", "sent_to_supplier"),
-              ("certificate.received", "certificate_received"), ("certificate.shipped", "shipped")]
+HAPPY_PATH = [
+    ("payment.confirmed", "paid"),
+    ("documents.sent_to_supplier", "sent_to_supplier"),
+    ("certificate.received", "certificate_received"),
+    ("certificate.shipped", "shipped"),
+]
 
 
 def test_the_happy_path():
@@ -37,11 +46,19 @@ def test_a_failed_payment_may_be_paid_again():
     assert transition("payment_failed", "payment.confirmed").after == Status.PAID
 
 
-@pytest.mark.parametrize("status,event_type", [
-    ("paid", "payment.failed"), ("paid", "payment.confirmed"), ("placed", "certificate.shipped"),
-    ("placed", "documents.sent_to_supplier"), ("sent_to_supplier", "certificate.shipped"),
-    ("shipped", "certificate.received"), ("cancelled", "payment.confirmed"), ("shipped", "order.cancelled"),
-])
+@pytest.mark.parametrize(
+    "status,event_type",
+    [
+        ("paid", "payment.failed"),
+        ("paid", "payment.confirmed"),
+        ("placed", "certificate.shipped"),
+        ("placed", "documents.sent_to_supplier"),
+        ("sent_to_supplier", "certificate.shipped"),
+        ("shipped", "certificate.received"),
+        ("cancelled", "payment.confirmed"),
+        ("shipped", "order.cancelled"),
+    ],
+)
 def test_an_event_that_does_not_fit_is_not_applied(status, event_type):
     assert not transition(status, event_type).applied
 
@@ -51,19 +68,39 @@ def test_cancelled_only_before_it_was_sent_to_the_supplier():
 
 
 def test_the_supplier_may_ask_for_more_documents_and_the_request_is_sent_again():
-    assert transition("sent_to_supplier", "documents.rejected_by_supplier").after == Status.SUPPLIER_REJECTED
+    assert (
+        transition("sent_to_supplier", "documents.rejected_by_supplier").after
+        == Status.SUPPLIER_REJECTED
+    )
     assert "supplier.rejected" not in TRANSITIONS
-    assert transition("supplier_rejected", "documents.sent_to_supplier").after == Status.SENT_TO_SUPPLIER
+    assert (
+        transition("supplier_rejected", "documents.sent_to_supplier").after
+        == Status.SENT_TO_SUPPLIER
+    )
 
 
-@pytest.mark.parametrize("status,message", [
-    ("placed", None), ("payment_failed", None), ("paid", None),
-    ("sent_to_supplier", "this order can no longer be cancelled: it was already sent to the supplier"),
-    ("supplier_rejected", "this order can no longer be cancelled: it was already sent to the supplier"),
-    ("certificate_received", "this order can no longer be cancelled: it was already sent to the supplier"),
-    ("shipped", "this order can no longer be cancelled: its certificate was shipped"),
-    ("cancelled", "this order is already cancelled"),
-])
+@pytest.mark.parametrize(
+    "status,message",
+    [
+        ("placed", None),
+        ("payment_failed", None),
+        ("paid", None),
+        (
+            "sent_to_supplier",
+            "this order can no longer be cancelled: it was already sent to the supplier",
+        ),
+        (
+            "supplier_rejected",
+            "this order can no longer be cancelled: it was already sent to the supplier",
+        ),
+        (
+            "certificate_received",
+            "this order can no longer be cancelled: it was already sent to the supplier",
+        ),
+        ("shipped", "this order can no longer be cancelled: its certificate was shipped"),
+        ("cancelled", "this order is already cancelled"),
+    ],
+)
 def test_why_an_order_cannot_be_cancelled_is_told_to_the_customer(status, message):
     assert why_not_cancellable(status) == message
 
@@ -86,6 +123,7 @@ def test_no_transition_leaves_a_final_state():
 
 # through the broker ----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def pipeline(runtime, start_with_producer):
     """The orders consumer and relay, and a producer's relay (payments' outbox stands for every
@@ -94,16 +132,28 @@ def pipeline(runtime, start_with_producer):
 
 
 DATA = {
-    "payment.confirmed": {"method": "card", "provider": "systempay", "provider_transaction_id": "tx-1",
-                          "amount": {"amount_cents": 24900, "currency": "EUR"}},
+    "payment.confirmed": {
+        "method": "card",
+        "provider": "systempay",
+        "provider_transaction_id": "tx-1",
+        "amount": {"amount_cents": 24900, "currency": "EUR"},
+    },
     "payment.failed": {"method": "card", "provider": "systempay", "reason": "REFUSED"},
     "documents.sent_to_supplier": {"supplier": "psa-coc", "supplier_request_id": "REQ-1"},
     "certificate.received": {"supplier": "psa-coc", "certificate_document_id": "cert-1"},
     "certificate.shipped": {"carrier": "colissimo", "tracking_number": "6A123"},
-    "documents.rejected_by_supplier": {"supplier": "psa-coc", "reason": "registration certificate unreadable",
-                                       "documents_requested": ["registration_certificate"]},
-    "payment.refunded": {"method": "card", "provider": "systempay", "kind": "refunded",
-                         "provider_transaction_id": "tx-1", "amount": {"amount_cents": 24900, "currency": "EUR"}},
+    "documents.rejected_by_supplier": {
+        "supplier": "psa-coc",
+        "reason": "registration certificate unreadable",
+        "documents_requested": ["registration_certificate"],
+    },
+    "payment.refunded": {
+        "method": "card",
+        "provider": "systempay",
+        "kind": "refunded",
+        "provider_transaction_id": "tx-1",
+        "amount": {"amount_cents": 24900, "currency": "EUR"},
+    },
 }
 
 
@@ -122,15 +172,24 @@ def timeline(client, order_id, token):
 
 def handled(runtime, event_id) -> bool:
     with runtime.engine.connect() as conn:
-        return conn.execute(select(runtime.inbox.c.event_id).where(runtime.inbox.c.event_id == event_id)).first() is not None
+        return (
+            conn.execute(
+                select(runtime.inbox.c.event_id).where(runtime.inbox.c.event_id == event_id)
+            ).first()
+            is not None
+        )
 
 
-def test_the_lifecycle_driven_by_real_events_with_late_early_and_duplicated_ones(runtime, client, pipeline):
+def test_the_lifecycle_driven_by_real_events_with_late_early_and_duplicated_ones(
+    runtime, client, pipeline
+):
     placed = client.post("/v1/orders", json=order_body()).get_json()
     order_id, token = placed["id"], placed["access_token"]
 
     failed = emit(pipeline, order_id, "payment.failed")
-    wait_until(lambda: order_status(runtime, order_id) == "payment_failed", message="payment_failed")
+    wait_until(
+        lambda: order_status(runtime, order_id) == "payment_failed", message="payment_failed"
+    )
     early = emit(pipeline, order_id, "certificate.shipped")  # out of order: not yet received
     wait_until(lambda: handled(runtime, early.id), message="early certificate.shipped handled")
     assert order_status(runtime, order_id) == "payment_failed"
@@ -177,14 +236,19 @@ PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
 
 
 def upload(client, order, kind):
-    answer = client.post(f"/v1/orders/{order['id']}/documents", headers={"X-Order-Token": order["access_token"]},
-                         data={"kind": kind, "file": (io.BytesIO(PDF), "scan.pdf", "application/pdf")},
-                         content_type="multipart/form-data")
+    answer = client.post(
+        f"/v1/orders/{order['id']}/documents",
+        headers={"X-Order-Token": order["access_token"]},
+        data={"kind": kind, "file": (io.BytesIO(PDF), "scan.pdf", "application/pdf")},
+        content_type="multipart/form-data",
+    )
     assert answer.status_code == 201, answer.get_json()
     return answer.get_json()
 
 
-def test_the_supplier_asks_for_a_document_again_and_a_new_complete_set_is_announced(runtime, client, pipeline):
+def test_the_supplier_asks_for_a_document_again_and_a_new_complete_set_is_announced(
+    runtime, client, pipeline
+):
     order = client.post("/v1/orders", json=order_body()).get_json()
     order_id = order["id"]
     id_card = upload(client, order, "id_card")["document"]
@@ -197,9 +261,13 @@ def test_the_supplier_asks_for_a_document_again_and_a_new_complete_set_is_announ
     assert timeline(client, order_id, order["access_token"])["documents_required"] == []
 
     emit(pipeline, order_id, "documents.sent_to_supplier")
-    wait_until(lambda: order_status(runtime, order_id) == "sent_to_supplier", message="sent_to_supplier")
+    wait_until(
+        lambda: order_status(runtime, order_id) == "sent_to_supplier", message="sent_to_supplier"
+    )
     emit(pipeline, order_id, "documents.rejected_by_supplier")
-    wait_until(lambda: order_status(runtime, order_id) == "supplier_rejected", message="supplier_rejected")
+    wait_until(
+        lambda: order_status(runtime, order_id) == "supplier_rejected", message="supplier_rejected"
+    )
     view = timeline(client, order_id, order["access_token"])
     assert view["documents_required"] == ["registration_certificate"]
     rejected = {d["id"]: d["rejected_at"] for d in view["documents"]}
@@ -209,10 +277,15 @@ def test_the_supplier_asks_for_a_document_again_and_a_new_complete_set_is_announ
     assert again["documents_completed"] is True and again["documents_required"] == []
     completed = outbox_events(runtime, "order.documents_completed", order_id)
     assert [e["data"]["document_ids"] for e in completed] == [
-        [id_card["id"], first["document"]["id"]], [id_card["id"], again["document"]["id"]]]
+        [id_card["id"], first["document"]["id"]],
+        [id_card["id"], again["document"]["id"]],
+    ]
     emit(pipeline, order_id, "documents.sent_to_supplier")
     wait_until(lambda: order_status(runtime, order_id) == "sent_to_supplier", message="sent again")
-    entries = [(e["event"], e["outcome"], e["status"]) for e in timeline(client, order_id, order["access_token"])["timeline"]]
+    entries = [
+        (e["event"], e["outcome"], e["status"])
+        for e in timeline(client, order_id, order["access_token"])["timeline"]
+    ]
     assert entries == [
         ("order.placed", "applied", "placed"),
         ("order.documents_completed", "applied", "placed"),
@@ -234,13 +307,23 @@ def test_a_refund_is_recorded_in_the_timeline_and_moves_nothing(runtime, client,
     wait_until(lambda: handled(runtime, refunded.id), message="payment.refunded handled")
     view = timeline(client, order_id, token)
     assert view["status"] == "paid"
-    assert (view["timeline"][-1]["event"], view["timeline"][-1]["outcome"], view["timeline"][-1]["status"]) == (
-        "payment.refunded", "recorded", None)
+    assert (
+        view["timeline"][-1]["event"],
+        view["timeline"][-1]["outcome"],
+        view["timeline"][-1]["status"],
+    ) == ("payment.refunded", "recorded", None)
     # after a cancellation, the refund that follows is recorded the same way
-    assert client.post(f"/v1/orders/{order_id}/cancellation", json={"reason": "too late"},
-                       headers={"X-Order-Token": token}).status_code == 200
+    assert (
+        client.post(
+            f"/v1/orders/{order_id}/cancellation",
+            json={"reason": "too late"},
+            headers={"X-Order-Token": token},
+        ).status_code
+        == 200
+    )
     second = emit(pipeline, order_id, "payment.refunded")
     wait_until(lambda: handled(runtime, second.id), message="second payment.refunded handled")
-    assert [(e["event"], e["outcome"]) for e in timeline(client, order_id, token)["timeline"]][-2:] == [
-        ("order.cancelled", "applied"), ("payment.refunded", "recorded")]
+    assert [(e["event"], e["outcome"]) for e in timeline(client, order_id, token)["timeline"]][
+        -2:
+    ] == [("order.cancelled", "applied"), ("payment.refunded", "recorded")]
     assert order_status(runtime, order_id) == "cancelled"

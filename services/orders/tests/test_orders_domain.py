@@ -1,12 +1,19 @@
 """Unit tests of the orders domain (no I/O) and of the handler table's coverage of the catalogue."""
-from datetime import datetime, timezone
+
+from datetime import UTC, datetime
 
 import pytest
 
 from coc_orders.domain.brands import load_brands
 from coc_orders.domain.errors import NotAllowedNow
 from coc_orders.domain.model import (
-    LIFECYCLE_MILESTONES, RECORDED_FACTS, Order, OrderDocument, OrderEvent, complete_set, missing_documents,
+    LIFECYCLE_MILESTONES,
+    RECORDED_FACTS,
+    Order,
+    OrderDocument,
+    OrderEvent,
+    complete_set,
+    missing_documents,
     requested_kinds,
 )
 from coc_orders.service_layer.handlers import handlers
@@ -15,7 +22,7 @@ from coc_shared.deactivation import AccountDeactivation
 from coc_shared.errors import InvalidEvent, PermanentError
 from coc_shared.tokens import new_order_access_token
 
-WHEN = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+WHEN = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
 
 def test_handles_exactly_the_event_types_the_catalogue_lists_it_as_a_consumer_of():
@@ -25,12 +32,19 @@ def test_handles_exactly_the_event_types_the_catalogue_lists_it_as_a_consumer_of
 @pytest.mark.parametrize("event_type,milestone", sorted(LIFECYCLE_MILESTONES.items()))
 def test_an_order_event_names_its_milestone(event_type, milestone):
     event = OrderEvent.from_message("e-1", event_type, WHEN, {"order_id": "o-1"})
-    assert (event.order_id, event.event_id, event.event_type, event.occurred_at) == ("o-1", "e-1", event_type, WHEN)
+    assert (event.order_id, event.event_id, event.event_type, event.occurred_at) == (
+        "o-1",
+        "e-1",
+        event_type,
+        WHEN,
+    )
     assert event.milestone == milestone
 
 
 def test_an_order_event_accepts_an_iso_timestamp():
-    event = OrderEvent.from_message("e-1", "payment.confirmed", "2026-11-27T10:00:00+00:00", {"order_id": "o-1"})
+    event = OrderEvent.from_message(
+        "e-1", "payment.confirmed", "2026-11-27T10:00:00+00:00", {"order_id": "o-1"}
+    )
     assert event.occurred_at == WHEN
 
 
@@ -51,17 +65,27 @@ def test_an_event_that_cannot_be_recorded_is_parked_at_once():
 
 def test_an_order_event_needs_an_aware_time():
     with pytest.raises(InvalidEvent):
-        OrderEvent.from_message("e-1", "payment.failed", datetime(2026, 11, 27), {"order_id": "o-1"})
+        OrderEvent.from_message(
+            "e-1", "payment.failed", datetime(2026, 11, 27), {"order_id": "o-1"}
+        )
 
 
 def test_an_account_deactivation_reads_the_account_and_the_erasure_time():
-    deactivation = AccountDeactivation.from_message("e-2", {"account_id": "a-1", "erased_at": "2026-11-27T10:00:00+00:00"})
+    deactivation = AccountDeactivation.from_message(
+        "e-2", {"account_id": "a-1", "erased_at": "2026-11-27T10:00:00+00:00"}
+    )
     assert deactivation == AccountDeactivation(account_id="a-1", event_id="e-2", erased_at=WHEN)
 
 
-@pytest.mark.parametrize("data", [{"erased_at": "2026-11-27T10:00:00+00:00"}, {"account_id": "a-1"},
-                                  {"account_id": "a-1", "erased_at": "yesterday"},
-                                  {"account_id": "a-1", "erased_at": "2026-11-27T10:00:00"}])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"erased_at": "2026-11-27T10:00:00+00:00"},
+        {"account_id": "a-1"},
+        {"account_id": "a-1", "erased_at": "yesterday"},
+        {"account_id": "a-1", "erased_at": "2026-11-27T10:00:00"},
+    ],
+)
 def test_an_account_deactivation_needs_an_account_and_an_aware_erasure_time(data):
     with pytest.raises(InvalidEvent):
         AccountDeactivation.from_message("e-2", data)
@@ -70,29 +94,60 @@ def test_an_account_deactivation_needs_an_account_and_an_aware_erasure_time(data
 def test_a_refund_is_an_order_event_that_moves_nothing():
     event = OrderEvent.from_message("e-1", "payment.refunded", WHEN, {"order_id": "o-1"})
     assert (event.milestone, event.moves_the_order) == ("payment_refunded", False)
-    assert OrderEvent.from_message("e-2", "documents.rejected_by_supplier", WHEN, {"order_id": "o-1"}).moves_the_order
+    assert OrderEvent.from_message(
+        "e-2", "documents.rejected_by_supplier", WHEN, {"order_id": "o-1"}
+    ).moves_the_order
     assert not set(RECORDED_FACTS) & set(LIFECYCLE_MILESTONES)
 
 
 def document(id_, kind, rejected=False):
-    return OrderDocument(id=id_, order_id="o-1", kind=kind, content_type="application/pdf", size=1, sha256="0" * 64,
-                         uploaded_at=WHEN, rejected_at=WHEN if rejected else None)
+    return OrderDocument(
+        id=id_,
+        order_id="o-1",
+        kind=kind,
+        content_type="application/pdf",
+        size=1,
+        sha256="0" * 64,
+        uploaded_at=WHEN,
+        rejected_at=WHEN if rejected else None,
+    )
 
 
 def test_a_document_refused_by_the_supplier_no_longer_counts():
     required = ["id_card", "registration_certificate"]
-    docs = [document("d-1", "id_card"), document("d-2", "registration_certificate", rejected=True),
-            document("d-3", "other")]
+    docs = [
+        document("d-1", "id_card"),
+        document("d-2", "registration_certificate", rejected=True),
+        document("d-3", "other"),
+    ]
     assert missing_documents(required, docs) == ["registration_certificate"]
     docs.append(document("d-4", "registration_certificate"))
-    assert missing_documents(required, docs) == [] and complete_set(required, docs) == ["d-1", "d-4"]
+    assert missing_documents(required, docs) == [] and complete_set(required, docs) == [
+        "d-1",
+        "d-4",
+    ]
 
 
 def order(**kw):
-    values = dict(id="o-1", status="sent_to_supplier", placed_at=WHEN, payment_method="card", brand="Peugeot",
-                  vin="VF3ABCDEF12345678", first_registration_date=WHEN.date(), vehicle_extra={}, total_cents=24900,
-                  currency="EUR", vat_rate="20.0", vat_cents=4150, documents_required=["id_card", "registration_certificate"],
-                  marketing_consent=False, customer={}, shipping_address={}, documents_completed_at=WHEN)
+    values = dict(
+        id="o-1",
+        status="sent_to_supplier",
+        placed_at=WHEN,
+        payment_method="card",
+        brand="Peugeot",
+        vin="VF3ABCDEF12345678",
+        first_registration_date=WHEN.date(),
+        vehicle_extra={},
+        total_cents=24900,
+        currency="EUR",
+        vat_rate="20.0",
+        vat_cents=4150,
+        documents_required=["id_card", "registration_certificate"],
+        marketing_consent=False,
+        customer={},
+        shipping_address={},
+        documents_completed_at=WHEN,
+    )
     values.update(kw)
     return Order(**values)
 
@@ -101,8 +156,9 @@ def test_the_supplier_s_request_makes_the_order_require_the_documents_again():
     o = order()
     result = o.apply("documents.rejected_by_supplier")
     assert result.applied and o.status == "supplier_rejected"
-    assert o.request_documents_again(["registration_certificate", "purchase_invoice",
-                                      "registration_certificate"]) == ["registration_certificate", "purchase_invoice"]
+    assert o.request_documents_again(
+        ["registration_certificate", "purchase_invoice", "registration_certificate"]
+    ) == ["registration_certificate", "purchase_invoice"]
     assert o.documents_required == ["id_card", "registration_certificate", "purchase_invoice"]
     assert o.documents_completed_at is None
 
@@ -114,11 +170,30 @@ def test_a_kind_the_upload_does_not_know_is_asked_for_as_other():
 
 def test_a_new_order_takes_its_price_vat_and_documents_from_the_brand_never_the_client():
     peugeot = load_brands().by_name("Peugeot")
-    values = dict(payment_method="card", vin="VF3ABCDEF12345678", first_registration_date=WHEN.date(), vehicle_extra={},
-                  marketing_consent=False, customer={}, shipping_address={})
-    placed = Order.place(id="o-9", seq=42, placed_at=WHEN, brand=peugeot, account_id=None, access_token_sha256="ab",
-                         values=values)
-    assert (placed.status, placed.brand, placed.total_cents, placed.vat_cents) == ("placed", "Peugeot", 24900, 4150)
+    values = dict(
+        payment_method="card",
+        vin="VF3ABCDEF12345678",
+        first_registration_date=WHEN.date(),
+        vehicle_extra={},
+        marketing_consent=False,
+        customer={},
+        shipping_address={},
+    )
+    placed = Order.place(
+        id="o-9",
+        seq=42,
+        placed_at=WHEN,
+        brand=peugeot,
+        account_id=None,
+        access_token_sha256="ab",
+        values=values,
+    )
+    assert (placed.status, placed.brand, placed.total_cents, placed.vat_cents) == (
+        "placed",
+        "Peugeot",
+        24900,
+        4150,
+    )
     assert placed.documents_required == ["id_card", "registration_certificate"]
     assert placed.number == "COC-2026-000042"
 
@@ -151,12 +226,22 @@ def test_the_documents_complete_the_order_once():
     assert o.complete_documents(first, WHEN) is None and o.documents_completed_at is None
     both = first + [document("d-2", "registration_certificate")]
     assert o.complete_documents(both, WHEN) == ["d-1", "d-2"] and o.documents_completed_at == WHEN
-    assert o.complete_documents(both + [document("d-3", "id_card")], WHEN) is None  # complete already
+    assert (
+        o.complete_documents(both + [document("d-3", "id_card")], WHEN) is None
+    )  # complete already
 
 
 def test_an_order_is_opened_by_its_owner_or_its_access_token_only():
     token, token_hash = new_order_access_token()
     guest = order(access_token_sha256=token_hash)
-    assert guest.opened_by(None, token) and not guest.opened_by(None, token + "x") and not guest.opened_by("a-1", None)
+    assert (
+        guest.opened_by(None, token)
+        and not guest.opened_by(None, token + "x")
+        and not guest.opened_by("a-1", None)
+    )
     owned = order(account_id="a-1")
-    assert owned.opened_by("a-1", None) and not owned.opened_by("a-2", None) and not owned.opened_by(None, None)
+    assert (
+        owned.opened_by("a-1", None)
+        and not owned.opened_by("a-2", None)
+        and not owned.opened_by(None, None)
+    )

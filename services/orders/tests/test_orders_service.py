@@ -1,25 +1,35 @@
 """Integration tests of the orders service on the real PostgreSQL and RabbitMQ (this run's own
 database and bus prefix, from coc_shared.testing)."""
+
 import pytest
+from orders_helpers import place
 
 from coc_orders.adapters import tables
 from coc_orders.service import definition
 from coc_payments.service import definition as payments_definition
 from coc_shared.service import Runtime
 from coc_shared.testing import (
-    assert_handlers_work_on_sqlite, assert_migrated, assert_migrations_match_metadata,
-    assert_one_effect_when_published_twice, assert_recorded_once, count_rows, handle, staff_client,
+    assert_handlers_work_on_sqlite,
+    assert_migrated,
+    assert_migrations_match_metadata,
+    assert_one_effect_when_published_twice,
+    assert_recorded_once,
+    count_rows,
+    handle,
+    staff_client,
 )
 from coc_shared.testing import fresh_example as catalogue_example
 
-from orders_helpers import place
-
-
 # the status in which each lifecycle event applies
-READY_FOR = {"payment.confirmed": "placed", "payment.failed": "placed", "documents.sent_to_supplier": "paid",
-             "documents.rejected_by_supplier": "sent_to_supplier",
-             "certificate.received": "sent_to_supplier", "certificate.shipped": "certificate_received",
-             "payment.refunded": "cancelled"}
+READY_FOR = {
+    "payment.confirmed": "placed",
+    "payment.failed": "placed",
+    "documents.sent_to_supplier": "paid",
+    "documents.rejected_by_supplier": "sent_to_supplier",
+    "certificate.received": "sent_to_supplier",
+    "certificate.shipped": "certificate_received",
+    "payment.refunded": "cancelled",
+}
 
 
 @pytest.fixture
@@ -30,19 +40,26 @@ def runtime(runtime_factory):
 def fresh_example(event_type: str, rt: Runtime | None = None):
     """The catalogue's example of ``event_type``, with a new event id and new order/account ids
     (with ``rt``: the order exists there, in the status where the event applies)."""
-    return catalogue_example(event_type, None if rt is None else lambda: place(rt, READY_FOR[event_type]))
+    return catalogue_example(
+        event_type, None if rt is None else lambda: place(rt, READY_FOR[event_type])
+    )
 
 
 def effects(rt: Runtime, event) -> int:
     """How many rows the handling of ``event`` left in the service's own tables."""
     if event.type == "account.deactivated":
-        return count_rows(rt, tables.account_deactivations,
-                          tables.account_deactivations.c.account_id == event.data["account_id"])
+        return count_rows(
+            rt,
+            tables.account_deactivations,
+            tables.account_deactivations.c.account_id == event.data["account_id"],
+        )
     return count_rows(rt, tables.order_events, tables.order_events.c.event_id == event.id)
 
 
 def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
-    found = assert_migrated(runtime, {"order_events", "account_deactivations", "id_blocks"}, "orders_0004")
+    found = assert_migrated(
+        runtime, {"order_events", "account_deactivations", "id_blocks"}, "orders_0004"
+    )
     assert "pending_notifications" not in found  # orders_0003: the e-mail change is an event now
 
 
@@ -68,7 +85,9 @@ def test_health_readiness_and_staff_only_routes(runtime):
     answer = client.get(path, headers=auth)
     assert answer.status_code == 200
     assert sorted((i["event_type"], i["status_after"]) for i in answer.get_json()["items"]) == [
-        ("order.placed", "placed"), ("payment.confirmed", "paid")]
+        ("order.placed", "placed"),
+        ("payment.confirmed", "paid"),
+    ]
 
 
 @pytest.fixture
@@ -79,5 +98,10 @@ def producer(runtime, start_with_producer):
 
 
 def test_an_event_from_the_broker_has_one_effect_even_when_published_twice(runtime, producer):
-    assert_one_effect_when_published_twice(runtime, producer, lambda: fresh_example("payment.confirmed", runtime),
-                                           effects, "payment.confirmed recorded")
+    assert_one_effect_when_published_twice(
+        runtime,
+        producer,
+        lambda: fresh_example("payment.confirmed", runtime),
+        effects,
+        "payment.confirmed recorded",
+    )

@@ -1,17 +1,17 @@
 """POST /v1/orders: validation per field, prices from the catalogue, order.placed in the outbox,
 Idempotency-Key, guest access token, client IP and user agent recorded but never shown."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
 
 import pytest
+from orders_helpers import order_body, outbox_events
 from sqlalchemy import func, select
 
 from coc_orders.adapters import tables
-from coc_shared.tokens import hash_access_token
 from coc_shared.catalogue import lookup
-
-from orders_helpers import order_body, outbox_events
+from coc_shared.tokens import hash_access_token
 
 
 def post(client, body, **headers):
@@ -20,13 +20,20 @@ def post(client, body, **headers):
 
 @pytest.mark.parametrize("method", ["card", "paypal", "transfer"])
 def test_a_valid_order_of_each_payment_method_is_placed(runtime, client, method):
-    answer = client.post("/v1/orders", json=order_body(payment_method=method),
-                         headers={"User-Agent": "pytest-agent/1.0"}, environ_base={"REMOTE_ADDR": "203.0.113.7"})
+    answer = client.post(
+        "/v1/orders",
+        json=order_body(payment_method=method),
+        headers={"User-Agent": "pytest-agent/1.0"},
+        environ_base={"REMOTE_ADDR": "203.0.113.7"},
+    )
     assert answer.status_code == 201, answer.get_json()
     body = answer.get_json()
     assert body["status"] == "placed" and body["payment_method"] == method
     assert body["number"].startswith(f"COC-{date.today().year}-") and len(body["number"]) >= 15
-    assert body["total"] == {"amount_cents": 24900, "currency": "EUR"}  # Peugeot's price in the catalogue
+    assert body["total"] == {
+        "amount_cents": 24900,
+        "currency": "EUR",
+    }  # Peugeot's price in the catalogue
     assert body["vat"] == {"rate": "20.0", "amount_cents": 4150}
     assert body["documents_required"] == ["id_card", "registration_certificate"]
     assert body["links"]["documents"] == f"/v1/orders/{body['id']}/documents"
@@ -46,10 +53,19 @@ def test_a_valid_order_of_each_payment_method_is_placed(runtime, client, method)
     [placed] = outbox_events(runtime, "order.placed", body["id"])
     data, personal = placed["data"], placed["personal"]
     assert data["order_id"] == body["id"] and data["order_number"] == body["number"]
-    assert data["payment_method"] == method and data["total"] == {"amount_cents": 24900, "currency": "EUR"}
-    assert data["vat_rate"] == "20.0" and data["brand"] == "Peugeot" and data["vin"] == "VF3ABCDEF12345678"
+    assert data["payment_method"] == method and data["total"] == {
+        "amount_cents": 24900,
+        "currency": "EUR",
+    }
+    assert (
+        data["vat_rate"] == "20.0"
+        and data["brand"] == "Peugeot"
+        and data["vin"] == "VF3ABCDEF12345678"
+    )
     assert data["first_registration_date"] == "2019-05-14" and data["marketing_consent"] is False
-    assert data["account_id"] is None and data["access_token_sha256"] == hash_access_token(body["access_token"])
+    assert data["account_id"] is None and data["access_token_sha256"] == hash_access_token(
+        body["access_token"]
+    )
     assert data["documents_required"] == ["id_card", "registration_certificate"]
     assert personal["email"] == "emilie@example.org" and personal["first_name"] == "Émilie"
     assert not {"email", "first_name", "last_name", "phone"} & set(data)
@@ -58,30 +74,58 @@ def test_a_valid_order_of_each_payment_method_is_placed(runtime, client, method)
 
 
 def test_the_price_is_the_catalogue_s_never_the_client_s(client):
-    answer = post(client, {**order_body(vehicle__vin="WBA3A5C51CF256985",
-                                        vehicle__extra={"type_approval_number": "e1*2001/116*0313*07"}),
-                           "total": {"amount_cents": 1, "currency": "EUR"}, "price_cents": 1})
+    answer = post(
+        client,
+        {
+            **order_body(
+                vehicle__vin="WBA3A5C51CF256985",
+                vehicle__extra={"type_approval_number": "e1*2001/116*0313*07"},
+            ),
+            "total": {"amount_cents": 1, "currency": "EUR"},
+            "price_cents": 1,
+        },
+    )
     assert answer.status_code == 201, answer.get_json()
     assert answer.get_json()["total"]["amount_cents"] == 31900
     assert answer.get_json()["vehicle"]["brand"] == "BMW"
 
 
 def test_a_company_buyer_with_a_french_vat_number_matching_its_siren(runtime, client):
-    answer = post(client, order_body(company={"name": "Garage Martin SARL", "siren": "303 265 045",
-                                              "vat_number": "FR 40 303265045"},
-                                     billing_address={"line1": "2 av. Foch", "postal_code": "69006",
-                                                      "city": "Lyon", "country": "FR"},
-                                     marketing_consent=True))
+    answer = post(
+        client,
+        order_body(
+            company={
+                "name": "Garage Martin SARL",
+                "siren": "303 265 045",
+                "vat_number": "FR 40 303265045",
+            },
+            billing_address={
+                "line1": "2 av. Foch",
+                "postal_code": "69006",
+                "city": "Lyon",
+                "country": "FR",
+            },
+            marketing_consent=True,
+        ),
+    )
     assert answer.status_code == 201, answer.get_json()
     [placed] = outbox_events(runtime, "order.placed", answer.get_json()["id"])
-    assert placed["personal"]["company"] == {"name": "Garage Martin SARL", "siren": "303265045",
-                                             "vat_number": "FR40303265045"}
+    assert placed["personal"]["company"] == {
+        "name": "Garage Martin SARL",
+        "siren": "303265045",
+        "vat_number": "FR40303265045",
+    }
     assert placed["personal"]["billing_address"]["city"] == "Lyon"
     assert placed["data"]["marketing_consent"] is True
 
 
 def test_names_in_any_script_with_accents_hyphens_and_apostrophes(client):
-    for first, last in [("Zoë", "O'Connor"), ("Jean-Édouard", "d’Alembert"), ("Łukasz", "Żółć"), ("Ἀλέξανδρος", "Παπαδόπουλος")]:
+    for first, last in [
+        ("Zoë", "O'Connor"),
+        ("Jean-Édouard", "d’Alembert"),
+        ("Łukasz", "Żółć"),
+        ("Ἀλέξανδρος", "Παπαδόπουλος"),
+    ]:
         answer = post(client, order_body(customer__first_name=first, customer__last_name=last))
         assert answer.status_code == 201, (first, last, answer.get_json())
 
@@ -100,23 +144,61 @@ BAD_FIELDS = [
     ("customer__last_name", "", ("customer", "last_name"), "Missing data"),
     ("customer__email", "not-an-address", ("customer", "email"), "Not a valid e-mail address"),
     ("customer__phone", "12", ("customer", "phone"), "Not a valid phone number"),
-    ("shipping_address__postal_code", "7500", ("shipping_address", "postal_code"), "Not a valid postal code for FR"),
+    (
+        "shipping_address__postal_code",
+        "7500",
+        ("shipping_address", "postal_code"),
+        "Not a valid postal code for FR",
+    ),
     ("shipping_address__country", "XX", ("shipping_address", "country"), "ISO 3166"),
     ("shipping_address__city", ..., ("shipping_address", "city"), "Missing data"),
     ("company", {"name": "X", "siren": "123456789"}, ("company", "siren"), "Not a valid SIREN"),
-    ("company", {"name": "X", "siren": "303265045", "vat_number": "FR41303265045"}, ("company", "vat_number"),
-     "Not a valid VAT number"),
-    ("company", {"name": "X", "siren": "732829320", "vat_number": "FR40303265045"}, ("company", "vat_number"),
-     "does not belong to the SIREN"),
-    ("company", {"name": "X", "vat_number": "DE136695977"}, ("company", "vat_number"), "Not a valid VAT number"),
-    ("company", {"name": "X", "vat_number": "US123456789"}, ("company", "vat_number"), "Not an intra-EU"),
+    (
+        "company",
+        {"name": "X", "siren": "303265045", "vat_number": "FR41303265045"},
+        ("company", "vat_number"),
+        "Not a valid VAT number",
+    ),
+    (
+        "company",
+        {"name": "X", "siren": "732829320", "vat_number": "FR40303265045"},
+        ("company", "vat_number"),
+        "does not belong to the SIREN",
+    ),
+    (
+        "company",
+        {"name": "X", "vat_number": "DE136695977"},
+        ("company", "vat_number"),
+        "Not a valid VAT number",
+    ),
+    (
+        "company",
+        {"name": "X", "vat_number": "US123456789"},
+        ("company", "vat_number"),
+        "Not an intra-EU",
+    ),
     ("vehicle__vin", "VF3ABCDEF1234567", ("vehicle", "vin"), "17"),
     ("vehicle__vin", "VF3ABCDEF1234567O", ("vehicle", "vin"), "'I', 'O', and 'Q'"),
     ("vehicle__vin", "SALAB12345A123456", ("vehicle", "vin"), "do not sell"),
     ("vehicle__brand", "Renault", ("vehicle", "brand"), "belongs to a vehicle of Peugeot"),
-    ("vehicle__first_registration_date", TOMORROW, ("vehicle", "first_registration_date"), "future"),
-    ("vehicle__first_registration_date", "2019-02-30", ("vehicle", "first_registration_date"), "Not a valid date"),
-    ("vehicle__extra", {"colour": "red"}, ("vehicle", "extra", "colour"), "Unknown field for Peugeot"),
+    (
+        "vehicle__first_registration_date",
+        TOMORROW,
+        ("vehicle", "first_registration_date"),
+        "future",
+    ),
+    (
+        "vehicle__first_registration_date",
+        "2019-02-30",
+        ("vehicle", "first_registration_date"),
+        "Not a valid date",
+    ),
+    (
+        "vehicle__extra",
+        {"colour": "red"},
+        ("vehicle", "extra", "colour"),
+        "Unknown field for Peugeot",
+    ),
     ("payment_method", "cash", ("payment_method",), "Must be one of"),
     ("payment_method", ..., ("payment_method",), "Missing data"),
     ("marketing_consent", "maybe", ("marketing_consent",), "Not a valid boolean"),
@@ -124,7 +206,9 @@ BAD_FIELDS = [
 ]
 
 
-@pytest.mark.parametrize("path,value,where,message", BAD_FIELDS, ids=[f"{p}={v!r}"[:60] for p, v, *_ in BAD_FIELDS])
+@pytest.mark.parametrize(
+    "path,value,where,message", BAD_FIELDS, ids=[f"{p}={v!r}"[:60] for p, v, *_ in BAD_FIELDS]
+)
 def test_each_bad_field_gets_422_with_its_message(runtime, client, path, value, where, message):
     before = len(outbox_events(runtime, "order.placed"))
     answer = post(client, order_body(**{path: value}))
@@ -142,7 +226,8 @@ def test_a_brand_s_required_extra_field(client):
     answer = post(client, order_body(vehicle__vin="WBA3A5C51CF256985"))
     assert answer.status_code == 422
     assert answer.get_json()["error"]["fields"]["vehicle"]["extra"]["type_approval_number"] == [
-        "Missing data for required field."]
+        "Missing data for required field."
+    ]
 
 
 @pytest.mark.parametrize("raw", ["not json", "[1, 2]", "null", '{"vehicle": 12}'])
@@ -157,12 +242,20 @@ def test_the_same_idempotency_key_returns_the_first_answer_and_places_one_order(
     first = post(client, body, **{"Idempotency-Key": "key-123"})
     again = post(client, body, **{"Idempotency-Key": "key-123"})
     assert first.status_code == again.status_code == 201
-    assert again.get_json() == first.get_json()  # the access token too: the client may have lost the first answer
+    assert (
+        again.get_json() == first.get_json()
+    )  # the access token too: the client may have lost the first answer
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert len(outbox_events(runtime, "order.placed", first.get_json()["id"])) == 1
     with runtime.engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(tables.orders)
-                            .where(tables.orders.c.id == first.get_json()["id"])).scalar_one() == 1
+        assert (
+            conn.execute(
+                select(func.count())
+                .select_from(tables.orders)
+                .where(tables.orders.c.id == first.get_json()["id"])
+            ).scalar_one()
+            == 1
+        )
     other = post(client, order_body(payment_method="paypal"), **{"Idempotency-Key": "key-123"})
     assert other.status_code == 409
     third = post(client, body, **{"Idempotency-Key": "key-456"})
@@ -176,9 +269,13 @@ def test_order_numbers_are_distinct_and_human_readable(client):
 
 def test_placing_orders_is_rate_limited_per_ip(make_runtime):
     client = make_runtime(ORDERS_RATE_LIMIT_ORDERS="2/minute").create_app().test_client()
-    codes = [post(client, order_body(), **{"X-Forwarded-For": "1.2.3.4"}).status_code for _ in range(3)]
+    codes = [
+        post(client, order_body(), **{"X-Forwarded-For": "1.2.3.4"}).status_code for _ in range(3)
+    ]
     assert codes == [201, 201, 429]
-    other_ip = client.post("/v1/orders", json=order_body(), environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    other_ip = client.post(
+        "/v1/orders", json=order_body(), environ_base={"REMOTE_ADDR": "10.0.0.9"}
+    )
     assert other_ip.status_code == 201
     limited = post(client, order_body())
     assert limited.get_json()["error"]["status"] == 429 and int(limited.headers["Retry-After"]) >= 1

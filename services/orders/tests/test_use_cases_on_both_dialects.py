@@ -3,6 +3,7 @@ mode): placing an order (guest, with an account, with an Idempotency-Key, two re
 the same key), uploading documents to completion, cancelling, the supplier asking for a document
 again; on PostgreSQL a guest's order is one statement; the migration orders_0004 on a database
 holding orders."""
+
 from __future__ import annotations
 
 import threading
@@ -12,7 +13,19 @@ from datetime import timedelta
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import JSON, create_engine, event, insert, inspect, select, table, column, text, update
+from orders_helpers import order_body, order_status, outbox_events, place_order
+from sqlalchemy import (
+    JSON,
+    column,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    select,
+    table,
+    text,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -31,23 +44,37 @@ from coc_shared.migrate import upgrade
 from coc_shared.service import Runtime
 from coc_shared.testing import assert_migrations_match_metadata, fresh_example, handle
 from coc_shared.tokens import hash_access_token
-
 from conftest import CUSTOMER_SECRET, DOCUMENT_KEY
-from orders_helpers import order_body, order_status, outbox_events, place_order
 
 PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
-PROFILE = {"customer": {"first_name": "Léa", "last_name": "N'Diaye", "phone": "+33 6 98 76 54 32"},
-           "shipping_address": {"line1": "3 quai des Chartrons", "postal_code": "33000", "city": "Bordeaux",
-                                "country": "FR"}}
+PROFILE = {
+    "customer": {"first_name": "Léa", "last_name": "N'Diaye", "phone": "+33 6 98 76 54 32"},
+    "shipping_address": {
+        "line1": "3 quai des Chartrons",
+        "postal_code": "33000",
+        "city": "Bordeaux",
+        "country": "FR",
+    },
+}
 
 
 def sqlite_runtime(folder) -> Runtime:
     url = f"sqlite:///{folder}/main.db"
-    return Runtime(definition, Settings.from_env(
-        "orders", database_url=url, parking_database_url=url, rabbitmq_url="memory://",
-        customer_token_secret=CUSTOMER_SECRET,
-        extra={"ORDERS_DOCUMENT_KEY": DOCUMENT_KEY, "ORDERS_DOCUMENT_STORE": "local",
-               "ORDERS_DOCUMENTS_DIR": str(folder / "documents")}))
+    return Runtime(
+        definition,
+        Settings.from_env(
+            "orders",
+            database_url=url,
+            parking_database_url=url,
+            rabbitmq_url="memory://",
+            customer_token_secret=CUSTOMER_SECRET,
+            extra={
+                "ORDERS_DOCUMENT_KEY": DOCUMENT_KEY,
+                "ORDERS_DOCUMENT_STORE": "local",
+                "ORDERS_DOCUMENTS_DIR": str(folder / "documents"),
+            },
+        ),
+    )
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -68,21 +95,33 @@ def stored(rt, table_, where) -> list:
 
 # placing ------------------------------------------------------------------------------------
 
+
 def test_a_guest_order_is_stored_with_its_number_timeline_and_event(rt):
-    placed = place_order(rt, order_body(payment_method="paypal"), client_ip="203.0.113.7", user_agent="ua/1")
+    placed = place_order(
+        rt, order_body(payment_method="paypal"), client_ip="203.0.113.7", user_agent="ua/1"
+    )
     order = placed.order
     assert not placed.replayed and len(placed.access_token) >= 40
     [row] = stored(rt, tables.orders, tables.orders.c.id == order.id)
     assert row.seq == order.seq and order.number == f"COC-{order.placed_at.year}-{order.seq:06d}"
     assert (row.status, row.payment_method, row.total_cents, row.client_ip, row.user_agent) == (
-        "placed", "paypal", 24900, "203.0.113.7", "ua/1")
+        "placed",
+        "paypal",
+        24900,
+        "203.0.113.7",
+        "ua/1",
+    )
     assert row.access_token_sha256 == hash_access_token(placed.access_token)
     [event] = outbox_events(rt, "order.placed", order.id)
     assert event["data"]["order_number"] == order.number and event["correlation_id"] == order.id
     assert event["personal"]["email"] == "emilie@example.org"
     [entry] = stored(rt, tables.order_events, tables.order_events.c.order_id == order.id)
     assert (entry.event_id, entry.event_type, entry.outcome, entry.status_after) == (
-        event["id"], "order.placed", "applied", "placed")
+        event["id"],
+        "order.placed",
+        "applied",
+        "placed",
+    )
 
 
 def test_order_numbers_are_distinct_and_increase(rt):
@@ -91,13 +130,21 @@ def test_order_numbers_are_distinct_and_increase(rt):
 
 
 def test_an_account_s_order_is_filled_from_its_profile(rt):
-    account = accounts_uc.create_account(rt, f"lea.{uuid.uuid4().hex[:8]}@example.org", "correct horse battery",
-                                         PROFILE)
-    placed = place_order(rt, {"vehicle": order_body()["vehicle"], "payment_method": "card"}, account_id=account.id)
+    account = accounts_uc.create_account(
+        rt, f"lea.{uuid.uuid4().hex[:8]}@example.org", "correct horse battery", PROFILE
+    )
+    placed = place_order(
+        rt, {"vehicle": order_body()["vehicle"], "payment_method": "card"}, account_id=account.id
+    )
     assert placed.access_token is None and placed.order.account_id == account.id
-    assert placed.order.customer["email"] == account.email and placed.order.shipping_address["city"] == "Bordeaux"
+    assert (
+        placed.order.customer["email"] == account.email
+        and placed.order.shipping_address["city"] == "Bordeaux"
+    )
     [event] = outbox_events(rt, "order.placed", placed.order.id)
-    assert event["data"]["account_id"] == account.id and event["data"]["access_token_sha256"] is None
+    assert (
+        event["data"]["account_id"] == account.id and event["data"]["access_token_sha256"] is None
+    )
     assert [o.id for o, _ in orders_uc.account_orders(rt, account.id)] == [placed.order.id]
     with pytest.raises(AccountGone):
         place_order(rt, account_id=str(uuid.uuid4()))
@@ -107,7 +154,11 @@ def test_a_retry_with_the_same_key_gets_the_first_order(rt):
     key = f"key-{uuid.uuid4()}"
     first = place_order(rt, idempotency_key=key)
     again = place_order(rt, idempotency_key=key)
-    assert again.replayed and again.order.id == first.order.id and again.order.number == first.order.number
+    assert (
+        again.replayed
+        and again.order.id == first.order.id
+        and again.order.number == first.order.number
+    )
     assert again.access_token == first.access_token  # the client may have lost the first answer
     assert len(stored(rt, tables.orders, tables.orders.c.id == first.order.id)) == 1
     with pytest.raises(Conflict):
@@ -121,7 +172,9 @@ def test_an_expired_key_places_a_new_order(rt):
     first = place_order(rt, idempotency_key=key)
     k = tables.idempotency_keys
     with rt.engine.begin() as conn:
-        conn.execute(update(k).where(k.c.key == key).values(created_at=utcnow() - timedelta(hours=25)))
+        conn.execute(
+            update(k).where(k.c.key == key).values(created_at=utcnow() - timedelta(hours=25))
+        )
     later = place_order(rt, idempotency_key=key)
     assert not later.replayed and later.order.id != first.order.id
     [record] = stored(rt, k, k.c.key == key)
@@ -138,6 +191,7 @@ def test_a_request_losing_the_race_for_its_key_answers_as_the_winner(rt, monkeyp
     def too_early(self, scope, key_):
         looks.append(key_)
         return None if len(looks) == 1 else real_get(self, scope, key_)
+
     monkeypatch.setattr(IdempotencyRepository, "get", too_early)
     loser = place_order(rt, idempotency_key=key)
     assert len(looks) == 2 and loser.replayed and loser.order.id == winner.order.id
@@ -155,15 +209,18 @@ def test_concurrent_requests_with_one_key_place_one_order(rt):
         barrier.wait()
         try:
             results.append(place_order(rt, idempotency_key=key))
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             errors.append(exc)
+
     threads = [threading.Thread(target=request) for _ in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
     assert errors == [] and len(results) == 6
-    assert len({r.order.id for r in results}) == 1 and [r.replayed for r in results].count(False) == 1
+    assert (
+        len({r.order.id for r in results}) == 1 and [r.replayed for r in results].count(False) == 1
+    )
     assert len({r.access_token for r in results}) == 1
     assert len(stored(rt, tables.orders, tables.orders.c.id == results[0].order.id)) == 1
     assert len(outbox_events(rt, "order.placed", results[0].order.id)) == 1
@@ -184,10 +241,13 @@ def test_on_postgresql_a_guest_order_is_one_statement(make_runtime):
     assert len(statements) == 3  # with a key: its look, then one statement
     assert "nextval" not in " ".join(statements).lower()
     for order in (placed.order, keyed.order):
-        assert order_status(rt, order.id) == "placed" and outbox_events(rt, "order.placed", order.id)
+        assert order_status(rt, order.id) == "placed" and outbox_events(
+            rt, "order.placed", order.id
+        )
 
 
 # documents ----------------------------------------------------------------------------------
+
 
 def upload(rt, tmp_path, order_id, kind, data=PDF):
     storage = LocalFolderStorage(tmp_path / "uploads")
@@ -202,13 +262,21 @@ def test_documents_uploaded_to_completion(rt, tmp_path):
     assert second.completed and second.documents_missing == []
     assert not upload(rt, tmp_path, order.id, "other").completed
     [event] = outbox_events(rt, "order.documents_completed", order.id)
-    assert event["data"] == {"order_id": order.id, "document_ids": [first.document.id, second.document.id]}
+    assert event["data"] == {
+        "order_id": order.id,
+        "document_ids": [first.document.id, second.document.id],
+    }
     view = orders_uc.order_view(rt, order.id)
     assert view.order.documents_completed_at is not None and len(view.documents) == 3
     assert [(e["event_type"], e["status_after"]) for e in view.timeline] == [
-        ("order.placed", "placed"), ("order.documents_completed", "placed")]
+        ("order.placed", "placed"),
+        ("order.documents_completed", "placed"),
+    ]
     blob = LocalFolderStorage(tmp_path / "uploads").get(
-        stored(rt, tables.order_documents, tables.order_documents.c.id == first.document.id)[0].storage_key)
+        stored(rt, tables.order_documents, tables.order_documents.c.id == first.document.id)[
+            0
+        ].storage_key
+    )
     assert PDF not in blob and Cipher(DOCUMENT_KEY).decrypt(blob, first.document.id) == PDF
 
 
@@ -217,7 +285,11 @@ def test_the_supplier_asks_for_a_document_again_and_the_set_completes_again(rt, 
     kept = upload(rt, tmp_path, order.id, "id_card").document
     refused = upload(rt, tmp_path, order.id, "registration_certificate").document
     with rt.engine.begin() as conn:
-        conn.execute(update(tables.orders).where(tables.orders.c.id == order.id).values(status="sent_to_supplier"))
+        conn.execute(
+            update(tables.orders)
+            .where(tables.orders.c.id == order.id)
+            .values(status="sent_to_supplier")
+        )
     rejection = fresh_example("documents.rejected_by_supplier", lambda: order.id)
     rejection.data = {**rejection.data, "documents_requested": ["registration_certificate"]}
     handle(rt, rejection)
@@ -227,7 +299,10 @@ def test_the_supplier_asks_for_a_document_again_and_the_set_completes_again(rt, 
     again = upload(rt, tmp_path, order.id, "registration_certificate")
     assert again.completed
     completed = outbox_events(rt, "order.documents_completed", order.id)
-    assert [e["data"]["document_ids"] for e in completed] == [[kept.id, refused.id], [kept.id, again.document.id]]
+    assert [e["data"]["document_ids"] for e in completed] == [
+        [kept.id, refused.id],
+        [kept.id, again.document.id],
+    ]
 
 
 def test_a_cancelled_order_takes_no_document(rt, tmp_path):
@@ -240,21 +315,30 @@ def test_a_cancelled_order_takes_no_document(rt, tmp_path):
 
 # cancelling ---------------------------------------------------------------------------------
 
+
 def test_an_order_is_cancelled_once(rt):
     order = place_order(rt).order
     cancelled = orders_uc.cancel_order(rt, order.id, "ordered by mistake", cancelled_by="customer")
     assert cancelled.status == "cancelled" and order_status(rt, order.id) == "cancelled"
     [event] = outbox_events(rt, "order.cancelled", order.id)
-    assert event["data"] == {"order_id": order.id, "reason": "ordered by mistake", "cancelled_by": "customer"}
+    assert event["data"] == {
+        "order_id": order.id,
+        "reason": "ordered by mistake",
+        "cancelled_by": "customer",
+    }
     with pytest.raises(NotAllowedNow, match="already cancelled"):
         orders_uc.cancel_order(rt, order.id, "again")
     assert len(outbox_events(rt, "order.cancelled", order.id)) == 1
-    assert [e["event_type"] for e in orders_uc.order_timeline(rt, order.id)] == ["order.placed", "order.cancelled"]
+    assert [e["event_type"] for e in orders_uc.order_timeline(rt, order.id)] == [
+        "order.placed",
+        "order.cancelled",
+    ]
     with pytest.raises(NotFound):
         orders_uc.cancel_order(rt, str(uuid.uuid4()), "unknown")
 
 
 # the migration orders_0004 on a database holding orders ---------------------------------------
+
 
 @pytest.fixture(params=["postgresql", "sqlite"])
 def old_database(request, tmp_path):
@@ -264,12 +348,17 @@ def old_database(request, tmp_path):
         return
     server = make_url(normalise_url(request.getfixturevalue("postgres_server_url")))
     name = f"coc_t_mig_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    admin = create_engine(
+        server.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     yield server.set(database=name).render_as_string(hide_password=False)
     with admin.connect() as conn:
-        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
+        conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+            {"n": name},
+        )
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()
 
@@ -283,14 +372,31 @@ def downgrade(engine, revision: str) -> None:
         command.downgrade(cfg, revision)
 
 
-OLD_IDEMPOTENCY = table("idempotency_keys", column("scope"), column("key"), column("request_sha256"),
-                        column("order_id"), column("status_code"), column("response", JSON), column("secret"),
-                        column("created_at"), schema="orders")
+OLD_IDEMPOTENCY = table(
+    "idempotency_keys",
+    column("scope"),
+    column("key"),
+    column("request_sha256"),
+    column("order_id"),
+    column("status_code"),
+    column("response", JSON),
+    column("secret"),
+    column("created_at"),
+    schema="orders",
+)
 
 
 def test_orders_0004_keeps_the_orders_and_numbers_after_the_highest(old_database):
-    rt = Runtime(definition, Settings.from_env("orders", database_url=old_database, parking_database_url=old_database,
-                                               rabbitmq_url="memory://", extra={"ORDERS_DOCUMENT_KEY": DOCUMENT_KEY}))
+    rt = Runtime(
+        definition,
+        Settings.from_env(
+            "orders",
+            database_url=old_database,
+            parking_database_url=old_database,
+            rabbitmq_url="memory://",
+            extra={"ORDERS_DOCUMENT_KEY": DOCUMENT_KEY},
+        ),
+    )
     try:
         upgrade(rt.engine, definition.migrations, "orders", revision="orders_0003")
         old = place_order_row(rt, seq=41)
@@ -299,14 +405,26 @@ def test_orders_0004_keeps_the_orders_and_numbers_after_the_highest(old_database
         with rt.engine.connect() as conn:
             assert conn.execute(select(tables.id_blocks)).all() == [("order_number", 42)]
             assert conn.execute(select(tables.idempotency_keys.c.order_id)).scalars().all() == [old]
-        columns = {c["name"]: c for c in inspect(rt.engine).get_columns("idempotency_keys", schema="orders")}
+        columns = {
+            c["name"]: c
+            for c in inspect(rt.engine).get_columns("idempotency_keys", schema="orders")
+        }
         assert not {"status_code", "response"} & set(columns)
         if rt.engine.dialect.name == "postgresql":
-            seq = {c["name"]: c for c in inspect(rt.engine).get_columns("orders", schema="orders")}["seq"]
+            seq = {c["name"]: c for c in inspect(rt.engine).get_columns("orders", schema="orders")}[
+                "seq"
+            ]
             assert seq["default"] is None
             with rt.engine.connect() as conn:
-                assert conn.execute(text("SELECT count(*) FROM pg_trigger WHERE tgname = 'coc_outbox_notify' "
-                                         "AND tgrelid = 'orders.outbox'::regclass")).scalar_one() == 1
+                assert (
+                    conn.execute(
+                        text(
+                            "SELECT count(*) FROM pg_trigger WHERE tgname = 'coc_outbox_notify' "
+                            "AND tgrelid = 'orders.outbox'::regclass"
+                        )
+                    ).scalar_one()
+                    == 1
+                )
         assert_migrations_match_metadata(rt)
         assert place_order(rt).order.seq == 42
         downgrade(rt.engine, "orders_0003")
@@ -319,13 +437,38 @@ def test_orders_0004_keeps_the_orders_and_numbers_after_the_highest(old_database
 def place_order_row(rt, seq: int) -> str:
     """An order and its idempotency record as the service before orders_0004 stored them."""
     order_id, now = str(uuid.uuid4()), utcnow()
-    values = dict(seq=seq, id=order_id, status="placed", placed_at=now, updated_at=now, payment_method="card",
-                  brand="Peugeot", vin="VF3ABCDEF12345678", first_registration_date=now.date(), vehicle_extra={},
-                  total_cents=24900, currency="EUR", vat_rate="20.0", vat_cents=4150, documents_required=["id_card"],
-                  marketing_consent=False, customer={}, shipping_address={})
+    values = dict(
+        seq=seq,
+        id=order_id,
+        status="placed",
+        placed_at=now,
+        updated_at=now,
+        payment_method="card",
+        brand="Peugeot",
+        vin="VF3ABCDEF12345678",
+        first_registration_date=now.date(),
+        vehicle_extra={},
+        total_cents=24900,
+        currency="EUR",
+        vat_rate="20.0",
+        vat_cents=4150,
+        documents_required=["id_card"],
+        marketing_consent=False,
+        customer={},
+        shipping_address={},
+    )
     with rt.engine.begin() as conn:
         conn.execute(insert(tables.orders).values(values))
-        conn.execute(insert(OLD_IDEMPOTENCY).values(scope="guest", key="k", request_sha256="0" * 64, order_id=order_id,
-                                                    status_code=201, response={"id": order_id}, secret=None,
-                                                    created_at=now))
+        conn.execute(
+            insert(OLD_IDEMPOTENCY).values(
+                scope="guest",
+                key="k",
+                request_sha256="0" * 64,
+                order_id=order_id,
+                status_code=201,
+                response={"id": order_id},
+                secret=None,
+                created_at=now,
+            )
+        )
     return order_id

@@ -3,18 +3,18 @@ files, for the tests that run a use case on both dialects), a fake orders servic
 the events payments consumes), a fake PayPal (local HTTP server speaking its REST API and signing
 webhooks with a certificate made here), and signed notifications as Systempay and the business
 bank send them."""
+
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
 import json
-import queue
 import threading
 import time
 import uuid
 import zlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import kombu
@@ -54,12 +54,20 @@ class FakePayPal:
 
     def __init__(self):
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "messageverificationcerts.paypal.com")])
-        now = datetime.now(timezone.utc)
-        self.cert_pem = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                         .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-                         .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
-                         .sign(self.key, hashes.SHA256())).public_bytes(serialization.Encoding.PEM)
+        name = x509.Name(
+            [x509.NameAttribute(NameOID.COMMON_NAME, "messageverificationcerts.paypal.com")]
+        )
+        now = datetime.now(UTC)
+        self.cert_pem = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=30))
+            .sign(self.key, hashes.SHA256())
+        ).public_bytes(serialization.Encoding.PEM)
         self.client_id, self.secret = "client-id", "client-secret"
         self.orders: dict[str, dict] = {}
         self.by_request_id: dict[str, dict] = {}
@@ -82,10 +90,17 @@ class FakePayPal:
         self.calls.append((request.method, request.path))
         if request.path == "/v1/oauth2/token":
             auth = request.authorization
-            if not auth or (auth.username, auth.password) != (self.client_id, self.secret) \
-                    or request.form.get("grant_type") != "client_credentials":
-                return Response(json.dumps({"error": "invalid_client"}), 401, content_type="application/json")
-            return self._json({"access_token": "A21AA-token", "token_type": "Bearer", "expires_in": 32400})
+            if (
+                not auth
+                or (auth.username, auth.password) != (self.client_id, self.secret)
+                or request.form.get("grant_type") != "client_credentials"
+            ):
+                return Response(
+                    json.dumps({"error": "invalid_client"}), 401, content_type="application/json"
+                )
+            return self._json(
+                {"access_token": "A21AA-token", "token_type": "Bearer", "expires_in": 32400}
+            )
         if request.path.startswith("/v1/notifications/certs/"):
             if self.fail_certificates:
                 return self._json({"name": "SERVICE_UNAVAILABLE"}, 503)
@@ -101,9 +116,18 @@ class FakePayPal:
                 body = request.get_json()
                 assert body["intent"] == "CAPTURE"
                 oid = uuid.uuid4().hex[:17].upper()
-                order = {"id": oid, "status": "PAYER_ACTION_REQUIRED", "purchase_units": body["purchase_units"],
-                         "links": [{"rel": "self", "href": f"{self.url}/v2/checkout/orders/{oid}"},
-                                   {"rel": "payer-action", "href": f"https://www.paypal.test/checkoutnow?token={oid}"}]}
+                order = {
+                    "id": oid,
+                    "status": "PAYER_ACTION_REQUIRED",
+                    "purchase_units": body["purchase_units"],
+                    "links": [
+                        {"rel": "self", "href": f"{self.url}/v2/checkout/orders/{oid}"},
+                        {
+                            "rel": "payer-action",
+                            "href": f"https://www.paypal.test/checkoutnow?token={oid}",
+                        },
+                    ],
+                }
                 self.orders[oid] = order
                 self.by_request_id[request_id] = order
             return self._json(order, 201)
@@ -118,12 +142,25 @@ class FakePayPal:
                 if request_id in self.by_request_id:
                     return self._json(self.by_request_id[request_id], 200)
                 if order["status"] == "COMPLETED":
-                    return self._json({"name": "UNPROCESSABLE_ENTITY",
-                                       "details": [{"issue": "ORDER_ALREADY_CAPTURED"}]}, 422)
+                    return self._json(
+                        {
+                            "name": "UNPROCESSABLE_ENTITY",
+                            "details": [{"issue": "ORDER_ALREADY_CAPTURED"}],
+                        },
+                        422,
+                    )
                 unit = order["purchase_units"][0]
                 order["status"] = "COMPLETED"
-                unit["payments"] = {"captures": [{"id": "CAP" + uuid.uuid4().hex[:14].upper(), "status": "COMPLETED",
-                                                  "amount": unit["amount"], "custom_id": unit["custom_id"]}]}
+                unit["payments"] = {
+                    "captures": [
+                        {
+                            "id": "CAP" + uuid.uuid4().hex[:14].upper(),
+                            "status": "COMPLETED",
+                            "amount": unit["amount"],
+                            "custom_id": unit["custom_id"],
+                        }
+                    ]
+                }
                 self.by_request_id[request_id] = order
             return self._json(order, 201)
         return self._json({"name": "RESOURCE_NOT_FOUND"}, 404)
@@ -135,19 +172,37 @@ class FakePayPal:
     def capture_of(self, paypal_order_id: str) -> dict:
         return self.orders[paypal_order_id]["purchase_units"][0]["payments"]["captures"][0]
 
-    def webhook(self, event_type: str, resource: dict, event_id: str | None = None, cert_url: str | None = None,
-                webhook_id: str = WEBHOOK_ID, key=None) -> tuple[bytes, dict]:
+    def webhook(
+        self,
+        event_type: str,
+        resource: dict,
+        event_id: str | None = None,
+        cert_url: str | None = None,
+        webhook_id: str = WEBHOOK_ID,
+        key=None,
+    ) -> tuple[bytes, dict]:
         """A webhook body and the headers PayPal sends with it, signed as PayPal signs."""
-        body = json.dumps({"id": event_id or f"WH-{uuid.uuid4().hex[:20].upper()}", "event_version": "1.0",
-                           "create_time": datetime.now(timezone.utc).isoformat(), "resource_type": "capture",
-                           "event_type": event_type, "resource": resource}).encode()
-        tid, ttime = str(uuid.uuid4()), datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = json.dumps(
+            {
+                "id": event_id or f"WH-{uuid.uuid4().hex[:20].upper()}",
+                "event_version": "1.0",
+                "create_time": datetime.now(UTC).isoformat(),
+                "resource_type": "capture",
+                "event_type": event_type,
+                "resource": resource,
+            }
+        ).encode()
+        tid, ttime = str(uuid.uuid4()), datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         message = f"{tid}|{ttime}|{webhook_id}|{zlib.crc32(body) & 0xFFFFFFFF}".encode()
         signature = (key or self.key).sign(message, padding.PKCS1v15(), hashes.SHA256())
-        return body, {"PAYPAL-TRANSMISSION-ID": tid, "PAYPAL-TRANSMISSION-TIME": ttime,
-                      "PAYPAL-TRANSMISSION-SIG": base64.b64encode(signature).decode(),
-                      "PAYPAL-CERT-URL": cert_url or self.cert_url, "PAYPAL-AUTH-ALGO": "SHA256withRSA",
-                      "Content-Type": "application/json"}
+        return body, {
+            "PAYPAL-TRANSMISSION-ID": tid,
+            "PAYPAL-TRANSMISSION-TIME": ttime,
+            "PAYPAL-TRANSMISSION-SIG": base64.b64encode(signature).decode(),
+            "PAYPAL-CERT-URL": cert_url or self.cert_url,
+            "PAYPAL-AUTH-ALGO": "SHA256withRSA",
+            "Content-Type": "application/json",
+        }
 
     def capture_completed(self, paypal_order_id: str, **kw) -> tuple[bytes, dict]:
         capture = dict(self.capture_of(paypal_order_id))
@@ -164,28 +219,46 @@ def fake_paypal():
 
 def payments_extra(paypal_url: str) -> dict:
     return {
-        "SYSTEMPAY_SITE_ID": SITE_ID, "SYSTEMPAY_MODE": "TEST", "SYSTEMPAY_TEST_KEY": SYSTEMPAY_TEST_KEY,
-        "SYSTEMPAY_PRODUCTION_KEY": SYSTEMPAY_PRODUCTION_KEY, "SYSTEMPAY_FORM_URL": "https://bank.test/vads-payment/",
+        "SYSTEMPAY_SITE_ID": SITE_ID,
+        "SYSTEMPAY_MODE": "TEST",
+        "SYSTEMPAY_TEST_KEY": SYSTEMPAY_TEST_KEY,
+        "SYSTEMPAY_PRODUCTION_KEY": SYSTEMPAY_PRODUCTION_KEY,
+        "SYSTEMPAY_FORM_URL": "https://bank.test/vads-payment/",
         "PAYMENTS_PUBLIC_URL": "https://payments.test",
-        "PAYPAL_API_URL": paypal_url, "PAYPAL_CLIENT_ID": "client-id", "PAYPAL_CLIENT_SECRET": "client-secret",
-        "PAYPAL_WEBHOOK_ID": WEBHOOK_ID, "PAYPAL_CERT_URL_PREFIXES": f"{paypal_url}/v1/notifications/certs/",
-        "TRANSFER_IBAN": IBAN, "TRANSFER_BIC": BIC, "TRANSFER_BENEFICIARY": "COC SAS",
+        "PAYPAL_API_URL": paypal_url,
+        "PAYPAL_CLIENT_ID": "client-id",
+        "PAYPAL_CLIENT_SECRET": "client-secret",
+        "PAYPAL_WEBHOOK_ID": WEBHOOK_ID,
+        "PAYPAL_CERT_URL_PREFIXES": f"{paypal_url}/v1/notifications/certs/",
+        "TRANSFER_IBAN": IBAN,
+        "TRANSFER_BIC": BIC,
+        "TRANSFER_BENEFICIARY": "COC SAS",
         "QONTO_WEBHOOK_SECRET": QONTO_SECRET,
     }
 
 
 @pytest.fixture
 def runtime(runtime_factory, fake_paypal):
-    return runtime_factory(definition, customer_token_secret=CUSTOMER_SECRET, extra=payments_extra(fake_paypal.url))
+    return runtime_factory(
+        definition, customer_token_secret=CUSTOMER_SECRET, extra=payments_extra(fake_paypal.url)
+    )
 
 
 def sqlite_runtime(tmp_path, paypal_url: str) -> Runtime:
     """The payments service on SQLite files (the embedded mode's database), migrated."""
     url = f"sqlite:///{tmp_path}/main.db"
-    rt = Runtime(definition, Settings.from_env(
-        "payments", database_url=url, parking_database_url=url, rabbitmq_url="memory://",
-        staff_token_secret="test-secret-" + "x" * 32, customer_token_secret=CUSTOMER_SECRET,
-        extra=payments_extra(paypal_url)))
+    rt = Runtime(
+        definition,
+        Settings.from_env(
+            "payments",
+            database_url=url,
+            parking_database_url=url,
+            rabbitmq_url="memory://",
+            staff_token_secret="test-secret-" + "x" * 32,
+            customer_token_secret=CUSTOMER_SECRET,
+            extra=payments_extra(paypal_url),
+        ),
+    )
     rt.migrate()
     return rt
 
@@ -208,7 +281,9 @@ def client(runtime):
 
 @pytest.fixture
 def staff_auth(runtime):
-    return {"Authorization": f"Bearer {issue_staff_token(runtime.settings.staff_token_secret, 'alice', 'support')}"}
+    return {
+        "Authorization": f"Bearer {issue_staff_token(runtime.settings.staff_token_secret, 'alice', 'support')}"
+    }
 
 
 # --------------------------------------------------------------------------- signed notifications
@@ -218,20 +293,41 @@ def systempay_signature(fields: dict, key: str) -> str:
     return base64.b64encode(hmac.new(key.encode(), data.encode(), hashlib.sha256).digest()).decode()
 
 
-def systempay_ipn(order_number: str, amount_cents: int, status: str = "AUTHORISED", trans_uuid: str | None = None,
-                  mode: str = "TEST", key: str | None = None, **extra) -> dict:
+def systempay_ipn(
+    order_number: str,
+    amount_cents: int,
+    status: str = "AUTHORISED",
+    trans_uuid: str | None = None,
+    mode: str = "TEST",
+    key: str | None = None,
+    **extra,
+) -> dict:
     fields = {
-        "vads_amount": str(amount_cents), "vads_auth_result": "00" if status == "AUTHORISED" else "05",
-        "vads_card_brand": "CB", "vads_card_number": "497010XXXXXX0055", "vads_ctx_mode": mode,
-        "vads_currency": "978", "vads_effective_amount": str(amount_cents), "vads_order_id": order_number,
-        "vads_page_action": "PAYMENT", "vads_payment_config": "SINGLE", "vads_site_id": SITE_ID,
-        "vads_trans_date": datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S"), "vads_trans_id": "000042",
-        "vads_trans_status": status, "vads_trans_uuid": trans_uuid or uuid.uuid4().hex,
-        "vads_url_check_src": "PAY", "vads_version": "V2", "vads_cust_email": "", "vads_extra_result": "",
+        "vads_amount": str(amount_cents),
+        "vads_auth_result": "00" if status == "AUTHORISED" else "05",
+        "vads_card_brand": "CB",
+        "vads_card_number": "497010XXXXXX0055",
+        "vads_ctx_mode": mode,
+        "vads_currency": "978",
+        "vads_effective_amount": str(amount_cents),
+        "vads_order_id": order_number,
+        "vads_page_action": "PAYMENT",
+        "vads_payment_config": "SINGLE",
+        "vads_site_id": SITE_ID,
+        "vads_trans_date": datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
+        "vads_trans_id": "000042",
+        "vads_trans_status": status,
+        "vads_trans_uuid": trans_uuid or uuid.uuid4().hex,
+        "vads_url_check_src": "PAY",
+        "vads_version": "V2",
+        "vads_cust_email": "",
+        "vads_extra_result": "",
         "vads_hash": hashlib.sha256(b"x").hexdigest(),
     }
     fields.update(extra)
-    fields["signature"] = systempay_signature(fields, key or (SYSTEMPAY_TEST_KEY if mode == "TEST" else SYSTEMPAY_PRODUCTION_KEY))
+    fields["signature"] = systempay_signature(
+        fields, key or (SYSTEMPAY_TEST_KEY if mode == "TEST" else SYSTEMPAY_PRODUCTION_KEY)
+    )
     return fields
 
 
@@ -239,13 +335,31 @@ def form_body(fields: dict) -> bytes:
     return urlencode(fields).encode()
 
 
-def qonto_body(reference_text: str, amount_cents: int, currency: str = "EUR", transaction_id: str | None = None,
-               side: str = "credit", status: str = "completed") -> bytes:
-    return json.dumps({"event_type": "transaction.created", "data": {
-        "transaction_id": transaction_id or f"tx-{uuid.uuid4().hex}", "side": side, "operation_type": "income",
-        "amount": f"{amount_cents / 100:.2f}", "amount_cents": amount_cents, "currency": currency,
-        "label": "VIREMENT M DUPONT", "reference": reference_text, "status": status,
-        "settled_at": datetime.now(timezone.utc).isoformat()}}).encode()
+def qonto_body(
+    reference_text: str,
+    amount_cents: int,
+    currency: str = "EUR",
+    transaction_id: str | None = None,
+    side: str = "credit",
+    status: str = "completed",
+) -> bytes:
+    return json.dumps(
+        {
+            "event_type": "transaction.created",
+            "data": {
+                "transaction_id": transaction_id or f"tx-{uuid.uuid4().hex}",
+                "side": side,
+                "operation_type": "income",
+                "amount": f"{amount_cents / 100:.2f}",
+                "amount_cents": amount_cents,
+                "currency": currency,
+                "label": "VIREMENT M DUPONT",
+                "reference": reference_text,
+                "status": status,
+                "settled_at": datetime.now(UTC).isoformat(),
+            },
+        }
+    ).encode()
 
 
 def qonto_headers(body: bytes, t: int | None = None, secret: str = QONTO_SECRET) -> dict:
@@ -260,9 +374,15 @@ def order_placed(method: str = "card", amount_cents: int = 24900, account_id: st
     event = example_event(lookup("order.placed", 1))
     token, token_hash = new_order_access_token()
     order_id = str(uuid.uuid4())
-    event.data = {**event.data, "order_id": order_id, "order_number": f"COC-2026-{uuid.uuid4().int % 10**9:09d}",
-                  "payment_method": method, "total": {"amount_cents": amount_cents, "currency": "EUR"},
-                  "account_id": account_id, "access_token_sha256": None if account_id else token_hash}
+    event.data = {
+        **event.data,
+        "order_id": order_id,
+        "order_number": f"COC-2026-{uuid.uuid4().int % 10**9:09d}",
+        "payment_method": method,
+        "total": {"amount_cents": amount_cents, "currency": "EUR"},
+        "account_id": account_id,
+        "access_token_sha256": None if account_id else token_hash,
+    }
     event.subject = order_id
     event.correlation_id = order_id
     return event, token
@@ -283,8 +403,15 @@ def count(runtime: Runtime, table, **where) -> int:
 
 def outbox_events(runtime: Runtime, event_type: str, order_id: str) -> list[dict]:
     with runtime.engine.connect() as conn:
-        rows = conn.execute(select(runtime.outbox.c.body).where(runtime.outbox.c.event_type == event_type,
-                                                               runtime.outbox.c.subject == order_id)).scalars().all()
+        rows = (
+            conn.execute(
+                select(runtime.outbox.c.body).where(
+                    runtime.outbox.c.event_type == event_type, runtime.outbox.c.subject == order_id
+                )
+            )
+            .scalars()
+            .all()
+        )
     return [json.loads(b) for b in rows]
 
 
@@ -311,18 +438,27 @@ class Observer:
 
     def _run(self):
         exchange = self.broker.exchange()
-        bindings = [kombu.binding(exchange, routing_key=k) for k in
-                    ("payment.confirmed", "payment.failed", "payment.duplicate_detected", "payment.refunded")]
+        bindings = [
+            kombu.binding(exchange, routing_key=k)
+            for k in (
+                "payment.confirmed",
+                "payment.failed",
+                "payment.duplicate_detected",
+                "payment.refunded",
+            )
+        ]
         q = kombu.Queue(self.name, bindings=bindings, auto_delete=True, exclusive=True)
         with kombu.Connection(self.broker.url) as conn:
-            with conn.Consumer([q], callbacks=[self._on_message], accept=["json", "application/json"]) as _:
+            with conn.Consumer(
+                [q], callbacks=[self._on_message], accept=["json", "application/json"]
+            ) as _:
                 self._ready.set()
                 while not self._stop.is_set():
                     try:
                         conn.drain_events(timeout=0.2)
                     except TimeoutError:
                         pass
-                    except Exception:  # noqa: BLE001 - socket timeout flavours
+                    except Exception:
                         pass
 
     def _on_message(self, body, message):
@@ -333,12 +469,21 @@ class Observer:
         message.ack()
 
     def of(self, event_type: str, order_id: str | None = None) -> list[dict]:
-        return [e for e in self.events if e["type"] == event_type
-                and (order_id is None or e["data"].get("order_id") == order_id)]
+        return [
+            e
+            for e in self.events
+            if e["type"] == event_type
+            and (order_id is None or e["data"].get("order_id") == order_id)
+        ]
 
     def wait(self, event_type: str, order_id: str, n: int = 1, timeout: float = 20) -> list[dict]:
-        return wait_until(lambda: (lambda found: found if len(found) >= n else None)(self.of(event_type, order_id)),
-                          timeout=timeout, message=f"{n} x {event_type} for {order_id}")
+        return wait_until(
+            lambda: (lambda found: found if len(found) >= n else None)(
+                self.of(event_type, order_id)
+            ),
+            timeout=timeout,
+            message=f"{n} x {event_type} for {order_id}",
+        )
 
     def close(self):
         self._stop.set()
@@ -375,8 +520,11 @@ def fake_orders(settings_factory):
         with orders.engine.begin() as conn:
             create_outbox_notify_trigger(conn, FAKE_ORDERS.schema)
         payments.declare_topology()
-        threads.extend(payments.start_worker_threads(stop) + orders.start_worker_threads(stop, consume=False))
+        threads.extend(
+            payments.start_worker_threads(stop) + orders.start_worker_threads(stop, consume=False)
+        )
         return orders
+
     yield start
     stop.set()
     for thread in threads:
@@ -407,16 +555,23 @@ class Pipeline:
         with self.orders.unit_of_work(correlation_id=event.correlation_id) as uow:
             uow.emit(event.type, event.data, subject=event.subject, personal=event.personal)
             uow.commit()
-        wait_until(lambda: count(self.payments, tables.payments_due, order_id=event.data["order_id"]) == 1,
-                   message="payment due recorded from order.placed")
+        wait_until(
+            lambda: count(self.payments, tables.payments_due, order_id=event.data["order_id"]) == 1,
+            message="payment due recorded from order.placed",
+        )
         return event.data, token
 
     def cancel(self, order_id: str, cancelled_by: str = "customer"):
         """Publish order.cancelled through the orders runtime's outbox; wait until payments handled it."""
         with self.orders.unit_of_work(correlation_id=order_id) as uow:
-            event = uow.emit("order.cancelled", {"order_id": order_id, "reason": "changed my mind",
-                                                 "cancelled_by": cancelled_by}, subject=order_id)
+            event = uow.emit(
+                "order.cancelled",
+                {"order_id": order_id, "reason": "changed my mind", "cancelled_by": cancelled_by},
+                subject=order_id,
+            )
             uow.commit()
-        wait_until(lambda: count(self.payments, self.payments.inbox, event_id=event.id) == 1,
-                   message="order.cancelled handled")
+        wait_until(
+            lambda: count(self.payments, self.payments.inbox, event_id=event.id) == 1,
+            message="order.cancelled handled",
+        )
         return event

@@ -1,5 +1,6 @@
 """The payments API and worker as real processes, killed with kill -9 right after the API answered
 a card notification: the confirmation still happens, once."""
+
 import os
 import signal
 import socket
@@ -8,10 +9,17 @@ from pathlib import Path
 
 import pytest
 import requests
+from payments_testkit import (
+    Observer,
+    form_body,
+    order_placed,
+    outbox_events,
+    payments_extra,
+    record_order,
+    systempay_ipn,
+)
 
 from coc_shared.testing import service_env, wait_until
-
-from payments_testkit import Observer, form_body, order_placed, outbox_events, payments_extra, record_order, systempay_ipn
 
 VENV_BIN = Path(__file__).resolve().parents[3] / ".venv" / "bin"
 
@@ -27,14 +35,21 @@ class Service:
         self.env = service_env(runtime.settings)
         self.env.update({k: v for k, v in payments_extra(fake_paypal.url).items()})
         self.port = free_port()
-        self.env.update({"PAYMENTS_PORT": str(self.port), "SERVICE_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1"})
+        self.env.update(
+            {"PAYMENTS_PORT": str(self.port), "SERVICE_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1"}
+        )
         self.tmp_path = tmp_path
         self.procs: list[subprocess.Popen] = []
 
     def start(self, command: str) -> subprocess.Popen:
         log = open(self.tmp_path / f"{command}-{len(self.procs)}.log", "wb")
-        proc = subprocess.Popen([str(VENV_BIN / "coc-payments"), command], env=self.env, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [str(VENV_BIN / "coc-payments"), command],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         self.procs.append(proc)
         return proc
 
@@ -44,15 +59,23 @@ class Service:
         def healthy():
             assert proc.poll() is None, "api exited"
             try:
-                return requests.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200
+                return (
+                    requests.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code
+                    == 200
+                )
             except requests.ConnectionError:
                 return False
+
         wait_until(healthy, timeout=30, message="payments api up")
         return proc
 
     def post_ipn(self, fields) -> requests.Response:
-        return requests.post(f"http://127.0.0.1:{self.port}/v1/callbacks/systempay", data=form_body(fields),
-                             headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=10)
+        return requests.post(
+            f"http://127.0.0.1:{self.port}/v1/callbacks/systempay",
+            data=form_body(fields),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            timeout=10,
+        )
 
     def kill9(self, proc: subprocess.Popen) -> None:
         if proc.poll() is None:
@@ -95,7 +118,9 @@ def test_kill_9_right_after_answering_a_notification_still_confirms_once(runtime
         marker, _ = order_placed("card", 100)
         record_order(runtime, marker)
         assert service.post_ipn(systempay_ipn(marker.data["order_number"], 100)).status_code == 200
-        observer.wait("payment.confirmed", marker.data["order_id"])  # published after anything before it
+        observer.wait(
+            "payment.confirmed", marker.data["order_id"]
+        )  # published after anything before it
         # one event (a relay killed before marking a row sent may publish it twice, under the same id)
         assert len({e["id"] for e in observer.of("payment.confirmed", order_id)}) == 1
         assert len(outbox_events(runtime, "payment.confirmed", order_id)) == 1

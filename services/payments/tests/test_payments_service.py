@@ -1,5 +1,6 @@
 """Integration tests of the payments service on the real PostgreSQL and RabbitMQ (this run's own
 database and bus prefix, from coc_shared.testing)."""
+
 import uuid
 
 import pytest
@@ -9,8 +10,15 @@ from coc_payments.adapters import tables
 from coc_payments.service import definition
 from coc_shared.service import Runtime
 from coc_shared.testing import (
-    assert_handlers_work_on_sqlite, assert_migrated, assert_migrations_match_metadata,
-    assert_one_effect_when_published_twice, assert_recorded_once, count_rows, fresh_example, handle, staff_client,
+    assert_handlers_work_on_sqlite,
+    assert_migrated,
+    assert_migrations_match_metadata,
+    assert_one_effect_when_published_twice,
+    assert_recorded_once,
+    count_rows,
+    fresh_example,
+    handle,
+    staff_client,
 )
 
 
@@ -22,16 +30,28 @@ def runtime(runtime_factory):
 def effects(rt: Runtime, event) -> int:
     """How many rows the handling of ``event`` left in the service's own tables."""
     if event.type == "account.deactivated":
-        return count_rows(rt, tables.account_deactivations,
-                          tables.account_deactivations.c.account_id == event.data["account_id"])
+        return count_rows(
+            rt,
+            tables.account_deactivations,
+            tables.account_deactivations.c.account_id == event.data["account_id"],
+        )
     if event.type == "order.cancelled":
-        return count_rows(rt, tables.order_cancellations,
-                          tables.order_cancellations.c.order_id == event.data["order_id"])
-    return count_rows(rt, tables.payments_due, tables.payments_due.c.order_id == event.data["order_id"])
+        return count_rows(
+            rt,
+            tables.order_cancellations,
+            tables.order_cancellations.c.order_id == event.data["order_id"],
+        )
+    return count_rows(
+        rt, tables.payments_due, tables.payments_due.c.order_id == event.data["order_id"]
+    )
 
 
 def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
-    assert_migrated(runtime, {"payments_due", "account_deactivations", "callbacks", "id_blocks"}, "payments_0004")
+    assert_migrated(
+        runtime,
+        {"payments_due", "account_deactivations", "callbacks", "id_blocks"},
+        "payments_0004",
+    )
 
 
 def test_migrations_create_exactly_the_tables_of_the_metadata(runtime):
@@ -56,8 +76,14 @@ def test_health_readiness_and_staff_only_routes(runtime):
     assert client.get(path).status_code == 401
     answer = client.get(path, headers=auth)
     assert answer.status_code == 200
-    assert answer.get_json() == {"order_id": event.data["order_id"], "order_number": "COC-2026-000123",
-                                 "method": "card", "amount_cents": 24900, "currency": "EUR", "status": "due"}
+    assert answer.get_json() == {
+        "order_id": event.data["order_id"],
+        "order_number": "COC-2026-000123",
+        "method": "card",
+        "amount_cents": 24900,
+        "currency": "EUR",
+        "status": "due",
+    }
 
 
 def test_a_second_order_placed_for_the_same_order_changes_nothing(runtime):
@@ -67,27 +93,38 @@ def test_a_second_order_placed_for_the_same_order_changes_nothing(runtime):
     for e in (event, again):
         handle(runtime, e)
     with runtime.engine.connect() as conn:
-        rows = conn.execute(select(tables.payments_due).where(
-            tables.payments_due.c.order_id == event.data["order_id"])).all()
+        rows = conn.execute(
+            select(tables.payments_due).where(
+                tables.payments_due.c.order_id == event.data["order_id"]
+            )
+        ).all()
     assert [(r.event_id, r.amount_cents) for r in rows] == [(event.id, 24900)]
 
 
 def due_status(rt: Runtime, order_id: str) -> str | None:
     with rt.engine.connect() as conn:
-        return conn.execute(select(tables.payments_due.c.status).where(
-            tables.payments_due.c.order_id == order_id)).scalar_one_or_none()
+        return conn.execute(
+            select(tables.payments_due.c.status).where(tables.payments_due.c.order_id == order_id)
+        ).scalar_one_or_none()
 
 
 @pytest.mark.parametrize("first", ["order.placed", "order.cancelled"])
 def test_a_cancelled_order_s_payment_is_no_longer_due_whichever_event_comes_first(runtime, first):
     placed, cancelled = fresh_example("order.placed"), fresh_example("order.cancelled")
     cancelled.data = {**cancelled.data, "order_id": placed.data["order_id"]}
-    for event in ((placed, cancelled) if first == "order.placed" else (cancelled, placed)):
+    for event in (placed, cancelled) if first == "order.placed" else (cancelled, placed):
         handle(runtime, event)
     assert due_status(runtime, placed.data["order_id"]) == "cancelled"
-    handle(runtime, cancelled)  # the same fact again (another event id in real life): nothing changes
+    handle(
+        runtime, cancelled
+    )  # the same fact again (another event id in real life): nothing changes
     assert due_status(runtime, placed.data["order_id"]) == "cancelled"
-    assert count_rows(runtime, tables.review_items, tables.review_items.c.order_id == placed.data["order_id"]) == 0
+    assert (
+        count_rows(
+            runtime, tables.review_items, tables.review_items.c.order_id == placed.data["order_id"]
+        )
+        == 0
+    )
 
 
 @pytest.fixture
@@ -98,15 +135,21 @@ def producer(runtime, fake_orders):
 
 
 def test_an_event_from_the_broker_has_one_effect_even_when_published_twice(runtime, producer):
-    assert_one_effect_when_published_twice(runtime, producer, lambda: fresh_example("order.placed"), effects,
-                                           "payment due recorded")
+    assert_one_effect_when_published_twice(
+        runtime, producer, lambda: fresh_example("order.placed"), effects, "payment due recorded"
+    )
 
 
-def test_migrations_run_twice_and_create_exactly_the_tables_of_the_metadata_on_sqlite(tmp_path, fake_paypal):
+def test_migrations_run_twice_and_create_exactly_the_tables_of_the_metadata_on_sqlite(
+    tmp_path, fake_paypal
+):
     from payments_testkit import sqlite_runtime
+
     rt = sqlite_runtime(tmp_path, fake_paypal.url)
     try:
-        assert_migrated(rt, {"payments_due", "account_deactivations", "callbacks", "id_blocks"}, "payments_0004")
+        assert_migrated(
+            rt, {"payments_due", "account_deactivations", "callbacks", "id_blocks"}, "payments_0004"
+        )
         assert_migrations_match_metadata(rt)
     finally:
         rt.dispose()
@@ -121,10 +164,14 @@ def empty_database(request, database_url, tmp_path):
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
     from sqlalchemy.pool import NullPool
+
     from coc_shared.db import normalise_url
+
     url = make_url(normalise_url(database_url))
     name = f"{url.database}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    admin = create_engine(
+        url.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     yield url.set(database=name).render_as_string(hide_password=False)
@@ -133,23 +180,45 @@ def empty_database(request, database_url, tmp_path):
     admin.dispose()
 
 
-def test_payments_0004_seeds_the_callback_ids_past_the_highest_and_adds_the_outbox_trigger(empty_database):
+def test_payments_0004_seeds_the_callback_ids_past_the_highest_and_adds_the_outbox_trigger(
+    empty_database,
+):
     """An existing database (migrated to payments_0003, with callbacks, and without the outbox
     trigger that older databases lack) upgraded: callback ids go on after the highest one."""
     from sqlalchemy import func, insert, text
-    from coc_shared.config import Settings
-    from coc_shared.migrate import upgrade
+
     from coc_payments.service_layer.context import Payments
+    from coc_shared.config import Settings
     from coc_shared.envelope import utcnow
-    rt = Runtime(definition, Settings.from_env("payments", database_url=empty_database,
-                                               parking_database_url=empty_database, rabbitmq_url="memory://"))
+    from coc_shared.migrate import upgrade
+
+    rt = Runtime(
+        definition,
+        Settings.from_env(
+            "payments",
+            database_url=empty_database,
+            parking_database_url=empty_database,
+            rabbitmq_url="memory://",
+        ),
+    )
     postgresql = rt.engine.dialect.name == "postgresql"
     try:
         upgrade(rt.engine, definition.migrations, "payments", revision="payments_0003")
         with rt.engine.begin() as conn:
-            conn.execute(insert(tables.callbacks), [
-                {"id": i, "provider": "systempay", "received_at": utcnow(), "headers": {}, "body": "",
-                 "verdict": "accepted"} for i in (1, 2, 41)])
+            conn.execute(
+                insert(tables.callbacks),
+                [
+                    {
+                        "id": i,
+                        "provider": "systempay",
+                        "received_at": utcnow(),
+                        "headers": {},
+                        "body": "",
+                        "verdict": "accepted",
+                    }
+                    for i in (1, 2, 41)
+                ],
+            )
             if postgresql:
                 conn.execute(text('DROP TRIGGER coc_outbox_notify ON "payments".outbox'))
         rt.migrate()
@@ -158,8 +227,15 @@ def test_payments_0004_seeds_the_callback_ids_past_the_highest_and_adds_the_outb
             blocks = select(tables.id_blocks.c.name, tables.id_blocks.c.next_value)
             assert conn.execute(blocks).all() == [("callback", 42)]
             if postgresql:
-                assert conn.execute(text("SELECT count(*) FROM pg_trigger WHERE tgname = 'coc_outbox_notify' "
-                                         "AND tgrelid = 'payments.outbox'::regclass")).scalar_one() == 1
+                assert (
+                    conn.execute(
+                        text(
+                            "SELECT count(*) FROM pg_trigger WHERE tgname = 'coc_outbox_notify' "
+                            "AND tgrelid = 'payments.outbox'::regclass"
+                        )
+                    ).scalar_one()
+                    == 1
+                )
         callback_ids = Payments.of(rt).callback_ids
         assert [callback_ids.next() for _ in range(3)] == [42, 43, 44]
         with rt.engine.connect() as conn:

@@ -1,16 +1,21 @@
 """PayPal: Orders v2 checkout through the real client against a local PayPal, webhooks signed with
 a certificate made by the test and verified as PayPal specifies, capture on approval."""
-import json
+
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from payments_testkit import (
+    count,
+    form_body,
+    order_placed,
+    outbox_events,
+    record_order,
+    review_reasons,
+    systempay_ipn,
+)
 from sqlalchemy import select
 
 from coc_payments.adapters import tables
-
-from payments_testkit import (
-    count, form_body, order_placed, outbox_events, record_order, review_reasons, systempay_ipn,
-)
 
 
 def post_webhook(client, body, headers):
@@ -29,18 +34,32 @@ def test_paypal_end_to_end_from_order_placed_to_payment_confirmed(pipeline, clie
     paypal_id = doc["paypal_order_id"]
     assert doc["approval_url"].endswith(f"token={paypal_id}")
     created = fake_paypal.orders[paypal_id]["purchase_units"][0]
-    assert created["custom_id"] == order["order_number"] and created["amount"] == {"currency_code": "EUR",
-                                                                                    "value": "249.00"}
+    assert created["custom_id"] == order["order_number"] and created["amount"] == {
+        "currency_code": "EUR",
+        "value": "249.00",
+    }
     # a retried checkout creates no second PayPal order
     assert checkout(client, order["order_id"], token)["paypal_order_id"] == paypal_id
     assert sum(1 for c in fake_paypal.calls if c == ("POST", "/v2/checkout/orders")) >= 1
-    assert len([o for o in fake_paypal.orders.values()
-                if o["purchase_units"][0]["reference_id"] == order["order_id"]]) == 1
+    assert (
+        len(
+            [
+                o
+                for o in fake_paypal.orders.values()
+                if o["purchase_units"][0]["reference_id"] == order["order_id"]
+            ]
+        )
+        == 1
+    )
 
-    body, headers = fake_paypal.webhook("CHECKOUT.ORDER.APPROVED", {"id": paypal_id, "status": "APPROVED"})
+    body, headers = fake_paypal.webhook(
+        "CHECKOUT.ORDER.APPROVED", {"id": paypal_id, "status": "APPROVED"}
+    )
     assert post_webhook(client, body, headers).status_code == 200
     assert fake_paypal.orders[paypal_id]["status"] == "COMPLETED"  # captured
-    assert pipeline.observer.of("payment.confirmed", order["order_id"]) == []  # only the capture webhook confirms
+    assert (
+        pipeline.observer.of("payment.confirmed", order["order_id"]) == []
+    )  # only the capture webhook confirms
 
     body, headers = fake_paypal.capture_completed(paypal_id)
     assert post_webhook(client, body, headers).status_code == 200
@@ -58,11 +77,15 @@ def approved_and_captured(runtime, client, fake_paypal, amount=5000):
     return event, paypal_id
 
 
-def test_the_same_webhook_five_times_and_a_repeated_approval_capture_and_confirm_once(runtime, client, fake_paypal):
+def test_the_same_webhook_five_times_and_a_repeated_approval_capture_and_confirm_once(
+    runtime, client, fake_paypal
+):
     event, paypal_id = approved_and_captured(runtime, client, fake_paypal)
     again, headers = fake_paypal.webhook("CHECKOUT.ORDER.APPROVED", {"id": paypal_id})
     assert post_webhook(client, again, headers).status_code == 200  # idempotent capture
-    captures = [c for c in fake_paypal.calls if c == ("POST", f"/v2/checkout/orders/{paypal_id}/capture")]
+    captures = [
+        c for c in fake_paypal.calls if c == ("POST", f"/v2/checkout/orders/{paypal_id}/capture")
+    ]
     assert len(captures) == 1
     body, headers = fake_paypal.capture_completed(paypal_id)
     for _ in range(5):
@@ -75,7 +98,9 @@ def test_the_same_webhook_five_times_and_a_repeated_approval_capture_and_confirm
     assert review_reasons(runtime, event.data["order_id"]) == []
 
 
-def test_a_failed_capture_call_is_answered_503_and_retried_on_redelivery(runtime, client, fake_paypal):
+def test_a_failed_capture_call_is_answered_503_and_retried_on_redelivery(
+    runtime, client, fake_paypal
+):
     event, token = order_placed("paypal", 5000)
     record_order(runtime, event)
     paypal_id = checkout(client, event.data["order_id"], token)["paypal_order_id"]
@@ -89,15 +114,29 @@ def test_a_failed_capture_call_is_answered_503_and_retried_on_redelivery(runtime
     assert fake_paypal.orders[paypal_id]["status"] == "COMPLETED"
 
 
-@pytest.mark.parametrize("case", ["outside_host", "other_scheme", "userinfo_trick", "wrong_key", "altered_body",
-                                  "other_webhook_id", "missing_headers"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "outside_host",
+        "other_scheme",
+        "userinfo_trick",
+        "wrong_key",
+        "altered_body",
+        "other_webhook_id",
+        "missing_headers",
+    ],
+)
 def test_a_webhook_without_valid_proof_is_refused(runtime, client, fake_paypal, case):
     event, paypal_id = approved_and_captured(runtime, client, fake_paypal)
     base = fake_paypal.url
     kw = {
         "outside_host": {"cert_url": "https://evil.example/v1/notifications/certs/CERT-1"},
-        "other_scheme": {"cert_url": base.replace("http://", "https://") + "/v1/notifications/certs/CERT-1"},
-        "userinfo_trick": {"cert_url": base.replace("http://", "http://evil@") + "/v1/notifications/certs/CERT-1"},
+        "other_scheme": {
+            "cert_url": base.replace("http://", "https://") + "/v1/notifications/certs/CERT-1"
+        },
+        "userinfo_trick": {
+            "cert_url": base.replace("http://", "http://evil@") + "/v1/notifications/certs/CERT-1"
+        },
         "wrong_key": {"key": rsa.generate_private_key(public_exponent=65537, key_size=2048)},
         "other_webhook_id": {"webhook_id": "WH-SOMEONE-ELSE"},
     }.get(case, {})
@@ -113,19 +152,29 @@ def test_a_webhook_without_valid_proof_is_refused(runtime, client, fake_paypal, 
         assert fake_paypal.cert_downloads == downloads  # nothing fetched from there
     assert outbox_events(runtime, "payment.confirmed", event.data["order_id"]) == []
     with runtime.engine.connect() as conn:
-        assert conn.execute(select(tables.payments_due.c.status).where(
-            tables.payments_due.c.order_id == event.data["order_id"])).scalar_one() == "due"
+        assert (
+            conn.execute(
+                select(tables.payments_due.c.status).where(
+                    tables.payments_due.c.order_id == event.data["order_id"]
+                )
+            ).scalar_one()
+            == "due"
+        )
 
 
 def test_the_certificate_is_downloaded_once_and_cached(runtime, client, fake_paypal):
     event, paypal_id = approved_and_captured(runtime, client, fake_paypal)
     before = fake_paypal.cert_downloads
     for _ in range(3):
-        body, headers = fake_paypal.webhook("PAYMENT.CAPTURE.PENDING", {"id": "CAPX", "status": "PENDING",
-                                                                        "custom_id": event.data["order_number"]})
+        body, headers = fake_paypal.webhook(
+            "PAYMENT.CAPTURE.PENDING",
+            {"id": "CAPX", "status": "PENDING", "custom_id": event.data["order_number"]},
+        )
         assert post_webhook(client, body, headers).status_code == 200
     assert fake_paypal.cert_downloads == before
-    assert outbox_events(runtime, "payment.confirmed", event.data["order_id"]) == []  # PENDING confirms nothing
+    assert (
+        outbox_events(runtime, "payment.confirmed", event.data["order_id"]) == []
+    )  # PENDING confirms nothing
 
 
 def test_a_denied_capture_fails_the_payment(runtime, client, fake_paypal):
@@ -133,7 +182,10 @@ def test_a_denied_capture_fails_the_payment(runtime, client, fake_paypal):
     capture = dict(fake_paypal.capture_of(paypal_id), status="DECLINED")
     body, headers = fake_paypal.webhook("PAYMENT.CAPTURE.DENIED", capture)
     assert post_webhook(client, body, headers).status_code == 200
-    assert [e["data"]["reason"] for e in outbox_events(runtime, "payment.failed", event.data["order_id"])] == ["DECLINED"]
+    assert [
+        e["data"]["reason"]
+        for e in outbox_events(runtime, "payment.failed", event.data["order_id"])
+    ] == ["DECLINED"]
     assert outbox_events(runtime, "payment.confirmed", event.data["order_id"]) == []
 
 
@@ -142,17 +194,26 @@ def test_refunds_and_reversals_are_recorded_for_review(runtime, client, fake_pay
     body, headers = fake_paypal.capture_completed(paypal_id)
     assert post_webhook(client, body, headers).status_code == 200
     capture = fake_paypal.capture_of(paypal_id)
-    refund = {"id": "REF123", "status": "COMPLETED", "amount": capture["amount"], "custom_id": capture["custom_id"],
-              "links": [{"rel": "up", "href": f"{fake_paypal.url}/v2/payments/captures/{capture['id']}"}]}
+    refund = {
+        "id": "REF123",
+        "status": "COMPLETED",
+        "amount": capture["amount"],
+        "custom_id": capture["custom_id"],
+        "links": [{"rel": "up", "href": f"{fake_paypal.url}/v2/payments/captures/{capture['id']}"}],
+    }
     body, headers = fake_paypal.webhook("PAYMENT.CAPTURE.REFUNDED", refund)
     assert post_webhook(client, body, headers).status_code == 200
-    body, headers = fake_paypal.webhook("PAYMENT.CAPTURE.REVERSED", dict(capture, status="REVERSED"))
+    body, headers = fake_paypal.webhook(
+        "PAYMENT.CAPTURE.REVERSED", dict(capture, status="REVERSED")
+    )
     assert post_webhook(client, body, headers).status_code == 200
     assert review_reasons(runtime, event.data["order_id"]) == ["refunded", "reversed"]
     assert len(outbox_events(runtime, "payment.confirmed", event.data["order_id"])) == 1
 
 
-def test_two_providers_confirming_the_same_order_confirm_once_and_report_a_duplicate(pipeline, client, fake_paypal):
+def test_two_providers_confirming_the_same_order_confirm_once_and_report_a_duplicate(
+    pipeline, client, fake_paypal
+):
     order, token = pipeline.place("paypal", 7000)
     paypal_id = checkout(client, order["order_id"], token)["paypal_order_id"]
     body, headers = fake_paypal.webhook("CHECKOUT.ORDER.APPROVED", {"id": paypal_id})
@@ -161,8 +222,14 @@ def test_two_providers_confirming_the_same_order_confirm_once_and_report_a_dupli
     assert post_webhook(client, body, headers).status_code == 200
     # the customer also paid by card on another tab
     card = systempay_ipn(order["order_number"], 7000, "AUTHORISED")
-    assert client.post("/v1/callbacks/systempay", data=form_body(card),
-                       headers={"Content-Type": "application/x-www-form-urlencoded"}).status_code == 200
+    assert (
+        client.post(
+            "/v1/callbacks/systempay",
+            data=form_body(card),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ).status_code
+        == 200
+    )
     duplicate = pipeline.observer.wait("payment.duplicate_detected", order["order_id"])[0]
     assert duplicate["data"]["provider"] == "systempay"
     assert duplicate["data"]["provider_transaction_id"] == card["vads_trans_uuid"]

@@ -2,6 +2,7 @@
 PostgreSQL (where a unit of work's writes go as one generated statement) and SQLite (one by one).
 Checked through the HTTP API, in the tables: the claim, the payment's state, the confirmation,
 the outbox, and the callback's audit row, written once with its final verdict."""
+
 import re
 import threading
 import time
@@ -9,15 +10,22 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from payments_testkit import (
+    IBAN,
+    count,
+    form_body,
+    order_placed,
+    outbox_events,
+    qonto_body,
+    qonto_headers,
+    record_order,
+    review_reasons,
+    systempay_ipn,
+)
 from sqlalchemy import event, select
 
 from coc_payments.adapters import tables
 from coc_shared.tokens import issue_staff_token
-
-from payments_testkit import (
-    IBAN, count, form_body, order_placed, outbox_events, qonto_body, qonto_headers, record_order, review_reasons,
-    systempay_ipn,
-)
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 _CALLBACK_CHANGE = re.compile(r'(UPDATE|DELETE FROM)\s+"?payments"?\."?callbacks"?\b', re.I)
@@ -65,14 +73,17 @@ def callback_rows(runtime, **where) -> list:
 
 def due_row(runtime, order_id):
     with runtime.engine.connect() as conn:
-        return conn.execute(select(tables.payments_due).where(tables.payments_due.c.order_id == order_id)).one()
+        return conn.execute(
+            select(tables.payments_due).where(tables.payments_due.c.order_id == order_id)
+        ).one()
 
 
 def claim_of(runtime, provider, dedupe_key) -> int:
     t = tables.callback_keys
     with runtime.engine.connect() as conn:
-        return conn.execute(select(t.c.callback_id).where(t.c.provider == provider,
-                                                          t.c.dedupe_key == dedupe_key)).scalar_one()
+        return conn.execute(
+            select(t.c.callback_id).where(t.c.provider == provider, t.c.dedupe_key == dedupe_key)
+        ).scalar_one()
 
 
 # --------------------------------------------------------------------------- card
@@ -83,23 +94,43 @@ def test_a_card_notification_confirms_the_payment(any_runtime, statements):
     order_id = event_.data["order_id"]
     fields = systempay_ipn(event_.data["order_number"], 24900, "AUTHORISED")
     answer = ipn(client, fields)
-    assert answer.status_code == 200 and answer.get_json() == {"status": "received", "outcome": "confirm"}
+    assert answer.status_code == 200 and answer.get_json() == {
+        "status": "received",
+        "outcome": "confirm",
+    }
     due = due_row(any_runtime, order_id)
-    assert (due.status, due.paid_provider, due.paid_transaction_id) == ("paid", "systempay", fields["vads_trans_uuid"])
+    assert (due.status, due.paid_provider, due.paid_transaction_id) == (
+        "paid",
+        "systempay",
+        fields["vads_trans_uuid"],
+    )
     assert due.paid_at is not None
     [callback] = callback_rows(any_runtime, order_id=order_id)
     assert (callback.verdict, callback.outcome, callback.detail, callback.dedupe_key) == (
-        "accepted", "confirm", "paid", f"{fields['vads_trans_uuid']}:AUTHORISED")
+        "accepted",
+        "confirm",
+        "paid",
+        f"{fields['vads_trans_uuid']}:AUTHORISED",
+    )
     assert claim_of(any_runtime, "systempay", callback.dedupe_key) == callback.id
     [confirmed] = outbox_events(any_runtime, "payment.confirmed", order_id)
     with any_runtime.engine.connect() as conn:
-        confirmation = conn.execute(select(tables.confirmations).where(
-            tables.confirmations.c.order_id == order_id)).one()
+        confirmation = conn.execute(
+            select(tables.confirmations).where(tables.confirmations.c.order_id == order_id)
+        ).one()
     assert (confirmation.callback_id, confirmation.event_id, confirmation.amount_cents) == (
-        callback.id, confirmed["id"], 24900)
-    assert confirmed["correlation_id"] == order_id and confirmed["data"]["order_number"] == event_.data["order_number"]
+        callback.id,
+        confirmed["id"],
+        24900,
+    )
+    assert (
+        confirmed["correlation_id"] == order_id
+        and confirmed["data"]["order_number"] == event_.data["order_number"]
+    )
     assert statements.callback_changes() == []  # the audit row is written once, never updated
-    written = [s for s in statements.sent if re.search(r'INSERT INTO "?payments"?\."?callbacks"?', s)]
+    written = [
+        s for s in statements.sent if re.search(r'INSERT INTO "?payments"?\."?callbacks"?', s)
+    ]
     if any_runtime.engine.dialect.name == "postgresql":
         # claim, lock and read, then one statement: payment, confirmation, outbox row and audit row
         assert len(statements.sent) == 3 and len(written) == 1
@@ -114,13 +145,23 @@ def test_a_refused_card_fails_the_payment(any_runtime, statements):
     record_order(any_runtime, event_)
     order_id = event_.data["order_id"]
     answer = ipn(client, systempay_ipn(event_.data["order_number"], 3000, "REFUSED"))
-    assert answer.status_code == 200 and answer.get_json() == {"status": "received", "outcome": "fail"}
+    assert answer.status_code == 200 and answer.get_json() == {
+        "status": "received",
+        "outcome": "fail",
+    }
     assert due_row(any_runtime, order_id).status == "failed"
-    assert [e["data"]["reason"] for e in outbox_events(any_runtime, "payment.failed", order_id)] == ["REFUSED"]
+    assert [
+        e["data"]["reason"] for e in outbox_events(any_runtime, "payment.failed", order_id)
+    ] == ["REFUSED"]
     [callback] = callback_rows(any_runtime, order_id=order_id)
     assert (callback.verdict, callback.outcome) == ("accepted", "fail")
     # paid on a second try
-    assert ipn(client, systempay_ipn(event_.data["order_number"], 3000, "CAPTURED")).get_json()["outcome"] == "confirm"
+    assert (
+        ipn(client, systempay_ipn(event_.data["order_number"], 3000, "CAPTURED")).get_json()[
+            "outcome"
+        ]
+        == "confirm"
+    )
     assert due_row(any_runtime, order_id).status == "paid"
     assert statements.callback_changes() == []
 
@@ -137,7 +178,11 @@ def test_a_card_notification_delivered_again_is_a_duplicate(any_runtime, stateme
     first, second = callback_rows(any_runtime, dedupe_key=f"{fields['vads_trans_uuid']}:AUTHORISED")
     assert (first.verdict, first.order_id) == ("accepted", order_id)
     assert (second.verdict, second.detail, second.order_id, second.outcome) == (
-        "duplicate", f"duplicate_of:{first.id}", None, None)
+        "duplicate",
+        f"duplicate_of:{first.id}",
+        None,
+        None,
+    )
     assert len(outbox_events(any_runtime, "payment.confirmed", order_id)) == 1
     assert count(any_runtime, tables.confirmations, order_id=order_id) == 1
     assert statements.callback_changes() == []
@@ -150,8 +195,11 @@ def test_a_card_notification_with_a_bad_signature_is_recorded_and_refused(any_ru
     fields = systempay_ipn(event_.data["order_number"], 2000, key="not-the-key")
     assert ipn(client, fields).status_code == 401
     with any_runtime.engine.connect() as conn:
-        rows = conn.execute(select(tables.callbacks.c.verdict, tables.callbacks.c.detail).where(
-            tables.callbacks.c.body.contains(event_.data["order_number"]))).all()
+        rows = conn.execute(
+            select(tables.callbacks.c.verdict, tables.callbacks.c.detail).where(
+                tables.callbacks.c.body.contains(event_.data["order_number"])
+            )
+        ).all()
     assert [tuple(r) for r in rows] == [("rejected", "signature mismatch")]
     assert due_row(any_runtime, event_.data["order_id"]).status == "due"
 
@@ -169,58 +217,88 @@ def test_five_identical_notifications_at_once_confirm_once(any_runtime):
     assert sorted(a["status"] for a in answers) == ["duplicate"] * 4 + ["received"]
     rows = callback_rows(any_runtime, dedupe_key=f"{fields['vads_trans_uuid']}:AUTHORISED")
     [applied] = [r for r in rows if r.verdict == "accepted"]
-    assert sorted(r.detail for r in rows if r.verdict == "duplicate") == [f"duplicate_of:{applied.id}"] * 4
+    assert (
+        sorted(r.detail for r in rows if r.verdict == "duplicate")
+        == [f"duplicate_of:{applied.id}"] * 4
+    )
     assert len({r.id for r in rows}) == 5
     assert len(outbox_events(any_runtime, "payment.confirmed", order_id)) == 1
     assert count(any_runtime, tables.confirmations, order_id=order_id) == 1
 
 
 # --------------------------------------------------------------------------- PayPal
-def test_a_paypal_approval_captures_and_the_capture_webhook_confirms(any_runtime, fake_paypal, statements):
+def test_a_paypal_approval_captures_and_the_capture_webhook_confirms(
+    any_runtime, fake_paypal, statements
+):
     client = any_runtime.create_app().test_client()
     event_, token = order_placed("paypal", 5000)
     record_order(any_runtime, event_)
     order_id = event_.data["order_id"]
-    paypal_id = client.post(f"/v1/payments/{order_id}/checkout",
-                            headers={"X-Order-Token": token}).get_json()["paypal_order_id"]
+    paypal_id = client.post(
+        f"/v1/payments/{order_id}/checkout", headers={"X-Order-Token": token}
+    ).get_json()["paypal_order_id"]
     body, headers = fake_paypal.webhook("CHECKOUT.ORDER.APPROVED", {"id": paypal_id})
     answer = client.post("/v1/callbacks/paypal", data=body, headers=headers)
-    assert answer.status_code == 200 and answer.get_json() == {"status": "received", "outcome": "capture_requested"}
+    assert answer.status_code == 200 and answer.get_json() == {
+        "status": "received",
+        "outcome": "capture_requested",
+    }
     with any_runtime.engine.connect() as conn:
-        row = conn.execute(select(tables.paypal_orders).where(
-            tables.paypal_orders.c.paypal_order_id == paypal_id)).one()
+        row = conn.execute(
+            select(tables.paypal_orders).where(tables.paypal_orders.c.paypal_order_id == paypal_id)
+        ).one()
     assert (row.status, row.capture_id) == ("captured", fake_paypal.capture_of(paypal_id)["id"])
     body, headers = fake_paypal.capture_completed(paypal_id)
     answer = client.post("/v1/callbacks/paypal", data=body, headers=headers)
     assert answer.get_json() == {"status": "received", "outcome": "confirm"}
-    assert client.post("/v1/callbacks/paypal", data=body, headers=headers).get_json() == {"status": "duplicate"}
+    assert client.post("/v1/callbacks/paypal", data=body, headers=headers).get_json() == {
+        "status": "duplicate"
+    }
     assert due_row(any_runtime, order_id).status == "paid"
     assert len(outbox_events(any_runtime, "payment.confirmed", order_id)) == 1
     assert [(r.outcome, r.verdict) for r in callback_rows(any_runtime, order_id=order_id)] == [
-        ("capture_requested", "accepted"), ("confirm", "accepted")]
+        ("capture_requested", "accepted"),
+        ("confirm", "accepted"),
+    ]
     assert statements.callback_changes() == []
 
 
-def test_a_paypal_webhook_that_cannot_be_verified_now_is_recorded_and_answered_503(any_runtime, fake_paypal):
+def test_a_paypal_webhook_that_cannot_be_verified_now_is_recorded_and_answered_503(
+    any_runtime, fake_paypal
+):
     client = any_runtime.create_app().test_client()
     event_, _ = order_placed("paypal", 5000)
     record_order(any_runtime, event_)
-    capture = {"id": f"CAP{uuid.uuid4().hex[:10]}", "status": "COMPLETED", "custom_id": event_.data["order_number"],
-               "amount": {"currency_code": "EUR", "value": "50.00"}}
-    body, headers = fake_paypal.webhook("PAYMENT.CAPTURE.COMPLETED", capture,
-                                        cert_url=f"{fake_paypal.url}/v1/notifications/certs/CERT-{uuid.uuid4().hex}")
+    capture = {
+        "id": f"CAP{uuid.uuid4().hex[:10]}",
+        "status": "COMPLETED",
+        "custom_id": event_.data["order_number"],
+        "amount": {"currency_code": "EUR", "value": "50.00"},
+    }
+    body, headers = fake_paypal.webhook(
+        "PAYMENT.CAPTURE.COMPLETED",
+        capture,
+        cert_url=f"{fake_paypal.url}/v1/notifications/certs/CERT-{uuid.uuid4().hex}",
+    )
     fake_paypal.fail_certificates = True
     try:
         answer = client.post("/v1/callbacks/paypal", data=body, headers=headers)
     finally:
         fake_paypal.fail_certificates = False
     assert answer.status_code == 503
-    assert answer.get_json()["error"]["message"] == "the notification could not be verified now; deliver again"
-    verdicts = [r.verdict for r in callback_rows(any_runtime, provider="paypal") if capture["id"] in r.body]
+    assert (
+        answer.get_json()["error"]["message"]
+        == "the notification could not be verified now; deliver again"
+    )
+    verdicts = [
+        r.verdict for r in callback_rows(any_runtime, provider="paypal") if capture["id"] in r.body
+    ]
     assert verdicts == ["unverified"]
     # delivered again: verified, applied
     assert client.post("/v1/callbacks/paypal", data=body, headers=headers).get_json() == {
-        "status": "received", "outcome": "confirm"}
+        "status": "received",
+        "outcome": "confirm",
+    }
     assert len(outbox_events(any_runtime, "payment.confirmed", event_.data["order_id"])) == 1
 
 
@@ -236,7 +314,10 @@ def test_a_bank_webhook_confirms_a_transfer_once(any_runtime, statements):
     order_id, reference = transfer_order(any_runtime, 24900)
     body = qonto_body(f"virement {reference}", 24900)
     answer = client.post("/v1/callbacks/bank-transfer", data=body, headers=qonto_headers(body))
-    assert answer.status_code == 200 and answer.get_json() == {"status": "received", "outcome": "confirm"}
+    assert answer.status_code == 200 and answer.get_json() == {
+        "status": "received",
+        "outcome": "confirm",
+    }
     again = client.post("/v1/callbacks/bank-transfer", data=body, headers=qonto_headers(body))
     assert again.get_json() == {"status": "duplicate"}
     assert due_row(any_runtime, order_id).status == "paid"
@@ -250,32 +331,62 @@ def test_a_bank_webhook_refused_or_unreadable_is_recorded_with_its_verdict(any_r
     client = any_runtime.create_app().test_client()
     order_id, reference = transfer_order(any_runtime, 1000)
     body = qonto_body(reference, 1000)
-    assert client.post("/v1/callbacks/bank-transfer", data=body,
-                       headers=qonto_headers(body, secret="another-secret")).status_code == 401
+    assert (
+        client.post(
+            "/v1/callbacks/bank-transfer",
+            data=body,
+            headers=qonto_headers(body, secret="another-secret"),
+        ).status_code
+        == 401
+    )
     unreadable = b'{"data": {"side": "credit"}}'  # signed, but no transaction id
-    answer = client.post("/v1/callbacks/bank-transfer", data=unreadable, headers=qonto_headers(unreadable))
+    answer = client.post(
+        "/v1/callbacks/bank-transfer", data=unreadable, headers=qonto_headers(unreadable)
+    )
     assert answer.status_code == 422 and "body" in answer.get_json()["error"]["fields"]
     verdicts = [r.verdict for r in callback_rows(any_runtime, provider="qonto")]
     assert "rejected" in verdicts and "unreadable" in verdicts
     assert due_row(any_runtime, order_id).status == "due"
 
 
-def test_a_camt053_import_confirms_once_and_a_second_import_changes_nothing(any_runtime, statements):
+def test_a_camt053_import_confirms_once_and_a_second_import_changes_nothing(
+    any_runtime, statements
+):
     from test_transfer_payments import CAMT, entry
+
     client = any_runtime.create_app().test_client()
-    staff = {"Authorization": f"Bearer {issue_staff_token(any_runtime.settings.staff_token_secret, 'ann', 'admin')}",
-             "Content-Type": "application/xml"}
+    staff = {
+        "Authorization": f"Bearer {issue_staff_token(any_runtime.settings.staff_token_secret, 'ann', 'admin')}",
+        "Content-Type": "application/xml",
+    }
     paid_id, paid_ref = transfer_order(any_runtime, 24900)
     partial_id, partial_ref = transfer_order(any_runtime, 24900)
     n = time.time_ns()
-    xml = CAMT.format(n=n, iban=IBAN, entries="".join([
-        entry(f"D{n}-1", "249.00", f"VIR {paid_ref}"), entry(f"D{n}-2", "100.00", partial_ref),
-        entry(f"D{n}-3", "249.00", paid_ref, side="DBIT")]))
-    summary = client.post("/v1/payments/statements?filename=s.xml", data=xml, headers=staff).get_json()
-    assert (summary["credits"], summary["confirmed"], summary["review"], summary["ignored"]) == (2, 1, 1, 0 + 1)
+    xml = CAMT.format(
+        n=n,
+        iban=IBAN,
+        entries="".join(
+            [
+                entry(f"D{n}-1", "249.00", f"VIR {paid_ref}"),
+                entry(f"D{n}-2", "100.00", partial_ref),
+                entry(f"D{n}-3", "249.00", paid_ref, side="DBIT"),
+            ]
+        ),
+    )
+    summary = client.post(
+        "/v1/payments/statements?filename=s.xml", data=xml, headers=staff
+    ).get_json()
+    assert (summary["credits"], summary["confirmed"], summary["review"], summary["ignored"]) == (
+        2,
+        1,
+        1,
+        0 + 1,
+    )
     assert due_row(any_runtime, paid_id).status == "paid"
     assert review_reasons(any_runtime, partial_id) == ["partial_transfer"]
-    [item] = client.get(f"/v1/payments/review?order_id={partial_id}", headers=staff).get_json()["items"]
+    [item] = client.get(f"/v1/payments/review?order_id={partial_id}", headers=staff).get_json()[
+        "items"
+    ]
     assert item["created_at"].endswith("+00:00") and item["label"] == partial_ref
     [imported] = callback_rows(any_runtime, provider="camt053", outcome="imported")[-1:]
     assert imported.headers == {"imported-by": "ann", "file": "s.xml"}

@@ -1,11 +1,18 @@
 """Unit tests of the supplier gateway's domain (no I/O) and of the handler table's coverage of the catalogue."""
+
 import itertools
 
 import pytest
 
 from coc_shared.catalogue import all_event_types, lookup
 from coc_shared.errors import InvalidEvent
-from coc_supplier_gateway.domain.model import CANCELLED, PENDING, READY, SupplierRequest, order_id_of
+from coc_supplier_gateway.domain.model import (
+    CANCELLED,
+    PENDING,
+    READY,
+    SupplierRequest,
+    order_id_of,
+)
 from coc_supplier_gateway.service_layer.handlers import handlers
 
 PLACED = lookup("order.placed", 1).example_data
@@ -13,7 +20,9 @@ COMPLETED = lookup("order.documents_completed", 1).example_data
 
 
 def test_handles_exactly_the_event_types_the_catalogue_lists_it_as_a_consumer_of():
-    assert set(handlers()) == {e.type for e in all_event_types() if "supplier-gateway" in e.consumers}
+    assert set(handlers()) == {
+        e.type for e in all_event_types() if "supplier-gateway" in e.consumers
+    }
 
 
 def test_a_new_request_waits_for_everything():
@@ -34,7 +43,7 @@ def test_a_request_is_ready_once_order_payment_and_documents_are_known_in_any_or
     for i, step in enumerate(order):
         assert request.status == PENDING
         STEPS[step](request)
-        assert request.missing == [s for s in STEPS if s not in order[:i + 1]]
+        assert request.missing == [s for s in STEPS if s not in order[: i + 1]]
     assert request.status == READY
     assert (request.brand, request.document_ids) == ("Peugeot", tuple(COMPLETED["document_ids"]))
 
@@ -43,7 +52,11 @@ def test_the_same_fact_twice_changes_nothing():
     request = SupplierRequest("o-1")
     request.payment_was_confirmed()
     request.payment_was_confirmed()
-    assert (request.paid, request.status, request.missing) == (True, PENDING, ["order", "documents"])
+    assert (request.paid, request.status, request.missing) == (
+        True,
+        PENDING,
+        ["order", "documents"],
+    )
 
 
 @pytest.mark.parametrize("cancel_after", range(4))
@@ -80,7 +93,9 @@ def test_an_order_needs_a_brand(data):
         SupplierRequest("o-1").order_was_placed(data)
 
 
-@pytest.mark.parametrize("data", [{}, {"document_ids": "d-1"}, {"document_ids": ["d-1", ""]}, {"document_ids": [3]}])
+@pytest.mark.parametrize(
+    "data", [{}, {"document_ids": "d-1"}, {"document_ids": ["d-1", ""]}, {"document_ids": [3]}]
+)
 def test_completed_documents_need_their_ids(data):
     with pytest.raises(InvalidEvent):
         SupplierRequest("o-1").documents_were_completed(data)

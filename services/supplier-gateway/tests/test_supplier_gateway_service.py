@@ -1,18 +1,28 @@
 """Integration tests of the supplier gateway on the real PostgreSQL and RabbitMQ (this run's own
 database and bus prefix, from coc_shared.testing)."""
+
 import uuid
 
 import pytest
 from sqlalchemy import select
 
 from coc_orders.service import definition as orders_definition
-from coc_shared.tokens import issue_staff_token
 from coc_shared.service import Runtime
 from coc_shared.testing import (
-    assert_handlers_work_on_sqlite, assert_migrated, assert_migrations_match_metadata,
-    assert_one_effect_when_published_twice, assert_recorded_once, count_rows, fresh_example, handle, inbox_rows,
-    publish, staff_client, wait_until,
+    assert_handlers_work_on_sqlite,
+    assert_migrated,
+    assert_migrations_match_metadata,
+    assert_one_effect_when_published_twice,
+    assert_recorded_once,
+    count_rows,
+    fresh_example,
+    handle,
+    inbox_rows,
+    publish,
+    staff_client,
+    wait_until,
 )
+from coc_shared.tokens import issue_staff_token
 from coc_supplier_gateway.adapters import tables
 from coc_supplier_gateway.service import definition
 
@@ -25,13 +35,20 @@ def runtime(runtime_factory):
 def effects(rt: Runtime, event) -> int:
     """How many rows the handling of ``event`` left in the service's own tables."""
     if event.type == "account.deactivated":
-        return count_rows(rt, tables.account_deactivations,
-                          tables.account_deactivations.c.account_id == event.data["account_id"])
-    return count_rows(rt, tables.supplier_requests, tables.supplier_requests.c.order_id == event.data["order_id"])
+        return count_rows(
+            rt,
+            tables.account_deactivations,
+            tables.account_deactivations.c.account_id == event.data["account_id"],
+        )
+    return count_rows(
+        rt, tables.supplier_requests, tables.supplier_requests.c.order_id == event.data["order_id"]
+    )
 
 
 def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
-    assert_migrated(runtime, {"supplier_requests", "account_deactivations"}, "supplier_gateway_0002")
+    assert_migrated(
+        runtime, {"supplier_requests", "account_deactivations"}, "supplier_gateway_0002"
+    )
 
 
 def test_migrations_create_exactly_the_tables_of_the_metadata(runtime):
@@ -56,15 +73,28 @@ def test_health_readiness_and_staff_only_routes(runtime):
     assert client.get(path).status_code == 401
     answer = client.get(path, headers=auth)
     assert answer.status_code == 200
-    assert answer.get_json() == {"order_id": event.data["order_id"], "brand": None, "status": "pending",
-                                 "missing": ["order", "documents"], "document_ids": []}
+    assert answer.get_json() == {
+        "order_id": event.data["order_id"],
+        "brand": None,
+        "status": "pending",
+        "missing": ["order", "documents"],
+        "document_ids": [],
+    }
 
 
 def request_state(rt: Runtime, order_id: str):
     t = tables.supplier_requests
     with rt.engine.connect() as conn:
-        return conn.execute(select(t.c.brand, t.c.order_placed, t.c.paid, t.c.documents_completed, t.c.document_ids,
-                                   t.c.status).where(t.c.order_id == order_id)).one()
+        return conn.execute(
+            select(
+                t.c.brand,
+                t.c.order_placed,
+                t.c.paid,
+                t.c.documents_completed,
+                t.c.document_ids,
+                t.c.status,
+            ).where(t.c.order_id == order_id)
+        ).one()
 
 
 def progress(state) -> tuple:
@@ -74,7 +104,9 @@ def progress(state) -> tuple:
 
 def test_a_request_is_ready_once_order_payment_and_documents_are_known(runtime):
     order_id = str(uuid.uuid4())
-    events = [fresh_example(t) for t in ("order.documents_completed", "payment.confirmed", "order.placed")]
+    events = [
+        fresh_example(t) for t in ("order.documents_completed", "payment.confirmed", "order.placed")
+    ]
     for event in events:
         event.data = {**event.data, "order_id": order_id}
         handle(runtime, event)
@@ -85,15 +117,24 @@ def test_a_request_is_ready_once_order_payment_and_documents_are_known(runtime):
 
 def test_a_cancelled_order_s_request_stays_cancelled(runtime):
     order_id = str(uuid.uuid4())
-    events = [fresh_example(t) for t in ("order.placed", "order.cancelled", "payment.confirmed",
-                                         "order.documents_completed")]
+    events = [
+        fresh_example(t)
+        for t in (
+            "order.placed",
+            "order.cancelled",
+            "payment.confirmed",
+            "order.documents_completed",
+        )
+    ]
     for event in events:
         event.data = {**event.data, "order_id": order_id}
         handle(runtime, event)
     assert progress(request_state(runtime, order_id)) == (True, True, True, "cancelled")
     client = runtime.create_app().test_client()
     token = issue_staff_token(runtime.settings.staff_token_secret, "alice", "support")
-    answer = client.get(f"/v1/staff/supplier-requests/{order_id}", headers={"Authorization": f"Bearer {token}"})
+    answer = client.get(
+        f"/v1/staff/supplier-requests/{order_id}", headers={"Authorization": f"Bearer {token}"}
+    )
     assert answer.get_json()["status"] == "cancelled"
 
 
@@ -105,26 +146,35 @@ def producer(runtime, start_with_producer):
 
 
 def test_an_event_from_the_broker_has_one_effect_even_when_published_twice(runtime, producer):
-    first = assert_one_effect_when_published_twice(runtime, producer,
-                                                   lambda: fresh_example("order.documents_completed"), effects,
-                                                   "supplier request recorded")
+    first = assert_one_effect_when_published_twice(
+        runtime,
+        producer,
+        lambda: fresh_example("order.documents_completed"),
+        effects,
+        "supplier request recorded",
+    )
     assert request_state(runtime, first.data["order_id"]).documents_completed
 
 
 def test_an_order_cancelled_through_the_broker_never_becomes_ready(runtime, producer):
-    placed, cancelled, completed = (fresh_example(t) for t in ("order.placed", "order.cancelled",
-                                                               "order.documents_completed"))
+    placed, cancelled, completed = (
+        fresh_example(t) for t in ("order.placed", "order.cancelled", "order.documents_completed")
+    )
     order_id = placed.data["order_id"]
     for event in (placed, cancelled, completed):
         event.data = {**event.data, "order_id": order_id}
         event.subject = order_id
     publish(producer, placed)
-    wait_until(lambda: effects(runtime, placed) == 1 and request_state(runtime, order_id).order_placed,
-               message="order.placed recorded")
+    wait_until(
+        lambda: effects(runtime, placed) == 1 and request_state(runtime, order_id).order_placed,
+        message="order.placed recorded",
+    )
     last = None
     for event in (cancelled, completed):
         last = publish(producer, event)
-    wait_until(lambda: inbox_rows(runtime, last.id) == 1, message="order.documents_completed handled")
+    wait_until(
+        lambda: inbox_rows(runtime, last.id) == 1, message="order.documents_completed handled"
+    )
     paid = fresh_example("payment.confirmed")  # the payment arrives late
     paid.data = {**paid.data, "order_id": order_id}
     handle(runtime, paid)

@@ -12,9 +12,9 @@ Names (``BUS_PREFIX`` is empty in production)::
     {prefix}coc.{service}.retry.{ms}ms      delay queue: TTL, then dead-lettered back to the queue
     {prefix}coc.{service}.dead              quorum queue for messages past x-delivery-limit (parked from there)
 """
+
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -116,18 +116,26 @@ class Broker:
 
     def dead_queue(self, queue: str) -> Queue:
         args = {} if self.memory else {"x-queue-type": "quorum"}
-        return Queue(self.dead_queue_name(queue), durable=True, queue_arguments=args, no_declare=False)
+        return Queue(
+            self.dead_queue_name(queue), durable=True, queue_arguments=args, no_declare=False
+        )
 
     def retry_queue(self, queue: str, delay_seconds: float) -> Queue:
-        args = {} if self.memory else {
-            "x-queue-type": "quorum",
-            "x-message-ttl": int(round(delay_seconds * 1000)),
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": queue,
-            "x-dead-letter-strategy": "at-least-once",
-            "x-overflow": "reject-publish",
-        }
-        return Queue(self.retry_queue_name(queue, delay_seconds), durable=True, queue_arguments=args)
+        args = (
+            {}
+            if self.memory
+            else {
+                "x-queue-type": "quorum",
+                "x-message-ttl": int(round(delay_seconds * 1000)),
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": queue,
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            }
+        )
+        return Queue(
+            self.retry_queue_name(queue, delay_seconds), durable=True, queue_arguments=args
+        )
 
     def declare_exchange(self, channel) -> None:
         self.exchange()(channel).declare()
@@ -143,9 +151,12 @@ class Broker:
         return queue
 
 
-def wait_for_connection(broker: Broker, stop: threading.Event | None = None, what: str = "bus") -> kombu.Connection:
+def wait_for_connection(
+    broker: Broker, stop: threading.Event | None = None, what: str = "bus"
+) -> kombu.Connection:
     """Connect, retrying with the common backoff until it works; ``retry.Stopped`` when ``stop``
     is set first."""
+
     def connect() -> kombu.Connection:
         conn = broker.connect()
         try:
@@ -155,8 +166,13 @@ def wait_for_connection(broker: Broker, stop: threading.Event | None = None, wha
             raise
         return conn
 
-    return call_with_backoff(connect, stop=stop, on_retry=lambda exc, wait: log.warning(
-        "broker.unreachable", component=what, error=str(exc), retry_in=wait))
+    return call_with_backoff(
+        connect,
+        stop=stop,
+        on_retry=lambda exc, wait: log.warning(
+            "broker.unreachable", component=what, error=str(exc), retry_in=wait
+        ),
+    )
 
 
 class Publisher:
@@ -168,7 +184,9 @@ class Publisher:
     returned as unroutable.
     """
 
-    def __init__(self, broker: Broker, confirm_timeout: float = 10.0, stop: threading.Event | None = None):
+    def __init__(
+        self, broker: Broker, confirm_timeout: float = 10.0, stop: threading.Event | None = None
+    ):
         self.broker = broker
         self.confirm_timeout = confirm_timeout
         self.stop = stop
@@ -207,7 +225,7 @@ class Publisher:
                     conn.release()
                 else:
                     conn.collect()
-            except Exception:  # noqa: BLE001 - closing a dead connection may fail; it is gone either way
+            except Exception:
                 pass
 
     def _settle_tags(self, tag: int, multiple: bool, verdict: str) -> None:
@@ -225,7 +243,9 @@ class Publisher:
 
     def _on_return(self, exc, exchange, routing_key, message):
         message_id = message.properties.get("message_id")
-        self._returned[message_id] = f"unroutable: {exc} (exchange={exchange!r}, routing_key={routing_key!r})"
+        self._returned[message_id] = (
+            f"unroutable: {exc} (exchange={exchange!r}, routing_key={routing_key!r})"
+        )
 
     def _resolved(self, tag) -> str | None:
         return self._verdicts.get(tag)
@@ -275,7 +295,7 @@ class Publisher:
                     raise PublishError(f"no confirm within {self.confirm_timeout}s")
                 try:
                     self._conn.drain_events(timeout=min(remaining, 1.0))
-                except socket.timeout:
+                except TimeoutError:
                     pass
             for tag, msg in tags:
                 verdict = self._resolved(tag)
@@ -298,9 +318,13 @@ class Publisher:
         for msg in messages:
             if not msg.to_queue:
                 exchange = self.broker.exchange_name
-                routes = channel.typeof(exchange).lookup(channel.get_table(exchange), exchange, msg.routing_key, None)
+                routes = channel.typeof(exchange).lookup(
+                    channel.get_table(exchange), exchange, msg.routing_key, None
+                )
                 if not routes:
-                    result.failed[msg.message_id] = f"unroutable: no queue bound for {msg.routing_key!r}"
+                    result.failed[msg.message_id] = (
+                        f"unroutable: no queue bound for {msg.routing_key!r}"
+                    )
                     continue
             self._send(msg)
             result.confirmed.append(msg.message_id)

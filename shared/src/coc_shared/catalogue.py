@@ -8,6 +8,7 @@ so that it can be sealed or stripped later. Schemas tolerate unknown fields (``I
 them on load) so a producer may add optional fields without breaking older consumers; a
 change that breaks a consumer is a new version.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -44,8 +45,9 @@ class OrderPlacedV1(TolerantSchema):
     account_id = fields.String(load_default=None, allow_none=True)
     # SHA-256 of the order's access token (orders placed without an account), so that other
     # services can open the order for its holder without ever seeing the token itself.
-    access_token_sha256 = fields.String(load_default=None, allow_none=True,
-                                        validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    access_token_sha256 = fields.String(
+        load_default=None, allow_none=True, validate=validate.Regexp(r"^[0-9a-f]{64}$")
+    )
 
 
 class OrderPlacedPersonalV1(TolerantSchema):
@@ -148,7 +150,9 @@ class AccountDeactivationRequestedV1(TolerantSchema):
 class AccountDeactivatedV1(TolerantSchema):
     account_id = fields.String(required=True)
     erased_at = fields.AwareDateTime(required=True)
-    retained = fields.List(fields.Dict(), load_default=list)  # [{"category", "legal_basis", "until"}]
+    retained = fields.List(
+        fields.Dict(), load_default=list
+    )  # [{"category", "legal_basis", "until"}]
 
 
 @dataclass(frozen=True)
@@ -222,111 +226,256 @@ def validate_event(event: Event) -> Event:
 _ORDER = "0b9f4c1e-4a8e-4c5e-9a57-2f3d8c1e7a10"
 _ACCOUNT = "5d1c3a20-7f0b-4b9e-8a3d-1c2e3f4a5b6c"
 
-register(EventType(
-    "order.placed", 1, "orders", ("payments", "notifications", "supplier-gateway"),
-    OrderPlacedV1, OrderPlacedPersonalV1,
-    "A customer placed an order; payment is due.",
-    {"order_id": _ORDER, "order_number": "COC-2026-000123", "payment_method": "card",
-     "total": {"amount_cents": 24900, "currency": "EUR"}, "vat_rate": "20.0", "brand": "Peugeot",
-     "vin": "VF3ABCDEF12345678", "first_registration_date": "2019-05-14",
-     "documents_required": ["id_card", "registration_certificate"], "marketing_consent": False,
-     "account_id": None,
-     "access_token_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b4b0b822cd15d6c15b0f00a08"},
-    {"first_name": "Émilie", "last_name": "Dupont-Lefèvre", "email": "emilie@example.org",
-     "phone": "+33612345678", "shipping_address": {"line1": "1 rue de la Paix", "postal_code": "75002",
-                                                   "city": "Paris", "country": "FR"}},
-))
-register(EventType(
-    "order.documents_completed", 1, "orders", ("supplier-gateway",),
-    OrderDocumentsCompletedV1, None,
-    "Every document the order requires has been uploaded.",
-    {"order_id": _ORDER, "document_ids": ["d1f0...-id-card", "a7c2...-registration"]},
-))
-register(EventType(
-    "payment.confirmed", 1, "payments", ("orders", "supplier-gateway", "notifications"),
-    PaymentConfirmedV1, None,
-    "A payment was confirmed by the provider's server-to-server callback (at most once per order).",
-    {"order_id": _ORDER, "order_number": "COC-2026-000123", "method": "card", "provider": "systempay",
-     "provider_transaction_id": "8a1f2c...", "amount": {"amount_cents": 24900, "currency": "EUR"}},
-))
-register(EventType(
-    "payment.failed", 1, "payments", ("orders", "notifications"),
-    PaymentFailedV1, None,
-    "A payment attempt failed; the customer may pay again.",
-    {"order_id": _ORDER, "method": "card", "provider": "systempay", "reason": "REFUSED"},
-))
-register(EventType(
-    "payment.duplicate_detected", 1, "payments", ("notifications",),
-    PaymentDuplicateDetectedV1, None,
-    "A second successful payment arrived for an order already paid; it is to be refunded.",
-    {"order_id": _ORDER, "provider": "paypal", "provider_transaction_id": "5TY05013RG002845M",
-     "amount": {"amount_cents": 24900, "currency": "EUR"}},
-))
-register(EventType(
-    "payment.refunded", 1, "payments", ("orders", "notifications"),
-    PaymentRefundedV1, None,
-    "The provider refunded or reversed (charge-back) a captured payment.",
-    {"order_id": _ORDER, "method": "paypal", "provider": "paypal", "kind": "refunded",
-     "provider_transaction_id": "5TY05013RG002845M", "amount": {"amount_cents": 24900, "currency": "EUR"}},
-))
-register(EventType(
-    "documents.sent_to_supplier", 1, "supplier-gateway", ("orders", "notifications"),
-    DocumentsSentToSupplierV1, None,
-    "The request and its documents were handed to the maker's COC supplier.",
-    {"order_id": _ORDER, "supplier": "psa-coc", "supplier_request_id": "REQ-778812",
-     "document_ids": ["d1f0...-id-card", "a7c2...-registration"]},
-))
-register(EventType(
-    "certificate.received", 1, "supplier-gateway", ("orders", "notifications"),
-    CertificateReceivedV1, None,
-    "The supplier delivered the certificate.",
-    {"order_id": _ORDER, "supplier": "psa-coc", "certificate_document_id": "c3e9...-certificate"},
-))
-register(EventType(
-    "certificate.shipped", 1, "supplier-gateway", ("orders", "notifications"),
-    CertificateShippedV1, None,
-    "The certificate was handed to the carrier.",
-    {"order_id": _ORDER, "carrier": "colissimo", "tracking_number": "6A12345678901"},
-))
-register(EventType(
-    "order.cancelled", 1, "orders", ("payments", "notifications", "supplier-gateway"),
-    OrderCancelledV1, None,
-    "The order was cancelled (only possible before it was sent to the supplier).",
-    {"order_id": _ORDER, "reason": "customer changed their mind", "cancelled_by": "customer"},
-))
-register(EventType(
-    "documents.rejected_by_supplier", 1, "supplier-gateway", ("orders", "notifications"),
-    DocumentsRejectedBySupplierV1, None,
-    "The supplier refused the request and asks for more or better documents.",
-    {"order_id": _ORDER, "supplier": "psa-coc", "reason": "registration certificate unreadable",
-     "documents_requested": ["registration_certificate"]},
-))
-register(EventType(
-    "account.email_change_requested", 1, "orders", ("notifications",),
-    AccountEmailChangeRequestedV1, AccountEmailChangeRequestedPersonalV1,
-    "A customer asked to change their e-mail address; the new address must confirm it through the link.",
-    {"account_id": _ACCOUNT, "expires_at": "2026-11-28T10:00:00+00:00"},
-    {"email": "new.address@example.org",
-     "confirmation_url": "https://coc.example/v1/accounts/email-confirmation?token=..."},
-))
-register(EventType(
-    "account.deactivation_requested", 1, "orders", ("gdpr",),
-    AccountDeactivationRequestedV1, None,
-    "A customer asked for their account to be deactivated.",
-    {"account_id": _ACCOUNT, "requested_at": "2026-11-27T10:00:00+00:00"},
-))
-register(EventType(
-    "account.deactivated", 1, "gdpr", ("orders", "payments", "notifications", "supplier-gateway"),
-    AccountDeactivatedV1, None,
-    "The account's personal data was erased, except what a legal obligation keeps (listed with its end date).",
-    {"account_id": _ACCOUNT, "erased_at": "2026-12-01T10:00:00+00:00",
-     "retained": [{"category": "invoices", "legal_basis": "Code de commerce L123-22", "until": "2036-12-31"}]},
-))
+register(
+    EventType(
+        "order.placed",
+        1,
+        "orders",
+        ("payments", "notifications", "supplier-gateway"),
+        OrderPlacedV1,
+        OrderPlacedPersonalV1,
+        "A customer placed an order; payment is due.",
+        {
+            "order_id": _ORDER,
+            "order_number": "COC-2026-000123",
+            "payment_method": "card",
+            "total": {"amount_cents": 24900, "currency": "EUR"},
+            "vat_rate": "20.0",
+            "brand": "Peugeot",
+            "vin": "VF3ABCDEF12345678",
+            "first_registration_date": "2019-05-14",
+            "documents_required": ["id_card", "registration_certificate"],
+            "marketing_consent": False,
+            "account_id": None,
+            "access_token_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b4b0b822cd15d6c15b0f00a08",
+        },
+        {
+            "first_name": "Émilie",
+            "last_name": "Dupont-Lefèvre",
+            "email": "emilie@example.org",
+            "phone": "+33612345678",
+            "shipping_address": {
+                "line1": "1 rue de la Paix",
+                "postal_code": "75002",
+                "city": "Paris",
+                "country": "FR",
+            },
+        },
+    )
+)
+register(
+    EventType(
+        "order.documents_completed",
+        1,
+        "orders",
+        ("supplier-gateway",),
+        OrderDocumentsCompletedV1,
+        None,
+        "Every document the order requires has been uploaded.",
+        {"order_id": _ORDER, "document_ids": ["d1f0...-id-card", "a7c2...-registration"]},
+    )
+)
+register(
+    EventType(
+        "payment.confirmed",
+        1,
+        "payments",
+        ("orders", "supplier-gateway", "notifications"),
+        PaymentConfirmedV1,
+        None,
+        "A payment was confirmed by the provider's server-to-server callback (at most once per order).",
+        {
+            "order_id": _ORDER,
+            "order_number": "COC-2026-000123",
+            "method": "card",
+            "provider": "systempay",
+            "provider_transaction_id": "8a1f2c...",
+            "amount": {"amount_cents": 24900, "currency": "EUR"},
+        },
+    )
+)
+register(
+    EventType(
+        "payment.failed",
+        1,
+        "payments",
+        ("orders", "notifications"),
+        PaymentFailedV1,
+        None,
+        "A payment attempt failed; the customer may pay again.",
+        {"order_id": _ORDER, "method": "card", "provider": "systempay", "reason": "REFUSED"},
+    )
+)
+register(
+    EventType(
+        "payment.duplicate_detected",
+        1,
+        "payments",
+        ("notifications",),
+        PaymentDuplicateDetectedV1,
+        None,
+        "A second successful payment arrived for an order already paid; it is to be refunded.",
+        {
+            "order_id": _ORDER,
+            "provider": "paypal",
+            "provider_transaction_id": "5TY05013RG002845M",
+            "amount": {"amount_cents": 24900, "currency": "EUR"},
+        },
+    )
+)
+register(
+    EventType(
+        "payment.refunded",
+        1,
+        "payments",
+        ("orders", "notifications"),
+        PaymentRefundedV1,
+        None,
+        "The provider refunded or reversed (charge-back) a captured payment.",
+        {
+            "order_id": _ORDER,
+            "method": "paypal",
+            "provider": "paypal",
+            "kind": "refunded",
+            "provider_transaction_id": "5TY05013RG002845M",
+            "amount": {"amount_cents": 24900, "currency": "EUR"},
+        },
+    )
+)
+register(
+    EventType(
+        "documents.sent_to_supplier",
+        1,
+        "supplier-gateway",
+        ("orders", "notifications"),
+        DocumentsSentToSupplierV1,
+        None,
+        "The request and its documents were handed to the maker's COC supplier.",
+        {
+            "order_id": _ORDER,
+            "supplier": "psa-coc",
+            "supplier_request_id": "REQ-778812",
+            "document_ids": ["d1f0...-id-card", "a7c2...-registration"],
+        },
+    )
+)
+register(
+    EventType(
+        "certificate.received",
+        1,
+        "supplier-gateway",
+        ("orders", "notifications"),
+        CertificateReceivedV1,
+        None,
+        "The supplier delivered the certificate.",
+        {
+            "order_id": _ORDER,
+            "supplier": "psa-coc",
+            "certificate_document_id": "c3e9...-certificate",
+        },
+    )
+)
+register(
+    EventType(
+        "certificate.shipped",
+        1,
+        "supplier-gateway",
+        ("orders", "notifications"),
+        CertificateShippedV1,
+        None,
+        "The certificate was handed to the carrier.",
+        {"order_id": _ORDER, "carrier": "colissimo", "tracking_number": "6A12345678901"},
+    )
+)
+register(
+    EventType(
+        "order.cancelled",
+        1,
+        "orders",
+        ("payments", "notifications", "supplier-gateway"),
+        OrderCancelledV1,
+        None,
+        "The order was cancelled (only possible before it was sent to the supplier).",
+        {"order_id": _ORDER, "reason": "customer changed their mind", "cancelled_by": "customer"},
+    )
+)
+register(
+    EventType(
+        "documents.rejected_by_supplier",
+        1,
+        "supplier-gateway",
+        ("orders", "notifications"),
+        DocumentsRejectedBySupplierV1,
+        None,
+        "The supplier refused the request and asks for more or better documents.",
+        {
+            "order_id": _ORDER,
+            "supplier": "psa-coc",
+            "reason": "registration certificate unreadable",
+            "documents_requested": ["registration_certificate"],
+        },
+    )
+)
+register(
+    EventType(
+        "account.email_change_requested",
+        1,
+        "orders",
+        ("notifications",),
+        AccountEmailChangeRequestedV1,
+        AccountEmailChangeRequestedPersonalV1,
+        "A customer asked to change their e-mail address; the new address must confirm it through the link.",
+        {"account_id": _ACCOUNT, "expires_at": "2026-11-28T10:00:00+00:00"},
+        {
+            "email": "new.address@example.org",
+            "confirmation_url": "https://coc.example/v1/accounts/email-confirmation?token=...",
+        },
+    )
+)
+register(
+    EventType(
+        "account.deactivation_requested",
+        1,
+        "orders",
+        ("gdpr",),
+        AccountDeactivationRequestedV1,
+        None,
+        "A customer asked for their account to be deactivated.",
+        {"account_id": _ACCOUNT, "requested_at": "2026-11-27T10:00:00+00:00"},
+    )
+)
+register(
+    EventType(
+        "account.deactivated",
+        1,
+        "gdpr",
+        ("orders", "payments", "notifications", "supplier-gateway"),
+        AccountDeactivatedV1,
+        None,
+        "The account's personal data was erased, except what a legal obligation keeps (listed with its end date).",
+        {
+            "account_id": _ACCOUNT,
+            "erased_at": "2026-12-01T10:00:00+00:00",
+            "retained": [
+                {
+                    "category": "invoices",
+                    "legal_basis": "Code de commerce L123-22",
+                    "until": "2036-12-31",
+                }
+            ],
+        },
+    )
+)
 
 
 def example_event(event_type: EventType) -> Event:
     return Event(
-        type=event_type.type, version=event_type.version, producer=event_type.producer,
-        correlation_id=_ORDER, subject=event_type.example_data.get("order_id") or event_type.example_data.get("account_id"),
-        data=event_type.example_data, personal=event_type.example_personal,
+        type=event_type.type,
+        version=event_type.version,
+        producer=event_type.producer,
+        correlation_id=_ORDER,
+        subject=event_type.example_data.get("order_id")
+        or event_type.example_data.get("account_id"),
+        data=event_type.example_data,
+        personal=event_type.example_personal,
     )

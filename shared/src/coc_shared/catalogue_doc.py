@@ -6,12 +6,13 @@ The document is generated, never edited by hand; ``shared/tests/test_catalogue_d
 the committed file differs from what this module renders. Test-only event types (those produced by
 the ``probe`` test service) are left out.
 """
+
 from __future__ import annotations
 
 import json
 import sys
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from marshmallow import Schema, fields, missing, validate
 
@@ -35,11 +36,11 @@ ENVELOPE_MEANINGS: dict[str, str] = {
     "subject": "what it is about, e.g. the order id or the account id",
     "data": "the type's payload, checked against the type's data schema",
     "personal": "personal data only (names, e-mail, phone, addresses, document references), kept minimal; "
-                "absent when the type has none, so that it can be sealed or stripped",
+    "absent when the type has none, so that it can be sealed or stripped",
 }
 
 # Examples are rendered with a fixed id and time so that the document is reproducible.
-EXAMPLE_OCCURRED_AT = datetime(2026, 11, 27, 10, 0, 0, tzinfo=timezone.utc)
+EXAMPLE_OCCURRED_AT = datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)
 _EXAMPLE_NAMESPACE = uuid.UUID("6f1c2b0e-3d4a-4e5f-8a9b-0c1d2e3f4a5b")
 
 
@@ -63,6 +64,7 @@ def anchor(event_type: EventType) -> str:
 
 
 # fields ---------------------------------------------------------------------------------------
+
 
 def field_type(field: fields.Field) -> str:
     name = type(field).__name__
@@ -129,7 +131,9 @@ def field_rows(schema: type[Schema] | Schema, prefix: str = "") -> list[tuple[st
     rows = []
     for name, field in instance.fields.items():
         key = prefix + (field.data_key or name)
-        rows.append((key, field_type(field), "required" if field.required else "optional", _notes(field)))
+        rows.append(
+            (key, field_type(field), "required" if field.required else "optional", _notes(field))
+        )
         nested = field.inner if isinstance(field, fields.List) else field
         if isinstance(nested, fields.Nested):
             sub = key + ("[]." if nested is not field else ".")
@@ -156,12 +160,20 @@ def _schema_section(title: str, schema: type[Schema]) -> list[str]:
 
 # document -------------------------------------------------------------------------------------
 
+
 def _envelope_section() -> list[str]:
     doc = (envelope.__doc__ or "").strip().splitlines()[0]
     rows = []
     for name, field in EnvelopeSchema().fields.items():
-        rows.append((f"`{name}`", field_type(field), "required" if field.required else "optional",
-                     ENVELOPE_MEANINGS.get(name, ""), _notes(field)))
+        rows.append(
+            (
+                f"`{name}`",
+                field_type(field),
+                "required" if field.required else "optional",
+                ENVELOPE_MEANINGS.get(name, ""),
+                _notes(field),
+            )
+        )
     lines = [
         "## Envelope",
         "",
@@ -198,9 +210,21 @@ def _exchange_section() -> list[str]:
 
 
 def _summary_section(types: list[EventType]) -> list[str]:
-    rows = [(f"[`{e.type}`](#{anchor(e)})", str(e.version), e.producer, ", ".join(e.consumers), e.description)
-            for e in types]
-    return ["## Event types", ""] + _table(rows, ("type", "version", "producer", "consumers", "description")) + [""]
+    rows = [
+        (
+            f"[`{e.type}`](#{anchor(e)})",
+            str(e.version),
+            e.producer,
+            ", ".join(e.consumers),
+            e.description,
+        )
+        for e in types
+    ]
+    return (
+        ["## Event types", ""]
+        + _table(rows, ("type", "version", "producer", "consumers", "description"))
+        + [""]
+    )
 
 
 def _type_section(e: EventType) -> list[str]:
@@ -216,7 +240,10 @@ def _type_section(e: EventType) -> list[str]:
     lines += _schema_section("`data`", e.data_schema)
     lines.append("")
     if e.personal_schema is None:
-        lines += ["`personal`: none — this type carries no personal data (`personal` is absent).", ""]
+        lines += [
+            "`personal`: none — this type carries no personal data (`personal` is absent).",
+            "",
+        ]
     else:
         lines += _schema_section("`personal`", e.personal_schema)
         lines.append("")

@@ -7,11 +7,13 @@ and a test keeps the two equal. Each service builds one frozen configuration obj
 start (``Settings`` for the shared part); a value that cannot be read stops the start with an
 error naming the variable and what it expects.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -20,6 +22,7 @@ class ConfigError(ValueError):
 
 
 # Readers: text -> value, raising ValueError("expected ...") -----------------------------------
+
 
 def text(value: str) -> str:
     return value
@@ -32,9 +35,13 @@ def integer(minimum: int | None = None, maximum: int | None = None) -> Callable[
         except ValueError:
             raise ValueError("expected a whole number") from None
         if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-            raise ValueError(f"expected a whole number from {minimum} to {maximum}" if maximum is not None
-                             else f"expected a whole number of at least {minimum}")
+            raise ValueError(
+                f"expected a whole number from {minimum} to {maximum}"
+                if maximum is not None
+                else f"expected a whole number of at least {minimum}"
+            )
         return number
+
     return read
 
 
@@ -47,6 +54,7 @@ def number(minimum: float | None = None) -> Callable[[str], float]:
         if minimum is not None and result < minimum:
             raise ValueError(f"expected a number of at least {minimum}")
         return result
+
     return read
 
 
@@ -65,6 +73,7 @@ def one_of(*choices: str) -> Callable[[str], str]:
         if value not in choices:
             raise ValueError(f"expected one of: {', '.join(choices)}")
         return value
+
     return read
 
 
@@ -72,8 +81,11 @@ def url(*schemes: str) -> Callable[[str], str]:
     def read(value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme not in schemes or not (parts.netloc or parts.path or value.endswith("://")):
-            raise ValueError(f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
+            raise ValueError(
+                f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}"
+            )
         return value
+
     return read
 
 
@@ -82,6 +94,7 @@ def secret(min_length: int) -> Callable[[str], str]:
         if len(value) < min_length:
             raise ValueError(f"expected a secret of at least {min_length} characters")
         return value
+
     return read
 
 
@@ -108,7 +121,11 @@ class Variable:
         try:
             return self.read(raw)
         except ValueError as exc:
-            shown = raw if len(raw) <= 60 and "SECRET" not in self.name and "KEY" not in self.name else "…"
+            shown = (
+                raw
+                if len(raw) <= 60 and "SECRET" not in self.name and "KEY" not in self.name
+                else "…"
+            )
             raise ConfigError(f"{self.name}={shown!r}: {exc}") from None
 
 
@@ -120,13 +137,21 @@ def declare(*variables: Variable) -> dict[str, Variable]:
     README test requires them to be documented. Returns them by name."""
     for variable in variables:
         known = ENV_VARS.get(variable.name)
-        if known is not None and (known.default, known.meaning) != (variable.default, variable.meaning):
-            raise ValueError(f"environment variable {variable.name} declared twice with different meanings")
+        if known is not None and (known.default, known.meaning) != (
+            variable.default,
+            variable.meaning,
+        ):
+            raise ValueError(
+                f"environment variable {variable.name} declared twice with different meanings"
+            )
         ENV_VARS[variable.name] = variable
     return {v.name: v for v in variables}
 
 
-def load(variables: Iterable[Variable] | Mapping[str, Variable], overrides: Mapping[str, str] | None = None) -> dict:
+def load(
+    variables: Iterable[Variable] | Mapping[str, Variable],
+    overrides: Mapping[str, str] | None = None,
+) -> dict:
     """Typed values of ``variables`` from ``overrides`` (tests, ``make run``), else the environment,
     else their defaults. Raises one ConfigError naming every variable that cannot be read."""
     if isinstance(variables, Mapping):
@@ -134,7 +159,11 @@ def load(variables: Iterable[Variable] | Mapping[str, Variable], overrides: Mapp
     overrides = overrides or {}
     values, problems = {}, []
     for variable in variables:
-        raw = overrides[variable.name] if variable.name in overrides else os.environ.get(variable.name)
+        raw = (
+            overrides[variable.name]
+            if variable.name in overrides
+            else os.environ.get(variable.name)
+        )
         try:
             values[variable.name] = variable.value(raw)
         except ConfigError as exc:
@@ -145,52 +174,119 @@ def load(variables: Iterable[Variable] | Mapping[str, Variable], overrides: Mapp
 
 
 _SHARED = declare(
-    Variable("DATABASE_URL", "postgresql://root@127.0.0.1:5432/coc",
-             "Database of the services. PostgreSQL: each service owns one schema named after it "
-             "(orders, payments, supplier_gateway, notifications, gdpr) plus `ops` for parked messages. "
-             "`sqlite:///path/main.db` selects SQLite files (embedded mode).",
-             url("postgresql", "postgres", "postgresql+psycopg", "sqlite")),
-    Variable("PARKING_DATABASE_URL", None,
-             "Database of the parked-message store (`ops` schema); defaults to DATABASE_URL.",
-             url("postgresql", "postgres", "postgresql+psycopg", "sqlite")),
-    Variable("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//",
-             "Message broker. `memory://` selects kombu's in-process transport (embedded mode).",
-             url("amqp", "amqps", "memory")),
-    Variable("BUS_PREFIX", None, "Prefix of every exchange and queue name (isolates test runs; empty in production)."),
+    Variable(
+        "DATABASE_URL",
+        "postgresql://root@127.0.0.1:5432/coc",
+        "Database of the services. PostgreSQL: each service owns one schema named after it "
+        "(orders, payments, supplier_gateway, notifications, gdpr) plus `ops` for parked messages. "
+        "`sqlite:///path/main.db` selects SQLite files (embedded mode).",
+        url("postgresql", "postgres", "postgresql+psycopg", "sqlite"),
+    ),
+    Variable(
+        "PARKING_DATABASE_URL",
+        None,
+        "Database of the parked-message store (`ops` schema); defaults to DATABASE_URL.",
+        url("postgresql", "postgres", "postgresql+psycopg", "sqlite"),
+    ),
+    Variable(
+        "RABBITMQ_URL",
+        "amqp://guest:guest@127.0.0.1:5672//",
+        "Message broker. `memory://` selects kombu's in-process transport (embedded mode).",
+        url("amqp", "amqps", "memory"),
+    ),
+    Variable(
+        "BUS_PREFIX",
+        None,
+        "Prefix of every exchange and queue name (isolates test runs; empty in production).",
+    ),
     Variable("SERVICE_HOST", "127.0.0.1", "Address the HTTP API binds to."),
     Variable("ORDERS_PORT", "8001", "HTTP port of the orders service.", integer(1, 65535)),
     Variable("PAYMENTS_PORT", "8002", "HTTP port of the payments service.", integer(1, 65535)),
-    Variable("SUPPLIER_GATEWAY_PORT", "8003", "HTTP port of the supplier-gateway service.", integer(1, 65535)),
-    Variable("NOTIFICATIONS_PORT", "8004", "HTTP port of the notifications service.", integer(1, 65535)),
+    Variable(
+        "SUPPLIER_GATEWAY_PORT",
+        "8003",
+        "HTTP port of the supplier-gateway service.",
+        integer(1, 65535),
+    ),
+    Variable(
+        "NOTIFICATIONS_PORT", "8004", "HTTP port of the notifications service.", integer(1, 65535)
+    ),
     Variable("GDPR_PORT", "8005", "HTTP port of the gdpr service.", integer(1, 65535)),
     Variable("LOG_LEVEL", "INFO", "Minimum level of the JSON log lines.", log_level),
-    Variable("CONSUMER_PREFETCH", "200", "Unacknowledged messages a consumer may hold (AMQP prefetch).", integer(1)),
-    Variable("CONSUMER_BATCH_SIZE", "100", "Messages a consumer handles in one database transaction (group commit).",
-             integer(1)),
-    Variable("RETRY_QUICK_ATTEMPTS", "3", "Attempts of a failing handler inside one delivery, with a short backoff.",
-             integer(1)),
-    Variable("RETRY_DELAYS", "5,30,120,600",
-             "Seconds of the delayed redeliveries after the quick attempts, comma-separated; then the message is parked.",
-             seconds_list),
-    Variable("QUEUE_DELIVERY_LIMIT", "10",
-             "x-delivery-limit of the quorum queues: deliveries without ack (consumer crashes) before the broker "
-             "dead-letters a message to the queue's `.dead` queue, from which it is parked.", integer(1)),
-    Variable("OUTBOX_BATCH_SIZE", "500", "Outbox rows the relay publishes per batch of publisher confirms.", integer(1)),
-    Variable("OUTBOX_POLL_SECONDS", "1.0",
-             "Longest wait of the relay between two looks at the outbox (PostgreSQL NOTIFY wakes it sooner).",
-             number(0.01)),
-    Variable("OUTBOX_CONFIRM_TIMEOUT", "10", "Seconds the relay waits for the broker's confirms of a batch.", number(0.1)),
-    Variable("OUTBOX_RETENTION_SECONDS", "3600",
-             "Seconds a sent outbox row is kept (for support) before the relay deletes it, personal part included.",
-             number(0)),
-    Variable("STAFF_TOKEN_SECRET", None,
-             "Secret that signs support-staff bearer tokens (HS256). Staff endpoints answer 503 without it.",
-             secret(32)),
-    Variable("STAFF_TOKEN", None, "Bearer token the support command line (`coc-support`) presents."),
-    Variable("CUSTOMER_TOKEN_SECRET", None,
-             "Secret that signs customers' bearer tokens (HS256; issued by orders, verified by every service "
-             "that serves customers). Customer endpoints answer 503 without it.", secret(32)),
-    Variable("RUN_DATA_DIR", "var", "Folder of the SQLite files and logs of `make run`'s embedded mode."),
+    Variable(
+        "CONSUMER_PREFETCH",
+        "200",
+        "Unacknowledged messages a consumer may hold (AMQP prefetch).",
+        integer(1),
+    ),
+    Variable(
+        "CONSUMER_BATCH_SIZE",
+        "100",
+        "Messages a consumer handles in one database transaction (group commit).",
+        integer(1),
+    ),
+    Variable(
+        "RETRY_QUICK_ATTEMPTS",
+        "3",
+        "Attempts of a failing handler inside one delivery, with a short backoff.",
+        integer(1),
+    ),
+    Variable(
+        "RETRY_DELAYS",
+        "5,30,120,600",
+        "Seconds of the delayed redeliveries after the quick attempts, comma-separated; then the message is parked.",
+        seconds_list,
+    ),
+    Variable(
+        "QUEUE_DELIVERY_LIMIT",
+        "10",
+        "x-delivery-limit of the quorum queues: deliveries without ack (consumer crashes) before the broker "
+        "dead-letters a message to the queue's `.dead` queue, from which it is parked.",
+        integer(1),
+    ),
+    Variable(
+        "OUTBOX_BATCH_SIZE",
+        "500",
+        "Outbox rows the relay publishes per batch of publisher confirms.",
+        integer(1),
+    ),
+    Variable(
+        "OUTBOX_POLL_SECONDS",
+        "1.0",
+        "Longest wait of the relay between two looks at the outbox (PostgreSQL NOTIFY wakes it sooner).",
+        number(0.01),
+    ),
+    Variable(
+        "OUTBOX_CONFIRM_TIMEOUT",
+        "10",
+        "Seconds the relay waits for the broker's confirms of a batch.",
+        number(0.1),
+    ),
+    Variable(
+        "OUTBOX_RETENTION_SECONDS",
+        "3600",
+        "Seconds a sent outbox row is kept (for support) before the relay deletes it, personal part included.",
+        number(0),
+    ),
+    Variable(
+        "STAFF_TOKEN_SECRET",
+        None,
+        "Secret that signs support-staff bearer tokens (HS256). Staff endpoints answer 503 without it.",
+        secret(32),
+    ),
+    Variable(
+        "STAFF_TOKEN", None, "Bearer token the support command line (`coc-support`) presents."
+    ),
+    Variable(
+        "CUSTOMER_TOKEN_SECRET",
+        None,
+        "Secret that signs customers' bearer tokens (HS256; issued by orders, verified by every service "
+        "that serves customers). Customer endpoints answer 503 without it.",
+        secret(32),
+    ),
+    Variable(
+        "RUN_DATA_DIR", "var", "Folder of the SQLite files and logs of `make run`'s embedded mode."
+    ),
 )
 
 
@@ -248,9 +344,13 @@ class Settings:
         return self.rabbitmq_url.startswith("memory://")
 
     @classmethod
-    def from_env(cls, service: str, **overrides) -> "Settings":
+    def from_env(cls, service: str, **overrides) -> Settings:
         """The shared settings of ``service``; ``overrides`` are typed values of fields (tests)."""
-        names = [n for n in _SHARED if not n.endswith("_PORT") and n not in ("STAFF_TOKEN", "RUN_DATA_DIR")]
+        names = [
+            n
+            for n in _SHARED
+            if not n.endswith("_PORT") and n not in ("STAFF_TOKEN", "RUN_DATA_DIR")
+        ]
         port = port_variable(service)
         v = load([ENV_VARS[n] for n in names] + ([ENV_VARS[port]] if port in ENV_VARS else []))
         values = dict(

@@ -15,22 +15,28 @@ handles a batch in one database transaction (group commit), each message in its 
   again) arrive on the ``.dead`` queue and are parked;
 * when the database is unreachable nothing is acked: the batch waits and is tried again.
 """
+
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable
 
 import kombu
 from sqlalchemy import Engine, Table, select
 from sqlalchemy.exc import IntegrityError
 
 from .bus import (
-    HEADER_ATTEMPTS, HEADER_FIRST_FAILURE, HEADER_LAST_ERROR, Broker, OutgoingMessage, Publisher, wait_for_connection,
+    HEADER_ATTEMPTS,
+    HEADER_FIRST_FAILURE,
+    HEADER_LAST_ERROR,
+    Broker,
+    OutgoingMessage,
+    Publisher,
+    wait_for_connection,
 )
 from .catalogue import SchemaViolation, UnknownEventType, validate_event
 from .db import insert_ignoring_conflicts, is_infrastructure_error
@@ -68,9 +74,23 @@ class HandlerContext(Bound):
     handler. Events it emits belong to the event's story (its correlation id) and name it as
     their cause; their subject defaults to the event's."""
 
-    def __init__(self, conn, event: Event, producer: str, outbox: Table, statements: StatementCache | None = None):
-        super().__init__(conn, outbox, producer, correlation_id=event.correlation_id, causation_id=event.id,
-                         subject=event.subject, statements=statements)
+    def __init__(
+        self,
+        conn,
+        event: Event,
+        producer: str,
+        outbox: Table,
+        statements: StatementCache | None = None,
+    ):
+        super().__init__(
+            conn,
+            outbox,
+            producer,
+            correlation_id=event.correlation_id,
+            causation_id=event.id,
+            subject=event.subject,
+            statements=statements,
+        )
         self.event = event
 
     @property
@@ -103,14 +123,30 @@ class _Item:
     def order_id(self) -> str | None:
         if self.event is None:
             return None
-        return self.event.data.get("order_id") if isinstance(self.event.data, dict) and self.event.data.get("order_id") else self.event.subject
+        return (
+            self.event.data.get("order_id")
+            if isinstance(self.event.data, dict) and self.event.data.get("order_id")
+            else self.event.subject
+        )
 
 
 class EventConsumer:
-    def __init__(self, *, service: str, engine: Engine, inbox: Table, outbox: Table, broker: Broker,
-                 handlers: dict[str, Handler], parking: ParkingStore, prefetch: int = 200, batch_size: int = 100,
-                 quick_attempts: int = 3, retry_delays: tuple[float, ...] = (5, 30, 120, 600),
-                 statements: StatementCache | None = None):
+    def __init__(
+        self,
+        *,
+        service: str,
+        engine: Engine,
+        inbox: Table,
+        outbox: Table,
+        broker: Broker,
+        handlers: dict[str, Handler],
+        parking: ParkingStore,
+        prefetch: int = 200,
+        batch_size: int = 100,
+        quick_attempts: int = 3,
+        retry_delays: tuple[float, ...] = (5, 30, 120, 600),
+        statements: StatementCache | None = None,
+    ):
         self.service = service
         self.engine = engine
         self.inbox = inbox
@@ -136,9 +172,15 @@ class EventConsumer:
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; reconnects with the common backoff (unacked messages
         come back from the broker)."""
+
         def on_retry(exc: BaseException, wait: float) -> None:
             self.ready.clear()
-            log.warning("consumer.connection_lost", error_type=type(exc).__name__, error=str(exc), retry_in=wait)
+            log.warning(
+                "consumer.connection_lost",
+                error_type=type(exc).__name__,
+                error=str(exc),
+                retry_in=wait,
+            )
 
         try:
             call_with_backoff(lambda: self._consume(stop), stop=stop, on_retry=on_retry)
@@ -158,10 +200,17 @@ class EventConsumer:
             self.declare(channel)
             queue = self.broker.service_queue(self.service, list(self.handlers))
             dead = self.broker.dead_queue(self.queue_name)
-            consumer = kombu.Consumer(channel, queues=[queue], on_message=self._on_message,
-                                      prefetch_count=self.prefetch, accept=None, no_ack=False)
-            dead_consumer = kombu.Consumer(channel, queues=[dead], on_message=self._on_dead_message,
-                                           accept=None, no_ack=False)
+            consumer = kombu.Consumer(
+                channel,
+                queues=[queue],
+                on_message=self._on_message,
+                prefetch_count=self.prefetch,
+                accept=None,
+                no_ack=False,
+            )
+            dead_consumer = kombu.Consumer(
+                channel, queues=[dead], on_message=self._on_dead_message, accept=None, no_ack=False
+            )
             consumer.consume()
             dead_consumer.consume()
             self.ready.set()
@@ -185,7 +234,7 @@ class EventConsumer:
             if conn is not None:
                 try:
                     conn.release()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     pass
 
     def _on_message(self, message: kombu.Message) -> None:
@@ -198,28 +247,36 @@ class EventConsumer:
         """Wait up to 0.5 s for a first message, then take what is already there, up to a batch."""
         try:
             conn.drain_events(timeout=0.5)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             return
         while len(self._buffer) < self.batch_size:
             try:
                 conn.drain_events(timeout=0)
-            except (socket.timeout, TimeoutError, BlockingIOError):
+            except (TimeoutError, BlockingIOError):
                 return
 
     # batch handling
-    def _process(self, batch: list[_Item], retry_publisher: Publisher, stop: threading.Event) -> None:
+    def _process(
+        self, batch: list[_Item], retry_publisher: Publisher, stop: threading.Event
+    ) -> None:
         for item in batch:
             self._decode(item)
 
         def on_retry(exc: BaseException, wait: float) -> None:
-            log.warning("consumer.database_unavailable", error=str(exc).splitlines()[0], retry_in=wait)
+            log.warning(
+                "consumer.database_unavailable", error=str(exc).splitlines()[0], retry_in=wait
+            )
             for item in batch:
                 if item.outcome in ("done", "duplicate", "retry"):
                     item.outcome = "pending"
 
         try:
-            call_with_backoff(lambda: self._handle_in_transaction(batch), stop=stop,
-                              retry_if=is_infrastructure_error, on_retry=on_retry)
+            call_with_backoff(
+                lambda: self._handle_in_transaction(batch),
+                stop=stop,
+                retry_if=is_infrastructure_error,
+                on_retry=on_retry,
+            )
         except Stopped:
             return  # not acked: the broker redelivers
         self._settle(batch, retry_publisher, stop)
@@ -234,11 +291,12 @@ class EventConsumer:
             item.event = Event.from_json(body)
             if item.from_dead_queue:
                 raise DeliveryLimitExceeded(
-                    f"delivered more than {self.broker.delivery_limit} times without an ack (x-delivery-limit)")
+                    f"delivered more than {self.broker.delivery_limit} times without an ack (x-delivery-limit)"
+                )
             if item.event.type not in self.handlers:
                 raise UnknownEventType(f"{self.service} has no handler for {item.event.type!r}")
             validate_event(item.event)
-        except Exception as exc:  # noqa: BLE001 - all of these cannot succeed on retry
+        except Exception as exc:
             self._fail(item, exc, permanent=True)
 
     def _fail(self, item: _Item, exc: BaseException, permanent: bool) -> None:
@@ -265,9 +323,11 @@ class EventConsumer:
         except _HandlerFailed as failure:
             # Nothing of the batch was committed. The failure counts as the message's first attempt;
             # the batch is handled again message by message, each in its own savepoint.
-            self._record_failure(failure.item, failure.error, attempt=1, quick=self._quick_attempts(failure.item))
+            self._record_failure(
+                failure.item, failure.error, attempt=1, quick=self._quick_attempts(failure.item)
+            )
             failure.item.quick_used = 1
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if is_infrastructure_error(exc):
                 raise
             log.info("consumer.batch_fallback", size=len(to_handle), error_type=type(exc).__name__)
@@ -276,9 +336,18 @@ class EventConsumer:
     def _claim_inbox(self, conn, items: list[_Item]) -> set[str]:
         """Insert the inbox rows of the batch in one statement; returns the ids that were new."""
         now = utcnow()
-        rows = [{"queue": self.queue_name, "event_id": i.event.id, "event_type": i.event.type, "handled_at": now}
-                for i in items]
-        statement = insert_ignoring_conflicts(conn, self.inbox, rows).returning(self.inbox.c.event_id)
+        rows = [
+            {
+                "queue": self.queue_name,
+                "event_id": i.event.id,
+                "event_type": i.event.type,
+                "handled_at": now,
+            }
+            for i in items
+        ]
+        statement = insert_ignoring_conflicts(conn, self.inbox, rows).returning(
+            self.inbox.c.event_id
+        )
         return set(conn.execute(statement).scalars())
 
     def _handle_batch_at_once(self, to_handle: list[_Item]) -> None:
@@ -298,7 +367,7 @@ class EventConsumer:
                 try:
                     self.handlers[item.event.type](item.event, ctx)
                     ctx.flush()
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     if is_infrastructure_error(exc):
                         raise
                     raise _HandlerFailed(item, exc) from exc
@@ -306,19 +375,30 @@ class EventConsumer:
         for item, outcome, item_emitted in outcomes:  # committed: now the outcomes are true
             item.outcome = outcome
             if outcome == "done":
-                with bound_context(event_id=item.event.id, correlation_id=item.event.correlation_id,
-                                   order_id=item.order_id):
-                    log.info("event.handled", event_type=item.event.type,
-                             attempt=item.attempts_before + item.attempts_now + 1,
-                             emitted=[e.type for e in item_emitted] or None)
+                with bound_context(
+                    event_id=item.event.id,
+                    correlation_id=item.event.correlation_id,
+                    order_id=item.order_id,
+                ):
+                    log.info(
+                        "event.handled",
+                        event_type=item.event.type,
+                        attempt=item.attempts_before + item.attempts_now + 1,
+                        emitted=[e.type for e in item_emitted] or None,
+                    )
 
     def _handle_one_by_one(self, to_handle: list[_Item]) -> None:
         if not to_handle:
             return
         with self.engine.begin() as conn:
             ids = list({i.event.id for i in to_handle})
-            seen = set(conn.execute(select(self.inbox.c.event_id).where(
-                self.inbox.c.queue == self.queue_name, self.inbox.c.event_id.in_(ids))).scalars())
+            seen = set(
+                conn.execute(
+                    select(self.inbox.c.event_id).where(
+                        self.inbox.c.queue == self.queue_name, self.inbox.c.event_id.in_(ids)
+                    )
+                ).scalars()
+            )
             for item in to_handle:
                 if item.outcome == "park":
                     continue
@@ -335,16 +415,25 @@ class EventConsumer:
 
     def _record_failure(self, item: _Item, exc: BaseException, attempt: int, quick: int) -> None:
         self._fail(item, exc, permanent=isinstance(exc, PERMANENT_ERRORS))
-        with bound_context(event_id=item.event.id, correlation_id=item.event.correlation_id, order_id=item.order_id):
-            log.warning("handler.failed", event_type=item.event.type, attempt=item.attempts_before + item.attempts_now,
-                        error_type=type(exc).__name__, error=str(exc)[:500],
-                        next=("retry_now" if item.outcome == "retry" and attempt < quick else item.outcome))
+        with bound_context(
+            event_id=item.event.id, correlation_id=item.event.correlation_id, order_id=item.order_id
+        ):
+            log.warning(
+                "handler.failed",
+                event_type=item.event.type,
+                attempt=item.attempts_before + item.attempts_now,
+                error_type=type(exc).__name__,
+                error=str(exc)[:500],
+                next=("retry_now" if item.outcome == "retry" and attempt < quick else item.outcome),
+            )
 
     def _handle_one(self, conn, item: _Item) -> None:
         event = item.event
         handler = self.handlers[event.type]
         quick = self._quick_attempts(item)
-        with bound_context(event_id=event.id, correlation_id=event.correlation_id, order_id=item.order_id):
+        with bound_context(
+            event_id=event.id, correlation_id=event.correlation_id, order_id=item.order_id
+        ):
             for attempt in range(item.quick_used + 1, quick + 1):
                 if attempt > 1:
                     time.sleep(min(0.05 * 2 ** (attempt - 2), 1.0))
@@ -352,16 +441,27 @@ class EventConsumer:
                 try:
                     ctx = HandlerContext(conn, event, self.service, self.outbox, self.statements)
                     handler(event, ctx)
-                    ctx.add(self.inbox, {"queue": self.queue_name, "event_id": event.id, "event_type": event.type,
-                                         "handled_at": utcnow()})
+                    ctx.add(
+                        self.inbox,
+                        {
+                            "queue": self.queue_name,
+                            "event_id": event.id,
+                            "event_type": event.type,
+                            "handled_at": utcnow(),
+                        },
+                    )
                     ctx.flush()
                     savepoint.commit()
                     item.outcome = "done"
                     total = item.attempts_before + item.attempts_now + 1
-                    log.info("event.handled", event_type=event.type, attempt=total,
-                             emitted=[e.type for e in ctx.emitted] or None)
+                    log.info(
+                        "event.handled",
+                        event_type=event.type,
+                        attempt=total,
+                        emitted=[e.type for e in ctx.emitted] or None,
+                    )
                     return
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     if savepoint.is_active:
                         savepoint.rollback()
                     if is_infrastructure_error(exc):
@@ -374,14 +474,24 @@ class EventConsumer:
                         return
 
     def _already_handled(self, conn, event_id: str) -> bool:
-        return conn.execute(select(self.inbox.c.event_id).where(
-            self.inbox.c.queue == self.queue_name, self.inbox.c.event_id == event_id)).first() is not None
+        return (
+            conn.execute(
+                select(self.inbox.c.event_id).where(
+                    self.inbox.c.queue == self.queue_name, self.inbox.c.event_id == event_id
+                )
+            ).first()
+            is not None
+        )
 
     # acks, delayed retries, parking
-    def _settle(self, batch: list[_Item], retry_publisher: Publisher, stop: threading.Event) -> None:
+    def _settle(
+        self, batch: list[_Item], retry_publisher: Publisher, stop: threading.Event
+    ) -> None:
         for item in batch:
             if item.outcome == "duplicate" and item.event is not None:
-                log.info("event.duplicate_ignored", event_id=item.event.id, event_type=item.event.type)
+                log.info(
+                    "event.duplicate_ignored", event_id=item.event.id, event_type=item.event.type
+                )
             elif item.outcome == "retry":
                 self._schedule_retry(item, retry_publisher)
             elif item.outcome == "park":
@@ -407,18 +517,25 @@ class EventConsumer:
         delayed = int(item.headers.get(HEADER_DELAYED, 0) or 0)
         delay = self.retry_delays[delayed]
         headers = dict(item.headers)
-        headers.update({
-            HEADER_ATTEMPTS: item.attempts_before + item.attempts_now,
-            HEADER_DELAYED: delayed + 1,
-            HEADER_FIRST_FAILURE: item.first_failed_at.isoformat(),
-            HEADER_LAST_ERROR: f"{type(item.error).__name__}: {item.error}"[:500],
-        })
+        headers.update(
+            {
+                HEADER_ATTEMPTS: item.attempts_before + item.attempts_now,
+                HEADER_DELAYED: delayed + 1,
+                HEADER_FIRST_FAILURE: item.first_failed_at.isoformat(),
+                HEADER_LAST_ERROR: f"{type(item.error).__name__}: {item.error}"[:500],
+            }
+        )
         headers.pop("x-death", None)
         props = item.message.properties
         message = OutgoingMessage(
-            message_id=props.get("message_id") or item.event.id, body=item.message.body,
-            routing_key=self.broker.retry_queue_name(self.queue_name, delay), to_queue=True,
-            headers=headers, event_type=props.get("type"), correlation_id=props.get("correlation_id"))
+            message_id=props.get("message_id") or item.event.id,
+            body=item.message.body,
+            routing_key=self.broker.retry_queue_name(self.queue_name, delay),
+            to_queue=True,
+            headers=headers,
+            event_type=props.get("type"),
+            correlation_id=props.get("correlation_id"),
+        )
         if self.broker.memory:
             # The in-process transport has no TTL dead-lettering: a timer puts it back on the queue.
             message.routing_key = self.queue_name
@@ -428,37 +545,70 @@ class EventConsumer:
             self._timers.append(timer)
         else:
             publisher.publish_one(message)
-        log.warning("handler.retry_scheduled", event_id=item.event.id, event_type=item.event.type,
-                    attempt=headers[HEADER_ATTEMPTS], retry_in=delay, correlation_id=item.event.correlation_id,
-                    order_id=item.order_id)
+        log.warning(
+            "handler.retry_scheduled",
+            event_id=item.event.id,
+            event_type=item.event.type,
+            attempt=headers[HEADER_ATTEMPTS],
+            retry_in=delay,
+            correlation_id=item.event.correlation_id,
+            order_id=item.order_id,
+        )
 
     def _park(self, item: _Item, stop: threading.Event) -> None:
         event, message = item.event, item.message
         error = item.error
         routing_key = message.delivery_info.get("routing_key") or ""
         if item.from_dead_queue or routing_key.startswith(self.queue_name):
-            routing_key = (message.properties.get("type") or (event.type if event else "")) or routing_key
+            routing_key = (
+                message.properties.get("type") or (event.type if event else "")
+            ) or routing_key
         last = item.extra.get("last_failed_at") or utcnow()
 
         def park() -> int:
             return self.parking.park(
-                service=self.service, queue=self.queue_name, routing_key=routing_key,
-                body=message.body if isinstance(message.body, bytes) else str(message.body).encode(),
-                headers=dict(item.headers), properties=_properties(message),
-                error_type=type(error).__name__, error_message=str(error), stack_trace=item.trace,
-                attempts=item.attempts_before + item.attempts_now, first_failed_at=item.first_failed_at or last,
-                last_failed_at=last, event_id=event.id if event else message.properties.get("message_id"),
-                event_type=event.type if event else message.properties.get("type"), order_id=item.order_id,
-                correlation_id=event.correlation_id if event else message.properties.get("correlation_id"))
+                service=self.service,
+                queue=self.queue_name,
+                routing_key=routing_key,
+                body=message.body
+                if isinstance(message.body, bytes)
+                else str(message.body).encode(),
+                headers=dict(item.headers),
+                properties=_properties(message),
+                error_type=type(error).__name__,
+                error_message=str(error),
+                stack_trace=item.trace,
+                attempts=item.attempts_before + item.attempts_now,
+                first_failed_at=item.first_failed_at or last,
+                last_failed_at=last,
+                event_id=event.id if event else message.properties.get("message_id"),
+                event_type=event.type if event else message.properties.get("type"),
+                order_id=item.order_id,
+                correlation_id=event.correlation_id
+                if event
+                else message.properties.get("correlation_id"),
+            )
 
         parked_id = call_with_backoff(
-            park, stop=stop, retry_if=is_infrastructure_error,
-            on_retry=lambda exc, wait: log.warning("parking.database_unavailable", error=str(exc).splitlines()[0],
-                                                   retry_in=wait))
-        log.error("message.parked", parked_id=parked_id, event_id=event.id if event else None,
-                  event_type=event.type if event else None, correlation_id=event.correlation_id if event else None,
-                  order_id=item.order_id, error_type=type(error).__name__, error=str(error)[:500],
-                  attempt=item.attempts_before + item.attempts_now, queue=self.queue_name)
+            park,
+            stop=stop,
+            retry_if=is_infrastructure_error,
+            on_retry=lambda exc, wait: log.warning(
+                "parking.database_unavailable", error=str(exc).splitlines()[0], retry_in=wait
+            ),
+        )
+        log.error(
+            "message.parked",
+            parked_id=parked_id,
+            event_id=event.id if event else None,
+            event_type=event.type if event else None,
+            correlation_id=event.correlation_id if event else None,
+            order_id=item.order_id,
+            error_type=type(error).__name__,
+            error=str(error)[:500],
+            attempt=item.attempts_before + item.attempts_now,
+            queue=self.queue_name,
+        )
 
 
 def _properties(message: kombu.Message) -> dict:

@@ -3,6 +3,7 @@
 Each service owns one schema named after it. On SQLite a schema is a separate file ATTACHed
 under that name, so the same table definitions (``schema="orders"``) work in both modes.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,9 +15,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 def normalise_url(url: str) -> str:
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 
@@ -24,7 +25,9 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, schemas: tuple[str, ...] = (), pool_size: int = 5, pre_ping: bool = True) -> Engine:
+def make_engine(
+    url: str, schemas: tuple[str, ...] = (), pool_size: int = 5, pre_ping: bool = True
+) -> Engine:
     """``pre_ping`` checks each pooled connection before use (one round trip): wanted for HTTP
     requests; the consumer and relay go without, as they retry a batch whose connection died."""
     url = normalise_url(url)
@@ -42,7 +45,9 @@ def make_engine(url: str, schemas: tuple[str, ...] = (), pool_size: int = 5, pre
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             for schema in schemas:
-                cursor.execute("ATTACH DATABASE ? AS " + schema, (os.path.join(folder, f"{schema}.db"),))
+                cursor.execute(
+                    "ATTACH DATABASE ? AS " + schema, (os.path.join(folder, f"{schema}.db"),)
+                )
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -69,7 +74,9 @@ def ensure_database(url: str) -> None:
     admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database}).scalar()
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database}
+            ).scalar()
             if not exists:
                 conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
     finally:

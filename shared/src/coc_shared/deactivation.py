@@ -4,11 +4,12 @@
 A service declares its erasure as a function ``erase(uow, deactivation)`` (what it deletes or
 anonymises, through the unit of work) and gets its handler from ``account_deactivated_handler``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
 from sqlalchemy import Table, select
 
@@ -26,12 +27,15 @@ class AccountDeactivation:
     erased_at: datetime
 
     @classmethod
-    def from_message(cls, event_id: str, data: dict) -> "AccountDeactivation":
+    def from_message(cls, event_id: str, data: dict) -> AccountDeactivation:
         account_id = data.get("account_id")
         if not isinstance(account_id, str) or not account_id:
             raise InvalidEvent("account.deactivated carries no account_id")
-        return cls(account_id=account_id, event_id=event_id,
-                   erased_at=aware_datetime(data.get("erased_at"), "erased_at", InvalidEvent))
+        return cls(
+            account_id=account_id,
+            event_id=event_id,
+            erased_at=aware_datetime(data.get("erased_at"), "erased_at", InvalidEvent),
+        )
 
 
 class AccountDeactivationRepository:
@@ -41,11 +45,21 @@ class AccountDeactivationRepository:
 
     def recorded(self, account_id: str) -> bool:
         t = self.table
-        return self.uow.execute(select(t.c.account_id).where(t.c.account_id == account_id)).first() is not None
+        return (
+            self.uow.execute(select(t.c.account_id).where(t.c.account_id == account_id)).first()
+            is not None
+        )
 
     def add(self, deactivation: AccountDeactivation) -> None:
-        self.uow.add(self.table, {"account_id": deactivation.account_id, "event_id": deactivation.event_id,
-                                  "erased_at": deactivation.erased_at, "recorded_at": utcnow()})
+        self.uow.add(
+            self.table,
+            {
+                "account_id": deactivation.account_id,
+                "event_id": deactivation.event_id,
+                "erased_at": deactivation.erased_at,
+                "recorded_at": utcnow(),
+            },
+        )
 
 
 Erasure = Callable[[object, AccountDeactivation], None]

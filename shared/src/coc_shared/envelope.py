@@ -9,12 +9,13 @@ Wire form (JSON)::
 
 Personal data (names, e-mail, phone, addresses, document references) is only in ``personal``.
 """
+
 from __future__ import annotations
 
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
@@ -29,7 +30,9 @@ class EnvelopeSchema(Schema):
     occurred_at = fields.AwareDateTime(required=True, format="iso")
     producer = fields.String(required=True, validate=validate.Length(min=1))
     correlation_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    causation_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    causation_id = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=200)
+    )
     subject = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     data = fields.Dict(load_default=dict)
     personal = fields.Dict(load_default=None, allow_none=True)
@@ -43,7 +46,7 @@ class UndecodableMessage(Exception):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -64,7 +67,7 @@ class Event:
             "id": self.id,
             "type": self.type,
             "version": self.version,
-            "occurred_at": self.occurred_at.astimezone(timezone.utc).isoformat(),
+            "occurred_at": self.occurred_at.astimezone(UTC).isoformat(),
             "producer": self.producer,
             "correlation_id": self.correlation_id,
             "causation_id": self.causation_id,
@@ -79,7 +82,7 @@ class Event:
         return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
 
     @classmethod
-    def from_json(cls, body: bytes | str) -> "Event":
+    def from_json(cls, body: bytes | str) -> Event:
         try:
             raw = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:

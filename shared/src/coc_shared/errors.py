@@ -4,6 +4,7 @@
 once instead of retrying it. ``InvalidEvent`` is the one a domain model raises when an event's
 content cannot be recorded (no order id, a malformed date...): a permanent error too.
 """
+
 from __future__ import annotations
 
 

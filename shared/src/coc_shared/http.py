@@ -7,6 +7,7 @@ Error shape (every 4xx/5xx of every service)::
     {"error": {"status": 422, "code": "unprocessable_entity", "message": "...",
                "fields": {"email": ["Not a valid email address."]}, "correlation_id": "..."}}
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,10 +26,18 @@ log = get_logger(__name__)
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 
 
-def error_response(status: int, message: str, fields: dict | None = None, headers: dict | None = None):
+def error_response(
+    status: int, message: str, fields: dict | None = None, headers: dict | None = None
+):
     code = re.sub(r"[^a-z]+", "_", _reason(status).lower()).strip("_")
-    body = {"error": {"status": status, "code": code, "message": message,
-                      "correlation_id": getattr(g, "correlation_id", None)}}
+    body = {
+        "error": {
+            "status": status,
+            "code": code,
+            "message": message,
+            "correlation_id": getattr(g, "correlation_id", None),
+        }
+    }
     if fields:
         body["error"]["fields"] = fields
     response = jsonify(body)
@@ -40,6 +49,7 @@ def error_response(status: int, message: str, fields: dict | None = None, header
 
 def _reason(status: int) -> str:
     from http import HTTPStatus
+
     try:
         return HTTPStatus(status).phrase
     except ValueError:
@@ -55,17 +65,23 @@ def token_error_response(exc: TokenError, realm: str):
 def staff_required(roles: tuple[str, ...] = ROLES):
     """Flask view decorator: only a valid staff token with one of ``roles`` gets through
     (``g.staff`` is then the ``Actor``)."""
+
     def decorator(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             settings = current_app.config["COC_SETTINGS"]
             try:
-                g.staff = verify_staff_token(settings.staff_token_secret,
-                                             bearer_token(request.headers.get("Authorization")), roles)
+                g.staff = verify_staff_token(
+                    settings.staff_token_secret,
+                    bearer_token(request.headers.get("Authorization")),
+                    roles,
+                )
             except TokenError as exc:
                 return token_error_response(exc, "coc-staff")
             return view(*args, **kwargs)
+
         return wrapper
+
     return decorator
 
 
@@ -111,7 +127,9 @@ def install_common(app: Flask) -> None:
             for location_messages in messages.values() if isinstance(messages, dict) else []:
                 if isinstance(location_messages, dict):
                     fields.update(location_messages)
-        return error_response(exc.code or 500, exc.description or _reason(exc.code or 500), fields or None)
+        return error_response(
+            exc.code or 500, exc.description or _reason(exc.code or 500), fields or None
+        )
 
     @app.errorhandler(TokenError)
     def _token_error(exc: TokenError):
@@ -137,12 +155,17 @@ def health_blueprint(runtime) -> Blueprint:
             with runtime.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             checks["database"] = "ok"
-        except Exception as exc:  # noqa: BLE001 - readiness reports, it does not fail
+        except Exception as exc:
             checks["database"] = f"unavailable: {type(exc).__name__}"
         checks["broker"] = runtime.broker_ready()
         ok = all(v == "ok" for v in checks.values())
-        response = jsonify({"status": "ready" if ok else "not_ready", "service": runtime.settings.service,
-                            "checks": checks})
+        response = jsonify(
+            {
+                "status": "ready" if ok else "not_ready",
+                "service": runtime.settings.service,
+                "checks": checks,
+            }
+        )
         response.status_code = 200 if ok else 503
         return response
 
@@ -158,11 +181,17 @@ def staff_blueprint(runtime) -> Blueprint:
     def list_parked():
         limit = request.args.get("limit", "100")
         if not limit.isdigit() or not 1 <= int(limit) <= 1000:
-            return error_response(400, "invalid query", {"limit": ["Must be a whole number from 1 to 1000."]})
-        rows = runtime.parking.list(service=runtime.settings.service, status=request.args.get("status", "parked"),
-                                    event_type=request.args.get("event_type"), error=request.args.get("error"),
-                                    order_id=request.args.get("order_id"),
-                                    limit=int(limit))
+            return error_response(
+                400, "invalid query", {"limit": ["Must be a whole number from 1 to 1000."]}
+            )
+        rows = runtime.parking.list(
+            service=runtime.settings.service,
+            status=request.args.get("status", "parked"),
+            event_type=request.args.get("event_type"),
+            error=request.args.get("error"),
+            order_id=request.args.get("order_id"),
+            limit=int(limit),
+        )
         return jsonify({"items": [parked_to_json(r) for r in rows]})
 
     @bp.get("/parked/<int:parked_id>")

@@ -11,6 +11,7 @@ Draw a number *before* opening the unit of work that uses it: taking a new block
 transaction of its own, which on SQLite would wait for the write lock that an open unit of work
 holds (SQLite has one writer at a time).
 """
+
 from __future__ import annotations
 
 import threading
@@ -20,7 +21,9 @@ from sqlalchemy.exc import IntegrityError
 
 
 class BlockAllocator:
-    def __init__(self, engine: Engine, table: Table, name: str, block_size: int = 100, first_value: int = 1):
+    def __init__(
+        self, engine: Engine, table: Table, name: str, block_size: int = 100, first_value: int = 1
+    ):
         if block_size < 1:
             raise ValueError("block_size must be at least 1")
         self.engine = engine
@@ -46,9 +49,12 @@ class BlockAllocator:
         t = self.table
         for _ in range(2):
             with self.engine.begin() as conn:
-                end = conn.execute(update(t).where(t.c.name == self.name)
-                                   .values(next_value=t.c.next_value + self.block_size)
-                                   .returning(t.c.next_value)).scalar()
+                end = conn.execute(
+                    update(t)
+                    .where(t.c.name == self.name)
+                    .values(next_value=t.c.next_value + self.block_size)
+                    .returning(t.c.next_value)
+                ).scalar()
                 if end is not None:
                     return end
             try:

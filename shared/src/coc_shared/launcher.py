@@ -9,6 +9,7 @@ Mode:
   the embedded mode survives a restart of the process's memory (the broker is in memory), so it is
   for trying the pipeline out, not for production.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,9 @@ def load_definitions():
         try:
             module = importlib.import_module(package_of(name) + ".service")
         except ModuleNotFoundError as exc:
-            print(f"  ! service {name} is not installed ({exc}); run `make install`", file=sys.stderr)
+            print(
+                f"  ! service {name} is not installed ({exc}); run `make install`", file=sys.stderr
+            )
             continue
         definitions.append(module.definition)
     return definitions
@@ -49,7 +52,9 @@ def load_definitions():
 def _answers(url: str, port: int) -> bool:
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or port), timeout=1.5):
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or port), timeout=1.5
+        ):
             return True
     except OSError:
         return False
@@ -75,6 +80,7 @@ def persistent_secret(path: str, size: int) -> str:
     """A random secret (base64) made once and kept in ``path`` (mode 600), for development runs."""
     import base64
     import secrets
+
     if not os.path.exists(path):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -90,7 +96,9 @@ def apply_development_defaults(definitions) -> None:
     os.makedirs(data_dir, exist_ok=True)
     for name in ("STAFF_TOKEN_SECRET", "CUSTOMER_TOKEN_SECRET"):
         if not os.environ.get(name):
-            os.environ[name] = persistent_secret(os.path.join(data_dir, name.lower() + ".secret"), 48)
+            os.environ[name] = persistent_secret(
+                os.path.join(data_dir, name.lower() + ".secret"), 48
+            )
             print(f"  {name} set for this development run (kept in {data_dir})", flush=True)
     for definition in definitions:
         if definition.development_defaults is None:
@@ -115,8 +123,11 @@ def run_embedded(definitions, reason: str, stop: threading.Event) -> int:
 
     data_dir = os.path.abspath(env("RUN_DATA_DIR"))
     os.makedirs(data_dir, exist_ok=True)
-    overrides = dict(rabbitmq_url="memory://", database_url=f"sqlite:///{data_dir}/main.db",
-                     parking_database_url=f"sqlite:///{data_dir}/main.db")
+    overrides = dict(
+        rabbitmq_url="memory://",
+        database_url=f"sqlite:///{data_dir}/main.db",
+        parking_database_url=f"sqlite:///{data_dir}/main.db",
+    )
     runtimes = [Runtime(d, Settings.from_env(d.name, **overrides)) for d in definitions]
     for runtime in runtimes:
         runtime.migrate()
@@ -125,11 +136,23 @@ def run_embedded(definitions, reason: str, stop: threading.Event) -> int:
     servers, rows = [], []
     for runtime in runtimes:
         runtime.start_worker_threads(stop)
-        server = make_server(runtime.settings.http_host, runtime.settings.http_port, runtime.create_app(), threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True, name=f"{runtime.definition.name}-http").start()
+        server = make_server(
+            runtime.settings.http_host,
+            runtime.settings.http_port,
+            runtime.create_app(),
+            threaded=True,
+        )
+        threading.Thread(
+            target=server.serve_forever, daemon=True, name=f"{runtime.definition.name}-http"
+        ).start()
         servers.append(server)
-        rows.append((runtime.definition.name, f"http://{runtime.settings.http_host}:{runtime.settings.http_port}"
-                     f"  (API, consumer and outbox relay in this process)"))
+        rows.append(
+            (
+                runtime.definition.name,
+                f"http://{runtime.settings.http_host}:{runtime.settings.http_port}"
+                f"  (API, consumer and outbox relay in this process)",
+            )
+        )
     rows.append(("data", f"{data_dir} (SQLite files); broker: in-memory"))
     _banner("embedded", reason, rows)
     stop.wait()
@@ -156,11 +179,26 @@ def run_distributed(definitions, reason: str, stop: threading.Event) -> int:
     rows = []
     for definition in definitions:
         port = env(port_variable(definition.name))
-        api = subprocess.Popen([gunicorn, "--bind", f"{host}:{port}", "--workers", "2", "--access-logfile", "-",
-                                f"{package_of(definition.name)}.entrypoints.api:create_app()"])
+        api = subprocess.Popen(
+            [
+                gunicorn,
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                "2",
+                "--access-logfile",
+                "-",
+                f"{package_of(definition.name)}.entrypoints.api:create_app()",
+            ]
+        )
         worker = subprocess.Popen([os.path.join(bindir, f"coc-{definition.name}"), "worker"])
         children += [(f"{definition.name} api", api), (f"{definition.name} worker", worker)]
-        rows.append((definition.name, f"http://{host}:{port}  (gunicorn pid {api.pid}; worker pid {worker.pid})"))
+        rows.append(
+            (
+                definition.name,
+                f"http://{host}:{port}  (gunicorn pid {api.pid}; worker pid {worker.pid})",
+            )
+        )
     rows.append(("database", Settings.from_env("orders").database_url.split("@")[-1]))
     rows.append(("broker", Settings.from_env("orders").rabbitmq_url.split("@")[-1]))
     _banner("distributed", reason, rows)
@@ -168,7 +206,11 @@ def run_distributed(definitions, reason: str, stop: threading.Event) -> int:
     while not stop.is_set():
         for name, child in children:
             if child.poll() is not None:
-                print(f"  ! {name} exited with {child.returncode}; stopping", file=sys.stderr, flush=True)
+                print(
+                    f"  ! {name} exited with {child.returncode}; stopping",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 code = 1
                 stop.set()
         stop.wait(1.0)
@@ -186,7 +228,9 @@ def run_distributed(definitions, reason: str, stop: threading.Event) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="coc-run", description=__doc__.split("\n")[0])
-    parser.add_argument("--mode", choices=["distributed", "embedded"], help="override the automatic choice")
+    parser.add_argument(
+        "--mode", choices=["distributed", "embedded"], help="override the automatic choice"
+    )
     args = parser.parse_args(argv)
     configure_logging("coc-run", env("LOG_LEVEL"))
     definitions = load_definitions()

@@ -4,6 +4,7 @@ Every line carries ``service`` and, where known, ``correlation_id``, ``event_id`
 (bound with ``bind_context``). Personal data never reaches a log line: keys that name personal
 data are dropped and e-mail addresses or phone numbers inside strings are masked.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,9 +16,27 @@ import structlog
 
 PERSONAL_KEYS = frozenset(
     {
-        "personal", "email", "e_mail", "phone", "telephone", "first_name", "last_name", "name",
-        "full_name", "address", "shipping_address", "billing_address", "street", "postal_code",
-        "city", "password", "iban", "card_number", "pan", "ip", "user_agent",
+        "personal",
+        "email",
+        "e_mail",
+        "phone",
+        "telephone",
+        "first_name",
+        "last_name",
+        "name",
+        "full_name",
+        "address",
+        "shipping_address",
+        "billing_address",
+        "street",
+        "postal_code",
+        "city",
+        "password",
+        "iban",
+        "card_number",
+        "pan",
+        "ip",
+        "user_agent",
     }
 )
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
@@ -37,15 +56,33 @@ def _scrub_value(value):
     if isinstance(value, str):
         return _PHONE.sub("[phone]", _EMAIL.sub("[email]", value))
     if isinstance(value, dict):
-        return {k: ("[redacted]" if _is_personal_key(k) else _scrub_value(v)) for k, v in value.items()}
+        return {
+            k: ("[redacted]" if _is_personal_key(k) else _scrub_value(v)) for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return [_scrub_value(v) for v in value]
     return value
 
 
 # Event ids, order ids and timestamps look like phone numbers to _PHONE; they are left as they are.
-_SAFE_KEYS = frozenset({"event_id", "order_id", "correlation_id", "causation_id", "timestamp", "message_id",
-                        "subject", "delivery_tag", "attempt", "count", "seconds", "parked_id", "host", "pid"})
+_SAFE_KEYS = frozenset(
+    {
+        "event_id",
+        "order_id",
+        "correlation_id",
+        "causation_id",
+        "timestamp",
+        "message_id",
+        "subject",
+        "delivery_tag",
+        "attempt",
+        "count",
+        "seconds",
+        "parked_id",
+        "host",
+        "pid",
+    }
+)
 
 
 def scrub_personal_data(_logger, _method, event_dict):
@@ -86,8 +123,10 @@ def configure_logging(service: str, level: str = "INFO", stream=None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                        structlog.processors.JSONRenderer()],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.JSONRenderer(),
+            ],
             foreign_pre_chain=[
                 structlog.contextvars.merge_contextvars,
                 structlog.processors.add_log_level,

@@ -1,5 +1,6 @@
 """Alembic, driven from code: every service keeps its own migration scripts (in its package) and
 its own version table inside its own schema; ``coc_shared`` migrates the ``ops`` schema."""
+
 from __future__ import annotations
 
 import os
@@ -9,7 +10,6 @@ from alembic.config import Config
 from sqlalchemy import Engine, MetaData, text
 
 
-
 def upgrade(engine: Engine, script_location: str, schema: str, revision: str = "head") -> None:
     cfg = Config()
     cfg.set_main_option("script_location", script_location)
@@ -17,7 +17,9 @@ def upgrade(engine: Engine, script_location: str, schema: str, revision: str = "
         if conn.dialect.name == "postgresql":
             # Several processes may start at once: one migrates, the others wait for it. The
             # schema is created under the same lock (concurrent CREATE SCHEMA IF NOT EXISTS races).
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": f"coc-migrate-{schema}"})
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": f"coc-migrate-{schema}"}
+            )
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         cfg.attributes["connection"] = conn
         cfg.attributes["schema"] = schema
@@ -31,8 +33,13 @@ def run_env(target_metadata: MetaData) -> None:
     schema = config.attributes["schema"]
     if conn is None:
         raise RuntimeError("run migrations with `<service> migrate` (coc_shared.migrate.upgrade)")
-    context.configure(connection=conn, target_metadata=target_metadata, version_table_schema=schema,
-                      include_schemas=True, render_as_batch=conn.dialect.name == "sqlite")
+    context.configure(
+        connection=conn,
+        target_metadata=target_metadata,
+        version_table_schema=schema,
+        include_schemas=True,
+        render_as_batch=conn.dialect.name == "sqlite",
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -5,6 +5,7 @@ A crash anywhere loses nothing: before the commit there is neither state change 
 after it, the row stays unsent until the broker confirmed it, so it is published again after a
 restart (consumers drop the duplicate through their inbox).
 """
+
 from __future__ import annotations
 
 import select
@@ -12,7 +13,8 @@ import threading
 import time
 from datetime import timedelta
 
-from sqlalchemy import Engine, Table, and_, delete, or_, select as sql_select, update
+from sqlalchemy import Engine, Table, and_, delete, or_, update
+from sqlalchemy import select as sql_select
 
 from .bus import OutgoingMessage, Publisher
 from .envelope import Event, utcnow
@@ -29,16 +31,32 @@ def notify_channel(schema: str) -> str:
 
 def outbox_row(event: Event, now=None) -> dict:
     """The outbox row of an event (validated by whoever emitted it: ``unit_of_work.Writes.emit``)."""
-    return {"event_id": event.id, "event_type": event.type, "correlation_id": event.correlation_id,
-            "subject": event.subject, "body": event.to_json(), "created_at": now or utcnow(), "attempts": 0,
-            "sent_at": None, "next_attempt_at": None, "last_error": None}
+    return {
+        "event_id": event.id,
+        "event_type": event.type,
+        "correlation_id": event.correlation_id,
+        "subject": event.subject,
+        "body": event.to_json(),
+        "created_at": now or utcnow(),
+        "attempts": 0,
+        "sent_at": None,
+        "next_attempt_at": None,
+        "last_error": None,
+    }
 
 
 class OutboxRelay:
     PURGE_EVERY_SECONDS = 60.0
 
-    def __init__(self, engine: Engine, outbox: Table, publisher: Publisher, batch_size: int = 500,
-                 poll_seconds: float = 1.0, retention_seconds: float = 3600.0):
+    def __init__(
+        self,
+        engine: Engine,
+        outbox: Table,
+        publisher: Publisher,
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+        retention_seconds: float = 3600.0,
+    ):
         self.engine = engine
         self.outbox = outbox
         self.publisher = publisher
@@ -53,7 +71,9 @@ class OutboxRelay:
         o = self.outbox
         cutoff = utcnow() - timedelta(seconds=self.retention_seconds)
         with self.engine.begin() as conn:
-            deleted = conn.execute(delete(o).where(and_(o.c.sent_at.is_not(None), o.c.sent_at <= cutoff))).rowcount
+            deleted = conn.execute(
+                delete(o).where(and_(o.c.sent_at.is_not(None), o.c.sent_at <= cutoff))
+            ).rowcount
         if deleted:
             log.info("outbox.purged", count=deleted)
         return deleted
@@ -64,8 +84,20 @@ class OutboxRelay:
         now = utcnow()
         with self.engine.begin() as conn:
             rows = conn.execute(
-                sql_select(o.c.seq, o.c.event_id, o.c.event_type, o.c.correlation_id, o.c.body, o.c.attempts)
-                .where(and_(o.c.sent_at.is_(None), or_(o.c.next_attempt_at.is_(None), o.c.next_attempt_at <= now)))
+                sql_select(
+                    o.c.seq,
+                    o.c.event_id,
+                    o.c.event_type,
+                    o.c.correlation_id,
+                    o.c.body,
+                    o.c.attempts,
+                )
+                .where(
+                    and_(
+                        o.c.sent_at.is_(None),
+                        or_(o.c.next_attempt_at.is_(None), o.c.next_attempt_at <= now),
+                    )
+                )
                 .order_by(o.c.seq)
                 .limit(self.batch_size)
                 .with_for_update(skip_locked=True)
@@ -73,23 +105,44 @@ class OutboxRelay:
             if not rows:
                 return 0
             messages = [
-                OutgoingMessage(message_id=r.event_id, body=r.body, routing_key=r.event_type,
-                                event_type=r.event_type, correlation_id=r.correlation_id)
+                OutgoingMessage(
+                    message_id=r.event_id,
+                    body=r.body,
+                    routing_key=r.event_type,
+                    event_type=r.event_type,
+                    correlation_id=r.correlation_id,
+                )
                 for r in rows
             ]
-            result = self.publisher.publish_batch(messages)  # raises on a broken connection: rows stay unsent
+            result = self.publisher.publish_batch(
+                messages
+            )  # raises on a broken connection: rows stay unsent
             if result.confirmed:
-                conn.execute(update(o).where(o.c.event_id.in_(result.confirmed)).values(sent_at=utcnow()))
+                conn.execute(
+                    update(o).where(o.c.event_id.in_(result.confirmed)).values(sent_at=utcnow())
+                )
             by_id = {r.event_id: r for r in rows}
             for event_id, reason in result.failed.items():
                 row = by_id[event_id]
-                backoff = min(2 ** row.attempts * 0.5, 60.0)
-                log.error("outbox.publish_failed", event_id=event_id, event_type=row.event_type,
-                          correlation_id=row.correlation_id, error=reason, attempt=row.attempts + 1,
-                          retry_in=backoff)
-                conn.execute(update(o).where(o.c.event_id == event_id).values(
-                    attempts=o.c.attempts + 1, last_error=reason[:2000],
-                    next_attempt_at=utcnow() + timedelta(seconds=backoff)))
+                backoff = min(2**row.attempts * 0.5, 60.0)
+                log.error(
+                    "outbox.publish_failed",
+                    event_id=event_id,
+                    event_type=row.event_type,
+                    correlation_id=row.correlation_id,
+                    error=reason,
+                    attempt=row.attempts + 1,
+                    retry_in=backoff,
+                )
+                conn.execute(
+                    update(o)
+                    .where(o.c.event_id == event_id)
+                    .values(
+                        attempts=o.c.attempts + 1,
+                        last_error=reason[:2000],
+                        next_attempt_at=utcnow() + timedelta(seconds=backoff),
+                    )
+                )
         if result.confirmed:
             log.debug("outbox.published", count=len(result.confirmed))
         return len(result.confirmed)
@@ -108,7 +161,9 @@ class OutboxRelay:
             return published
 
         def on_retry(exc: BaseException, wait: float) -> None:
-            log.warning("outbox.relay_error", error_type=type(exc).__name__, error=str(exc), retry_in=wait)
+            log.warning(
+                "outbox.relay_error", error_type=type(exc).__name__, error=str(exc), retry_in=wait
+            )
             listener.close()
 
         try:
@@ -137,7 +192,9 @@ class _Listener:
         import psycopg
 
         url = self.engine.url.set(drivername="postgresql")
-        self.conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True, connect_timeout=5)
+        self.conn = psycopg.connect(
+            url.render_as_string(hide_password=False), autocommit=True, connect_timeout=5
+        )
         self.conn.execute(f'LISTEN "{self.channel}"')
 
     def wait(self, timeout: float, stop: threading.Event) -> None:
@@ -162,6 +219,6 @@ class _Listener:
         if self.conn is not None:
             try:
                 self.conn.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
             self.conn = None

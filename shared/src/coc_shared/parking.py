@@ -6,6 +6,7 @@ Replay sends it to its original queue only (through the default exchange), never
 subscriber of its type. Every support action is recorded in ``support_actions`` (who, why).
 The functions take plain filters and return plain dicts so a web console can serve them too.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,12 @@ from datetime import datetime
 from sqlalchemy import Engine, and_, func, insert, select, update
 
 from .bus import (
-    HEADER_ATTEMPTS, HEADER_FIRST_FAILURE, HEADER_LAST_ERROR, HEADER_REPLAYED_FROM, OutgoingMessage, Publisher,
+    HEADER_ATTEMPTS,
+    HEADER_FIRST_FAILURE,
+    HEADER_LAST_ERROR,
+    HEADER_REPLAYED_FROM,
+    OutgoingMessage,
+    Publisher,
 )
 from .envelope import utcnow
 from .logging import get_logger
@@ -24,9 +30,20 @@ from .tokens import Actor
 
 log = get_logger(__name__)
 
-RETRY_HEADERS = (HEADER_ATTEMPTS, HEADER_FIRST_FAILURE, HEADER_LAST_ERROR, "x-coc-delayed", "x-death",
-                 "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
-                 "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", "x-delivery-count")
+RETRY_HEADERS = (
+    HEADER_ATTEMPTS,
+    HEADER_FIRST_FAILURE,
+    HEADER_LAST_ERROR,
+    "x-coc-delayed",
+    "x-death",
+    "x-first-death-exchange",
+    "x-first-death-queue",
+    "x-first-death-reason",
+    "x-last-death-exchange",
+    "x-last-death-queue",
+    "x-last-death-reason",
+    "x-delivery-count",
+)
 
 
 def _jsonable(value):
@@ -48,25 +65,60 @@ class ParkingStore:
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    def park(self, *, service: str, queue: str, routing_key: str, body: bytes, headers: dict, properties: dict,
-             error_type: str, error_message: str, stack_trace: str | None, attempts: int,
-             first_failed_at: datetime, last_failed_at: datetime, event_id: str | None = None,
-             event_type: str | None = None, order_id: str | None = None, correlation_id: str | None = None) -> int:
+    def park(
+        self,
+        *,
+        service: str,
+        queue: str,
+        routing_key: str,
+        body: bytes,
+        headers: dict,
+        properties: dict,
+        error_type: str,
+        error_message: str,
+        stack_trace: str | None,
+        attempts: int,
+        first_failed_at: datetime,
+        last_failed_at: datetime,
+        event_id: str | None = None,
+        event_type: str | None = None,
+        order_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> int:
         now = utcnow()
         with self.engine.begin() as conn:
-            parked_id = conn.execute(insert(parked_messages).values(
-                service=service, host=socket.gethostname(), queue=queue, routing_key=routing_key,
-                event_id=event_id, event_type=event_type, order_id=order_id, correlation_id=correlation_id,
-                body=body, headers=_jsonable(headers), properties=_jsonable(properties),
-                error_type=error_type, error_message=error_message[:10000], stack_trace=stack_trace,
-                attempts=attempts, first_failed_at=first_failed_at, last_failed_at=last_failed_at,
-                parked_at=now, status="parked",
-            ).returning(parked_messages.c.id)).scalar_one()
+            parked_id = conn.execute(
+                insert(parked_messages)
+                .values(
+                    service=service,
+                    host=socket.gethostname(),
+                    queue=queue,
+                    routing_key=routing_key,
+                    event_id=event_id,
+                    event_type=event_type,
+                    order_id=order_id,
+                    correlation_id=correlation_id,
+                    body=body,
+                    headers=_jsonable(headers),
+                    properties=_jsonable(properties),
+                    error_type=error_type,
+                    error_message=error_message[:10000],
+                    stack_trace=stack_trace,
+                    attempts=attempts,
+                    first_failed_at=first_failed_at,
+                    last_failed_at=last_failed_at,
+                    parked_at=now,
+                    status="parked",
+                )
+                .returning(parked_messages.c.id)
+            ).scalar_one()
         return parked_id
 
     # queries
     @staticmethod
-    def _filters(service=None, event_type=None, error=None, order_id=None, status="parked", event_id=None):
+    def _filters(
+        service=None, event_type=None, error=None, order_id=None, status="parked", event_id=None
+    ):
         p = parked_messages.c
         clauses = []
         if status:
@@ -78,8 +130,10 @@ class ParkingStore:
         if error:
             escaped = error.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             pattern = f"%{escaped}%"
-            clauses.append(func.lower(p.error_type).like(pattern, escape="\\")
-                           | func.lower(p.error_message).like(pattern, escape="\\"))
+            clauses.append(
+                func.lower(p.error_type).like(pattern, escape="\\")
+                | func.lower(p.error_message).like(pattern, escape="\\")
+            )
         if order_id:
             clauses.append(p.order_id == order_id)
         if event_id:
@@ -88,27 +142,65 @@ class ParkingStore:
 
     def list(self, limit: int = 100, **filters) -> list[dict]:
         p = parked_messages.c
-        columns = [p.id, p.service, p.queue, p.routing_key, p.event_id, p.event_type, p.order_id, p.error_type,
-                   p.error_message, p.attempts, p.first_failed_at, p.last_failed_at, p.parked_at, p.status]
+        columns = [
+            p.id,
+            p.service,
+            p.queue,
+            p.routing_key,
+            p.event_id,
+            p.event_type,
+            p.order_id,
+            p.error_type,
+            p.error_message,
+            p.attempts,
+            p.first_failed_at,
+            p.last_failed_at,
+            p.parked_at,
+            p.status,
+        ]
         with self.engine.connect() as conn:
-            rows = conn.execute(select(*columns).where(self._filters(**filters)).order_by(p.id).limit(limit)).all()
+            rows = conn.execute(
+                select(*columns).where(self._filters(**filters)).order_by(p.id).limit(limit)
+            ).all()
         return [dict(r._mapping) for r in rows]
 
     def get(self, parked_id: int) -> dict | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(parked_messages).where(parked_messages.c.id == parked_id)).first()
+            row = conn.execute(
+                select(parked_messages).where(parked_messages.c.id == parked_id)
+            ).first()
         return dict(row._mapping) if row else None
 
     def count(self, **filters) -> int:
         with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(parked_messages).where(self._filters(**filters))).scalar_one()
+            return conn.execute(
+                select(func.count()).select_from(parked_messages).where(self._filters(**filters))
+            ).scalar_one()
 
     # actions
-    def record_action(self, actor: Actor, action: str, target: str | None, reason: str | None, details=None) -> None:
+    def record_action(
+        self, actor: Actor, action: str, target: str | None, reason: str | None, details=None
+    ) -> None:
         with self.engine.begin() as conn:
-            conn.execute(insert(support_actions).values(at=utcnow(), actor=actor.name, role=actor.role, action=action,
-                                                        target=target, reason=reason, details=_jsonable(details)))
-        log.info("support.action", actor=actor.name, role=actor.role, action=action, target=target, reason=reason)
+            conn.execute(
+                insert(support_actions).values(
+                    at=utcnow(),
+                    actor=actor.name,
+                    role=actor.role,
+                    action=action,
+                    target=target,
+                    reason=reason,
+                    details=_jsonable(details),
+                )
+            )
+        log.info(
+            "support.action",
+            actor=actor.name,
+            role=actor.role,
+            action=action,
+            target=target,
+            reason=reason,
+        )
 
     def replay(self, parked_id: int, publisher: Publisher, actor: Actor, reason: str) -> dict:
         """Send a parked message back to its original queue; marks it replayed once the broker confirmed.
@@ -119,8 +211,9 @@ class ParkingStore:
         if not reason or not reason.strip():
             raise ValueError("a reason is required to replay a parked message")
         with self.engine.begin() as conn:
-            found = conn.execute(select(parked_messages).where(parked_messages.c.id == parked_id)
-                                 .with_for_update()).first()
+            found = conn.execute(
+                select(parked_messages).where(parked_messages.c.id == parked_id).with_for_update()
+            ).first()
             if found is None:
                 raise LookupError(f"no parked message {parked_id}")
             row = dict(found._mapping)
@@ -130,23 +223,50 @@ class ParkingStore:
             headers[HEADER_REPLAYED_FROM] = parked_id
             properties = row["properties"] or {}
             queue = row["queue"]
-            publisher.publish_one(OutgoingMessage(
-                message_id=properties.get("message_id") or row["event_id"] or f"parked-{parked_id}",
-                body=row["body"], routing_key=queue, to_queue=True, headers=headers,
-                event_type=properties.get("type") or row["event_type"], correlation_id=row["correlation_id"],
-            ))
-            conn.execute(update(parked_messages).where(parked_messages.c.id == parked_id).values(
-                status="replayed", resolved_at=utcnow(), resolved_by=actor.name, resolution_reason=reason))
-        self.record_action(actor, "replay", str(parked_id), reason, {"queue": queue, "event_id": row["event_id"]})
+            publisher.publish_one(
+                OutgoingMessage(
+                    message_id=properties.get("message_id")
+                    or row["event_id"]
+                    or f"parked-{parked_id}",
+                    body=row["body"],
+                    routing_key=queue,
+                    to_queue=True,
+                    headers=headers,
+                    event_type=properties.get("type") or row["event_type"],
+                    correlation_id=row["correlation_id"],
+                )
+            )
+            conn.execute(
+                update(parked_messages)
+                .where(parked_messages.c.id == parked_id)
+                .values(
+                    status="replayed",
+                    resolved_at=utcnow(),
+                    resolved_by=actor.name,
+                    resolution_reason=reason,
+                )
+            )
+        self.record_action(
+            actor, "replay", str(parked_id), reason, {"queue": queue, "event_id": row["event_id"]}
+        )
         return {"id": parked_id, "status": "replayed", "queue": queue}
 
     def discard(self, parked_id: int, actor: Actor, reason: str) -> dict:
         if not reason or not reason.strip():
             raise ValueError("a reason is required to discard a parked message")
         with self.engine.begin() as conn:
-            changed = conn.execute(update(parked_messages).where(and_(
-                parked_messages.c.id == parked_id, parked_messages.c.status == "parked")).values(
-                status="discarded", resolved_at=utcnow(), resolved_by=actor.name, resolution_reason=reason)).rowcount
+            changed = conn.execute(
+                update(parked_messages)
+                .where(
+                    and_(parked_messages.c.id == parked_id, parked_messages.c.status == "parked")
+                )
+                .values(
+                    status="discarded",
+                    resolved_at=utcnow(),
+                    resolved_by=actor.name,
+                    resolution_reason=reason,
+                )
+            ).rowcount
         if not changed:
             raise LookupError(f"no parked message {parked_id} waiting for a decision")
         self.record_action(actor, "discard", str(parked_id), reason)
@@ -154,11 +274,15 @@ class ParkingStore:
 
 
 def parked_to_json(row: dict, include_body: bool = False) -> dict:
-    out = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items() if k != "body"}
+    out = {
+        k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items() if k != "body"
+    }
     if include_body and "body" in row:
         body = row["body"]
         try:
             out["body"] = json.loads(body)
         except ValueError:
-            out["body_raw"] = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+            out["body_raw"] = (
+                body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+            )
     return out

@@ -11,17 +11,18 @@ Command line of every service (``coc-<service> <command>``)::
     worker    run its consumer and its outbox relay until SIGTERM
     consume   run only the consumer;   relay   run only the outbox relay
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from flask import Flask
-from sqlalchemy import MetaData, Table
+from sqlalchemy import MetaData
 
 from .bus import Broker, Publisher, wait_for_connection
 from .config import Settings
@@ -44,10 +45,10 @@ class ServiceDefinition:
     name: str
     metadata: MetaData
     migrations: str  # folder of the service's alembic scripts
-    handlers: Callable[["Runtime"], dict[str, Handler]] = lambda runtime: {}
-    register_api: Callable[[Flask, "Runtime"], None] | None = None
+    handlers: Callable[[Runtime], dict[str, Handler]] = lambda runtime: {}
+    register_api: Callable[[Flask, Runtime], None] | None = None
     # Service-specific commands of `coc-<name>`: name -> function(runtime, remaining argv) -> exit code.
-    commands: dict[str, Callable[["Runtime", list[str]], int]] = field(default_factory=dict)
+    commands: dict[str, Callable[[Runtime, list[str]], int]] = field(default_factory=dict)
     # For `make run` only: environment defaults a developer's machine needs (e.g. a local key),
     # given the run's data folder; never applied in production, where everything is configured.
     development_defaults: Callable[[str], dict[str, str]] | None = None
@@ -64,15 +65,21 @@ class Runtime:
     def __init__(self, definition: ServiceDefinition, settings: Settings | None = None):
         self.definition = definition
         self.settings = settings or Settings.from_env(definition.name)
-        self.config = definition.config(self.settings.extra) if definition.config is not None else None
+        self.config = (
+            definition.config(self.settings.extra) if definition.config is not None else None
+        )
         schema = definition.schema
         self.engine = make_engine(self.settings.database_url, schemas=(schema, OPS_SCHEMA))
         if self.settings.parking_database_url == self.settings.database_url:
             self.parking_engine = self.engine
         else:
-            self.parking_engine = make_engine(self.settings.parking_database_url, schemas=(OPS_SCHEMA,))
+            self.parking_engine = make_engine(
+                self.settings.parking_database_url, schemas=(OPS_SCHEMA,)
+            )
         self.outbox, self.inbox = messaging_tables(definition.metadata, schema)
-        self.broker = Broker(self.settings.rabbitmq_url, self.settings.bus_prefix, self.settings.delivery_limit)
+        self.broker = Broker(
+            self.settings.rabbitmq_url, self.settings.bus_prefix, self.settings.delivery_limit
+        )
         self.parking = ParkingStore(self.parking_engine)
         self.statements = StatementCache()  # the unit of work's statements, built once per shape
         self._worker_engine = None
@@ -86,8 +93,11 @@ class Runtime:
             if self.engine.dialect.name == "sqlite":
                 self._worker_engine = self.engine
             else:
-                self._worker_engine = make_engine(self.settings.database_url, schemas=(self.definition.schema, OPS_SCHEMA),
-                                                  pre_ping=False)
+                self._worker_engine = make_engine(
+                    self.settings.database_url,
+                    schemas=(self.definition.schema, OPS_SCHEMA),
+                    pre_ping=False,
+                )
         return self._worker_engine
 
     @property
@@ -97,11 +107,20 @@ class Runtime:
         return self._handlers
 
     # state changes with events
-    def unit_of_work(self, correlation_id: str | None = None, causation_id: str | None = None) -> UnitOfWork:
+    def unit_of_work(
+        self, correlation_id: str | None = None, causation_id: str | None = None
+    ) -> UnitOfWork:
         """A unit of work on the pool without pre-ping: a connection found dead at the first
         statement is replaced (``reconnect``), which spares a ping per request."""
-        return UnitOfWork(self.worker_engine, self.outbox, self.definition.name, correlation_id=correlation_id,
-                          causation_id=causation_id, reconnect=True, statements=self.statements)
+        return UnitOfWork(
+            self.worker_engine,
+            self.outbox,
+            self.definition.name,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            reconnect=True,
+            statements=self.statements,
+        )
 
     # set-up
     def migrate(self) -> None:
@@ -113,8 +132,9 @@ class Runtime:
         try:
             channel = conn.channel()
             if self.handlers:
-                self.broker.declare_service(channel, self.definition.name, list(self.handlers),
-                                            self.settings.retry_delays)
+                self.broker.declare_service(
+                    channel, self.definition.name, list(self.handlers), self.settings.retry_delays
+                )
             else:
                 self.broker.declare_exchange(channel)
         finally:
@@ -127,14 +147,18 @@ class Runtime:
         try:
             conn.ensure_connection(max_retries=1, timeout=2)
             return "ok"
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return f"unavailable: {type(exc).__name__}"
         finally:
             conn.release()
 
     def dispose(self) -> None:
         """Close every pooled database connection of this runtime."""
-        for engine in {id(e): e for e in (self.engine, self.parking_engine, self._worker_engine) if e is not None}.values():
+        for engine in {
+            id(e): e
+            for e in (self.engine, self.parking_engine, self._worker_engine)
+            if e is not None
+        }.values():
             engine.dispose()
 
     # parts
@@ -147,27 +171,57 @@ class Runtime:
     def make_consumer(self) -> EventConsumer:
         s = self.settings
         self.consumer = EventConsumer(
-            service=self.definition.name, engine=self.worker_engine, inbox=self.inbox, outbox=self.outbox,
-            broker=self.broker, handlers=self.handlers, parking=self.parking, prefetch=s.prefetch,
-            batch_size=s.batch_size, quick_attempts=s.quick_attempts, retry_delays=s.retry_delays,
-            statements=self.statements)
+            service=self.definition.name,
+            engine=self.worker_engine,
+            inbox=self.inbox,
+            outbox=self.outbox,
+            broker=self.broker,
+            handlers=self.handlers,
+            parking=self.parking,
+            prefetch=s.prefetch,
+            batch_size=s.batch_size,
+            quick_attempts=s.quick_attempts,
+            retry_delays=s.retry_delays,
+            statements=self.statements,
+        )
         return self.consumer
 
     def make_relay(self, stop: threading.Event) -> OutboxRelay:
-        publisher = Publisher(self.broker, confirm_timeout=self.settings.outbox_confirm_timeout, stop=stop)
-        return OutboxRelay(self.worker_engine, self.outbox, publisher, batch_size=self.settings.outbox_batch_size,
-                           poll_seconds=self.settings.outbox_poll_seconds,
-                           retention_seconds=self.settings.outbox_retention_seconds)
+        publisher = Publisher(
+            self.broker, confirm_timeout=self.settings.outbox_confirm_timeout, stop=stop
+        )
+        return OutboxRelay(
+            self.worker_engine,
+            self.outbox,
+            publisher,
+            batch_size=self.settings.outbox_batch_size,
+            poll_seconds=self.settings.outbox_poll_seconds,
+            retention_seconds=self.settings.outbox_retention_seconds,
+        )
 
-    def start_worker_threads(self, stop: threading.Event, consume: bool = True, relay: bool = True) -> list[threading.Thread]:
+    def start_worker_threads(
+        self, stop: threading.Event, consume: bool = True, relay: bool = True
+    ) -> list[threading.Thread]:
         threads = []
         if consume and self.handlers:
             consumer = self.make_consumer()
-            threads.append(threading.Thread(target=consumer.run, args=(stop,), name=f"{self.definition.name}-consumer",
-                                            daemon=True))
+            threads.append(
+                threading.Thread(
+                    target=consumer.run,
+                    args=(stop,),
+                    name=f"{self.definition.name}-consumer",
+                    daemon=True,
+                )
+            )
         if relay:
-            threads.append(threading.Thread(target=self.make_relay(stop).run, args=(stop,),
-                                            name=f"{self.definition.name}-relay", daemon=True))
+            threads.append(
+                threading.Thread(
+                    target=self.make_relay(stop).run,
+                    args=(stop,),
+                    name=f"{self.definition.name}-relay",
+                    daemon=True,
+                )
+            )
         for thread in threads:
             thread.start()
         return threads
@@ -177,14 +231,19 @@ def _stop_on_signals(stop: threading.Event) -> None:
     def handler(signum, _frame):
         log.info("worker.stopping", signal=signum)
         stop.set()
+
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
 
 
 def main(definition: ServiceDefinition, argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"coc-{definition.name}")
-    parser.add_argument("command", choices=["migrate", "api", "worker", "consume", "relay", *definition.commands])
-    parser.add_argument("arguments", nargs=argparse.REMAINDER, help="arguments of a service-specific command")
+    parser.add_argument(
+        "command", choices=["migrate", "api", "worker", "consume", "relay", *definition.commands]
+    )
+    parser.add_argument(
+        "arguments", nargs=argparse.REMAINDER, help="arguments of a service-specific command"
+    )
     args = parser.parse_args(argv)
     rest = args.arguments
     if rest and args.command not in definition.commands:
@@ -206,8 +265,11 @@ def main(definition: ServiceDefinition, argv: list[str] | None = None) -> int:
         return 0
     stop = threading.Event()
     _stop_on_signals(stop)
-    threads = runtime.start_worker_threads(stop, consume=args.command in ("worker", "consume"),
-                                           relay=args.command in ("worker", "relay"))
+    threads = runtime.start_worker_threads(
+        stop,
+        consume=args.command in ("worker", "consume"),
+        relay=args.command in ("worker", "relay"),
+    )
     log.info("worker.started", pid=os.getpid(), parts=[t.name for t in threads])
     while not stop.is_set():
         stop.wait(1.0)

@@ -11,6 +11,7 @@ Every ``parked`` command needs a staff token (``--token`` or ``STAFF_TOKEN``) ve
 ``STAFF_TOKEN_SECRET``; the staff member's name from the token is recorded with every action.
 Output is JSON, one document per command, so other tools can read it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,13 +19,13 @@ import json
 import sys
 from datetime import timedelta
 
-from .tokens import TokenError, issue_staff_token, verify_staff_token
 from .bus import Broker, Publisher
 from .config import Settings, env
 from .db import make_engine
 from .logging import configure_logging
 from .parking import ParkingStore, parked_to_json
 from .tables import OPS_SCHEMA
+from .tokens import TokenError, issue_staff_token, verify_staff_token
 
 
 def _print(doc) -> None:
@@ -33,7 +34,9 @@ def _print(doc) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="coc-support", description="Support tools of the COC pipeline")
+    parser = argparse.ArgumentParser(
+        prog="coc-support", description="Support tools of the COC pipeline"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     issue = sub.add_parser("issue-token", help="issue a staff bearer token (admin)")
@@ -58,7 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("id", type=int)
     replay = psub.add_parser("replay", help="send parked messages back to their original queue")
     replay.add_argument("ids", type=int, nargs="*")
-    replay.add_argument("--all-matching", action="store_true", help="replay every message matching the filters")
+    replay.add_argument(
+        "--all-matching", action="store_true", help="replay every message matching the filters"
+    )
     filters(replay)
     replay.add_argument("--reason", required=True)
     discard = psub.add_parser("discard", help="give up a parked message, with a reason")
@@ -73,8 +78,17 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
     configure_logging("support", settings.log_level)
     try:
         if args.command == "issue-token":
-            token = issue_staff_token(settings.staff_token_secret, args.name, args.role, timedelta(hours=args.hours))
-            _print({"token": token, "name": args.name, "role": args.role, "expires_in_hours": args.hours})
+            token = issue_staff_token(
+                settings.staff_token_secret, args.name, args.role, timedelta(hours=args.hours)
+            )
+            _print(
+                {
+                    "token": token,
+                    "name": args.name,
+                    "role": args.role,
+                    "expires_in_hours": args.hours,
+                }
+            )
             return 0
         actor = verify_staff_token(settings.staff_token_secret, args.token or env("STAFF_TOKEN"))
     except TokenError as exc:
@@ -85,7 +99,9 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
         return 2
 
     store = ParkingStore(make_engine(settings.parking_database_url, schemas=(OPS_SCHEMA,)))
-    filters = {k: getattr(args, k, None) for k in ("service", "event_type", "error", "order_id", "status")}
+    filters = {
+        k: getattr(args, k, None) for k in ("service", "event_type", "error", "order_id", "status")
+    }
     if args.action == "list":
         rows = store.list(limit=args.limit, **filters)
         store.record_action(actor, "list", None, None, {k: v for k, v in filters.items() if v})
@@ -113,7 +129,9 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
     if not ids:
         _print({"error": "name the parked message ids to replay, or --all-matching with filters"})
         return 2
-    publisher = Publisher(Broker(settings.rabbitmq_url, settings.bus_prefix, settings.delivery_limit))
+    publisher = Publisher(
+        Broker(settings.rabbitmq_url, settings.bus_prefix, settings.delivery_limit)
+    )
     results, failed = [], 0
     try:
         for parked_id in dict.fromkeys(ids):

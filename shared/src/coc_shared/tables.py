@@ -4,10 +4,21 @@
 through ``messaging_tables``); ``parked_messages`` and ``support_actions`` live in the ``ops``
 schema, the store behind the support tools (migrated by coc_shared's own alembic scripts).
 """
+
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, Text, JSON,
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
 )
 
 OPS_SCHEMA = "ops"
@@ -15,8 +26,14 @@ OPS_SCHEMA = "ops"
 
 def outbox_table(metadata: MetaData, schema: str) -> Table:
     return Table(
-        "outbox", metadata,
-        Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        "outbox",
+        metadata,
+        Column(
+            "seq",
+            BigInteger().with_variant(Integer, "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
         Column("event_id", String(36), nullable=False, unique=True),
         Column("event_type", String(100), nullable=False),
         Column("correlation_id", String(200), nullable=False),
@@ -27,14 +44,20 @@ def outbox_table(metadata: MetaData, schema: str) -> Table:
         Column("attempts", Integer, nullable=False, default=0),
         Column("next_attempt_at", DateTime(timezone=True)),
         Column("last_error", Text),
-        Index(f"ix_{schema}_outbox_unsent", "seq", postgresql_where="sent_at IS NULL", sqlite_where=None),
+        Index(
+            f"ix_{schema}_outbox_unsent",
+            "seq",
+            postgresql_where="sent_at IS NULL",
+            sqlite_where=None,
+        ),
         schema=schema,
     )
 
 
 def inbox_table(metadata: MetaData, schema: str) -> Table:
     return Table(
-        "inbox", metadata,
+        "inbox",
+        metadata,
         Column("queue", String(200), primary_key=True),
         Column("event_id", String(36), primary_key=True),
         Column("event_type", String(100), nullable=False),
@@ -46,7 +69,9 @@ def inbox_table(metadata: MetaData, schema: str) -> Table:
 def messaging_tables(metadata: MetaData, schema: str) -> tuple[Table, Table]:
     """Add the outbox and inbox tables to a service's metadata (idempotent per metadata)."""
     key_out, key_in = f"{schema}.outbox", f"{schema}.inbox"
-    outbox = metadata.tables[key_out] if key_out in metadata.tables else outbox_table(metadata, schema)
+    outbox = (
+        metadata.tables[key_out] if key_out in metadata.tables else outbox_table(metadata, schema)
+    )
     inbox = metadata.tables[key_in] if key_in in metadata.tables else inbox_table(metadata, schema)
     return outbox, inbox
 
@@ -74,7 +99,8 @@ def id_blocks_table(metadata: MetaData, schema: str) -> Table:
     if key in metadata.tables:
         return metadata.tables[key]
     return Table(
-        "id_blocks", metadata,
+        "id_blocks",
+        metadata,
         Column("name", String(100), primary_key=True),
         Column("next_value", BigInteger, nullable=False),
         schema=schema,
@@ -87,7 +113,8 @@ def account_deactivations_table(metadata: MetaData, schema: str) -> Table:
     if key in metadata.tables:
         return metadata.tables[key]
     return Table(
-        "account_deactivations", metadata,
+        "account_deactivations",
+        metadata,
         Column("account_id", String(200), primary_key=True),
         Column("event_id", String(36), nullable=False),
         Column("erased_at", DateTime(timezone=True), nullable=False),
@@ -99,8 +126,11 @@ def account_deactivations_table(metadata: MetaData, schema: str) -> Table:
 ops_metadata = MetaData()
 
 parked_messages = Table(
-    "parked_messages", ops_metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    "parked_messages",
+    ops_metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("service", String(100), nullable=False),
     Column("host", String(200), nullable=False),
     Column("queue", String(200), nullable=False),
@@ -130,8 +160,11 @@ parked_messages = Table(
 )
 
 support_actions = Table(
-    "support_actions", ops_metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    "support_actions",
+    ops_metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("actor", String(200), nullable=False),
     Column("role", String(50), nullable=False),

@@ -8,6 +8,7 @@
 * Helpers and fixtures for the services' tests (at the end): fresh catalogue events, handling,
   publishing through a producer's outbox, row counters and the checks every service passes.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,13 +18,13 @@ import subprocess
 import threading
 import time
 import uuid
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlparse
 
 import pytest
 from sqlalchemy import create_engine, func, inspect, select, text, update
-from sqlalchemy.pool import NullPool
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from .config import ENV_VARS, Settings
 from .db import normalise_url
@@ -34,13 +35,17 @@ RUN_ID = uuid.uuid4().hex[:10]
 def _reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=2):
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=2
+        ):
             return True
     except OSError:
         return False
 
 
-def wait_until(condition, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):
+def wait_until(
+    condition, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"
+):
     """Poll ``condition`` until it returns a truthy value; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last = None
@@ -57,8 +62,10 @@ class _Containers:
 
 
 def _docker_available() -> bool:
-    return shutil.which("docker") is not None and subprocess.run(
-        ["docker", "info"], capture_output=True).returncode == 0
+    return (
+        shutil.which("docker") is not None
+        and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    )
 
 
 def _service_url(var: str, default_port: int, container_factory) -> str:
@@ -69,18 +76,23 @@ def _service_url(var: str, default_port: int, container_factory) -> str:
         container, url = container_factory()
         _Containers.started.append(container)
         return url
-    pytest.fail(f"{var}={url} is not reachable and no Docker engine can start one "
-                f"(start the local service: see README 'Running the tests')", pytrace=False)
+    pytest.fail(
+        f"{var}={url} is not reachable and no Docker engine can start one "
+        f"(start the local service: see README 'Running the tests')",
+        pytrace=False,
+    )
 
 
 def _postgres_container():
     from testcontainers.postgres import PostgresContainer
+
     container = PostgresContainer("postgres:16").start()
     return container, container.get_connection_url().replace("+psycopg2", "")
 
 
 def _rabbitmq_container():
     from testcontainers.rabbitmq import RabbitMqContainer
+
     container = RabbitMqContainer("rabbitmq:3.13-management").start()
     params = container.get_connection_params()
     return container, f"amqp://guest:guest@{params.host}:{params.port}//"
@@ -102,13 +114,18 @@ def database_url(postgres_server_url):
     server = make_url(normalise_url(postgres_server_url))
     name = f"coc_t_{RUN_ID}"
     # No pool: a test may restart PostgreSQL, and teardown must still reach it with a new connection.
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    admin = create_engine(
+        server.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = server.set(database=name).render_as_string(hide_password=False)
     yield url
     with admin.connect() as conn:
-        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
+        conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+            {"n": name},
+        )
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()
 
@@ -123,50 +140,67 @@ def bus_prefix(rabbitmq_url):
 def delete_bus_names(rabbitmq_url: str, prefix: str) -> None:
     """Delete this run's queues and exchange (names are listed by rabbitmqctl where it exists)."""
     import kombu
+
     names = []
     if shutil.which("rabbitmqctl"):
-        out = subprocess.run(["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "name"],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            ["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "name"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         names = [n.strip() for n in out.stdout.splitlines() if n.strip().startswith(prefix)]
     with kombu.Connection(rabbitmq_url) as conn:
         channel = conn.channel()
         for name in names:
             try:
                 channel.queue_delete(name)
-            except Exception:  # noqa: BLE001 - best effort cleanup
+            except Exception:
                 channel = conn.channel()
         try:
             channel.exchange_delete(prefix + "coc.events")
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
 
 @pytest.fixture(scope="session")
 def settings_factory(database_url, rabbitmq_url, bus_prefix):
     """Settings for a service under test: this run's database and bus prefix, fast retries."""
+
     def make(service: str, **overrides) -> Settings:
-        values = dict(database_url=database_url, parking_database_url=database_url, rabbitmq_url=rabbitmq_url,
-                      bus_prefix=bus_prefix, retry_delays=(0.3, 0.6), quick_attempts=3,
-                      staff_token_secret="test-secret-" + "x" * 32,
-                      customer_token_secret="test-customer-secret-" + "y" * 32)
+        values = dict(
+            database_url=database_url,
+            parking_database_url=database_url,
+            rabbitmq_url=rabbitmq_url,
+            bus_prefix=bus_prefix,
+            retry_delays=(0.3, 0.6),
+            quick_attempts=3,
+            staff_token_secret="test-secret-" + "x" * 32,
+            customer_token_secret="test-customer-secret-" + "y" * 32,
+        )
         values.update(overrides)
         return Settings.from_env(service, **values)
+
     return make
 
 
 def service_env(settings: Settings) -> dict:
     """Environment variables that make a child process use ``settings``."""
     env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": settings.database_url, "PARKING_DATABASE_URL": settings.parking_database_url,
-        "RABBITMQ_URL": settings.rabbitmq_url, "BUS_PREFIX": settings.bus_prefix,
-        "RETRY_DELAYS": ",".join(str(d) for d in settings.retry_delays),
-        "RETRY_QUICK_ATTEMPTS": str(settings.quick_attempts),
-        "STAFF_TOKEN_SECRET": settings.staff_token_secret or "",
-        "CUSTOMER_TOKEN_SECRET": settings.customer_token_secret or "",
-        "QUEUE_DELIVERY_LIMIT": str(settings.delivery_limit),
-        "OUTBOX_POLL_SECONDS": "0.2",
-    })
+    env.update(
+        {
+            "DATABASE_URL": settings.database_url,
+            "PARKING_DATABASE_URL": settings.parking_database_url,
+            "RABBITMQ_URL": settings.rabbitmq_url,
+            "BUS_PREFIX": settings.bus_prefix,
+            "RETRY_DELAYS": ",".join(str(d) for d in settings.retry_delays),
+            "RETRY_QUICK_ATTEMPTS": str(settings.quick_attempts),
+            "STAFF_TOKEN_SECRET": settings.staff_token_secret or "",
+            "CUSTOMER_TOKEN_SECRET": settings.customer_token_secret or "",
+            "QUEUE_DELIVERY_LIMIT": str(settings.delivery_limit),
+            "OUTBOX_POLL_SECONDS": "0.2",
+        }
+    )
     return env
 
 
@@ -174,7 +208,7 @@ def pytest_sessionfinish(session, exitstatus):
     for container in _Containers.started:
         try:
             container.stop()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
 
@@ -182,15 +216,19 @@ def pytest_sessionfinish(session, exitstatus):
 # Helpers the services' test modules share. Services are described by their ServiceDefinition
 # (``runtime.definition``): its name, its schema and its metadata.
 
+
 def fresh_example(event_type: str, order_id: Callable[[], str] | None = None):
     """The catalogue's example of ``event_type``, with a new event id and new order/account ids
     (``order_id``, when given, makes the order id instead of a new uuid)."""
     from .catalogue import example_event, lookup
+
     event = example_event(lookup(event_type, 1))
     data = dict(event.data)
     for key in ("order_id", "account_id"):
         if data.get(key):
-            data[key] = order_id() if (key == "order_id" and order_id is not None) else str(uuid.uuid4())
+            data[key] = (
+                order_id() if (key == "order_id" and order_id is not None) else str(uuid.uuid4())
+            )
     event.data = data
     event.subject = data.get("order_id") or data.get("account_id")
     return event
@@ -199,6 +237,7 @@ def fresh_example(event_type: str, order_id: Callable[[], str] | None = None):
 def handle(rt, event) -> None:
     """Handle ``event`` in a transaction of ``rt`` as its consumer does (without the broker)."""
     from .consumer import HandlerContext
+
     with rt.engine.begin() as conn:
         ctx = HandlerContext(conn, event, rt.definition.name, rt.outbox, rt.statements)
         rt.handlers[event.type](event, ctx)
@@ -227,15 +266,23 @@ def publish(producer, event):
 def sent(producer, event_id: str) -> bool:
     """Whether the producer's relay marked ``event_id`` as sent."""
     with producer.engine.connect() as conn:
-        return conn.execute(select(producer.outbox.c.sent_at).where(
-            producer.outbox.c.event_id == event_id)).scalar_one_or_none() is not None
+        return (
+            conn.execute(
+                select(producer.outbox.c.sent_at).where(producer.outbox.c.event_id == event_id)
+            ).scalar_one_or_none()
+            is not None
+        )
 
 
 def clear_sent_at(producer, event_id: str) -> None:
     """Mark ``event_id`` as not sent: the relay publishes it (once more), as after a crash between
     the broker's confirm and the row's update."""
     with producer.engine.begin() as conn:
-        conn.execute(update(producer.outbox).where(producer.outbox.c.event_id == event_id).values(sent_at=None))
+        conn.execute(
+            update(producer.outbox)
+            .where(producer.outbox.c.event_id == event_id)
+            .values(sent_at=None)
+        )
 
 
 def publish_again(producer, event_id: str) -> None:
@@ -255,11 +302,16 @@ def runtime_factory(settings_factory):
 
     def make(definition, migrate: bool = True, **overrides):
         from .service import Runtime
-        rt = Runtime(definition, settings_factory(definition.name, **{"outbox_poll_seconds": 0.2, **overrides}))
+
+        rt = Runtime(
+            definition,
+            settings_factory(definition.name, **{"outbox_poll_seconds": 0.2, **overrides}),
+        )
         if migrate:
             rt.migrate()
         made.append(rt)
         return rt
+
     yield make
     for rt in made:
         rt.dispose()
@@ -277,8 +329,11 @@ def start_with_producer(runtime_factory):
     def start(consumer, producer_definition):
         producer = runtime_factory(producer_definition)
         consumer.declare_topology()
-        threads.extend(consumer.start_worker_threads(stop) + producer.start_worker_threads(stop, consume=False))
+        threads.extend(
+            consumer.start_worker_threads(stop) + producer.start_worker_threads(stop, consume=False)
+        )
         return producer
+
     yield start
     stop.set()
     for thread in threads:
@@ -294,7 +349,9 @@ def assert_migrated(rt, tables: set[str], version: str) -> set[str]:
     found = set(inspect(rt.engine).get_table_names(schema=schema))
     assert set(tables) | {"outbox", "inbox", "alembic_version"} <= found
     with rt.engine.connect() as conn:
-        assert conn.execute(text(f'SELECT version_num FROM "{schema}".alembic_version')).scalars().all() == [version]
+        assert conn.execute(
+            text(f'SELECT version_num FROM "{schema}".alembic_version')
+        ).scalars().all() == [version]
     return found
 
 
@@ -302,6 +359,7 @@ def assert_migrations_match_metadata(rt) -> None:
     """The migrations of ``rt``'s service create exactly the tables of its metadata."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
+
     schema = rt.definition.schema
 
     def own_schema(name, type_, parent_names):
@@ -310,7 +368,9 @@ def assert_migrations_match_metadata(rt) -> None:
         return not (type_ == "table" and name == "alembic_version")
 
     with rt.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"include_schemas": True, "include_name": own_schema})
+        context = MigrationContext.configure(
+            conn, opts={"include_schemas": True, "include_name": own_schema}
+        )
         assert compare_metadata(context, rt.definition.metadata) == []
 
 
@@ -318,10 +378,15 @@ def assert_handlers_work_on_sqlite(definition, tmp_path, effects, make_event=Non
     """The service's migrations run (twice) on SQLite, and each of its handlers leaves one row
     there (``effects(rt, event) == 1``); ``make_event(event_type, rt)`` defaults to a fresh example."""
     from .service import Runtime
+
     make_event = make_event or (lambda event_type, rt: fresh_example(event_type))
     url = f"sqlite:///{tmp_path}/main.db"
-    rt = Runtime(definition, Settings.from_env(definition.name, database_url=url, parking_database_url=url,
-                                               rabbitmq_url="memory://"))
+    rt = Runtime(
+        definition,
+        Settings.from_env(
+            definition.name, database_url=url, parking_database_url=url, rabbitmq_url="memory://"
+        ),
+    )
     rt.migrate()
     rt.migrate()
     for event_type in rt.handlers:
@@ -342,6 +407,7 @@ def staff_client(rt):
     """``rt``'s Flask test client, after checking health, readiness and that the staff routes
     need a staff token; returns the client and the headers of a staff member's token."""
     from .tokens import issue_staff_token
+
     client = rt.create_app().test_client()
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")

@@ -10,6 +10,7 @@ An order placed without an account is opened by its access token instead: random
 and known elsewhere only by its SHA-256 (carried in ``order.placed``), so a leaked database or
 event never reveals a usable token.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -54,26 +55,38 @@ def _check_secret(secret: str | None, variable: str) -> str:
 
 def _decode(secret: str, token: str, issuer: str, what: str) -> dict:
     try:
-        return jwt.decode(token, secret, algorithms=["HS256"], issuer=issuer,
-                          options={"require": ["exp", "iat", "sub", "iss"]})
+        return jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256"],
+            issuer=issuer,
+            options={"require": ["exp", "iat", "sub", "iss"]},
+        )
     except jwt.ExpiredSignatureError:
         raise TokenError(f"the {what} has expired") from None
     except jwt.PyJWTError:
         raise TokenError(f"the {what} is invalid") from None
 
 
-def issue_staff_token(secret: str | None, name: str, role: str, ttl: timedelta = timedelta(hours=8)) -> str:
+def issue_staff_token(
+    secret: str | None, name: str, role: str, ttl: timedelta = timedelta(hours=8)
+) -> str:
     secret = _check_secret(secret, "STAFF_TOKEN_SECRET")
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if not name or not name.strip():
         raise ValueError("a staff name is required")
     now = utcnow()
-    return jwt.encode({"iss": STAFF_ISSUER, "sub": name.strip(), "role": role, "iat": now, "exp": now + ttl},
-                      secret, algorithm="HS256")
+    return jwt.encode(
+        {"iss": STAFF_ISSUER, "sub": name.strip(), "role": role, "iat": now, "exp": now + ttl},
+        secret,
+        algorithm="HS256",
+    )
 
 
-def verify_staff_token(secret: str | None, token: str | None, roles: tuple[str, ...] = ROLES) -> Actor:
+def verify_staff_token(
+    secret: str | None, token: str | None, roles: tuple[str, ...] = ROLES
+) -> Actor:
     secret = _check_secret(secret, "STAFF_TOKEN_SECRET")
     if not token:
         raise TokenError("a staff bearer token is required")
@@ -83,12 +96,17 @@ def verify_staff_token(secret: str | None, token: str | None, roles: tuple[str, 
     return Actor(name=claims["sub"], role=claims["role"])
 
 
-def issue_customer_token(secret: str | None, account_id: str, ttl: timedelta = timedelta(hours=2)) -> tuple[str, int]:
+def issue_customer_token(
+    secret: str | None, account_id: str, ttl: timedelta = timedelta(hours=2)
+) -> tuple[str, int]:
     """Returns (token, expires_in_seconds)."""
     secret = _check_secret(secret, "CUSTOMER_TOKEN_SECRET")
     now = utcnow()
-    token = jwt.encode({"iss": CUSTOMER_ISSUER, "sub": account_id, "iat": now, "exp": now + ttl}, secret,
-                       algorithm="HS256")
+    token = jwt.encode(
+        {"iss": CUSTOMER_ISSUER, "sub": account_id, "iat": now, "exp": now + ttl},
+        secret,
+        algorithm="HS256",
+    )
     return token, int(ttl.total_seconds())
 
 

@@ -28,12 +28,24 @@ the first statement nothing was done, so this is safe, and it spares a ping per 
 Handlers get the same API (``consumer.HandlerContext``): there the consumer owns the transaction
 and flushes after each handler.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
-from sqlalchemy import BindParameter, Column, Connection, Engine, Table, bindparam, delete, insert, update
+from sqlalchemy import (
+    BindParameter,
+    Column,
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BooleanClauseList, ClauseElement, Null
@@ -55,8 +67,16 @@ log = get_logger(__name__)
 # then runs with new parameters. A write whose values or WHERE cannot be expressed that way (a SQL
 # expression as a value, a WHERE other than column-operator-value) is built as it is, uncached.
 
-_COMPARISONS = {operators.eq, operators.ne, operators.lt, operators.le, operators.gt, operators.ge,
-                operators.in_op, operators.not_in_op}
+_COMPARISONS = {
+    operators.eq,
+    operators.ne,
+    operators.lt,
+    operators.le,
+    operators.gt,
+    operators.ge,
+    operators.in_op,
+    operators.not_in_op,
+}
 _NULL_TESTS = {operators.is_, operators.is_not}
 BULK_ROWS = 8  # more rows than this of one shape into one table: one executemany of their own
 GROUP_LIMIT = 32  # writes per generated statement
@@ -66,17 +86,26 @@ def _where_terms(table: Table, where: tuple) -> list[tuple] | None:
     """``where`` as [(column key, operator, value or None)], or None when it has another form."""
     clauses = []
     for clause in where:
-        clauses.extend(clause.clauses if isinstance(clause, BooleanClauseList)
-                       and clause.operator is operators.and_ else [clause])
+        clauses.extend(
+            clause.clauses
+            if isinstance(clause, BooleanClauseList) and clause.operator is operators.and_
+            else [clause]
+        )
     terms = []
     for clause in clauses:
-        if not isinstance(clause, BinaryExpression) or not isinstance(clause.left, Column) \
-                or clause.left.table is not table:
+        if (
+            not isinstance(clause, BinaryExpression)
+            or not isinstance(clause.left, Column)
+            or clause.left.table is not table
+        ):
             return None
         if clause.operator in _NULL_TESTS and isinstance(clause.right, Null):
             terms.append((clause.left.key, clause.operator, None))
-        elif clause.operator in _COMPARISONS and isinstance(clause.right, BindParameter) \
-                and clause.right.callable is None:
+        elif (
+            clause.operator in _COMPARISONS
+            and isinstance(clause.right, BindParameter)
+            and clause.right.callable is None
+        ):
             terms.append((clause.left.key, clause.operator, clause.right.value))
         else:
             return None
@@ -97,7 +126,9 @@ class _Write:
     def cacheable(self) -> bool:
         if self.kind == "insert":
             return not any(isinstance(v, ClauseElement) for v in (self.row or {}).values())
-        if self.kind == "update" and any(isinstance(v, ClauseElement) for v in self.values.values()):
+        if self.kind == "update" and any(
+            isinstance(v, ClauseElement) for v in self.values.values()
+        ):
             return False
         return self.terms is not None
 
@@ -112,7 +143,11 @@ class _Write:
     def parameters(self, prefix: str) -> dict:
         if self.kind == "insert":
             return {f"{prefix}_{k}": v for k, v in self.row.items()}
-        params = {f"{prefix}__w{i}": value for i, (_, op, value) in enumerate(self.terms) if op not in _NULL_TESTS}
+        params = {
+            f"{prefix}__w{i}": value
+            for i, (_, op, value) in enumerate(self.terms)
+            if op not in _NULL_TESTS
+        }
         if self.kind == "update":
             params.update({f"{prefix}_{k}": v for k, v in self.values.items()})
         return params
@@ -121,7 +156,9 @@ class _Write:
         """The statement of this shape with placeholders named after ``prefix``."""
         t = self.table
         if self.kind == "insert":
-            return insert(t).values({k: bindparam(f"{prefix}_{k}", type_=t.c[k].type) for k in self.row})
+            return insert(t).values(
+                {k: bindparam(f"{prefix}_{k}", type_=t.c[k].type) for k in self.row}
+            )
         where = []
         for i, (key, op, _) in enumerate(self.terms):
             column = t.c[key]
@@ -133,8 +170,11 @@ class _Write:
             else:
                 where.append(op(column, bindparam(f"{prefix}__w{i}", type_=column.type)))
         if self.kind == "update":
-            return update(t).where(*where).values({k: bindparam(f"{prefix}_{k}", type_=t.c[k].type)
-                                                   for k in self.values})
+            return (
+                update(t)
+                .where(*where)
+                .values({k: bindparam(f"{prefix}_{k}", type_=t.c[k].type) for k in self.values})
+            )
         return delete(t).where(*where)
 
     def literal(self):
@@ -173,8 +213,12 @@ def _statement_groups(writes: list[_Write]) -> list[list[_Write]]:
     for write in writes:
         kinds = written.get(write.table.fullname, set())
         conflict = bool(kinds) and (write.kind != "insert" or kinds != {"insert"})
-        if current and (conflict or write.rows is not None or current[-1].rows is not None
-                        or len(current) >= GROUP_LIMIT):
+        if current and (
+            conflict
+            or write.rows is not None
+            or current[-1].rows is not None
+            or len(current) >= GROUP_LIMIT
+        ):
             groups.append(current)
             current, written = [], {}
         current.append(write)
@@ -184,17 +228,23 @@ def _statement_groups(writes: list[_Write]) -> list[list[_Write]]:
     return groups
 
 
-def _group_statement(group: list[_Write], cache: StatementCache) -> tuple[object, dict | list | None]:
+def _group_statement(
+    group: list[_Write], cache: StatementCache
+) -> tuple[object, dict | list | None]:
     """(statement, parameters) of a group: the last write carries the others as CTEs."""
     if group[0].rows is not None:
         return insert(group[0].table), group[0].rows
     if all(w.cacheable for w in group):
+
         def build():
             *others, last = group
             statement = last.template(f"p{len(others)}")
             if others:
-                statement = statement.add_cte(*(w.template(f"p{i}").cte(f"w{i}") for i, w in enumerate(others)))
+                statement = statement.add_cte(
+                    *(w.template(f"p{i}").cte(f"w{i}") for i, w in enumerate(others))
+                )
             return statement
+
         statement = cache.get(tuple(w.shape() for w in group), build)
         params: dict = {}
         for i, write in enumerate(group):
@@ -211,9 +261,15 @@ class Writes:
     """Registering writes and events, and reading through one connection with autoflush: the
     part of a unit of work that handlers share (``consumer.HandlerContext``)."""
 
-    def __init__(self, outbox: Table, producer: str, correlation_id: str | None = None,
-                 causation_id: str | None = None, subject: str | None = None,
-                 statements: StatementCache | None = None):
+    def __init__(
+        self,
+        outbox: Table,
+        producer: str,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        subject: str | None = None,
+        statements: StatementCache | None = None,
+    ):
         self.outbox = outbox
         self.statements = statements or StatementCache()
         self.producer = producer
@@ -239,6 +295,7 @@ class Writes:
         it was inserted. A concurrent transaction claiming the same key waits for this one to end:
         the claim of a notification or an event id that must be handled once."""
         from .db import insert_ignoring_conflicts
+
         dialect = self._dialect()
 
         def build():
@@ -262,22 +319,40 @@ class Writes:
         """Update the rows of ``table`` matching ``where`` (a WHERE clause is required)."""
         if not where:
             raise ValueError("change() needs a WHERE clause")
-        self._writes.append(_Write("update", table, values=dict(values), where=where,
-                                   terms=_where_terms(table, where)))
+        self._writes.append(
+            _Write(
+                "update", table, values=dict(values), where=where, terms=_where_terms(table, where)
+            )
+        )
 
     def remove(self, table: Table, *where) -> None:
         if not where:
             raise ValueError("remove() needs a WHERE clause")
         self._writes.append(_Write("delete", table, where=where, terms=_where_terms(table, where)))
 
-    def emit(self, type_: str, data: dict, *, subject: str | None = None, personal: dict | None = None,
-             correlation_id: str | None = None, version: int = 1) -> Event:
+    def emit(
+        self,
+        type_: str,
+        data: dict,
+        *,
+        subject: str | None = None,
+        personal: dict | None = None,
+        correlation_id: str | None = None,
+        version: int = 1,
+    ) -> Event:
         """Record an event to publish: validated now, written to the outbox with the other writes.
         ``correlation_id`` defaults to the unit's (the order's story), else the subject."""
         subject = subject if subject is not None else self.default_subject
-        event = Event(type=type_, version=version, data=data, personal=personal, producer=self.producer,
-                      correlation_id=correlation_id or self.correlation_id or subject or "",
-                      causation_id=self.causation_id, subject=subject)
+        event = Event(
+            type=type_,
+            version=version,
+            data=data,
+            personal=personal,
+            producer=self.producer,
+            correlation_id=correlation_id or self.correlation_id or subject or "",
+            causation_id=self.causation_id,
+            subject=subject,
+        )
         if not event.correlation_id:
             event.correlation_id = event.id
         validate_event(event)
@@ -323,9 +398,17 @@ class UnitOfWork(Writes):
     """A transaction of its own on ``engine``: use as a context manager; ``commit()`` writes and
     commits, leaving the block without it rolls back."""
 
-    def __init__(self, engine: Engine, outbox: Table, producer: str, *, correlation_id: str | None = None,
-                 causation_id: str | None = None, reconnect: bool = False,
-                 statements: StatementCache | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        outbox: Table,
+        producer: str,
+        *,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        reconnect: bool = False,
+        statements: StatementCache | None = None,
+    ):
         super().__init__(outbox, producer, correlation_id, causation_id, statements=statements)
         self.engine = engine
         self.reconnect = reconnect
@@ -333,7 +416,7 @@ class UnitOfWork(Writes):
         self._statements_run = 0
         self.committed = False
 
-    def __enter__(self) -> "UnitOfWork":
+    def __enter__(self) -> UnitOfWork:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -403,7 +486,7 @@ class UnitOfWork(Writes):
         if self._conn is not None:
             try:
                 self._conn.close()
-            except Exception:  # noqa: BLE001 - the connection is dead already
+            except Exception:
                 pass
             self._conn = None
 

@@ -1,4 +1,5 @@
 """The gdpr service as the shared runtime sees it: name, tables, migrations, handlers, routes."""
+
 from __future__ import annotations
 
 from coc_shared.migrate import package_migrations

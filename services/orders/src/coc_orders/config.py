@@ -7,14 +7,15 @@ else the declared default; a value that cannot be read stops the start with an e
 variable and what it expects. The customers' token secret is the shared
 ``Settings.customer_token_secret`` (CUSTOMER_TOKEN_SECRET), not one of these.
 """
+
 from __future__ import annotations
 
 import base64
 import binascii
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Mapping
 
 from coc_shared.config import Variable, declare, integer, load, number, one_of, url
 
@@ -53,46 +54,103 @@ def aes_256_key(value: str) -> bytes:
 
 
 VARIABLES = declare(
-    Variable("ORDERS_BRANDS_PATH", None,
-             "JSON file of the brands the orders service sells (price in euro cents VAT included, VAT rate, "
-             "documents required, extra fields); defaults to the brand list shipped in the package."),
-    Variable("ORDERS_DOCUMENT_KEY", None,
-             "AES-256-GCM key (32 bytes, base64) that encrypts customers' documents before they are stored. "
-             "Document uploads answer 503 without it.", aes_256_key),
-    Variable("ORDERS_DOCUMENT_STORE", None,
-             "Where encrypted documents go: `s3` (any S3-compatible store, through boto3) or `local` (a folder, "
-             "ORDERS_DOCUMENTS_DIR); empty chooses `local` in the embedded mode and `s3` otherwise.",
-             one_of("s3", "local")),
-    Variable("ORDERS_DOCUMENTS_DIR", "var/orders-documents",
-             "Folder of the encrypted documents when ORDERS_DOCUMENT_STORE is `local`."),
-    Variable("ORDERS_S3_ENDPOINT_URL", None, "Endpoint of the S3-compatible store (e.g. MinIO); empty means AWS S3.",
-             url("http", "https")),
-    Variable("ORDERS_S3_BUCKET", "coc-orders-documents", "Bucket of the encrypted documents (created when missing)."),
+    Variable(
+        "ORDERS_BRANDS_PATH",
+        None,
+        "JSON file of the brands the orders service sells (price in euro cents VAT included, VAT rate, "
+        "documents required, extra fields); defaults to the brand list shipped in the package.",
+    ),
+    Variable(
+        "ORDERS_DOCUMENT_KEY",
+        None,
+        "AES-256-GCM key (32 bytes, base64) that encrypts customers' documents before they are stored. "
+        "Document uploads answer 503 without it.",
+        aes_256_key,
+    ),
+    Variable(
+        "ORDERS_DOCUMENT_STORE",
+        None,
+        "Where encrypted documents go: `s3` (any S3-compatible store, through boto3) or `local` (a folder, "
+        "ORDERS_DOCUMENTS_DIR); empty chooses `local` in the embedded mode and `s3` otherwise.",
+        one_of("s3", "local"),
+    ),
+    Variable(
+        "ORDERS_DOCUMENTS_DIR",
+        "var/orders-documents",
+        "Folder of the encrypted documents when ORDERS_DOCUMENT_STORE is `local`.",
+    ),
+    Variable(
+        "ORDERS_S3_ENDPOINT_URL",
+        None,
+        "Endpoint of the S3-compatible store (e.g. MinIO); empty means AWS S3.",
+        url("http", "https"),
+    ),
+    Variable(
+        "ORDERS_S3_BUCKET",
+        "coc-orders-documents",
+        "Bucket of the encrypted documents (created when missing).",
+    ),
     Variable("ORDERS_S3_REGION", "eu-west-3", "Region of the S3-compatible store."),
-    Variable("ORDERS_S3_ACCESS_KEY_ID", None,
-             "Access key of the S3-compatible store (else boto3's usual credential chain)."),
-    Variable("ORDERS_S3_SECRET_ACCESS_KEY", None,
-             "Secret key of the S3-compatible store (else boto3's usual credential chain)."),
-    Variable("ORDERS_RATE_LIMIT_STORAGE", "memory://",
-             "Counters of the per-IP rate limits: `memory://` (per process) or a `redis://` URL shared "
-             "by every process of the service.", url("memory", "redis", "rediss", "unix")),
-    Variable("ORDERS_RATE_LIMIT_LOGIN", "10/minute",
-             "Log-in attempts (`POST /v1/auth/token`) allowed per client IP (`N/second|minute|hour`).", rate_limit),
-    Variable("ORDERS_RATE_LIMIT_ORDERS", "20/minute",
-             "Orders (`POST /v1/orders`) and account creations allowed per client IP (`N/second|minute|hour`).",
-             rate_limit),
-    Variable("ORDERS_PROXY_COUNT", "0",
-             "Reverse proxies in front of the API whose X-Forwarded-For is trusted for the client IP.", integer(0)),
-    Variable("ORDERS_PAYMENT_URL", "http://127.0.0.1:8002/v1/payments/{order_id}/checkout",
-             "Link to pay an order given in the order's answer: the payments service's checkout (POST; "
-             "`{order_id}` is replaced).", url("http", "https")),
-    Variable("ORDERS_EMAIL_CONFIRMATION_URL", "http://127.0.0.1:8001/v1/accounts/email-confirmation?token={token}",
-             "Link sent to a new e-mail address to confirm an account's change of e-mail (`{token}` is replaced).",
-             url("http", "https")),
-    Variable("ORDERS_CUSTOMER_TOKEN_TTL", "7200", "Lifetime in seconds of a customer's bearer token.", integer(1)),
-    Variable("ORDERS_IDEMPOTENCY_TTL_HOURS", "24",
-             "Hours during which a retried `POST /v1/orders` with the same Idempotency-Key gets the first answer.",
-             number(0)),
+    Variable(
+        "ORDERS_S3_ACCESS_KEY_ID",
+        None,
+        "Access key of the S3-compatible store (else boto3's usual credential chain).",
+    ),
+    Variable(
+        "ORDERS_S3_SECRET_ACCESS_KEY",
+        None,
+        "Secret key of the S3-compatible store (else boto3's usual credential chain).",
+    ),
+    Variable(
+        "ORDERS_RATE_LIMIT_STORAGE",
+        "memory://",
+        "Counters of the per-IP rate limits: `memory://` (per process) or a `redis://` URL shared "
+        "by every process of the service.",
+        url("memory", "redis", "rediss", "unix"),
+    ),
+    Variable(
+        "ORDERS_RATE_LIMIT_LOGIN",
+        "10/minute",
+        "Log-in attempts (`POST /v1/auth/token`) allowed per client IP (`N/second|minute|hour`).",
+        rate_limit,
+    ),
+    Variable(
+        "ORDERS_RATE_LIMIT_ORDERS",
+        "20/minute",
+        "Orders (`POST /v1/orders`) and account creations allowed per client IP (`N/second|minute|hour`).",
+        rate_limit,
+    ),
+    Variable(
+        "ORDERS_PROXY_COUNT",
+        "0",
+        "Reverse proxies in front of the API whose X-Forwarded-For is trusted for the client IP.",
+        integer(0),
+    ),
+    Variable(
+        "ORDERS_PAYMENT_URL",
+        "http://127.0.0.1:8002/v1/payments/{order_id}/checkout",
+        "Link to pay an order given in the order's answer: the payments service's checkout (POST; "
+        "`{order_id}` is replaced).",
+        url("http", "https"),
+    ),
+    Variable(
+        "ORDERS_EMAIL_CONFIRMATION_URL",
+        "http://127.0.0.1:8001/v1/accounts/email-confirmation?token={token}",
+        "Link sent to a new e-mail address to confirm an account's change of e-mail (`{token}` is replaced).",
+        url("http", "https"),
+    ),
+    Variable(
+        "ORDERS_CUSTOMER_TOKEN_TTL",
+        "7200",
+        "Lifetime in seconds of a customer's bearer token.",
+        integer(1),
+    ),
+    Variable(
+        "ORDERS_IDEMPOTENCY_TTL_HOURS",
+        "24",
+        "Hours during which a retried `POST /v1/orders` with the same Idempotency-Key gets the first answer.",
+        number(0),
+    ),
 )
 
 
@@ -112,12 +170,14 @@ class OrdersConfig:
     rate_limit_orders: RateLimit = RateLimit(20, 60)
     proxy_count: int = 0
     payment_url: str = "http://127.0.0.1:8002/v1/payments/{order_id}/checkout"
-    email_confirmation_url: str = "http://127.0.0.1:8001/v1/accounts/email-confirmation?token={token}"
+    email_confirmation_url: str = (
+        "http://127.0.0.1:8001/v1/accounts/email-confirmation?token={token}"
+    )
     customer_token_ttl: timedelta = timedelta(hours=2)
     idempotency_ttl: timedelta = timedelta(hours=24)
 
     @classmethod
-    def from_env(cls, overrides: Mapping[str, str | None] | None = None) -> "OrdersConfig":
+    def from_env(cls, overrides: Mapping[str, str | None] | None = None) -> OrdersConfig:
         """Built from the declared variables; ConfigError names every one that cannot be read."""
         v = load(VARIABLES, overrides)
         return cls(
@@ -139,4 +199,3 @@ class OrdersConfig:
             customer_token_ttl=timedelta(seconds=v["ORDERS_CUSTOMER_TOKEN_TTL"]),
             idempotency_ttl=timedelta(hours=v["ORDERS_IDEMPOTENCY_TTL_HOURS"]),
         )
-

@@ -1,4 +1,5 @@
 """The orders service as the shared runtime sees it: name, tables, migrations, handlers, routes."""
+
 from __future__ import annotations
 
 import os

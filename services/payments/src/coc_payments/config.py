@@ -8,12 +8,14 @@ with an error naming the variable. A provider setting left unset is not an error
 checkout answers 503 (``NotConfigured``) and its notifications 401, as the README says. The
 customers' token secret is the shared ``Settings.customer_token_secret``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from stdnum import bic as bic_number, iban as iban_number
+from stdnum import bic as bic_number
+from stdnum import iban as iban_number
 from stdnum.exceptions import ValidationError
 
 from coc_shared.config import Variable, declare, load, number, one_of, text, url
@@ -42,51 +44,110 @@ def url_prefixes(value: str) -> tuple[str, ...]:
     for prefix in prefixes:
         parts = urlsplit(prefix)
         if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ValueError("expected comma-separated URL prefixes starting with https:// (or http://)")
+            raise ValueError(
+                "expected comma-separated URL prefixes starting with https:// (or http://)"
+            )
     return prefixes
 
 
 HTTP_URL = url("http", "https")
 
 VARIABLES = declare(
-    Variable("PAYMENTS_PUBLIC_URL", "http://127.0.0.1:8002",
-             "Public base URL of the payments API, where the bank and PayPal send their notifications.", HTTP_URL),
-    Variable("PAYMENTS_RETURN_URL", "http://127.0.0.1:8001/orders/{order_id}/payment",
-             "Storefront page the customer comes back to after paying (`{order_id}` is replaced).", HTTP_URL),
-    Variable("SYSTEMPAY_FORM_URL", "https://paiement.systempay.fr/vads-payment/",
-             "URL of the bank's hosted payment page (Systempay / Lyra redirect form).", HTTP_URL),
-    Variable("SYSTEMPAY_SITE_ID", None,
-             "Shop id (`vads_site_id`) at the bank's Systempay platform. Card checkout answers 503 without it.",
-             text),
-    Variable("SYSTEMPAY_MODE", "TEST",
-             "`TEST` or `PRODUCTION`: `vads_ctx_mode` of the payment forms, and which key signs them.",
-             one_of("TEST", "PRODUCTION")),
-    Variable("SYSTEMPAY_TEST_KEY", None, "Systempay signing key of the TEST mode (HMAC-SHA-256).", text),
-    Variable("SYSTEMPAY_PRODUCTION_KEY", None, "Systempay signing key of the PRODUCTION mode (HMAC-SHA-256).", text),
-    Variable("PAYPAL_API_URL", "https://api-m.paypal.com",
-             "Base URL of PayPal's REST API (`https://api-m.sandbox.paypal.com` for the sandbox).", HTTP_URL),
-    Variable("PAYPAL_CLIENT_ID", None,
-             "PayPal REST app client id (OAuth2 client credentials). PayPal checkout answers 503 without it.", text),
+    Variable(
+        "PAYMENTS_PUBLIC_URL",
+        "http://127.0.0.1:8002",
+        "Public base URL of the payments API, where the bank and PayPal send their notifications.",
+        HTTP_URL,
+    ),
+    Variable(
+        "PAYMENTS_RETURN_URL",
+        "http://127.0.0.1:8001/orders/{order_id}/payment",
+        "Storefront page the customer comes back to after paying (`{order_id}` is replaced).",
+        HTTP_URL,
+    ),
+    Variable(
+        "SYSTEMPAY_FORM_URL",
+        "https://paiement.systempay.fr/vads-payment/",
+        "URL of the bank's hosted payment page (Systempay / Lyra redirect form).",
+        HTTP_URL,
+    ),
+    Variable(
+        "SYSTEMPAY_SITE_ID",
+        None,
+        "Shop id (`vads_site_id`) at the bank's Systempay platform. Card checkout answers 503 without it.",
+        text,
+    ),
+    Variable(
+        "SYSTEMPAY_MODE",
+        "TEST",
+        "`TEST` or `PRODUCTION`: `vads_ctx_mode` of the payment forms, and which key signs them.",
+        one_of("TEST", "PRODUCTION"),
+    ),
+    Variable(
+        "SYSTEMPAY_TEST_KEY", None, "Systempay signing key of the TEST mode (HMAC-SHA-256).", text
+    ),
+    Variable(
+        "SYSTEMPAY_PRODUCTION_KEY",
+        None,
+        "Systempay signing key of the PRODUCTION mode (HMAC-SHA-256).",
+        text,
+    ),
+    Variable(
+        "PAYPAL_API_URL",
+        "https://api-m.paypal.com",
+        "Base URL of PayPal's REST API (`https://api-m.sandbox.paypal.com` for the sandbox).",
+        HTTP_URL,
+    ),
+    Variable(
+        "PAYPAL_CLIENT_ID",
+        None,
+        "PayPal REST app client id (OAuth2 client credentials). PayPal checkout answers 503 without it.",
+        text,
+    ),
     Variable("PAYPAL_CLIENT_SECRET", None, "PayPal REST app secret.", text),
-    Variable("PAYPAL_WEBHOOK_ID", None,
-             "Id of our webhook at PayPal, part of every webhook's signed string. PayPal webhooks answer 401 "
-             "without it.", text),
-    Variable("PAYPAL_CERT_URL_PREFIXES",
-             "https://api.paypal.com/,https://api.sandbox.paypal.com/,https://api-m.paypal.com/,"
-             "https://api-m.sandbox.paypal.com/",
-             "Comma-separated URL prefixes a webhook's `PAYPAL-CERT-URL` must start with (PayPal's own hosts); "
-             "certificates are fetched from nowhere else.", url_prefixes),
-    Variable("TRANSFER_IBAN", None,
-             "IBAN of the company's account that customers pay transfers to. Transfer checkout answers 503 "
-             "without it; an invalid one stops the start.", iban),
+    Variable(
+        "PAYPAL_WEBHOOK_ID",
+        None,
+        "Id of our webhook at PayPal, part of every webhook's signed string. PayPal webhooks answer 401 "
+        "without it.",
+        text,
+    ),
+    Variable(
+        "PAYPAL_CERT_URL_PREFIXES",
+        "https://api.paypal.com/,https://api.sandbox.paypal.com/,https://api-m.paypal.com/,"
+        "https://api-m.sandbox.paypal.com/",
+        "Comma-separated URL prefixes a webhook's `PAYPAL-CERT-URL` must start with (PayPal's own hosts); "
+        "certificates are fetched from nowhere else.",
+        url_prefixes,
+    ),
+    Variable(
+        "TRANSFER_IBAN",
+        None,
+        "IBAN of the company's account that customers pay transfers to. Transfer checkout answers 503 "
+        "without it; an invalid one stops the start.",
+        iban,
+    ),
     Variable("TRANSFER_BIC", None, "BIC of that account (an invalid one stops the start).", bic),
     Variable("TRANSFER_BENEFICIARY", "COC", "Beneficiary name shown with the IBAN.", text),
-    Variable("QONTO_WEBHOOK_SECRET", None,
-             "Secret of the business bank's transaction webhook (HMAC-SHA-256 of `<t>.<body>`). Its callbacks "
-             "answer 401 without it.", text),
-    Variable("QONTO_WEBHOOK_TOLERANCE_SECONDS", "300",
-             "Largest age (or advance) of a bank webhook's signed timestamp before it is rejected.", number(0)),
-    Variable("PROVIDER_HTTP_TIMEOUT", "10", "Seconds a call to a provider (PayPal) may take.", number(0.1)),
+    Variable(
+        "QONTO_WEBHOOK_SECRET",
+        None,
+        "Secret of the business bank's transaction webhook (HMAC-SHA-256 of `<t>.<body>`). Its callbacks "
+        "answer 401 without it.",
+        text,
+    ),
+    Variable(
+        "QONTO_WEBHOOK_TOLERANCE_SECONDS",
+        "300",
+        "Largest age (or advance) of a bank webhook's signed timestamp before it is rejected.",
+        number(0),
+    ),
+    Variable(
+        "PROVIDER_HTTP_TIMEOUT",
+        "10",
+        "Seconds a call to a provider (PayPal) may take.",
+        number(0.1),
+    ),
 )
 
 
@@ -120,7 +181,7 @@ class PaymentsConfig:
     provider_http_timeout: float
 
     @classmethod
-    def from_env(cls, overrides: dict | None = None) -> "PaymentsConfig":
+    def from_env(cls, overrides: dict | None = None) -> PaymentsConfig:
         """From ``overrides`` (raw texts by variable name), else the environment, else the defaults;
         ``coc_shared.config.ConfigError`` names every variable that cannot be read."""
         v = load(VARIABLES, overrides)
@@ -159,8 +220,14 @@ class PaymentsConfig:
 
     def transfer_account(self) -> tuple[str, str, str]:
         """(IBAN, BIC, beneficiary); NotConfigured when the IBAN or the BIC is unset."""
-        missing = [name for name, value in (("TRANSFER_IBAN", self.transfer_iban), ("TRANSFER_BIC", self.transfer_bic))
-                   if not value]
+        missing = [
+            name
+            for name, value in (
+                ("TRANSFER_IBAN", self.transfer_iban),
+                ("TRANSFER_BIC", self.transfer_bic),
+            )
+            if not value
+        ]
         if missing:
             raise NotConfigured("transfer", ", ".join(missing))
         return self.transfer_iban, self.transfer_bic, self.transfer_beneficiary
@@ -176,8 +243,12 @@ class PaymentsConfig:
             return False
         for prefix in self.paypal_cert_url_prefixes:
             allowed = urlsplit(prefix)
-            if (target.scheme == allowed.scheme and target.hostname == allowed.hostname
-                    and target_port == allowed.port and target.path.startswith(allowed.path or "/")
-                    and ".." not in target.path):
+            if (
+                target.scheme == allowed.scheme
+                and target.hostname == allowed.hostname
+                and target_port == allowed.port
+                and target.path.startswith(allowed.path or "/")
+                and ".." not in target.path
+            ):
                 return True
         return False

@@ -1,5 +1,6 @@
 """The payments service as the shared runtime sees it: name, tables, migrations, handlers, routes,
 and its configuration object (``runtime.config``, a ``PaymentsConfig``)."""
+
 from __future__ import annotations
 
 from coc_shared.migrate import package_migrations

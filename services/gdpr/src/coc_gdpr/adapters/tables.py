@@ -1,4 +1,5 @@
 """Tables of the ``gdpr`` schema (SQLAlchemy Core; portable to PostgreSQL and SQLite)."""
+
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table
@@ -9,8 +10,11 @@ SCHEMA = "gdpr"
 metadata = MetaData(schema=SCHEMA)
 
 deactivation_requests = Table(
-    "deactivation_requests", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    "deactivation_requests",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("account_id", String(200), nullable=False),
     Column("event_id", String(36), nullable=False, unique=True),
     Column("requested_at", DateTime(timezone=True), nullable=False),

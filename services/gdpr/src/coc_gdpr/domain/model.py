@@ -5,6 +5,7 @@ the latest within one month of its receipt (GDPR art. 12(3)); the request record
 While a request of an account is pending, a new request of the same account joins it.
 Carrying the erasure out (and emitting ``account.deactivated``) comes in a later step.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,15 +34,20 @@ class DeactivationRequest:
         return self.status == PENDING
 
     @classmethod
-    def from_message(cls, event_id: str, data: dict) -> "DeactivationRequest":
+    def from_message(cls, event_id: str, data: dict) -> DeactivationRequest:
         account_id = data.get("account_id")
         if not isinstance(account_id, str) or not account_id:
             raise InvalidEvent("account.deactivation_requested carries no account_id")
-        return cls(account_id=account_id, event_id=event_id,
-                   requested_at=aware_datetime(data.get("requested_at"), "requested_at", InvalidEvent))
+        return cls(
+            account_id=account_id,
+            event_id=event_id,
+            requested_at=aware_datetime(data.get("requested_at"), "requested_at", InvalidEvent),
+        )
 
 
-def request_to_open(pending: DeactivationRequest | None, new: DeactivationRequest) -> DeactivationRequest | None:
+def request_to_open(
+    pending: DeactivationRequest | None, new: DeactivationRequest
+) -> DeactivationRequest | None:
     """The request to record for ``new``: itself, or None when the account has a pending one."""
     if pending is not None and pending.pending and pending.account_id == new.account_id:
         return None

@@ -3,6 +3,7 @@
 Each runs inside the consumer's transaction (``ctx.conn``); the inbox already drops a redelivered
 event, and a pending request of the account absorbs a repeated one, so a handler has one effect.
 """
+
 from __future__ import annotations
 
 from coc_shared.consumer import Handler, HandlerContext

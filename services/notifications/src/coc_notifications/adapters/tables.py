@@ -1,4 +1,5 @@
 """Tables of the ``notifications`` schema (SQLAlchemy Core; portable to PostgreSQL and SQLite)."""
+
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text
@@ -9,8 +10,11 @@ SCHEMA = "notifications"
 metadata = MetaData(schema=SCHEMA)
 
 notifications = Table(
-    "notifications", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    "notifications",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("event_id", String(36), nullable=False, unique=True),
     Column("event_type", String(100), nullable=False),
     Column("template", String(100), nullable=False),

@@ -11,6 +11,7 @@ sending needs:
 When an account is deactivated, everything personal kept for that account's notifications (the
 addresses and the links) is erased.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -58,12 +59,14 @@ class Notification:
     status: str = PENDING
     confirmation_url: str | None = None
 
-    def without_personal_data(self) -> "Notification":
+    def without_personal_data(self) -> Notification:
         """The same notification with nothing personal (for an account already erased)."""
         return replace(self, **{f: None for f in PERSONAL_FIELDS})
 
     @classmethod
-    def for_event(cls, event_id: str, event_type: str, data: dict, personal: dict | None = None) -> "Notification":
+    def for_event(
+        cls, event_id: str, event_type: str, data: dict, personal: dict | None = None
+    ) -> Notification:
         template = TEMPLATES.get(event_type)
         if template is None:
             raise InvalidEvent(f"no notification is made for {event_type!r}")
@@ -79,5 +82,12 @@ class Notification:
         link = _text(personal.get("confirmation_url")) if event_type in LINK_EVENTS else None
         if event_type in LINK_EVENTS and (email is None or link is None):
             raise InvalidEvent(f"{event_type} carries no recipient address or no confirmation link")
-        return cls(event_id=event_id, event_type=event_type, template=template, order_id=order_id,
-                   account_id=account_id, recipient_email=email, confirmation_url=link)
+        return cls(
+            event_id=event_id,
+            event_type=event_type,
+            template=template,
+            order_id=order_id,
+            account_id=account_id,
+            recipient_email=email,
+            confirmation_url=link,
+        )

@@ -1,4 +1,5 @@
 """``coc-notifications migrate | api | worker | consume | relay``."""
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """AES-256-GCM encryption of documents (and of short secrets) before they leave the process."""
+
 from __future__ import annotations
 
 import base64

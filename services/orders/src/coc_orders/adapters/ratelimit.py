@@ -1,5 +1,6 @@
 """Fixed-window rate limits per client IP: counters in memory (one process) or in Redis (shared by
 every process of the service)."""
+
 from __future__ import annotations
 
 import threading
@@ -14,7 +15,10 @@ class RateLimiter:
         self._redis = None
         if storage_url and storage_url.startswith(("redis://", "rediss://", "unix://")):
             import redis
-            self._redis = redis.Redis.from_url(storage_url, socket_timeout=1, socket_connect_timeout=1)
+
+            self._redis = redis.Redis.from_url(
+                storage_url, socket_timeout=1, socket_connect_timeout=1
+            )
         self._counts: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
@@ -31,7 +35,7 @@ class RateLimiter:
                 pipe.incr(key)
                 pipe.expire(key, window + 1)
                 count = pipe.execute()[0]
-            except Exception:  # noqa: BLE001 - a limiter outage must not take the API down
+            except Exception:
                 return True, retry_after
         else:
             with self._lock:

@@ -5,6 +5,7 @@ Reads run at once (``uow.execute``, which first writes what is registered, so it
 read before registering); writes are registered (``uow.add``, ``uow.change``, ``uow.remove``) and
 written at the unit's flush or commit.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,7 +23,9 @@ from . import tables
 
 def order_numbers(engine: Engine, block_size: int = 100) -> BlockAllocator:
     """The allocator of order numbers (``orders.seq``): one per process, built at start."""
-    return BlockAllocator(engine, tables.id_blocks, tables.ORDER_NUMBER_SERIES, block_size=block_size)
+    return BlockAllocator(
+        engine, tables.id_blocks, tables.ORDER_NUMBER_SERIES, block_size=block_size
+    )
 
 
 class OrderEventRepository:
@@ -37,22 +40,53 @@ class OrderEventRepository:
 
     def add(self, order_event: OrderEvent, outcome: str, status_after: str | None) -> None:
         """Register ``order_event`` (the caller knows it is new: ``seen``, or emitted here)."""
-        self.uow.add(tables.order_events, {
-            "event_id": order_event.event_id, "order_id": order_event.order_id, "event_type": order_event.event_type,
-            "occurred_at": order_event.occurred_at, "recorded_at": utcnow(), "outcome": outcome,
-            "status_after": status_after})
+        self.uow.add(
+            tables.order_events,
+            {
+                "event_id": order_event.event_id,
+                "order_id": order_event.order_id,
+                "event_type": order_event.event_type,
+                "occurred_at": order_event.occurred_at,
+                "recorded_at": utcnow(),
+                "outcome": outcome,
+                "status_after": status_after,
+            },
+        )
 
     def timeline(self, order_id: str) -> list[dict]:
         t = tables.order_events
-        rows = self.uow.execute(select(t.c.event_id, t.c.event_type, t.c.occurred_at, t.c.outcome, t.c.status_after)
-                                .where(t.c.order_id == order_id).order_by(t.c.occurred_at, t.c.id)).all()
+        rows = self.uow.execute(
+            select(t.c.event_id, t.c.event_type, t.c.occurred_at, t.c.outcome, t.c.status_after)
+            .where(t.c.order_id == order_id)
+            .order_by(t.c.occurred_at, t.c.id)
+        ).all()
         return [{**r._mapping, "occurred_at": as_utc(r.occurred_at)} for r in rows]
 
 
-_ORDER_FIELDS = ("id", "status", "placed_at", "payment_method", "brand", "vin", "first_registration_date",
-                 "vehicle_extra", "total_cents", "currency", "vat_rate", "vat_cents", "documents_required",
-                 "marketing_consent", "customer", "shipping_address", "billing_address", "company", "account_id",
-                 "access_token_sha256", "documents_completed_at", "seq")
+_ORDER_FIELDS = (
+    "id",
+    "status",
+    "placed_at",
+    "payment_method",
+    "brand",
+    "vin",
+    "first_registration_date",
+    "vehicle_extra",
+    "total_cents",
+    "currency",
+    "vat_rate",
+    "vat_cents",
+    "documents_required",
+    "marketing_consent",
+    "customer",
+    "shipping_address",
+    "billing_address",
+    "company",
+    "account_id",
+    "access_token_sha256",
+    "documents_completed_at",
+    "seq",
+)
 _ORDER_COLUMNS = [tables.orders.c[f] for f in _ORDER_FIELDS]
 
 
@@ -70,7 +104,11 @@ class OrderRepository:
     def add(self, order: Order, client_ip: str | None, user_agent: str | None) -> None:
         """Register a new order (its ``seq`` drawn already: ``order_numbers``)."""
         values = {f: getattr(order, f) for f in _ORDER_FIELDS}
-        values.update(updated_at=order.placed_at, client_ip=client_ip, user_agent=(user_agent or "")[:500] or None)
+        values.update(
+            updated_at=order.placed_at,
+            client_ip=client_ip,
+            user_agent=(user_agent or "")[:500] or None,
+        )
         self.uow.add(tables.orders, values)
 
     def get(self, order_id: str, lock: bool = False) -> Order | None:
@@ -83,15 +121,26 @@ class OrderRepository:
         return _to_order(row) if row is not None else None
 
     def for_account(self, account_id: str, limit: int = 100) -> list[Order]:
-        query = (select(*_ORDER_COLUMNS).where(tables.orders.c.account_id == account_id)
-                 .order_by(tables.orders.c.seq.desc()).limit(limit))
+        query = (
+            select(*_ORDER_COLUMNS)
+            .where(tables.orders.c.account_id == account_id)
+            .order_by(tables.orders.c.seq.desc())
+            .limit(limit)
+        )
         return [_to_order(r) for r in self.uow.execute(query)]
 
     def save_status(self, order: Order) -> None:
         """Register what the order's life changes: status, documents required, completion."""
-        self.uow.change(tables.orders, {"status": order.status, "documents_completed_at": order.documents_completed_at,
-                                        "documents_required": list(order.documents_required), "updated_at": utcnow()},
-                        tables.orders.c.id == order.id)
+        self.uow.change(
+            tables.orders,
+            {
+                "status": order.status,
+                "documents_completed_at": order.documents_completed_at,
+                "documents_required": list(order.documents_required),
+                "updated_at": utcnow(),
+            },
+            tables.orders.c.id == order.id,
+        )
 
 
 class DocumentRepository:
@@ -99,18 +148,46 @@ class DocumentRepository:
         self.uow = uow
 
     def add(self, document: OrderDocument, storage_key: str) -> None:
-        self.uow.add(tables.order_documents, {
-            "id": document.id, "order_id": document.order_id, "kind": document.kind,
-            "content_type": document.content_type, "size": document.size, "sha256": document.sha256,
-            "storage_key": storage_key, "uploaded_at": document.uploaded_at})
+        self.uow.add(
+            tables.order_documents,
+            {
+                "id": document.id,
+                "order_id": document.order_id,
+                "kind": document.kind,
+                "content_type": document.content_type,
+                "size": document.size,
+                "sha256": document.sha256,
+                "storage_key": storage_key,
+                "uploaded_at": document.uploaded_at,
+            },
+        )
 
     def for_order(self, order_id: str) -> list[OrderDocument]:
         t = tables.order_documents
-        rows = self.uow.execute(select(t.c.id, t.c.order_id, t.c.kind, t.c.content_type, t.c.size, t.c.sha256,
-                                       t.c.uploaded_at, t.c.rejected_at).where(t.c.order_id == order_id)
-                                .order_by(t.c.uploaded_at, t.c.id)).all()
-        return [OrderDocument(**{**r._mapping, "uploaded_at": as_utc(r.uploaded_at),
-                                 "rejected_at": as_utc(r.rejected_at)}) for r in rows]
+        rows = self.uow.execute(
+            select(
+                t.c.id,
+                t.c.order_id,
+                t.c.kind,
+                t.c.content_type,
+                t.c.size,
+                t.c.sha256,
+                t.c.uploaded_at,
+                t.c.rejected_at,
+            )
+            .where(t.c.order_id == order_id)
+            .order_by(t.c.uploaded_at, t.c.id)
+        ).all()
+        return [
+            OrderDocument(
+                **{
+                    **r._mapping,
+                    "uploaded_at": as_utc(r.uploaded_at),
+                    "rejected_at": as_utc(r.rejected_at),
+                }
+            )
+            for r in rows
+        ]
 
     def for_orders(self, order_ids: list[str]) -> dict[str, list[OrderDocument]]:
         """The documents of several orders at once, by order id."""
@@ -118,12 +195,30 @@ class DocumentRepository:
         if not order_ids:
             return found
         t = tables.order_documents
-        rows = self.uow.execute(select(t.c.id, t.c.order_id, t.c.kind, t.c.content_type, t.c.size, t.c.sha256,
-                                       t.c.uploaded_at, t.c.rejected_at).where(t.c.order_id.in_(order_ids))
-                                .order_by(t.c.uploaded_at, t.c.id)).all()
+        rows = self.uow.execute(
+            select(
+                t.c.id,
+                t.c.order_id,
+                t.c.kind,
+                t.c.content_type,
+                t.c.size,
+                t.c.sha256,
+                t.c.uploaded_at,
+                t.c.rejected_at,
+            )
+            .where(t.c.order_id.in_(order_ids))
+            .order_by(t.c.uploaded_at, t.c.id)
+        ).all()
         for r in rows:
-            found[r.order_id].append(OrderDocument(**{**r._mapping, "uploaded_at": as_utc(r.uploaded_at),
-                                                      "rejected_at": as_utc(r.rejected_at)}))
+            found[r.order_id].append(
+                OrderDocument(
+                    **{
+                        **r._mapping,
+                        "uploaded_at": as_utc(r.uploaded_at),
+                        "rejected_at": as_utc(r.rejected_at),
+                    }
+                )
+            )
         return found
 
     def reject(self, documents: list[OrderDocument], at: datetime) -> None:
@@ -151,16 +246,27 @@ class IdempotencyRepository:
 
     def get(self, scope: str, key: str) -> IdempotencyRecord | None:
         t = tables.idempotency_keys
-        row = self.uow.execute(select(t.c.scope, t.c.key, t.c.request_sha256, t.c.order_id, t.c.secret, t.c.created_at)
-                               .where(t.c.scope == scope, t.c.key == key)).first()
+        row = self.uow.execute(
+            select(
+                t.c.scope, t.c.key, t.c.request_sha256, t.c.order_id, t.c.secret, t.c.created_at
+            ).where(t.c.scope == scope, t.c.key == key)
+        ).first()
         if row is None:
             return None
         return IdempotencyRecord(**{**row._mapping, "created_at": as_utc(row.created_at)})
 
     def add(self, record: IdempotencyRecord) -> None:
-        self.uow.add(tables.idempotency_keys, {
-            "scope": record.scope, "key": record.key, "request_sha256": record.request_sha256,
-            "order_id": record.order_id, "secret": record.secret, "created_at": record.created_at})
+        self.uow.add(
+            tables.idempotency_keys,
+            {
+                "scope": record.scope,
+                "key": record.key,
+                "request_sha256": record.request_sha256,
+                "order_id": record.order_id,
+                "secret": record.secret,
+                "created_at": record.created_at,
+            },
+        )
 
     def remove(self, record: IdempotencyRecord) -> None:
         t = tables.idempotency_keys
@@ -181,21 +287,47 @@ class AccountRepository:
 
     def add(self, account_id: str, email: str, password_hash: str, profile: dict) -> None:
         now = utcnow()
-        self.uow.add(tables.accounts, {"id": account_id, "email": email, "password_hash": password_hash,
-                                       "profile": profile, "created_at": now, "updated_at": now})
+        self.uow.add(
+            tables.accounts,
+            {
+                "id": account_id,
+                "email": email,
+                "password_hash": password_hash,
+                "profile": profile,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
 
     def update(self, account_id: str, **values) -> None:
-        self.uow.change(tables.accounts, {"updated_at": utcnow(), **values}, tables.accounts.c.id == account_id)
+        self.uow.change(
+            tables.accounts, {"updated_at": utcnow(), **values}, tables.accounts.c.id == account_id
+        )
 
-    def add_email_change(self, token_sha256: str, account_id: str, new_email: str, expires_at: datetime) -> None:
-        self.uow.add(tables.email_changes, {"token_sha256": token_sha256, "account_id": account_id,
-                                            "new_email": new_email, "created_at": utcnow(), "expires_at": expires_at})
+    def add_email_change(
+        self, token_sha256: str, account_id: str, new_email: str, expires_at: datetime
+    ) -> None:
+        self.uow.add(
+            tables.email_changes,
+            {
+                "token_sha256": token_sha256,
+                "account_id": account_id,
+                "new_email": new_email,
+                "created_at": utcnow(),
+                "expires_at": expires_at,
+            },
+        )
 
     def pending_email_change(self, account_id: str):
         t = tables.email_changes
-        return self.uow.execute(select(t).where(t.c.account_id == account_id, t.c.confirmed_at.is_(None),
-                                                t.c.expires_at > utcnow())
-                                .order_by(t.c.created_at.desc()).limit(1)).first()
+        return self.uow.execute(
+            select(t)
+            .where(
+                t.c.account_id == account_id, t.c.confirmed_at.is_(None), t.c.expires_at > utcnow()
+            )
+            .order_by(t.c.created_at.desc())
+            .limit(1)
+        ).first()
 
     def email_change(self, token_sha256: str):
         t = tables.email_changes

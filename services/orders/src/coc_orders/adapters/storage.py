@@ -1,5 +1,6 @@
 """Object storage of the (already encrypted) documents: any S3-compatible store through boto3, or
 a local folder behind the same interface (embedded mode)."""
+
 from __future__ import annotations
 
 import os
@@ -20,15 +21,28 @@ class DocumentStorage(Protocol):
 
 
 class S3Storage:
-    def __init__(self, bucket: str, endpoint_url: str | None = None, region: str | None = None,
-                 access_key_id: str | None = None, secret_access_key: str | None = None):
+    def __init__(
+        self,
+        bucket: str,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+    ):
         import boto3
         from botocore.config import Config
+
         self.bucket = bucket
         self.client = boto3.client(
-            "s3", endpoint_url=endpoint_url or None, region_name=region or None,
-            aws_access_key_id=access_key_id or None, aws_secret_access_key=secret_access_key or None,
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30))
+            "s3",
+            endpoint_url=endpoint_url or None,
+            region_name=region or None,
+            aws_access_key_id=access_key_id or None,
+            aws_secret_access_key=secret_access_key or None,
+            config=Config(
+                retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30
+            ),
+        )
         self._bucket_checked = False
         self._lock = threading.Lock()
 
@@ -36,6 +50,7 @@ class S3Storage:
         if self._bucket_checked:
             return
         from botocore.exceptions import ClientError
+
         with self._lock:
             try:
                 self.client.head_bucket(Bucket=self.bucket)
@@ -49,7 +64,9 @@ class S3Storage:
 
     def put(self, key: str, data: bytes) -> None:
         self._ensure_bucket()
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/octet-stream")
+        self.client.put_object(
+            Bucket=self.bucket, Key=key, Body=data, ContentType="application/octet-stream"
+        )
 
     def get(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
@@ -82,5 +99,10 @@ def document_storage(config, embedded: bool) -> DocumentStorage:
     kind = config.document_store or ("local" if embedded else "s3")
     if kind == "local":
         return LocalFolderStorage(config.documents_dir)
-    return S3Storage(bucket=config.s3_bucket, endpoint_url=config.s3_endpoint_url, region=config.s3_region,
-                     access_key_id=config.s3_access_key_id, secret_access_key=config.s3_secret_access_key)
+    return S3Storage(
+        bucket=config.s3_bucket,
+        endpoint_url=config.s3_endpoint_url,
+        region=config.s3_region,
+        access_key_id=config.s3_access_key_id,
+        secret_access_key=config.s3_secret_access_key,
+    )

@@ -1,11 +1,23 @@
 """Tables of the ``orders`` schema (SQLAlchemy Core ``Table`` objects; portable to PostgreSQL and
 SQLite). The messaging tables (outbox, inbox), the block allocator's counters (id_blocks) and the
 account deactivations are the shared library's definitions."""
+
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Column, Date, DateTime, Index, Integer, LargeBinary, MetaData, PrimaryKeyConstraint,
-    String, Table,
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
 )
 
 from coc_shared.tables import account_deactivations_table, id_blocks_table, messaging_tables
@@ -14,8 +26,11 @@ SCHEMA = "orders"
 metadata = MetaData(schema=SCHEMA)
 
 order_events = Table(
-    "order_events", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    "order_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("event_id", String(36), nullable=False, unique=True),
     Column("order_id", String(200), nullable=False),
     Column("event_type", String(100), nullable=False),
@@ -30,7 +45,8 @@ order_events = Table(
 ID = BigInteger().with_variant(Integer, "sqlite")
 
 orders = Table(
-    "orders", metadata,
+    "orders",
+    metadata,
     # the order's number (domain.model.order_number), drawn from id_blocks' "order_number" series
     # before anything is written (coc_shared.ids.BlockAllocator)
     Column("seq", ID, primary_key=True, autoincrement=False),
@@ -64,7 +80,8 @@ orders = Table(
 )
 
 order_documents = Table(
-    "order_documents", metadata,
+    "order_documents",
+    metadata,
     Column("id", String(36), primary_key=True),
     Column("order_id", String(36), nullable=False),
     Column("kind", String(40), nullable=False),
@@ -79,18 +96,22 @@ order_documents = Table(
 )
 
 idempotency_keys = Table(
-    "idempotency_keys", metadata,
+    "idempotency_keys",
+    metadata,
     Column("scope", String(64), nullable=False),  # the account id, or "guest"
     Column("key", String(200), nullable=False),
     Column("request_sha256", String(64), nullable=False),
     Column("order_id", String(36), nullable=False),  # the order the first request placed
-    Column("secret", LargeBinary, nullable=True),  # the guest access token, AES-GCM encrypted, until expiry
+    Column(
+        "secret", LargeBinary, nullable=True
+    ),  # the guest access token, AES-GCM encrypted, until expiry
     Column("created_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("scope", "key", name="pk_idempotency_keys"),
 )
 
 accounts = Table(
-    "accounts", metadata,
+    "accounts",
+    metadata,
     Column("id", String(36), primary_key=True),
     Column("email", String(320), nullable=False, unique=True),
     Column("password_hash", String(200), nullable=False),
@@ -101,7 +122,8 @@ accounts = Table(
 )
 
 email_changes = Table(
-    "email_changes", metadata,
+    "email_changes",
+    metadata,
     Column("token_sha256", String(64), primary_key=True),
     Column("account_id", String(36), nullable=False),
     Column("new_email", String(320), nullable=False),

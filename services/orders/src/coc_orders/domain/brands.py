@@ -3,6 +3,7 @@
 Read from a JSON data file (``coc_orders/brands/brands.json`` unless ORDERS_BRANDS_PATH names
 another); prices are in euro cents, VAT included, and are never taken from the client.
 """
+
 from __future__ import annotations
 
 import json
@@ -75,12 +76,15 @@ class Brands:
 
 def _fold(value: str) -> str:
     import unicodedata
+
     value = unicodedata.normalize("NFKD", value.casefold())
     return "".join(c for c in value if c.isalnum())
 
 
 def parse_brands(document: dict) -> Brands:
-    default_docs = tuple(document.get("default_documents_required") or ("id_card", "registration_certificate"))
+    default_docs = tuple(
+        document.get("default_documents_required") or ("id_card", "registration_certificate")
+    )
     currency = document.get("currency", "EUR")
     brands = {}
     for entry in document["brands"]:
@@ -93,11 +97,22 @@ def parse_brands(document: dict) -> Brands:
             raise ValueError(f"{entry['brand']}: negative price")
         Decimal(str(entry["vat_rate"]))
         brands[entry["brand"]] = Brand(
-            brand=entry["brand"], makers=tuple(entry["makers"]), price_cents=price, vat_rate=str(entry["vat_rate"]),
-            documents_required=docs, currency=currency,
-            extra_fields=tuple(ExtraField(name=f["name"], label=f.get("label", f["name"]), pattern=f.get("pattern"),
-                                          required=bool(f.get("required", True)))
-                               for f in entry.get("extra_fields", ())))
+            brand=entry["brand"],
+            makers=tuple(entry["makers"]),
+            price_cents=price,
+            vat_rate=str(entry["vat_rate"]),
+            documents_required=docs,
+            currency=currency,
+            extra_fields=tuple(
+                ExtraField(
+                    name=f["name"],
+                    label=f.get("label", f["name"]),
+                    pattern=f.get("pattern"),
+                    required=bool(f.get("required", True)),
+                )
+                for f in entry.get("extra_fields", ())
+            ),
+        )
     return Brands(brands)
 
 

@@ -1,5 +1,6 @@
 """Checks of what a customer types, with well-kept libraries (no I/O): each returns the normalised
 value or raises ``ValueError`` with the message shown to the customer for that field."""
+
 from __future__ import annotations
 
 import re
@@ -17,17 +18,64 @@ from vininfo.exceptions import ValidationError as VinValidationError
 # A person's name: letters of any script (with their accents), single spaces, hyphens, apostrophes.
 _NAME = re.compile(r"^[^\W\d_]+(?:(?:[ '’\-]|[ ]?[\-'’][ ]?)[^\W\d_]+)*\.?$")
 
-EU_COUNTRIES = ("AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT",
-                "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK")
+EU_COUNTRIES = (
+    "AT",
+    "BE",
+    "BG",
+    "CY",
+    "CZ",
+    "DE",
+    "DK",
+    "EE",
+    "ES",
+    "FI",
+    "FR",
+    "GR",
+    "HR",
+    "HU",
+    "IE",
+    "IT",
+    "LT",
+    "LU",
+    "LV",
+    "MT",
+    "NL",
+    "PL",
+    "PT",
+    "RO",
+    "SE",
+    "SI",
+    "SK",
+)
 
 # Postal code formats of the EU countries (as published by the postal operators / UPU).
 POSTAL_CODES = {
-    "AT": r"\d{4}", "BE": r"\d{4}", "BG": r"\d{4}", "CY": r"\d{4}", "CZ": r"\d{3} ?\d{2}", "DE": r"\d{5}",
-    "DK": r"\d{4}", "EE": r"\d{5}", "ES": r"(?:0[1-9]|[1-4]\d|5[0-2])\d{3}", "FI": r"\d{5}",
-    "FR": r"(?:0[1-9]|[1-8]\d|9[0-8]|2A|2B)\d{3}", "GR": r"\d{3} ?\d{2}", "HR": r"\d{5}", "HU": r"\d{4}",
-    "IE": r"[AC-FHKNPRTV-Y]\d{2}(?:\d|W) ?[0-9AC-FHKNPRTV-Y]{4}", "IT": r"\d{5}", "LT": r"(?:LT-)?\d{5}",
-    "LU": r"(?:L-)?\d{4}", "LV": r"(?:LV-)?\d{4}", "MT": r"[A-Z]{3} ?\d{4}", "NL": r"\d{4} ?[A-Z]{2}",
-    "PL": r"\d{2}-\d{3}", "PT": r"\d{4}-\d{3}", "RO": r"\d{6}", "SE": r"\d{3} ?\d{2}", "SI": r"(?:SI-)?\d{4}",
+    "AT": r"\d{4}",
+    "BE": r"\d{4}",
+    "BG": r"\d{4}",
+    "CY": r"\d{4}",
+    "CZ": r"\d{3} ?\d{2}",
+    "DE": r"\d{5}",
+    "DK": r"\d{4}",
+    "EE": r"\d{5}",
+    "ES": r"(?:0[1-9]|[1-4]\d|5[0-2])\d{3}",
+    "FI": r"\d{5}",
+    "FR": r"(?:0[1-9]|[1-8]\d|9[0-8]|2A|2B)\d{3}",
+    "GR": r"\d{3} ?\d{2}",
+    "HR": r"\d{5}",
+    "HU": r"\d{4}",
+    "IE": r"[AC-FHKNPRTV-Y]\d{2}(?:\d|W) ?[0-9AC-FHKNPRTV-Y]{4}",
+    "IT": r"\d{5}",
+    "LT": r"(?:LT-)?\d{5}",
+    "LU": r"(?:L-)?\d{4}",
+    "LV": r"(?:LV-)?\d{4}",
+    "MT": r"[A-Z]{3} ?\d{4}",
+    "NL": r"\d{4} ?[A-Z]{2}",
+    "PL": r"\d{2}-\d{3}",
+    "PT": r"\d{4}-\d{3}",
+    "RO": r"\d{6}",
+    "SE": r"\d{3} ?\d{2}",
+    "SI": r"(?:SI-)?\d{4}",
     "SK": r"\d{3} ?\d{2}",
 }
 
@@ -88,7 +136,9 @@ def vat_number(value: str, siren_number: str | None = None) -> str:
     """An intra-EU VAT number (compact, with its country prefix); a French one must match the SIREN."""
     compact = re.sub(r"[\s.\-/]", "", value or "").upper()
     if len(compact) < 4 or not compact[:2].isalpha():
-        raise ValueError("Not a valid intra-EU VAT number (it starts with the country code, e.g. FR).")
+        raise ValueError(
+            "Not a valid intra-EU VAT number (it starts with the country code, e.g. FR)."
+        )
     prefix = compact[:2]
     if prefix not in {c for c in EU_COUNTRIES} | {"EL", "XI"}:
         raise ValueError("Not an intra-EU VAT number.")

@@ -1,5 +1,6 @@
 """What a use case of the orders service refuses, as exceptions (no HTTP here: the entrypoints map
 each one to its answer). The message is the one shown to the customer."""
+
 from __future__ import annotations
 
 

@@ -22,6 +22,7 @@ order's life. A refund normally follows a cancellation (the order is ``cancelled
 other refund or reversal is on the payments service's review list, where staff decide what
 becomes of the order. So no status is changed, and the timeline shows it as ``recorded``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,7 +45,10 @@ S = Status
 TRANSITIONS: dict[str, dict[Status, Status]] = {
     "payment.confirmed": {S.PLACED: S.PAID, S.PAYMENT_FAILED: S.PAID},
     "payment.failed": {S.PLACED: S.PAYMENT_FAILED, S.PAYMENT_FAILED: S.PAYMENT_FAILED},
-    "documents.sent_to_supplier": {S.PAID: S.SENT_TO_SUPPLIER, S.SUPPLIER_REJECTED: S.SENT_TO_SUPPLIER},
+    "documents.sent_to_supplier": {
+        S.PAID: S.SENT_TO_SUPPLIER,
+        S.SUPPLIER_REJECTED: S.SENT_TO_SUPPLIER,
+    },
     "documents.rejected_by_supplier": {S.SENT_TO_SUPPLIER: S.SUPPLIER_REJECTED},
     "certificate.received": {S.SENT_TO_SUPPLIER: S.CERTIFICATE_RECEIVED},
     "certificate.shipped": {S.CERTIFICATE_RECEIVED: S.SHIPPED},

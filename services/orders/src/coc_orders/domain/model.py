@@ -3,6 +3,7 @@ the milestones of its life that the other services announce (paid, payment faile
 supplier, rejected by the supplier, certificate received, shipped; refunds are recorded without
 being a milestone). Accounts whose personal data was erased are ``coc_shared.deactivation``'s.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,14 +50,20 @@ class OrderEvent:
         return self.event_type in LIFECYCLE_MILESTONES
 
     @classmethod
-    def from_message(cls, event_id: str, event_type: str, occurred_at: datetime | str, data: dict) -> "OrderEvent":
+    def from_message(
+        cls, event_id: str, event_type: str, occurred_at: datetime | str, data: dict
+    ) -> OrderEvent:
         if event_type not in ORDER_EVENT_TYPES:
             raise InvalidEvent(f"{event_type!r} is not an event of an order's life")
         order_id = data.get("order_id")
         if not isinstance(order_id, str) or not order_id:
             raise InvalidEvent(f"{event_type} carries no order_id")
-        return cls(order_id=order_id, event_id=event_id, event_type=event_type,
-                   occurred_at=aware_datetime(occurred_at, "occurred_at", InvalidEvent))
+        return cls(
+            order_id=order_id,
+            event_id=event_id,
+            event_type=event_type,
+            occurred_at=aware_datetime(occurred_at, "occurred_at", InvalidEvent),
+        )
 
 
 @dataclass
@@ -75,14 +82,18 @@ class OrderDocument:
         return self.rejected_at is None
 
 
-def missing_documents(required: list[str] | tuple[str, ...], documents: list[OrderDocument]) -> list[str]:
+def missing_documents(
+    required: list[str] | tuple[str, ...], documents: list[OrderDocument]
+) -> list[str]:
     """The required kinds of which no valid document (not refused by the supplier) was uploaded yet,
     in the catalogue's order."""
     present = {d.kind for d in documents if d.valid}
     return [kind for kind in required if kind not in present]
 
 
-def complete_set(required: list[str] | tuple[str, ...], documents: list[OrderDocument]) -> list[str]:
+def complete_set(
+    required: list[str] | tuple[str, ...], documents: list[OrderDocument]
+) -> list[str]:
     """Ids of the valid documents of the required kinds (what ``order.documents_completed`` names)."""
     wanted = set(required)
     return [d.id for d in documents if d.valid and d.kind in wanted]
@@ -92,6 +103,7 @@ def requested_kinds(requested) -> list[str]:
     """The document kinds a supplier asks for, as the customer can upload them: a kind the upload
     does not know becomes ``other`` (the customer is told by the notification which document)."""
     from .brands import DOCUMENT_KINDS
+
     kinds: list[str] = []
     for kind in requested or ():
         kind = kind if kind in DOCUMENT_KINDS else "other"
@@ -144,14 +156,34 @@ class Order:
     seq: int | None = None
 
     @classmethod
-    def place(cls, *, id: str, seq: int, placed_at: datetime, brand, values: dict, account_id: str | None,
-              access_token_sha256: str | None) -> "Order":
+    def place(
+        cls,
+        *,
+        id: str,
+        seq: int,
+        placed_at: datetime,
+        brand,
+        values: dict,
+        account_id: str | None,
+        access_token_sha256: str | None,
+    ) -> Order:
         """A new order of ``brand`` (a ``brands.Brand``: its price, VAT and documents, never the
         client's), with the checked ``values`` of ``validation.check_order`` (brand excluded)."""
-        return cls(id=id, seq=seq, status="placed", placed_at=placed_at, brand=brand.brand,
-                   total_cents=brand.price_cents, currency=brand.currency, vat_rate=brand.vat_rate,
-                   vat_cents=brand.vat_cents, documents_required=list(brand.documents_required),
-                   account_id=account_id, access_token_sha256=access_token_sha256, **values)
+        return cls(
+            id=id,
+            seq=seq,
+            status="placed",
+            placed_at=placed_at,
+            brand=brand.brand,
+            total_cents=brand.price_cents,
+            currency=brand.currency,
+            vat_rate=brand.vat_rate,
+            vat_cents=brand.vat_cents,
+            documents_required=list(brand.documents_required),
+            account_id=account_id,
+            access_token_sha256=access_token_sha256,
+            **values,
+        )
 
     @property
     def number(self) -> str:
@@ -182,13 +214,17 @@ class Order:
     def check_accepts_documents(self) -> None:
         """Documents are taken until the order's life is over; NotAllowedNow after."""
         if not accepts_documents(self.status):
-            raise NotAllowedNow(f"this order is {self.status}: it takes no more documents", self.status)
+            raise NotAllowedNow(
+                f"this order is {self.status}: it takes no more documents", self.status
+            )
 
     def complete_documents(self, documents: list[OrderDocument], now: datetime) -> list[str] | None:
         """With ``documents`` (all of the order's, the new one included), is the order's set complete
         for the first time (or again, after the supplier refused some)? Then it is marked complete
         and the ids of the complete set (what ``order.documents_completed`` names) are returned."""
-        if self.documents_completed_at is not None or missing_documents(self.documents_required, documents):
+        if self.documents_completed_at is not None or missing_documents(
+            self.documents_required, documents
+        ):
             return None
         self.documents_completed_at = now
         return complete_set(self.documents_required, documents)
@@ -199,6 +235,7 @@ class Order:
         uploaded so far no longer count."""
         kinds = requested_kinds(requested)
         self.documents_required = list(self.documents_required) + [
-            k for k in kinds if k not in self.documents_required]
+            k for k in kinds if k not in self.documents_required
+        ]
         self.documents_completed_at = None
         return kinds

@@ -1,6 +1,7 @@
 """The meaning of what a customer sends (no I/O): an order's body and an account's profile are
 normalised and checked field by field (``checks``), against the brands we sell; errors come back
 by field, nested like the request, with the message shown for each."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -65,13 +66,17 @@ def check_address(errors: dict, path: str, address: dict | None, required: bool)
         out["line2"] = line2
     country = out["country"].upper()
     out["country"] = country
-    if country and (len(country) != 2 or not country.isalpha() or country not in phonenumbers.SUPPORTED_REGIONS):
+    if country and (
+        len(country) != 2 or not country.isalpha() or country not in phonenumbers.SUPPORTED_REGIONS
+    ):
         put_error(errors, (path, "country"), "Not a valid ISO 3166 country code.")
     postal = address.get("postal_code")
     if not postal:
         put_error(errors, (path, "postal_code"), MISSING)
     else:
-        out["postal_code"] = checked(errors, (path, "postal_code"), checks.postal_code, country, str(postal))
+        out["postal_code"] = checked(
+            errors, (path, "postal_code"), checks.postal_code, country, str(postal)
+        )
     return out
 
 
@@ -94,8 +99,15 @@ def _check_phone(errors: dict, customer: dict, region: str) -> dict:
     if not customer.get("phone"):
         put_error(errors, ("customer", "phone"), MISSING)
         return {}
-    return {"phone": checked(errors, ("customer", "phone"), checks.phone_e164, customer["phone"],
-                             region if len(region) == 2 else "FR")}
+    return {
+        "phone": checked(
+            errors,
+            ("customer", "phone"),
+            checks.phone_e164,
+            customer["phone"],
+            region if len(region) == 2 else "FR",
+        )
+    }
 
 
 def _check_company(errors: dict, company: dict | None) -> dict | None:
@@ -110,7 +122,9 @@ def _check_company(errors: dict, company: dict | None) -> dict | None:
     if company.get("siren"):
         siren = checked(errors, ("company", "siren"), checks.siren, company["siren"])
     if company.get("vat_number"):
-        vat = checked(errors, ("company", "vat_number"), checks.vat_number, company["vat_number"], siren)
+        vat = checked(
+            errors, ("company", "vat_number"), checks.vat_number, company["vat_number"], siren
+        )
         if vat and vat.startswith("FR") and not company.get("siren"):
             siren = vat[4:]  # a valid French VAT number carries the SIREN
         co["vat_number"] = vat
@@ -129,12 +143,20 @@ def _check_brand(errors: dict, vehicle: dict, brands: Brands, out: dict) -> Bran
         return None
     brand = brands.by_maker(info.maker)
     if brand is None:
-        put_error(errors, ("vehicle", "vin"), f"We do not sell certificates for this maker ({info.maker}).")
+        put_error(
+            errors,
+            ("vehicle", "vin"),
+            f"We do not sell certificates for this maker ({info.maker}).",
+        )
         return None
     out["vin"] = info.vin
     given = vehicle.get("brand")
     if given and brands.by_name(given) is not brand:
-        put_error(errors, ("vehicle", "brand"), f"This VIN belongs to a vehicle of {brand.brand}, not {given}.")
+        put_error(
+            errors,
+            ("vehicle", "brand"),
+            f"This VIN belongs to a vehicle of {brand.brand}, not {given}.",
+        )
     return brand
 
 
@@ -154,7 +176,9 @@ def _check_extra(errors: dict, brand: Brand | None, extra: dict) -> dict:
     return out
 
 
-def _check_vehicle(errors: dict, vehicle: dict, brands: Brands, today: date, out: dict) -> Brand | None:
+def _check_vehicle(
+    errors: dict, vehicle: dict, brands: Brands, today: date, out: dict
+) -> Brand | None:
     if not vehicle:
         put_error(errors, ("vehicle",), MISSING)
     brand = _check_brand(errors, vehicle, brands, out)
@@ -163,8 +187,13 @@ def _check_vehicle(errors: dict, vehicle: dict, brands: Brands, today: date, out
         if when is None:
             put_error(errors, ("vehicle", "first_registration_date"), MISSING)
         else:
-            out["first_registration_date"] = checked(errors, ("vehicle", "first_registration_date"),
-                                                     checks.registration_date, when, today)
+            out["first_registration_date"] = checked(
+                errors,
+                ("vehicle", "first_registration_date"),
+                checks.registration_date,
+                when,
+                today,
+            )
     out["vehicle_extra"] = _check_extra(errors, brand, vehicle.get("extra") or {})
     return brand
 
@@ -174,14 +203,20 @@ def check_order(body: dict, brands: Brands, today: date) -> tuple[dict, dict]:
 
     Returns (normalised values, with ``brand`` the Brand sold; errors by field)."""
     errors: dict = {}
-    out: dict = {"payment_method": body.get("payment_method"),
-                 "marketing_consent": bool(body.get("marketing_consent", False))}
+    out: dict = {
+        "payment_method": body.get("payment_method"),
+        "marketing_consent": bool(body.get("marketing_consent", False)),
+    }
     customer = body.get("customer") or {}
     out["customer"] = _check_person(errors, customer)
-    shipping = check_address(errors, "shipping_address", body.get("shipping_address"), required=True)
+    shipping = check_address(
+        errors, "shipping_address", body.get("shipping_address"), required=True
+    )
     out["customer"].update(_check_phone(errors, customer, (shipping or {}).get("country") or "FR"))
     out["shipping_address"] = shipping
-    out["billing_address"] = check_address(errors, "billing_address", body.get("billing_address"), required=False)
+    out["billing_address"] = check_address(
+        errors, "billing_address", body.get("billing_address"), required=False
+    )
     out["company"] = _check_company(errors, body.get("company"))
     out["brand"] = _check_vehicle(errors, body.get("vehicle") or {}, brands, today, out)
     return out, errors
@@ -198,7 +233,11 @@ def check_profile(profile: dict, partial: bool) -> tuple[dict, dict]:
         put_error(errors, ("customer",), MISSING)
     for part in ("shipping_address", "billing_address"):
         if part in profile:
-            out[part] = check_address(errors, part, profile[part], required=False) if profile[part] else None
+            out[part] = (
+                check_address(errors, part, profile[part], required=False)
+                if profile[part]
+                else None
+            )
     if "company" in profile:
         out["company"] = _check_profile_company(errors, profile["company"])
     if "marketing_consent" in profile:
@@ -224,8 +263,14 @@ def _check_profile_company(errors: dict, company: dict | None) -> dict | None:
     co = {"name": " ".join(str(company.get("name") or "").split())}
     if not co["name"]:
         put_error(errors, ("company", "name"), MISSING)
-    siren = checked(errors, ("company", "siren"), checks.siren, company["siren"]) if company.get("siren") else None
+    siren = (
+        checked(errors, ("company", "siren"), checks.siren, company["siren"])
+        if company.get("siren")
+        else None
+    )
     co["siren"] = siren
     if company.get("vat_number"):
-        co["vat_number"] = checked(errors, ("company", "vat_number"), checks.vat_number, company["vat_number"], siren)
+        co["vat_number"] = checked(
+            errors, ("company", "vat_number"), checks.vat_number, company["vat_number"], siren
+        )
     return co

@@ -1,4 +1,5 @@
 """Routes of customer accounts: sign up, log in, my data, change of e-mail, my orders, deactivation."""
+
 from __future__ import annotations
 
 from flask.views import MethodView
@@ -9,7 +10,15 @@ from coc_shared.tokens import MIN_SECRET_LENGTH, TokenError, issue_customer_toke
 from ..service_layer import accounts as accounts_uc
 from ..service_layer import orders as orders_uc
 from . import schemas as s
-from .common import check_rate, customer_account, errors, json_response, plain_json, refuse_nul_characters, render_order
+from .common import (
+    check_rate,
+    customer_account,
+    errors,
+    json_response,
+    plain_json,
+    refuse_nul_characters,
+    render_order,
+)
 from .context import orders_app
 
 blp = Blueprint("accounts", __name__, url_prefix="/v1", description="Customer accounts")
@@ -24,7 +33,9 @@ blp.before_request(refuse_nul_characters)
 def create_account(body):
     app = orders_app()
     check_rate("orders", app.config.rate_limit_orders)
-    view = accounts_uc.create_account(app.runtime, body["email"], body["password"], body.get("profile") or {})
+    view = accounts_uc.create_account(
+        app.runtime, body["email"], body["password"], body.get("profile") or {}
+    )
     return json_response(plain_json(view), 201)
 
 
@@ -53,15 +64,19 @@ class Me(MethodView):
         account_id = customer_account(required=True)
         return json_response(plain_json(accounts_uc.account_view(orders_app().runtime, account_id)))
 
-    @blp.doc(security=[{"bearerAuth": []}],
-             summary="Change my data; a new e-mail address is confirmed by a link sent to it")
+    @blp.doc(
+        security=[{"bearerAuth": []}],
+        summary="Change my data; a new e-mail address is confirmed by a link sent to it",
+    )
     @blp.arguments(s.AccountPatchSchema)
     @blp.response(200, s.AccountSchema)
     @errors(blp, 400, 401, 404, 503)
     def patch(self, body):
         app = orders_app()
         account_id = customer_account(required=True)
-        view = accounts_uc.update_account(app.runtime, account_id, body, app.config.email_confirmation_url)
+        view = accounts_uc.update_account(
+            app.runtime, account_id, body, app.config.email_confirmation_url
+        )
         return json_response(plain_json(view))
 
 
@@ -71,7 +86,9 @@ class Me(MethodView):
 @blp.response(200, s.AccountSchema)
 @errors(blp, 400, 404, 409)
 def confirm_email(body):
-    return json_response(plain_json(accounts_uc.confirm_email_change(orders_app().runtime, body["token"])))
+    return json_response(
+        plain_json(accounts_uc.confirm_email_change(orders_app().runtime, body["token"]))
+    )
 
 
 @blp.route("/accounts/me/orders", methods=["GET"])
@@ -85,9 +102,14 @@ def my_orders():
 
 
 @blp.route("/accounts/me/deactivation", methods=["POST"])
-@blp.doc(security=[{"bearerAuth": []}], summary="Ask for my account to be deactivated (the gdpr service erases it)")
+@blp.doc(
+    security=[{"bearerAuth": []}],
+    summary="Ask for my account to be deactivated (the gdpr service erases it)",
+)
 @blp.response(202, s.DeactivationSchema)
 @errors(blp, 401, 404, 503)
 def deactivate():
     account_id = customer_account(required=True)
-    return json_response(plain_json(accounts_uc.request_deactivation(orders_app().runtime, account_id)), 202)
+    return json_response(
+        plain_json(accounts_uc.request_deactivation(orders_app().runtime, account_id)), 202
+    )

@@ -1,6 +1,7 @@
 """What the views need besides the request, built once per application by ``register_api`` and
 fetched in a view with ``orders_app()``: the runtime, the configuration, the brands sold, the rate
 limiter, the documents' cipher and store, and the allocator of order numbers."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -31,12 +32,18 @@ class OrdersApp:
     _storage: DocumentStorage | None = field(default=None, repr=False)
 
     @classmethod
-    def build(cls, runtime) -> "OrdersApp":
+    def build(cls, runtime) -> OrdersApp:
         config: OrdersConfig = runtime.config
-        return cls(runtime=runtime, config=config, brands=load_brands(config.brands_path),
-                   limiter=RateLimiter(config.rate_limit_storage, prefix=f"{runtime.settings.bus_prefix}coc-orders"),
-                   cipher=Cipher(config.document_key) if config.document_key else None,
-                   numbers=order_numbers(runtime.engine))
+        return cls(
+            runtime=runtime,
+            config=config,
+            brands=load_brands(config.brands_path),
+            limiter=RateLimiter(
+                config.rate_limit_storage, prefix=f"{runtime.settings.bus_prefix}coc-orders"
+            ),
+            cipher=Cipher(config.document_key) if config.document_key else None,
+            numbers=order_numbers(runtime.engine),
+        )
 
     def document_cipher(self) -> Cipher:
         if self.cipher is None:

@@ -4,6 +4,7 @@
 
 The repository keeps that file; ``tests/test_openapi.py`` fails when the two differ.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,13 @@ from coc_shared.service import Runtime
 
 def document() -> dict:
     from ..service import definition
-    settings = Settings.from_env("orders", database_url="sqlite:///:memory:", parking_database_url="sqlite:///:memory:",
-                                 rabbitmq_url="memory://")
+
+    settings = Settings.from_env(
+        "orders",
+        database_url="sqlite:///:memory:",
+        parking_database_url="sqlite:///:memory:",
+        rabbitmq_url="memory://",
+    )
     app = Runtime(definition, settings).create_app()
     return app.test_client().get("/openapi.json").get_json()
 

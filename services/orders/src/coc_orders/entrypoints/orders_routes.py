@@ -1,4 +1,5 @@
 """Routes of ``/v1/orders``: place an order, read it, upload its documents, cancel it."""
+
 from __future__ import annotations
 
 from flask import request
@@ -9,45 +10,79 @@ from ..domain.errors import ValidationFailed
 from ..service_layer import orders as orders_uc
 from . import schemas as s
 from .common import (
-    check_rate, client_ip, customer_account, errors, json_response, order_credentials, refuse_nul_characters,
-    render_document, render_order,
+    check_rate,
+    client_ip,
+    customer_account,
+    errors,
+    json_response,
+    order_credentials,
+    refuse_nul_characters,
+    render_document,
+    render_order,
 )
 from .context import orders_app
 
-blp = Blueprint("orders", __name__, url_prefix="/v1/orders", description="Orders of certificates of conformity")
+blp = Blueprint(
+    "orders", __name__, url_prefix="/v1/orders", description="Orders of certificates of conformity"
+)
 blp.before_request(refuse_nul_characters)
 
-IDEMPOTENCY_PARAM = {"in": "header", "name": "Idempotency-Key", "required": False,
-                     "schema": {"type": "string", "maxLength": 200},
-                     "description": "a retried POST with the same key gets the first answer, not a second order"}
+IDEMPOTENCY_PARAM = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 200},
+    "description": "a retried POST with the same key gets the first answer, not a second order",
+}
 # One instance, built once: given the class, webargs would build the schema and its nested schemas
 # (deep copies of every field) on every request.
 ORDER_REQUEST_SCHEMA = s.OrderRequestSchema()
 ORDER_TOKEN_SECURITY = [{"bearerAuth": []}, {"orderToken": []}]
-ORDER_TOKEN_PARAM = {"in": "header", "name": "X-Order-Token", "required": False, "schema": {"type": "string"},
-                     "description": "the access token of an order placed without an account"}
+ORDER_TOKEN_PARAM = {
+    "in": "header",
+    "name": "X-Order-Token",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "the access token of an order placed without an account",
+}
 
 
 def idempotency_key() -> str | None:
     key = request.headers.get("Idempotency-Key") or None
     if key is not None and (len(key) > 200 or not key.isprintable()):
-        raise ValidationFailed({"Idempotency-Key": ["At most 200 printable characters."]}, "the order is not valid")
+        raise ValidationFailed(
+            {"Idempotency-Key": ["At most 200 printable characters."]}, "the order is not valid"
+        )
     return key
 
 
 @blp.route("", methods=["POST"])
-@blp.doc(parameters=[IDEMPOTENCY_PARAM], security=[{}, {"bearerAuth": []}],
-         summary="Place an order (guest, or linked to the account of the bearer token)")
+@blp.doc(
+    parameters=[IDEMPOTENCY_PARAM],
+    security=[{}, {"bearerAuth": []}],
+    summary="Place an order (guest, or linked to the account of the bearer token)",
+)
 @blp.arguments(ORDER_REQUEST_SCHEMA)
 @blp.response(201, s.OrderSchema)
 @errors(blp, 400, 401, 409, 429, 503)
 def place_order(body):
     app = orders_app()
     check_rate("orders", app.config.rate_limit_orders)
-    cmd = orders_uc.PlaceOrder(body=body, account_id=customer_account(required=False), client_ip=client_ip(),
-                               user_agent=request.headers.get("User-Agent"), idempotency_key=idempotency_key())
-    placed = orders_uc.place_order(app.runtime, cmd, brands=app.brands, numbers=app.numbers, cipher=app.cipher,
-                                   idempotency_ttl=app.config.idempotency_ttl)
+    cmd = orders_uc.PlaceOrder(
+        body=body,
+        account_id=customer_account(required=False),
+        client_ip=client_ip(),
+        user_agent=request.headers.get("User-Agent"),
+        idempotency_key=idempotency_key(),
+    )
+    placed = orders_uc.place_order(
+        app.runtime,
+        cmd,
+        brands=app.brands,
+        numbers=app.numbers,
+        cipher=app.cipher,
+        idempotency_ttl=app.config.idempotency_ttl,
+    )
     headers = {"Location": f"/v1/orders/{placed.order.id}"}
     if placed.replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -55,8 +90,11 @@ def place_order(body):
 
 
 @blp.route("/<order_id>", methods=["GET"])
-@blp.doc(security=ORDER_TOKEN_SECURITY, parameters=[ORDER_TOKEN_PARAM],
-         summary="An order: status, vehicle, documents, total and timeline")
+@blp.doc(
+    security=ORDER_TOKEN_SECURITY,
+    parameters=[ORDER_TOKEN_PARAM],
+    summary="An order: status, vehicle, documents, total and timeline",
+)
 @blp.response(200, s.OrderSchema)
 @errors(blp, 401, 404, 503)
 def get_order(order_id):
@@ -83,8 +121,11 @@ def upload_form() -> tuple[str, object]:
 
 
 @blp.route("/<order_id>/documents", methods=["POST"])
-@blp.doc(security=ORDER_TOKEN_SECURITY, summary="Upload one document of the order (multipart)",
-         requestBody=s.DOCUMENT_UPLOAD_BODY)
+@blp.doc(
+    security=ORDER_TOKEN_SECURITY,
+    summary="Upload one document of the order (multipart)",
+    requestBody=s.DOCUMENT_UPLOAD_BODY,
+)
 @blp.response(201, s.DocumentUploadedSchema)
 @errors(blp, 400, 401, 404, 409, 413, 415, 422, 503)
 def upload_document(order_id):
@@ -95,13 +136,23 @@ def upload_document(order_id):
     kind, upload = upload_form()
     data = upload.stream.read(orders_uc.MAX_DOCUMENT_BYTES + 1)
     added = orders_uc.add_document(app.runtime, app.storage, cipher, order.id, kind, data)
-    return json_response({"document": render_document(added.document), "documents_required": added.documents_missing,
-                          "documents_completed": added.completed}, 201, {"Location": f"/v1/orders/{order.id}"})
+    return json_response(
+        {
+            "document": render_document(added.document),
+            "documents_required": added.documents_missing,
+            "documents_completed": added.completed,
+        },
+        201,
+        {"Location": f"/v1/orders/{order.id}"},
+    )
 
 
 @blp.route("/<order_id>/cancellation", methods=["POST"])
-@blp.doc(security=ORDER_TOKEN_SECURITY, parameters=[ORDER_TOKEN_PARAM],
-         summary="Cancel the order (only before it was sent to the supplier; a payment made is refunded)")
+@blp.doc(
+    security=ORDER_TOKEN_SECURITY,
+    parameters=[ORDER_TOKEN_PARAM],
+    summary="Cancel the order (only before it was sent to the supplier; a payment made is refunded)",
+)
 @blp.arguments(s.CancellationSchema)
 @blp.response(200, s.OrderSchema)
 @errors(blp, 400, 401, 404, 409, 503)

@@ -7,6 +7,7 @@ or, for an order placed without an account, its access token in the header ``X-O
 (``?token=`` in the query string is accepted too, for links). Any order or account that the
 credentials do not open answers 404, whether it exists or not.
 """
+
 from __future__ import annotations
 
 from flask import Flask
@@ -35,16 +36,24 @@ def register_api(app: Flask, runtime) -> None:
     app.register_blueprint(staff_routes.bp)
     if context.config.proxy_count > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
+
         proxies = context.config.proxy_count
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     app.config.update(
-        API_TITLE="COC orders API", API_VERSION="1", OPENAPI_VERSION=OPENAPI_VERSION, OPENAPI_URL_PREFIX="/",
+        API_TITLE="COC orders API",
+        API_VERSION="1",
+        OPENAPI_VERSION=OPENAPI_VERSION,
+        OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         # room for one 10 MB file and the form around it; the file itself is checked exactly
         MAX_CONTENT_LENGTH=MAX_DOCUMENT_BYTES + 512 * 1024,
     )
     api = OrdersApi(app, spec_kwargs={"info": {"description": __doc__.strip()}})
-    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
-    api.spec.components.security_scheme("orderToken", {"type": "apiKey", "in": "header", "name": "X-Order-Token"})
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    api.spec.components.security_scheme(
+        "orderToken", {"type": "apiKey", "in": "header", "name": "X-Order-Token"}
+    )
     api.register_blueprint(orders_routes.blp)
     api.register_blueprint(accounts_routes.blp)

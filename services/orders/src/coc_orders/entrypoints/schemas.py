@@ -1,6 +1,7 @@
 """Marshmallow schemas of the HTTP API: the shape of requests (types, lengths, choices) and the
 documentation of answers. The meaning of the values (a real VIN, a VAT number matching the SIREN,
 a sold brand...) is checked by the domain (``domain.validation``), which answers per field too."""
+
 from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, validate
@@ -25,43 +26,65 @@ class AddressSchema(Strict):
     line2 = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     postal_code = _str(12, required=True)
     city = _str(100, required=True)
-    country = fields.String(required=True, validate=validate.Length(equal=2),
-                            metadata={"description": "ISO 3166-1 alpha-2 code", "example": "FR"})
+    country = fields.String(
+        required=True,
+        validate=validate.Length(equal=2),
+        metadata={"description": "ISO 3166-1 alpha-2 code", "example": "FR"},
+    )
 
 
 class CustomerSchema(Strict):
     first_name = _str(100, metadata={"example": "Émilie"})
     last_name = _str(100, metadata={"example": "Dupont-Lefèvre"})
     email = _str(320, metadata={"example": "emilie@example.org"})
-    phone = _str(40, metadata={"description": "any country; stored in E.164", "example": "+33612345678"})
+    phone = _str(
+        40, metadata={"description": "any country; stored in E.164", "example": "+33612345678"}
+    )
 
 
 class CompanySchema(Strict):
     name = _str(200, required=True)
     siren = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=20))
-    vat_number = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=20),
-                               metadata={"description": "intra-EU VAT number, e.g. FR40303265045"})
+    vat_number = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=20),
+        metadata={"description": "intra-EU VAT number, e.g. FR40303265045"},
+    )
 
 
 class VehicleSchema(Strict):
     vin = _str(30, required=True, metadata={"example": "VF3ABCDEF12345678"})
     first_registration_date = fields.Date(required=True)
-    brand = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100),
-                          metadata={"description": "optional; must agree with the maker the VIN names"})
-    extra = fields.Dict(keys=fields.String(validate=validate.Length(max=100)),
-                        values=fields.String(validate=validate.Length(max=200)), load_default=dict,
-                        metadata={"description": "fields the brand's entry in the brand list requires"})
+    brand = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=100),
+        metadata={"description": "optional; must agree with the maker the VIN names"},
+    )
+    extra = fields.Dict(
+        keys=fields.String(validate=validate.Length(max=100)),
+        values=fields.String(validate=validate.Length(max=200)),
+        load_default=dict,
+        metadata={"description": "fields the brand's entry in the brand list requires"},
+    )
 
 
 class OrderRequestSchema(Strict):
-    customer = fields.Nested(CustomerSchema, load_default=None, allow_none=True,
-                             metadata={"description": "required without a bearer token; else filled from the profile"})
+    customer = fields.Nested(
+        CustomerSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "required without a bearer token; else filled from the profile"},
+    )
     shipping_address = fields.Nested(AddressSchema, load_default=None, allow_none=True)
     billing_address = fields.Nested(AddressSchema, load_default=None, allow_none=True)
     company = fields.Nested(CompanySchema, load_default=None, allow_none=True)
     vehicle = fields.Nested(VehicleSchema, required=True)
     payment_method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
-    marketing_consent = fields.Boolean(metadata={"description": "default false (or the profile's choice)"})
+    marketing_consent = fields.Boolean(
+        metadata={"description": "default false (or the profile's choice)"}
+    )
 
 
 class MoneySchema(Schema):
@@ -88,9 +111,14 @@ class DocumentSchema(Schema):
     size = fields.Integer(required=True)
     sha256 = fields.String(required=True)
     uploaded_at = fields.DateTime(required=True)
-    rejected_at = fields.DateTime(required=True, allow_none=True,
-                                  metadata={"description": "when the supplier refused it (it then no longer counts; "
-                                                           "its kind is required again)"})
+    rejected_at = fields.DateTime(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "when the supplier refused it (it then no longer counts; "
+            "its kind is required again)"
+        },
+    )
 
 
 class LinksSchema(Schema):
@@ -100,37 +128,60 @@ class LinksSchema(Schema):
 
 
 class TimelineEntrySchema(Schema):
-    event = fields.String(required=True, metadata={"description": "event type, e.g. payment.confirmed"})
+    event = fields.String(
+        required=True, metadata={"description": "event type, e.g. payment.confirmed"}
+    )
     at = fields.DateTime(required=True)
-    outcome = fields.String(required=True, allow_none=True, metadata={
-        "description": "applied (moved the order) | ignored (did not fit its state) | recorded (a fact that "
-                       "moves nothing, e.g. payment.refunded)"})
-    status = fields.String(required=True, allow_none=True, metadata={"description": "status after it, when applied"})
+    outcome = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "applied (moved the order) | ignored (did not fit its state) | recorded (a fact that "
+            "moves nothing, e.g. payment.refunded)"
+        },
+    )
+    status = fields.String(
+        required=True, allow_none=True, metadata={"description": "status after it, when applied"}
+    )
 
 
 class OrderSchema(Schema):
     id = fields.String(required=True)
     number = fields.String(required=True, metadata={"example": "COC-2026-000123"})
-    status = fields.String(required=True, metadata={
-        "description": "placed | payment_failed | paid | sent_to_supplier | supplier_rejected | "
-                       "certificate_received | shipped | cancelled"})
+    status = fields.String(
+        required=True,
+        metadata={
+            "description": "placed | payment_failed | paid | sent_to_supplier | supplier_rejected | "
+            "certificate_received | shipped | cancelled"
+        },
+    )
     placed_at = fields.DateTime(required=True)
     payment_method = fields.String(required=True)
     total = fields.Nested(MoneySchema, required=True)
     vat = fields.Nested(VatSchema, required=True)
     vehicle = fields.Nested(VehicleOutSchema, required=True)
-    documents_required = fields.List(fields.String(), required=True,
-                                     metadata={"description": "kinds of document still to upload"})
+    documents_required = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "kinds of document still to upload"},
+    )
     documents = fields.List(fields.Nested(DocumentSchema), required=True)
     links = fields.Nested(LinksSchema, required=True)
-    access_token = fields.String(metadata={"description": "orders placed without an account: shown once, "
-                                                          "opens the order (header X-Order-Token)"})
+    access_token = fields.String(
+        metadata={
+            "description": "orders placed without an account: shown once, "
+            "opens the order (header X-Order-Token)"
+        }
+    )
     timeline = fields.List(fields.Nested(TimelineEntrySchema))
 
 
 class CancellationSchema(Strict):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500),
-                           metadata={"description": "why the customer cancels", "example": "ordered by mistake"})
+    reason = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=500),
+        metadata={"description": "why the customer cancels", "example": "ordered by mistake"},
+    )
 
 
 class OrderListSchema(Schema):
@@ -139,12 +190,22 @@ class OrderListSchema(Schema):
 
 DOCUMENT_UPLOAD_BODY = {
     "required": True,
-    "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["kind", "file"],
-        "properties": {
-            "kind": {"type": "string", "enum": list(DOCUMENT_KINDS)},
-            "file": {"type": "string", "format": "binary", "description": "PDF, JPEG or PNG, at most 10 MB"},
-        }}}},
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["kind", "file"],
+                "properties": {
+                    "kind": {"type": "string", "enum": list(DOCUMENT_KINDS)},
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "PDF, JPEG or PNG, at most 10 MB",
+                    },
+                },
+            }
+        }
+    },
 }
 
 
@@ -170,7 +231,9 @@ class ProfileSchema(Strict):
 
 class AccountCreateSchema(Strict):
     email = _str(320, required=True)
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=10, max=200))
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=10, max=200)
+    )
     profile = fields.Nested(ProfileSchema, load_default=dict)
 
 
@@ -215,7 +278,9 @@ class ErrorBodySchema(Schema):
     code = fields.String(required=True)
     message = fields.String(required=True)
     correlation_id = fields.String(required=True, allow_none=True)
-    fields_ = fields.Dict(data_key="fields", metadata={"description": "messages per field (nested like the body)"})
+    fields_ = fields.Dict(
+        data_key="fields", metadata={"description": "messages per field (nested like the body)"}
+    )
 
 
 class ErrorSchema(Schema):

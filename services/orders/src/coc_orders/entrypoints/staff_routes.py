@@ -1,4 +1,5 @@
 """Staff-only routes of the orders service (besides the shared parked-messages view)."""
+
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
@@ -15,6 +16,18 @@ bp = Blueprint("orders_staff", __name__, url_prefix="/v1/staff")
 @staff_required()
 def order_events(order_id: str):
     events = orders_uc.order_timeline(orders_app().runtime, order_id)
-    return jsonify({"order_id": order_id, "items": [
-        {"event_id": e["event_id"], "event_type": e["event_type"], "outcome": e["outcome"],
-         "status_after": e["status_after"], "occurred_at": e["occurred_at"].isoformat()} for e in events]})
+    return jsonify(
+        {
+            "order_id": order_id,
+            "items": [
+                {
+                    "event_id": e["event_id"],
+                    "event_type": e["event_type"],
+                    "outcome": e["outcome"],
+                    "status_after": e["status_after"],
+                    "occurred_at": e["occurred_at"].isoformat(),
+                }
+                for e in events
+            ],
+        }
+    )

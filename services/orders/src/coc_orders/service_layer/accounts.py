@@ -1,5 +1,6 @@
 """Use cases of customer accounts: sign up, log in, see and change one's data, change of e-mail
 confirmed by a link, deactivation request. One unit of work each; refusals are ``domain.errors``."""
+
 from __future__ import annotations
 
 import secrets
@@ -99,11 +100,17 @@ def account_view(runtime, account_id: str) -> AccountView:
             raise NotFound("no such account")
         pending = accounts.pending_email_change(account_id)
     profile = account.profile or {}
-    return AccountView(id=account.id, email=account.email, pending_email=pending.new_email if pending else None,
-                       customer=profile.get("customer") or {}, shipping_address=profile.get("shipping_address"),
-                       billing_address=profile.get("billing_address"), company=profile.get("company"),
-                       marketing_consent=bool(profile.get("marketing_consent", False)),
-                       deactivation_requested_at=as_utc(account.deactivation_requested_at))
+    return AccountView(
+        id=account.id,
+        email=account.email,
+        pending_email=pending.new_email if pending else None,
+        customer=profile.get("customer") or {},
+        shipping_address=profile.get("shipping_address"),
+        billing_address=profile.get("billing_address"),
+        company=profile.get("company"),
+        marketing_consent=bool(profile.get("marketing_consent", False)),
+        deactivation_requested_at=as_utc(account.deactivation_requested_at),
+    )
 
 
 def _changed_profile(saved: dict | None, normalised: dict) -> dict:
@@ -124,7 +131,9 @@ def update_account(runtime, account_id: str, changes: dict, confirmation_url: st
     new_email = None
     if changes.get("email"):
         new_email = checked(errors, ("email",), checks.email_address, changes["email"])
-    normalised, profile_errors = check_profile({k: v for k, v in changes.items() if k != "email"}, partial=True)
+    normalised, profile_errors = check_profile(
+        {k: v for k, v in changes.items() if k != "email"}, partial=True
+    )
     errors.update(profile_errors)
     if errors:
         raise ValidationFailed(errors, "the changes are not valid")
@@ -136,7 +145,9 @@ def update_account(runtime, account_id: str, changes: dict, confirmation_url: st
         if new_email and new_email.lower() == account.email.lower():
             new_email = None
         if new_email and accounts.by_email(new_email) is not None:
-            raise ValidationFailed({"email": ["This e-mail address cannot be used."]}, "the changes are not valid")
+            raise ValidationFailed(
+                {"email": ["This e-mail address cannot be used."]}, "the changes are not valid"
+            )
         profile = _changed_profile(account.profile, normalised)
         if profile != (account.profile or {}):
             accounts.update(account_id, profile=profile)
@@ -146,13 +157,18 @@ def update_account(runtime, account_id: str, changes: dict, confirmation_url: st
     return account_view(runtime, account_id)
 
 
-def _request_email_change(uow, accounts: AccountRepository, account_id: str, new_email: str,
-                          confirmation_url: str) -> None:
+def _request_email_change(
+    uow, accounts: AccountRepository, account_id: str, new_email: str, confirmation_url: str
+) -> None:
     token = secrets.token_urlsafe(32)
     expires_at = utcnow() + EMAIL_CHANGE_TTL
     accounts.add_email_change(hash_access_token(token), account_id, new_email, expires_at)
-    uow.emit(EMAIL_CHANGE_EVENT, {"account_id": account_id, "expires_at": expires_at.isoformat()}, subject=account_id,
-             personal={"email": new_email, "confirmation_url": confirmation_url.format(token=token)})
+    uow.emit(
+        EMAIL_CHANGE_EVENT,
+        {"account_id": account_id, "expires_at": expires_at.isoformat()},
+        subject=account_id,
+        personal={"email": new_email, "confirmation_url": confirmation_url.format(token=token)},
+    )
     log.info("account.email_change_requested", account_id=account_id)
 
 
@@ -160,7 +176,11 @@ def confirm_email_change(runtime, token: str) -> AccountView:
     with runtime.unit_of_work() as uow:
         accounts = AccountRepository(uow)
         change = accounts.email_change(hash_access_token(token or ""))
-        if change is None or change.confirmed_at is not None or as_utc(change.expires_at) < utcnow():
+        if (
+            change is None
+            or change.confirmed_at is not None
+            or as_utc(change.expires_at) < utcnow()
+        ):
             raise NotFound("this confirmation link is unknown, used or expired")
         if accounts.by_email(change.new_email) is not None:
             raise Conflict("this e-mail address is used by another account")
@@ -182,7 +202,10 @@ def request_deactivation(runtime, account_id: str) -> DeactivationRequested:
         if requested_at is None:
             requested_at = utcnow()
             accounts.update(account_id, deactivation_requested_at=requested_at)
-            uow.emit("account.deactivation_requested", {"account_id": account_id,
-                                                        "requested_at": requested_at.isoformat()}, subject=account_id)
+            uow.emit(
+                "account.deactivation_requested",
+                {"account_id": account_id, "requested_at": requested_at.isoformat()},
+                subject=account_id,
+            )
         uow.commit()
     return DeactivationRequested(account_id, requested_at)

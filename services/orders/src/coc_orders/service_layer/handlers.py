@@ -14,6 +14,7 @@ documents again (the ones uploaded of those kinds no longer count). ``payment.re
 recorded in the timeline and moves nothing (``lifecycle.RECORDED_ONLY``). ``account.deactivated``
 is recorded once (``coc_shared.deactivation``).
 """
+
 from __future__ import annotations
 
 from coc_shared.consumer import Handler, HandlerContext
@@ -47,13 +48,26 @@ def apply_order_event(event: Event, ctx: HandlerContext) -> None:
         if event.type == "documents.rejected_by_supplier":
             _documents_requested_again(ctx, order, event)
         OrderRepository(ctx).save_status(order)
-        log.info("order.status_changed", order_id=order.id, event_type=event.type, before=result.before.value,
-                 after=order.status)
+        log.info(
+            "order.status_changed",
+            order_id=order.id,
+            event_type=event.type,
+            before=result.before.value,
+            after=order.status,
+        )
     else:
-        log.warning("order.event_ignored", order_id=order.id, event_type=event.type, status=order.status,
-                    reason="does not fit the order's state")
-    timeline.add(order_event, outcome="applied" if result.applied else "ignored",
-                 status_after=order.status if result.applied else None)
+        log.warning(
+            "order.event_ignored",
+            order_id=order.id,
+            event_type=event.type,
+            status=order.status,
+            reason="does not fit the order's state",
+        )
+    timeline.add(
+        order_event,
+        outcome="applied" if result.applied else "ignored",
+        status_after=order.status if result.applied else None,
+    )
 
 
 def _documents_requested_again(ctx: HandlerContext, order: Order, event: Event) -> None:
@@ -62,8 +76,13 @@ def _documents_requested_again(ctx: HandlerContext, order: Order, event: Event) 
     kinds = order.request_documents_again(requested)
     refused = [d for d in documents.for_order(order.id) if d.valid and d.kind in kinds]
     documents.reject(refused, utcnow())
-    log.info("order.documents_requested_again", order_id=order.id, kinds=kinds, documents_refused=len(refused),
-             unknown_kinds=sorted(set(requested) - set(kinds)) or None)
+    log.info(
+        "order.documents_requested_again",
+        order_id=order.id,
+        kinds=kinds,
+        documents_refused=len(refused),
+        unknown_kinds=sorted(set(requested) - set(kinds)) or None,
+    )
 
 
 def record_order_fact(event: Event, ctx: HandlerContext) -> None:
@@ -73,14 +92,21 @@ def record_order_fact(event: Event, ctx: HandlerContext) -> None:
     if timeline.seen(order_event.event_id):
         return
     order = _order_of(ctx, event, order_event.order_id)
-    log.info("order.fact_recorded", order_id=order.id, event_type=event.type, status=order.status,
-             kind=event.data.get("kind"))
+    log.info(
+        "order.fact_recorded",
+        order_id=order.id,
+        event_type=event.type,
+        status=order.status,
+        kind=event.data.get("kind"),
+    )
     timeline.add(order_event, outcome="recorded", status_after=None)
 
 
 def handlers(_runtime=None) -> dict[str, Handler]:
     """The event types the orders service consumes (the catalogue's ``consumers``) and their handlers."""
-    table: dict[str, Handler] = {event_type: apply_order_event for event_type in LIFECYCLE_MILESTONES}
+    table: dict[str, Handler] = {
+        event_type: apply_order_event for event_type in LIFECYCLE_MILESTONES
+    }
     table.update({event_type: record_order_fact for event_type in RECORDED_FACTS})
     table["account.deactivated"] = account_deactivated_handler(tables.account_deactivations)
     return table

@@ -5,6 +5,7 @@ domain, register the writes and the events, commit; the state change and the eve
 commit together. They return domain values and raise ``domain.errors`` refusals; what HTTP
 answers is the entrypoints' business.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,12 +23,23 @@ from coc_shared.tokens import new_order_access_token
 
 from ..adapters.crypto import Cipher
 from ..adapters.repository import (
-    AccountRepository, DocumentRepository, IdempotencyRecord, IdempotencyRepository, OrderEventRepository,
+    AccountRepository,
+    DocumentRepository,
+    IdempotencyRecord,
+    IdempotencyRepository,
+    OrderEventRepository,
     OrderRepository,
 )
 from ..adapters.storage import DocumentStorage, new_storage_key
 from ..domain.brands import Brands
-from ..domain.errors import AccountGone, Conflict, NotFound, TooLarge, UnsupportedMedia, ValidationFailed
+from ..domain.errors import (
+    AccountGone,
+    Conflict,
+    NotFound,
+    TooLarge,
+    UnsupportedMedia,
+    ValidationFailed,
+)
 from ..domain.model import Order, OrderDocument, OrderEvent, missing_documents, sniff_content_type
 from ..domain.validation import check_order, merge_with_profile
 
@@ -38,6 +50,7 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
 # Placing ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class PlaceOrder:
@@ -50,7 +63,9 @@ class PlaceOrder:
     @property
     def fingerprint(self) -> str:
         """The request's SHA-256: a retry with the same Idempotency-Key must send the same body."""
-        return hashlib.sha256(json.dumps(self.body, sort_keys=True, default=str).encode()).hexdigest()
+        return hashlib.sha256(
+            json.dumps(self.body, sort_keys=True, default=str).encode()
+        ).hexdigest()
 
     @property
     def idempotency_scope(self) -> str:
@@ -64,8 +79,16 @@ class PlacedOrder:
     replayed: bool = False  # a retry with the same Idempotency-Key: the order placed by the first
 
 
-def place_order(runtime, cmd: PlaceOrder, *, brands: Brands, numbers: BlockAllocator, cipher: Cipher | None = None,
-                idempotency_ttl: timedelta = IDEMPOTENCY_TTL, today: date | None = None) -> PlacedOrder:
+def place_order(
+    runtime,
+    cmd: PlaceOrder,
+    *,
+    brands: Brands,
+    numbers: BlockAllocator,
+    cipher: Cipher | None = None,
+    idempotency_ttl: timedelta = IDEMPOTENCY_TTL,
+    today: date | None = None,
+) -> PlacedOrder:
     """Validates and prices the order, stores it with its timeline row and ``order.placed`` (and
     the Idempotency-Key's record) in one unit of work. Raises ValidationFailed, AccountGone (the
     token's account no longer exists) or Conflict (the key was used for another request).
@@ -81,9 +104,17 @@ def place_order(runtime, cmd: PlaceOrder, *, brands: Brands, numbers: BlockAlloc
                 return replay
             order, token = _new_order(uow, cmd, brands, order_id, seq, today)
             OrderRepository(uow).add(order, cmd.client_ip, cmd.user_agent)
-            event = uow.emit("order.placed", placed_data(order), subject=order.id, personal=placed_personal(order))
-            OrderEventRepository(uow).add(OrderEvent(order.id, event.id, event.type, order.placed_at),
-                                          outcome="applied", status_after=order.status)
+            event = uow.emit(
+                "order.placed",
+                placed_data(order),
+                subject=order.id,
+                personal=placed_personal(order),
+            )
+            OrderEventRepository(uow).add(
+                OrderEvent(order.id, event.id, event.type, order.placed_at),
+                outcome="applied",
+                status_after=order.status,
+            )
             if cmd.idempotency_key:
                 IdempotencyRepository(uow).add(_idempotency_record(cmd, order, token, cipher))
             uow.commit()
@@ -93,13 +124,19 @@ def place_order(runtime, cmd: PlaceOrder, *, brands: Brands, numbers: BlockAlloc
         if replay is None:
             raise
         return replay
-    log.info("order.placed", order_id=order.id, brand=order.brand, payment_method=order.payment_method,
-             guest=cmd.account_id is None)
+    log.info(
+        "order.placed",
+        order_id=order.id,
+        brand=order.brand,
+        payment_method=order.payment_method,
+        guest=cmd.account_id is None,
+    )
     return PlacedOrder(order, token)
 
 
-def _new_order(uow, cmd: PlaceOrder, brands: Brands, order_id: str, seq: int,
-               today: date | None) -> tuple[Order, str | None]:
+def _new_order(
+    uow, cmd: PlaceOrder, brands: Brands, order_id: str, seq: int, today: date | None
+) -> tuple[Order, str | None]:
     """The validated, priced order (not stored yet) and, for a guest, its access token."""
     body = cmd.body
     if cmd.account_id:
@@ -111,15 +148,32 @@ def _new_order(uow, cmd: PlaceOrder, brands: Brands, order_id: str, seq: int,
     if errors:
         raise ValidationFailed(errors, "the order is not valid")
     token, token_hash = (None, None) if cmd.account_id else new_order_access_token()
-    order = Order.place(id=order_id, seq=seq, placed_at=utcnow(), brand=values.pop("brand"), values=values,
-                        account_id=cmd.account_id, access_token_sha256=token_hash)
+    order = Order.place(
+        id=order_id,
+        seq=seq,
+        placed_at=utcnow(),
+        brand=values.pop("brand"),
+        values=values,
+        account_id=cmd.account_id,
+        access_token_sha256=token_hash,
+    )
     return order, token
 
 
-def _idempotency_record(cmd: PlaceOrder, order: Order, token: str | None, cipher: Cipher | None) -> IdempotencyRecord:
-    secret = cipher.encrypt(token.encode(), f"idempotency:{order.id}") if (token and cipher) else None
-    return IdempotencyRecord(scope=cmd.idempotency_scope, key=cmd.idempotency_key, request_sha256=cmd.fingerprint,
-                             order_id=order.id, secret=secret, created_at=utcnow())
+def _idempotency_record(
+    cmd: PlaceOrder, order: Order, token: str | None, cipher: Cipher | None
+) -> IdempotencyRecord:
+    secret = (
+        cipher.encrypt(token.encode(), f"idempotency:{order.id}") if (token and cipher) else None
+    )
+    return IdempotencyRecord(
+        scope=cmd.idempotency_scope,
+        key=cmd.idempotency_key,
+        request_sha256=cmd.fingerprint,
+        order_id=order.id,
+        secret=secret,
+        created_at=utcnow(),
+    )
 
 
 def _replay(uow, cmd: PlaceOrder, cipher: Cipher | None, ttl: timedelta) -> PlacedOrder | None:
@@ -145,7 +199,9 @@ def _replay(uow, cmd: PlaceOrder, cipher: Cipher | None, ttl: timedelta) -> Plac
     return PlacedOrder(order, token, replayed=True)
 
 
-def _replay_after_race(runtime, cmd: PlaceOrder, cipher: Cipher | None, ttl: timedelta) -> PlacedOrder | None:
+def _replay_after_race(
+    runtime, cmd: PlaceOrder, cipher: Cipher | None, ttl: timedelta
+) -> PlacedOrder | None:
     if not cmd.idempotency_key:
         return None
     with runtime.unit_of_work() as uow:
@@ -154,18 +210,29 @@ def _replay_after_race(runtime, cmd: PlaceOrder, cipher: Cipher | None, ttl: tim
 
 def placed_data(order: Order) -> dict:
     return {
-        "order_id": order.id, "order_number": order.number, "payment_method": order.payment_method,
-        "total": {"amount_cents": order.total_cents, "currency": order.currency}, "vat_rate": order.vat_rate,
-        "brand": order.brand, "vin": order.vin, "first_registration_date": order.first_registration_date.isoformat(),
-        "documents_required": list(order.documents_required), "marketing_consent": order.marketing_consent,
-        "account_id": order.account_id, "access_token_sha256": order.access_token_sha256,
+        "order_id": order.id,
+        "order_number": order.number,
+        "payment_method": order.payment_method,
+        "total": {"amount_cents": order.total_cents, "currency": order.currency},
+        "vat_rate": order.vat_rate,
+        "brand": order.brand,
+        "vin": order.vin,
+        "first_registration_date": order.first_registration_date.isoformat(),
+        "documents_required": list(order.documents_required),
+        "marketing_consent": order.marketing_consent,
+        "account_id": order.account_id,
+        "access_token_sha256": order.access_token_sha256,
     }
 
 
 def placed_personal(order: Order) -> dict:
-    personal = {"first_name": order.customer["first_name"], "last_name": order.customer["last_name"],
-                "email": order.customer["email"], "phone": order.customer.get("phone"),
-                "shipping_address": order.shipping_address}
+    personal = {
+        "first_name": order.customer["first_name"],
+        "last_name": order.customer["last_name"],
+        "email": order.customer["email"],
+        "phone": order.customer.get("phone"),
+        "shipping_address": order.shipping_address,
+    }
     if order.billing_address:
         personal["billing_address"] = order.billing_address
     if order.company:
@@ -174,6 +241,7 @@ def placed_personal(order: Order) -> dict:
 
 
 # Opening and reading ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -227,6 +295,7 @@ def account_orders(runtime, account_id: str) -> list[tuple[Order, list[OrderDocu
 
 # Documents ----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class DocumentAdded:
     document: OrderDocument
@@ -234,8 +303,9 @@ class DocumentAdded:
     completed: bool  # this document completed the set: order.documents_completed was emitted
 
 
-def add_document(runtime, storage: DocumentStorage, cipher: Cipher, order_id: str, kind: str,
-                 data: bytes) -> DocumentAdded:
+def add_document(
+    runtime, storage: DocumentStorage, cipher: Cipher, order_id: str, kind: str, data: bytes
+) -> DocumentAdded:
     """Encrypt and store one document, record its metadata; emits ``order.documents_completed`` when
     it completes the required set (again, after the supplier refused some: see
     ``Order.request_documents_again``). Raises TooLarge, UnsupportedMedia, NotFound, and
@@ -245,8 +315,15 @@ def add_document(runtime, storage: DocumentStorage, cipher: Cipher, order_id: st
     content_type = sniff_content_type(data[:16])
     if content_type is None:
         raise UnsupportedMedia()
-    document = OrderDocument(id=str(uuid.uuid4()), order_id=order_id, kind=kind, content_type=content_type,
-                             size=len(data), sha256=hashlib.sha256(data).hexdigest(), uploaded_at=utcnow())
+    document = OrderDocument(
+        id=str(uuid.uuid4()),
+        order_id=order_id,
+        kind=kind,
+        content_type=content_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        uploaded_at=utcnow(),
+    )
     key = new_storage_key()
     storage.put(key, cipher.encrypt(data, document.id))
     with runtime.unit_of_work(correlation_id=order_id) as uow:
@@ -260,17 +337,31 @@ def add_document(runtime, storage: DocumentStorage, cipher: Cipher, order_id: st
         documents.add(document, key)
         if complete_set is not None:
             orders.save_status(order)
-            event = uow.emit("order.documents_completed", {"order_id": order_id, "document_ids": complete_set},
-                             subject=order_id)
-            OrderEventRepository(uow).add(OrderEvent(order_id, event.id, event.type, order.documents_completed_at),
-                                          outcome="applied", status_after=order.status)
+            event = uow.emit(
+                "order.documents_completed",
+                {"order_id": order_id, "document_ids": complete_set},
+                subject=order_id,
+            )
+            OrderEventRepository(uow).add(
+                OrderEvent(order_id, event.id, event.type, order.documents_completed_at),
+                outcome="applied",
+                status_after=order.status,
+            )
         uow.commit()
-    log.info("order.document_added", order_id=order_id, kind=kind, size=document.size,
-             completed=complete_set is not None)
-    return DocumentAdded(document, missing_documents(order.documents_required, present), complete_set is not None)
+    log.info(
+        "order.document_added",
+        order_id=order_id,
+        kind=kind,
+        size=document.size,
+        completed=complete_set is not None,
+    )
+    return DocumentAdded(
+        document, missing_documents(order.documents_required, present), complete_set is not None
+    )
 
 
 # Cancelling ---------------------------------------------------------------------------------
+
 
 def cancel_order(runtime, order_id: str, reason: str, cancelled_by: str = "customer") -> Order:
     """Cancel the order if its state allows it (only before it was sent to the supplier) and emit
@@ -283,10 +374,16 @@ def cancel_order(runtime, order_id: str, reason: str, cancelled_by: str = "custo
         before = order.status
         order.cancel()
         orders.save_status(order)
-        event = uow.emit("order.cancelled", {"order_id": order_id, "reason": reason, "cancelled_by": cancelled_by},
-                         subject=order_id)
-        OrderEventRepository(uow).add(OrderEvent(order_id, event.id, event.type, event.occurred_at),
-                                      outcome="applied", status_after=order.status)
+        event = uow.emit(
+            "order.cancelled",
+            {"order_id": order_id, "reason": reason, "cancelled_by": cancelled_by},
+            subject=order_id,
+        )
+        OrderEventRepository(uow).add(
+            OrderEvent(order_id, event.id, event.type, event.occurred_at),
+            outcome="applied",
+            status_after=order.status,
+        )
         uow.commit()
     log.info("order.cancelled", order_id=order_id, before=before, cancelled_by=cancelled_by)
     return order

@@ -3,6 +3,7 @@
 Both yield ``Credit`` values (an incoming amount and the texts a reference may be in); matching
 a credit to an order is the service layer's job (``domain.references``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,7 +23,7 @@ class Credit:
     transaction_id: str
     amount_cents: int | None
     currency: str | None
-    texts: tuple[str, ...]      # label, remittance information, references
+    texts: tuple[str, ...]  # label, remittance information, references
     booked: bool = True
     credit: bool = True
 
@@ -36,7 +37,9 @@ def qonto_signature(secret: str, timestamp: str, body: bytes) -> str:
     return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-def verify_qonto(header: str | None, body: bytes, secret: str | None, now: float, tolerance: float) -> None:
+def verify_qonto(
+    header: str | None, body: bytes, secret: str | None, now: float, tolerance: float
+) -> None:
     """``X-Qonto-Signature: t=<unix time>,v1=<hex HMAC-SHA-256(secret, "<t>.<raw body>")>``."""
     if not secret:
         raise BadSignature("bank webhook secret is not configured")
@@ -69,10 +72,14 @@ def webhook_credit(body: bytes) -> tuple[Credit, str]:
     status = data.get("status") or "completed"
     credit = Credit(
         transaction_id=transaction_id,
-        amount_cents=int(amount_cents) if isinstance(amount_cents, (int, float)) and not isinstance(amount_cents, bool) else None,
+        amount_cents=int(amount_cents)
+        if isinstance(amount_cents, (int, float)) and not isinstance(amount_cents, bool)
+        else None,
         currency=data.get("currency"),
         texts=tuple(str(data.get(k) or "") for k in ("label", "reference", "note")),
-        booked=status == "completed", credit=data.get("side") == "credit")
+        booked=status == "completed",
+        credit=data.get("side") == "credit",
+    )
     return credit, f"{transaction_id}:{status}"
 
 
@@ -113,8 +120,11 @@ def _text(el, *path) -> str:
 
 
 def _all_texts(el, names: set[str]) -> list[str]:
-    return [(e.text or "").strip() for e in el.iter()
-            if _local(e.tag) in names and e.text and e.text.strip() and e.text.strip() != "NOTPROVIDED"]
+    return [
+        (e.text or "").strip()
+        for e in el.iter()
+        if _local(e.tag) in names and e.text and e.text.strip() and e.text.strip() != "NOTPROVIDED"
+    ]
 
 
 def parse_camt053(xml: bytes) -> list[Credit]:
@@ -122,7 +132,7 @@ def parse_camt053(xml: bytes) -> list[Credit]:
     transaction detail of an entry that has several."""
     try:
         root = SafeET.fromstring(xml)
-    except Exception as exc:  # noqa: BLE001 - defusedxml raises several types
+    except Exception as exc:
         raise StatementError(f"not well-formed or forbidden XML: {type(exc).__name__}") from None
     if "camt.053" not in root.tag and _child(root, "BkToCstmrStmt") is None:
         raise StatementError("not a camt.053 document")
@@ -138,13 +148,23 @@ def parse_camt053(xml: bytes) -> list[Credit]:
             is_credit = _text(entry, "CdtDbtInd") == "CRDT"
             entry_ref = _text(entry, "AcctSvcrRef") or _text(entry, "NtryRef") or f"{stmt_id}#{n}"
             amt = _child(entry, "Amt")
-            details = [d for dtls in _children(entry, "NtryDtls") for d in _children(dtls, "TxDtls")]
+            details = [
+                d for dtls in _children(entry, "NtryDtls") for d in _children(dtls, "TxDtls")
+            ]
             if len(details) <= 1:
-                texts = _all_texts(entry, {"Ustrd", "Ref", "AddtlNtryInf", "AddtlTxInf", "EndToEndId"})
-                credits.append(Credit(
-                    transaction_id=entry_ref, amount_cents=_cents(amt.text if amt is not None else None),
-                    currency=amt.get("Ccy") if amt is not None else None, texts=tuple(texts), booked=booked,
-                    credit=is_credit))
+                texts = _all_texts(
+                    entry, {"Ustrd", "Ref", "AddtlNtryInf", "AddtlTxInf", "EndToEndId"}
+                )
+                credits.append(
+                    Credit(
+                        transaction_id=entry_ref,
+                        amount_cents=_cents(amt.text if amt is not None else None),
+                        currency=amt.get("Ccy") if amt is not None else None,
+                        texts=tuple(texts),
+                        booked=booked,
+                        credit=is_credit,
+                    )
+                )
                 continue
             for i, tx in enumerate(details):
                 tx_amt = _child(tx, "Amt")
@@ -152,8 +172,14 @@ def parse_camt053(xml: bytes) -> list[Credit]:
                     tx_amt = _child(tx, "AmtDtls", "TxAmt", "Amt")
                 ref = _text(tx, "Refs", "AcctSvcrRef") or f"{entry_ref}/{i}"
                 texts = _all_texts(tx, {"Ustrd", "Ref", "AddtlTxInf", "EndToEndId"})
-                credits.append(Credit(
-                    transaction_id=ref, amount_cents=_cents(tx_amt.text if tx_amt is not None else None),
-                    currency=tx_amt.get("Ccy") if tx_amt is not None else None, texts=tuple(texts), booked=booked,
-                    credit=is_credit))
+                credits.append(
+                    Credit(
+                        transaction_id=ref,
+                        amount_cents=_cents(tx_amt.text if tx_amt is not None else None),
+                        currency=tx_amt.get("Ccy") if tx_amt is not None else None,
+                        texts=tuple(texts),
+                        booked=booked,
+                        credit=is_credit,
+                    )
+                )
     return credits

@@ -4,6 +4,7 @@ The storefront posts the signed fields to the bank's page; we never see card dat
 then calls our notification URL server to server (IPN); only that call confirms a payment.
 Another bank's page (Worldline Sips, Monetico) is another ``HostedPaymentPage``.
 """
+
 from __future__ import annotations
 
 import base64
@@ -26,8 +27,8 @@ class PaymentRequest:
     order_number: str
     amount_cents: int
     currency: str
-    transaction_id: str        # per-day transaction number of this attempt
-    at: datetime               # UTC
+    transaction_id: str  # per-day transaction number of this attempt
+    at: datetime  # UTC
     return_url: str
     notification_url: str
 
@@ -42,6 +43,7 @@ class HostedForm:
 @dataclass(frozen=True)
 class Notification:
     """A verified notification: what it says about which order, and its dedupe key."""
+
     order_number: str | None
     report: PaymentReport
     dedupe_key: str
@@ -67,7 +69,9 @@ def systempay_signature(fields: dict, key: str) -> str:
     """base64(HMAC-SHA-256(key, values of every vads_* field sorted by name, '+'-joined, + '+' + key))."""
     values = [str(fields[name]) for name in sorted(fields) if name.startswith("vads_")]
     message = "+".join(values + [key])
-    return base64.b64encode(hmac.new(key.encode(), message.encode(), hashlib.sha256).digest()).decode()
+    return base64.b64encode(
+        hmac.new(key.encode(), message.encode(), hashlib.sha256).digest()
+    ).decode()
 
 
 class SystempayPage:
@@ -136,9 +140,20 @@ class SystempayPage:
             amount = int(fields.get("vads_amount") or "")
         except ValueError:
             amount = None
-        report = PaymentReport(provider=self.provider, method="card", kind=kind, provider_transaction_id=trans_uuid,
-                               amount_cents=amount, currency=CURRENCY_ALPHA.get(fields.get("vads_currency") or "", fields.get("vads_currency")),
-                               reason=status or None)
-        return Notification(order_number=fields.get("vads_order_id") or None, report=report,
-                            dedupe_key=f"{trans_uuid}:{status}",
-                            details={"status": status, "mode": mode, "trans_id": fields.get("vads_trans_id")})
+        report = PaymentReport(
+            provider=self.provider,
+            method="card",
+            kind=kind,
+            provider_transaction_id=trans_uuid,
+            amount_cents=amount,
+            currency=CURRENCY_ALPHA.get(
+                fields.get("vads_currency") or "", fields.get("vads_currency")
+            ),
+            reason=status or None,
+        )
+        return Notification(
+            order_number=fields.get("vads_order_id") or None,
+            report=report,
+            dedupe_key=f"{trans_uuid}:{status}",
+            details={"status": status, "mode": mode, "trans_id": fields.get("vads_trans_id")},
+        )

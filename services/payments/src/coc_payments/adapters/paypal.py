@@ -5,6 +5,7 @@ Webhooks are verified as PayPal specifies, locally: the signed string is
 the signature (``PAYPAL-TRANSMISSION-SIG``, base64) is RSA PKCS#1 v1.5 / SHA-256 by the key of the
 certificate at ``PAYPAL-CERT-URL``, which is fetched only from PayPal's own hosts and cached.
 """
+
 from __future__ import annotations
 
 import base64
@@ -14,7 +15,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 import requests
@@ -58,8 +59,14 @@ class Capture:
 
 
 class PayPalClient:
-    def __init__(self, base_url: str, client_id: str, secret: str, timeout: float = 10.0,
-                 session: requests.Session | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        secret: str,
+        timeout: float = 10.0,
+        session: requests.Session | None = None,
+    ):
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
         self.secret = secret
@@ -73,26 +80,39 @@ class PayPalClient:
             if self._token and self._token[1] > time.monotonic() + 30:
                 return self._token[0]
             try:
-                r = self.session.post(f"{self.base_url}/v1/oauth2/token", data={"grant_type": "client_credentials"},
-                                      auth=(self.client_id, self.secret), headers={"Accept": "application/json"},
-                                      timeout=self.timeout)
+                r = self.session.post(
+                    f"{self.base_url}/v1/oauth2/token",
+                    data={"grant_type": "client_credentials"},
+                    auth=(self.client_id, self.secret),
+                    headers={"Accept": "application/json"},
+                    timeout=self.timeout,
+                )
             except requests.RequestException as exc:
                 raise ProviderError(f"PayPal token: {type(exc).__name__}") from exc
             if r.status_code != 200:
                 raise ProviderError(f"PayPal token: HTTP {r.status_code}")
             doc = r.json()
-            self._token = (doc["access_token"], time.monotonic() + float(doc.get("expires_in", 300)))
+            self._token = (
+                doc["access_token"],
+                time.monotonic() + float(doc.get("expires_in", 300)),
+            )
             return self._token[0]
 
     def _post(self, path: str, body: dict | None, request_id: str) -> dict:
         for attempt in (1, 2):
             token = self._access_token()
             try:
-                r = self.session.post(f"{self.base_url}{path}", json=body if body is not None else {},
-                                      headers={"Authorization": f"Bearer {token}", "PayPal-Request-Id": request_id,
-                                               "Prefer": "return=representation",
-                                               "Content-Type": "application/json"},
-                                      timeout=self.timeout)
+                r = self.session.post(
+                    f"{self.base_url}{path}",
+                    json=body if body is not None else {},
+                    headers={
+                        "Authorization": f"Bearer {token}",
+                        "PayPal-Request-Id": request_id,
+                        "Prefer": "return=representation",
+                        "Content-Type": "application/json",
+                    },
+                    timeout=self.timeout,
+                )
             except requests.RequestException as exc:
                 raise ProviderError(f"PayPal {path}: {type(exc).__name__}") from exc
             if r.status_code == 401 and attempt == 1:
@@ -108,31 +128,66 @@ class PayPalClient:
             return r.json()
         raise ProviderError(f"PayPal {path}: unauthorised")
 
-    def create_order(self, *, order_id: str, order_number: str, amount_cents: int, currency: str,
-                     return_url: str, cancel_url: str) -> CreatedOrder:
+    def create_order(
+        self,
+        *,
+        order_id: str,
+        order_number: str,
+        amount_cents: int,
+        currency: str,
+        return_url: str,
+        cancel_url: str,
+    ) -> CreatedOrder:
         body = {
             "intent": "CAPTURE",
-            "purchase_units": [{
-                "reference_id": order_id,
-                "custom_id": order_number,
-                "invoice_id": order_number,
-                "amount": {"currency_code": currency, "value": from_cents(amount_cents)},
-            }],
-            "payment_source": {"paypal": {"experience_context": {
-                "return_url": return_url, "cancel_url": cancel_url, "shipping_preference": "NO_SHIPPING",
-                "user_action": "PAY_NOW"}}},
+            "purchase_units": [
+                {
+                    "reference_id": order_id,
+                    "custom_id": order_number,
+                    "invoice_id": order_number,
+                    "amount": {"currency_code": currency, "value": from_cents(amount_cents)},
+                }
+            ],
+            "payment_source": {
+                "paypal": {
+                    "experience_context": {
+                        "return_url": return_url,
+                        "cancel_url": cancel_url,
+                        "shipping_preference": "NO_SHIPPING",
+                        "user_action": "PAY_NOW",
+                    }
+                }
+            },
         }
         # One request id per order: a retried call (or a second checkout) cannot create two orders.
         doc = self._post("/v2/checkout/orders", body, request_id=f"coc-order-{order_id}")
-        link = next((l["href"] for l in doc.get("links", []) if l.get("rel") in ("payer-action", "approve")), None)
-        return CreatedOrder(paypal_order_id=doc["id"], status=doc.get("status", ""), approval_url=link)
+        link = next(
+            (
+                l["href"]
+                for l in doc.get("links", [])
+                if l.get("rel") in ("payer-action", "approve")
+            ),
+            None,
+        )
+        return CreatedOrder(
+            paypal_order_id=doc["id"], status=doc.get("status", ""), approval_url=link
+        )
 
     def capture(self, paypal_order_id: str) -> Capture:
-        doc = self._post(f"/v2/checkout/orders/{paypal_order_id}/capture", None,
-                         request_id=f"coc-capture-{paypal_order_id}")
-        captures = [c for pu in doc.get("purchase_units", []) for c in pu.get("payments", {}).get("captures", [])]
+        doc = self._post(
+            f"/v2/checkout/orders/{paypal_order_id}/capture",
+            None,
+            request_id=f"coc-capture-{paypal_order_id}",
+        )
+        captures = [
+            c
+            for pu in doc.get("purchase_units", [])
+            for c in pu.get("payments", {}).get("captures", [])
+        ]
         first = captures[0] if captures else {}
-        return Capture(capture_id=first.get("id"), status=first.get("status") or doc.get("status", ""))
+        return Capture(
+            capture_id=first.get("id"), status=first.get("status") or doc.get("status", "")
+        )
 
 
 class CertificateStore:
@@ -165,13 +220,15 @@ class CertificateStore:
                 raise BadSignature("the certificate cannot be read") from exc
             with self._lock:
                 self._cache[url] = cert
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
             raise BadSignature("the certificate is not valid now")
         return cert
 
 
-def signed_string(transmission_id: str, transmission_time: str, webhook_id: str, body: bytes) -> str:
+def signed_string(
+    transmission_id: str, transmission_time: str, webhook_id: str, body: bytes
+) -> str:
     return f"{transmission_id}|{transmission_time}|{webhook_id}|{zlib.crc32(body) & 0xFFFFFFFF}"
 
 
@@ -204,8 +261,12 @@ class PayPalWebhooks:
         except (binascii.Error, ValueError):
             raise BadSignature("signature is not base64") from None
         try:
-            key.verify(signature, signed_string(tid, ttime, self.webhook_id, body).encode(), padding.PKCS1v15(),
-                       hashes.SHA256())
+            key.verify(
+                signature,
+                signed_string(tid, ttime, self.webhook_id, body).encode(),
+                padding.PKCS1v15(),
+                hashes.SHA256(),
+            )
         except InvalidSignature:
             raise BadSignature("signature mismatch") from None
         try:
@@ -236,11 +297,25 @@ def capture_notification(doc: dict) -> tuple[Notification, str | None]:
     capture_id = resource.get("id") or doc["id"]
     if event_type == "PAYMENT.CAPTURE.REFUNDED":
         # The resource is the refund; the capture it refunds is its "up" link.
-        up = next((l.get("href", "") for l in resource.get("links", []) if l.get("rel") == "up"), "")
+        up = next(
+            (l.get("href", "") for l in resource.get("links", []) if l.get("rel") == "up"), ""
+        )
         capture_id = up.rstrip("/").rsplit("/", 1)[-1] if up else capture_id
-    report = PaymentReport(provider="paypal", method="paypal", kind=CAPTURE_KINDS[event_type],
-                           provider_transaction_id=capture_id, amount_cents=to_cents(amount.get("value")),
-                           currency=amount.get("currency_code"), reason=resource.get("status") or event_type)
-    return (Notification(order_number=resource.get("custom_id") or resource.get("invoice_id"), report=report,
-                         dedupe_key=doc["id"], details={"event_type": event_type}),
-            related.get("order_id"))
+    report = PaymentReport(
+        provider="paypal",
+        method="paypal",
+        kind=CAPTURE_KINDS[event_type],
+        provider_transaction_id=capture_id,
+        amount_cents=to_cents(amount.get("value")),
+        currency=amount.get("currency_code"),
+        reason=resource.get("status") or event_type,
+    )
+    return (
+        Notification(
+            order_number=resource.get("custom_id") or resource.get("invoice_id"),
+            report=report,
+            dedupe_key=doc["id"],
+            details={"event_type": event_type},
+        ),
+        related.get("order_id"),
+    )

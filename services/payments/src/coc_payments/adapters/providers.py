@@ -3,6 +3,7 @@ the PayPal token and the certificates downloaded are cached in them).
 
 A provider left unconfigured is ``None`` here; asking for it raises ``NotConfigured`` (its checkout
 answers 503, its notifications 401)."""
+
 from __future__ import annotations
 
 from ..config import NotConfigured, PaymentsConfig
@@ -15,13 +16,23 @@ class Providers:
         self.config = config
         self._card_page, self._card_missing = None, self._card_page_missing(config)
         if self._card_missing is None:
-            self._card_page = SystempayPage(config.systempay_form_url, config.systempay_site_id,
-                                            config.systempay_mode, config.systempay_keys)
+            self._card_page = SystempayPage(
+                config.systempay_form_url,
+                config.systempay_site_id,
+                config.systempay_mode,
+                config.systempay_keys,
+            )
         self._paypal = None
         if config.paypal_client_id and config.paypal_client_secret:
-            self._paypal = PayPalClient(config.paypal_api_url, config.paypal_client_id, config.paypal_client_secret,
-                                        timeout=config.provider_http_timeout)
-        self.certificates = CertificateStore(config.cert_url_allowed, timeout=config.provider_http_timeout)
+            self._paypal = PayPalClient(
+                config.paypal_api_url,
+                config.paypal_client_id,
+                config.paypal_client_secret,
+                timeout=config.provider_http_timeout,
+            )
+        self.certificates = CertificateStore(
+            config.cert_url_allowed, timeout=config.provider_http_timeout
+        )
         self.paypal_webhooks = PayPalWebhooks(config.paypal_webhook_id, self.certificates)
 
     @staticmethod

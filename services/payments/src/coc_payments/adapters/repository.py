@@ -6,6 +6,7 @@ writes are registered (``uow.add``, ``uow.change``) and written at the next read
 A few statements must run at once because their answer is needed: claims of a key that a
 concurrent transaction may claim too (``uow.claim``) and counters.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import bindparam, select, update
@@ -19,8 +20,20 @@ from ..domain.payments import PaymentReport
 from ..domain.references import creditor_reference
 from . import tables
 
-_DUE_COLUMNS = ("order_id", "order_number", "method", "amount_cents", "currency", "status", "account_id",
-                "access_token_sha256", "reference", "correlation_id", "paid_provider", "paid_transaction_id")
+_DUE_COLUMNS = (
+    "order_id",
+    "order_number",
+    "method",
+    "amount_cents",
+    "currency",
+    "status",
+    "account_id",
+    "access_token_sha256",
+    "reference",
+    "correlation_id",
+    "paid_provider",
+    "paid_transaction_id",
+)
 
 
 def _due_query(column: str, lock: bool):
@@ -30,9 +43,15 @@ def _due_query(column: str, lock: bool):
 
 
 # Built once: a statement object reused with new parameters is compiled once by SQLAlchemy.
-_DUE_BY = {(column, lock): _due_query(column, lock) for column in ("order_id", "order_number") for lock in (False, True)}
+_DUE_BY = {
+    (column, lock): _due_query(column, lock)
+    for column in ("order_id", "order_number")
+    for lock in (False, True)
+}
 _CLAIMED_BY = select(tables.callback_keys.c.callback_id).where(
-    tables.callback_keys.c.provider == bindparam("provider"), tables.callback_keys.c.dedupe_key == bindparam("key"))
+    tables.callback_keys.c.provider == bindparam("provider"),
+    tables.callback_keys.c.dedupe_key == bindparam("key"),
+)
 
 
 class PaymentDueRepository:
@@ -42,17 +61,35 @@ class PaymentDueRepository:
     def add(self, due: PaymentDue, event_id: str) -> bool:
         """Record ``due`` unless its order has one already; True when it was new."""
         t = tables.payments_due
-        if self.uow.execute(select(t.c.order_id).where(t.c.order_id == due.order_id)).first() is not None:
+        if (
+            self.uow.execute(select(t.c.order_id).where(t.c.order_id == due.order_id)).first()
+            is not None
+        ):
             return False
         reference = due.reference
-        if reference and self.uow.execute(select(t.c.order_id).where(t.c.reference == reference)).first():
+        if (
+            reference
+            and self.uow.execute(select(t.c.order_id).where(t.c.reference == reference)).first()
+        ):
             # Order numbers are unique; should one come twice, the order id still gives a unique reference.
             reference = creditor_reference(due.order_id)
-        self.uow.add(t, {
-            "order_id": due.order_id, "order_number": due.order_number, "method": due.method,
-            "amount_cents": due.amount_cents, "currency": due.currency, "status": due.status, "event_id": event_id,
-            "account_id": due.account_id, "access_token_sha256": due.access_token_sha256, "reference": reference,
-            "correlation_id": due.correlation_id, "created_at": utcnow()})
+        self.uow.add(
+            t,
+            {
+                "order_id": due.order_id,
+                "order_number": due.order_number,
+                "method": due.method,
+                "amount_cents": due.amount_cents,
+                "currency": due.currency,
+                "status": due.status,
+                "event_id": event_id,
+                "account_id": due.account_id,
+                "access_token_sha256": due.access_token_sha256,
+                "reference": reference,
+                "correlation_id": due.correlation_id,
+                "created_at": utcnow(),
+            },
+        )
         return True
 
     def _one(self, column: str, key: str, lock: bool) -> PaymentDue | None:
@@ -69,10 +106,14 @@ class PaymentDueRepository:
         if not references:
             return None
         t = tables.payments_due
-        found = self.uow.execute(select(t.c.order_id, t.c.reference).where(t.c.reference.in_(references))).all()
+        found = self.uow.execute(
+            select(t.c.order_id, t.c.reference).where(t.c.reference.in_(references))
+        ).all()
         if not found:
             return None
-        best = max(found, key=lambda r: len(r.reference))  # the longest valid reference named in the label
+        best = max(
+            found, key=lambda r: len(r.reference)
+        )  # the longest valid reference named in the label
         return self.get(best.order_id, lock=lock)
 
     def save(self, before: PaymentDue, after: PaymentDue) -> None:
@@ -80,9 +121,15 @@ class PaymentDueRepository:
         domain made of it), guarded by the status that was read."""
         t = tables.payments_due
         values = {"status": after.status}
-        if (after.paid_provider, after.paid_transaction_id) != (before.paid_provider, before.paid_transaction_id):
-            values.update(paid_provider=after.paid_provider, paid_transaction_id=after.paid_transaction_id,
-                          paid_at=utcnow())
+        if (after.paid_provider, after.paid_transaction_id) != (
+            before.paid_provider,
+            before.paid_transaction_id,
+        ):
+            values.update(
+                paid_provider=after.paid_provider,
+                paid_transaction_id=after.paid_transaction_id,
+                paid_at=utcnow(),
+            )
         self.uow.change(t, values, t.c.order_id == before.order_id, t.c.status == before.status)
 
 
@@ -94,15 +141,24 @@ class OrderCancellationRepository:
         """Record the cancellation of an order once; True when it was new."""
         if self.cancelled(cancellation.order_id):
             return False
-        self.uow.add(tables.order_cancellations, {
-            "order_id": cancellation.order_id, "event_id": cancellation.event_id,
-            "cancelled_by": cancellation.cancelled_by, "cancelled_at": cancellation.cancelled_at,
-            "recorded_at": utcnow()})
+        self.uow.add(
+            tables.order_cancellations,
+            {
+                "order_id": cancellation.order_id,
+                "event_id": cancellation.event_id,
+                "cancelled_by": cancellation.cancelled_by,
+                "cancelled_at": cancellation.cancelled_at,
+                "recorded_at": utcnow(),
+            },
+        )
         return True
 
     def cancelled(self, order_id: str) -> bool:
         t = tables.order_cancellations
-        return self.uow.execute(select(t.c.order_id).where(t.c.order_id == order_id)).first() is not None
+        return (
+            self.uow.execute(select(t.c.order_id).where(t.c.order_id == order_id)).first()
+            is not None
+        )
 
 
 class ConfirmationRepository:
@@ -111,11 +167,22 @@ class ConfirmationRepository:
     def __init__(self, uow):
         self.uow = uow
 
-    def add(self, order_id: str, report: PaymentReport, callback_id: int | None, event_id: str) -> None:
-        self.uow.add(tables.confirmations, {
-            "order_id": order_id, "provider": report.provider,
-            "provider_transaction_id": report.provider_transaction_id, "amount_cents": report.amount_cents,
-            "currency": report.currency, "callback_id": callback_id, "event_id": event_id, "confirmed_at": utcnow()})
+    def add(
+        self, order_id: str, report: PaymentReport, callback_id: int | None, event_id: str
+    ) -> None:
+        self.uow.add(
+            tables.confirmations,
+            {
+                "order_id": order_id,
+                "provider": report.provider,
+                "provider_transaction_id": report.provider_transaction_id,
+                "amount_cents": report.amount_cents,
+                "currency": report.currency,
+                "callback_id": callback_id,
+                "event_id": event_id,
+                "confirmed_at": utcnow(),
+            },
+        )
 
 
 class CallbackRepository:
@@ -124,18 +191,35 @@ class CallbackRepository:
 
     def add(self, callback: Callback) -> None:
         """The callback's audit row, with its final verdict (written once)."""
-        self.uow.add(tables.callbacks, {
-            "id": callback.id, "provider": callback.provider, "received_at": callback.received_at,
-            "headers": callback.headers, "body": callback.body, "verdict": callback.verdict,
-            "detail": callback.detail or None, "dedupe_key": callback.dedupe_key, "order_id": callback.order_id,
-            "outcome": callback.outcome})
+        self.uow.add(
+            tables.callbacks,
+            {
+                "id": callback.id,
+                "provider": callback.provider,
+                "received_at": callback.received_at,
+                "headers": callback.headers,
+                "body": callback.body,
+                "verdict": callback.verdict,
+                "detail": callback.detail or None,
+                "dedupe_key": callback.dedupe_key,
+                "order_id": callback.order_id,
+                "outcome": callback.outcome,
+            },
+        )
 
     def claim(self, provider: str, dedupe_key: str, callback_id: int) -> int | None:
         """Claim a notification id for ``callback_id`` (at once); None when the claim is ours, else
         the id of the callback that claimed it first. A concurrent claim of the same key waits for
         the other transaction, then finds its claim."""
-        if self.uow.claim(tables.callback_keys, {"provider": provider, "dedupe_key": dedupe_key,
-                                                 "callback_id": callback_id, "created_at": utcnow()}):
+        if self.uow.claim(
+            tables.callback_keys,
+            {
+                "provider": provider,
+                "dedupe_key": dedupe_key,
+                "callback_id": callback_id,
+                "created_at": utcnow(),
+            },
+        ):
             return None
         return self.uow.execute(_CLAIMED_BY, {"provider": provider, "key": dedupe_key}).scalar_one()
 
@@ -144,16 +228,38 @@ class ReviewRepository:
     def __init__(self, uow):
         self.uow = uow
 
-    def add(self, reason: str, report: PaymentReport, order_id: str | None, callback_id: int | None,
-            label: str | None = None) -> None:
-        self.uow.add(tables.review_items, {
-            "created_at": utcnow(), "status": "open", "reason": reason, "order_id": order_id,
-            "provider": report.provider, "method": report.method,
-            "provider_transaction_id": report.provider_transaction_id, "amount_cents": report.amount_cents,
-            "currency": report.currency, "label": label, "callback_id": callback_id})
+    def add(
+        self,
+        reason: str,
+        report: PaymentReport,
+        order_id: str | None,
+        callback_id: int | None,
+        label: str | None = None,
+    ) -> None:
+        self.uow.add(
+            tables.review_items,
+            {
+                "created_at": utcnow(),
+                "status": "open",
+                "reason": reason,
+                "order_id": order_id,
+                "provider": report.provider,
+                "method": report.method,
+                "provider_transaction_id": report.provider_transaction_id,
+                "amount_cents": report.amount_cents,
+                "currency": report.currency,
+                "label": label,
+                "callback_id": callback_id,
+            },
+        )
 
-    def list(self, status: str | None = "open", reason: str | None = None, order_id: str | None = None,
-             limit: int = 100) -> list[dict]:
+    def list(
+        self,
+        status: str | None = "open",
+        reason: str | None = None,
+        order_id: str | None = None,
+        limit: int = 100,
+    ) -> list[dict]:
         t = tables.review_items
         query = select(t).order_by(t.c.id.desc()).limit(limit)
         if status:
@@ -182,8 +288,16 @@ class CardAttemptRepository:
             self.uow.claim(t, {"day": day, "last": 0})
             value = self.uow.execute(increment).scalar_one()
         transaction_id = f"{(value - 1) % self.TRANSACTION_IDS + 1:06d}"
-        self.uow.add(tables.card_attempts, {"order_id": order_id, "provider": provider, "day": day,
-                                            "transaction_id": transaction_id, "created_at": utcnow()})
+        self.uow.add(
+            tables.card_attempts,
+            {
+                "order_id": order_id,
+                "provider": provider,
+                "day": day,
+                "transaction_id": transaction_id,
+                "created_at": utcnow(),
+            },
+        )
         return transaction_id
 
 
@@ -204,14 +318,26 @@ class PayPalOrderRepository:
         row = self.uow.execute(query).first()
         return dict(row._mapping) if row else None
 
-    def add_unless_known(self, paypal_order_id: str, order_id: str, approval_url: str | None, status: str) -> None:
+    def add_unless_known(
+        self, paypal_order_id: str, order_id: str, approval_url: str | None, status: str
+    ) -> None:
         """Record a PayPal order at once, unless its order has one already (a concurrent checkout
         recorded the same PayPal order: one PayPal-Request-Id per order)."""
         now = utcnow()
-        self.uow.claim(tables.paypal_orders, {
-            "paypal_order_id": paypal_order_id, "order_id": order_id, "approval_url": approval_url,
-            "status": status, "created_at": now, "updated_at": now})
+        self.uow.claim(
+            tables.paypal_orders,
+            {
+                "paypal_order_id": paypal_order_id,
+                "order_id": order_id,
+                "approval_url": approval_url,
+                "status": status,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
 
     def update(self, paypal_order_id: str, **values) -> None:
         t = tables.paypal_orders
-        self.uow.change(t, {"updated_at": utcnow(), **values}, t.c.paypal_order_id == paypal_order_id)
+        self.uow.change(
+            t, {"updated_at": utcnow(), **values}, t.c.paypal_order_id == paypal_order_id
+        )

@@ -2,10 +2,21 @@
 SQLite). The migrations create exactly these (a test compares them).
 
 No column holds card data; a bank label kept for review may hold the payer's own words."""
+
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON, BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
 )
 
 from coc_shared.tables import account_deactivations_table, id_blocks_table, messaging_tables
@@ -16,7 +27,8 @@ metadata = MetaData(schema=SCHEMA)
 _ID = BigInteger().with_variant(Integer, "sqlite")
 
 payments_due = Table(
-    "payments_due", metadata,
+    "payments_due",
+    metadata,
     Column("order_id", String(200), primary_key=True),
     Column("order_number", String(50), nullable=False),
     Column("method", String(20), nullable=False),
@@ -46,7 +58,8 @@ id_blocks = id_blocks_table(metadata, SCHEMA)
 # Orders cancelled by the orders service (order.cancelled), kept even before the payment row
 # exists, so that an order.placed arriving late still makes a cancelled payment (payments_0003).
 order_cancellations = Table(
-    "order_cancellations", metadata,
+    "order_cancellations",
+    metadata,
     Column("order_id", String(200), primary_key=True),
     Column("event_id", String(36), nullable=False),
     Column("cancelled_by", String(20), nullable=False),
@@ -56,13 +69,15 @@ order_cancellations = Table(
 
 # Per-day transaction numbers of the card page (vads_trans_id: 6 digits, unique per shop and day).
 card_transaction_counters = Table(
-    "card_transaction_counters", metadata,
+    "card_transaction_counters",
+    metadata,
     Column("day", String(8), primary_key=True),
     Column("last", Integer, nullable=False),
 )
 
 card_attempts = Table(
-    "card_attempts", metadata,
+    "card_attempts",
+    metadata,
     Column("id", _ID, primary_key=True, autoincrement=True),
     Column("order_id", String(200), nullable=False),
     Column("provider", String(30), nullable=False),
@@ -74,7 +89,8 @@ card_attempts = Table(
 )
 
 paypal_orders = Table(
-    "paypal_orders", metadata,
+    "paypal_orders",
+    metadata,
     Column("paypal_order_id", String(64), primary_key=True),
     Column("order_id", String(200), nullable=False),
     Column("approval_url", Text),
@@ -91,13 +107,16 @@ paypal_orders = Table(
 # drawn from the "callback" series of id_blocks before it is written (the claim and the
 # confirmation name it).
 callbacks = Table(
-    "callbacks", metadata,
+    "callbacks",
+    metadata,
     Column("id", _ID, primary_key=True, autoincrement=True),
     Column("provider", String(30), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("headers", JSON, nullable=False),
     Column("body", Text, nullable=False),
-    Column("verdict", String(20), nullable=False),  # accepted | duplicate | rejected | unreadable | unverified
+    Column(
+        "verdict", String(20), nullable=False
+    ),  # accepted | duplicate | rejected | unreadable | unverified
     Column("detail", Text),
     Column("dedupe_key", String(300)),
     Column("order_id", String(200)),
@@ -108,7 +127,8 @@ callbacks = Table(
 
 # One row per provider notification id: the same notification delivered again finds it.
 callback_keys = Table(
-    "callback_keys", metadata,
+    "callback_keys",
+    metadata,
     Column("provider", String(30), primary_key=True),
     Column("dedupe_key", String(300), primary_key=True),
     Column("callback_id", _ID, nullable=False),
@@ -117,7 +137,8 @@ callback_keys = Table(
 
 # The payment that confirmed each order: the primary key makes a second confirmation impossible.
 confirmations = Table(
-    "confirmations", metadata,
+    "confirmations",
+    metadata,
     Column("order_id", String(200), primary_key=True),
     Column("provider", String(30), nullable=False),
     Column("provider_transaction_id", String(200), nullable=False),
@@ -129,7 +150,8 @@ confirmations = Table(
 )
 
 review_items = Table(
-    "review_items", metadata,
+    "review_items",
+    metadata,
     Column("id", _ID, primary_key=True, autoincrement=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("status", String(20), nullable=False),  # open | resolved

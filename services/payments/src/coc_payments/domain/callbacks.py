@@ -11,12 +11,19 @@ with its final verdict:
 * ``rejected``: its proof is wrong or missing; ``unreadable``: signed, but not what we expect;
   ``unverified``: its proof could not be checked now (the provider delivers it again).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-ACCEPTED, DUPLICATE, REJECTED, UNREADABLE, UNVERIFIED = "accepted", "duplicate", "rejected", "unreadable", "unverified"
+ACCEPTED, DUPLICATE, REJECTED, UNREADABLE, UNVERIFIED = (
+    "accepted",
+    "duplicate",
+    "rejected",
+    "unreadable",
+    "unverified",
+)
 DETAIL_MAX = 2000
 
 
@@ -37,22 +44,29 @@ class Callback:
         if self.detail is not None and len(self.detail) > DETAIL_MAX:
             object.__setattr__(self, "detail", self.detail[:DETAIL_MAX])
 
-    def keyed(self, dedupe_key: str) -> "Callback":
+    def keyed(self, dedupe_key: str) -> Callback:
         """The provider's notification id, which a repeated delivery carries again."""
         return replace(self, dedupe_key=dedupe_key)
 
-    def rejected(self, why: str) -> "Callback":
+    def rejected(self, why: str) -> Callback:
         return replace(self, verdict=REJECTED, detail=why)
 
-    def unreadable(self, why: str) -> "Callback":
+    def unreadable(self, why: str) -> Callback:
         return replace(self, verdict=UNREADABLE, detail=why)
 
-    def unverified(self, why: str) -> "Callback":
+    def unverified(self, why: str) -> Callback:
         return replace(self, verdict=UNVERIFIED, detail=why)
 
-    def duplicate_of(self, earlier_id: int) -> "Callback":
+    def duplicate_of(self, earlier_id: int) -> Callback:
         return replace(self, verdict=DUPLICATE, detail=f"duplicate_of:{earlier_id}")
 
-    def concluded(self, outcome: str, order_id: str | None = None, detail: str | None = None) -> "Callback":
+    def concluded(
+        self, outcome: str, order_id: str | None = None, detail: str | None = None
+    ) -> Callback:
         """Applied: what it did (the verdict stays, ``accepted`` unless it was a duplicate)."""
-        return replace(self, outcome=outcome, order_id=order_id, detail=detail if detail is not None else self.detail)
+        return replace(
+            self,
+            outcome=outcome,
+            order_id=order_id,
+            detail=detail if detail is not None else self.detail,
+        )

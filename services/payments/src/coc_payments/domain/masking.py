@@ -1,5 +1,6 @@
 """Card numbers never reach the audit log in full: masked as the bank's platform masks them
 (first six and last four digits kept, each digit between them replaced by the letter X)."""
+
 from __future__ import annotations
 
 import re
@@ -59,7 +60,11 @@ def mask_form(body: str, pairs: list[tuple[str, str]] | None = None) -> str:
             digits = _NON_DIGITS.sub("", value)
             if len(digits) >= 13 and "X" not in value.upper():
                 masked = mask_pan(digits)
-        elif not lowered.endswith("date") and not lowered.endswith("_id") and _MAYBE_CARD.search(value):
+        elif (
+            not lowered.endswith("date")
+            and not lowered.endswith("_id")
+            and _MAYBE_CARD.search(value)
+        ):
             masked = mask_card_numbers(value)
         changed = changed or masked != value
         out.append((name, masked))

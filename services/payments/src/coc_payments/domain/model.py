@@ -10,6 +10,7 @@ A payment changes state only through its methods (``paid``, ``failed``, ``cancel
 return the new value; the service layer decides with ``domain.payments`` which one applies and
 saves the change guarded by the state it read under the row lock.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,7 +29,14 @@ CANCELLED_BY = ("customer", "staff")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
-__all__ = ["InvalidEvent", "PaymentDue", "OrderCancellation", "NotPayable", "OrderCancelled", "AlreadyPaid"]
+__all__ = [
+    "InvalidEvent",
+    "PaymentDue",
+    "OrderCancellation",
+    "NotPayable",
+    "OrderCancelled",
+    "AlreadyPaid",
+]
 
 
 class NotPayable(Exception):
@@ -66,23 +74,34 @@ class PaymentDue:
             raise InvalidEvent("a payment due needs an order id and an order number")
         if self.method not in PAYMENT_METHODS:
             raise InvalidEvent(f"unknown payment method {self.method!r}")
-        if isinstance(self.amount_cents, bool) or not isinstance(self.amount_cents, int) or self.amount_cents < 0:
-            raise InvalidEvent(f"the amount must be a whole number of cents >= 0, not {self.amount_cents!r}")
+        if (
+            isinstance(self.amount_cents, bool)
+            or not isinstance(self.amount_cents, int)
+            or self.amount_cents < 0
+        ):
+            raise InvalidEvent(
+                f"the amount must be a whole number of cents >= 0, not {self.amount_cents!r}"
+            )
         if not isinstance(self.currency, str) or not _CURRENCY.match(self.currency):
             raise InvalidEvent(f"the currency must be an ISO 4217 code, not {self.currency!r}")
 
     @classmethod
-    def from_order_placed(cls, data: dict) -> "PaymentDue":
+    def from_order_placed(cls, data: dict) -> PaymentDue:
         """Built from the ``data`` part of ``order.placed`` only (its ``personal`` part is not needed)."""
         total = data.get("total")
         if not isinstance(total, dict):
             raise InvalidEvent("order.placed carries no total")
         order_number = data.get("order_number") or ""
-        return cls(order_id=data.get("order_id") or "", order_number=order_number,
-                   method=data.get("payment_method"), amount_cents=total.get("amount_cents"),
-                   currency=total.get("currency"), account_id=data.get("account_id") or None,
-                   access_token_sha256=data.get("access_token_sha256") or None,
-                   reference=creditor_reference(order_number) if order_number else None)
+        return cls(
+            order_id=data.get("order_id") or "",
+            order_number=order_number,
+            method=data.get("payment_method"),
+            amount_cents=total.get("amount_cents"),
+            currency=total.get("currency"),
+            account_id=data.get("account_id") or None,
+            access_token_sha256=data.get("access_token_sha256") or None,
+            reference=creditor_reference(order_number) if order_number else None,
+        )
 
     @property
     def payable(self) -> bool:
@@ -97,20 +116,23 @@ class PaymentDue:
 
     def visible_to(self, account_id: str | None, order_token: str | None) -> bool:
         """The owner's account, or whoever holds the order's access token, may see and pay it."""
-        return ((account_id is not None and self.account_id == account_id)
-                or access_token_matches(order_token, self.access_token_sha256))
+        return (account_id is not None and self.account_id == account_id) or access_token_matches(
+            order_token, self.access_token_sha256
+        )
 
     # state changes (the service layer decides which applies: ``domain.payments``)
-    def paid(self, provider: str, provider_transaction_id: str) -> "PaymentDue":
+    def paid(self, provider: str, provider_transaction_id: str) -> PaymentDue:
         self.ensure_payable()
-        return replace(self, status=PAID, paid_provider=provider, paid_transaction_id=provider_transaction_id)
+        return replace(
+            self, status=PAID, paid_provider=provider, paid_transaction_id=provider_transaction_id
+        )
 
-    def failed(self) -> "PaymentDue":
+    def failed(self) -> PaymentDue:
         """A failed attempt: the customer may pay again."""
         self.ensure_payable()
         return replace(self, status=FAILED)
 
-    def cancelled_now(self) -> "PaymentDue":
+    def cancelled_now(self) -> PaymentDue:
         """The order was cancelled: no longer due (what was paid stays recorded, to be refunded)."""
         return replace(self, status=CANCELLED)
 
@@ -121,8 +143,11 @@ class PaymentDue:
     def paid_by(self, provider: str, provider_transaction_id: str) -> bool:
         """True when this provider's transaction is the one that paid the order (before or after
         a cancellation)."""
-        return (self.paid_transaction_id is not None and self.paid_provider == provider
-                and self.paid_transaction_id == provider_transaction_id)
+        return (
+            self.paid_transaction_id is not None
+            and self.paid_provider == provider
+            and self.paid_transaction_id == provider_transaction_id
+        )
 
 
 @dataclass(frozen=True)
@@ -136,12 +161,20 @@ class OrderCancellation:
     cancelled_at: datetime
 
     @classmethod
-    def from_message(cls, event_id: str, occurred_at: datetime | str, data: dict) -> "OrderCancellation":
+    def from_message(
+        cls, event_id: str, occurred_at: datetime | str, data: dict
+    ) -> OrderCancellation:
         order_id = data.get("order_id")
         if not isinstance(order_id, str) or not order_id:
             raise InvalidEvent("order.cancelled carries no order_id")
         cancelled_by = data.get("cancelled_by")
         if cancelled_by not in CANCELLED_BY:
-            raise InvalidEvent(f"order.cancelled: cancelled_by must be one of {', '.join(CANCELLED_BY)}")
-        return cls(order_id=order_id, event_id=event_id, cancelled_by=cancelled_by,
-                   cancelled_at=aware_datetime(occurred_at, "occurred_at", InvalidEvent))
+            raise InvalidEvent(
+                f"order.cancelled: cancelled_by must be one of {', '.join(CANCELLED_BY)}"
+            )
+        return cls(
+            order_id=order_id,
+            event_id=event_id,
+            cancelled_by=cancelled_by,
+            cancelled_at=aware_datetime(occurred_at, "occurred_at", InvalidEvent),
+        )

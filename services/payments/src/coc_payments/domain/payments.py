@@ -19,6 +19,7 @@ the transaction that recorded the callback. The rules that keep money safe:
 longer due; one already paid is cancelled too and reviewed (``cancelled_after_payment``) so that
 staff refund it; the provider's refund then comes back as ``payment.refunded``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,26 +32,26 @@ KINDS = ("succeeded", "failed", "pending", "refunded", "reversed")
 CONFIRM = "confirm"
 FAIL = "fail"
 REVIEW = "review"
-DUPLICATE = "duplicate"   # reviewed and announced (payment.duplicate_detected)
+DUPLICATE = "duplicate"  # reviewed and announced (payment.duplicate_detected)
 ALREADY = "already_applied"
-RECORD = "record"          # kept in the audit log, nothing else
-REVERSAL = "reversal"      # money went back: reviewed and announced where the catalogue allows
+RECORD = "record"  # kept in the audit log, nothing else
+REVERSAL = "reversal"  # money went back: reviewed and announced where the catalogue allows
 
 # What an order's cancellation does to its payment
-CANCEL = "cancel"                        # nothing was paid: no longer due
+CANCEL = "cancel"  # nothing was paid: no longer due
 CANCEL_AND_REFUND = "cancel_and_refund"  # it was paid: no longer due, and reviewed for a refund
-UNCHANGED = "unchanged"                  # cancelled already
+UNCHANGED = "unchanged"  # cancelled already
 
 
 @dataclass(frozen=True)
 class PaymentReport:
-    provider: str                 # systempay | paypal | qonto | camt053
-    method: str                   # card | paypal | transfer
-    kind: str                     # one of KINDS
+    provider: str  # systempay | paypal | qonto | camt053
+    method: str  # card | paypal | transfer
+    kind: str  # one of KINDS
     provider_transaction_id: str
     amount_cents: int | None = None
     currency: str | None = None
-    reason: str | None = None     # the provider's status or error, for failures
+    reason: str | None = None  # the provider's status or error, for failures
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -101,7 +102,12 @@ def decide(due: PaymentDue | None, report: PaymentReport) -> Decision:
         return Decision(REVIEW, "currency_mismatch")
     if report.amount_cents != due.amount_cents:
         if report.method == "transfer" and report.amount_cents is not None:
-            return Decision(REVIEW, "partial_transfer" if report.amount_cents < due.amount_cents else "overpaid_transfer")
+            return Decision(
+                REVIEW,
+                "partial_transfer"
+                if report.amount_cents < due.amount_cents
+                else "overpaid_transfer",
+            )
         return Decision(REVIEW, "amount_mismatch")
     return Decision(CONFIRM, "paid")
 
@@ -120,7 +126,11 @@ PROVIDER_METHODS = {"systempay": "card", "paypal": "paypal", "bank-transfer": "t
 
 def paid_report(due: PaymentDue) -> PaymentReport:
     """The payment that paid ``due`` (for the review list when it is to be refunded)."""
-    return PaymentReport(provider=due.paid_provider or "unknown",
-                         method=PROVIDER_METHODS.get(due.paid_provider or "", due.method), kind="succeeded",
-                         provider_transaction_id=due.paid_transaction_id or "unknown",
-                         amount_cents=due.amount_cents, currency=due.currency)
+    return PaymentReport(
+        provider=due.paid_provider or "unknown",
+        method=PROVIDER_METHODS.get(due.paid_provider or "", due.method),
+        kind="succeeded",
+        provider_transaction_id=due.paid_transaction_id or "unknown",
+        amount_cents=due.amount_cents,
+        currency=due.currency,
+    )

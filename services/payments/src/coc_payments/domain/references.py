@@ -4,6 +4,7 @@ Each order gets one, derived from its order number, that the customer copies int
 remittance information; the check digits (ISO 7064 mod 97-10) detect a mistyped reference. A
 bank label is searched with spaces and case ignored.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,7 +22,7 @@ def creditor_reference(order_number: str) -> str:
     body = re.sub(r"[^0-9A-Z]", "", order_number.upper())
     if not body or len(body) > _BODY_MAX:
         # Too long (or nothing usable): a stable digest of the number still makes it unique enough.
-        body = "H" + hashlib.sha256(order_number.encode()).hexdigest().upper()[:_BODY_MAX - 1]
+        body = "H" + hashlib.sha256(order_number.encode()).hexdigest().upper()[: _BODY_MAX - 1]
     check = mod_97_10.calc_check_digits(body + "RF")
     reference = "RF" + check + body
     assert iso11649.is_valid(reference)
@@ -52,7 +53,11 @@ def references_in(text: str) -> tuple[list[str], bool]:
         if not match:
             continue
         candidate = match.group(0)
-        valid_here = [candidate[:end] for end in range(len(candidate), 4, -1) if iso11649.is_valid(candidate[:end])]
+        valid_here = [
+            candidate[:end]
+            for end in range(len(candidate), 4, -1)
+            if iso11649.is_valid(candidate[:end])
+        ]
         found.extend(r for r in valid_here if r not in found)
         if not iso11649.is_valid(candidate):
             invalid_seen = True

@@ -1,4 +1,5 @@
 """WSGI application for gunicorn: ``gunicorn 'coc_payments.entrypoints.api:create_app()'``."""
+
 from __future__ import annotations
 
 from flask import Flask

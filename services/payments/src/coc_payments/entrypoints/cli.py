@@ -1,6 +1,7 @@
 """``coc-payments migrate | api | worker | consume | relay`` (the shared runtime's commands), and
 the service's own ``import-camt053 FILE`` (``entrypoints.commands``, declared in the service's
 ``ServiceDefinition.commands``)."""
+
 from __future__ import annotations
 
 import sys

@@ -7,6 +7,7 @@ by their RF reference, as the bank's webhook is. The staff token is read from ``
 for ``coc-support``); prints a JSON summary. Exit codes: 0 imported, 1 not a camt.053 statement,
 2 refused (no or a bad staff token).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,13 @@ def import_camt053(runtime, argv: list[str]) -> int:
     except StatementError as exc:
         print(json.dumps({"error": f"not a camt.053 statement: {exc}"}), file=sys.stderr)
         return 1
-    summary = import_statement(Payments.of(runtime), credits, mask_card_numbers(raw.decode("utf-8", "replace")),
-                               staff=actor.name, filename=args.file.name)
+    summary = import_statement(
+        Payments.of(runtime),
+        credits,
+        mask_card_numbers(raw.decode("utf-8", "replace")),
+        staff=actor.name,
+        filename=args.file.name,
+    )
     print(json.dumps(summary.as_dict(), indent=2))
     return 0
 

@@ -10,6 +10,7 @@ The views only translate: HTTP in, a use case of ``service_layer``, its result o
 HTTP. What one running API needs (configuration, provider adapters, the use cases' ``Payments``)
 is built once in ``register_api`` and fetched with ``parts()``.
 """
+
 from __future__ import annotations
 
 import time
@@ -28,7 +29,8 @@ from ..adapters.providers import Providers
 from ..config import NotConfigured, PaymentsConfig
 from ..domain.masking import mask_card_numbers, mask_form
 from ..domain.model import AlreadyPaid, OrderCancelled
-from ..service_layer import callbacks, checkout as checkout_uc, queries, statements
+from ..service_layer import callbacks, queries, statements
+from ..service_layer import checkout as checkout_uc
 from ..service_layer.callbacks import CallbackResult
 from ..service_layer.context import Payments
 
@@ -54,11 +56,19 @@ def parts() -> Parts:
 
 
 def register_api(app: Flask, runtime) -> None:
-    app.extensions[EXTENSION] = Parts(runtime.config, Providers(runtime.config), Payments.of(runtime))
-    app.register_error_handler(checkout_uc.NoSuchOrder, lambda exc: error_response(404, "no such order"))
+    app.extensions[EXTENSION] = Parts(
+        runtime.config, Providers(runtime.config), Payments.of(runtime)
+    )
     app.register_error_handler(
-        OrderCancelled, lambda exc: error_response(409, "this order was cancelled: nothing is to be paid"))
-    app.register_error_handler(AlreadyPaid, lambda exc: error_response(409, "this order is already paid"))
+        checkout_uc.NoSuchOrder, lambda exc: error_response(404, "no such order")
+    )
+    app.register_error_handler(
+        OrderCancelled,
+        lambda exc: error_response(409, "this order was cancelled: nothing is to be paid"),
+    )
+    app.register_error_handler(
+        AlreadyPaid, lambda exc: error_response(409, "this order is already paid")
+    )
     app.register_error_handler(NotConfigured, _not_configured)
     app.register_error_handler(ProviderError, _provider_error)
     app.register_blueprint(staff)
@@ -77,19 +87,27 @@ def _provider_error(exc: ProviderError):
 
 # --------------------------------------------------------------------------- helpers
 def _audit_headers() -> dict:
-    return {k: mask_card_numbers(v) for k, v in request.headers.items() if k.lower() not in _HIDDEN_HEADERS}
+    return {
+        k: mask_card_numbers(v)
+        for k, v in request.headers.items()
+        if k.lower() not in _HIDDEN_HEADERS
+    }
 
 
 def _answer(result: CallbackResult):
     if result.status == "rejected":
         return error_response(401, "the notification's proof is wrong or missing")
     if result.status == "unreadable":
-        return error_response(422, "the notification cannot be read", {"body": ["not a transaction webhook"]})
+        return error_response(
+            422, "the notification cannot be read", {"body": ["not a transaction webhook"]}
+        )
     if result.status == "try_again" and result.outcome == "capture_failed":
         return error_response(503, "capture could not be requested; deliver again")
     if result.status == "try_again":
         return error_response(503, "the notification could not be verified now; deliver again")
-    return jsonify({"status": result.status, **({"outcome": result.outcome} if result.outcome else {})})
+    return jsonify(
+        {"status": result.status, **({"outcome": result.outcome} if result.outcome else {})}
+    )
 
 
 def _caller() -> tuple[str | None, str | None]:
@@ -130,16 +148,26 @@ def systempay_notification():
     except NotConfigured:
         return error_response(401, "card notifications are not configured")
     audit_body = mask_form(body, pairs if pairs or not body else None)
-    return _answer(callbacks.receive_card_notification(parts().payments, page, pairs, _audit_headers(), audit_body))
+    return _answer(
+        callbacks.receive_card_notification(
+            parts().payments, page, pairs, _audit_headers(), audit_body
+        )
+    )
 
 
 @api.post("/v1/callbacks/paypal")
 def paypal_webhook():
     raw = request.get_data(cache=False)
     p = parts()
-    result = callbacks.receive_paypal_webhook(p.payments, p.providers.paypal_webhooks, p.providers.paypal,
-                                              request.headers, raw, mask_card_numbers(raw.decode("utf-8", "replace")),
-                                              _audit_headers())
+    result = callbacks.receive_paypal_webhook(
+        p.payments,
+        p.providers.paypal_webhooks,
+        p.providers.paypal,
+        request.headers,
+        raw,
+        mask_card_numbers(raw.decode("utf-8", "replace")),
+        _audit_headers(),
+    )
     return _answer(result)
 
 
@@ -150,10 +178,22 @@ def bank_transfer_webhook():
     signature = request.headers.get("X-Qonto-Signature")
 
     def verify() -> None:
-        verify_qonto(signature, raw, config.qonto_webhook_secret, time.time(), config.qonto_webhook_tolerance_seconds)
+        verify_qonto(
+            signature,
+            raw,
+            config.qonto_webhook_secret,
+            time.time(),
+            config.qonto_webhook_tolerance_seconds,
+        )
 
-    result = callbacks.receive_bank_webhook(parts().payments, verify, webhook_credit, _audit_headers(), raw,
-                                            mask_card_numbers(raw.decode("utf-8", "replace")))
+    result = callbacks.receive_bank_webhook(
+        parts().payments,
+        verify,
+        webhook_credit,
+        _audit_headers(),
+        raw,
+        mask_card_numbers(raw.decode("utf-8", "replace")),
+    )
     return _answer(result)
 
 
@@ -165,9 +205,13 @@ def review_list():
         limit = min(max(int(request.args.get("limit", 100)), 1), 1000)
     except ValueError:
         return error_response(422, "bad query", {"limit": ["Not a valid integer."]})
-    items = queries.review_items(parts().payments, status=request.args.get("status", "open") or None,
-                                 reason=request.args.get("reason"), order_id=request.args.get("order_id"),
-                                 limit=limit)
+    items = queries.review_items(
+        parts().payments,
+        status=request.args.get("status", "open") or None,
+        reason=request.args.get("reason"),
+        order_id=request.args.get("order_id"),
+        limit=limit,
+    )
     for item in items:
         item["created_at"] = item["created_at"].isoformat()
     return jsonify({"items": items})
@@ -183,8 +227,13 @@ def import_statement():
         credits = parse_camt053(raw)
     except StatementError as exc:
         return error_response(422, "not a camt.053 statement", {"body": [str(exc)]})
-    summary = statements.import_statement(parts().payments, credits, mask_card_numbers(raw.decode("utf-8", "replace")),
-                                          staff=g.staff.name, filename=request.args.get("filename"))
+    summary = statements.import_statement(
+        parts().payments,
+        credits,
+        mask_card_numbers(raw.decode("utf-8", "replace")),
+        staff=g.staff.name,
+        filename=request.args.get("filename"),
+    )
     return jsonify(summary.as_dict())
 
 

@@ -15,17 +15,24 @@ wrong is recorded alone (``rejected``), in a unit of work of its own.
 The answer is sent after the commit, so an answered notification has been durably recorded *and*
 applied. Use cases return a ``CallbackResult``; the entrypoint maps it to HTTP.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from coc_shared.envelope import utcnow
 from coc_shared.logging import get_logger
 
 from ..adapters.bank import Credit
 from ..adapters.hosted_page import BadSignature, HostedPaymentPage
-from ..adapters.paypal import CAPTURE_KINDS, PayPalClient, PayPalWebhooks, ProviderError, capture_notification
+from ..adapters.paypal import (
+    CAPTURE_KINDS,
+    PayPalClient,
+    PayPalWebhooks,
+    ProviderError,
+    capture_notification,
+)
 from ..adapters.repository import CallbackRepository, PaymentDueRepository, PayPalOrderRepository
 from ..config import NotConfigured
 from ..domain.callbacks import DUPLICATE, Callback
@@ -50,33 +57,38 @@ class CallbackResult:
     reason: str | None = None
 
     @classmethod
-    def received(cls, outcome: str | None = None) -> "CallbackResult":
+    def received(cls, outcome: str | None = None) -> CallbackResult:
         return cls("received", outcome)
 
     @classmethod
-    def duplicate(cls) -> "CallbackResult":
+    def duplicate(cls) -> CallbackResult:
         return cls("duplicate")
 
     @classmethod
-    def ignored(cls) -> "CallbackResult":
+    def ignored(cls) -> CallbackResult:
         return cls("ignored")
 
     @classmethod
-    def rejected(cls, reason: str) -> "CallbackResult":
+    def rejected(cls, reason: str) -> CallbackResult:
         return cls("rejected", reason=reason)
 
     @classmethod
-    def unreadable(cls, reason: str) -> "CallbackResult":
+    def unreadable(cls, reason: str) -> CallbackResult:
         return cls("unreadable", reason=reason)
 
     @classmethod
-    def try_again(cls, what: str, reason: str) -> "CallbackResult":
+    def try_again(cls, what: str, reason: str) -> CallbackResult:
         return cls("try_again", what, reason)
 
 
 def _new_callback(payments: Payments, provider: str, headers: dict, body: str) -> Callback:
-    return Callback(id=payments.callback_ids.next(), provider=provider, received_at=utcnow(), headers=headers,
-                    body=body)
+    return Callback(
+        id=payments.callback_ids.next(),
+        provider=provider,
+        received_at=utcnow(),
+        headers=headers,
+        body=body,
+    )
 
 
 def _record_alone(payments: Payments, callback: Callback) -> None:
@@ -86,14 +98,23 @@ def _record_alone(payments: Payments, callback: Callback) -> None:
         uow.commit()
 
 
-def _conclude(callback: Callback, outcome: str, order_id: str | None = None, detail: str | None = None) -> Callback:
+def _conclude(
+    callback: Callback, outcome: str, order_id: str | None = None, detail: str | None = None
+) -> Callback:
     """A duplicate keeps its verdict and names only the callback it repeats."""
-    return callback if callback.verdict == DUPLICATE else callback.concluded(outcome, order_id, detail)
+    return (
+        callback if callback.verdict == DUPLICATE else callback.concluded(outcome, order_id, detail)
+    )
 
 
 # --------------------------------------------------------------------------- card (Systempay)
-def receive_card_notification(payments: Payments, page: HostedPaymentPage, pairs: list[tuple[str, str]],
-                              headers: dict, body: str) -> CallbackResult:
+def receive_card_notification(
+    payments: Payments,
+    page: HostedPaymentPage,
+    pairs: list[tuple[str, str]],
+    headers: dict,
+    body: str,
+) -> CallbackResult:
     """The card page's notification (IPN): verified, claimed, applied to the order it names."""
     callback = _new_callback(payments, page.provider, headers, body)
     try:
@@ -111,14 +132,23 @@ def receive_card_notification(payments: Payments, page: HostedPaymentPage, pairs
             return CallbackResult.duplicate()
         due = PaymentDueRepository(uow).by_number(notification.order_number or "", lock=True)
         decision = apply_report(uow, notification.report, due, callback.id)
-        callbacks.add(callback.concluded(decision.action, due.order_id if due else None, decision.reason))
+        callbacks.add(
+            callback.concluded(decision.action, due.order_id if due else None, decision.reason)
+        )
         uow.commit()
     return CallbackResult.received(decision.action)
 
 
 # --------------------------------------------------------------------------- PayPal
-def receive_paypal_webhook(payments: Payments, webhooks: PayPalWebhooks, paypal: Callable[[], PayPalClient],
-                           headers, raw: bytes, body: str, audit_headers: dict) -> CallbackResult:
+def receive_paypal_webhook(
+    payments: Payments,
+    webhooks: PayPalWebhooks,
+    paypal: Callable[[], PayPalClient],
+    headers,
+    raw: bytes,
+    body: str,
+    audit_headers: dict,
+) -> CallbackResult:
     """A PayPal webhook: verified, claimed, applied.
 
     ``CHECKOUT.ORDER.APPROVED`` decides a capture, which this use case runs itself *after* the
@@ -153,7 +183,9 @@ def receive_paypal_webhook(payments: Payments, webhooks: PayPalWebhooks, paypal:
     return result
 
 
-def _apply_webhook(uow, doc: dict, callback: Callback) -> tuple[Callback, CallbackResult, str | None]:
+def _apply_webhook(
+    uow, doc: dict, callback: Callback
+) -> tuple[Callback, CallbackResult, str | None]:
     """Returns the concluded audit record, the result, and the PayPal order to capture (or None)."""
     event_type = doc["event_type"]
     if event_type == ORDER_APPROVED:
@@ -163,10 +195,16 @@ def _apply_webhook(uow, doc: dict, callback: Callback) -> tuple[Callback, Callba
     if event_type in CAPTURE_KINDS:
         callback, result = _capture_reported(uow, doc, callback)
         return callback, result, None
-    return callback.concluded(RECORD, detail=f"not handled: {event_type}"), CallbackResult.received(), None
+    return (
+        callback.concluded(RECORD, detail=f"not handled: {event_type}"),
+        CallbackResult.received(),
+        None,
+    )
 
 
-def _order_approved(uow, doc: dict, callback: Callback) -> tuple[Callback, CallbackResult, str | None]:
+def _order_approved(
+    uow, doc: dict, callback: Callback
+) -> tuple[Callback, CallbackResult, str | None]:
     paypal_order_id = (doc.get("resource") or {}).get("id")
     orders = PayPalOrderRepository(uow)
     row = orders.get(paypal_order_id, lock=True) if paypal_order_id else None
@@ -180,10 +218,16 @@ def _order_approved(uow, doc: dict, callback: Callback) -> tuple[Callback, Callb
         # Cancelled after the checkout: take no money (an approved PayPal order that is never
         # captured expires at PayPal by itself).
         log.warning("paypal.not_captured", order_id=row["order_id"], reason="order_cancelled")
-        return (_conclude(callback, "not_captured", row["order_id"], "order_cancelled"),
-                CallbackResult.received("not_captured"), None)
-    return (_conclude(callback, "capture_requested", row["order_id"]), CallbackResult.received("capture_requested"),
-            paypal_order_id if capturable else None)
+        return (
+            _conclude(callback, "not_captured", row["order_id"], "order_cancelled"),
+            CallbackResult.received("not_captured"),
+            None,
+        )
+    return (
+        _conclude(callback, "capture_requested", row["order_id"]),
+        CallbackResult.received("capture_requested"),
+        paypal_order_id if capturable else None,
+    )
 
 
 def _capture_reported(uow, doc: dict, callback: Callback) -> tuple[Callback, CallbackResult]:
@@ -191,11 +235,16 @@ def _capture_reported(uow, doc: dict, callback: Callback) -> tuple[Callback, Cal
     due = _paypal_due(uow, notification.order_number, paypal_order_id)
     decision = apply_report(uow, notification.report, due, callback.id)
     if paypal_order_id and notification.report.kind in ("succeeded", "pending"):
-        PayPalOrderRepository(uow).update(paypal_order_id, status="captured",
-                                          capture_id=notification.report.provider_transaction_id,
-                                          capture_status=doc["resource"].get("status"))
-    return (callback.concluded(decision.action, due.order_id if due else None, decision.reason),
-            CallbackResult.received(decision.action))
+        PayPalOrderRepository(uow).update(
+            paypal_order_id,
+            status="captured",
+            capture_id=notification.report.provider_transaction_id,
+            capture_status=doc["resource"].get("status"),
+        )
+    return (
+        callback.concluded(decision.action, due.order_id if due else None, decision.reason),
+        CallbackResult.received(decision.action),
+    )
 
 
 def _paypal_due(uow, order_number: str | None, paypal_order_id: str | None) -> PaymentDue | None:
@@ -209,21 +258,32 @@ def _paypal_due(uow, order_number: str | None, paypal_order_id: str | None) -> P
     return due
 
 
-def capture_paypal_order(payments: Payments, paypal: Callable[[], PayPalClient], paypal_order_id: str) -> None:
+def capture_paypal_order(
+    payments: Payments, paypal: Callable[[], PayPalClient], paypal_order_id: str
+) -> None:
     """Capture an approved PayPal order (idempotent: one PayPal-Request-Id per order). The
     confirmation itself comes with the PAYMENT.CAPTURE.COMPLETED webhook."""
     capture = paypal().capture(paypal_order_id)
     with payments.unit_of_work() as uow:
-        PayPalOrderRepository(uow).update(paypal_order_id, status="captured", capture_id=capture.capture_id,
-                                          capture_status=capture.status)
+        PayPalOrderRepository(uow).update(
+            paypal_order_id,
+            status="captured",
+            capture_id=capture.capture_id,
+            capture_status=capture.status,
+        )
         uow.commit()
     log.info("paypal.captured", paypal_order_id=paypal_order_id, capture_status=capture.status)
 
 
 # --------------------------------------------------------------------------- the business bank
-def receive_bank_webhook(payments: Payments, verify: Callable[[], None],
-                         parse: Callable[[bytes], tuple[Credit, str]], headers: dict, raw: bytes,
-                         body: str) -> CallbackResult:
+def receive_bank_webhook(
+    payments: Payments,
+    verify: Callable[[], None],
+    parse: Callable[[bytes], tuple[Credit, str]],
+    headers: dict,
+    raw: bytes,
+    body: str,
+) -> CallbackResult:
     """The bank's transaction webhook: ``verify()`` checks its signature, ``parse(raw)`` reads the
     credit and its notification id; a credit is matched to an order by its RF reference."""
     callback = _new_callback(payments, "qonto", headers, body)
@@ -245,6 +305,8 @@ def receive_bank_webhook(payments: Payments, verify: Callable[[], None],
             uow.commit()
             return CallbackResult.duplicate()
         decision, due = apply_credit(uow, credit, callback.id)
-        callbacks.add(callback.concluded(decision.action, due.order_id if due else None, decision.reason))
+        callbacks.add(
+            callback.concluded(decision.action, due.order_id if due else None, decision.reason)
+        )
         uow.commit()
     return CallbackResult.received(decision.action)

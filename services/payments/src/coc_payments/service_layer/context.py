@@ -1,5 +1,6 @@
 """What the use cases work with: one ``Payments`` per runtime (built where the runtime is put to
 work: ``register_api``, the ``import-camt053`` command), never a module-level cache."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -6,6 +6,7 @@ inbox already drops a redelivered event, and the repositories record each fact o
 handler has one effect per event. An event that cannot be recorded raises
 ``coc_shared.errors.InvalidEvent`` (a ``PermanentError``: parked at once).
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -16,7 +17,11 @@ from coc_shared.envelope import Event
 from coc_shared.logging import get_logger
 
 from ..adapters import tables
-from ..adapters.repository import OrderCancellationRepository, PaymentDueRepository, ReviewRepository
+from ..adapters.repository import (
+    OrderCancellationRepository,
+    PaymentDueRepository,
+    ReviewRepository,
+)
 from ..domain.model import OrderCancellation, PaymentDue
 from ..domain.payments import CANCEL, CANCEL_AND_REFUND, on_cancellation, paid_report
 
@@ -46,13 +51,22 @@ def cancel_payment(event: Event, ctx: HandlerContext) -> None:
         dues.save(due, due.cancelled_now())
     if decision.action == CANCEL_AND_REFUND:
         ReviewRepository(ctx).add(decision.reason, paid_report(due), due.order_id, None)
-        log.warning("payment.refund_needed", order_id=due.order_id, reason=decision.reason,
-                    provider=due.paid_provider)
-    log.info("payment.order_cancelled", order_id=due.order_id, before=due.status, outcome=decision.action)
+        log.warning(
+            "payment.refund_needed",
+            order_id=due.order_id,
+            reason=decision.reason,
+            provider=due.paid_provider,
+        )
+    log.info(
+        "payment.order_cancelled", order_id=due.order_id, before=due.status, outcome=decision.action
+    )
 
 
 def handlers(_runtime=None) -> dict[str, Handler]:
     """The event types the payments service consumes (the catalogue's ``consumers``) and their
     handlers. Payments keeps nothing personal: a deactivated account is recorded, nothing erased."""
-    return {"order.placed": record_payment_due, "order.cancelled": cancel_payment,
-            "account.deactivated": account_deactivated_handler(tables.account_deactivations)}
+    return {
+        "order.placed": record_payment_due,
+        "order.cancelled": cancel_payment,
+        "account.deactivated": account_deactivated_handler(tables.account_deactivations),
+    }

@@ -5,6 +5,7 @@ or an earlier statement, is ``already_imported`` and changes nothing), then matc
 reference and applied as the bank's webhook is (``reports.apply_credit``); the import's audit row
 is written once, at the end, with its counts.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -41,21 +42,41 @@ class ImportSummary:
         if decision.action in _COUNTED:
             key = _COUNTED[decision.action]
             setattr(self, key, getattr(self, key) + 1)
-        self.items.append({"transaction_id": credit.transaction_id, "amount_cents": credit.amount_cents,
-                           "currency": credit.currency, "outcome": decision.action, "reason": decision.reason})
+        self.items.append(
+            {
+                "transaction_id": credit.transaction_id,
+                "amount_cents": credit.amount_cents,
+                "currency": credit.currency,
+                "outcome": decision.action,
+                "reason": decision.reason,
+            }
+        )
 
     def as_dict(self) -> dict:
-        return {"credits": self.credits, "confirmed": self.confirmed, "review": self.review,
-                "duplicate": self.duplicate, "already_imported": self.already_imported, "ignored": self.ignored,
-                "failed": self.failed, "items": self.items}
+        return {
+            "credits": self.credits,
+            "confirmed": self.confirmed,
+            "review": self.review,
+            "duplicate": self.duplicate,
+            "already_imported": self.already_imported,
+            "ignored": self.ignored,
+            "failed": self.failed,
+            "items": self.items,
+        }
 
 
-def import_statement(payments: Payments, credits: list[Credit], body: str, staff: str,
-                     filename: str | None = None) -> ImportSummary:
+def import_statement(
+    payments: Payments, credits: list[Credit], body: str, staff: str, filename: str | None = None
+) -> ImportSummary:
     """Apply a statement's booked credits (``body``: the statement as kept for audit)."""
     summary = ImportSummary()
-    record = Callback(id=payments.callback_ids.next(), provider=PROVIDER, received_at=utcnow(),
-                      headers={"imported-by": staff, "file": filename or ""}, body=body)
+    record = Callback(
+        id=payments.callback_ids.next(),
+        provider=PROVIDER,
+        received_at=utcnow(),
+        headers={"imported-by": staff, "file": filename or ""},
+        body=body,
+    )
     with payments.unit_of_work() as uow:
         callbacks = CallbackRepository(uow)
         for credit in credits:
@@ -68,6 +89,10 @@ def import_statement(payments: Payments, credits: list[Credit], body: str, staff
                 continue
             decision, _due = apply_credit(uow, credit, record.id)
             summary.applied(credit, decision)
-        callbacks.add(record.concluded("imported", detail=f"{summary.confirmed} confirmed, {summary.review} to review"))
+        callbacks.add(
+            record.concluded(
+                "imported", detail=f"{summary.confirmed} confirmed, {summary.review} to review"
+            )
+        )
         uow.commit()
     return summary

@@ -1,4 +1,5 @@
 """Reading the domain values through a unit of work, and registering their writes."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -18,7 +19,9 @@ class SupplierRequestRepository:
 
     def get(self, order_id: str, for_update: bool = False) -> SupplierRequest | None:
         t = tables.supplier_requests
-        query = select(t.c.order_id, t.c.document_ids, *(t.c[f] for f in _STATE)).where(t.c.order_id == order_id)
+        query = select(t.c.order_id, t.c.document_ids, *(t.c[f] for f in _STATE)).where(
+            t.c.order_id == order_id
+        )
         if for_update:
             query = query.with_for_update()
         row = self.uow.execute(query).first()
@@ -40,5 +43,7 @@ class SupplierRequestRepository:
         if request.order_id in self._stored:
             self.uow.change(t, {**values, "updated_at": now}, t.c.order_id == request.order_id)
         else:
-            self.uow.add(t, {"order_id": request.order_id, **values, "created_at": now, "updated_at": now})
+            self.uow.add(
+                t, {"order_id": request.order_id, **values, "created_at": now, "updated_at": now}
+            )
             self._stored.add(request.order_id)

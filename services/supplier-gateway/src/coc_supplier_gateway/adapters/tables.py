@@ -1,4 +1,5 @@
 """Tables of the ``supplier_gateway`` schema (SQLAlchemy Core; portable to PostgreSQL and SQLite)."""
+
 from __future__ import annotations
 
 from sqlalchemy import JSON, Boolean, Column, DateTime, MetaData, String, Table
@@ -9,7 +10,8 @@ SCHEMA = "supplier_gateway"
 metadata = MetaData(schema=SCHEMA)
 
 supplier_requests = Table(
-    "supplier_requests", metadata,
+    "supplier_requests",
+    metadata,
     Column("order_id", String(200), primary_key=True),
     Column("brand", String(100)),
     Column("order_placed", Boolean, nullable=False),

@@ -11,6 +11,7 @@ orders not yet sent to the supplier; a ``ready`` request is not sent yet either 
 anything so far), so it is cancelled as well. The step that will send ready requests must take
 them under the row lock, so that a cancellation and a sending cannot both win.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,8 +44,15 @@ class SupplierRequest:
     @property
     def missing(self) -> list[str]:
         """What the request still waits for."""
-        return [name for name, known in (("order", self.order_placed), ("payment", self.paid),
-                                         ("documents", self.documents_completed)) if not known]
+        return [
+            name
+            for name, known in (
+                ("order", self.order_placed),
+                ("payment", self.paid),
+                ("documents", self.documents_completed),
+            )
+            if not known
+        ]
 
     def order_was_placed(self, data: dict) -> None:
         brand = data.get("brand")
@@ -60,7 +68,9 @@ class SupplierRequest:
 
     def documents_were_completed(self, data: dict) -> None:
         document_ids = data.get("document_ids")
-        if not isinstance(document_ids, list) or not all(isinstance(d, str) and d for d in document_ids):
+        if not isinstance(document_ids, list) or not all(
+            isinstance(d, str) and d for d in document_ids
+        ):
             raise InvalidEvent("order.documents_completed needs a list of document ids")
         self.document_ids = tuple(document_ids)
         self.documents_completed = True

@@ -2,6 +2,7 @@
 
 For now one staff-only read: an order's supplier request and what it still waits for.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, Flask, jsonify
@@ -21,7 +22,14 @@ def register_api(app: Flask, runtime) -> None:
             request = SupplierRequestRepository(uow).get(order_id)
         if request is None:
             return error_response(404, "no supplier request for this order")
-        return jsonify({"order_id": request.order_id, "brand": request.brand, "status": request.status,
-                        "missing": request.missing, "document_ids": list(request.document_ids)})
+        return jsonify(
+            {
+                "order_id": request.order_id,
+                "brand": request.brand,
+                "status": request.status,
+                "missing": request.missing,
+                "document_ids": list(request.document_ids),
+            }
+        )
 
     app.register_blueprint(bp)

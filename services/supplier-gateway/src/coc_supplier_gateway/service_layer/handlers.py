@@ -4,9 +4,10 @@ Each runs inside the consumer's transaction (``ctx.conn``); the inbox already dr
 event, and applying the same fact twice to a supplier request changes nothing, so a handler has
 one effect per event.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from coc_shared.consumer import Handler, HandlerContext
 from coc_shared.deactivation import account_deactivated_handler
@@ -26,6 +27,7 @@ def _update_request(change: Callable[[SupplierRequest, Event], None]) -> Handler
         request = requests.get_or_new(order_id_of(event.type, event.data))
         change(request, event)
         requests.save(request)
+
     handle.__name__ = change.__name__
     return handle
 
@@ -49,10 +51,18 @@ def documents_completed(request: SupplierRequest, event: Event) -> None:
 def order_cancelled(request: SupplierRequest, event: Event) -> None:
     before = request.status
     if request.order_was_cancelled():
-        log.info("supplier_request.cancelled", order_id=request.order_id, before=before,
-                 cancelled_by=event.data.get("cancelled_by"))
+        log.info(
+            "supplier_request.cancelled",
+            order_id=request.order_id,
+            before=before,
+            cancelled_by=event.data.get("cancelled_by"),
+        )
     else:
-        log.info("supplier_request.cancellation_ignored", order_id=request.order_id, status=request.status)
+        log.info(
+            "supplier_request.cancellation_ignored",
+            order_id=request.order_id,
+            status=request.status,
+        )
 
 
 # The gateway keeps nothing personal of an account yet (the documents it will fetch and send are

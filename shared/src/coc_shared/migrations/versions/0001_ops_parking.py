@@ -4,6 +4,7 @@ Revision ID: ops_0001
 Revises:
 Create Date: 2026-11-27
 """
+
 from alembic import op
 
 from coc_shared.tables import parked_messages, support_actions

@@ -3,6 +3,7 @@
 Revision ID: gdpr_0002
 Revises: gdpr_0001
 """
+
 from alembic import op
 
 from coc_shared.tables import create_outbox_notify_trigger

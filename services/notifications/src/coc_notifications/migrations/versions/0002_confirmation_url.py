@@ -3,8 +3,9 @@
 Revision ID: notifications_0002
 Revises: notifications_0001
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "notifications_0002"
 down_revision = "notifications_0001"

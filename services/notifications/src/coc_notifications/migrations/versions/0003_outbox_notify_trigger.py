@@ -3,6 +3,7 @@
 Revision ID: notifications_0003
 Revises: notifications_0002
 """
+
 from alembic import op
 
 from coc_shared.tables import create_outbox_notify_trigger

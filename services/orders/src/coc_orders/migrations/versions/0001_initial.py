@@ -3,8 +3,9 @@
 Revision ID: orders_0001
 Revises:
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 from coc_shared.tables import create_messaging_tables
 
@@ -20,7 +21,12 @@ def upgrade() -> None:
     create_messaging_tables(op.get_bind(), SCHEMA)
     op.create_table(
         "order_events",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
         sa.Column("event_id", sa.String(36), nullable=False, unique=True),
         sa.Column("order_id", sa.String(200), nullable=False),
         sa.Column("event_type", sa.String(100), nullable=False),

@@ -3,8 +3,9 @@
 Revision ID: orders_0002
 Revises: orders_0001
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "orders_0002"
 down_revision = "orders_0001"

@@ -4,8 +4,9 @@ order_documents.rejected_at (documents.rejected_by_supplier)
 Revision ID: orders_0003
 Revises: orders_0002
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "orders_0003"
 down_revision = "orders_0002"

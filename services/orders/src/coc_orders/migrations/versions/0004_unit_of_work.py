@@ -5,8 +5,9 @@ of the orders.seq sequence; idempotency records keep the order placed, not an HT
 Revision ID: orders_0004
 Revises: orders_0003
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 from coc_shared.tables import create_outbox_notify_trigger
 
@@ -29,11 +30,15 @@ def upgrade() -> None:
         schema=SCHEMA,
     )
     orders = sa.table("orders", sa.column("seq"), schema=SCHEMA)
-    next_value = bind.execute(sa.select(sa.func.coalesce(sa.func.max(orders.c.seq), 0) + 1)).scalar_one()
+    next_value = bind.execute(
+        sa.select(sa.func.coalesce(sa.func.max(orders.c.seq), 0) + 1)
+    ).scalar_one()
     op.bulk_insert(id_blocks, [{"name": SERIES, "next_value": next_value}])
     if bind.dialect.name == "postgresql":
         # orders.seq is given by the application now: its serial default and sequence go
-        sequence = bind.exec_driver_sql(f"SELECT pg_get_serial_sequence('{SCHEMA}.orders', 'seq')").scalar()
+        sequence = bind.exec_driver_sql(
+            f"SELECT pg_get_serial_sequence('{SCHEMA}.orders', 'seq')"
+        ).scalar()
         op.alter_column("orders", "seq", server_default=None, schema=SCHEMA)
         if sequence:
             bind.exec_driver_sql(f"DROP SEQUENCE IF EXISTS {sequence}")
@@ -51,8 +56,17 @@ def downgrade() -> None:
         batch.add_column(sa.Column("response", sa.JSON, nullable=False))
     if bind.dialect.name == "postgresql":
         blocks = sa.table("id_blocks", sa.column("name"), sa.column("next_value"), schema=SCHEMA)
-        start = bind.execute(sa.select(blocks.c.next_value).where(blocks.c.name == SERIES)).scalar() or 1
-        bind.exec_driver_sql(f"CREATE SEQUENCE {SCHEMA}.orders_seq_seq START {int(start)} OWNED BY {SCHEMA}.orders.seq")
-        op.alter_column("orders", "seq", server_default=sa.text(f"nextval('{SCHEMA}.orders_seq_seq'::regclass)"),
-                        schema=SCHEMA)
+        start = (
+            bind.execute(sa.select(blocks.c.next_value).where(blocks.c.name == SERIES)).scalar()
+            or 1
+        )
+        bind.exec_driver_sql(
+            f"CREATE SEQUENCE {SCHEMA}.orders_seq_seq START {int(start)} OWNED BY {SCHEMA}.orders.seq"
+        )
+        op.alter_column(
+            "orders",
+            "seq",
+            server_default=sa.text(f"nextval('{SCHEMA}.orders_seq_seq'::regclass)"),
+            schema=SCHEMA,
+        )
     op.drop_table("id_blocks", schema=SCHEMA)

@@ -3,8 +3,9 @@
 Revision ID: payments_0001
 Revises:
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 from coc_shared.tables import create_messaging_tables
 
@@ -23,7 +24,9 @@ def upgrade() -> None:
         sa.Column("order_id", sa.String(200), primary_key=True),
         sa.Column("order_number", sa.String(50), nullable=False),
         sa.Column("method", sa.String(20), nullable=False),
-        sa.Column("amount_cents", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False),
+        sa.Column(
+            "amount_cents", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False
+        ),
         sa.Column("currency", sa.String(3), nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("event_id", sa.String(36), nullable=False),

@@ -4,8 +4,9 @@ orders, callback audit and dedupe keys, confirmations, review list
 Revision ID: payments_0002
 Revises: payments_0001
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "payments_0002"
 down_revision = "payments_0001"
@@ -27,7 +28,9 @@ def upgrade() -> None:
         sa.Column("paid_at", sa.DateTime(timezone=True)),
     ):
         op.add_column("payments_due", column, schema=SCHEMA)
-    op.create_index("ix_payments_due_reference", "payments_due", ["reference"], unique=True, schema=SCHEMA)
+    op.create_index(
+        "ix_payments_due_reference", "payments_due", ["reference"], unique=True, schema=SCHEMA
+    )
     op.create_index("ix_payments_due_order_number", "payments_due", ["order_number"], schema=SCHEMA)
 
     op.create_table(
@@ -44,7 +47,9 @@ def upgrade() -> None:
         sa.Column("day", sa.String(8), nullable=False),
         sa.Column("transaction_id", sa.String(6), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint("provider", "day", "transaction_id", name="uq_card_attempts_day_transaction"),
+        sa.UniqueConstraint(
+            "provider", "day", "transaction_id", name="uq_card_attempts_day_transaction"
+        ),
         schema=SCHEMA,
     )
     op.create_index("ix_card_attempts_order_id", "card_attempts", ["order_id"], schema=SCHEMA)
@@ -60,7 +65,9 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         schema=SCHEMA,
     )
-    op.create_index("ix_paypal_orders_order_id", "paypal_orders", ["order_id"], unique=True, schema=SCHEMA)
+    op.create_index(
+        "ix_paypal_orders_order_id", "paypal_orders", ["order_id"], unique=True, schema=SCHEMA
+    )
     op.create_table(
         "callbacks",
         sa.Column("id", ID, primary_key=True, autoincrement=True),
@@ -76,7 +83,9 @@ def upgrade() -> None:
         schema=SCHEMA,
     )
     op.create_index("ix_callbacks_order_id", "callbacks", ["order_id"], schema=SCHEMA)
-    op.create_index("ix_callbacks_provider_key", "callbacks", ["provider", "dedupe_key"], schema=SCHEMA)
+    op.create_index(
+        "ix_callbacks_provider_key", "callbacks", ["provider", "dedupe_key"], schema=SCHEMA
+    )
     op.create_table(
         "callback_keys",
         sa.Column("provider", sa.String(30), primary_key=True),
@@ -113,15 +122,31 @@ def upgrade() -> None:
         sa.Column("callback_id", ID),
         schema=SCHEMA,
     )
-    op.create_index("ix_review_items_status", "review_items", ["status", "created_at"], schema=SCHEMA)
+    op.create_index(
+        "ix_review_items_status", "review_items", ["status", "created_at"], schema=SCHEMA
+    )
 
 
 def downgrade() -> None:
-    for table in ("review_items", "confirmations", "callback_keys", "callbacks", "paypal_orders", "card_attempts",
-                  "card_transaction_counters"):
+    for table in (
+        "review_items",
+        "confirmations",
+        "callback_keys",
+        "callbacks",
+        "paypal_orders",
+        "card_attempts",
+        "card_transaction_counters",
+    ):
         op.drop_table(table, schema=SCHEMA)
     op.drop_index("ix_payments_due_order_number", "payments_due", schema=SCHEMA)
     op.drop_index("ix_payments_due_reference", "payments_due", schema=SCHEMA)
-    for column in ("paid_at", "paid_transaction_id", "paid_provider", "correlation_id", "reference",
-                   "access_token_sha256", "account_id"):
+    for column in (
+        "paid_at",
+        "paid_transaction_id",
+        "paid_provider",
+        "correlation_id",
+        "reference",
+        "access_token_sha256",
+        "account_id",
+    ):
         op.drop_column("payments_due", column, schema=SCHEMA)

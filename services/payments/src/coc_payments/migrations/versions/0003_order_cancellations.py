@@ -3,8 +3,9 @@
 Revision ID: payments_0003
 Revises: payments_0002
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "payments_0003"
 down_revision = "payments_0002"

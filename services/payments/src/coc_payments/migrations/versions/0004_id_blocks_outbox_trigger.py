@@ -4,8 +4,9 @@
 Revision ID: payments_0004
 Revises: payments_0003
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 from coc_shared.tables import create_outbox_notify_trigger
 

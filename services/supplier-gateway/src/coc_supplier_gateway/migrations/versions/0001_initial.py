@@ -3,8 +3,9 @@
 Revision ID: supplier_gateway_0001
 Revises:
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 from coc_shared.tables import create_messaging_tables
 
