@@ -152,7 +152,8 @@ def wait_port(port: int, proc: subprocess.Popen, log, timeout: float = 60.0) -> 
 
 
 def start_gunicorn(target: str, env: dict, options: list[str], log, chdir: str | None = None):
-    """gunicorn on a free port; its output (the service's JSON log lines: stderr) goes to ``log``."""
+    """gunicorn on a free port; its output (the service's JSON log lines: stderr) goes to
+    ``log``."""
     port = free_port()
     cmd = [os.path.join(BIN, "gunicorn"), "--bind", f"127.0.0.1:{port}", *options]
     if chdir:
@@ -331,8 +332,8 @@ def wait_quiet(max_wait: float, threshold: float = 0.25) -> float:
 
 def fmt(r: dict) -> str:
     return (
-        f"{r['rps']:8.1f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f} {r['errors']:6d} {r['cpu_ms']:8.2f} "
-        f"{r['pg_cpu_ms']:7.2f} "
+        f"{r['rps']:8.1f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f} {r['errors']:6d} "
+        f"{r['cpu_ms']:8.2f} {r['pg_cpu_ms']:7.2f} "
         f"{r['busy'] * 100:5.0f}% {r['load']:5.2f}"
     )
 
@@ -365,6 +366,10 @@ def main() -> int:
     deployed = deployed_gunicorn_options()
     options = shlex.split(args.gunicorn) if args.gunicorn is not None else deployed
     as_deployed = options == deployed
+    if as_deployed:
+        options_origin = " (as in the Dockerfile)"
+    else:
+        options_origin = " (NOT the Dockerfile: " + " ".join(deployed) + ")"
 
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
@@ -427,15 +432,15 @@ def main() -> int:
         for label, (target, chdir, _) in endpoints.items():
             procs[label], ports[label] = start_gunicorn(target, env, options, log, chdir)
         print(
-            f"POST /v1/orders vs bare insert: {args.clients} clients, {args.seconds:.0f} s (+{args.warmup:.0f} s "
-            f"warm-up) each, {args.repeat} round(s); gunicorn {' '.join(options)}"
-            f"{' (as in the Dockerfile)' if as_deployed else ' (NOT the Dockerfile: ' + ' '.join(deployed) + ')'}; "
+            f"POST /v1/orders vs bare insert: {args.clients} clients, {args.seconds:.0f} s "
+            f"(+{args.warmup:.0f} s warm-up) each, {args.repeat} round(s); gunicorn "
+            f"{' '.join(options)}{options_origin}; "
             f"LOG_LEVEL={args.log_level}; PostgreSQL {pg_version}; {os.cpu_count()} CPUs",
             flush=True,
         )
         print(
-            f"{'round':5} {'':7} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'CPU ms/r':>8} "
-            f"{'PG ms/r':>7} "
+            f"{'round':5} {'':7} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
+            f"{'CPU ms/r':>8} {'PG ms/r':>7} "
             f"{'busy':>6} {'load':>5}",
             flush=True,
         )
@@ -474,9 +479,9 @@ def main() -> int:
         engine.dispose()
         if not (placed == events == outbox == totals["orders"]) or bare_rows != totals["bare"]:
             broken.append(
-                f"rows do not match the 201 answers: {placed} orders, {events} timeline rows, {outbox} "
-                f"order.placed in the outbox for {totals['orders']} answers; {bare_rows} bare rows for "
-                f"{totals['bare']}"
+                f"rows do not match the 201 answers: {placed} orders, {events} timeline rows, "
+                f"{outbox} order.placed in the outbox for {totals['orders']} answers; {bare_rows} "
+                f"bare rows for {totals['bare']}"
             )
     finally:
         for proc in procs.values():
@@ -505,10 +510,11 @@ def main() -> int:
             f"{max(x['rps'] for x in rs):.1f})  p50 ms {min(x['p50_ms'] for x in rs):.1f} "
             f"({min(x['p50_ms'] for x in rs):.1f}-{max(x['p50_ms'] for x in rs):.1f})  p99 ms "
             f"{min(x['p99_ms'] for x in rs):.1f} ({min(x['p99_ms'] for x in rs):.1f}-"
-            f"{max(x['p99_ms'] for x in rs):.1f})  CPU ms/request: gunicorn {min(x['cpu_ms'] for x in rs):.2f}"
-            f" ({min(x['cpu_ms'] for x in rs):.2f}-{max(x['cpu_ms'] for x in rs):.2f}), PostgreSQL backends "
-            f"{min(x['pg_cpu_ms'] for x in rs):.2f} ({min(x['pg_cpu_ms'] for x in rs):.2f}-"
-            f"{max(x['pg_cpu_ms'] for x in rs):.2f})"
+            f"{max(x['p99_ms'] for x in rs):.1f})  CPU ms/request: gunicorn "
+            f"{min(x['cpu_ms'] for x in rs):.2f} "
+            f"({min(x['cpu_ms'] for x in rs):.2f}-{max(x['cpu_ms'] for x in rs):.2f}), PostgreSQL "
+            f"backends {min(x['pg_cpu_ms'] for x in rs):.2f} "
+            f"({min(x['pg_cpu_ms'] for x in rs):.2f}-{max(x['pg_cpu_ms'] for x in rs):.2f})"
         )
     ratios = [r["ratio"] for r in rounds]
     best = max(rounds, key=lambda r: r["orders"]["rps"])
@@ -523,7 +529,8 @@ def main() -> int:
     print(
         f"best round: orders/bare {best['ratio']:.2f} (target >= {TARGET_RATIO:.2f}: "
         f"{'PASS' if ratio_ok else 'MISS'}); orders p99 {best['orders']['p99_ms']:.1f} ms "
-        f"(target < {TARGET_P99_MS:.0f} ms at {args.clients} clients: {'PASS' if p99_ok else 'MISS'})"
+        f"(target < {TARGET_P99_MS:.0f} ms at {args.clients} clients: "
+        f"{'PASS' if p99_ok else 'MISS'})"
     )
     met = sum(
         1 for r in rounds if r["ratio"] >= TARGET_RATIO and r["orders"]["p99_ms"] < TARGET_P99_MS
@@ -531,7 +538,8 @@ def main() -> int:
     print(f"rounds meeting both targets: {met} of {len(rounds)}")
     if not as_deployed:
         print(
-            "note: gunicorn options differ from the Dockerfile's; the verdict is not about the deployment"
+            "note: gunicorn options differ from the Dockerfile's; the verdict is not about the "
+            "deployment"
         )
     if broken:
         print("BROKEN RUN: " + "; ".join(broken))

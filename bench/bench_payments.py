@@ -5,8 +5,8 @@
 
 Sets up its own database (``coc_bench_pay_<run>``) and BUS_PREFIX, records N payments due, starts
 the payments API under gunicorn *as deployed* (the Dockerfile's ``-c
-python:coc_payments.entrypoints.gunicorn_conf``; ``--api-workers``/``--api-threads`` override it) and
-its outbox relay (``coc-payments relay``) as real processes, then posts one signed Systempay
+python:coc_payments.entrypoints.gunicorn_conf``; ``--api-workers``/``--api-threads`` override it)
+and its outbox relay (``coc-payments relay``) as real processes, then posts one signed Systempay
 notification (AUTHORISED) per order from a pool of client threads as fast as the service takes
 them. A queue bound to ``payment.confirmed`` observes the events.
 
@@ -116,7 +116,8 @@ def tree_cpu(pid: int) -> float:
 
 
 def postgres_cpu() -> float:
-    """CPU of every PostgreSQL process of the machine (approximate: other users' queries count too)."""
+    """CPU of every PostgreSQL process of the machine (approximate: other users' queries count
+    too)."""
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -167,9 +168,9 @@ def main() -> int:
         p99s = [r["received_to_published_ms_p99"] for r in results]
         best = max(results, key=lambda r: r["callbacks_per_s"])
         print(
-            f"=== {len(results)} runs: callbacks/s best {max(rates)} (spread {min(rates)}-{max(rates)}); "
-            f"p99 callback->payment.confirmed {min(p99s)}-{max(p99s)} ms; "
-            f"load average {results[0]['load_before']} .. {results[-1]['load_after']}"
+            f"=== {len(results)} runs: callbacks/s best {max(rates)} (spread "
+            f"{min(rates)}-{max(rates)}); p99 callback->payment.confirmed {min(p99s)}-{max(p99s)} "
+            f"ms; load average {results[0]['load_before']} .. {results[-1]['load_after']}"
         )
         print(verdict(best))
     return 0 if all(not r["errors"] for r in results) else 1
@@ -184,6 +185,205 @@ def verdict(result: dict) -> str:
         f"({'>=' if ok_rate else '<'} 300), p99 callback->payment.confirmed {p99} ms "
         f"({'<' if ok_p99 else '>='} 200)"
     )
+
+
+def record_payments_due(runtime: Runtime, orders: list[tuple[str, str]]) -> None:
+    """A card payment due of 249 EUR for each (order id, order number) of ``orders``."""
+    now = datetime.now(UTC)
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            insert(tables.payments_due),
+            [
+                {
+                    "order_id": oid,
+                    "order_number": num,
+                    "method": "card",
+                    "amount_cents": 24900,
+                    "currency": "EUR",
+                    "status": "due",
+                    "event_id": str(uuid.uuid4()),
+                    "created_at": now,
+                    "reference": creditor_reference(num),
+                    "correlation_id": oid,
+                }
+                for oid, num in orders
+            ],
+        )
+
+
+def start_observer(
+    runtime: Runtime,
+    rabbitmq_url: str,
+    prefix: str,
+    received: dict[str, float],
+    stop: threading.Event,
+) -> None:
+    """A thread that records in ``received`` when the payment.confirmed of each order id
+    arrives, until ``stop`` is set; returns once it consumes (or after 10 s)."""
+    ready = threading.Event()
+
+    def observe():
+        exchange = runtime.broker.exchange()
+        q = kombu.Queue(
+            f"{prefix}bench.observer",
+            exchange=exchange,
+            routing_key="payment.confirmed",
+            auto_delete=True,
+            exclusive=True,
+        )
+
+        def on_message(body, message):
+            doc = json.loads(message.body)
+            received[doc["data"]["order_id"]] = time.monotonic()
+            message.ack()
+
+        with kombu.Connection(rabbitmq_url) as conn:
+            with conn.Consumer([q], callbacks=[on_message], accept=["json", "application/json"]):
+                ready.set()
+                while not stop.is_set():
+                    try:
+                        conn.drain_events(timeout=0.2)
+                    except Exception:
+                        pass
+
+    threading.Thread(target=observe, daemon=True).start()
+    ready.wait(10)
+
+
+def api_command(args, port: int) -> list[str]:
+    """The Dockerfile's command, bound to a local port (and the overrides asked for, if any)."""
+    api = [
+        str(BIN / "gunicorn"),
+        "-c",
+        "python:coc_payments.entrypoints.gunicorn_conf",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+    ]
+    if args.api_workers is not None:
+        api += ["--workers", str(args.api_workers)]
+    if args.api_threads is not None:
+        api += ["--threads", str(args.api_threads)]
+    api.append("coc_payments.entrypoints.api:create_app()")
+    return api
+
+
+def wait_until_healthy(base: str, logdir: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                break
+        except (requests.ConnectionError, requests.Timeout):
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit("the API did not start; logs in " + str(logdir))
+        time.sleep(0.1)
+
+
+def open_clients(port: int, concurrency: int) -> list[http.client.HTTPConnection]:
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(concurrency)]
+    for conn in conns:  # every client connection open and every worker's database pool warm
+        for _ in range(3):
+            conn.request("GET", "/readyz")
+            conn.getresponse().read()
+    return conns
+
+
+def post_notifications(
+    conns: list[http.client.HTTPConnection], bodies: list[tuple[str, bytes]]
+) -> tuple[dict[str, float], list[str]]:
+    """Every (order id, body) of ``bodies`` posted by one client thread per connection; returns
+    when each order's notification was sent, and the answers other than 200."""
+    path = "/v1/callbacks/systempay"
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    sent: dict[str, float] = {}
+    errors: list[str] = []
+    lock = threading.Lock()
+    todo = iter(bodies)
+
+    def client(conn: http.client.HTTPConnection) -> None:
+        while True:
+            with lock:
+                item = next(todo, None)
+            if item is None:
+                return
+            oid, body = item
+            sent[oid] = time.monotonic()
+            conn.request("POST", path, body=body, headers=headers)
+            r = conn.getresponse()
+            data = r.read()
+            if r.status != 200:
+                errors.append(f"{r.status} {data[:200]!r}")
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in conns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sent, errors
+
+
+def published_ms(runtime: Runtime) -> list:
+    """Server side: callback received (callbacks.received_at) -> payment.confirmed confirmed by
+    the broker (outbox.sent_at, set by the relay after the publisher confirm), in ms."""
+    deadline = time.monotonic() + 30
+    with runtime.engine.connect() as conn:
+        while (
+            time.monotonic() < deadline
+            and conn.execute(
+                text("SELECT count(*) FROM payments.outbox WHERE sent_at IS NULL")
+            ).scalar()
+        ):
+            time.sleep(0.05)
+        return [
+            r[0] * 1000
+            for r in conn.execute(
+                text(
+                    "SELECT extract(epoch FROM o.sent_at - c.received_at) "
+                    "FROM payments.outbox o "
+                    "JOIN payments.callbacks c ON c.order_id = o.subject "
+                    "WHERE o.event_type = 'payment.confirmed'"
+                )
+            )
+        ]
+
+
+def drop_database(admin, db_name: str) -> None:
+    with admin.connect() as conn:
+        conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+            {"n": db_name},
+        )
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}"'))
+
+
+def delete_topology(rabbitmq_url: str, runtime: Runtime, settings: Settings) -> None:
+    """The run's queues and exchange deleted, as far as the broker lets (errors ignored)."""
+    try:
+        with kombu.Connection(rabbitmq_url) as conn:
+            channel = conn.channel()
+            for q in (
+                runtime.broker.queue_name("payments"),
+                runtime.broker.dead_queue_name(runtime.broker.queue_name("payments")),
+            ):
+                try:
+                    channel.queue_delete(q)
+                except Exception:
+                    channel = conn.channel()
+            for delay in settings.retry_delays:
+                try:
+                    channel.queue_delete(
+                        runtime.broker.retry_queue_name(
+                            runtime.broker.queue_name("payments"), delay
+                        )
+                    )
+                except Exception:
+                    channel = conn.channel()
+            channel.exchange_delete(runtime.broker.exchange_name)
+    except Exception:
+        pass
 
 
 def run_once(args) -> dict:
@@ -210,59 +410,11 @@ def run_once(args) -> dict:
         runtime.migrate()
         runtime.declare_topology()
         orders = [(str(uuid.uuid4()), f"B{run}-{i:07d}") for i in range(args.orders)]
-        now = datetime.now(UTC)
-        with runtime.engine.begin() as conn:
-            conn.execute(
-                insert(tables.payments_due),
-                [
-                    {
-                        "order_id": oid,
-                        "order_number": num,
-                        "method": "card",
-                        "amount_cents": 24900,
-                        "currency": "EUR",
-                        "status": "due",
-                        "event_id": str(uuid.uuid4()),
-                        "created_at": now,
-                        "reference": creditor_reference(num),
-                        "correlation_id": oid,
-                    }
-                    for oid, num in orders
-                ],
-            )
+        record_payments_due(runtime, orders)
 
         # observer of payment.confirmed
         received: dict[str, float] = {}
-        ready = threading.Event()
-
-        def observe():
-            exchange = runtime.broker.exchange()
-            q = kombu.Queue(
-                f"{prefix}bench.observer",
-                exchange=exchange,
-                routing_key="payment.confirmed",
-                auto_delete=True,
-                exclusive=True,
-            )
-
-            def on_message(body, message):
-                doc = json.loads(message.body)
-                received[doc["data"]["order_id"]] = time.monotonic()
-                message.ack()
-
-            with kombu.Connection(args.rabbitmq_url) as conn:
-                with conn.Consumer(
-                    [q], callbacks=[on_message], accept=["json", "application/json"]
-                ):
-                    ready.set()
-                    while not observer_stop.is_set():
-                        try:
-                            conn.drain_events(timeout=0.2)
-                        except Exception:
-                            pass
-
-        threading.Thread(target=observe, daemon=True).start()
-        ready.wait(10)
+        start_observer(runtime, args.rabbitmq_url, prefix, received, observer_stop)
 
         env = dict(os.environ)
         port = free_port()
@@ -279,68 +431,16 @@ def run_once(args) -> dict:
                 "OUTBOX_POLL_SECONDS": "0.5",
             }
         )
-        # The Dockerfile's command, bound to a local port (and the overrides asked for, if any).
-        api = [
-            str(BIN / "gunicorn"),
-            "-c",
-            "python:coc_payments.entrypoints.gunicorn_conf",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ]
-        if args.api_workers is not None:
-            api += ["--workers", str(args.api_workers)]
-        if args.api_threads is not None:
-            api += ["--threads", str(args.api_threads)]
-        api.append("coc_payments.entrypoints.api:create_app()")
+        api = api_command(args, port)
         for name, cmd in (("api", api), ("relay", [str(BIN / "coc-payments"), "relay"])):
             log = open(logdir / f"{name}.log", "wb")
             procs.append(
                 subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))
             )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the API did not start; logs in " + str(logdir))
-            time.sleep(0.1)
+        wait_until_healthy(f"http://127.0.0.1:{port}", logdir)
 
         bodies = [(oid, notification(num, 24900)) for oid, num in orders]
-        path = "/v1/callbacks/systempay"
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        sent: dict[str, float] = {}
-        errors: list[str] = []
-        conns = [
-            http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            for _ in range(args.concurrency)
-        ]
-        for conn in conns:  # every client connection open and every worker's database pool warm
-            for _ in range(3):
-                conn.request("GET", "/readyz")
-                conn.getresponse().read()
-        lock = threading.Lock()
-        todo = iter(bodies)
-
-        def client(conn: http.client.HTTPConnection) -> None:
-            while True:
-                with lock:
-                    item = next(todo, None)
-                if item is None:
-                    return
-                oid, body = item
-                sent[oid] = time.monotonic()
-                conn.request("POST", path, body=body, headers=headers)
-                r = conn.getresponse()
-                data = r.read()
-                if r.status != 200:
-                    errors.append(f"{r.status} {data[:200]!r}")
-
+        conns = open_clients(port, args.concurrency)
         api_pid, relay_pid = procs[0].pid, procs[1].pid
         cpu0 = (
             resource.getrusage(resource.RUSAGE_SELF),
@@ -350,11 +450,7 @@ def run_once(args) -> dict:
         )
         load_before = round(os.getloadavg()[0], 2)
         started = time.monotonic()
-        threads = [threading.Thread(target=client, args=(c,)) for c in conns]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        sent, errors = post_notifications(conns, bodies)
         elapsed = time.monotonic() - started
         ru = resource.getrusage(resource.RUSAGE_SELF)
         cpu_client = (
@@ -370,28 +466,11 @@ def run_once(args) -> dict:
             time.sleep(0.05)
         cpu_relay = (cpu_seconds(relay_pid) - cpu0[2]) / len(orders) * 1e6
         latencies = [(received[oid] - sent[oid]) * 1000 for oid in sent if oid in received]
-        # Server side: callback received (callbacks.received_at) -> payment.confirmed confirmed by the
-        # broker (outbox.sent_at, set by the relay after the publisher confirm).
-        deadline = time.monotonic() + 30
-        with runtime.engine.connect() as conn:
-            while (
-                time.monotonic() < deadline
-                and conn.execute(
-                    text("SELECT count(*) FROM payments.outbox WHERE sent_at IS NULL")
-                ).scalar()
-            ):
-                time.sleep(0.05)
-            published = [
-                r[0] * 1000
-                for r in conn.execute(
-                    text(
-                        "SELECT extract(epoch FROM o.sent_at - c.received_at) FROM payments.outbox o "
-                        "JOIN payments.callbacks c ON c.order_id = o.subject WHERE o.event_type = 'payment.confirmed'"
-                    )
-                )
-            ]
+        published = published_ms(runtime)
         result = {
-            "machine": f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}",
+            "machine": (
+                f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}"
+            ),
             "orders": len(orders),
             "concurrency": args.concurrency,
             "api": " ".join(api[1:-1]).replace(f"--bind 127.0.0.1:{port} ", ""),
@@ -420,10 +499,11 @@ def run_once(args) -> dict:
         print(json.dumps(result, indent=2))
         print(
             f"callbacks/s: {result['callbacks_per_s']} (target >= 300); callback received -> "
-            f"payment.confirmed published (broker-confirmed) p50 {result['received_to_published_ms_p50']} ms, "
-            f"p99 {result['received_to_published_ms_p99']} ms (target < 200); as the client/observer saw it: "
-            f"p50 {result['latency_ms_p50']} ms, p99 {result['latency_ms_p99']} ms; load average "
-            f"{load_before} -> {load_after}"
+            "payment.confirmed published (broker-confirmed) p50 "
+            f"{result['received_to_published_ms_p50']} ms, p99 "
+            f"{result['received_to_published_ms_p99']} ms (target < 200); as the client/observer "
+            f"saw it: p50 {result['latency_ms_p50']} ms, p99 {result['latency_ms_p99']} ms; load "
+            f"average {load_before} -> {load_after}"
         )
         print(verdict(result), flush=True)
         if errors:
@@ -439,36 +519,9 @@ def run_once(args) -> dict:
             except subprocess.TimeoutExpired:
                 proc.kill()
         runtime.engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": db_name},
-            )
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}"'))
+        drop_database(admin, db_name)
         admin.dispose()
-        try:
-            with kombu.Connection(args.rabbitmq_url) as conn:
-                channel = conn.channel()
-                for q in (
-                    runtime.broker.queue_name("payments"),
-                    runtime.broker.dead_queue_name(runtime.broker.queue_name("payments")),
-                ):
-                    try:
-                        channel.queue_delete(q)
-                    except Exception:
-                        channel = conn.channel()
-                for delay in settings.retry_delays:
-                    try:
-                        channel.queue_delete(
-                            runtime.broker.retry_queue_name(
-                                runtime.broker.queue_name("payments"), delay
-                            )
-                        )
-                    except Exception:
-                        channel = conn.channel()
-                channel.exchange_delete(runtime.broker.exchange_name)
-        except Exception:
-            pass
+        delete_topology(args.rabbitmq_url, runtime, settings)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,15 @@ options. It is not a test: it prints figures, each beside its target and a raw r
 in the same run on the same machine, and profiles the parts that miss their target.
 
 1. relay     OutboxRelay publishing N outbox rows with publisher confirms (rows marked sent), vs
-             psycopg SELECT + pika publish (confirm one by one, and batched with SelectConnection) + UPDATE.
-2. consumer  one EventConsumer process handling N preloaded messages (handler: one insert + ctx.emit;
-             effects + inbox + outbox in one transaction per batch), vs pika basic_consume + psycopg
-             doing the three inserts per message, one transaction per batch, ack after commit.
-3. latency   producer (1 event per transaction at a steady rate) -> relay -> consumer, three processes;
-             latency = effect committed - event committed, p50/p99/max; same with the raw pieces.
+             psycopg SELECT + pika publish (confirm one by one, and batched with
+             SelectConnection) + UPDATE.
+2. consumer  one EventConsumer process handling N preloaded messages (handler: one insert +
+             ctx.emit; effects + inbox + outbox in one transaction per batch), vs pika
+             basic_consume + psycopg doing the three inserts per message, one transaction per
+             batch, ack after commit.
+3. latency   producer (1 event per transaction at a steady rate) -> relay -> consumer, three
+             processes; latency = effect committed - event committed, p50/p99/max; same with the
+             raw pieces.
 
 It creates its own database (``coc_bench_<run>``) and BUS_PREFIX (``bench<run>.``) like
 coc_shared.testing does, and removes both at the end. Logs of the framework processes (JSON lines at
@@ -209,8 +212,8 @@ def wait_for_unblocked_broker(cfg: dict, max_wait: float) -> None:
     while broker_blocked(cfg):
         if not warned:
             print(
-                "   RabbitMQ blocks publishers (resource alarm, e.g. vm_memory_high_watermark 0 set by a test); "
-                f"waiting up to {max_wait:.0f} s for it to clear ...",
+                "   RabbitMQ blocks publishers (resource alarm, e.g. vm_memory_high_watermark 0 "
+                f"set by a test); waiting up to {max_wait:.0f} s for it to clear ...",
                 flush=True,
             )
             warned = True
@@ -349,7 +352,8 @@ def fill_outbox(cfg: dict, n: int, per_tx: int = 2000) -> None:
 
 
 def preload_queue(cfg: dict, n: int) -> None:
-    """N bench.ping envelopes in the service's queue (published with confirms by the shared Publisher)."""
+    """N bench.ping envelopes in the service's queue (published with confirms by the shared
+    Publisher)."""
     broker = Broker(cfg["amqp_url"], cfg["prefix"])
     publisher = Publisher(broker)
     try:
@@ -461,7 +465,8 @@ def cpu_seconds() -> float:
 
 
 class MachineLoad:
-    """CPU busy share of the whole machine (every process, ours and others') between start and stop."""
+    """CPU busy share of the whole machine (every process, ours and others') between start and
+    stop."""
 
     @staticmethod
     def _sample():
@@ -483,8 +488,8 @@ QUIET = {"max_wait": 120.0, "threshold": 0.25}
 
 
 def wait_for_quiet_machine() -> None:
-    """Other work shares this machine's cores: before a measurement, wait (up to QUIET['max_wait'] s)
-    until the machine was less than QUIET['threshold'] busy over 2 s; the busy share during each
+    """Other work shares this machine's cores: before a measurement, wait (up to QUIET['max_wait']
+    s) until the machine was less than QUIET['threshold'] busy over 2 s; the busy share during each
     measurement is printed beside it anyway."""
     deadline = time.monotonic() + QUIET["max_wait"]
     waited = False
@@ -500,9 +505,10 @@ def wait_for_quiet_machine() -> None:
 
 
 class ServerCPU:
-    """CPU seconds used by the PostgreSQL and RabbitMQ processes between start and stop (Linux /proc).
-    All of their processes count, so other work on the same servers is included. Sampled every
-    0.25 s in a thread, so that a backend whose connection closes before the end still counts."""
+    """CPU seconds used by the PostgreSQL and RabbitMQ processes between start and stop (Linux
+    /proc). All of their processes count, so other work on the same servers is included. Sampled
+    every 0.25 s in a thread, so that a backend whose connection closes before the end still
+    counts."""
 
     NAMES = {"postgres": "postgres", "beam.smp": "rabbitmq"}
 
@@ -571,7 +577,8 @@ def _run_profiled(prof, fn, *args):
 
 # --- 1. relay -------------------------------------------------------------------------------
 def fw_relay_burst(cfg: dict, profile_path: str | None = None) -> dict:
-    """OutboxRelay.publish_pending until the outbox has no unsent row (what OutboxRelay.run does)."""
+    """OutboxRelay.publish_pending until the outbox has no unsent row (what OutboxRelay.run
+    does)."""
     setup_logging(cfg)
     runtime = make_runtime(cfg)
     stop = threading.Event()
@@ -647,7 +654,8 @@ def _raw_publish_pending_blocking(db, ch, exchange: str, batch: int) -> int:
 
 
 def raw_relay_blocking_burst(cfg: dict, limit: int) -> dict:
-    """psycopg + pika BlockingConnection with confirm_delivery: every publish waits for its confirm."""
+    """psycopg + pika BlockingConnection with confirm_delivery: every publish waits for its
+    confirm."""
     exchange = queue_names(cfg)["exchange"]
     db = pg(cfg, autocommit=False)
     conn = amqp(cfg)
@@ -775,8 +783,8 @@ def raw_relay_async_burst(cfg: dict) -> dict:
 
 # --- 2. consumer ----------------------------------------------------------------------------
 class BenchConsumer(EventConsumer):
-    """EventConsumer, unchanged, with observation only: counts handled messages (stops at ``target``)
-    and records, per event, the time its transaction's COMMIT returned."""
+    """EventConsumer, unchanged, with observation only: counts handled messages (stops at
+    ``target``) and records, per event, the time its transaction's COMMIT returned."""
 
     def __init__(
         self,
@@ -870,8 +878,8 @@ RAW_INBOX = (
 )
 RAW_EFFECT = f"INSERT INTO {SCHEMA}.effects (event_id, seq) VALUES (%s, %s)"
 RAW_OUTBOX = (
-    f"INSERT INTO {SCHEMA}.outbox (event_id, event_type, correlation_id, subject, body, created_at, attempts) "
-    "VALUES (%s, %s, %s, %s, %s, %s, 0)"
+    f"INSERT INTO {SCHEMA}.outbox (event_id, event_type, correlation_id, subject, body, "
+    "created_at, attempts) VALUES (%s, %s, %s, %s, %s, %s, 0)"
 )
 
 
@@ -905,8 +913,9 @@ def _raw_consume(
     prefetch: int = 200,
     batch_size: int = 100,
 ) -> dict:
-    """pika basic_consume (prefetch) + psycopg: per message an inbox, an effect and an outbox insert;
-    one transaction per batch of what has arrived (up to batch_size), multiple-ack after commit."""
+    """pika basic_consume (prefetch) + psycopg: per message an inbox, an effect and an outbox
+    insert; one transaction per batch of what has arrived (up to batch_size), multiple-ack after
+    commit."""
     qname = queue_names(cfg)["queue"]
     channel_name = notify_channel(SCHEMA)
     db = pg(cfg, autocommit=False)
@@ -932,7 +941,7 @@ def _raw_consume(
         batch, buf[:] = buf[:batch_size], buf[batch_size:]
         ids = []
         with db.cursor() as cur:
-            for method, props, body in batch:
+            for _method, _props, body in batch:
                 event = json.loads(body)
                 now = datetime.now(UTC)
                 cur.execute(RAW_INBOX, (qname, event["id"], event["type"], now))
@@ -1017,7 +1026,8 @@ def fw_relay_bg(cfg: dict, stop_evt, ready_evt, profile_path: str | None = None)
 
 def raw_relay_bg(cfg: dict, stop_evt, ready_evt) -> dict:
     """LISTEN for the outbox notification, then publish what is unsent (confirm one by one), as the
-    relay does; at 200 events/s a batch holds one or two rows, so batched confirms change nothing."""
+    relay does; at 200 events/s a batch holds one or two rows, so batched confirms change
+    nothing."""
     exchange = queue_names(cfg)["exchange"]
     db = pg(cfg, autocommit=False)
     listener = pg(cfg)
@@ -1050,7 +1060,8 @@ def raw_consumer_bg(cfg: dict, stop_evt, ready_evt) -> dict:
 
 
 def _paced(rate: float, total: int, commit_one) -> dict:
-    """Calls commit_one(i) on a fixed schedule of ``rate`` per second; returns event id -> commit time."""
+    """Calls commit_one(i) on a fixed schedule of ``rate`` per second; returns event id -> commit
+    time."""
     committed: dict[str, float] = {}
     order: list[str] = []
     late = 0
@@ -1253,15 +1264,14 @@ def profile_report(path: str, events: int, top: int = 12) -> list[str]:
     statements = _calls(st, "psycopg/cursor.py", "execute") + _calls(
         st, "psycopg/cursor.py", "executemany"
     )
-    commits = _calls(st, "psycopg/connection.py", "commit") + _calls(
-        st, "sqlalchemy/engine/base.py", "_commit_impl"
-    )
     lines = [
-        f"      {total:.2f} s wall time in the profiled thread = {total * 1e6 / max(events, 1):,.0f} us per event; "
-        f"per event: {statements / max(events, 1):.2f} SQL statements (psycopg execute/executemany, each a "
-        f"round trip unless pipelined), "
-        f"{_calls(st, 'amqp/method_framing.py', 'write_frame') / max(events, 1):.2f} AMQP methods sent, "
-        f"{_calls(st, 'amqp/transport.py', 'read_frame') / max(events, 1):.2f} AMQP frames read"
+        f"      {total:.2f} s wall time in the profiled thread = "
+        f"{total * 1e6 / max(events, 1):,.0f} us per event; per event: "
+        f"{statements / max(events, 1):.2f} SQL statements (psycopg execute/executemany, each a "
+        "round trip unless pipelined), "
+        f"{_calls(st, 'amqp/method_framing.py', 'write_frame') / max(events, 1):.2f} AMQP methods "
+        f"sent, {_calls(st, 'amqp/transport.py', 'read_frame') / max(events, 1):.2f} AMQP frames "
+        "read"
     ]
     by_pkg: dict[str, float] = {}
     rows = []
@@ -1332,8 +1342,8 @@ def wait_for_services(cfg: dict, timeout: float = 120) -> None:
 
 
 def retrying(cfg: dict, label: str, fn, attempts: int = 3):
-    """Run one measurement; when PostgreSQL or RabbitMQ went away under it (other helpers restart them
-    on this machine), wait for them and measure again from scratch."""
+    """Run one measurement; when PostgreSQL or RabbitMQ went away under it (other helpers restart
+    them on this machine), wait for them and measure again from scratch."""
     for attempt in range(1, attempts + 1):
         try:
             wait_for_quiet_machine()
@@ -1382,7 +1392,7 @@ def server_versions(cfg: dict) -> str:
     return f"PostgreSQL {pgv}, RabbitMQ {rv}"
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--events", type=int, default=20000, help="events of the relay and consumer runs (20000)"
@@ -1442,7 +1452,330 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep the framework processes' log file"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+class PipelineBench:
+    """The parts of one run (relay, consumer, latency) and what they share: the options, the
+    configuration, the settings, and the results and profiles that the summary prints."""
+
+    def __init__(self, args, cfg: dict, names: dict, workdir: str, settings: Settings) -> None:
+        self.args = args
+        self.cfg = cfg
+        self.names = names
+        self.workdir = workdir
+        self.settings = settings
+        self.results: dict = {}
+        self.profiles: list[str] = []
+
+    def want_profile(self, rate, target):
+        args = self.args
+        return args.profile == "always" or (args.profile == "auto" and rate < target)
+
+    @staticmethod
+    def row(label, count, r, note=""):
+        rate = count / r["seconds"]
+        cpu_us = r["cpu"] * 1e6 / count
+        runs = r.get("rates", [rate])
+        print(f"   {label:55s} {rate:7,.0f} ev/s  {note}", flush=True)
+        srv = r.get("servers") or {}
+        print(
+            f"   {'':55s} ({count} in {r['seconds']:.2f} s; process CPU {cpu_us:.0f} us/event, "
+            f"i.e. a CPU-bound ceiling of {1e6 / cpu_us:,.0f}/s; PostgreSQL "
+            f"{srv.get('postgres', 0) * 1e6 / count:.0f} and RabbitMQ "
+            f"{srv.get('rabbitmq', 0) * 1e6 / count:.0f} us/event; machine {r['busy']:.0%} busy"
+            + (
+                f"; best of {len(runs)}: " + " / ".join(f"{x:,.0f}" for x in runs)
+                if len(runs) > 1
+                else ""
+            )
+            + ")",
+            flush=True,
+        )
+        return rate
+
+    def measure_relay(self, fn, count, *extra):
+        cfg, names = self.cfg, self.names
+
+        def go():
+            purge(cfg, names["queue"])
+            reset_tables(cfg)
+            fill_outbox(cfg, count)
+            load, servers = MachineLoad(), ServerCPU()
+            r = run_child(fn, cfg, *extra)
+            r["busy"], r["servers"] = load.busy(), servers.used()
+            c = counts(cfg)
+            depth = queue_depth(cfg, names["queue"])
+            if c["sent"] != count or r["published"] != count or depth != count:
+                print(
+                    f"   !! {fn.__name__}: published {r['published']}, rows sent {c['sent']}, "
+                    f"queue depth {depth}, of {count}"
+                )
+            purge(cfg, names["queue"])
+            return r
+
+        return retrying(cfg, fn.__name__, go)
+
+    def measure_consumer(self, kind, count, profile_path=None):
+        cfg, names = self.cfg, self.names
+
+        def go():
+            purge(cfg, names["queue"])
+            reset_tables(cfg)
+            preload_queue(cfg, count)
+            load, servers = MachineLoad(), ServerCPU()
+            if kind == "raw":
+                r = run_child(raw_consumer_burst, cfg, count)
+            else:
+                r = run_child(fw_consumer_burst, cfg, count, profile_path)
+            r["busy"], r["servers"] = load.busy(), servers.used()
+            c = counts(cfg)
+            if not (c["effects"] == c["inbox"] == c["outbox"] == count == r["handled"]):
+                print(
+                    f"   !! consumer {kind}: rows {c}, handled {r['handled']}, expected "
+                    f"{count} each"
+                )
+            purge(cfg, names["queue"])
+            return r
+
+        return retrying(cfg, f"consumer {kind}", go)
+
+    def interleaved(self, variants, measure, rate_of):
+        """Each variant measured args.repeat times, the variants taking turns (the machine's
+        load drifts); returns the best run of each variant, with the rates of all its runs."""
+        args, cfg = self.args, self.cfg
+        runs = {v: [] for v in variants}
+        for _ in range(args.repeat):
+            for v in variants:
+                wait_for_unblocked_broker(cfg, args.wait_for_broker)
+                runs[v].append(measure(v))
+        best = {}
+        for v, rs in runs.items():
+            best[v] = max(rs, key=rate_of)
+            best[v]["rates"] = [rate_of(r) for r in rs]
+            best[v]["runs"] = rs
+        return best
+
+    def relay_part(self) -> None:
+        """1. The outbox relay, beside the raw references; profiled when below target."""
+        args, results, profiles = self.args, self.results, self.profiles
+        n, settings, workdir = args.events, self.settings, self.workdir
+        print(
+            f"\n1. Outbox relay, publisher confirms: {n} events -> exchange -> quorum queue "
+            f"bound to {PING!r}, rows marked sent "
+            f"(OUTBOX_BATCH_SIZE={settings.outbox_batch_size}); CPU = relay process only",
+            flush=True,
+        )
+        relay_rate = lambda r: r["published"] / r["seconds"]  # noqa: E731
+        kinds = {
+            "fw": (
+                "coc_shared OutboxRelay (kombu/py-amqp, batched confirms)",
+                fw_relay_burst,
+                (),
+                n,
+            )
+        }
+        if not args.no_raw:
+            kinds["blocking"] = (
+                "raw psycopg + pika Blocking, confirm one by one",
+                raw_relay_blocking_burst,
+                (args.raw_one_by_one,),
+                args.raw_one_by_one,
+            )
+            kinds["async"] = (
+                "raw psycopg + pika SelectConnection, batched confirms",
+                raw_relay_async_burst,
+                (),
+                n,
+            )
+        best = self.interleaved(
+            list(kinds),
+            lambda k: self.measure_relay(kinds[k][1], kinds[k][3], *kinds[k][2]),
+            relay_rate,
+        )
+        rate = results["relay"] = relay_rate(best["fw"])
+        for k, (label, _fn, _extra, _limit) in kinds.items():
+            r = best[k]
+            results["relay_" + k] = relay_rate(r)
+            note = (
+                f"target >= {TARGET_RELAY:,.0f}  {verdict(rate >= TARGET_RELAY)}"
+                if k == "fw"
+                else f"{relay_rate(r) / rate:4.1f}x the relay"
+            )
+            self.row(label, r["published"], r, note)
+        if self.want_profile(rate, TARGET_RELAY):
+            path = os.path.join(workdir, "relay.prof")
+            rp = self.measure_relay(fw_relay_burst, args.profile_events, path)
+            profiles.append(
+                f"\n   Profile of the OutboxRelay.publish_pending loop ({rp['published']} "
+                f"events, {rp['published'] / rp['seconds']:,.0f} ev/s under the profiler):"
+            )
+            profiles.extend(profile_report(path, rp["published"]))
+
+    def consumer_part(self) -> None:
+        """2. One consumer process, beside the raw reference; profiled when below target."""
+        args, results, profiles = self.args, self.results, self.profiles
+        n, settings, workdir = args.events, self.settings, self.workdir
+        print(
+            f"\n2. One consumer process: {n} preloaded messages, handler = 1 insert + "
+            "ctx.emit; effects + inbox + outbox in one transaction per batch "
+            f"(CONSUMER_PREFETCH={settings.prefetch}, "
+            f"CONSUMER_BATCH_SIZE={settings.batch_size}); CPU = consumer process only",
+            flush=True,
+        )
+        labels = {"fw": "coc_shared EventConsumer (batched inbox/outbox writes)"}
+        if not args.no_raw:
+            labels["raw"] = "raw pika basic_consume + psycopg, 3 inserts/msg"
+        consumer_rate = lambda r: r["handled"] / r["seconds"]  # noqa: E731
+        best = self.interleaved(list(labels), lambda k: self.measure_consumer(k, n), consumer_rate)
+        for kind, label in labels.items():
+            r = best[kind]
+            rate = results["consumer_" + kind] = consumer_rate(r)
+            if kind == "fw":
+                note = f"target >= {TARGET_CONSUMER:,.0f}  {verdict(rate >= TARGET_CONSUMER)}"
+            else:
+                note = f"{rate / results['consumer_fw']:4.1f}x the consumer"
+            self.row(label, r["handled"], r, note)
+        if self.want_profile(results["consumer_fw"], TARGET_CONSUMER):
+            for kind in ("fw",):
+                path = os.path.join(workdir, f"consumer-{kind}.prof")
+                rp = self.measure_consumer(kind, args.profile_events, path)
+                what = "EventConsumer"
+                profiles.append(
+                    f"\n   Profile of the {what} thread ({rp['handled']} events, "
+                    f"{rp['handled'] / rp['seconds']:,.0f} ev/s under the profiler):"
+                )
+                profiles.extend(profile_report(path, rp["handled"]))
+
+    def latency_part(self) -> None:
+        """3. Latency, event committed -> effect committed, at a steady rate."""
+        args, cfg, results, profiles = self.args, self.cfg, self.results, self.profiles
+        workdir = self.workdir
+        print(
+            f"\n3. Latency, event committed -> effect committed, at a steady {args.rate:.0f} "
+            f"events/s for {args.seconds:.0f} s (+{args.warmup:.0f} s warm-up not counted); "
+            "producer, relay and consumer each in its own process; the relay also publishes "
+            f"the {HANDLED} events the handler emits",
+            flush=True,
+        )
+        variants = ["coc_shared"] + ([] if args.no_raw else ["raw"])
+        best = self.interleaved(
+            variants,
+            lambda v: retrying(
+                cfg,
+                f"latency {v}",
+                lambda: latency_run(cfg, v, args.rate, args.seconds, args.warmup),
+            ),
+            lambda x: -pct(x["commit"], 99),
+        )
+        for label in variants:
+            lr = results[f"latency_{label}"] = best[label]
+            for what, values in (
+                ("effect committed", lr["commit"]),
+                ("effect row written", lr["written"]),
+                ("relay marked sent", lr["sent"]),
+            ):
+                p99 = pct(values, 99)
+                note = ""
+                if label == "coc_shared" and what == "effect committed":
+                    note = (
+                        f"  target p99 <= {TARGET_P99_MS:.0f} ms  {verdict(p99 <= TARGET_P99_MS)}"
+                    )
+                print(
+                    f"   {label:10s} {what:19s} p50 {pct(values, 50):7.1f} ms   p99 {p99:7.1f} "
+                    f"ms   max {values[-1] if values else float('nan'):7.1f} ms{note}"
+                )
+            cpu = lr["cpu_ms"]
+            print(
+                f"   {'':10s} ({lr['events']} events, producer at {lr['producer_rate']:.1f}/s, "
+                f"{lr['late']} commits started >5 ms late, {lr['missing']} not handled)"
+            )
+            print(
+                f"   {'':10s} (CPU ms per event: producer {cpu['producer']:.2f}, relay "
+                f"{cpu['relay']:.2f}, consumer {cpu['consumer']:.2f}, PostgreSQL "
+                f"{cpu.get('postgres', float('nan')):.2f}, RabbitMQ "
+                f"{cpu.get('rabbitmq', float('nan')):.2f}: "
+                f"{sum(cpu.values()) * args.rate / 1000:.2f} of the {os.cpu_count()} cores at "
+                f"{args.rate:.0f}/s; machine {lr['busy']:.0%} busy in all)",
+                flush=True,
+            )
+            if len(lr["runs"]) > 1:
+                print(
+                    f"   {'':10s} (best of {len(lr['runs'])} runs by p99; p50/p99 (machine "
+                    "busy) of each: "
+                    + ", ".join(
+                        f"{pct(x['commit'], 50):.1f}/{pct(x['commit'], 99):.1f} ms "
+                        f"({x['busy']:.0%})"
+                        for x in lr["runs"]
+                    )
+                    + ")"
+                )
+        p99 = pct(results["latency_coc_shared"]["commit"], 99)
+        if args.profile == "always" or (args.profile == "auto" and not p99 <= TARGET_P99_MS):
+            pdir = os.path.join(workdir, "latency-profiles")
+            os.makedirs(pdir, exist_ok=True)
+            secs = min(args.seconds, 10.0)
+            lp = retrying(
+                cfg,
+                "latency profile",
+                lambda: latency_run(cfg, "coc_shared", args.rate, secs, args.warmup, pdir),
+            )
+            total = int(args.rate * (secs + args.warmup))
+            profiles.append(
+                f"\n   Profiles of the latency run's processes ({total} events at "
+                f"{args.rate:.0f}/s; under the profiler p50 {pct(lp['commit'], 50):.1f} ms, "
+                f"p99 {pct(lp['commit'], 99):.1f} ms):"
+            )
+            for part in ("producer", "relay", "consumer"):
+                profiles.append(f"    {part}:")
+                profiles.extend(
+                    profile_report(os.path.join(pdir, f"latency-{part}.prof"), total, top=8)
+                )
+
+    def print_summary(self) -> None:
+        results, profiles = self.results, self.profiles
+        print("\nSummary (targets for this 2-core machine):")
+        if "relay" in results:
+            raws = ", ".join(
+                f"{k} {results['relay_' + k]:,.0f}"
+                for k in ("async", "blocking")
+                if "relay_" + k in results
+            )
+            print(
+                f"   relay publish rate    {results['relay']:8,.0f} ev/s   target >= "
+                f"{TARGET_RELAY:,.0f}   {verdict(results['relay'] >= TARGET_RELAY)}   (raw: "
+                f"{raws or '-'})"
+            )
+        if "consumer_fw" in results:
+            others = ", ".join(
+                f"{k} {results['consumer_' + k]:,.0f}"
+                for k in ("raw",)
+                if "consumer_" + k in results
+            )
+            print(
+                f"   one consumer          {results['consumer_fw']:8,.0f} ev/s   target >= "
+                f"{TARGET_CONSUMER:,.0f}   {verdict(results['consumer_fw'] >= TARGET_CONSUMER)}   "
+                f"({others or '-'})"
+            )
+        if "latency_coc_shared" in results:
+            lr = results["latency_coc_shared"]
+            p99 = pct(lr["commit"], 99)
+            others = ", ".join(
+                f"{k} p99 {pct(results['latency_' + k]['commit'], 99):.1f} ms"
+                for k in ("raw",)
+                if "latency_" + k in results
+            )
+            print(
+                f"   latency p99           {p99:8.1f} ms     target <= {TARGET_P99_MS:.0f} ms      "
+                f"{verdict(p99 <= TARGET_P99_MS)}   (p50 {pct(lr['commit'], 50):.1f} ms, max "
+                f"{lr['commit'][-1]:.1f} ms; {others or '-'})"
+            )
+        for line in profiles:
+            print(line)
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
     QUIET["max_wait"] = args.quiet_wait
     parts = {p.strip() for p in args.only.split(",") if p.strip()}
 
@@ -1474,8 +1807,6 @@ def main(argv=None) -> int:
         f"database {db_name}, BUS_PREFIX {cfg['prefix']}, framework LOG_LEVEL={args.log_level} "
         f"(log: {cfg['log_path']})"
     )
-    results: dict = {}
-    profiles: list[str] = []
     t_start = time.monotonic()
     try:
         create_environment(cfg)
@@ -1483,282 +1814,14 @@ def main(argv=None) -> int:
             server_versions(cfg)
             + f"; service queue {names['queue']} is a quorum queue, as in production"
         )
-        settings = make_runtime(cfg).settings
-        n = args.events
-
-        def want_profile(rate, target):
-            return args.profile == "always" or (args.profile == "auto" and rate < target)
-
-        def row(label, count, r, note=""):
-            rate = count / r["seconds"]
-            cpu_us = r["cpu"] * 1e6 / count
-            runs = r.get("rates", [rate])
-            print(f"   {label:55s} {rate:7,.0f} ev/s  {note}", flush=True)
-            srv = r.get("servers") or {}
-            print(
-                f"   {'':55s} ({count} in {r['seconds']:.2f} s; process CPU {cpu_us:.0f} us/event, i.e. a CPU-bound "
-                f"ceiling of {1e6 / cpu_us:,.0f}/s; PostgreSQL {srv.get('postgres', 0) * 1e6 / count:.0f} and "
-                f"RabbitMQ {srv.get('rabbitmq', 0) * 1e6 / count:.0f} us/event; machine {r['busy']:.0%} busy"
-                + (
-                    f"; best of {len(runs)}: " + " / ".join(f"{x:,.0f}" for x in runs)
-                    if len(runs) > 1
-                    else ""
-                )
-                + ")",
-                flush=True,
-            )
-            return rate
-
-        def measure_relay(fn, count, *extra):
-            def go():
-                purge(cfg, names["queue"])
-                reset_tables(cfg)
-                fill_outbox(cfg, count)
-                load, servers = MachineLoad(), ServerCPU()
-                r = run_child(fn, cfg, *extra)
-                r["busy"], r["servers"] = load.busy(), servers.used()
-                c = counts(cfg)
-                depth = queue_depth(cfg, names["queue"])
-                if c["sent"] != count or r["published"] != count or depth != count:
-                    print(
-                        f"   !! {fn.__name__}: published {r['published']}, rows sent {c['sent']}, "
-                        f"queue depth {depth}, of {count}"
-                    )
-                purge(cfg, names["queue"])
-                return r
-
-            return retrying(cfg, fn.__name__, go)
-
-        def measure_consumer(kind, count, profile_path=None):
-            def go():
-                purge(cfg, names["queue"])
-                reset_tables(cfg)
-                preload_queue(cfg, count)
-                load, servers = MachineLoad(), ServerCPU()
-                if kind == "raw":
-                    r = run_child(raw_consumer_burst, cfg, count)
-                else:
-                    r = run_child(fw_consumer_burst, cfg, count, profile_path)
-                r["busy"], r["servers"] = load.busy(), servers.used()
-                c = counts(cfg)
-                if not (c["effects"] == c["inbox"] == c["outbox"] == count == r["handled"]):
-                    print(
-                        f"   !! consumer {kind}: rows {c}, handled {r['handled']}, expected {count} each"
-                    )
-                purge(cfg, names["queue"])
-                return r
-
-            return retrying(cfg, f"consumer {kind}", go)
-
-        def interleaved(variants, measure, rate_of):
-            """Each variant measured args.repeat times, the variants taking turns (the machine's load
-            drifts); returns the best run of each variant, with the rates of all its runs."""
-            runs = {v: [] for v in variants}
-            for _ in range(args.repeat):
-                for v in variants:
-                    wait_for_unblocked_broker(cfg, args.wait_for_broker)
-                    runs[v].append(measure(v))
-            best = {}
-            for v, rs in runs.items():
-                best[v] = max(rs, key=rate_of)
-                best[v]["rates"] = [rate_of(r) for r in rs]
-                best[v]["runs"] = rs
-            return best
-
+        bench = PipelineBench(args, cfg, names, workdir, make_runtime(cfg).settings)
         if "relay" in parts:
-            print(
-                f"\n1. Outbox relay, publisher confirms: {n} events -> exchange -> quorum queue bound to "
-                f"{PING!r}, rows marked sent (OUTBOX_BATCH_SIZE={settings.outbox_batch_size}); "
-                "CPU = relay process only",
-                flush=True,
-            )
-            relay_rate = lambda r: r["published"] / r["seconds"]  # noqa: E731
-            kinds = {
-                "fw": (
-                    "coc_shared OutboxRelay (kombu/py-amqp, batched confirms)",
-                    fw_relay_burst,
-                    (),
-                    n,
-                )
-            }
-            if not args.no_raw:
-                kinds["blocking"] = (
-                    "raw psycopg + pika Blocking, confirm one by one",
-                    raw_relay_blocking_burst,
-                    (args.raw_one_by_one,),
-                    args.raw_one_by_one,
-                )
-                kinds["async"] = (
-                    "raw psycopg + pika SelectConnection, batched confirms",
-                    raw_relay_async_burst,
-                    (),
-                    n,
-                )
-            best = interleaved(
-                list(kinds),
-                lambda k: measure_relay(kinds[k][1], kinds[k][3], *kinds[k][2]),
-                relay_rate,
-            )
-            rate = results["relay"] = relay_rate(best["fw"])
-            for k, (label, _fn, _extra, _limit) in kinds.items():
-                r = best[k]
-                results["relay_" + k] = relay_rate(r)
-                note = (
-                    f"target >= {TARGET_RELAY:,.0f}  {verdict(rate >= TARGET_RELAY)}"
-                    if k == "fw"
-                    else f"{relay_rate(r) / rate:4.1f}x the relay"
-                )
-                row(label, r["published"], r, note)
-            if want_profile(rate, TARGET_RELAY):
-                path = os.path.join(workdir, "relay.prof")
-                rp = measure_relay(fw_relay_burst, args.profile_events, path)
-                profiles.append(
-                    f"\n   Profile of the OutboxRelay.publish_pending loop ({rp['published']} events, "
-                    f"{rp['published'] / rp['seconds']:,.0f} ev/s under the profiler):"
-                )
-                profiles.extend(profile_report(path, rp["published"]))
-
+            bench.relay_part()
         if "consumer" in parts:
-            print(
-                f"\n2. One consumer process: {n} preloaded messages, handler = 1 insert + ctx.emit; effects + "
-                f"inbox + outbox in one transaction per batch (CONSUMER_PREFETCH={settings.prefetch}, "
-                f"CONSUMER_BATCH_SIZE={settings.batch_size}); CPU = consumer process only",
-                flush=True,
-            )
-            labels = {"fw": "coc_shared EventConsumer (batched inbox/outbox writes)"}
-            if not args.no_raw:
-                labels["raw"] = "raw pika basic_consume + psycopg, 3 inserts/msg"
-            consumer_rate = lambda r: r["handled"] / r["seconds"]  # noqa: E731
-            best = interleaved(list(labels), lambda k: measure_consumer(k, n), consumer_rate)
-            for kind, label in labels.items():
-                r = best[kind]
-                rate = results["consumer_" + kind] = consumer_rate(r)
-                if kind == "fw":
-                    note = f"target >= {TARGET_CONSUMER:,.0f}  {verdict(rate >= TARGET_CONSUMER)}"
-                else:
-                    note = f"{rate / results['consumer_fw']:4.1f}x the consumer"
-                row(label, r["handled"], r, note)
-            if want_profile(results["consumer_fw"], TARGET_CONSUMER):
-                for kind in ("fw",):
-                    path = os.path.join(workdir, f"consumer-{kind}.prof")
-                    rp = measure_consumer(kind, args.profile_events, path)
-                    what = "EventConsumer"
-                    profiles.append(
-                        f"\n   Profile of the {what} thread ({rp['handled']} events, "
-                        f"{rp['handled'] / rp['seconds']:,.0f} ev/s under the profiler):"
-                    )
-                    profiles.extend(profile_report(path, rp["handled"]))
-
+            bench.consumer_part()
         if "latency" in parts:
-            print(
-                f"\n3. Latency, event committed -> effect committed, at a steady {args.rate:.0f} events/s for "
-                f"{args.seconds:.0f} s (+{args.warmup:.0f} s warm-up not counted); producer, relay and consumer "
-                f"each in its own process; the relay also publishes the {HANDLED} events the handler emits",
-                flush=True,
-            )
-            variants = ["coc_shared"] + ([] if args.no_raw else ["raw"])
-            best = interleaved(
-                variants,
-                lambda v: retrying(
-                    cfg,
-                    f"latency {v}",
-                    lambda: latency_run(cfg, v, args.rate, args.seconds, args.warmup),
-                ),
-                lambda x: -pct(x["commit"], 99),
-            )
-            for label in variants:
-                lr = results[f"latency_{label}"] = best[label]
-                for what, values in (
-                    ("effect committed", lr["commit"]),
-                    ("effect row written", lr["written"]),
-                    ("relay marked sent", lr["sent"]),
-                ):
-                    p99 = pct(values, 99)
-                    note = ""
-                    if label == "coc_shared" and what == "effect committed":
-                        note = f"  target p99 <= {TARGET_P99_MS:.0f} ms  {verdict(p99 <= TARGET_P99_MS)}"
-                    print(
-                        f"   {label:10s} {what:19s} p50 {pct(values, 50):7.1f} ms   p99 {p99:7.1f} ms   "
-                        f"max {values[-1] if values else float('nan'):7.1f} ms{note}"
-                    )
-                cpu = lr["cpu_ms"]
-                print(
-                    f"   {'':10s} ({lr['events']} events, producer at {lr['producer_rate']:.1f}/s, {lr['late']} "
-                    f"commits started >5 ms late, {lr['missing']} not handled)"
-                )
-                print(
-                    f"   {'':10s} (CPU ms per event: producer {cpu['producer']:.2f}, relay {cpu['relay']:.2f}, "
-                    f"consumer {cpu['consumer']:.2f}, PostgreSQL {cpu.get('postgres', float('nan')):.2f}, RabbitMQ "
-                    f"{cpu.get('rabbitmq', float('nan')):.2f}: {sum(cpu.values()) * args.rate / 1000:.2f} of the "
-                    f"{os.cpu_count()} cores at {args.rate:.0f}/s; machine {lr['busy']:.0%} busy in all)",
-                    flush=True,
-                )
-                if len(lr["runs"]) > 1:
-                    print(
-                        f"   {'':10s} (best of {len(lr['runs'])} runs by p99; p50/p99 (machine busy) of each: "
-                        + ", ".join(
-                            f"{pct(x['commit'], 50):.1f}/{pct(x['commit'], 99):.1f} ms ({x['busy']:.0%})"
-                            for x in lr["runs"]
-                        )
-                        + ")"
-                    )
-            p99 = pct(results["latency_coc_shared"]["commit"], 99)
-            if args.profile == "always" or (args.profile == "auto" and not p99 <= TARGET_P99_MS):
-                pdir = os.path.join(workdir, "latency-profiles")
-                os.makedirs(pdir, exist_ok=True)
-                secs = min(args.seconds, 10.0)
-                lp = retrying(
-                    cfg,
-                    "latency profile",
-                    lambda: latency_run(cfg, "coc_shared", args.rate, secs, args.warmup, pdir),
-                )
-                total = int(args.rate * (secs + args.warmup))
-                profiles.append(
-                    f"\n   Profiles of the latency run's processes ({total} events at {args.rate:.0f}/s; "
-                    f"under the profiler p50 {pct(lp['commit'], 50):.1f} ms, p99 {pct(lp['commit'], 99):.1f} ms):"
-                )
-                for part in ("producer", "relay", "consumer"):
-                    profiles.append(f"    {part}:")
-                    profiles.extend(
-                        profile_report(os.path.join(pdir, f"latency-{part}.prof"), total, top=8)
-                    )
-
-        print("\nSummary (targets for this 2-core machine):")
-        if "relay" in results:
-            raws = ", ".join(
-                f"{k} {results['relay_' + k]:,.0f}"
-                for k in ("async", "blocking")
-                if "relay_" + k in results
-            )
-            print(
-                f"   relay publish rate    {results['relay']:8,.0f} ev/s   target >= {TARGET_RELAY:,.0f}   "
-                f"{verdict(results['relay'] >= TARGET_RELAY)}   (raw: {raws or '-'})"
-            )
-        if "consumer_fw" in results:
-            others = ", ".join(
-                f"{k} {results['consumer_' + k]:,.0f}"
-                for k in ("raw",)
-                if "consumer_" + k in results
-            )
-            print(
-                f"   one consumer          {results['consumer_fw']:8,.0f} ev/s   target >= {TARGET_CONSUMER:,.0f}   "
-                f"{verdict(results['consumer_fw'] >= TARGET_CONSUMER)}   ({others or '-'})"
-            )
-        if "latency_coc_shared" in results:
-            lr = results["latency_coc_shared"]
-            p99 = pct(lr["commit"], 99)
-            others = ", ".join(
-                f"{k} p99 {pct(results['latency_' + k]['commit'], 99):.1f} ms"
-                for k in ("raw",)
-                if "latency_" + k in results
-            )
-            print(
-                f"   latency p99           {p99:8.1f} ms     target <= {TARGET_P99_MS:.0f} ms      "
-                f"{verdict(p99 <= TARGET_P99_MS)}   (p50 {pct(lr['commit'], 50):.1f} ms, max {lr['commit'][-1]:.1f} ms"
-                f"; {others or '-'})"
-            )
-        for line in profiles:
-            print(line)
+            bench.latency_part()
+        bench.print_summary()
         print(f"\ntotal run time {time.monotonic() - t_start:.0f} s")
         return 0
     finally:
