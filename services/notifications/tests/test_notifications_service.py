@@ -1,5 +1,5 @@
-"""Integration tests of the notifications service on the real PostgreSQL and RabbitMQ (this run's own
-database and bus prefix, from coc_shared.testing)."""
+"""Integration tests of the notifications service on the real PostgreSQL and RabbitMQ (this run's
+own database and bus prefix, from coc_shared.testing)."""
 
 import uuid
 

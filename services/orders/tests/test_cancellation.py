@@ -169,7 +169,8 @@ def cancel_as_owner_of(runtime, client, order_id):
 
 @pytest.fixture
 def consumers(runtime, settings_factory):
-    """The orders relay, and the consumers of payments and the supplier gateway, on the real broker."""
+    """The orders relay, and the consumers of payments and the supplier gateway, on the real
+    broker."""
     payments = Runtime(payments_definition, settings_factory("payments", outbox_poll_seconds=0.2))
     gateway = Runtime(
         gateway_definition, settings_factory("supplier-gateway", outbox_poll_seconds=0.2)

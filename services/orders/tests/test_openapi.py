@@ -85,7 +85,8 @@ CHECKS = [
 
 def test_every_operation_answers_as_documented_and_never_5xx(api_schema, credentials):
     """schemathesis's generated requests (valid and not) on every operation, with valid tokens;
-    schemathesis's pytest plugin (``from_fixture``) does not run under pytest 9, so the loop is here."""
+    schemathesis's pytest plugin (``from_fixture``) does not run under pytest 9, so the loop is
+    here."""
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) >= 10
     for operation in operations:

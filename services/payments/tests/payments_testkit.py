@@ -89,18 +89,7 @@ class FakePayPal:
     def app(self, request: Request) -> Response:
         self.calls.append((request.method, request.path))
         if request.path == "/v1/oauth2/token":
-            auth = request.authorization
-            if (
-                not auth
-                or (auth.username, auth.password) != (self.client_id, self.secret)
-                or request.form.get("grant_type") != "client_credentials"
-            ):
-                return Response(
-                    json.dumps({"error": "invalid_client"}), 401, content_type="application/json"
-                )
-            return self._json(
-                {"access_token": "A21AA-token", "token_type": "Bearer", "expires_in": 32400}
-            )
+            return self._token(request)
         if request.path.startswith("/v1/notifications/certs/"):
             if self.fail_certificates:
                 return self._json({"name": "SERVICE_UNAVAILABLE"}, 503)
@@ -110,60 +99,80 @@ class FakePayPal:
             return self._json({"name": "AUTHENTICATION_FAILURE"}, 401)
         request_id = request.headers.get("PayPal-Request-Id")
         if request.path == "/v2/checkout/orders" and request.method == "POST":
-            with self.lock:
-                if request_id in self.by_request_id:
-                    return self._json(self.by_request_id[request_id], 200)
-                body = request.get_json()
-                assert body["intent"] == "CAPTURE"
-                oid = uuid.uuid4().hex[:17].upper()
-                order = {
-                    "id": oid,
-                    "status": "PAYER_ACTION_REQUIRED",
-                    "purchase_units": body["purchase_units"],
-                    "links": [
-                        {"rel": "self", "href": f"{self.url}/v2/checkout/orders/{oid}"},
-                        {
-                            "rel": "payer-action",
-                            "href": f"https://www.paypal.test/checkoutnow?token={oid}",
-                        },
-                    ],
-                }
-                self.orders[oid] = order
-                self.by_request_id[request_id] = order
-            return self._json(order, 201)
+            return self._create_order(request, request_id)
         if request.path.endswith("/capture") and request.method == "POST":
-            if self.fail_capture:
-                return self._json({"name": "INTERNAL_SERVICE_ERROR"}, 500)
-            oid = request.path.split("/")[-2]
-            with self.lock:
-                order = self.orders.get(oid)
-                if order is None:
-                    return self._json({"name": "RESOURCE_NOT_FOUND"}, 404)
-                if request_id in self.by_request_id:
-                    return self._json(self.by_request_id[request_id], 200)
-                if order["status"] == "COMPLETED":
-                    return self._json(
-                        {
-                            "name": "UNPROCESSABLE_ENTITY",
-                            "details": [{"issue": "ORDER_ALREADY_CAPTURED"}],
-                        },
-                        422,
-                    )
-                unit = order["purchase_units"][0]
-                order["status"] = "COMPLETED"
-                unit["payments"] = {
-                    "captures": [
-                        {
-                            "id": "CAP" + uuid.uuid4().hex[:14].upper(),
-                            "status": "COMPLETED",
-                            "amount": unit["amount"],
-                            "custom_id": unit["custom_id"],
-                        }
-                    ]
-                }
-                self.by_request_id[request_id] = order
-            return self._json(order, 201)
+            return self._capture(request, request_id)
         return self._json({"name": "RESOURCE_NOT_FOUND"}, 404)
+
+    def _token(self, request: Request) -> Response:
+        auth = request.authorization
+        if (
+            not auth
+            or (auth.username, auth.password) != (self.client_id, self.secret)
+            or request.form.get("grant_type") != "client_credentials"
+        ):
+            return Response(
+                json.dumps({"error": "invalid_client"}), 401, content_type="application/json"
+            )
+        return self._json(
+            {"access_token": "A21AA-token", "token_type": "Bearer", "expires_in": 32400}
+        )
+
+    def _create_order(self, request: Request, request_id: str | None) -> Response:
+        with self.lock:
+            if request_id in self.by_request_id:
+                return self._json(self.by_request_id[request_id], 200)
+            body = request.get_json()
+            assert body["intent"] == "CAPTURE"
+            oid = uuid.uuid4().hex[:17].upper()
+            order = {
+                "id": oid,
+                "status": "PAYER_ACTION_REQUIRED",
+                "purchase_units": body["purchase_units"],
+                "links": [
+                    {"rel": "self", "href": f"{self.url}/v2/checkout/orders/{oid}"},
+                    {
+                        "rel": "payer-action",
+                        "href": f"https://www.paypal.test/checkoutnow?token={oid}",
+                    },
+                ],
+            }
+            self.orders[oid] = order
+            self.by_request_id[request_id] = order
+        return self._json(order, 201)
+
+    def _capture(self, request: Request, request_id: str | None) -> Response:
+        if self.fail_capture:
+            return self._json({"name": "INTERNAL_SERVICE_ERROR"}, 500)
+        oid = request.path.split("/")[-2]
+        with self.lock:
+            order = self.orders.get(oid)
+            if order is None:
+                return self._json({"name": "RESOURCE_NOT_FOUND"}, 404)
+            if request_id in self.by_request_id:
+                return self._json(self.by_request_id[request_id], 200)
+            if order["status"] == "COMPLETED":
+                return self._json(
+                    {
+                        "name": "UNPROCESSABLE_ENTITY",
+                        "details": [{"issue": "ORDER_ALREADY_CAPTURED"}],
+                    },
+                    422,
+                )
+            unit = order["purchase_units"][0]
+            order["status"] = "COMPLETED"
+            unit["payments"] = {
+                "captures": [
+                    {
+                        "id": "CAP" + uuid.uuid4().hex[:14].upper(),
+                        "status": "COMPLETED",
+                        "amount": unit["amount"],
+                        "custom_id": unit["custom_id"],
+                    }
+                ]
+            }
+            self.by_request_id[request_id] = order
+        return self._json(order, 201)
 
     @staticmethod
     def _json(doc, status=200):
@@ -282,7 +291,9 @@ def client(runtime):
 @pytest.fixture
 def staff_auth(runtime):
     return {
-        "Authorization": f"Bearer {issue_staff_token(runtime.settings.staff_token_secret, 'alice', 'support')}"
+        "Authorization": (
+            f"Bearer {issue_staff_token(runtime.settings.staff_token_secret, 'alice', 'support')}"
+        )
     }
 
 
@@ -505,8 +516,8 @@ FAKE_ORDERS = _FakeOrdersDefinition(name="orders", metadata=MetaData(), migratio
 
 @pytest.fixture
 def fake_orders(settings_factory):
-    """``fake_orders(payments_runtime)``: the consumer and relay of ``payments_runtime`` and the relay
-    of a fake orders service, as threads on the real broker (payments' queue is bound before
+    """``fake_orders(payments_runtime)``: the consumer and relay of ``payments_runtime`` and the
+    relay of a fake orders service, as threads on the real broker (payments' queue is bound before
     anything is published); returns the fake orders runtime. The threads stop at the end."""
     stop = threading.Event()
     threads: list[threading.Thread] = []
@@ -550,7 +561,8 @@ class Pipeline:
         self.observer = observer
 
     def place(self, method: str = "card", amount_cents: int = 24900, account_id: str | None = None):
-        """Publish order.placed through the orders runtime's outbox; wait until payments recorded it."""
+        """Publish order.placed through the orders runtime's outbox; wait until payments recorded
+        it."""
         event, token = order_placed(method, amount_cents, account_id)
         with self.orders.unit_of_work(correlation_id=event.correlation_id) as uow:
             uow.emit(event.type, event.data, subject=event.subject, personal=event.personal)
@@ -562,7 +574,8 @@ class Pipeline:
         return event.data, token
 
     def cancel(self, order_id: str, cancelled_by: str = "customer"):
-        """Publish order.cancelled through the orders runtime's outbox; wait until payments handled it."""
+        """Publish order.cancelled through the orders runtime's outbox; wait until payments handled
+        it."""
         with self.orders.unit_of_work(correlation_id=order_id) as uow:
             event = uow.emit(
                 "order.cancelled",

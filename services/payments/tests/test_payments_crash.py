@@ -121,7 +121,8 @@ def test_kill_9_right_after_answering_a_notification_still_confirms_once(runtime
         observer.wait(
             "payment.confirmed", marker.data["order_id"]
         )  # published after anything before it
-        # one event (a relay killed before marking a row sent may publish it twice, under the same id)
+        # one event (a relay killed before marking a row sent may publish it twice, under the same
+        # id)
         assert len({e["id"] for e in observer.of("payment.confirmed", order_id)}) == 1
         assert len(outbox_events(runtime, "payment.confirmed", order_id)) == 1
     finally:

@@ -1,4 +1,5 @@
-"""Unit tests of the payments domain (no I/O) and of the handler table's coverage of the catalogue."""
+"""Unit tests of the payments domain (no I/O) and of the handler table's coverage of the
+catalogue."""
 
 from datetime import UTC, datetime
 
@@ -34,7 +35,8 @@ def test_an_order_placed_makes_its_total_due():
 
 def test_a_payment_due_keeps_nothing_personal():
     due = PaymentDue.from_order_placed({**ORDER_PLACED, "email": "someone@example.org"})
-    # identifiers only: the account id, the SHA-256 of the order's access token, the transfer reference
+    # identifiers only: the account id, the SHA-256 of the order's access token, the transfer
+    # reference
     assert set(vars(due)) == {
         "order_id",
         "order_number",
@@ -86,9 +88,7 @@ def test_an_account_deactivation_reads_the_account_and_the_erasure_time():
     deactivation = AccountDeactivation.from_message(
         "e-2", {"account_id": "a-1", "erased_at": "2026-11-27T10:00:00+00:00"}
     )
-    assert deactivation == AccountDeactivation(
-        "a-1", "e-2", datetime(2026, 11, 27, 10, tzinfo=UTC)
-    )
+    assert deactivation == AccountDeactivation("a-1", "e-2", datetime(2026, 11, 27, 10, tzinfo=UTC))
 
 
 @pytest.mark.parametrize(

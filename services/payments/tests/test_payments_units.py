@@ -228,12 +228,16 @@ def test_webhook_credit_reads_a_transaction():
 
 
 def test_camt053_batch_entries_give_one_credit_per_transaction():
-    xml = b"""<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt><Stmt><Id>S1</Id>
-    <Ntry><Amt Ccy="EUR">30.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><AcctSvcrRef>E1</AcctSvcrRef>
+    xml = b"""<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">
+    <BkToCstmrStmt><Stmt><Id>S1</Id>
+    <Ntry><Amt Ccy="EUR">30.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>
+     <AcctSvcrRef>E1</AcctSvcrRef>
      <NtryDtls>
-      <TxDtls><Refs><AcctSvcrRef>T1</AcctSvcrRef></Refs><AmtDtls><TxAmt><Amt Ccy="EUR">10.00</Amt></TxAmt></AmtDtls>
+      <TxDtls><Refs><AcctSvcrRef>T1</AcctSvcrRef></Refs>
+        <AmtDtls><TxAmt><Amt Ccy="EUR">10.00</Amt></TxAmt></AmtDtls>
         <RmtInf><Ustrd>RF18 A</Ustrd></RmtInf></TxDtls>
-      <TxDtls><Refs><AcctSvcrRef>T2</AcctSvcrRef></Refs><Amt Ccy="EUR">20.00</Amt><RmtInf><Ustrd>B</Ustrd></RmtInf></TxDtls>
+      <TxDtls><Refs><AcctSvcrRef>T2</AcctSvcrRef></Refs><Amt Ccy="EUR">20.00</Amt>
+        <RmtInf><Ustrd>B</Ustrd></RmtInf></TxDtls>
      </NtryDtls></Ntry></Stmt></BkToCstmrStmt></Document>"""
     credits = parse_camt053(xml)
     assert [(c.transaction_id, c.amount_cents, c.label, c.booked) for c in credits] == [

@@ -1,7 +1,6 @@
 """PayPal: Orders v2 checkout through the real client against a local PayPal, webhooks signed with
 a certificate made by the test and verified as PayPal specifies, capture on approval."""
 
-
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from payments_testkit import (

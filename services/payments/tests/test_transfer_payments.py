@@ -285,7 +285,8 @@ def test_a_camt053_statement_confirms_matched_credits_and_reviews_the_rest(
 def test_a_statement_that_is_not_camt053_or_is_hostile_xml_is_refused(client, staff_auth):
     headers = {**staff_auth, "Content-Type": "application/xml"}
     bomb = (
-        '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
+        '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b '
+        '"&a;&a;&a;&a;&a;&a;">]>'
         "<Document>&b;</Document>"
     )
     for body in ("not xml", "<Document><Other/></Document>", bomb):

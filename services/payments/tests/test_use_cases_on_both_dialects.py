@@ -356,7 +356,9 @@ def test_a_camt053_import_confirms_once_and_a_second_import_changes_nothing(
 
     client = any_runtime.create_app().test_client()
     staff = {
-        "Authorization": f"Bearer {issue_staff_token(any_runtime.settings.staff_token_secret, 'ann', 'admin')}",
+        "Authorization": (
+            f"Bearer {issue_staff_token(any_runtime.settings.staff_token_secret, 'ann', 'admin')}"
+        ),
         "Content-Type": "application/xml",
     }
     paid_id, paid_ref = transfer_order(any_runtime, 24900)

@@ -1,4 +1,5 @@
-"""Unit tests of the supplier gateway's domain (no I/O) and of the handler table's coverage of the catalogue."""
+"""Unit tests of the supplier gateway's domain (no I/O) and of the handler table's coverage of the
+catalogue."""
 
 import itertools
 

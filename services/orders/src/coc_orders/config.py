@@ -57,21 +57,23 @@ VARIABLES = declare(
     Variable(
         "ORDERS_BRANDS_PATH",
         None,
-        "JSON file of the brands the orders service sells (price in euro cents VAT included, VAT rate, "
-        "documents required, extra fields); defaults to the brand list shipped in the package.",
+        "JSON file of the brands the orders service sells (price in euro cents VAT included, VAT "
+        "rate, documents required, extra fields); defaults to the brand list shipped in the "
+        "package.",
     ),
     Variable(
         "ORDERS_DOCUMENT_KEY",
         None,
-        "AES-256-GCM key (32 bytes, base64) that encrypts customers' documents before they are stored. "
-        "Document uploads answer 503 without it.",
+        "AES-256-GCM key (32 bytes, base64) that encrypts customers' documents before they are "
+        "stored. Document uploads answer 503 without it.",
         aes_256_key,
     ),
     Variable(
         "ORDERS_DOCUMENT_STORE",
         None,
-        "Where encrypted documents go: `s3` (any S3-compatible store, through boto3) or `local` (a folder, "
-        "ORDERS_DOCUMENTS_DIR); empty chooses `local` in the embedded mode and `s3` otherwise.",
+        "Where encrypted documents go: `s3` (any S3-compatible store, through boto3) or `local` (a "
+        "folder, ORDERS_DOCUMENTS_DIR); empty chooses `local` in the embedded mode and `s3` "
+        "otherwise.",
         one_of("s3", "local"),
     ),
     Variable(
@@ -117,7 +119,8 @@ VARIABLES = declare(
     Variable(
         "ORDERS_RATE_LIMIT_ORDERS",
         "20/minute",
-        "Orders (`POST /v1/orders`) and account creations allowed per client IP (`N/second|minute|hour`).",
+        "Orders (`POST /v1/orders`) and account creations allowed per client IP "
+        "(`N/second|minute|hour`).",
         rate_limit,
     ),
     Variable(
@@ -136,7 +139,8 @@ VARIABLES = declare(
     Variable(
         "ORDERS_EMAIL_CONFIRMATION_URL",
         "http://127.0.0.1:8001/v1/accounts/email-confirmation?token={token}",
-        "Link sent to a new e-mail address to confirm an account's change of e-mail (`{token}` is replaced).",
+        "Link sent to a new e-mail address to confirm an account's change of e-mail (`{token}` is "
+        "replaced).",
         url("http", "https"),
     ),
     Variable(
@@ -148,7 +152,8 @@ VARIABLES = declare(
     Variable(
         "ORDERS_IDEMPOTENCY_TTL_HOURS",
         "24",
-        "Hours during which a retried `POST /v1/orders` with the same Idempotency-Key gets the first answer.",
+        "Hours during which a retried `POST /v1/orders` with the same Idempotency-Key gets the "
+        "first answer.",
         number(0),
     ),
 )

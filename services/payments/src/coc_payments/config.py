@@ -74,7 +74,8 @@ VARIABLES = declare(
     Variable(
         "SYSTEMPAY_SITE_ID",
         None,
-        "Shop id (`vads_site_id`) at the bank's Systempay platform. Card checkout answers 503 without it.",
+        "Shop id (`vads_site_id`) at the bank's Systempay platform. Card checkout answers 503 "
+        "without it.",
         text,
     ),
     Variable(
@@ -101,30 +102,31 @@ VARIABLES = declare(
     Variable(
         "PAYPAL_CLIENT_ID",
         None,
-        "PayPal REST app client id (OAuth2 client credentials). PayPal checkout answers 503 without it.",
+        "PayPal REST app client id (OAuth2 client credentials). PayPal checkout answers 503 "
+        "without it.",
         text,
     ),
     Variable("PAYPAL_CLIENT_SECRET", None, "PayPal REST app secret.", text),
     Variable(
         "PAYPAL_WEBHOOK_ID",
         None,
-        "Id of our webhook at PayPal, part of every webhook's signed string. PayPal webhooks answer 401 "
-        "without it.",
+        "Id of our webhook at PayPal, part of every webhook's signed string. PayPal webhooks "
+        "answer 401 without it.",
         text,
     ),
     Variable(
         "PAYPAL_CERT_URL_PREFIXES",
         "https://api.paypal.com/,https://api.sandbox.paypal.com/,https://api-m.paypal.com/,"
         "https://api-m.sandbox.paypal.com/",
-        "Comma-separated URL prefixes a webhook's `PAYPAL-CERT-URL` must start with (PayPal's own hosts); "
-        "certificates are fetched from nowhere else.",
+        "Comma-separated URL prefixes a webhook's `PAYPAL-CERT-URL` must start with (PayPal's own "
+        "hosts); certificates are fetched from nowhere else.",
         url_prefixes,
     ),
     Variable(
         "TRANSFER_IBAN",
         None,
-        "IBAN of the company's account that customers pay transfers to. Transfer checkout answers 503 "
-        "without it; an invalid one stops the start.",
+        "IBAN of the company's account that customers pay transfers to. Transfer checkout answers "
+        "503 without it; an invalid one stops the start.",
         iban,
     ),
     Variable("TRANSFER_BIC", None, "BIC of that account (an invalid one stops the start).", bic),
@@ -132,8 +134,8 @@ VARIABLES = declare(
     Variable(
         "QONTO_WEBHOOK_SECRET",
         None,
-        "Secret of the business bank's transaction webhook (HMAC-SHA-256 of `<t>.<body>`). Its callbacks "
-        "answer 401 without it.",
+        "Secret of the business bank's transaction webhook (HMAC-SHA-256 of `<t>.<body>`). Its "
+        "callbacks answer 401 without it.",
         text,
     ),
     Variable(
@@ -233,7 +235,8 @@ class PaymentsConfig:
         return self.transfer_iban, self.transfer_bic, self.transfer_beneficiary
 
     def cert_url_allowed(self, url: str) -> bool:
-        """True when ``url`` is under one of PayPal's hosts (scheme, host and port equal, path prefix)."""
+        """True when ``url`` is under one of PayPal's hosts (scheme, host and port equal, path
+        prefix)."""
         try:
             target = urlsplit(url)
             target_port = target.port

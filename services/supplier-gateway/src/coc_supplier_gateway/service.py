@@ -1,4 +1,5 @@
-"""The supplier-gateway service as the shared runtime sees it: name, tables, migrations, handlers, routes."""
+"""The supplier-gateway service as the shared runtime sees it: name, tables, migrations, handlers,
+routes."""
 
 from __future__ import annotations
 

@@ -22,5 +22,6 @@ def record_deactivation_request(event: Event, ctx: HandlerContext) -> None:
 
 
 def handlers(_runtime=None) -> dict[str, Handler]:
-    """The event types the gdpr service consumes (the catalogue's ``consumers``) and their handlers."""
+    """The event types the gdpr service consumes (the catalogue's ``consumers``) and their
+    handlers."""
     return {"account.deactivation_requested": record_deactivation_request}

@@ -33,7 +33,8 @@ def record_account_deactivated(event: Event, ctx: HandlerContext) -> None:
 
 
 def handlers(_runtime=None) -> dict[str, Handler]:
-    """The event types the notifications service consumes (the catalogue's ``consumers``) and their handlers."""
+    """The event types the notifications service consumes (the catalogue's ``consumers``) and their
+    handlers."""
     table: dict[str, Handler] = {event_type: record_notification for event_type in TEMPLATES}
     table["account.deactivated"] = record_account_deactivated
     return table

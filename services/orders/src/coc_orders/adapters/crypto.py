@@ -26,8 +26,8 @@ class Cipher:
         return base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()
 
     def encrypt(self, plaintext: bytes, context: str) -> bytes:
-        """``MAGIC | 12-byte nonce | ciphertext+tag``; ``context`` (e.g. the document id) is bound as
-        associated data, so a blob cannot be passed off as another document."""
+        """``MAGIC | 12-byte nonce | ciphertext+tag``; ``context`` (e.g. the document id) is bound
+        as associated data, so a blob cannot be passed off as another document."""
         nonce = os.urandom(12)
         return MAGIC + nonce + self._aead.encrypt(nonce, plaintext, context.encode())
 

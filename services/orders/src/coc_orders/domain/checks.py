@@ -129,11 +129,12 @@ def siren(value: str) -> str:
 
 def french_vat_key(siren_number: str) -> str:
     """The two-digit key of the French VAT number of a SIREN: (12 + 3 × (SIREN mod 97)) mod 97."""
-    return "%02d" % ((12 + 3 * (int(siren_number) % 97)) % 97)
+    return f"{(12 + 3 * (int(siren_number) % 97)) % 97:02d}"
 
 
 def vat_number(value: str, siren_number: str | None = None) -> str:
-    """An intra-EU VAT number (compact, with its country prefix); a French one must match the SIREN."""
+    """An intra-EU VAT number (compact, with its country prefix); a French one must match the
+    SIREN."""
     compact = re.sub(r"[\s.\-/]", "", value or "").upper()
     if len(compact) < 4 or not compact[:2].isalpha():
         raise ValueError(

@@ -1,12 +1,12 @@
 """The order's life as a state machine (no I/O).
 
-    placed ──payment.confirmed──► paid ──documents.sent_to_supplier──► sent_to_supplier
-      │  ▲                         │                                     │        ▲
-      │  └─ payment.confirmed ─┐   │          documents.rejected_by_supplier    documents.sent_to_supplier
-      ▼                        │   │                                     ▼        │
-    payment_failed ◄─payment.failed (again)               supplier_rejected ──────┘
-    sent_to_supplier ──certificate.received──► certificate_received ──certificate.shipped──► shipped
-    placed | payment_failed | paid ──order.cancelled──► cancelled   (never once sent to the supplier)
+placed ──payment.confirmed──► paid ──documents.sent_to_supplier──► sent_to_supplier
+  │  ▲                         │                                     │        ▲
+  │  └─ payment.confirmed ─┐   │          documents.rejected_by_supplier  documents.sent_to_supplier
+  ▼                        │   │                                     ▼        │
+payment_failed ◄─payment.failed (again)               supplier_rejected ──────┘
+sent_to_supplier ──certificate.received──► certificate_received ──certificate.shipped──► shipped
+placed | payment_failed | paid ──order.cancelled──► cancelled   (never once sent to the supplier)
 
 An event that does not fit the current state (a late ``payment.failed`` after ``paid``, a
 ``certificate.shipped`` before ``certificate.received``) is not applied: ``transition`` says so and
@@ -26,10 +26,10 @@ becomes of the order. So no status is changed, and the timeline shows it as ``re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     PLACED = "placed"
     PAYMENT_FAILED = "payment_failed"
     PAID = "paid"

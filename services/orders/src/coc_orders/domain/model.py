@@ -25,7 +25,8 @@ LIFECYCLE_MILESTONES: dict[str, str] = {
     "certificate.received": "certificate_received",
     "certificate.shipped": "shipped",
 }
-# event type -> what it announces, recorded in the timeline without moving the order (lifecycle.RECORDED_ONLY)
+# event type -> what it announces, recorded in the timeline without moving the order
+# (lifecycle.RECORDED_ONLY)
 RECORDED_FACTS: dict[str, str] = {
     "payment.refunded": "payment_refunded",
 }
@@ -94,7 +95,8 @@ def missing_documents(
 def complete_set(
     required: list[str] | tuple[str, ...], documents: list[OrderDocument]
 ) -> list[str]:
-    """Ids of the valid documents of the required kinds (what ``order.documents_completed`` names)."""
+    """Ids of the valid documents of the required kinds (what ``order.documents_completed``
+    names)."""
     wanted = set(required)
     return [d.id for d in documents if d.valid and d.kind in wanted]
 
@@ -113,7 +115,8 @@ def requested_kinds(requested) -> list[str]:
 
 
 def order_number(seq: int, placed_at: datetime) -> str:
-    """The human-readable number of the ``seq``-th order: COC-<year placed>-<six digits at least>."""
+    """The human-readable number of the ``seq``-th order: COC-<year placed>-<six digits at
+    least>."""
     return f"COC-{placed_at.year:04d}-{seq:06d}"
 
 
@@ -197,7 +200,8 @@ class Order:
         return bool(access_token) and access_token_matches(access_token, self.access_token_sha256)
 
     def apply(self, event_type: str):
-        """Move the order for ``event_type``; returns the Transition (``applied`` False: ignored)."""
+        """Move the order for ``event_type``; returns the Transition (``applied`` False:
+        ignored)."""
         result = transition(self.status, event_type)
         if result.applied:
             self.status = result.after.value
@@ -219,9 +223,10 @@ class Order:
             )
 
     def complete_documents(self, documents: list[OrderDocument], now: datetime) -> list[str] | None:
-        """With ``documents`` (all of the order's, the new one included), is the order's set complete
-        for the first time (or again, after the supplier refused some)? Then it is marked complete
-        and the ids of the complete set (what ``order.documents_completed`` names) are returned."""
+        """With ``documents`` (all of the order's, the new one included), is the order's set
+        complete for the first time (or again, after the supplier refused some)? Then it is marked
+        complete and the ids of the complete set (what ``order.documents_completed`` names) are
+        returned."""
         if self.documents_completed_at is not None or missing_documents(
             self.documents_required, documents
         ):

@@ -1,4 +1,5 @@
-"""Routes of customer accounts: sign up, log in, my data, change of e-mail, my orders, deactivation."""
+"""Routes of customer accounts: sign up, log in, my data, change of e-mail, my orders,
+deactivation."""
 
 from __future__ import annotations
 

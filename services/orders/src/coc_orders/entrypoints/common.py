@@ -122,7 +122,8 @@ def check_rate(name: str, limit: RateLimit) -> None:
 
 
 def refuse_nul_characters():
-    """Text with NUL characters cannot be stored (PostgreSQL) and is never legitimate: 422 at once."""
+    """Text with NUL characters cannot be stored (PostgreSQL) and is never legitimate: 422 at
+    once."""
     if request.mimetype == "application/json" and b"\\u0000" in request.get_data(cache=True):
         return error_response(
             422, "text must not contain NUL characters", {"_schema": ["NUL character in the body."]}

@@ -151,7 +151,9 @@ def upload_document(order_id):
 @blp.doc(
     security=ORDER_TOKEN_SECURITY,
     parameters=[ORDER_TOKEN_PARAM],
-    summary="Cancel the order (only before it was sent to the supplier; a payment made is refunded)",
+    summary=(
+        "Cancel the order (only before it was sent to the supplier; a payment made is refunded)"
+    ),
 )
 @blp.arguments(s.CancellationSchema)
 @blp.response(200, s.OrderSchema)

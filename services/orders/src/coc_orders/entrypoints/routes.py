@@ -2,7 +2,8 @@
 parked messages): flask-smorest blueprints, documented in the OpenAPI document served at
 ``/openapi.json`` and kept in the repository (``services/orders/openapi.json``).
 
-Authentication: a customer's bearer token (``Authorization: Bearer …``, from ``POST /v1/auth/token``)
+Authentication: a customer's bearer token (``Authorization: Bearer …``, from \
+``POST /v1/auth/token``)
 or, for an order placed without an account, its access token in the header ``X-Order-Token``
 (``?token=`` in the query string is accepted too, for links). Any order or account that the
 credentials do not open answers 404, whether it exists or not.

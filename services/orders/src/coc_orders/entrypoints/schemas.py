@@ -136,8 +136,8 @@ class TimelineEntrySchema(Schema):
         required=True,
         allow_none=True,
         metadata={
-            "description": "applied (moved the order) | ignored (did not fit its state) | recorded (a fact that "
-            "moves nothing, e.g. payment.refunded)"
+            "description": "applied (moved the order) | ignored (did not fit its state) | recorded "
+            "(a fact that moves nothing, e.g. payment.refunded)"
         },
     )
     status = fields.String(
@@ -151,8 +151,8 @@ class OrderSchema(Schema):
     status = fields.String(
         required=True,
         metadata={
-            "description": "placed | payment_failed | paid | sent_to_supplier | supplier_rejected | "
-            "certificate_received | shipped | cancelled"
+            "description": "placed | payment_failed | paid | sent_to_supplier | supplier_rejected "
+            "| certificate_received | shipped | cancelled"
         },
     )
     placed_at = fields.DateTime(required=True)

@@ -103,7 +103,8 @@ def record_order_fact(event: Event, ctx: HandlerContext) -> None:
 
 
 def handlers(_runtime=None) -> dict[str, Handler]:
-    """The event types the orders service consumes (the catalogue's ``consumers``) and their handlers."""
+    """The event types the orders service consumes (the catalogue's ``consumers``) and their
+    handlers."""
     table: dict[str, Handler] = {
         event_type: apply_order_event for event_type in LIFECYCLE_MILESTONES
     }

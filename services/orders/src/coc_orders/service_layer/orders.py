@@ -280,7 +280,8 @@ def order_view(runtime, order_id: str) -> OrderView:
 
 
 def order_timeline(runtime, order_id: str) -> list[dict]:
-    """The events of the order's story as recorded (staff's view), whether the order exists or not."""
+    """The events of the order's story as recorded (staff's view), whether the order exists or
+    not."""
     with runtime.unit_of_work() as uow:
         return OrderEventRepository(uow).timeline(order_id)
 
@@ -365,7 +366,8 @@ def add_document(
 
 def cancel_order(runtime, order_id: str, reason: str, cancelled_by: str = "customer") -> Order:
     """Cancel the order if its state allows it (only before it was sent to the supplier) and emit
-    ``order.cancelled`` in the same unit of work; raises NotFound, or NotAllowedNow with the reason."""
+    ``order.cancelled`` in the same unit of work; raises NotFound, or NotAllowedNow with the
+    reason."""
     with runtime.unit_of_work(correlation_id=order_id) as uow:
         orders = OrderRepository(uow)
         order = orders.get(order_id, lock=True)

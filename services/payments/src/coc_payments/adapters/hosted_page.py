@@ -66,7 +66,8 @@ FAILURE = ("REFUSED", "CANCELLED", "EXPIRED", "ABANDONED")
 
 
 def systempay_signature(fields: dict, key: str) -> str:
-    """base64(HMAC-SHA-256(key, values of every vads_* field sorted by name, '+'-joined, + '+' + key))."""
+    """base64(HMAC-SHA-256(key, values of every vads_* field sorted by name, '+'-joined, + '+' +
+    key))."""
     values = [str(fields[name]) for name in sorted(fields) if name.startswith("vads_")]
     message = "+".join(values + [key])
     return base64.b64encode(

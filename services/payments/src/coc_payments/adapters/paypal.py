@@ -163,9 +163,9 @@ class PayPalClient:
         doc = self._post("/v2/checkout/orders", body, request_id=f"coc-order-{order_id}")
         link = next(
             (
-                l["href"]
-                for l in doc.get("links", [])
-                if l.get("rel") in ("payer-action", "approve")
+                entry["href"]
+                for entry in doc.get("links", [])
+                if entry.get("rel") in ("payer-action", "approve")
             ),
             None,
         )
@@ -298,7 +298,12 @@ def capture_notification(doc: dict) -> tuple[Notification, str | None]:
     if event_type == "PAYMENT.CAPTURE.REFUNDED":
         # The resource is the refund; the capture it refunds is its "up" link.
         up = next(
-            (l.get("href", "") for l in resource.get("links", []) if l.get("rel") == "up"), ""
+            (
+                entry.get("href", "")
+                for entry in resource.get("links", [])
+                if entry.get("rel") == "up"
+            ),
+            "",
         )
         capture_id = up.rstrip("/").rsplit("/", 1)[-1] if up else capture_id
     report = PaymentReport(

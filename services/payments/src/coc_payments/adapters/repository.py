@@ -71,7 +71,8 @@ class PaymentDueRepository:
             reference
             and self.uow.execute(select(t.c.order_id).where(t.c.reference == reference)).first()
         ):
-            # Order numbers are unique; should one come twice, the order id still gives a unique reference.
+            # Order numbers are unique; should one come twice, the order id still gives a unique
+            # reference.
             reference = creditor_reference(due.order_id)
         self.uow.add(
             t,

@@ -49,10 +49,12 @@ payments_due = Table(
     Index("ix_payments_due_order_number", "order_number"),
 )
 
-# Accounts whose deactivation was recorded (coc_shared.deactivation; payments keeps nothing personal).
+# Accounts whose deactivation was recorded (coc_shared.deactivation; payments keeps nothing
+# personal).
 account_deactivations = account_deactivations_table(metadata, SCHEMA)
 
-# Counters of coc_shared.ids.BlockAllocator: the "callback" series numbers the callbacks (payments_0004).
+# Counters of coc_shared.ids.BlockAllocator: the "callback" series numbers the callbacks
+# (payments_0004).
 id_blocks = id_blocks_table(metadata, SCHEMA)
 
 # Orders cancelled by the orders service (order.cancelled), kept even before the payment row

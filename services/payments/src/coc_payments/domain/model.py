@@ -87,7 +87,8 @@ class PaymentDue:
 
     @classmethod
     def from_order_placed(cls, data: dict) -> PaymentDue:
-        """Built from the ``data`` part of ``order.placed`` only (its ``personal`` part is not needed)."""
+        """Built from the ``data`` part of ``order.placed`` only (its ``personal`` part is not
+        needed)."""
         total = data.get("total")
         if not isinstance(total, dict):
             raise InvalidEvent("order.placed carries no total")

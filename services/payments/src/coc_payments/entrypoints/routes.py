@@ -1,7 +1,7 @@
 """HTTP routes of the payments service besides the common ones (health, readiness, parked messages).
 
-* ``POST /v1/payments/<order_id>/checkout`` — what the storefront needs to pay (customer or order token;
-  409 once the order is paid or cancelled);
+* ``POST /v1/payments/<order_id>/checkout`` — what the storefront needs to pay (customer or order
+  token; 409 once the order is paid or cancelled);
 * ``POST /v1/callbacks/systempay|paypal|bank-transfer`` — providers' signed notifications;
 * ``GET /v1/payments/review`` and ``POST /v1/payments/statements`` (camt.053) — support staff;
 * ``GET /v1/staff/payments-due/<order_id>`` — support staff.

@@ -50,7 +50,8 @@ class CallbackResult:
     """What became of a provider's call: ``received`` (with the ``outcome``), ``duplicate`` or
     ``ignored`` (it changed nothing), ``rejected`` (its proof is wrong or missing), ``unreadable``
     (signed, but not a notification we can read), ``try_again`` (it could not be handled now: the
-    provider delivers it again; ``outcome`` says what failed: ``unverified`` or ``capture_failed``)."""
+    provider delivers it again; ``outcome`` says what failed: ``unverified`` or
+    ``capture_failed``)."""
 
     status: str
     outcome: str | None = None

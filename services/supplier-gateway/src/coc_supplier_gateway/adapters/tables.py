@@ -1,4 +1,5 @@
-"""Tables of the ``supplier_gateway`` schema (SQLAlchemy Core; portable to PostgreSQL and SQLite)."""
+"""Tables of the ``supplier_gateway`` schema (SQLAlchemy Core; portable to PostgreSQL and
+SQLite)."""
 
 from __future__ import annotations
 

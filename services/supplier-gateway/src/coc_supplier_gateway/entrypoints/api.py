@@ -1,4 +1,5 @@
-"""WSGI application for gunicorn: ``gunicorn 'coc_supplier_gateway.entrypoints.api:create_app()'``."""
+"""WSGI application for gunicorn:
+``gunicorn 'coc_supplier_gateway.entrypoints.api:create_app()'``."""
 
 from __future__ import annotations
 

@@ -71,7 +71,8 @@ account_deactivated = account_deactivated_handler(tables.account_deactivations)
 
 
 def handlers(_runtime=None) -> dict[str, Handler]:
-    """The event types the supplier gateway consumes (the catalogue's ``consumers``) and their handlers."""
+    """The event types the supplier gateway consumes (the catalogue's ``consumers``) and their
+    handlers."""
     return {
         "order.placed": order_placed,
         "payment.confirmed": payment_confirmed,

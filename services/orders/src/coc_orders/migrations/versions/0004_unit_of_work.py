@@ -61,7 +61,8 @@ def downgrade() -> None:
             or 1
         )
         bind.exec_driver_sql(
-            f"CREATE SEQUENCE {SCHEMA}.orders_seq_seq START {int(start)} OWNED BY {SCHEMA}.orders.seq"
+            f"CREATE SEQUENCE {SCHEMA}.orders_seq_seq START {int(start)} OWNED BY "
+            f"{SCHEMA}.orders.seq"
         )
         op.alter_column(
             "orders",
