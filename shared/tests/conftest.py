@@ -45,7 +45,8 @@ def publisher(broker):
 
 @pytest.fixture
 def declare_queue(rabbitmq_url, bus_prefix, broker):
-    """Declare a classic queue named with this run's prefix, bound to routing keys on the exchange."""
+    """Declare a classic queue named with this run's prefix, bound to routing keys on the
+    exchange."""
     conn = kombu.Connection(rabbitmq_url)
     channel = conn.channel()
     names = []
@@ -72,7 +73,8 @@ def declare_queue(rabbitmq_url, bus_prefix, broker):
 
 @pytest.fixture
 def make_service(settings_factory):
-    """Build (and on teardown stop) a service with one handled test type, its own schema and queue."""
+    """Build (and on teardown stop) a service with one handled test type, its own schema and
+    queue."""
     made: list[InProcessService] = []
 
     def make(start: bool = True, **settings_overrides) -> InProcessService:

@@ -191,7 +191,8 @@ def publish_event(
 def publish_raw(
     rabbitmq_url: str, queue: str, body: bytes, headers: dict | None = None, **properties
 ) -> None:
-    """Publish raw bytes straight to a queue (through the default exchange), as a foreign producer might."""
+    """Publish raw bytes straight to a queue (through the default exchange), as a foreign producer
+    might."""
     with kombu.Connection(rabbitmq_url) as conn:
         producer = conn.Producer()
         producer.publish(

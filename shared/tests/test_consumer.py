@@ -1,5 +1,6 @@
 """The idempotent consumer, run in-process against the real broker and database: what cannot succeed
-is parked at once with everything needed to understand and replay it, and the queue keeps flowing."""
+is parked at once with everything needed to understand and replay it, and the queue keeps
+flowing."""
 
 import json
 import socket
@@ -145,7 +146,8 @@ def test_the_same_event_published_twice_has_one_effect(make_service, publisher):
 
 
 def test_a_failing_handler_is_retried_then_parked(make_service, publisher):
-    """Contrast with the above: a transient error gets quick attempts, then the delay queues, then parking."""
+    """Contrast with the above: a transient error gets quick attempts, then the delay queues, then
+    parking."""
     svc = make_service()
     bad = item_event(svc.type, 9, mode="fail")
     publish_event(publisher, bad)
@@ -196,8 +198,8 @@ def test_parked_body_is_kept_byte_for_byte(make_service, rabbitmq_url, publisher
 
 
 def test_a_failing_handler_rolls_back_only_its_own_message(make_service, publisher):
-    """One batch, one transaction, a savepoint per message: a handler's failure (even a database error of
-    its own) undoes its effects and emitted events only; the rest of the batch commits."""
+    """One batch, one transaction, a savepoint per message: a handler's failure (even a database
+    error of its own) undoes its effects and emitted events only; the rest of the batch commits."""
     from coc_shared.bus import OutgoingMessage
 
     svc = make_service(start=False)

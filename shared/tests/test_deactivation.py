@@ -19,9 +19,7 @@ def test_a_deactivation_reads_the_account_and_the_erasure_time():
     deactivation = AccountDeactivation.from_message(
         "e-2", {"account_id": "a-1", "erased_at": "2026-11-27T10:00:00+00:00"}
     )
-    assert deactivation == AccountDeactivation(
-        "a-1", "e-2", datetime(2026, 11, 27, 10, tzinfo=UTC)
-    )
+    assert deactivation == AccountDeactivation("a-1", "e-2", datetime(2026, 11, 27, 10, tzinfo=UTC))
 
 
 @pytest.mark.parametrize(
@@ -60,7 +58,7 @@ def test_the_handler_records_once_and_erases_once(engine_and_tables):
     engine, table, outbox = engine_and_tables
     erased = []
     handler = account_deactivated_handler(table, erase=lambda uow, d: erased.append(d.account_id))
-    for n in range(2):  # the same account announced twice (e.g. two events)
+    for _n in range(2):  # the same account announced twice (e.g. two events)
         event = Event(
             type="account.deactivated",
             producer="gdpr",

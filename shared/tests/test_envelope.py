@@ -54,9 +54,7 @@ def test_occurred_at_in_another_zone_is_written_in_utc():
     paris = timezone(timedelta(hours=1))
     event = _event(occurred_at=datetime(2026, 11, 27, 11, 0, tzinfo=paris))
     assert event.to_dict()["occurred_at"] == "2026-11-27T10:00:00+00:00"
-    assert Event.from_json(event.to_json()).occurred_at == datetime(
-        2026, 11, 27, 10, 0, tzinfo=UTC
-    )
+    assert Event.from_json(event.to_json()).occurred_at == datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
 
 def test_wire_form_is_compact_utf8_json():

@@ -1,4 +1,5 @@
-"""The outbox relay against the real broker and database: a row is sent once, and only once confirmed."""
+"""The outbox relay against the real broker and database: a row is sent once, and only once
+confirmed."""
 
 import threading
 from collections import Counter
@@ -128,7 +129,8 @@ def test_rows_are_marked_sent_only_after_the_broker_confirmed(
     class Watching(Publisher):
         def publish_batch(self, messages):
             result = super().publish_batch(messages)
-            # The confirms are in; the rows are still unsent to everyone else until the relay commits.
+            # The confirms are in; the rows are still unsent to everyone else until the relay
+            # commits.
             seen_during_publish.extend(r.sent_at for r in rows(engine, outbox).values())
             return result
 

@@ -1,4 +1,5 @@
-"""The parked-message store: filters, show, replay to the original queue only, discard, audit trail."""
+"""The parked-message store: filters, show, replay to the original queue only, discard, audit
+trail."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -324,7 +325,8 @@ def test_two_replays_at_once_publish_the_message_once(store, broker, declare_que
     both_checked = threading.Barrier(2, timeout=3)
 
     class Meeting(Publisher):
-        """Lets both replays reach the publish together, if the store lets them both get that far."""
+        """Lets both replays reach the publish together, if the store lets them both get that
+        far."""
 
         def publish_one(self, message):
             try:

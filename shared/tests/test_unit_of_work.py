@@ -209,7 +209,8 @@ def _kill_pooled_connections(engine) -> None:
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = ''"
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND application_name = ''"
         )
 
 

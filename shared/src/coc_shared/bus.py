@@ -7,10 +7,11 @@ returns and TTL-based delay queues; the memory transport routes inside one proce
 
 Names (``BUS_PREFIX`` is empty in production)::
 
-    {prefix}coc.events                      durable topic exchange, routing key = event type
-    {prefix}coc.{service}                   the service's quorum queue, bound to the types it handles
-    {prefix}coc.{service}.retry.{ms}ms      delay queue: TTL, then dead-lettered back to the queue
-    {prefix}coc.{service}.dead              quorum queue for messages past x-delivery-limit (parked from there)
+    {prefix}coc.events                  durable topic exchange, routing key = event type
+    {prefix}coc.{service}               the service's quorum queue, bound to the types it handles
+    {prefix}coc.{service}.retry.{ms}ms  delay queue: TTL, then dead-lettered back to the queue
+    {prefix}coc.{service}.dead          quorum queue for messages past x-delivery-limit
+                                        (parked from there)
 """
 
 from __future__ import annotations
@@ -141,7 +142,8 @@ class Broker:
         self.exchange()(channel).declare()
 
     def declare_service(self, channel, service: str, event_types: list[str], retry_delays) -> Queue:
-        """Declare the exchange, the service's queue and bindings, its dead queue and delay queues."""
+        """Declare the exchange, the service's queue and bindings, its dead queue and delay
+        queues."""
         self.declare_exchange(channel)
         queue = self.service_queue(service, event_types)
         self.dead_queue(queue.name)(channel).declare()
@@ -273,7 +275,8 @@ class Publisher:
         )
 
     def publish_batch(self, messages: list[OutgoingMessage]) -> PublishResult:
-        """Publish ``messages``; raises on a connection failure (nothing then counts as confirmed)."""
+        """Publish ``messages``; raises on a connection failure (nothing then counts as
+        confirmed)."""
         result = PublishResult()
         if not messages:
             return result

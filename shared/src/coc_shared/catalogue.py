@@ -247,7 +247,9 @@ register(
             "documents_required": ["id_card", "registration_certificate"],
             "marketing_consent": False,
             "account_id": None,
-            "access_token_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b4b0b822cd15d6c15b0f00a08",
+            "access_token_sha256": (
+                "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b4b0b822cd15d6c15b0f00a08"
+            ),
         },
         {
             "first_name": "Émilie",
@@ -283,7 +285,8 @@ register(
         ("orders", "supplier-gateway", "notifications"),
         PaymentConfirmedV1,
         None,
-        "A payment was confirmed by the provider's server-to-server callback (at most once per order).",
+        "A payment was confirmed by the provider's server-to-server callback (at most once per "
+        "order).",
         {
             "order_id": _ORDER,
             "order_number": "COC-2026-000123",
@@ -424,7 +427,8 @@ register(
         ("notifications",),
         AccountEmailChangeRequestedV1,
         AccountEmailChangeRequestedPersonalV1,
-        "A customer asked to change their e-mail address; the new address must confirm it through the link.",
+        "A customer asked to change their e-mail address; the new address must confirm it through "
+        "the link.",
         {"account_id": _ACCOUNT, "expires_at": "2026-11-28T10:00:00+00:00"},
         {
             "email": "new.address@example.org",
@@ -452,7 +456,8 @@ register(
         ("orders", "payments", "notifications", "supplier-gateway"),
         AccountDeactivatedV1,
         None,
-        "The account's personal data was erased, except what a legal obligation keeps (listed with its end date).",
+        "The account's personal data was erased, except what a legal obligation keeps (listed with "
+        "its end date).",
         {
             "account_id": _ACCOUNT,
             "erased_at": "2026-12-01T10:00:00+00:00",

@@ -26,17 +26,21 @@ TEST_PRODUCERS = frozenset({"probe"})
 
 # Meaning of each envelope field; a test requires one for every field of EnvelopeSchema.
 ENVELOPE_MEANINGS: dict[str, str] = {
-    "id": "UUID of the event; also the AMQP `message_id`; the key of idempotency (consumers' inbox)",
+    "id": (
+        "UUID of the event; also the AMQP `message_id`; the key of idempotency (consumers' inbox)"
+    ),
     "type": "event type, also the routing key on the exchange and the AMQP `type` property",
     "version": "version of the type's schema (a change a consumer could not read is a new version)",
     "occurred_at": "when it happened: UTC, ISO 8601 with offset (a naive time is refused)",
     "producer": "the service that produced it",
-    "correlation_id": "the same for every event of one order's story; also the AMQP `correlation_id`",
+    "correlation_id": (
+        "the same for every event of one order's story; also the AMQP `correlation_id`"
+    ),
     "causation_id": "id of the event or request that caused it",
     "subject": "what it is about, e.g. the order id or the account id",
     "data": "the type's payload, checked against the type's data schema",
-    "personal": "personal data only (names, e-mail, phone, addresses, document references), kept minimal; "
-    "absent when the type has none, so that it can be sealed or stripped",
+    "personal": "personal data only (names, e-mail, phone, addresses, document references), kept "
+    "minimal; absent when the type has none, so that it can be sealed or stripped",
 }
 
 # Examples are rendered with a fixed id and time so that the document is reproducible.
@@ -50,7 +54,8 @@ def documented_event_types() -> list[EventType]:
 
 
 def example_message(event_type: EventType) -> dict:
-    """The full example message of a type (``catalogue.example_event``) with a stable id and time."""
+    """The full example message of a type (``catalogue.example_event``) with a stable id and
+    time."""
     event = example_event(event_type)
     event.id = str(uuid.uuid5(_EXAMPLE_NAMESPACE, f"{event_type.type}/v{event_type.version}"))
     event.occurred_at = EXAMPLE_OCCURRED_AT
@@ -184,11 +189,12 @@ def _envelope_section() -> list[str]:
     lines += _table(rows, ("field", "type", "required", "meaning", "notes"))
     lines += [
         "",
-        "A body that is not JSON, not a JSON object or not a valid envelope cannot be handled: the consumer "
-        "parks it at once. Consumers tolerate unknown fields, in the envelope and in `data` and `personal`; "
-        "a change that an existing consumer could not read is a new version of the type. `data` is checked "
-        "against the type's data schema; `personal`, when present, against its personal schema, and a type "
-        "without one refuses any `personal`. An event that fails these checks is parked, never retried.",
+        "A body that is not JSON, not a JSON object or not a valid envelope cannot be handled: the "
+        "consumer parks it at once. Consumers tolerate unknown fields, in the envelope and in "
+        "`data` and `personal`; a change that an existing consumer could not read is a new version "
+        "of the type. `data` is checked against the type's data schema; `personal`, when present, "
+        "against its personal schema, and a type without one refuses any `personal`. An event that "
+        "fails these checks is parked, never retried.",
         "",
     ]
     return lines
@@ -198,12 +204,13 @@ def _exchange_section() -> list[str]:
     return [
         "## Exchange and queues",
         "",
-        f"- One durable topic exchange **`{EXCHANGE}`**; the routing key of a message is its event type.",
-        "- Each consuming service has its own durable quorum queue **`coc.<service>`**, bound to exactly the "
-        "types it has handlers for, with its delay queues `coc.<service>.retry.<ms>ms` and its dead queue "
-        "`coc.<service>.dead`.",
-        "- Producers publish from their transactional outbox with publisher confirms and `mandatory`; "
-        "consumers are idempotent on the envelope's `id`.",
+        f"- One durable topic exchange **`{EXCHANGE}`**; the routing key of a message is its event "
+        "type.",
+        "- Each consuming service has its own durable quorum queue **`coc.<service>`**, bound to "
+        "exactly the types it has handlers for, with its delay queues `coc.<service>.retry.<ms>ms` "
+        "and its dead queue `coc.<service>.dead`.",
+        "- Producers publish from their transactional outbox with publisher confirms and "
+        "`mandatory`; consumers are idempotent on the envelope's `id`.",
         "- `BUS_PREFIX` (empty in production) prefixes every exchange and queue name.",
         "",
     ]

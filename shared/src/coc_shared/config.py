@@ -113,7 +113,8 @@ class Variable:
     read: Callable[[str], Any] = text
 
     def value(self, raw: str | None) -> Any:
-        """The typed value of ``raw`` (the default when unset or empty); ConfigError if unreadable."""
+        """The typed value of ``raw`` (the default when unset or empty); ConfigError if
+        unreadable."""
         if raw is None or raw == "":
             raw = self.default
         if raw is None:
@@ -234,14 +235,15 @@ _SHARED = declare(
     Variable(
         "RETRY_DELAYS",
         "5,30,120,600",
-        "Seconds of the delayed redeliveries after the quick attempts, comma-separated; then the message is parked.",
+        "Seconds of the delayed redeliveries after the quick attempts, comma-separated; then the "
+        "message is parked.",
         seconds_list,
     ),
     Variable(
         "QUEUE_DELIVERY_LIMIT",
         "10",
-        "x-delivery-limit of the quorum queues: deliveries without ack (consumer crashes) before the broker "
-        "dead-letters a message to the queue's `.dead` queue, from which it is parked.",
+        "x-delivery-limit of the quorum queues: deliveries without ack (consumer crashes) before "
+        "the broker dead-letters a message to the queue's `.dead` queue, from which it is parked.",
         integer(1),
     ),
     Variable(
@@ -253,7 +255,8 @@ _SHARED = declare(
     Variable(
         "OUTBOX_POLL_SECONDS",
         "1.0",
-        "Longest wait of the relay between two looks at the outbox (PostgreSQL NOTIFY wakes it sooner).",
+        "Longest wait of the relay between two looks at the outbox (PostgreSQL NOTIFY wakes it "
+        "sooner).",
         number(0.01),
     ),
     Variable(
@@ -265,13 +268,15 @@ _SHARED = declare(
     Variable(
         "OUTBOX_RETENTION_SECONDS",
         "3600",
-        "Seconds a sent outbox row is kept (for support) before the relay deletes it, personal part included.",
+        "Seconds a sent outbox row is kept (for support) before the relay deletes it, personal "
+        "part included.",
         number(0),
     ),
     Variable(
         "STAFF_TOKEN_SECRET",
         None,
-        "Secret that signs support-staff bearer tokens (HS256). Staff endpoints answer 503 without it.",
+        "Secret that signs support-staff bearer tokens (HS256). Staff endpoints answer 503 without "
+        "it.",
         secret(32),
     ),
     Variable(
@@ -280,8 +285,8 @@ _SHARED = declare(
     Variable(
         "CUSTOMER_TOKEN_SECRET",
         None,
-        "Secret that signs customers' bearer tokens (HS256; issued by orders, verified by every service "
-        "that serves customers). Customer endpoints answer 503 without it.",
+        "Secret that signs customers' bearer tokens (HS256; issued by orders, verified by every "
+        "service that serves customers). Customer endpoints answer 503 without it.",
         secret(32),
     ),
     Variable(

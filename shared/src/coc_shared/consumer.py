@@ -191,7 +191,8 @@ class EventConsumer:
             timer.cancel()
 
     def _consume(self, stop: threading.Event) -> None:
-        """One connection's life: consume until ``stop`` is set (returns) or the connection breaks (raises)."""
+        """One connection's life: consume until ``stop`` is set (returns) or the connection breaks
+        (raises)."""
         conn = None
         retry_publisher = Publisher(self.broker, stop=stop)
         try:
@@ -291,7 +292,8 @@ class EventConsumer:
             item.event = Event.from_json(body)
             if item.from_dead_queue:
                 raise DeliveryLimitExceeded(
-                    f"delivered more than {self.broker.delivery_limit} times without an ack (x-delivery-limit)"
+                    f"delivered more than {self.broker.delivery_limit} times without an ack "
+                    "(x-delivery-limit)"
                 )
             if item.event.type not in self.handlers:
                 raise UnknownEventType(f"{self.service} has no handler for {item.event.type!r}")
@@ -351,8 +353,9 @@ class EventConsumer:
         return set(conn.execute(statement).scalars())
 
     def _handle_batch_at_once(self, to_handle: list[_Item]) -> None:
-        """The common case, in few round trips: claim the inbox for the whole batch, run the handlers
-        without savepoints, write all emitted events at once. Any handler error aborts the batch."""
+        """The common case, in few round trips: claim the inbox for the whole batch, run the
+        handlers without savepoints, write all emitted events at once. Any handler error aborts the
+        batch."""
         first: dict[str, _Item] = {}
         for item in to_handle:
             first.setdefault(item.event.id, item)

@@ -52,7 +52,8 @@ def make_engine(
 
         @event.listens_for(engine, "begin")
         def _begin(conn):
-            # pysqlite's own transaction handling is off (isolation_level None); take the write lock up front.
+            # pysqlite's own transaction handling is off (isolation_level None); take the write lock
+            # up front.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine

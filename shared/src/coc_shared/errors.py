@@ -9,7 +9,8 @@ from __future__ import annotations
 
 
 class PermanentError(Exception):
-    """Retrying cannot succeed (e.g. an event for an unknown order): the message is parked at once."""
+    """Retrying cannot succeed (e.g. an event for an unknown order): the message is parked at
+    once."""
 
 
 class InvalidEvent(PermanentError, ValueError):

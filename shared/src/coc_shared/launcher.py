@@ -1,4 +1,5 @@
-"""``coc-run`` (behind ``make run``): migrate and start the whole pipeline, and say where it listens.
+"""``coc-run`` (behind ``make run``): migrate and start the whole pipeline, and say where it \
+listens.
 
 Mode:
 * **distributed** when ``RABBITMQ_URL`` / ``DATABASE_URL`` are set, or the local RabbitMQ (5672) and

@@ -30,7 +30,8 @@ def notify_channel(schema: str) -> str:
 
 
 def outbox_row(event: Event, now=None) -> dict:
-    """The outbox row of an event (validated by whoever emitted it: ``unit_of_work.Writes.emit``)."""
+    """The outbox row of an event (validated by whoever emitted it:
+    ``unit_of_work.Writes.emit``)."""
     return {
         "event_id": event.id,
         "event_type": event.type,

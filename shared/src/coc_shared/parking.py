@@ -203,7 +203,8 @@ class ParkingStore:
         )
 
     def replay(self, parked_id: int, publisher: Publisher, actor: Actor, reason: str) -> dict:
-        """Send a parked message back to its original queue; marks it replayed once the broker confirmed.
+        """Send a parked message back to its original queue; marks it replayed once the broker
+        confirmed.
 
         The row is locked from the status check to the update, so two staff members replaying the
         same message at once publish it once; the second is told it is already replayed.

@@ -47,7 +47,8 @@ class ServiceDefinition:
     migrations: str  # folder of the service's alembic scripts
     handlers: Callable[[Runtime], dict[str, Handler]] = lambda runtime: {}
     register_api: Callable[[Flask, Runtime], None] | None = None
-    # Service-specific commands of `coc-<name>`: name -> function(runtime, remaining argv) -> exit code.
+    # Service-specific commands of `coc-<name>`: name -> function(runtime, remaining argv) -> exit
+    # code.
     commands: dict[str, Callable[[Runtime, list[str]], int]] = field(default_factory=dict)
     # For `make run` only: environment defaults a developer's machine needs (e.g. a local key),
     # given the run's data folder; never applied in production, where everything is configured.
@@ -88,7 +89,8 @@ class Runtime:
 
     @property
     def worker_engine(self):
-        """The consumer's and relay's engine: no ping before each use (they retry on a dead connection)."""
+        """The consumer's and relay's engine: no ping before each use (they retry on a dead
+        connection)."""
         if self._worker_engine is None:
             if self.engine.dialect.name == "sqlite":
                 self._worker_engine = self.engine

@@ -2,9 +2,11 @@
 that issues staff tokens.
 
     coc-support issue-token --name alice --role support [--hours 8]     (needs STAFF_TOKEN_SECRET)
-    coc-support parked list [--service S] [--type T] [--error TEXT] [--order ID] [--status parked|replayed|discarded]
+    coc-support parked list [--service S] [--type T] [--error TEXT] [--order ID]
+                            [--status parked|replayed|discarded]
     coc-support parked show ID
-    coc-support parked replay ID [ID ...] --reason "why"    |   parked replay --all-matching [filters] --reason "why"
+    coc-support parked replay ID [ID ...] --reason "why"
+        |   parked replay --all-matching [filters] --reason "why"
     coc-support parked discard ID --reason "why"
 
 Every ``parked`` command needs a staff token (``--token`` or ``STAFF_TOKEN``) verified with
@@ -25,7 +27,7 @@ from .db import make_engine
 from .logging import configure_logging
 from .parking import ParkingStore, parked_to_json
 from .tables import OPS_SCHEMA
-from .tokens import TokenError, issue_staff_token, verify_staff_token
+from .tokens import Actor, TokenError, issue_staff_token, verify_staff_token
 
 
 def _print(doc) -> None:
@@ -122,7 +124,13 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
             _print({"error": str(exc)})
             return 4
         return 0
-    # replay
+    return _replay(args, settings, store, actor, filters)
+
+
+def _replay(
+    args: argparse.Namespace, settings: Settings, store: ParkingStore, actor: Actor, filters: dict
+) -> int:
+    """``parked replay``: the named messages, and with --all-matching those the filters match."""
     ids = list(args.ids)
     if args.all_matching:
         ids += [r["id"] for r in store.list(limit=args.limit, **filters)]

@@ -46,7 +46,8 @@ def _reachable(url: str, default_port: int) -> bool:
 def wait_until(
     condition, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"
 ):
-    """Poll ``condition`` until it returns a truthy value; fail the test after ``timeout`` seconds."""
+    """Poll ``condition`` until it returns a truthy value; fail the test after ``timeout``
+    seconds."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -113,7 +114,8 @@ def database_url(postgres_server_url):
     """A database of this run's own, dropped at the end."""
     server = make_url(normalise_url(postgres_server_url))
     name = f"coc_t_{RUN_ID}"
-    # No pool: a test may restart PostgreSQL, and teardown must still reach it with a new connection.
+    # No pool: a test may restart PostgreSQL, and teardown must still reach it with a new
+    # connection.
     admin = create_engine(
         server.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
     )
@@ -376,7 +378,8 @@ def assert_migrations_match_metadata(rt) -> None:
 
 def assert_handlers_work_on_sqlite(definition, tmp_path, effects, make_event=None) -> None:
     """The service's migrations run (twice) on SQLite, and each of its handlers leaves one row
-    there (``effects(rt, event) == 1``); ``make_event(event_type, rt)`` defaults to a fresh example."""
+    there (``effects(rt, event) == 1``); ``make_event(event_type, rt)`` defaults to a fresh
+    example."""
     from .service import Runtime
 
     make_event = make_event or (lambda event_type, rt: fresh_example(event_type))

@@ -291,9 +291,9 @@ class Writes:
         return self._run(statement, parameters)
 
     def claim(self, table: Table, row: dict) -> bool:
-        """Insert ``row`` now unless its key is taken (``INSERT … ON CONFLICT DO NOTHING``); True when
-        it was inserted. A concurrent transaction claiming the same key waits for this one to end:
-        the claim of a notification or an event id that must be handled once."""
+        """Insert ``row`` now unless its key is taken (``INSERT … ON CONFLICT DO NOTHING``); True
+        when it was inserted. A concurrent transaction claiming the same key waits for this one to
+        end: the claim of a notification or an event id that must be handled once."""
         from .db import insert_ignoring_conflicts
 
         dialect = self._dialect()
