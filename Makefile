@@ -1,6 +1,6 @@
 # Two commands do all the set-up from a fresh clone (Python 3.11 is the only requirement):
 #   make run    create .venv, install, migrate and start the whole pipeline
-#   make test   create .venv, install and run the whole test suite
+#   make test   create .venv, install, lint (ruff check .) and run the whole test suite
 # Every dependency (runtime, test, lint, bench) is pinned with its hashes in requirements.lock, and
 # make install installs exactly that. After changing a dependency (a pyproject.toml's, or
 # requirements.in for the dev tools) run `make lock` and commit requirements.lock with it.
@@ -42,7 +42,9 @@ lock: | $(BIN)/python
 run: install
 	$(BIN)/coc-run
 
+# Lint first: a ruff finding stops make before any test runs.
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 bench: install

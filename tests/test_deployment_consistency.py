@@ -104,13 +104,15 @@ _VARIABLE = re.compile(
 
 
 def interpolated_names(text: str) -> list[str]:
-    """Host variables compose substitutes in ``text`` (``$$`` is a literal dollar, not a variable)."""
+    """Host variables compose substitutes in ``text`` (``$$`` is a literal dollar, not a
+    variable)."""
     text = text.replace("$$", "")
     return [m.group(1) or m.group(4) for m in _VARIABLE.finditer(text)]
 
 
 def interpolate(text: str) -> str:
-    """``text`` as compose would substitute it with an empty host environment (required ones as <NAME>)."""
+    """``text`` as compose would substitute it with an empty host environment (required ones as
+    <NAME>)."""
     parts = text.split("$$")
 
     def one(m: re.Match) -> str:
@@ -285,8 +287,8 @@ def dockerfile_problems(service: str, text: str) -> list[str]:
     entrypoint = dockerfile_command(instructions, "ENTRYPOINT")
     if entrypoint and Path(entrypoint[0]).name not in ("tini", "dumb-init", "docker-init"):
         problems.append(
-            f"{where} has ENTRYPOINT {entrypoint}: compose's commands (coc-{service} migrate|worker) "
-            "would become its arguments"
+            f"{where} has ENTRYPOINT {entrypoint}: compose's commands (coc-{service} "
+            "migrate|worker) would become its arguments"
         )
     cmd = dockerfile_command(instructions, "CMD")
     if cmd is None:
@@ -300,7 +302,8 @@ def dockerfile_problems(service: str, text: str) -> list[str]:
     expected_bind = f"0.0.0.0:{port}"
     if bind != expected_bind:
         problems.append(
-            f"{where}: gunicorn binds {bind or 'its default 127.0.0.1:8000'}, expected {expected_bind}"
+            f"{where}: gunicorn binds {bind or 'its default 127.0.0.1:8000'}, expected "
+            f"{expected_bind}"
         )
     return problems
 
@@ -322,8 +325,8 @@ def app_path_problems(service: str, app: str, where: str) -> list[str]:
     path = ROOT / "services" / service / "src" / Path(*module_name.split(".")).with_suffix(".py")
     if not path.is_file():
         return [
-            f"{where}: gunicorn app module {module_name} does not exist ({path.relative_to(ROOT)} is missing; "
-            f"package {package(service)} is not installed either)"
+            f"{where}: gunicorn app module {module_name} does not exist ({path.relative_to(ROOT)} "
+            f"is missing; package {package(service)} is not installed either)"
         ]
     if not re.search(r"^def create_app\(", path.read_text(), flags=re.M):
         return [f"{where}: {path.relative_to(ROOT)} defines no create_app()"]
@@ -335,7 +338,8 @@ def app_path_problems(service: str, app: str, where: str) -> list[str]:
 
 
 def check_containers(compose: dict) -> list[str]:
-    """Infrastructure, and a migrate, an api and a worker container for each of the five services."""
+    """Infrastructure, and a migrate, an api and a worker container for each of the five
+    services."""
     names = set(services_of(compose))
     expected = list(INFRASTRUCTURE) + [
         f"{s}-{role}" for s in SERVICE_NAMES for role in ("migrate", "api", "worker")
@@ -349,10 +353,21 @@ def check_containers(compose: dict) -> list[str]:
 
 
 def check_commands(compose: dict) -> list[str]:
-    """``coc-NAME migrate`` / ``coc-NAME worker``; every coc-* program is a declared console script."""
-    problems = []
+    """``coc-NAME migrate`` / ``coc-NAME worker``; every coc-* program is a declared console
+    script."""
     scripts = console_scripts()
     services = services_of(compose)
+    problems = _migrate_and_worker_commands(services)
+    for name, container in services.items():
+        if "build" not in container:
+            continue
+        for key in ("entrypoint", "command"):
+            problems += _coc_programs_run(name, key, as_args(container.get(key)), scripts)
+    return problems
+
+
+def _migrate_and_worker_commands(services: dict) -> list[str]:
+    problems = []
     for service in SERVICE_NAMES:
         for role in ("migrate", "worker"):
             container = services.get(f"{service}-{role}")
@@ -364,42 +379,51 @@ def check_commands(compose: dict) -> list[str]:
                     f"{service}-{role}: command is {as_args(container.get('command'))}, "
                     f"expected ['coc-{service}', '{role}']"
                 )
-    for name, container in services.items():
-        if "build" not in container:
+    return problems
+
+
+def _coc_programs_run(name: str, key: str, args: list[str], scripts: dict) -> list[str]:
+    """Every coc-* program in the ``key`` (entrypoint or command) of container ``name``: a
+    console script declared by shared or by the container's service, with a worker command."""
+    problems = []
+    for i, word in enumerate(args):
+        if not re.fullmatch(r"coc-[a-z][a-z-]*", word):
             continue
-        for key in ("entrypoint", "command"):
-            args = as_args(container.get(key))
-            for i, word in enumerate(args):
-                if not re.fullmatch(r"coc-[a-z][a-z-]*", word):
-                    continue
-                declared_in = scripts.get(word)
-                if declared_in is None:
-                    problems.append(
-                        f"{name}: {key} runs {word!r}, which no pyproject.toml declares as a console "
-                        f"script (declared: {', '.join(sorted(scripts))})"
-                    )
-                    continue
-                owner = declared_in.parent.name
-                if owner != "shared" and not name.startswith(owner + "-"):
-                    problems.append(
-                        f"{name}: runs {word!r}, a console script of services/{owner}, "
-                        "not of this container's service"
-                    )
-                if owner != "shared":
-                    sub = args[i + 1] if i + 1 < len(args) else None
-                    if sub not in WORKER_COMMANDS:
-                        problems.append(
-                            f"{name}: '{word} {sub}' is not a command of the services' command line "
-                            f"(one of {', '.join(WORKER_COMMANDS)})"
-                        )
+        declared_in = scripts.get(word)
+        if declared_in is None:
+            problems.append(
+                f"{name}: {key} runs {word!r}, which no pyproject.toml declares as a "
+                f"console script (declared: {', '.join(sorted(scripts))})"
+            )
+            continue
+        owner = declared_in.parent.name
+        if owner != "shared" and not name.startswith(owner + "-"):
+            problems.append(
+                f"{name}: runs {word!r}, a console script of services/{owner}, "
+                "not of this container's service"
+            )
+        if owner != "shared":
+            sub = args[i + 1] if i + 1 < len(args) else None
+            if sub not in WORKER_COMMANDS:
+                problems.append(
+                    f"{name}: '{word} {sub}' is not a command of the services' command "
+                    f"line (one of {', '.join(WORKER_COMMANDS)})"
+                )
     return problems
 
 
 def check_api_ports(compose: dict) -> list[str]:
     """Each API publishes exactly its code default port on the same internal port (and its
-    healthcheck probes that port); no other service container publishes ports; no host port twice."""
-    problems = []
+    healthcheck probes that port); no other service container publishes ports; no host port
+    twice."""
     services = services_of(compose)
+    return _api_ports(services) + _port_variables_at_default(services) + _host_ports_once(services)
+
+
+def _api_ports(services: dict) -> list[str]:
+    """Each API's published and internal port is its code default, and its healthcheck probes
+    it; the migrate and worker containers publish nothing."""
+    problems = []
     for service in SERVICE_NAMES:
         name, port = f"{service}-api", default_port(service)
         container = services.get(name)
@@ -422,6 +446,11 @@ def check_api_ports(compose: dict) -> list[str]:
                 problems.append(
                     f"{service}-{role}: publishes ports {other['ports']}, but serves no HTTP"
                 )
+    return problems
+
+
+def _port_variables_at_default(services: dict) -> list[str]:
+    problems = []
     for name, container in services.items():
         for variable, value in environment_of(container).items():
             if (
@@ -433,6 +462,11 @@ def check_api_ports(compose: dict) -> list[str]:
                     f"{name}: sets {variable}={value}, but the images serve on its default "
                     f"{ENV_VARS[variable].default}"
                 )
+    return problems
+
+
+def _host_ports_once(services: dict) -> list[str]:
+    problems = []
     published_by: list[tuple[str | None, int, str]] = []
     for name, container in services.items():
         for ip, published, _target in port_mappings(container):
@@ -454,28 +488,7 @@ def check_environment_names(compose: dict) -> list[str]:
     image's (POSTGRES_*, RABBITMQ_*, MINIO_*, MP_*); every ${HOST_VARIABLE} is one of those too."""
     problems = []
     for name, container in services_of(compose).items():
-        if "env_file" in container:
-            problems.append(
-                f"{name}: env_file hides variable names from this check; use environment"
-            )
-        infrastructure = "build" not in container
-        for variable in environment_of(container):
-            if variable in ENV_VARS:
-                if infrastructure:
-                    problems.append(
-                        f"{name}: sets {variable}, a variable of the services, in a third-party image"
-                    )
-                continue
-            if infrastructure and variable.startswith(IMAGE_ENV_PREFIXES):
-                continue
-            problems.append(
-                f"{name}: sets {variable}, which is not declared in coc_shared.config.ENV_VARS"
-                + (
-                    ""
-                    if not infrastructure
-                    else f" nor one of the image's ({', '.join(IMAGE_ENV_PREFIXES)}*)"
-                )
-            )
+        problems += _variables_set(name, container)
     for key in ("x-service-env",):
         for variable in compose.get(key) or {}:
             if variable not in ENV_VARS:
@@ -486,9 +499,36 @@ def check_environment_names(compose: dict) -> list[str]:
         for variable in interpolated_names(text):
             if variable not in ENV_VARS and not variable.startswith(IMAGE_ENV_PREFIXES):
                 problems.append(
-                    f"{where}: substitutes host variable ${{{variable}}}, which is neither in ENV_VARS "
-                    f"nor an image's variable ({', '.join(IMAGE_ENV_PREFIXES)}*)"
+                    f"{where}: substitutes host variable ${{{variable}}}, which is neither in "
+                    f"ENV_VARS nor an image's variable ({', '.join(IMAGE_ENV_PREFIXES)}*)"
                 )
+    return problems
+
+
+def _variables_set(name: str, container: dict) -> list[str]:
+    """The variables container ``name`` sets: the services' (ENV_VARS) in a service container,
+    its image's in an infrastructure container."""
+    problems = []
+    if "env_file" in container:
+        problems.append(f"{name}: env_file hides variable names from this check; use environment")
+    infrastructure = "build" not in container
+    for variable in environment_of(container):
+        if variable in ENV_VARS:
+            if infrastructure:
+                problems.append(
+                    f"{name}: sets {variable}, a variable of the services, in a third-party image"
+                )
+            continue
+        if infrastructure and variable.startswith(IMAGE_ENV_PREFIXES):
+            continue
+        problems.append(
+            f"{name}: sets {variable}, which is not declared in coc_shared.config.ENV_VARS"
+            + (
+                ""
+                if not infrastructure
+                else f" nor one of the image's ({', '.join(IMAGE_ENV_PREFIXES)}*)"
+            )
+        )
     return problems
 
 
@@ -507,6 +547,22 @@ def check_environment_values(compose: dict) -> list[str]:
         return ["no service containers"]
     reference_name = containers[0]
     reference = environment_of(services[reference_name])
+    problems += _shared_environment(services, containers, reference_name, reference)
+    postgres = environment_of(services.get("postgres") or {})
+    if "DATABASE_URL" in reference:
+        problems += _database_url(reference["DATABASE_URL"], postgres)
+    rabbitmq = environment_of(services.get("rabbitmq") or {})
+    if "RABBITMQ_URL" in reference:
+        problems += _rabbitmq_url(reference["RABBITMQ_URL"], rabbitmq)
+    return problems
+
+
+def _shared_environment(
+    services: dict, containers: list[str], reference_name: str, reference: dict
+) -> list[str]:
+    """Every service container has the environment of ``reference_name`` (``reference``), with
+    the required variables, the secrets from the host and a reachable SERVICE_HOST."""
+    problems = []
     for name in containers[1:]:
         env = environment_of(services[name])
         if env != reference:
@@ -532,49 +588,58 @@ def check_environment_values(compose: dict) -> list[str]:
             f"{reference_name}: SERVICE_HOST={reference['SERVICE_HOST']} is unreachable from "
             "other containers; use 0.0.0.0"
         )
+    return problems
 
-    postgres = environment_of(services.get("postgres") or {})
-    if "DATABASE_URL" in reference:
-        url = urlsplit(interpolate(reference["DATABASE_URL"]))
-        if url.scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
-            problems.append(f"DATABASE_URL is {url.scheme}://, not PostgreSQL")
-        if url.hostname != "postgres":
-            problems.append(f"DATABASE_URL points to {url.hostname!r}, not the postgres container")
-        for part, variable, default in (
-            (url.username, "POSTGRES_USER", "postgres"),
-            (url.password, "POSTGRES_PASSWORD", None),
-            (url.path.lstrip("/"), "POSTGRES_DB", None),
-        ):
-            value = interpolate(postgres.get(variable) or "") or default
-            if variable == "POSTGRES_DB" and not postgres.get(variable):
-                value = interpolate(postgres.get("POSTGRES_USER") or "") or "postgres"
-            if part != value:
-                problems.append(
-                    f"DATABASE_URL has {variable.split('_')[1].lower()} {part!r}, the postgres "
-                    f"container's {variable} is {value!r}"
-                )
-    rabbitmq = environment_of(services.get("rabbitmq") or {})
-    if "RABBITMQ_URL" in reference:
-        url = urlsplit(interpolate(reference["RABBITMQ_URL"]))
-        if url.scheme not in ("amqp", "amqps"):
-            problems.append(f"RABBITMQ_URL is {url.scheme}://, not AMQP")
-        if url.hostname != "rabbitmq":
-            problems.append(f"RABBITMQ_URL points to {url.hostname!r}, not the rabbitmq container")
-        for part, variable in (
-            (url.username, "RABBITMQ_DEFAULT_USER"),
-            (url.password, "RABBITMQ_DEFAULT_PASS"),
-        ):
-            value = interpolate(rabbitmq.get(variable) or "") or "guest"
-            if part != value:
-                problems.append(
-                    f"RABBITMQ_URL has {variable.rsplit('_', 1)[1].lower()} {part!r}, the rabbitmq "
-                    f"container's {variable} is {value!r}"
-                )
-        if url.username == "guest":
+
+def _database_url(database_url: str, postgres: dict) -> list[str]:
+    """DATABASE_URL names the postgres container (``postgres``: its environment) with its user,
+    password and database."""
+    problems = []
+    url = urlsplit(interpolate(database_url))
+    if url.scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
+        problems.append(f"DATABASE_URL is {url.scheme}://, not PostgreSQL")
+    if url.hostname != "postgres":
+        problems.append(f"DATABASE_URL points to {url.hostname!r}, not the postgres container")
+    for part, variable, default in (
+        (url.username, "POSTGRES_USER", "postgres"),
+        (url.password, "POSTGRES_PASSWORD", None),
+        (url.path.lstrip("/"), "POSTGRES_DB", None),
+    ):
+        value = interpolate(postgres.get(variable) or "") or default
+        if variable == "POSTGRES_DB" and not postgres.get(variable):
+            value = interpolate(postgres.get("POSTGRES_USER") or "") or "postgres"
+        if part != value:
             problems.append(
-                "RABBITMQ_URL uses guest, which RabbitMQ accepts from localhost only; "
-                "set RABBITMQ_DEFAULT_USER/PASS"
+                f"DATABASE_URL has {variable.split('_')[1].lower()} {part!r}, the postgres "
+                f"container's {variable} is {value!r}"
             )
+    return problems
+
+
+def _rabbitmq_url(rabbitmq_url: str, rabbitmq: dict) -> list[str]:
+    """RABBITMQ_URL names the rabbitmq container (``rabbitmq``: its environment) with its user
+    and password, not guest."""
+    problems = []
+    url = urlsplit(interpolate(rabbitmq_url))
+    if url.scheme not in ("amqp", "amqps"):
+        problems.append(f"RABBITMQ_URL is {url.scheme}://, not AMQP")
+    if url.hostname != "rabbitmq":
+        problems.append(f"RABBITMQ_URL points to {url.hostname!r}, not the rabbitmq container")
+    for part, variable in (
+        (url.username, "RABBITMQ_DEFAULT_USER"),
+        (url.password, "RABBITMQ_DEFAULT_PASS"),
+    ):
+        value = interpolate(rabbitmq.get(variable) or "") or "guest"
+        if part != value:
+            problems.append(
+                f"RABBITMQ_URL has {variable.rsplit('_', 1)[1].lower()} {part!r}, the rabbitmq "
+                f"container's {variable} is {value!r}"
+            )
+    if url.username == "guest":
+        problems.append(
+            "RABBITMQ_URL uses guest, which RabbitMQ accepts from localhost only; "
+            "set RABBITMQ_DEFAULT_USER/PASS"
+        )
     return problems
 
 
@@ -596,7 +661,8 @@ def check_depends_on(compose: dict) -> list[str]:
         actual = conditions(name).get(dependency)
         if actual != condition:
             problems.append(
-                f"{name}: depends_on {dependency} is {actual or 'missing'}, expected condition {condition}"
+                f"{name}: depends_on {dependency} is {actual or 'missing'}, expected condition "
+                f"{condition}"
             )
 
     for service in SERVICE_NAMES:
@@ -649,7 +715,8 @@ def check_healthchecks(compose: dict) -> list[str]:
 
 
 def served_paths() -> set[str]:
-    """GET paths that answer 200 on the app every service builds on (create_base_app), without a database."""
+    """GET paths that answer 200 on the app every service builds on (create_base_app), without a
+    database."""
     runtime = SimpleNamespace(settings=SimpleNamespace(service="consistency-check"))
     app = create_base_app(runtime)
     client = app.test_client()
@@ -676,7 +743,8 @@ def check_healthz_is_served(compose: dict) -> list[str]:
 
 def check_builds(compose: dict) -> list[str]:
     """Each service container builds from the repository root with services/NAME/Dockerfile (which
-    exists, EXPOSEs the port, and runs gunicorn on the API factory); its three containers share one image."""
+    exists, EXPOSEs the port, and runs gunicorn on the API factory); its three containers share one
+    image."""
     problems = []
     services = services_of(compose)
     for service in SERVICE_NAMES:
@@ -695,12 +763,14 @@ def check_builds(compose: dict) -> list[str]:
             context = (COMPOSE_FILE.parent / build.get("context", ".")).resolve()
             if context != ROOT:
                 problems.append(
-                    f"{name}: build context is {build.get('context')!r}, expected '.' (the repository root)"
+                    f"{name}: build context is {build.get('context')!r}, expected '.' (the "
+                    "repository root)"
                 )
             dockerfile = build.get("dockerfile", "Dockerfile")
             if dockerfile != f"services/{service}/Dockerfile":
                 problems.append(
-                    f"{name}: dockerfile is {dockerfile!r}, expected 'services/{service}/Dockerfile'"
+                    f"{name}: dockerfile is {dockerfile!r}, expected "
+                    f"'services/{service}/Dockerfile'"
                 )
             if not (context / dockerfile).is_file():
                 problems.append(f"{name}: {dockerfile} does not exist")
@@ -744,7 +814,8 @@ def check_api_app(compose: dict) -> list[str]:
         dockerfile = ROOT / "services" / service / "Dockerfile"
         if not dockerfile.is_file():
             problems.append(
-                f"{name}: runs the default command of services/{service}/Dockerfile, which does not exist"
+                f"{name}: runs the default command of services/{service}/Dockerfile, which does "
+                "not exist"
             )
             continue
         cmd = dockerfile_command(dockerfile_instructions(dockerfile.read_text()), "CMD") or []
@@ -782,7 +853,8 @@ def check_postgres_init(compose: dict) -> list[str]:
     expected = {schema_name(s) for s in SERVICE_NAMES} | {OPS_SCHEMA}
     if created != expected:
         problems.append(
-            f"postgres init scripts create schemas {sorted(created)}, the services own {sorted(expected)}"
+            f"postgres init scripts create schemas {sorted(created)}, the services own "
+            f"{sorted(expected)}"
         )
     return problems
 
@@ -793,7 +865,8 @@ def check_bucket(compose: dict) -> list[str]:
     words = " ".join(as_args(container.get("entrypoint")) + as_args(container.get("command")))
     if not re.search(rf"mc mb (--ignore-existing |-p )*\S+/{BUCKET}(\s|$)", words):
         return [
-            f"minio-init: does not create the bucket {BUCKET} (mc mb --ignore-existing local/{BUCKET})"
+            f"minio-init: does not create the bucket {BUCKET} (mc mb --ignore-existing "
+            f"local/{BUCKET})"
         ]
     return []
 
@@ -1099,7 +1172,7 @@ def test_check_reports_a_broken_compose(compose, check, mutate, expected):
 GOOD_DOCKERFILE = """FROM python:3.11-slim
 EXPOSE 8001
 CMD ["gunicorn", "--bind", "0.0.0.0:8001", "--workers", "2", "coc_orders.entrypoints.api:create_app()"]
-"""
+"""  # noqa: E501
 
 
 @pytest.mark.parametrize(

@@ -93,7 +93,8 @@ def lock_pins(lock: str) -> tuple[list[Pin], list[str]]:
     for line in logical_lines(lock):
         if line.startswith("-"):
             problems.append(
-                f"{LOCK}: `{line}` is an option line, not a pin (make lock leaves the local packages out)"
+                f"{LOCK}: `{line}` is an option line, not a pin (make lock leaves the local "
+                "packages out)"
             )
             continue
         hashes = tuple(re.findall(r"--hash=(\S+)", line))
@@ -118,7 +119,8 @@ def lock_pins(lock: str) -> tuple[list[Pin], list[str]]:
 
 
 def input_sections(lock_input: str) -> list[tuple[str, str]]:
-    """(section, line) of requirements.in's requirement lines; a comment `# [name] ...` opens a section."""
+    """(section, line) of requirements.in's requirement lines; a comment `# [name] ...` opens a
+    section."""
     result, section = [], "packages"
     for raw in lock_input.splitlines():
         header = re.match(r"\s*#\s*\[([a-z0-9_-]+)\]", raw)
@@ -139,7 +141,8 @@ def local_packages(sources: Sources) -> dict[str, dict]:
 
 
 def declared_requirements(sources: Sources) -> list[tuple[str, Requirement]]:
-    """(where, requirement) of every dependency declared in a pyproject.toml or in requirements.in."""
+    """(where, requirement) of every dependency declared in a pyproject.toml or in
+    requirements.in."""
     declared = []
     for path, project in local_packages(sources).items():
         for spec in project.get("dependencies", []):
@@ -154,7 +157,8 @@ def declared_requirements(sources: Sources) -> list[tuple[str, Requirement]]:
 
 
 def extra_requirements(name: str, extra: str) -> list[Requirement]:
-    """What ``name[extra]`` adds, from the installed distribution's metadata ([] if not installed)."""
+    """What ``name[extra]`` adds, from the installed distribution's metadata ([] if not
+    installed)."""
     try:
         requires = importlib.metadata.requires(name) or []
     except importlib.metadata.PackageNotFoundError:
@@ -198,7 +202,8 @@ def check_declared_are_locked(sources: Sources) -> list[str]:
         versions = [next(iter(p.requirement.specifier)).version for p in locked]
         if not any(requirement.specifier.contains(v, prereleases=True) for v in versions):
             problems.append(
-                f"{where}: {requirement}, but {LOCK} pins {name}=={', '.join(versions)} (run make lock)"
+                f"{where}: {requirement}, but {LOCK} pins {name}=={', '.join(versions)} (run make "
+                "lock)"
             )
 
     for where, requirement in declared_requirements(sources):
@@ -224,7 +229,8 @@ def check_lock_is_exact(sources: Sources) -> list[str]:
 
 
 def check_every_package_is_an_input(sources: Sources) -> list[str]:
-    """requirements.in names each pyproject.toml's folder (-e ./dir) with all its optional groups."""
+    """requirements.in names each pyproject.toml's folder (-e ./dir) with all its optional
+    groups."""
     problems = []
     editables = {}
     for _section, line in input_sections(sources.lock_input):
@@ -237,7 +243,8 @@ def check_every_package_is_an_input(sources: Sources) -> list[str]:
         folder = str(PurePosixPath(path).parent)
         if folder not in editables:
             problems.append(
-                f"{LOCK_INPUT} does not name {folder} (-e ./{folder}): its dependencies are not locked"
+                f"{LOCK_INPUT} does not name {folder} (-e ./{folder}): its dependencies are not "
+                "locked"
             )
             continue
         for group in project.get("optional-dependencies", {}):
@@ -291,7 +298,8 @@ def check_bench_only(sources: Sources, files: dict[str, str]) -> list[str]:
         for where, declared in runtime:
             if canonicalize_name(declared.name) == name:
                 problems.append(
-                    f"{where} declares {declared.name}, a benchmark-only dependency ({LOCK_INPUT} [bench])"
+                    f"{where} declares {declared.name}, a benchmark-only dependency ({LOCK_INPUT} "
+                    "[bench])"
                 )
         module = name.replace("-", "_")
         pattern = re.compile(
@@ -445,14 +453,24 @@ def makefile_prerequisites(makefile: str) -> dict[str, list[str]]:
 
 
 def check_makefile(makefile: str, sources: Sources) -> list[str]:
-    """make install installs the lock's pins (hash-checked), then every local package editable without
-    resolving; install (hence test and run) re-runs when the lock or a pyproject.toml changes;
-    make lock regenerates the lock, hashed, from requirements.in, leaving the local packages out."""
-    problems = []
-    folders = [str(PurePosixPath(p).parent) for p in sources.pyprojects]
+    """make install installs the lock's pins (hash-checked), then every local package editable
+    without resolving; install (hence test and run) re-runs when the lock or a pyproject.toml
+    changes; make lock regenerates the lock, hashed, from requirements.in, leaving the local
+    packages out."""
     commands, error = makefile_commands(makefile, "install")
     if error:
         return [f"Makefile: make -n install fails: {error.strip()}"]
+    problems = _install_commands(commands, sources)
+    problems += _reinstall_triggers(makefile, sources)
+    problems += _lock_commands(makefile, sources)
+    return problems
+
+
+def _install_commands(commands: list[str], sources: Sources) -> list[str]:
+    """make install's commands install the lock's pins alone, then each local package editable
+    without resolving its dependencies again."""
+    problems = []
+    folders = [str(PurePosixPath(p).parent) for p in sources.pyprojects]
     installs = [i for i in map(as_install, commands) if i is not None]
     pins_installed, editables = False, set()
     for install in installs:
@@ -468,7 +486,10 @@ def check_makefile(makefile: str, sources: Sources) -> list[str]:
                     "installs packages without --no-deps, so pip resolves their dependencies again"
                 )
             elif any(t not in folders for t in local):
-                problem = f"installs {', '.join(t for t in local if t not in folders)}, which the lock does not pin"
+                problem = (
+                    f"installs {', '.join(t for t in local if t not in folders)}, which the "
+                    "lock does not pin"
+                )
             editables |= {t for t in install.editables}
         else:
             problem = "installs requirements that are not the lock's"
@@ -483,7 +504,12 @@ def check_makefile(makefile: str, sources: Sources) -> list[str]:
             problems.append(
                 f"Makefile install does not install {folder} editable (--no-deps -e {folder})"
             )
+    return problems
 
+
+def _reinstall_triggers(makefile: str, sources: Sources) -> list[str]:
+    """make install, test and run depend on the lock and on every pyproject.toml."""
+    problems = []
     rules = makefile_prerequisites(makefile)
     for target in ("install", "test", "run"):
         seen, todo = set(), [target]
@@ -498,10 +524,16 @@ def check_makefile(makefile: str, sources: Sources) -> list[str]:
                     f"Makefile: `make {target}` does not re-install when {needed} changes "
                     "(not a prerequisite of the install stamp)"
                 )
+    return problems
 
+
+def _lock_commands(makefile: str, sources: Sources) -> list[str]:
+    """make lock compiles requirements.in into the lock, with hashes, leaving the local packages
+    out."""
+    problems = []
     commands, error = makefile_commands(makefile, "lock")
     if error:
-        return problems + [f"Makefile: make -n lock fails: {error.strip()}"]
+        return [f"Makefile: make -n lock fails: {error.strip()}"]
     compiles = [c for c in commands if re.search(r"\buv pip compile\b|\bpip-compile\b", c)]
     if not compiles:
         problems.append(f"Makefile: make lock does not compile {LOCK_INPUT} (uv pip compile)")
@@ -539,56 +571,74 @@ def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
     return instructions
 
 
+def _absolute(path: str, workdir: str) -> str:
+    return os.path.normpath(path if path.startswith("/") else os.path.join(workdir, path))
+
+
+def _copied_lock(rest: str, workdir: str) -> str | None:
+    """Where the COPY or ADD instruction ``rest`` puts the lock, if it copies it."""
+    words = [w for w in shlex.split(rest) if not w.startswith("--")]
+    if len(words) >= 2 and LOCK in [w.rstrip("/") for w in words[:-1]]:
+        dest = words[-1]
+        return _absolute(
+            os.path.join(dest, LOCK) if dest.endswith("/") or dest == "." else dest, workdir
+        )
+    return None
+
+
+def _run_installs(
+    where: str, rest: str, workdir: str, lock_paths: set, derived: set, installed: set
+) -> list[str]:
+    """The problems of the pip installs of the RUN instruction ``rest``; adds to ``derived`` the
+    files it writes from the lock, and to ``installed`` what it installs with the lock as
+    constraints."""
+    problems = []
+    for command in simple_commands(rest):
+        words = command.split()
+        redirect = re.search(r">\s*(\S+)", command)
+        if redirect and any(
+            _absolute(w, workdir) in lock_paths | derived for w in words if not w.startswith("-")
+        ):
+            derived.add(_absolute(redirect.group(1), workdir))
+        install = as_install(command)
+        if install is None:
+            continue
+        files = {_absolute(f, workdir) for f in install.requirement_files}
+        constraints = {_absolute(c, workdir) for c in install.constraints}
+        targets = [_absolute(t, workdir) for t in install.targets + install.editables]
+        if files & lock_paths:
+            problems.append(
+                f"{where}: `{command}` installs the whole lock, dev tools included; "
+                f"use it as constraints (-c {LOCK}) with the service's folders"
+            )
+        elif constraints & lock_paths:
+            installed.update(targets)
+        elif files and files <= derived and not targets:
+            pass  # a part of the lock, hashes included (uv's own pin)
+        else:
+            problems.append(
+                f"{where}: `{command}` installs without the lock as constraints (-c {LOCK})"
+            )
+    return problems
+
+
 def check_dockerfile(service: str, text: str) -> list[str]:
     """The image COPYs the lock and installs the service and shared with the lock as constraints, so
-    only their runtime dependencies, at the locked versions; nothing is installed without the lock."""
+    only their runtime dependencies, at the locked versions; nothing is installed without the
+    lock."""
     where = f"services/{service}/Dockerfile"
     problems, workdir, lock_paths, derived = [], "/", set(), set()
     service_dir, shared_dir = f"/app/services/{service}", "/app/shared"
     installed = set()
-
-    def absolute(path: str) -> str:
-        return os.path.normpath(path if path.startswith("/") else os.path.join(workdir, path))
-
     for keyword, rest in dockerfile_instructions(text):
         if keyword == "WORKDIR":
-            workdir = absolute(rest)
+            workdir = _absolute(rest, workdir)
         elif keyword in ("COPY", "ADD"):
-            words = [w for w in shlex.split(rest) if not w.startswith("--")]
-            if len(words) >= 2 and LOCK in [w.rstrip("/") for w in words[:-1]]:
-                dest = words[-1]
-                lock_paths.add(
-                    absolute(
-                        os.path.join(dest, LOCK) if dest.endswith("/") or dest == "." else dest
-                    )
-                )
+            copied = _copied_lock(rest, workdir)
+            if copied is not None:
+                lock_paths.add(copied)
         elif keyword == "RUN":
-            for command in simple_commands(rest):
-                words = command.split()
-                redirect = re.search(r">\s*(\S+)", command)
-                if redirect and any(
-                    absolute(w) in lock_paths | derived for w in words if not w.startswith("-")
-                ):
-                    derived.add(absolute(redirect.group(1)))
-                install = as_install(command)
-                if install is None:
-                    continue
-                files = {absolute(f) for f in install.requirement_files}
-                constraints = {absolute(c) for c in install.constraints}
-                targets = [absolute(t) for t in install.targets + install.editables]
-                if files & lock_paths:
-                    problems.append(
-                        f"{where}: `{command}` installs the whole lock, dev tools included; "
-                        f"use it as constraints (-c {LOCK}) with the service's folders"
-                    )
-                elif constraints & lock_paths:
-                    installed |= set(targets)
-                elif files and files <= derived and not targets:
-                    pass  # a part of the lock, hashes included (uv's own pin)
-                else:
-                    problems.append(
-                        f"{where}: `{command}` installs without the lock as constraints (-c {LOCK})"
-                    )
+            problems += _run_installs(where, rest, workdir, lock_paths, derived, installed)
     if not lock_paths:
         problems.append(f"{where} does not COPY {LOCK}")
     for folder in (shared_dir, service_dir):
@@ -632,6 +682,22 @@ def test_makefile_installs_from_the_lock(sources):
 def test_dockerfile_installs_from_the_lock(service):
     problems = check_dockerfile(service, (ROOT / "services" / service / "Dockerfile").read_text())
     assert not problems, f"{check_dockerfile.__doc__.strip()}\n  - " + "\n  - ".join(problems)
+
+
+def test_make_test_lints_before_the_tests():
+    """make test runs `ruff check .` on the whole repository before pytest (fail fast)."""
+    commands, error = makefile_commands((ROOT / "Makefile").read_text(), "test")
+    assert not error, f"make -n test fails: {error}"
+    words = [shlex.split(command) for command in commands]
+    lint = [
+        i
+        for i, w in enumerate(words)
+        if w[:1] and w[0].endswith("/ruff") and w[1:] == ["check", "."]
+    ]
+    tests = [i for i, w in enumerate(words) if w[1:3] == ["-m", "pytest"]]
+    assert lint, f"make test does not run ruff check .: {commands}"
+    assert tests, f"make test does not run pytest: {commands}"
+    assert lint[0] < tests[0], f"make test runs pytest before ruff check .: {commands}"
 
 
 def test_dockerignore_keeps_the_lock():
@@ -756,7 +822,8 @@ MAKEFILE_BREAKAGES = [
     (
         "the old install",
         lambda t: re.sub(
-            r"\t\$\(BIN\)/python -m pip install --quiet --require-hashes -r \$\(LOCK\)\n(\t[^\n]*\n)",
+            r"\t\$\(BIN\)/python -m pip install --quiet --require-hashes -r "
+            r"\$\(LOCK\)\n(\t[^\n]*\n)",
             "\t$(BIN)/python -m pip install -e shared -r requirements-dev.txt\n",
             t,
         ),

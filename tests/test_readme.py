@@ -17,14 +17,16 @@ def test_every_environment_variable_is_documented_with_its_default():
     )
     documented = README.split(envdoc.BEGIN, 1)[1].split(envdoc.END, 1)[0].strip() + "\n"
     assert documented == envdoc.render_table(), (
-        "README's configuration table differs from the declarations: run python -m coc_shared.envdoc --write"
+        "README's configuration table differs from the declarations: run python -m "
+        "coc_shared.envdoc --write"
     )
     for name in ENV_VARS:
         assert f"| `{name}` |" in documented
 
 
 def test_no_code_reads_an_undeclared_environment_variable():
-    """Configuration comes from declared variables only: no direct os.environ/getenv reads of others."""
+    """Configuration comes from declared variables only: no direct os.environ/getenv reads of
+    others."""
     envdoc.load_service_declarations()
     offenders = []
     for path in list((ROOT / "shared" / "src").rglob("*.py")) + list(

@@ -132,7 +132,7 @@ class Proc:
         return ports
 
 
-# --------------------------------------------------------------------------- the pipeline under test
+# -------------------------------------------------------------------------- the pipeline under test
 class Pipeline:
     def __init__(self, settings, runtime: Runtime, tmp_path: Path, rabbitmq_url: str):
         self.settings = settings
@@ -194,7 +194,8 @@ class Pipeline:
 
     # events and database
     def emit(self, count: int = 1, start: int = 0, **data) -> list[str]:
-        """Commit ``count`` probe.ping events to the probe's outbox (the test process is the producer)."""
+        """Commit ``count`` probe.ping events to the probe's outbox (the test process is the
+        producer)."""
         return probe_service.emit(self.runtime, count, start, **data)
 
     def scalar(self, sql: str, **params):
@@ -226,7 +227,8 @@ class Pipeline:
         return self.scalar("SELECT count FROM probe.attempts WHERE event_id = :e", e=event_id) or 0
 
     def done(self, ids) -> bool:
-        """Every event of ``ids`` has its effect and its echo (the consumer's own event came back)."""
+        """Every event of ``ids`` has its effect and its echo (the consumer's own event came
+        back)."""
         ids = set(ids)
         effects, echoes = self.effects_by_event(), self.echoes_by_cause()
         return ids <= effects.keys() and ids <= echoes.keys()
@@ -252,7 +254,8 @@ class Pipeline:
             ) from None
 
     def assert_exactly_once(self, ids, total: int | None = None) -> None:
-        """One effect and one echo per event id; ``total``: no other effect at all in this test's database."""
+        """One effect and one echo per event id; ``total``: no other effect at all in this test's
+        database."""
         ids = list(ids)
         effects, echoes = self.effects_by_event(), self.echoes_by_cause()
         wrong_effects = {i: effects.get(i, 0) for i in ids if effects.get(i, 0) != 1}
@@ -345,7 +348,8 @@ def pytest_runtest_makereport(item, call):
 def pipeline(request, tmp_path, settings_factory, postgres_server_url, rabbitmq_url):
     """The probe service's database and topology, ready for child processes (``pipeline.start``).
 
-    ``@pytest.mark.pipeline_settings(**overrides)`` changes this test's settings (e.g. retry_delays)."""
+    ``@pytest.mark.pipeline_settings(**overrides)`` changes this test's settings (e.g.
+    retry_delays)."""
     n = next(_counter)
     marker = request.node.get_closest_marker("pipeline_settings")
     overrides = dict(marker.kwargs) if marker else {}
@@ -400,7 +404,8 @@ def _run(*cmd: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 
 class _Watchdog:
-    """Calls ``restore`` after ``seconds`` unless cancelled: a hung test never leaves the broker broken."""
+    """Calls ``restore`` after ``seconds`` unless cancelled: a hung test never leaves the broker
+    broken."""
 
     def __init__(self, seconds: float, restore):
         self.timer = threading.Timer(seconds, restore)
@@ -420,7 +425,8 @@ def restore_memory_watermark() -> None:
 
 @contextmanager
 def broker_memory_alarm(max_seconds: float = 40):
-    """A memory alarm on the broker: every connection that publishes is blocked (no confirm comes)."""
+    """A memory alarm on the broker: every connection that publishes is blocked (no confirm
+    comes)."""
     _run("rabbitmqctl", "set_vm_memory_high_watermark", "0")
     try:
         with _Watchdog(max_seconds, restore_memory_watermark):

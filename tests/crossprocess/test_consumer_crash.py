@@ -11,7 +11,8 @@ pytestmark = pytest.mark.crossprocess
 def test_consumer_killed_while_handling_is_redelivered_and_handled_once(pipeline):
     pipeline.start("relay")
     first = pipeline.start_consumer("consume")
-    # The handler counts its attempt (committed on its own) and then sleeps, on the first attempt only.
+    # The handler counts its attempt (committed on its own) and then sleeps, on the first attempt
+    # only.
     [event_id] = pipeline.emit(1, start=0, sleep=60, sleep_times=1)
     wait_until(
         lambda: pipeline.attempts(event_id) == 1,

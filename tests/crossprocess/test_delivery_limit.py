@@ -21,7 +21,9 @@ def test_message_crashing_consumers_past_the_delivery_limit_is_parked(pipeline):
     for attempt in range(1, LIMIT + 4):
         consumer = pipeline.start_consumer("consume")
         wait_until(
-            lambda: pipeline.attempts(event_id) >= attempt or pipeline.parked(event_id=event_id),
+            lambda attempt=attempt: (
+                pipeline.attempts(event_id) >= attempt or pipeline.parked(event_id=event_id)
+            ),
             timeout=30,
             message=f"delivery {attempt} handled or the message parked",
         )

@@ -13,7 +13,8 @@ DB_ERRORS = ("consumer.database_unavailable", "outbox.relay_error", "parking.dat
 def test_postgres_restart_during_a_burst(pipeline):
     consumer = pipeline.start_consumer("consume")
     relay = pipeline.start("relay")
-    # 10 ms per event: a batch of 100 takes about a second, so the restart hits a transaction in flight.
+    # 10 ms per event: a batch of 100 takes about a second, so the restart hits a transaction in
+    # flight.
     ids = pipeline.emit(300, start=0, sleep=0.01)
     wait_until(
         lambda: len(pipeline.effects_by_event()) >= 1,

@@ -44,8 +44,8 @@ def _sent(pipeline, event_id: str) -> bool:
 
 def test_relay_killed_between_commit_and_confirm(pipeline):
     """The broker's memory alarm blocks the relay's connection as soon as it publishes, so the relay
-    deterministically sits between its publish and the confirm that never comes; it is killed -9 there.
-    The row is still unsent; a new relay publishes it again and it has exactly one effect."""
+    deterministically sits between its publish and the confirm that never comes; it is killed -9
+    there. The row is still unsent; a new relay publishes it again and it has exactly one effect."""
     pipeline.start_consumer("consume")
     relay = pipeline.start(
         "relay", OUTBOX_CONFIRM_TIMEOUT=120
@@ -70,7 +70,8 @@ def test_relay_killed_between_commit_and_confirm(pipeline):
         )
         assert not _sent(pipeline, event_id)
         relay.kill9()
-        # Killed between the commit of the event and the broker's confirm: still unsent, no effect yet.
+        # Killed between the commit of the event and the broker's confirm: still unsent, no effect
+        # yet.
         assert not _sent(pipeline, event_id), "the killed relay marked an unconfirmed row as sent"
         assert event_id not in pipeline.effects_by_event()
 
@@ -81,14 +82,15 @@ def test_relay_killed_between_commit_and_confirm(pipeline):
 
 
 def test_relay_killed_after_confirm_before_marking_sent(pipeline):
-    """The other side of the window: the broker confirmed (the message is in the queue) but the relay
-    dies before its transaction marks the row sent (its UPDATE is held on a table lock). The row is
-    published again after the restart; the consumer drops the second copy through its inbox."""
+    """The other side of the window: the broker confirmed (the message is in the queue) but the
+    relay dies before its transaction marks the row sent (its UPDATE is held on a table lock). The
+    row is published again after the restart; the consumer drops the second copy through its
+    inbox."""
     [event_id] = pipeline.emit(1, start=0)
     with pipeline.runtime.engine.connect() as blocker:
         blocker.begin()
-        # SHARE mode lets the relay SELECT ... FOR UPDATE its rows but holds its UPDATE (no consumer runs yet,
-        # so nobody else writes to the outbox meanwhile).
+        # SHARE mode lets the relay SELECT ... FOR UPDATE its rows but holds its UPDATE (no consumer
+        # runs yet, so nobody else writes to the outbox meanwhile).
         blocker.exec_driver_sql("LOCK TABLE probe.outbox IN SHARE MODE")
         relay = pipeline.start("relay")
         wait_until(
@@ -99,8 +101,8 @@ def test_relay_killed_after_confirm_before_marking_sent(pipeline):
         )
         wait_until(
             lambda: pipeline.scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
-                "AND query LIKE 'UPDATE probe.outbox SET sent_at%'"
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                "wait_event_type = 'Lock' AND query LIKE 'UPDATE probe.outbox SET sent_at%'"
             ),
             timeout=15,
             message="the relay's UPDATE ... sent_at to wait on the lock",

@@ -57,7 +57,8 @@ def test_connections_lost(database_url, postgres_server_url):
     out = subprocess.run(["ss", "-tnpH", "state", "established", "( dport = :5432 )"],
                          capture_output=True, text=True).stdout
     import os
-    ports = [int(l.split()[2].rsplit(":", 1)[1]) for l in out.splitlines() if f"pid={os.getpid()}," in l]
+    ports = [int(l.split()[2].rsplit(":", 1)[1]) for l in out.splitlines()
+             if f"pid={os.getpid()}," in l]
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.connect() as conn:
         conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
