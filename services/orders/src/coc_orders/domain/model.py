@@ -87,7 +87,7 @@ def missing_documents(
     required: list[str] | tuple[str, ...], documents: list[OrderDocument]
 ) -> list[str]:
     """The required kinds of which no valid document (not refused by the supplier) was uploaded yet,
-    in the catalogue's order."""
+    in the order the brand lists them."""
     present = {d.kind for d in documents if d.valid}
     return [kind for kind in required if kind not in present]
 
