@@ -1,6 +1,8 @@
-"""The HTTP side every service shares: correlation ids, one JSON error shape, the Flask side of
-authentication (``staff_required``, ``request_account``), health and readiness probes, and the
-staff-only view of the service's parked messages.
+"""The HTTP side every service shares: correlation ids, one JSON error shape, bounded inputs
+(``guards``: size per route, JSON limits, no NUL or lone surrogate), the headers of every answer
+(``Cache-Control: no-store``, ``X-Content-Type-Options: nosniff``, ``Allow`` on 405), the Flask
+side of authentication (``staff_required``, ``request_account``), health and readiness probes,
+and the staff-only view of the service's parked messages.
 
 Error shape (every 4xx/5xx of every service)::
 
@@ -18,12 +20,18 @@ from flask import Blueprint, Flask, current_app, g, jsonify, request
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
+from .guards import InputRefused, install_guards
 from .logging import bound_context, get_logger
 from .parking import parked_to_json
 from .tokens import ROLES, TokenError, bearer_token, verify_customer_token, verify_staff_token
 
 log = get_logger(__name__)
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
+# Headers of every answer: nothing of an API answer is cached (they carry personal data and
+# tokens), and no browser guesses a type other than the one declared.
+SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+# Headers of an HTTPException kept in its JSON answer (405's Allow, 401's challenge, 429's delay).
+_KEPT_EXCEPTION_HEADERS = {"allow", "www-authenticate", "retry-after"}
 
 
 def error_response(
@@ -96,8 +104,30 @@ def request_account(required: bool) -> str | None:
     return verify_customer_token(current_app.config["COC_SETTINGS"].customer_token_secret, token)
 
 
+def _field_messages(exc: HTTPException) -> dict | None:
+    """The per-field messages flask-smorest / webargs put in ``exc.data``, all locations merged."""
+    data = getattr(exc, "data", None)
+    if not (isinstance(data, dict) and isinstance(data.get("messages"), dict)):
+        return None
+    fields = {}
+    for location_messages in data["messages"].values():
+        if isinstance(location_messages, dict):
+            fields.update(location_messages)
+    return fields or None
+
+
+def http_error_response(exc: HTTPException):
+    """An HTTPException in the JSON error shape, with the headers it must keep (405's Allow)."""
+    headers = {
+        name: value for name, value in exc.get_headers() if name.lower() in _KEPT_EXCEPTION_HEADERS
+    }
+    status = exc.code or 500
+    return error_response(status, exc.description or _reason(status), _field_messages(exc), headers)
+
+
 def install_common(app: Flask) -> None:
-    """Correlation id on every request and response, JSON errors, no stack trace to clients."""
+    """Correlation id on every request and response, bounded inputs (``guards``), JSON errors,
+    no stack trace to clients, the security headers on every answer."""
 
     @app.before_request
     def _correlation():
@@ -106,9 +136,13 @@ def install_common(app: Flask) -> None:
         g._log_ctx = bound_context(correlation_id=g.correlation_id)
         g._log_ctx.__enter__()
 
+    install_guards(app)  # after the correlation id: its refusals carry it
+
     @app.after_request
     def _stamp(response):
         response.headers["X-Correlation-ID"] = getattr(g, "correlation_id", "") or str(uuid.uuid4())
+        for name, value in SECURITY_HEADERS.items():
+            response.headers[name] = value
         return response
 
     @app.teardown_request
@@ -117,19 +151,11 @@ def install_common(app: Flask) -> None:
         if ctx is not None:
             ctx.__exit__(None, None, None)
 
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        fields = None
-        data = getattr(exc, "data", None)  # flask-smorest / webargs put field messages here
-        if isinstance(data, dict) and "messages" in data:
-            messages = data["messages"]
-            fields = {}
-            for location_messages in messages.values() if isinstance(messages, dict) else []:
-                if isinstance(location_messages, dict):
-                    fields.update(location_messages)
-        return error_response(
-            exc.code or 500, exc.description or _reason(exc.code or 500), fields or None
-        )
+    app.register_error_handler(HTTPException, http_error_response)
+
+    @app.errorhandler(InputRefused)
+    def _refused(exc: InputRefused):
+        return error_response(exc.code, exc.description, exc.fields or None)
 
     @app.errorhandler(TokenError)
     def _token_error(exc: TokenError):
