@@ -1,5 +1,6 @@
-"""HTTP routes of the notifications service besides the common ones (health, readiness, parked
-messages).
+"""HTTP API of the notifications service besides the common routes (health, readiness, parked
+messages): flask-smorest, documented in the OpenAPI document served at ``/openapi.json`` and kept
+in the repository (``services/notifications/openapi.json``).
 
 For now one staff-only read: the notifications of an order (whether a recipient is known, not
 the address itself).
@@ -7,17 +8,41 @@ the address itself).
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, jsonify
+from flask import Flask, jsonify
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
 
 from coc_shared.http import staff_required
+from coc_shared.openapi import STAFF_SECURITY, errors, install_api
 
 from ..adapters.repository import NotificationRepository
 
 
-def register_api(app: Flask, runtime) -> None:
-    bp = Blueprint("notifications_staff", __name__, url_prefix="/v1/staff")
+class NotificationSchema(Schema):
+    event_id = fields.String(required=True)
+    event_type = fields.String(required=True)
+    template = fields.String(required=True)
+    status = fields.String(required=True)
+    has_recipient = fields.Boolean(required=True)
 
-    @bp.get("/orders/<order_id>/notifications")
+
+class OrderNotificationsSchema(Schema):
+    order_id = fields.String(required=True)
+    items = fields.List(fields.Nested(NotificationSchema), required=True)
+
+
+def register_api(app: Flask, runtime) -> None:
+    blp = Blueprint(
+        "notifications_staff",
+        __name__,
+        url_prefix="/v1/staff",
+        description="Notifications of orders (support staff)",
+    )
+
+    @blp.route("/orders/<order_id>/notifications", methods=["GET"])
+    @blp.doc(security=STAFF_SECURITY, summary="The notifications of an order")
+    @blp.response(200, OrderNotificationsSchema)
+    @errors(blp, 401, 403, 503)
     @staff_required()
     def order_notifications(order_id: str):
         with runtime.unit_of_work() as uow:
@@ -38,4 +63,5 @@ def register_api(app: Flask, runtime) -> None:
             }
         )
 
-    app.register_blueprint(bp)
+    api = install_api(app, "COC notifications API", __doc__)
+    api.register_blueprint(blp)
