@@ -1,5 +1,7 @@
 """Fixtures of the orders tests: the service on this run's PostgreSQL database and bus prefix
-(coc_shared.testing), a Flask test client, a local S3-compatible server (moto in server mode)."""
+(coc_shared.testing), a Flask test client, a local S3-compatible server (moto in server mode), the
+rate limits' counters in the real Redis (REDIS_URL, by default the local one) under a key prefix of
+each test's own."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ sys.path.insert(0, os.path.dirname(__file__))  # orders_helpers
 
 CUSTOMER_SECRET = "customer-secret-" + "y" * 32
 DOCUMENT_KEY = base64.b64encode(b"k" * 32).decode()
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture(scope="session")
@@ -41,8 +44,13 @@ def orders_extra(s3_endpoint: str, **overrides) -> dict:
         "ORDERS_S3_REGION": "eu-west-3",
         "ORDERS_S3_ACCESS_KEY_ID": "testing",
         "ORDERS_S3_SECRET_ACCESS_KEY": "testing",
+        "ORDERS_RATE_LIMIT_STORAGE": REDIS_URL,
+        "ORDERS_RATE_LIMIT_PREFIX": "test-" + uuid.uuid4().hex[:12],
         "ORDERS_RATE_LIMIT_LOGIN": "1000/minute",
-        "ORDERS_RATE_LIMIT_ORDERS": "10000/minute",
+        "ORDERS_RATE_LIMIT_ORDERS": "1000/minute",
+        "ORDERS_RATE_LIMIT_UPLOADS": "1000/minute",
+        "ORDERS_RATE_LIMIT_CHANGES": "1000/minute",
+        "ORDERS_RATE_LIMIT_MAIL": "1000/minute",
     }
     extra.update(overrides)
     return extra

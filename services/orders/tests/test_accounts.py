@@ -249,21 +249,24 @@ def test_deactivation_request_emits_the_event_once(runtime, client):
     assert client.get("/v1/accounts/me", headers=auth).get_json()["deactivation_requested_at"]
 
 
-def test_log_in_is_rate_limited_per_ip(make_runtime):
+def test_log_in_is_rate_limited_per_ip_and_per_address(make_runtime):
     client = make_runtime(ORDERS_RATE_LIMIT_LOGIN="3/minute").create_app().test_client()
-    codes = [
-        client.post(
-            "/v1/auth/token", json={"email": "x@example.org", "password": "guess"}
-        ).status_code
-        for _ in range(4)
-    ]
+
+    def log_in(email, ip):
+        return client.post(
+            "/v1/auth/token",
+            json={"email": email, "password": "guess"},
+            environ_base={"REMOTE_ADDR": ip},
+        )
+
+    codes = [log_in("x@example.org", "10.0.0.1").status_code for _ in range(4)]
     assert codes == [401, 401, 401, 429]
-    elsewhere = client.post(
-        "/v1/auth/token",
-        json={"email": "x@example.org", "password": "guess"},
-        environ_base={"REMOTE_ADDR": "10.1.1.1"},
-    )
-    assert elsewhere.status_code == 401
+    limited = log_in("x@example.org", "10.0.0.1")
+    assert limited.get_json()["error"]["message"].startswith("too many requests")
+    assert int(limited.headers["Retry-After"]) >= 1
+    # another address from another IP has its own budgets; the same address from another IP not
+    assert log_in("y@example.org", "10.1.1.1").status_code == 401
+    assert log_in("X@Example.org ", "10.2.2.2").status_code == 429
 
 
 def test_without_a_customer_secret_log_in_answers_503(make_runtime):

@@ -22,13 +22,19 @@ from coc_shared.config import Variable, declare, integer, load, number, one_of, 
 
 @dataclass(frozen=True)
 class RateLimit:
-    """``count`` requests per client IP in a fixed window of ``seconds``."""
+    """``count`` requests in any (moving) window of ``seconds``, per client IP, account, address or
+    order as each route says (``entrypoints.limits``)."""
 
     count: int
     seconds: int
 
     def __str__(self) -> str:
         return f"{self.count}/{self.seconds}s"
+
+    @property
+    def spec(self) -> str:
+        """The limit in flask-limiter's notation, e.g. ``10 per 60 second``."""
+        return f"{self.count} per {self.seconds} second"
 
 
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -106,27 +112,59 @@ VARIABLES = declare(
     Variable(
         "ORDERS_RATE_LIMIT_STORAGE",
         "memory://",
-        "Counters of the per-IP rate limits: `memory://` (per process) or a `redis://` URL shared "
-        "by every process of the service.",
+        "Counters of the rate limits (flask-limiter, moving window): `memory://` (per process: "
+        "embedded runs only) or a `redis://` URL shared by every process of the service; while "
+        "Redis cannot be reached, each process counts in memory.",
         url("memory", "redis", "rediss", "unix"),
+    ),
+    Variable(
+        "ORDERS_RATE_LIMIT_PREFIX",
+        "coc-orders",
+        "Prefix of the rate limits' keys in their storage (after BUS_PREFIX), so that several "
+        "deployments can share one Redis.",
     ),
     Variable(
         "ORDERS_RATE_LIMIT_LOGIN",
         "10/minute",
-        "Log-in attempts (`POST /v1/auth/token`) allowed per client IP (`N/second|minute|hour`).",
+        "Log-in attempts (`POST /v1/auth/token`) allowed per client IP and per e-mail address "
+        "tried; also e-mail confirmations per client IP (`N/second|minute|hour|day`).",
         rate_limit,
     ),
     Variable(
         "ORDERS_RATE_LIMIT_ORDERS",
         "20/minute",
-        "Orders (`POST /v1/orders`) and account creations allowed per client IP "
-        "(`N/second|minute|hour`).",
+        "Orders (`POST /v1/orders`) allowed per client IP and per account, and account creations "
+        "per client IP (`N/second|minute|hour|day`).",
+        rate_limit,
+    ),
+    Variable(
+        "ORDERS_RATE_LIMIT_UPLOADS",
+        "30/hour",
+        "Document uploads allowed per client IP, per order and per account "
+        "(`N/second|minute|hour|day`).",
+        rate_limit,
+    ),
+    Variable(
+        "ORDERS_RATE_LIMIT_CHANGES",
+        "30/hour",
+        "Changes of an account's data (`PATCH /v1/accounts/me`) allowed per account and per "
+        "client IP (`N/second|minute|hour|day`).",
+        rate_limit,
+    ),
+    Variable(
+        "ORDERS_RATE_LIMIT_MAIL",
+        "5/hour",
+        "Accepted requests that make the service write to an e-mail address (an account creation, "
+        "a change of e-mail, a deactivation), per address and per account "
+        "(`N/second|minute|hour|day`).",
         rate_limit,
     ),
     Variable(
         "ORDERS_PROXY_COUNT",
         "0",
-        "Reverse proxies in front of the API whose X-Forwarded-For is trusted for the client IP.",
+        "Reverse proxies in front of the API whose X-Forwarded-For is trusted for the client IP "
+        "(the rate limits count per client IP: behind a proxy, set it, or every client shares "
+        "the proxy's budget).",
         integer(0),
     ),
     Variable(
@@ -171,8 +209,12 @@ class OrdersConfig:
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = field(default=None, repr=False)
     rate_limit_storage: str = "memory://"
+    rate_limit_prefix: str = "coc-orders"
     rate_limit_login: RateLimit = RateLimit(10, 60)
     rate_limit_orders: RateLimit = RateLimit(20, 60)
+    rate_limit_uploads: RateLimit = RateLimit(30, 3600)
+    rate_limit_changes: RateLimit = RateLimit(30, 3600)
+    rate_limit_mail: RateLimit = RateLimit(5, 3600)
     proxy_count: int = 0
     payment_url: str = "http://127.0.0.1:8002/v1/payments/{order_id}/checkout"
     email_confirmation_url: str = (
@@ -196,8 +238,12 @@ class OrdersConfig:
             s3_access_key_id=v["ORDERS_S3_ACCESS_KEY_ID"],
             s3_secret_access_key=v["ORDERS_S3_SECRET_ACCESS_KEY"],
             rate_limit_storage=v["ORDERS_RATE_LIMIT_STORAGE"],
+            rate_limit_prefix=v["ORDERS_RATE_LIMIT_PREFIX"],
             rate_limit_login=v["ORDERS_RATE_LIMIT_LOGIN"],
             rate_limit_orders=v["ORDERS_RATE_LIMIT_ORDERS"],
+            rate_limit_uploads=v["ORDERS_RATE_LIMIT_UPLOADS"],
+            rate_limit_changes=v["ORDERS_RATE_LIMIT_CHANGES"],
+            rate_limit_mail=v["ORDERS_RATE_LIMIT_MAIL"],
             proxy_count=v["ORDERS_PROXY_COUNT"],
             payment_url=v["ORDERS_PAYMENT_URL"],
             email_confirmation_url=v["ORDERS_EMAIL_CONFIRMATION_URL"],

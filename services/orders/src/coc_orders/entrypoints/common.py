@@ -13,7 +13,6 @@ from flask_smorest import Blueprint
 from coc_shared.http import error_response, request_account, token_error_response
 from coc_shared.tokens import TokenError, bearer_token
 
-from ..config import RateLimit
 from ..domain.errors import (
     AccountGone,
     Conflict,
@@ -54,12 +53,6 @@ ERRORS = {
 }
 
 
-class RateLimited(Exception):
-    def __init__(self, retry_after: int):
-        super().__init__("too many requests; try again later")
-        self.retry_after = retry_after
-
-
 def refusal_response(exc: OrdersError):
     status = next(STATUS_OF[cls] for cls in type(exc).__mro__ if cls in STATUS_OF)
     return error_response(
@@ -71,10 +64,6 @@ def install_error_handlers(app: Flask) -> None:
     app.register_error_handler(OrdersError, refusal_response)
     # customers' tokens: the challenge names their realm (staff routes answer for themselves)
     app.register_error_handler(TokenError, lambda exc: token_error_response(exc, "coc-customer"))
-    app.register_error_handler(
-        RateLimited,
-        lambda exc: error_response(429, str(exc), headers={"Retry-After": str(exc.retry_after)}),
-    )
 
 
 def errors(blp: Blueprint, *codes: int):
@@ -112,13 +101,6 @@ def order_credentials() -> Credentials:
 
 def client_ip() -> str:
     return request.remote_addr or "unknown"
-
-
-def check_rate(name: str, limit: RateLimit) -> None:
-    """Counts the request against the client IP's ``limit``; RateLimited beyond it."""
-    allowed, retry_after = orders_app().limiter.hit(name, client_ip(), limit)
-    if not allowed:
-        raise RateLimited(retry_after)
 
 
 def refuse_nul_characters():

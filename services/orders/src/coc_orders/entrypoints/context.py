@@ -1,6 +1,7 @@
 """What the views need besides the request, built once per application by ``register_api`` and
-fetched in a view with ``orders_app()``: the runtime, the configuration, the brands sold, the rate
-limiter, the documents' cipher and store, and the allocator of order numbers."""
+fetched in a view with ``orders_app()``: the runtime, the configuration, the brands sold, the
+documents' cipher and store, and the allocator of order numbers (the rate limiter is the
+application's own: ``limits.install_rate_limits``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from flask import current_app
 from coc_shared.ids import BlockAllocator
 
 from ..adapters.crypto import Cipher
-from ..adapters.ratelimit import RateLimiter
 from ..adapters.repository import order_numbers
 from ..adapters.storage import DocumentStorage, document_storage
 from ..config import OrdersConfig
@@ -26,7 +26,6 @@ class OrdersApp:
     runtime: object
     config: OrdersConfig
     brands: Brands
-    limiter: RateLimiter
     cipher: Cipher | None  # None: ORDERS_DOCUMENT_KEY is not set, uploads answer 503
     numbers: BlockAllocator
     _storage: DocumentStorage | None = field(default=None, repr=False)
@@ -38,9 +37,6 @@ class OrdersApp:
             runtime=runtime,
             config=config,
             brands=load_brands(config.brands_path),
-            limiter=RateLimiter(
-                config.rate_limit_storage, prefix=f"{runtime.settings.bus_prefix}coc-orders"
-            ),
             cipher=Cipher(config.document_key) if config.document_key else None,
             numbers=order_numbers(runtime.engine),
         )

@@ -10,7 +10,6 @@ from ..domain.errors import ValidationFailed
 from ..service_layer import orders as orders_uc
 from . import schemas as s
 from .common import (
-    check_rate,
     client_ip,
     customer_account,
     errors,
@@ -67,7 +66,6 @@ def idempotency_key() -> str | None:
 @errors(blp, 400, 401, 409, 429, 503)
 def place_order(body):
     app = orders_app()
-    check_rate("orders", app.config.rate_limit_orders)
     cmd = orders_uc.PlaceOrder(
         body=body,
         account_id=customer_account(required=False),

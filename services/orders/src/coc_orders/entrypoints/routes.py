@@ -18,6 +18,7 @@ from ..service_layer.orders import MAX_DOCUMENT_BYTES
 from . import accounts_routes, orders_routes, schemas, staff_routes
 from .common import install_error_handlers
 from .context import EXTENSION, OrdersApp
+from .limits import install_rate_limits
 
 OPENAPI_VERSION = "3.0.3"
 
@@ -58,3 +59,4 @@ def register_api(app: Flask, runtime) -> None:
     )
     api.register_blueprint(orders_routes.blp)
     api.register_blueprint(accounts_routes.blp)
+    install_rate_limits(app, runtime, context.config)
