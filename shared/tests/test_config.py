@@ -14,9 +14,12 @@ from coc_shared.config import (
     load,
     port_variable,
 )
+from coc_shared.tokens import new_staff_keys
+
+PUBLIC = new_staff_keys()[1]
 
 # Variables of the shared library that Settings does not hold (read with env() where needed).
-NOT_IN_SETTINGS = {"STAFF_TOKEN", "RUN_DATA_DIR"}
+NOT_IN_SETTINGS = {"STAFF_TOKEN", "STAFF_TOKEN_PRIVATE_KEY", "RUN_DATA_DIR"}
 SHARED_VARIABLES = {
     "DATABASE_URL",
     "PARKING_DATABASE_URL",
@@ -38,10 +41,13 @@ SHARED_VARIABLES = {
     "OUTBOX_POLL_SECONDS",
     "OUTBOX_CONFIRM_TIMEOUT",
     "OUTBOX_RETENTION_SECONDS",
-    "STAFF_TOKEN_SECRET",
+    "STAFF_TOKEN_PUBLIC_KEY",
+    "STAFF_TOKEN_PRIVATE_KEY",
     "STAFF_TOKEN",
     "CUSTOMER_TOKEN_SECRET",
     "RUN_DATA_DIR",
+    "RABBITMQ_CA_FILE",
+    "BUS_VERIFY_PUBLISHERS",
 }
 
 CUSTOM = {
@@ -64,7 +70,7 @@ CUSTOM = {
     "OUTBOX_BATCH_SIZE": "50",
     "OUTBOX_POLL_SECONDS": "0.25",
     "OUTBOX_CONFIRM_TIMEOUT": "4.5",
-    "STAFF_TOKEN_SECRET": "s" * 40,
+    "STAFF_TOKEN_PUBLIC_KEY": PUBLIC,
 }
 PORTS = {
     "orders": 9001,
@@ -109,7 +115,7 @@ def test_from_env_reads_every_variable(clean_env, service):
     assert s.outbox_batch_size == 50
     assert s.outbox_poll_seconds == 0.25
     assert s.outbox_confirm_timeout == 4.5
-    assert s.staff_token_secret == "s" * 40
+    assert s.staff_token_public_key == PUBLIC
 
 
 def test_from_env_reads_the_declared_variables(clean_env, monkeypatch):
@@ -149,9 +155,14 @@ def test_from_env_reads_the_declared_variables(clean_env, monkeypatch):
         ),
         ("LOG_LEVEL", "loud", "LOG_LEVEL='loud': expected DEBUG, INFO"),
         (
-            "STAFF_TOKEN_SECRET",
+            "STAFF_TOKEN_PUBLIC_KEY",
             "short",
-            "STAFF_TOKEN_SECRET='…': expected a secret of at least 32 characters",
+            "STAFF_TOKEN_PUBLIC_KEY='…': expected the base64 of a 32-byte Ed25519 key",
+        ),
+        (
+            "CUSTOMER_TOKEN_SECRET",
+            "short",
+            "CUSTOMER_TOKEN_SECRET='…': expected a secret of at least 32 characters",
         ),
     ],
 )
@@ -189,16 +200,16 @@ def test_defaults(clean_env):
     assert s.bus_prefix == ""
     assert s.http_port == 8001
     assert s.retry_delays == (5.0, 30.0, 120.0, 600.0)
-    assert s.staff_token_secret is None
+    assert s.staff_token_public_key is None
     assert s.schema == "orders" and not s.embedded
 
 
 def test_an_empty_variable_means_its_default(clean_env):
     clean_env.setenv("CONSUMER_PREFETCH", "")
-    clean_env.setenv("STAFF_TOKEN_SECRET", "")
+    clean_env.setenv("STAFF_TOKEN_PUBLIC_KEY", "")
     clean_env.setenv("BUS_PREFIX", "")
     s = Settings.from_env("orders")
-    assert s.prefetch == 200 and s.staff_token_secret is None and s.bus_prefix == ""
+    assert s.prefetch == 200 and s.staff_token_public_key is None and s.bus_prefix == ""
 
 
 def test_an_unknown_service_gets_port_8000_and_its_schema(clean_env):

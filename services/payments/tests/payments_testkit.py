@@ -34,7 +34,7 @@ from coc_shared.config import Settings
 from coc_shared.db import ensure_schema
 from coc_shared.service import Runtime, ServiceDefinition
 from coc_shared.tables import create_outbox_notify_trigger
-from coc_shared.testing import handle, wait_until
+from coc_shared.testing import admin_broker_url, handle, wait_until
 from coc_shared.tokens import issue_staff_token, new_order_access_token
 
 SYSTEMPAY_TEST_KEY = "test-key-" + "k" * 16
@@ -459,7 +459,7 @@ class Observer:
             )
         ]
         q = kombu.Queue(self.name, bindings=bindings, auto_delete=True, exclusive=True)
-        with kombu.Connection(self.broker.url) as conn:
+        with kombu.Connection(admin_broker_url()) as conn:  # the test's own queue
             with conn.Consumer(
                 [q], callbacks=[self._on_message], accept=["json", "application/json"]
             ) as _:

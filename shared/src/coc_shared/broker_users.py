@@ -24,7 +24,7 @@ import json
 import os
 import re
 import subprocess
-import tempfile
+import time
 
 from .bus import EXCHANGE
 from .catalogue import all_event_types
@@ -102,19 +102,22 @@ def all_services() -> tuple[str, ...]:
 
 def import_definitions(defs: dict) -> None:
     """Load definitions into the local broker with ``rabbitmqctl`` (needs the node's Erlang cookie:
-    root or the rabbitmq user on the broker's machine). The import is asynchronous: wait for the
-    users before relying on them (``wait_for_user``)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-        json.dump(defs, handle)
-    try:
-        subprocess.run(
-            ["rabbitmqctl", "-q", "import_definitions", handle.name],
-            check=True,
+    root or the rabbitmq user on the broker's machine), through standard input (no file the
+    broker's own user would have to read). The import is asynchronous: wait for the users before
+    relying on them."""
+    body = json.dumps(defs)
+    for attempt in range(5):
+        done = subprocess.run(
+            ["rabbitmqctl", "import_definitions", "--format", "json"],
+            input=body,
             capture_output=True,
+            text=True,
             timeout=60,
         )
-    finally:
-        os.unlink(handle.name)
+        if done.returncode == 0:
+            return
+        time.sleep(0.5 * (attempt + 1))  # another import may be running: try again shortly
+    raise RuntimeError(f"rabbitmqctl import_definitions failed: {done.stderr or done.stdout}")
 
 
 def delete_users(names: list[str]) -> None:

@@ -16,9 +16,11 @@ Names (``BUS_PREFIX`` is empty in production)::
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
 
 import kombu
 from kombu import Exchange, Queue, binding
@@ -59,13 +61,24 @@ class PublishResult:
 
 
 class Broker:
-    """Names and declarations of the topology, and connections to the broker."""
+    """Names and declarations of the topology, and connections to the broker.
 
-    def __init__(self, url: str, prefix: str = "", delivery_limit: int = 10):
+    ``amqps://`` connects over TLS and checks the broker's certificate *and* that it names the host
+    of the URL (``ca_file``: the CA to trust, else the system's)."""
+
+    def __init__(
+        self, url: str, prefix: str = "", delivery_limit: int = 10, ca_file: str | None = None
+    ):
         self.url = url
         self.prefix = prefix
         self.delivery_limit = delivery_limit
+        self.ca_file = ca_file
         self.memory = url.startswith("memory://")
+        parts = urlsplit(url)
+        # The user every message is stamped with (``user_id``, validated by RabbitMQ).
+        self.user = unquote(parts.username) if parts.username else None
+        self.host = parts.hostname
+        self.tls = parts.scheme == "amqps"
 
     # names
     @property
@@ -86,7 +99,14 @@ class Broker:
     def connect(self) -> kombu.Connection:
         if self.memory:
             return kombu.Connection(self.url, transport_options={"polling_interval": 0.01})
-        return kombu.Connection(self.url, heartbeat=30, connect_timeout=5)
+        tls = None
+        if self.tls:
+            tls = {
+                "server_hostname": self.host,
+                "cert_reqs": ssl.CERT_REQUIRED,
+                "ca_certs": self.ca_file,
+            }
+        return kombu.Connection(self.url, heartbeat=30, connect_timeout=5, ssl=tls or False)
 
     # declarations
     def exchange(self) -> Exchange:
@@ -253,6 +273,11 @@ class Publisher:
         return self._verdicts.get(tag)
 
     # publishing
+    @property
+    def _stamp(self) -> dict:
+        """``user_id``: the broker user publishing, which RabbitMQ validates and consumers check."""
+        return {"user_id": self.broker.user} if self.broker.user and not self.broker.memory else {}
+
     def _send(self, msg: OutgoingMessage) -> None:
         headers = dict(msg.headers)
         self._producer.publish(
@@ -268,6 +293,7 @@ class Publisher:
             type=msg.event_type,
             delivery_mode=2,
             mandatory=True,
+            **self._stamp,
             retry=False,
             # A broker that blocks publishers (memory or disk alarm) stops reading the socket: the
             # write must time out too, or the relay would hang instead of reconnecting.

@@ -98,6 +98,28 @@ def secret(min_length: int) -> Callable[[str], str]:
     return read
 
 
+def boolean(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def ed25519_key(value: str) -> str:
+    import base64
+    import binascii
+
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise ValueError("expected the base64 of a 32-byte Ed25519 key (coc-support keygen)")
+    return value.strip()
+
+
 def log_level(value: str) -> str:
     level = value.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -200,6 +222,20 @@ _SHARED = declare(
         None,
         "Prefix of every exchange and queue name (isolates test runs; empty in production).",
     ),
+    Variable(
+        "RABBITMQ_CA_FILE",
+        None,
+        "CA certificate file that the broker's TLS certificate must chain to (`amqps://`; the "
+        "host name is always checked); empty means the system's CAs.",
+    ),
+    Variable(
+        "BUS_VERIFY_PUBLISHERS",
+        "true",
+        "Whether a consumer refuses (parks as `ForgedEvent`) an event whose validated `user_id` is "
+        "not the RabbitMQ user of the service the catalogue names as its producer. Keep `true` "
+        "wherever each service has its own broker user; the embedded mode never checks.",
+        boolean,
+    ),
     Variable("SERVICE_HOST", "127.0.0.1", "Address the HTTP API binds to."),
     Variable("ORDERS_PORT", "8001", "HTTP port of the orders service.", integer(1, 65535)),
     Variable("PAYMENTS_PORT", "8002", "HTTP port of the payments service.", integer(1, 65535)),
@@ -273,11 +309,18 @@ _SHARED = declare(
         number(0),
     ),
     Variable(
-        "STAFF_TOKEN_SECRET",
+        "STAFF_TOKEN_PUBLIC_KEY",
         None,
-        "Secret that signs support-staff bearer tokens (HS256). Staff endpoints answer 503 without "
-        "it.",
-        secret(32),
+        "Ed25519 public key (base64 of its 32 bytes) that verifies support-staff bearer tokens; "
+        "every service holds it. Staff endpoints answer 503 without it.",
+        ed25519_key,
+    ),
+    Variable(
+        "STAFF_TOKEN_PRIVATE_KEY",
+        None,
+        "Ed25519 private key (base64 of its 32 bytes) that signs staff tokens: only for an admin's "
+        "`coc-support issue-token` (and the support console), never given to a service.",
+        ed25519_key,
     ),
     Variable(
         "STAFF_TOKEN", None, "Bearer token the support command line (`coc-support`) presents."
@@ -336,8 +379,10 @@ class Settings:
     outbox_poll_seconds: float = 1.0
     outbox_confirm_timeout: float = 10.0
     outbox_retention_seconds: float = 3600.0
-    staff_token_secret: str | None = None
+    staff_token_public_key: str | None = None
     customer_token_secret: str | None = None
+    rabbitmq_ca_file: str | None = None
+    verify_publishers: bool = True
     extra: dict = field(default_factory=dict)
 
     @property
@@ -354,7 +399,8 @@ class Settings:
         names = [
             n
             for n in _SHARED
-            if not n.endswith("_PORT") and n not in ("STAFF_TOKEN", "RUN_DATA_DIR")
+            if not n.endswith("_PORT")
+            and n not in ("STAFF_TOKEN", "STAFF_TOKEN_PRIVATE_KEY", "RUN_DATA_DIR")
         ]
         port = port_variable(service)
         v = load([ENV_VARS[n] for n in names] + ([ENV_VARS[port]] if port in ENV_VARS else []))
@@ -376,8 +422,10 @@ class Settings:
             outbox_poll_seconds=v["OUTBOX_POLL_SECONDS"],
             outbox_confirm_timeout=v["OUTBOX_CONFIRM_TIMEOUT"],
             outbox_retention_seconds=v["OUTBOX_RETENTION_SECONDS"],
-            staff_token_secret=v["STAFF_TOKEN_SECRET"],
+            staff_token_public_key=v["STAFF_TOKEN_PUBLIC_KEY"],
             customer_token_secret=v["CUSTOMER_TOKEN_SECRET"],
+            rabbitmq_ca_file=v["RABBITMQ_CA_FILE"],
+            verify_publishers=v["BUS_VERIFY_PUBLISHERS"],
         )
         values.update(overrides)
         return cls(**values)

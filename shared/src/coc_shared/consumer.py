@@ -29,16 +29,18 @@ import kombu
 from sqlalchemy import Engine, Table, select
 from sqlalchemy.exc import IntegrityError
 
+from .broker_users import SUPPORT, broker_user
 from .bus import (
     HEADER_ATTEMPTS,
     HEADER_FIRST_FAILURE,
     HEADER_LAST_ERROR,
+    HEADER_REPLAYED_FROM,
     Broker,
     OutgoingMessage,
     Publisher,
     wait_for_connection,
 )
-from .catalogue import SchemaViolation, UnknownEventType, validate_event
+from .catalogue import SchemaViolation, UnknownEventType, lookup, validate_event
 from .db import insert_ignoring_conflicts, is_infrastructure_error
 from .envelope import Event, UndecodableMessage, utcnow
 from .errors import PermanentError
@@ -50,7 +52,14 @@ from .unit_of_work import Bound, StatementCache
 log = get_logger(__name__)
 
 HEADER_DELAYED = "x-coc-delayed"
-__all__ = ["EventConsumer", "Handler", "HandlerContext", "PermanentError", "DeliveryLimitExceeded"]
+__all__ = [
+    "EventConsumer",
+    "Handler",
+    "HandlerContext",
+    "PermanentError",
+    "DeliveryLimitExceeded",
+    "ForgedEvent",
+]
 
 PERMANENT_ERRORS = (PermanentError, UndecodableMessage, SchemaViolation, UnknownEventType)
 
@@ -66,6 +75,11 @@ class _HandlerFailed(Exception):
 
 class DeliveryLimitExceeded(Exception):
     """The broker dead-lettered the message after too many deliveries without an ack."""
+
+
+class ForgedEvent(PermanentError):
+    """The event was not published by the service the catalogue names as its producer (its
+    ``user_id``, which RabbitMQ validates, is another broker user): never applied."""
 
 
 class HandlerContext(Bound):
@@ -146,6 +160,7 @@ class EventConsumer:
         quick_attempts: int = 3,
         retry_delays: tuple[float, ...] = (5, 30, 120, 600),
         statements: StatementCache | None = None,
+        verify_publishers: bool = False,
     ):
         self.service = service
         self.engine = engine
@@ -158,6 +173,8 @@ class EventConsumer:
         self.batch_size = batch_size
         self.quick_attempts = max(1, quick_attempts)
         self.retry_delays = tuple(retry_delays)
+        self.verify_publishers = verify_publishers and not broker.memory
+        self.forged = 0  # forged events refused since the start
         self.statements = statements or StatementCache()
         self.queue_name = broker.queue_name(service)
         self.dead_queue_name = broker.dead_queue_name(self.queue_name)
@@ -290,6 +307,7 @@ class EventConsumer:
         try:
             body = item.message.body
             item.event = Event.from_json(body)
+            self._check_publisher(item)
             if item.from_dead_queue:
                 raise DeliveryLimitExceeded(
                     f"delivered more than {self.broker.delivery_limit} times without an ack "
@@ -300,6 +318,54 @@ class EventConsumer:
             validate_event(item.event)
         except Exception as exc:
             self._fail(item, exc, permanent=True)
+
+    def _check_publisher(self, item: _Item) -> None:
+        """Only the event type's producer (or this service itself: its own delayed retries) may
+        have published it; a support replay is accepted when it is exactly a message parked from
+        this queue that its producer had published. Anything else is a ``ForgedEvent``."""
+        if not self.verify_publishers:
+            return
+        event = item.event
+        try:
+            producer = lookup(event.type, event.version).producer
+        except UnknownEventType:
+            return  # parked for that below
+        prefix = self.broker.prefix
+        allowed = {broker_user(prefix, producer), broker_user(prefix, self.service)}
+        user = item.message.properties.get("user_id")
+        if user in allowed:
+            return
+        if user == broker_user(prefix, SUPPORT) and self._replays_a_parked_message(item, allowed):
+            return
+        self.forged += 1
+        log.error(
+            "event.forged",
+            event_id=event.id,
+            event_type=event.type,
+            published_by=user,
+            producer=producer,
+            queue=self.queue_name,
+            forged_so_far=self.forged,
+        )
+        raise ForgedEvent(
+            f"{event.type} was published by broker user {user!r}; only its producer "
+            f"{broker_user(prefix, producer)!r} may publish it"
+        )
+
+    def _replays_a_parked_message(self, item: _Item, allowed: set[str]) -> bool:
+        parked_id = item.headers.get(HEADER_REPLAYED_FROM)
+        try:
+            row = self.parking.get(int(parked_id))
+        except (TypeError, ValueError):
+            return False
+        return (
+            row is not None
+            and row["queue"] == self.queue_name
+            and bytes(row["body"]) == _body_bytes(item.message)
+            and row["status"] in ("parked", "replayed")
+            and row["error_type"] != ForgedEvent.__name__
+            and (row["properties"] or {}).get("user_id") in allowed
+        )
 
     def _fail(self, item: _Item, exc: BaseException, permanent: bool) -> None:
         now = utcnow()
@@ -573,9 +639,7 @@ class EventConsumer:
                 service=self.service,
                 queue=self.queue_name,
                 routing_key=routing_key,
-                body=message.body
-                if isinstance(message.body, bytes)
-                else str(message.body).encode(),
+                body=_body_bytes(message),
                 headers=dict(item.headers),
                 properties=_properties(message),
                 error_type=type(error).__name__,
@@ -612,6 +676,11 @@ class EventConsumer:
             attempt=item.attempts_before + item.attempts_now,
             queue=self.queue_name,
         )
+
+
+def _body_bytes(message: kombu.Message) -> bytes:
+    body = message.body
+    return body if isinstance(body, bytes) else str(body).encode()
 
 
 def _properties(message: kombu.Message) -> dict:

@@ -25,7 +25,7 @@ from .bus import (
 )
 from .envelope import utcnow
 from .logging import get_logger
-from .tables import parked_messages, support_actions
+from .tables import parked_messages, revoked_staff_tokens, support_actions
 from .tokens import Actor
 
 log = get_logger(__name__)
@@ -202,6 +202,34 @@ class ParkingStore:
             reason=reason,
         )
 
+    # staff tokens
+    def revoke_token(self, jti: str, actor: Actor, reason: str) -> bool:
+        """Revoke a staff token by its id (every service refuses it from now on); False when it
+        was revoked already. Recorded in the support actions."""
+        if not reason or not reason.strip():
+            raise ValueError("a reason is required to revoke a token")
+        with self.engine.begin() as conn:
+            known = conn.execute(
+                select(revoked_staff_tokens.c.jti).where(revoked_staff_tokens.c.jti == jti)
+            ).first()
+            if known is None:
+                conn.execute(
+                    insert(revoked_staff_tokens).values(
+                        jti=jti, revoked_at=utcnow(), revoked_by=actor.name, reason=reason.strip()
+                    )
+                )
+        self.record_action(actor, "revoke_token", jti, reason)
+        return known is None
+
+    def token_revoked(self, jti: str) -> bool:
+        with self.engine.connect() as conn:
+            return (
+                conn.execute(
+                    select(revoked_staff_tokens.c.jti).where(revoked_staff_tokens.c.jti == jti)
+                ).first()
+                is not None
+            )
+
     def replay(self, parked_id: int, publisher: Publisher, actor: Actor, reason: str) -> dict:
         """Send a parked message back to its original queue; marks it replayed once the broker
         confirmed.
@@ -220,6 +248,11 @@ class ParkingStore:
             row = dict(found._mapping)
             if row["status"] != "parked":
                 raise ValueError(f"parked message {parked_id} is already {row['status']}")
+            if row["error_type"] == "ForgedEvent":
+                # published by a service that is not its producer: applying it is never right
+                raise ValueError(
+                    f"parked message {parked_id} is a forged event: it cannot be replayed"
+                )
             headers = {k: v for k, v in (row["headers"] or {}).items() if k not in RETRY_HEADERS}
             headers[HEADER_REPLAYED_FROM] = parked_id
             properties = row["properties"] or {}

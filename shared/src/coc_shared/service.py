@@ -79,7 +79,10 @@ class Runtime:
             )
         self.outbox, self.inbox = messaging_tables(definition.metadata, schema)
         self.broker = Broker(
-            self.settings.rabbitmq_url, self.settings.bus_prefix, self.settings.delivery_limit
+            self.settings.rabbitmq_url,
+            self.settings.bus_prefix,
+            self.settings.delivery_limit,
+            ca_file=self.settings.rabbitmq_ca_file,
         )
         self.parking = ParkingStore(self.parking_engine)
         self.statements = StatementCache()  # the unit of work's statements, built once per shape
@@ -185,6 +188,7 @@ class Runtime:
             quick_attempts=s.quick_attempts,
             retry_delays=s.retry_delays,
             statements=self.statements,
+            verify_publishers=s.verify_publishers,
         )
         return self.consumer
 

@@ -1,7 +1,10 @@
-"""``coc-support``: the support staff's command line for parked messages, and the admin command
-that issues staff tokens.
+"""``coc-support``: the support staff's command line for parked messages, and the admin commands
+that make keys and issue and revoke staff tokens.
 
-    coc-support issue-token --name alice --role support [--hours 8]     (needs STAFF_TOKEN_SECRET)
+    coc-support keygen                                    a new Ed25519 key pair (admin, once)
+    coc-support issue-token --name alice --role support [--hours 8] [--service orders ...]
+                                                          (needs STAFF_TOKEN_PRIVATE_KEY)
+    coc-support revoke-token JTI --reason "why"           (an admin's STAFF_TOKEN)
     coc-support parked list [--service S] [--type T] [--error TEXT] [--order ID]
                             [--status parked|replayed|discarded]
     coc-support parked show ID
@@ -9,8 +12,10 @@ that issues staff tokens.
         |   parked replay --all-matching [filters] --reason "why"
     coc-support parked discard ID --reason "why"
 
-Every ``parked`` command needs a staff token (``--token`` or ``STAFF_TOKEN``) verified with
-``STAFF_TOKEN_SECRET``; the staff member's name from the token is recorded with every action.
+Every ``parked`` and ``revoke-token`` command needs a staff token for ``ops`` (``--token`` or
+``STAFF_TOKEN``) verified with ``STAFF_TOKEN_PUBLIC_KEY`` and not revoked; the staff member's
+name from the token is recorded with every action. The broker account the command line uses
+(``RABBITMQ_URL``) is the support user, which may only send parked messages back to their queue.
 Output is JSON, one document per command, so other tools can read it.
 """
 
@@ -27,7 +32,15 @@ from .db import make_engine
 from .logging import configure_logging
 from .parking import ParkingStore, parked_to_json
 from .tables import OPS_SCHEMA
-from .tokens import Actor, TokenError, issue_staff_token, verify_staff_token
+from .tokens import (
+    MAX_STAFF_TOKEN_HOURS,
+    STAFF_AUDIENCES,
+    Actor,
+    TokenError,
+    issue_staff_token,
+    new_staff_keys,
+    verify_staff_token,
+)
 
 
 def _print(doc) -> None:
@@ -41,10 +54,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
+    sub.add_parser("keygen", help="a new Ed25519 key pair for staff tokens (admin)")
     issue = sub.add_parser("issue-token", help="issue a staff bearer token (admin)")
     issue.add_argument("--name", required=True)
     issue.add_argument("--role", required=True, choices=["support", "admin"])
-    issue.add_argument("--hours", type=float, default=8.0)
+    issue.add_argument(
+        "--hours", type=float, default=8.0, help=f"lifetime, at most {MAX_STAFF_TOKEN_HOURS}"
+    )
+    issue.add_argument(
+        "--service",
+        dest="services",
+        action="append",
+        choices=STAFF_AUDIENCES,
+        help="a service the token is for (repeat; default: all)",
+    )
+    revoke = sub.add_parser("revoke-token", help="revoke a staff token by its id (admin)")
+    revoke.add_argument("jti")
+    revoke.add_argument("--reason", required=True)
+    revoke.add_argument("--token", help="an admin's staff bearer token (default: $STAFF_TOKEN)")
 
     parked = sub.add_parser("parked", help="inspect, replay or discard parked messages")
     parked.add_argument("--token", help="staff bearer token (default: $STAFF_TOKEN)")
@@ -78,21 +105,43 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
     args = _parser().parse_args(argv)
     settings = settings or Settings.from_env("support")
     configure_logging("support", settings.log_level)
+    store = ParkingStore(make_engine(settings.parking_database_url, schemas=(OPS_SCHEMA,)))
     try:
+        if args.command == "keygen":
+            private, public = new_staff_keys()
+            _print({"STAFF_TOKEN_PRIVATE_KEY": private, "STAFF_TOKEN_PUBLIC_KEY": public})
+            return 0
         if args.command == "issue-token":
-            token = issue_staff_token(
-                settings.staff_token_secret, args.name, args.role, timedelta(hours=args.hours)
+            issued = issue_staff_token(
+                env("STAFF_TOKEN_PRIVATE_KEY"),
+                args.name,
+                args.role,
+                timedelta(hours=args.hours),
+                audience=args.services or STAFF_AUDIENCES,
             )
             _print(
                 {
-                    "token": token,
+                    "token": issued.token,
+                    "jti": issued.jti,
                     "name": args.name,
                     "role": args.role,
-                    "expires_in_hours": args.hours,
+                    "services": list(issued.audience),
+                    "expires_at": issued.expires_at.isoformat(),
                 }
             )
             return 0
-        actor = verify_staff_token(settings.staff_token_secret, args.token or env("STAFF_TOKEN"))
+        roles = ("admin",) if args.command == "revoke-token" else ("support", "admin")
+        actor = verify_staff_token(
+            settings.staff_token_public_key,
+            args.token or env("STAFF_TOKEN"),
+            audience="ops",
+            roles=roles,
+            revoked=store.token_revoked,
+        )
+        if args.command == "revoke-token":
+            newly = store.revoke_token(args.jti, actor, args.reason)
+            _print({"jti": args.jti, "revoked": True, "already_revoked": not newly})
+            return 0
     except TokenError as exc:
         _print({"error": str(exc)})
         return 3
@@ -100,7 +149,6 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
         _print({"error": str(exc)})
         return 2
 
-    store = ParkingStore(make_engine(settings.parking_database_url, schemas=(OPS_SCHEMA,)))
     filters = {
         k: getattr(args, k, None) for k in ("service", "event_type", "error", "order_id", "status")
     }
@@ -138,7 +186,12 @@ def _replay(
         _print({"error": "name the parked message ids to replay, or --all-matching with filters"})
         return 2
     publisher = Publisher(
-        Broker(settings.rabbitmq_url, settings.bus_prefix, settings.delivery_limit)
+        Broker(
+            settings.rabbitmq_url,
+            settings.bus_prefix,
+            settings.delivery_limit,
+            ca_file=settings.rabbitmq_ca_file,
+        )
     )
     results, failed = [], 0
     try:

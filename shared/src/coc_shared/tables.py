@@ -176,6 +176,17 @@ support_actions = Table(
 )
 
 
+revoked_staff_tokens = Table(
+    "revoked_staff_tokens",
+    ops_metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_by", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    schema=OPS_SCHEMA,
+)
+
+
 def create_messaging_tables(bind, schema: str) -> None:
     """Used by each service's first migration: creates its outbox and inbox tables (and the
     outbox's NOTIFY trigger on PostgreSQL)."""

@@ -32,6 +32,28 @@ from .db import normalise_url
 RUN_ID = uuid.uuid4().hex[:10]
 
 
+def _staff_keys() -> tuple[str, str]:
+    from .tokens import new_staff_keys
+
+    return new_staff_keys()
+
+
+# This run's staff-token key pair: services get the public key (settings_factory), tests issue
+# tokens with the private one (staff_token, staff_headers).
+STAFF_KEYS = _staff_keys()
+
+
+def staff_token(name: str = "alice", role: str = "support", **kwargs) -> str:
+    """A staff token signed with this run's private key (for every service unless ``audience``)."""
+    from .tokens import issue_staff_token
+
+    return issue_staff_token(STAFF_KEYS[0], name, role, **kwargs).token
+
+
+def staff_headers(name: str = "alice", role: str = "support", **kwargs) -> dict:
+    return {"Authorization": f"Bearer {staff_token(name, role, **kwargs)}"}
+
+
 def _reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     try:
@@ -106,7 +128,14 @@ def postgres_server_url() -> str:
 
 @pytest.fixture(scope="session")
 def rabbitmq_url() -> str:
+    """The broker's administrator account (tests' own queues and inspection); services under test
+    connect as their own users (``broker_accounts``)."""
     return _service_url("RABBITMQ_URL", 5672, _rabbitmq_container)
+
+
+def admin_broker_url() -> str:
+    """The administrator account's URL, for a test helper that has no fixture at hand."""
+    return os.environ.get("RABBITMQ_URL") or ENV_VARS["RABBITMQ_URL"].default
 
 
 @pytest.fixture(scope="session")
@@ -166,18 +195,61 @@ def delete_bus_names(rabbitmq_url: str, prefix: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def settings_factory(database_url, rabbitmq_url, bus_prefix):
-    """Settings for a service under test: this run's database and bus prefix, fast retries."""
+def broker_accounts(rabbitmq_url, bus_prefix):
+    """This run's RabbitMQ users, one per service and one for the support tools (service ->
+    password), created on the local broker with ``rabbitmqctl`` (coc_shared.broker_users) and
+    deleted at the end. Empty where no local ``rabbitmqctl`` can create them, except under CI,
+    which must test the broker's authentication."""
+    from . import broker_users
+
+    if not shutil.which("rabbitmqctl"):
+        if os.environ.get("CI"):
+            pytest.fail("rabbitmqctl is needed to create the services' broker users", pytrace=False)
+        yield {}
+        return
+    passwords = {service: uuid.uuid4().hex for service in broker_users.all_services()}
+    broker_users.import_definitions(broker_users.definitions(bus_prefix, passwords))
+    urls = {
+        service: broker_users.with_credentials(
+            rabbitmq_url, broker_users.broker_user(bus_prefix, service), password
+        )
+        for service, password in passwords.items()
+    }
+    for url in urls.values():
+        wait_until(lambda url=url: _can_connect(url), timeout=30, message="the broker users")
+    yield urls
+    broker_users.delete_users([broker_users.broker_user(bus_prefix, s) for s in passwords])
+
+
+def _can_connect(url: str) -> bool:
+    import kombu
+
+    try:
+        with kombu.Connection(url, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1)
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def settings_factory(database_url, rabbitmq_url, bus_prefix, broker_accounts):
+    """Settings for a service under test: this run's database and bus prefix, fast retries. The
+    five services (and ``support``) connect as their own broker user, and their consumers refuse
+    events that their producer did not publish; other (test-only) services use the administrator
+    account without that check."""
 
     def make(service: str, **overrides) -> Settings:
+        own_url = broker_accounts.get(service)
         values = dict(
             database_url=database_url,
             parking_database_url=database_url,
-            rabbitmq_url=rabbitmq_url,
+            rabbitmq_url=own_url or rabbitmq_url,
+            verify_publishers=own_url is not None,
             bus_prefix=bus_prefix,
             retry_delays=(0.3, 0.6),
             quick_attempts=3,
-            staff_token_secret="test-secret-" + "x" * 32,
+            staff_token_public_key=STAFF_KEYS[1],
             customer_token_secret="test-customer-secret-" + "y" * 32,
         )
         values.update(overrides)
@@ -197,10 +269,11 @@ def service_env(settings: Settings) -> dict:
             "BUS_PREFIX": settings.bus_prefix,
             "RETRY_DELAYS": ",".join(str(d) for d in settings.retry_delays),
             "RETRY_QUICK_ATTEMPTS": str(settings.quick_attempts),
-            "STAFF_TOKEN_SECRET": settings.staff_token_secret or "",
+            "STAFF_TOKEN_PUBLIC_KEY": settings.staff_token_public_key or "",
             "CUSTOMER_TOKEN_SECRET": settings.customer_token_secret or "",
             "QUEUE_DELIVERY_LIMIT": str(settings.delivery_limit),
             "OUTBOX_POLL_SECONDS": "0.2",
+            "BUS_VERIFY_PUBLISHERS": "true" if settings.verify_publishers else "false",
         }
     )
     return env
@@ -409,16 +482,13 @@ def assert_recorded_once(rt, event, effects) -> None:
 def staff_client(rt):
     """``rt``'s Flask test client, after checking health, readiness and that the staff routes
     need a staff token; returns the client and the headers of a staff member's token."""
-    from .tokens import issue_staff_token
-
     client = rt.create_app().test_client()
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.get_json()
     assert ready.get_json()["checks"] == {"database": "ok", "broker": "ok"}
 
-    token = issue_staff_token(rt.settings.staff_token_secret, "alice", "support")
-    auth = {"Authorization": f"Bearer {token}"}
+    auth = staff_headers("alice", "support")
     assert client.get("/v1/staff/parked").status_code == 401
     parked = client.get("/v1/staff/parked", headers=auth)
     assert parked.status_code == 200 and "items" in parked.get_json()
