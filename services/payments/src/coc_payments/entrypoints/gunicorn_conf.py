@@ -8,7 +8,12 @@ HTTP/1.1 keep-alive connections are kept (a sync worker closes every connection)
 for two CPUs; a deployment changes them with gunicorn's own options (``--workers``, ``--threads``,
 or ``GUNICORN_CMD_ARGS``), which override this file. Each worker's database pool (5 + 10 overflow)
 covers its threads. The address is given on the command line (``--bind``).
+
+Access lines are JSON, scrubbed as the service's own logs (``coc_shared.gunicorn.AccessLogger``:
+no token of a query string, no client address or user agent).
 """
+
+from coc_shared.gunicorn import accesslog, logger_class  # noqa: F401 - gunicorn settings
 
 workers = 2
 worker_class = "gthread"
