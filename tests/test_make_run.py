@@ -17,10 +17,11 @@ from sqlalchemy import select
 
 from coc_orders.service import definition as orders_definition
 from coc_payments.adapters.tables import payments_due
+from coc_shared import broker_users
 from coc_shared.catalogue import lookup
 from coc_shared.config import SERVICE_NAMES, Settings, port_variable
 from coc_shared.service import Runtime
-from coc_shared.testing import service_env, wait_until
+from coc_shared.testing import delete_bus_names, service_env, wait_until
 
 BIN = Path(sys.executable).parent
 MINIMAL_PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -95,10 +96,14 @@ def _env(base: dict, ports: dict[str, int]) -> dict:
 
 
 def test_distributed_mode_starts_every_service_and_carries_events(
-    settings_factory, ports, tmp_path
+    settings_factory, ports, tmp_path, rabbitmq_url, bus_prefix
 ):
-    settings = settings_factory("orders")
+    # make run creates the services' broker users itself, with passwords of its own: a prefix of
+    # its own keeps them apart from this test run's users
+    prefix = f"{bus_prefix}mr."
+    settings = settings_factory("orders", bus_prefix=prefix, rabbitmq_url=rabbitmq_url)
     env = _env(service_env(settings), ports)
+    env["RUN_DATA_DIR"] = str(tmp_path)
     log = tmp_path / "coc-run.log"
     process = start(env, [], log)
     try:
@@ -131,7 +136,12 @@ def test_distributed_mode_starts_every_service_and_carries_events(
         )
     finally:
         stop(process)
+        broker_users.delete_users(
+            [broker_users.broker_user(prefix, s) for s in broker_users.all_services()]
+        )
+        delete_bus_names(rabbitmq_url, prefix)
     assert process.returncode == 0, log.read_text()[-3000:]
+    assert "support tools" in output  # the support user's URL is printed for coc-support
 
 
 def test_embedded_mode_needs_no_server(ports, tmp_path, storefront_order):
@@ -147,7 +157,7 @@ def test_embedded_mode_needs_no_server(ports, tmp_path, storefront_order):
     )
     for name in (
         "PARKING_DATABASE_URL",
-        "STAFF_TOKEN_SECRET",
+        "STAFF_TOKEN_PUBLIC_KEY",
         "CUSTOMER_TOKEN_SECRET",
         "ORDERS_DOCUMENT_KEY",
         "ORDERS_DOCUMENT_STORE",

@@ -33,7 +33,7 @@ from sqlalchemy.pool import NullPool
 from coc_shared.db import normalise_url
 from coc_shared.service import Runtime
 from coc_shared.tables import parked_messages, support_actions
-from coc_shared.testing import RUN_ID, delete_bus_names, service_env, wait_until
+from coc_shared.testing import RUN_ID, STAFF_KEYS, delete_bus_names, service_env, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE_DIR = ROOT / "tests" / "probe"
@@ -314,6 +314,7 @@ class Pipeline:
 
     def cli(self, *args: str, token: str | None = None, **env) -> subprocess.CompletedProcess:
         environment = self.env(**env)
+        environment.setdefault("STAFF_TOKEN_PRIVATE_KEY", STAFF_KEYS[0])  # the admin's key
         if token is not None:
             environment["STAFF_TOKEN"] = token
         return subprocess.run(

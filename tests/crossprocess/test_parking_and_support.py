@@ -6,15 +6,32 @@ token the command line refuses and changes nothing."""
 import json
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
+import jwt
 import kombu
 import pytest
 
-from coc_shared.testing import wait_until
+from coc_shared.testing import STAFF_KEYS, wait_until
+from coc_shared.tokens import new_staff_keys, staff_private_key
 
 pytestmark = pytest.mark.crossprocess
 
 QUICK_ATTEMPTS, DELAYS = 3, (1.0, 2.0)
+
+
+def _expired_token() -> str:
+    now = datetime.now(UTC)
+    claims = {
+        "iss": "coc-staff",
+        "sub": "bob",
+        "role": "support",
+        "aud": ["ops"],
+        "jti": "j-1",
+        "iat": now - timedelta(hours=2),
+        "exp": now - timedelta(minutes=1),
+    }
+    return jwt.encode(claims, staff_private_key(STAFF_KEYS[0]), algorithm="EdDSA")
 
 
 def _snapshot(pipeline):
@@ -80,12 +97,16 @@ def test_poison_message_parked_replayed_and_discarded_with_the_support_cli(pipel
             "mallory",
             "--role",
             "admin",
-            STAFF_TOKEN_SECRET="another-secret-" + "y" * 32,
+            STAFF_TOKEN_PRIVATE_KEY=new_staff_keys()[0],  # not the admin's key
         )
     )["token"]
-    expired = pipeline.json(
-        pipeline.cli("issue-token", "--name", "bob", "--role", "support", "--hours", "-1")
-    )["token"]
+    assert (
+        pipeline.cli(
+            "issue-token", "--name", "bob", "--role", "support", "--hours", "13"
+        ).returncode
+        == 2
+    )
+    expired = _expired_token()
     replay = ["parked", "replay", str(parked_id), "--reason", "try"]
     discard = ["parked", "discard", str(discard_id), "--reason", "try"]
     refused = [

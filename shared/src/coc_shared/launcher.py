@@ -90,17 +90,47 @@ def persistent_secret(path: str, size: int) -> str:
         return f.read().strip()
 
 
+def persistent_staff_keys(data_dir: str) -> tuple[str, str]:
+    """The development run's staff-token key pair, made once and kept under ``data_dir``: the
+    private key in ``staff-token-private.key`` (mode 600), the public one beside it."""
+    from .tokens import new_staff_keys
+
+    private_path = os.path.join(data_dir, "staff-token-private.key")
+    public_path = os.path.join(data_dir, "staff-token-public.key")
+    if not os.path.exists(private_path):
+        private, public = new_staff_keys()
+        fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(private)
+        with open(public_path, "w") as f:
+            f.write(public)
+    with open(private_path) as f, open(public_path) as g:
+        return f.read().strip(), g.read().strip()
+
+
 def apply_development_defaults(definitions) -> None:
     """Fill what a developer's machine lacks (variables not set are set; set ones are kept): the
-    token secrets, so that accounts and staff tools work, and each service's own defaults."""
+    customers' token secret and the staff tokens' public key, so that accounts and staff tools
+    work, and each service's own defaults. The staff tokens' private key is never given to the
+    services: it stays in its file for ``coc-support issue-token``."""
     data_dir = os.path.abspath(env("RUN_DATA_DIR"))
     os.makedirs(data_dir, exist_ok=True)
-    for name in ("STAFF_TOKEN_SECRET", "CUSTOMER_TOKEN_SECRET"):
-        if not os.environ.get(name):
-            os.environ[name] = persistent_secret(
-                os.path.join(data_dir, name.lower() + ".secret"), 48
-            )
-            print(f"  {name} set for this development run (kept in {data_dir})", flush=True)
+    if not os.environ.get("CUSTOMER_TOKEN_SECRET"):
+        os.environ["CUSTOMER_TOKEN_SECRET"] = persistent_secret(
+            os.path.join(data_dir, "customer_token_secret.secret"), 48
+        )
+        print(
+            f"  CUSTOMER_TOKEN_SECRET set for this development run (kept in {data_dir})", flush=True
+        )
+    if not os.environ.get("STAFF_TOKEN_PUBLIC_KEY"):
+        _, public = persistent_staff_keys(data_dir)
+        os.environ["STAFF_TOKEN_PUBLIC_KEY"] = public
+        print(
+            f"  STAFF_TOKEN_PUBLIC_KEY set for this development run; issue a staff token with\n"
+            f"    STAFF_TOKEN_PRIVATE_KEY=$(cat {data_dir}/staff-token-private.key) "
+            f"coc-support issue-token --name you --role admin",
+            flush=True,
+        )
     for definition in definitions:
         if definition.development_defaults is None:
             continue
@@ -162,7 +192,41 @@ def run_embedded(definitions, reason: str, stop: threading.Event) -> int:
     return 0
 
 
-def run_distributed(definitions, reason: str, stop: threading.Event) -> int:
+def broker_accounts(data_dir: str) -> dict[str, str]:
+    """Each service's RabbitMQ URL with its own user (``coc_shared.broker_users``), created on the
+    local broker with passwords made once and kept under ``data_dir``; empty (and publishers not
+    verified, said loudly) where this machine cannot create users (no local ``rabbitmqctl``)."""
+    import json
+    import secrets
+
+    from . import broker_users
+
+    if not shutil.which("rabbitmqctl"):
+        os.environ["BUS_VERIFY_PUBLISHERS"] = "false"
+        print(
+            "  ! no rabbitmqctl here: every service uses RABBITMQ_URL's account and consumers do "
+            "not check who published an event (production gives each service its own user)",
+            flush=True,
+        )
+        return {}
+    path = os.path.join(data_dir, "broker-passwords.json")
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({s: secrets.token_hex(16) for s in broker_users.all_services()}, f)
+    with open(path) as f:
+        passwords = json.load(f)
+    prefix = env("BUS_PREFIX") or ""
+    broker_users.import_definitions(broker_users.definitions(prefix, passwords))
+    admin = env("RABBITMQ_URL")
+    return {
+        s: broker_users.with_credentials(admin, broker_users.broker_user(prefix, s), pw)
+        for s, pw in passwords.items()
+    }
+
+
+def _prepare(definitions) -> None:
+    """The databases, every service's schema and its queues (as the one-shot migrations do)."""
     from .service import Runtime
 
     ensure_database(env("DATABASE_URL"))
@@ -173,36 +237,33 @@ def run_distributed(definitions, reason: str, stop: threading.Event) -> int:
         runtime.migrate()
         runtime.declare_topology()
         runtime.engine.dispose()
+
+
+def _start_service(definition, accounts: dict) -> tuple[list, tuple[str, str]]:
+    """A service's gunicorn API and its worker, each connecting to the broker as the service."""
     bindir = os.path.dirname(sys.executable)
     gunicorn = shutil.which("gunicorn", path=bindir) or "gunicorn"
-    host = env("SERVICE_HOST")
-    children: list[tuple[str, subprocess.Popen]] = []
-    rows = []
-    for definition in definitions:
-        port = env(port_variable(definition.name))
-        api = subprocess.Popen(
-            [
-                gunicorn,
-                "--bind",
-                f"{host}:{port}",
-                "--workers",
-                "2",
-                "--access-logfile",
-                "-",
-                f"{package_of(definition.name)}.entrypoints.api:create_app()",
-            ]
-        )
-        worker = subprocess.Popen([os.path.join(bindir, f"coc-{definition.name}"), "worker"])
-        children += [(f"{definition.name} api", api), (f"{definition.name} worker", worker)]
-        rows.append(
-            (
-                definition.name,
-                f"http://{host}:{port}  (gunicorn pid {api.pid}; worker pid {worker.pid})",
-            )
-        )
-    rows.append(("database", Settings.from_env("orders").database_url.split("@")[-1]))
-    rows.append(("broker", Settings.from_env("orders").rabbitmq_url.split("@")[-1]))
-    _banner("distributed", reason, rows)
+    host, port = env("SERVICE_HOST"), env(port_variable(definition.name))
+    child_env = dict(os.environ)
+    if definition.name in accounts:
+        child_env["RABBITMQ_URL"] = accounts[definition.name]
+    app = f"{package_of(definition.name)}.entrypoints.api:create_app()"
+    api = subprocess.Popen(
+        [gunicorn, "--bind", f"{host}:{port}", "--workers", "2", "--access-logfile", "-", app],
+        env=child_env,
+    )
+    worker = subprocess.Popen(
+        [os.path.join(bindir, f"coc-{definition.name}"), "worker"], env=child_env
+    )
+    row = (
+        definition.name,
+        f"http://{host}:{port}  (gunicorn pid {api.pid}; worker pid {worker.pid})",
+    )
+    return [(f"{definition.name} api", api), (f"{definition.name} worker", worker)], row
+
+
+def _supervise(children: list, stop: threading.Event) -> int:
+    """Wait until ``stop``; any child's exit stops the run. Then stop every child."""
     code = 0
     while not stop.is_set():
         for name, child in children:
@@ -225,6 +286,24 @@ def run_distributed(definitions, reason: str, stop: threading.Event) -> int:
         except subprocess.TimeoutExpired:
             child.kill()
     return code
+
+
+def run_distributed(definitions, reason: str, stop: threading.Event) -> int:
+    accounts = broker_accounts(os.path.abspath(env("RUN_DATA_DIR")))
+    _prepare(definitions)
+    children, rows = [], []
+    for definition in definitions:
+        started, row = _start_service(definition, accounts)
+        children += started
+        rows.append(row)
+    rows.append(("database", Settings.from_env("orders").database_url.split("@")[-1]))
+    rows.append(("broker", Settings.from_env("orders").rabbitmq_url.split("@")[-1]))
+    if "support" in accounts:
+        rows.append(
+            ("support tools", "RABBITMQ_URL for coc-support replays: " + accounts["support"])
+        )
+    _banner("distributed", reason, rows)
+    return _supervise(children, stop)
 
 
 def main(argv: list[str] | None = None) -> int:
