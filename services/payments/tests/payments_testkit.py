@@ -34,8 +34,8 @@ from coc_shared.config import Settings
 from coc_shared.db import ensure_schema
 from coc_shared.service import Runtime, ServiceDefinition
 from coc_shared.tables import create_outbox_notify_trigger
-from coc_shared.testing import admin_broker_url, handle, wait_until
-from coc_shared.tokens import issue_staff_token, new_order_access_token
+from coc_shared.testing import STAFF_KEYS, admin_broker_url, handle, staff_headers, wait_until
+from coc_shared.tokens import new_order_access_token
 
 SYSTEMPAY_TEST_KEY = "test-key-" + "k" * 16
 SYSTEMPAY_PRODUCTION_KEY = "prod-key-" + "p" * 16
@@ -263,7 +263,7 @@ def sqlite_runtime(tmp_path, paypal_url: str) -> Runtime:
             database_url=url,
             parking_database_url=url,
             rabbitmq_url="memory://",
-            staff_token_secret="test-secret-" + "x" * 32,
+            staff_token_public_key=STAFF_KEYS[1],
             customer_token_secret=CUSTOMER_SECRET,
             extra=payments_extra(paypal_url),
         ),
@@ -290,11 +290,7 @@ def client(runtime):
 
 @pytest.fixture
 def staff_auth(runtime):
-    return {
-        "Authorization": (
-            f"Bearer {issue_staff_token(runtime.settings.staff_token_secret, 'alice', 'support')}"
-        )
-    }
+    return staff_headers("alice", "support")
 
 
 # --------------------------------------------------------------------------- signed notifications

@@ -13,6 +13,7 @@ from payments_testkit import (
     form_body,
     order_placed,
     outbox_events,
+    payments_extra,
     record_order,
     review_reasons,
     systempay_ipn,
@@ -21,6 +22,7 @@ from payments_testkit import (
 from sqlalchemy import select
 
 from coc_payments.adapters import tables
+from coc_payments.service import definition
 from coc_shared.tokens import issue_customer_token
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -161,7 +163,7 @@ def test_a_notification_without_a_valid_signature_is_refused_and_applies_nothing
         verdicts = (
             conn.execute(
                 select(tables.callbacks.c.verdict).where(
-                    tables.callbacks.c.body.contains(event.data["order_number"])
+                    tables.callbacks.c.body.contains(event.data["order_number"].encode())
                 )
             )
             .scalars()
@@ -170,14 +172,56 @@ def test_a_notification_without_a_valid_signature_is_refused_and_applies_nothing
     assert verdicts == ["rejected"]  # kept for audit
 
 
-def test_a_production_notification_is_checked_with_the_production_key(runtime, client):
+@pytest.fixture
+def production_shop(runtime_factory, fake_paypal):
+    """The service configured for a shop in PRODUCTION mode (it holds both keys)."""
+    return runtime_factory(
+        definition,
+        customer_token_secret=CUSTOMER_SECRET,
+        extra={**payments_extra(fake_paypal.url), "SYSTEMPAY_MODE": "PRODUCTION"},
+    )
+
+
+def test_a_production_shop_takes_a_notification_signed_with_the_production_key(production_shop):
+    event, _ = order_placed("card", 2000)
+    record_order(production_shop, event)
+    fields = systempay_ipn(
+        event.data["order_number"], 2000, mode="PRODUCTION", key=SYSTEMPAY_PRODUCTION_KEY
+    )
+    assert ipn(production_shop.create_app().test_client(), fields).status_code == 200
+    assert len(outbox_events(production_shop, "payment.confirmed", event.data["order_id"])) == 1
+
+
+def rejected_details(runtime, order_number: str) -> list[tuple[str, str]]:
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(
+            select(tables.callbacks.c.verdict, tables.callbacks.c.detail, tables.callbacks.c.body)
+        ).all()
+    return [(r.verdict, r.detail) for r in rows if order_number.encode() in bytes(r.body)]
+
+
+def test_a_production_shop_refuses_a_test_signed_notification_and_records_it(production_shop):
+    """The key is the configured mode's: a notification signed with the TEST key (known to more
+    people than the production one) never pays an order of a shop in PRODUCTION."""
+    event, _ = order_placed("card", 2000)
+    record_order(production_shop, event)
+    fields = systempay_ipn(event.data["order_number"], 2000, mode="TEST", key=SYSTEMPAY_TEST_KEY)
+    answer = ipn(production_shop.create_app().test_client(), fields)
+    assert answer.status_code == 401
+    assert outbox_events(production_shop, "payment.confirmed", event.data["order_id"]) == []
+    [(verdict, detail)] = rejected_details(production_shop, event.data["order_number"])
+    assert verdict == "rejected" and "'TEST'" in detail and "PRODUCTION" in detail
+
+
+def test_a_test_shop_refuses_a_production_signed_notification(runtime, client):
     event, _ = order_placed("card", 2000)
     record_order(runtime, event)
     fields = systempay_ipn(
         event.data["order_number"], 2000, mode="PRODUCTION", key=SYSTEMPAY_PRODUCTION_KEY
     )
-    assert ipn(client, fields).status_code == 200
-    assert len(outbox_events(runtime, "payment.confirmed", event.data["order_id"])) == 1
+    assert ipn(client, fields).status_code == 401
+    assert outbox_events(runtime, "payment.confirmed", event.data["order_id"]) == []
+    assert [v for v, _ in rejected_details(runtime, event.data["order_number"])] == ["rejected"]
 
 
 @pytest.mark.parametrize("status", ["REFUSED", "CANCELLED", "EXPIRED", "ABANDONED"])
@@ -261,8 +305,8 @@ def test_card_numbers_are_masked_in_the_audit_log(runtime, client):
         row = conn.execute(
             select(tables.callbacks).where(tables.callbacks.c.order_id == event.data["order_id"])
         ).one()
-    assert "4970101234560055" not in row.body and "497010XXXXXX0055" in row.body
-    assert fields["vads_trans_date"] in row.body  # dates are left alone
+    assert b"4970101234560055" not in row.body and b"497010XXXXXX0055" in row.body
+    assert fields["vads_trans_date"].encode() in row.body  # dates are left alone
     assert row.verdict == "accepted" and row.outcome == "confirm"
     assert row.headers["Content-Type"] == FORM["Content-Type"]
 

@@ -50,7 +50,7 @@ def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
     assert_migrated(
         runtime,
         {"payments_due", "account_deactivations", "callbacks", "id_blocks"},
-        "payments_0004",
+        "payments_0005",
     )
 
 
@@ -148,11 +148,29 @@ def test_migrations_run_twice_and_create_exactly_the_tables_of_the_metadata_on_s
     rt = sqlite_runtime(tmp_path, fake_paypal.url)
     try:
         assert_migrated(
-            rt, {"payments_due", "account_deactivations", "callbacks", "id_blocks"}, "payments_0004"
+            rt, {"payments_due", "account_deactivations", "callbacks", "id_blocks"}, "payments_0005"
         )
         assert_migrations_match_metadata(rt)
     finally:
         rt.dispose()
+
+
+def callbacks_as_of_0004():
+    """The callbacks table as payments_0001 to payments_0004 made it (a text body)."""
+    from sqlalchemy import JSON, DateTime, Integer, String, Table, Text
+    from sqlalchemy import Column as C
+    from sqlalchemy import MetaData as M
+
+    return Table(
+        "callbacks",
+        M(schema="payments"),
+        C("id", Integer, primary_key=True),
+        C("provider", String(30)),
+        C("received_at", DateTime(timezone=True)),
+        C("headers", JSON),
+        C("body", Text),
+        C("verdict", String(20)),
+    )
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -206,7 +224,7 @@ def test_payments_0004_seeds_the_callback_ids_past_the_highest_and_adds_the_outb
         upgrade(rt.engine, definition.migrations, "payments", revision="payments_0003")
         with rt.engine.begin() as conn:
             conn.execute(
-                insert(tables.callbacks),
+                insert(callbacks_as_of_0004()),
                 [
                     {
                         "id": i,
@@ -240,5 +258,63 @@ def test_payments_0004_seeds_the_callback_ids_past_the_highest_and_adds_the_outb
         assert [callback_ids.next() for _ in range(3)] == [42, 43, 44]
         with rt.engine.connect() as conn:
             assert conn.execute(select(func.max(tables.callbacks.c.id))).scalar_one() == 41
+    finally:
+        rt.dispose()
+
+
+def test_payments_0005_keeps_the_callbacks_text_bodies_as_their_utf8_bytes(empty_database):
+    """An existing database (payments_0004, text bodies) upgraded: every body is kept, as the
+    UTF-8 bytes of its text; a body with a NUL byte can then be recorded."""
+    from sqlalchemy import insert
+
+    from coc_payments.adapters.repository import CallbackRepository
+    from coc_payments.domain.callbacks import Callback
+    from coc_payments.service_layer.context import Payments
+    from coc_shared.config import Settings
+    from coc_shared.envelope import utcnow
+    from coc_shared.migrate import upgrade
+
+    rt = Runtime(
+        definition,
+        Settings.from_env(
+            "payments",
+            database_url=empty_database,
+            parking_database_url=empty_database,
+            rabbitmq_url="memory://",
+        ),
+    )
+    bodies = {101: "vads_order_id=COC-1&vads_cust_name=Émilie", 102: "", 103: '{"id": "WH-1"}'}
+    try:
+        upgrade(rt.engine, definition.migrations, "payments", revision="payments_0004")
+        with rt.engine.begin() as conn:
+            conn.execute(
+                insert(callbacks_as_of_0004()),
+                [
+                    {
+                        "id": i,
+                        "provider": "systempay",
+                        "received_at": utcnow(),
+                        "headers": {},
+                        "body": body,
+                        "verdict": "accepted",
+                    }
+                    for i, body in bodies.items()
+                ],
+            )
+        rt.migrate()
+        rt.migrate()
+        with rt.engine.connect() as conn:
+            kept = dict(conn.execute(select(tables.callbacks.c.id, tables.callbacks.c.body)).all())
+        assert kept == {i: body.encode() for i, body in bodies.items()}
+        payments = Payments.of(rt)
+        with payments.unit_of_work() as uow:
+            callback = Callback(payments.callback_ids.next(), "qonto", utcnow(), {}, b"a\x00\xff")
+            CallbackRepository(uow).add(callback.rejected("no signature"))
+            uow.commit()
+        with rt.engine.connect() as conn:
+            body = conn.execute(
+                select(tables.callbacks.c.body).where(tables.callbacks.c.id == callback.id)
+            ).scalar_one()
+        assert bytes(body) == b"a\x00\xff"
     finally:
         rt.dispose()

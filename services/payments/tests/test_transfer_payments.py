@@ -21,8 +21,7 @@ from sqlalchemy import select
 from stdnum import iso11649
 
 from coc_payments.adapters import tables
-from coc_shared.testing import service_env
-from coc_shared.tokens import issue_staff_token
+from coc_shared.testing import service_env, staff_token
 
 VENV_BIN = Path(__file__).resolve().parents[3] / ".venv" / "bin"
 
@@ -302,7 +301,7 @@ def test_the_command_line_imports_a_statement(runtime, tmp_path):
     path = tmp_path / "statement.xml"
     path.write_text(CAMT.format(n=n, iban=IBAN, entries=entry(f"C{n}", "123.45", ref)))
     env = service_env(runtime.settings)
-    env["STAFF_TOKEN"] = issue_staff_token(runtime.settings.staff_token_secret, "bob", "support")
+    env["STAFF_TOKEN"] = staff_token("bob", "support")
     done = subprocess.run(
         [str(VENV_BIN / "coc-payments"), "import-camt053", str(path)],
         env=env,

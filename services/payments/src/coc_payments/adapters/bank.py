@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from defusedxml import ElementTree as SafeET
+
+from coc_shared import guards
 
 from .hosted_page import BadSignature
 
@@ -61,7 +62,7 @@ def verify_qonto(
 
 def webhook_credit(body: bytes) -> tuple[Credit, str]:
     """The transaction a (verified) webhook carries, and its dedupe key."""
-    doc = json.loads(body)
+    doc = guards.loads(body)  # within the JSON limits, no NUL or lone surrogate
     data = doc.get("data") if isinstance(doc.get("data"), dict) else doc.get("transaction") or doc
     transaction_id = str(data.get("transaction_id") or data.get("id") or "")
     if not transaction_id:

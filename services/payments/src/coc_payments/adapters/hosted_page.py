@@ -119,7 +119,11 @@ class SystempayPage:
         if not given:
             raise BadSignature("no signature")
         mode = fields.get("vads_ctx_mode")
-        key = self.keys.get(mode or "")
+        if mode != self.mode:
+            # The key is the configured mode's, never the one the notification names: a shop in
+            # PRODUCTION takes no TEST-signed notification (the TEST key is shared more widely).
+            raise BadSignature(f"a notification in mode {mode!r} for a shop in {self.mode} mode")
+        key = self.keys.get(self.mode)
         if not key:
             raise BadSignature(f"no key for mode {mode!r}")
         expected = systempay_signature(fields, key)

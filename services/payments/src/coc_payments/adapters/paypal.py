@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import threading
 import time
 import zlib
@@ -23,6 +22,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from coc_shared import guards
 
 from ..domain.payments import PaymentReport
 from .hosted_page import BadSignature, Notification
@@ -270,7 +271,7 @@ class PayPalWebhooks:
         except InvalidSignature:
             raise BadSignature("signature mismatch") from None
         try:
-            doc = json.loads(body)
+            doc = guards.loads(body)  # within the JSON limits, no NUL or lone surrogate
         except ValueError:
             raise BadSignature("signed body is not JSON") from None
         if not isinstance(doc, dict) or not doc.get("id") or not doc.get("event_type"):

@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -104,8 +105,9 @@ paypal_orders = Table(
     Index("ix_paypal_orders_order_id", "order_id", unique=True),
 )
 
-# Every callback received (and every imported statement), for audit: raw body with card numbers
-# masked, headers, the verdict and the outcome; written once, with its final verdict. Its id is
+# Every callback received (and every imported statement), for audit: raw body (bytes, payments_0005)
+# with card numbers masked, only its first KiB when its proof was wrong, headers, the verdict and
+# the outcome; written once, with its final verdict. Its id is
 # drawn from the "callback" series of id_blocks before it is written (the claim and the
 # confirmation name it).
 callbacks = Table(
@@ -115,7 +117,7 @@ callbacks = Table(
     Column("provider", String(30), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("headers", JSON, nullable=False),
-    Column("body", Text, nullable=False),
+    Column("body", LargeBinary, nullable=False),
     Column(
         "verdict", String(20), nullable=False
     ),  # accepted | duplicate | rejected | unreadable | unverified

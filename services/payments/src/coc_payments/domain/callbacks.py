@@ -1,8 +1,10 @@
 """A provider's call as the audit log keeps it (plain values, no I/O).
 
 Every call is kept (card numbers masked before it gets here): who called, when, its headers and
-raw body, and what became of it. The record is built as the call is handled and written once,
-with its final verdict:
+raw body (bytes, as received: no text column has to take a NUL or an invalid byte), and what
+became of it. A call whose proof is wrong keeps only the first ``REJECTED_BODY_PREFIX`` bytes of
+its body: anyone can send one, and the audit log is not a store for them. The record is built as
+the call is handled and written once, with its final verdict:
 
 * ``accepted``: verified and applied; ``outcome`` is what it did (``domain.payments`` decisions,
   ``capture_requested``...), ``order_id`` the order it was about;
@@ -25,6 +27,7 @@ ACCEPTED, DUPLICATE, REJECTED, UNREADABLE, UNVERIFIED = (
     "unverified",
 )
 DETAIL_MAX = 2000
+REJECTED_BODY_PREFIX = 1024
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class Callback:
     provider: str
     received_at: datetime
     headers: dict
-    body: str
+    body: bytes  # text given is kept as its UTF-8 bytes
     verdict: str = ACCEPTED
     dedupe_key: str | None = None
     order_id: str | None = None
@@ -41,6 +44,8 @@ class Callback:
     detail: str | None = None
 
     def __post_init__(self):
+        if isinstance(self.body, str):
+            object.__setattr__(self, "body", self.body.encode("utf-8", "surrogateescape"))
         if self.detail is not None and len(self.detail) > DETAIL_MAX:
             object.__setattr__(self, "detail", self.detail[:DETAIL_MAX])
 
@@ -49,7 +54,8 @@ class Callback:
         return replace(self, dedupe_key=dedupe_key)
 
     def rejected(self, why: str) -> Callback:
-        return replace(self, verdict=REJECTED, detail=why)
+        """Its proof is wrong or missing: kept with a short prefix of its body."""
+        return replace(self, verdict=REJECTED, detail=why, body=self.body[:REJECTED_BODY_PREFIX])
 
     def unreadable(self, why: str) -> Callback:
         return replace(self, verdict=UNREADABLE, detail=why)

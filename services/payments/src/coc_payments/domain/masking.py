@@ -36,6 +36,13 @@ def mask_card_numbers(text: str) -> str:
     return _DIGITS.sub(_mask_match, text)
 
 
+def mask_card_numbers_in_body(raw: bytes) -> bytes:
+    """``mask_card_numbers`` on a raw body: every other byte is kept as it came, UTF-8 or not."""
+    return mask_card_numbers(raw.decode("utf-8", "surrogateescape")).encode(
+        "utf-8", "surrogateescape"
+    )
+
+
 _NON_DIGITS = re.compile(r"\D")
 _MAYBE_CARD = re.compile(r"[0-9][0-9 -]{11,22}[0-9]")
 

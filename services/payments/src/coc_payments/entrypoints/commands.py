@@ -21,7 +21,7 @@ from coc_shared.tokens import TokenError, verify_staff_token
 
 def import_camt053(runtime, argv: list[str]) -> int:
     from ..adapters.bank import StatementError, parse_camt053
-    from ..domain.masking import mask_card_numbers
+    from ..domain.masking import mask_card_numbers_in_body
     from ..service_layer.context import Payments
     from ..service_layer.statements import import_statement
 
@@ -29,7 +29,12 @@ def import_camt053(runtime, argv: list[str]) -> int:
     parser.add_argument("file", type=Path)
     args = parser.parse_args(argv)
     try:
-        actor = verify_staff_token(runtime.settings.staff_token_secret, env("STAFF_TOKEN"))
+        actor = verify_staff_token(
+            runtime.settings.staff_token_public_key,
+            env("STAFF_TOKEN"),
+            audience=runtime.settings.service,
+            revoked=runtime.parking.token_revoked,
+        )
     except TokenError as exc:
         print(json.dumps({"error": str(exc)}), file=sys.stderr)
         return 2
@@ -42,7 +47,7 @@ def import_camt053(runtime, argv: list[str]) -> int:
     summary = import_statement(
         Payments.of(runtime),
         credits,
-        mask_card_numbers(raw.decode("utf-8", "replace")),
+        mask_card_numbers_in_body(raw),
         staff=actor.name,
         filename=args.file.name,
     )

@@ -1,10 +1,15 @@
-"""HTTP routes of the payments service besides the common ones (health, readiness, parked messages).
+"""HTTP API of the payments service besides the common routes (health, readiness, parked
+messages): flask-smorest blueprints, documented in the OpenAPI document served at
+``/openapi.json`` and kept in the repository (``services/payments/openapi.json``).
 
 * ``POST /v1/payments/<order_id>/checkout`` — what the storefront needs to pay (customer or order
   token; 409 once the order is paid or cancelled);
 * ``POST /v1/callbacks/systempay|paypal|bank-transfer`` — providers' signed notifications;
 * ``GET /v1/payments/review`` and ``POST /v1/payments/statements`` (camt.053) — support staff;
 * ``GET /v1/staff/payments-due/<order_id>`` — support staff.
+
+Providers' notifications are taken up to 64 KiB (``guards.CALLBACK_BODY_LIMIT``: 413 beyond,
+before reading), a statement up to 20 MiB, anything else up to the shared 1 MiB.
 
 The views only translate: HTTP in, a use case of ``service_layer``, its result or exception out as
 HTTP. What one running API needs (configuration, provider adapters, the use cases' ``Payments``)
@@ -17,22 +22,32 @@ import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from flask import Blueprint, Flask, current_app, g, jsonify, request
+from flask import Flask, current_app, g, jsonify, request
+from flask_smorest import Blueprint
 
+from coc_shared.guards import CALLBACK_BODY_LIMIT, body_limit
 from coc_shared.http import error_response, request_account, staff_required
 from coc_shared.logging import get_logger
+from coc_shared.openapi import (
+    CUSTOMER_SECURITY,
+    STAFF_SECURITY,
+    errors,
+    install_api,
+    security_scheme_customer,
+)
 from coc_shared.tokens import TokenError, bearer_token
 
 from ..adapters.bank import StatementError, parse_camt053, verify_qonto, webhook_credit
 from ..adapters.paypal import ProviderError
 from ..adapters.providers import Providers
 from ..config import NotConfigured, PaymentsConfig
-from ..domain.masking import mask_card_numbers, mask_form
+from ..domain.masking import mask_card_numbers, mask_card_numbers_in_body, mask_form
 from ..domain.model import AlreadyPaid, OrderCancelled
 from ..service_layer import callbacks, queries, statements
 from ..service_layer import checkout as checkout_uc
 from ..service_layer.callbacks import CallbackResult
 from ..service_layer.context import Payments
+from . import schemas as s
 
 log = get_logger(__name__)
 MAX_STATEMENT_BYTES = 20 * 1024 * 1024
@@ -40,8 +55,8 @@ _HIDDEN_HEADERS = {"authorization", "cookie", "x-order-token"}
 _DUE_FIELDS = ("order_id", "order_number", "method", "amount_cents", "currency", "status")
 EXTENSION = "coc_payments"
 
-api = Blueprint("payments", __name__)
-staff = Blueprint("payments_staff", __name__, url_prefix="/v1/staff")
+api = Blueprint("payments", __name__, description="Checkout, providers' notifications, review")
+staff = Blueprint("payments_staff", __name__, url_prefix="/v1/staff", description="Support staff")
 
 
 @dataclass(frozen=True)
@@ -71,8 +86,10 @@ def register_api(app: Flask, runtime) -> None:
     )
     app.register_error_handler(NotConfigured, _not_configured)
     app.register_error_handler(ProviderError, _provider_error)
-    app.register_blueprint(staff)
-    app.register_blueprint(api)
+    docs = install_api(app, "COC payments API", __doc__)
+    security_scheme_customer(docs)
+    docs.register_blueprint(staff)
+    docs.register_blueprint(api)
 
 
 def _not_configured(exc: NotConfigured):
@@ -127,7 +144,14 @@ def _caller() -> tuple[str | None, str | None]:
 
 
 # --------------------------------------------------------------------------- customers
-@api.post("/v1/payments/<order_id>/checkout")
+@api.route("/v1/payments/<order_id>/checkout", methods=["POST"])
+@api.doc(
+    security=CUSTOMER_SECURITY,
+    parameters=[s.ORDER_TOKEN_PARAM],
+    summary="What the storefront needs to pay the order (form, PayPal link or transfer details)",
+)
+@api.response(200, s.CheckoutSchema)
+@errors(api, 401, 404, 409, 502, 503)
 def checkout(order_id: str):
     account_id, order_token = _caller()
     p = parts()
@@ -135,19 +159,29 @@ def checkout(order_id: str):
 
 
 # --------------------------------------------------------------------------- providers
-@api.post("/v1/callbacks/systempay")
+@api.route("/v1/callbacks/systempay", methods=["POST"])
+@api.doc(
+    security=[{}],
+    summary="The card page's notification (IPN), signed with the shop's key",
+    requestBody=s.SYSTEMPAY_BODY,
+)
+@api.response(200, s.CallbackAnswerSchema)
+@errors(api, 400, 401, 413)
+@body_limit(CALLBACK_BODY_LIMIT)
 def systempay_notification():
     raw = request.get_data(cache=False)
     try:
         body = raw.decode("utf-8")
         pairs = parse_qsl(body, keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
-        body, pairs = raw.decode("utf-8", "replace"), []
+        body, pairs = raw.decode("utf-8", "surrogateescape"), []
     try:
         page = parts().providers.card_page()
     except NotConfigured:
         return error_response(401, "card notifications are not configured")
-    audit_body = mask_form(body, pairs if pairs or not body else None)
+    audit_body = mask_form(body, pairs if pairs or not body else None).encode(
+        "utf-8", "surrogateescape"
+    )
     return _answer(
         callbacks.receive_card_notification(
             parts().payments, page, pairs, _audit_headers(), audit_body
@@ -155,7 +189,15 @@ def systempay_notification():
     )
 
 
-@api.post("/v1/callbacks/paypal")
+@api.route("/v1/callbacks/paypal", methods=["POST"])
+@api.doc(
+    security=[{}],
+    summary="PayPal's webhook, signed with PayPal's certificate (PAYPAL-TRANSMISSION-* headers)",
+    requestBody=s.JSON_NOTIFICATION_BODY,
+)
+@api.response(200, s.CallbackAnswerSchema)
+@errors(api, 400, 401, 413, 503)
+@body_limit(CALLBACK_BODY_LIMIT)
 def paypal_webhook():
     raw = request.get_data(cache=False)
     p = parts()
@@ -165,13 +207,21 @@ def paypal_webhook():
         p.providers.paypal,
         request.headers,
         raw,
-        mask_card_numbers(raw.decode("utf-8", "replace")),
+        mask_card_numbers_in_body(raw),
         _audit_headers(),
     )
     return _answer(result)
 
 
-@api.post("/v1/callbacks/bank-transfer")
+@api.route("/v1/callbacks/bank-transfer", methods=["POST"])
+@api.doc(
+    security=[{}],
+    summary="The business bank's transaction webhook, signed (X-Qonto-Signature)",
+    requestBody=s.JSON_NOTIFICATION_BODY,
+)
+@api.response(200, s.CallbackAnswerSchema)
+@errors(api, 400, 401, 413, 422)
+@body_limit(CALLBACK_BODY_LIMIT)
 def bank_transfer_webhook():
     raw = request.get_data(cache=False)
     config = parts().config
@@ -192,13 +242,20 @@ def bank_transfer_webhook():
         webhook_credit,
         _audit_headers(),
         raw,
-        mask_card_numbers(raw.decode("utf-8", "replace")),
+        mask_card_numbers_in_body(raw),
     )
     return _answer(result)
 
 
 # --------------------------------------------------------------------------- support staff
-@api.get("/v1/payments/review")
+@api.route("/v1/payments/review", methods=["GET"])
+@api.doc(
+    security=STAFF_SECURITY,
+    parameters=s.REVIEW_QUERY,
+    summary="Payments to review (unmatched, late, duplicate...), newest first",
+)
+@api.response(200, s.ReviewListSchema)
+@errors(api, 400, 401, 403, 422, 503)
 @staff_required()
 def review_list():
     try:
@@ -217,7 +274,16 @@ def review_list():
     return jsonify({"items": items})
 
 
-@api.post("/v1/payments/statements")
+@api.route("/v1/payments/statements", methods=["POST"])
+@api.doc(
+    security=STAFF_SECURITY,
+    parameters=[s.FILENAME_PARAM],
+    summary="Import a camt.053 statement: its booked credits confirm the transfers they pay",
+    requestBody=s.STATEMENT_BODY,
+)
+@api.response(200, s.ImportSummarySchema)
+@errors(api, 400, 401, 403, 413, 422, 503)
+@body_limit(MAX_STATEMENT_BYTES)
 @staff_required()
 def import_statement():
     if (request.content_length or 0) > MAX_STATEMENT_BYTES:
@@ -230,14 +296,17 @@ def import_statement():
     summary = statements.import_statement(
         parts().payments,
         credits,
-        mask_card_numbers(raw.decode("utf-8", "replace")),
+        mask_card_numbers_in_body(raw),
         staff=g.staff.name,
         filename=request.args.get("filename"),
     )
     return jsonify(summary.as_dict())
 
 
-@staff.get("/payments-due/<order_id>")
+@staff.route("/payments-due/<order_id>", methods=["GET"])
+@staff.doc(security=STAFF_SECURITY, summary="The payment due for an order")
+@staff.response(200, s.PaymentDueSchema)
+@errors(staff, 401, 403, 404, 503)
 @staff_required()
 def payment_due(order_id: str):
     due = queries.payment_due(parts().payments, order_id)

@@ -82,7 +82,7 @@ class CallbackResult:
         return cls("try_again", what, reason)
 
 
-def _new_callback(payments: Payments, provider: str, headers: dict, body: str) -> Callback:
+def _new_callback(payments: Payments, provider: str, headers: dict, body: bytes) -> Callback:
     return Callback(
         id=payments.callback_ids.next(),
         provider=provider,
@@ -114,7 +114,7 @@ def receive_card_notification(
     page: HostedPaymentPage,
     pairs: list[tuple[str, str]],
     headers: dict,
-    body: str,
+    body: bytes,
 ) -> CallbackResult:
     """The card page's notification (IPN): verified, claimed, applied to the order it names."""
     callback = _new_callback(payments, page.provider, headers, body)
@@ -147,7 +147,7 @@ def receive_paypal_webhook(
     paypal: Callable[[], PayPalClient],
     headers,
     raw: bytes,
-    body: str,
+    body: bytes,
     audit_headers: dict,
 ) -> CallbackResult:
     """A PayPal webhook: verified, claimed, applied.
@@ -283,7 +283,7 @@ def receive_bank_webhook(
     parse: Callable[[bytes], tuple[Credit, str]],
     headers: dict,
     raw: bytes,
-    body: str,
+    body: bytes,
 ) -> CallbackResult:
     """The bank's transaction webhook: ``verify()`` checks its signature, ``parse(raw)`` reads the
     credit and its notification id; a credit is matched to an order by its RF reference."""

@@ -66,9 +66,14 @@ class ImportSummary:
 
 
 def import_statement(
-    payments: Payments, credits: list[Credit], body: str, staff: str, filename: str | None = None
+    payments: Payments,
+    credits: list[Credit],
+    body: bytes | str,
+    staff: str,
+    filename: str | None = None,
 ) -> ImportSummary:
-    """Apply a statement's booked credits (``body``: the statement as kept for audit)."""
+    """Apply a statement's booked credits (``body``: the statement as kept for audit, card numbers
+    masked)."""
     summary = ImportSummary()
     record = Callback(
         id=payments.callback_ids.next(),
