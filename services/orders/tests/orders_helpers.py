@@ -72,7 +72,6 @@ def place_order(rt, body: dict | None = None, **kwargs):
         PlaceOrder(body=body, **kwargs),
         brands=app.brands,
         numbers=app.numbers,
-        cipher=app.cipher,
         idempotency_ttl=app.config.idempotency_ttl,
     )
 

@@ -343,3 +343,35 @@ def test_the_confirmation_link_reaches_the_notifications_service_through_the_bro
         for thread in threads:
             thread.join(timeout=10)
         notifications.engine.dispose()
+
+
+def test_the_mailed_link_carries_its_token_in_the_fragment_and_its_page_posts_it(runtime, client):
+    """Before: the link was ``…/email-confirmation?token=…`` (the token in every access log on its
+    way) and a GET of it answered 405."""
+    account, auth = sign_up(client)
+    new_email = f"lea.page.{uuid.uuid4().hex[:6]}@example.org"
+    assert (
+        client.patch("/v1/accounts/me", headers=auth, json={"email": new_email}).status_code == 200
+    )
+    [event] = outbox_events(runtime, "account.email_change_requested", account["id"])
+    link = event["personal"]["confirmation_url"]
+    address, _, fragment = link.partition("#")
+    assert fragment.startswith("token=") and "token" not in address
+    path = address.split("://", 1)[1].split("/", 1)[1]
+    page = client.get(f"/{path}")  # what the browser requests: the fragment is never sent
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert '<script src="email-confirmation.js" defer></script>' in html
+    assert html.count("<script") == 1 and "http" not in html.replace("http-equiv", "")
+    policy = page.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "script-src 'self'" in policy
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["Cache-Control"] == "no-store"
+    script = client.get(f"/{path}.js")
+    assert script.status_code == 200 and script.mimetype == "text/javascript"
+    source = script.get_data(as_text=True)
+    assert "location.hash" in source and "replaceState" in source and '"POST"' in source
+    # what the page's script posts
+    token = fragment.removeprefix("token=")
+    confirmed = client.post(f"/{path}", json={"token": token})
+    assert confirmed.status_code == 200 and confirmed.get_json()["email"] == new_email

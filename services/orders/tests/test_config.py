@@ -52,6 +52,9 @@ def test_overrides_are_read_like_the_environment():
         ("ORDERS_DOCUMENT_STORE", "ftp", "expected one of: s3, local"),
         ("ORDERS_PROXY_COUNT", "-1", "expected a whole number of at least 0"),
         ("ORDERS_PAYMENT_URL", "payments/{order_id}", "expected a URL"),
+        # a token in the query string would be in every access log the link passes
+        ("ORDERS_EMAIL_CONFIRMATION_URL", "https://shop.example/c?token={token}", "fragment"),
+        ("ORDERS_RATE_LIMIT_MAIL", "5", "expected a rate limit"),
     ],
 )
 def test_a_value_that_cannot_be_read_names_its_variable(name, value, expected):

@@ -1,5 +1,6 @@
-"""GET /v1/orders/{id}: the guest's access token or the owner's bearer token open it; anything else
-answers 404 (no hint whether it exists); every answer carries X-Correlation-ID, errors one shape."""
+"""GET /v1/orders/{id}: the guest's access token (header X-Order-Token, never ``?token=``) or the
+owner's bearer token open it; anything else answers 404 (no hint whether it exists); every answer
+carries X-Correlation-ID, errors one shape."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import uuid
 from orders_helpers import order_body
 
 
-def test_the_access_token_opens_the_order_header_or_query(client):
+def test_the_access_token_opens_the_order_in_its_header_never_in_the_url(client):
     placed = client.post("/v1/orders", json=order_body()).get_json()
     by_header = client.get(
         f"/v1/orders/{placed['id']}", headers={"X-Order-Token": placed["access_token"]}
@@ -25,8 +26,15 @@ def test_the_access_token_opens_the_order_header_or_query(client):
         "registration_certificate",
     ]
     assert [e["event"] for e in body["timeline"]] == ["order.placed"]
+    # a token in the URL ends up in access logs and histories: refused, even a valid one
     by_query = client.get(f"/v1/orders/{placed['id']}?token={placed['access_token']}")
-    assert by_query.status_code == 200
+    assert by_query.status_code == 401
+    assert "X-Order-Token header only" in by_query.get_json()["error"]["message"]
+    both = client.get(
+        f"/v1/orders/{placed['id']}?token={placed['access_token']}",
+        headers={"X-Order-Token": placed["access_token"]},
+    )
+    assert both.status_code == 401
 
 
 def test_another_token_or_an_unknown_id_gets_the_same_404(client):

@@ -150,7 +150,7 @@ def test_an_account_s_order_is_filled_from_its_profile(rt):
         place_order(rt, account_id=str(uuid.uuid4()))
 
 
-def test_a_retry_with_the_same_key_gets_the_first_order(rt):
+def test_a_retry_with_the_same_key_gets_the_first_order_without_its_access_token(rt):
     key = f"key-{uuid.uuid4()}"
     first = place_order(rt, idempotency_key=key)
     again = place_order(rt, idempotency_key=key)
@@ -159,12 +159,32 @@ def test_a_retry_with_the_same_key_gets_the_first_order(rt):
         and again.order.id == first.order.id
         and again.order.number == first.order.number
     )
-    assert again.access_token == first.access_token  # the client may have lost the first answer
+    # whoever sends the same key and body gets the order, never the token that opens it
+    assert first.access_token and again.access_token is None
     assert len(stored(rt, tables.orders, tables.orders.c.id == first.order.id)) == 1
-    with pytest.raises(Conflict):
-        place_order(rt, order_body(payment_method="transfer"), idempotency_key=key)
+    # a guest's key is theirs together with the body: another body is another guest's order
+    another = place_order(rt, order_body(payment_method="transfer"), idempotency_key=key)
+    assert not another.replayed and another.order.id != first.order.id and another.access_token
     other = place_order(rt, idempotency_key=f"other-{key}")
     assert not other.replayed and other.order.id != first.order.id
+    [record] = stored(
+        rt, tables.idempotency_keys, tables.idempotency_keys.c.order_id == first.order.id
+    )
+    assert record.secret is None  # no access token is kept for retries
+
+
+def test_an_account_s_key_with_another_body_is_a_conflict(rt):
+    account = accounts_uc.create_account(
+        rt, f"lea.{uuid.uuid4().hex[:8]}@example.org", "correct horse battery", PROFILE
+    )
+    key = f"key-{uuid.uuid4()}"
+    first = place_order(rt, idempotency_key=key, account_id=account.id)
+    again = place_order(rt, idempotency_key=key, account_id=account.id)
+    assert again.replayed and again.order.id == first.order.id
+    with pytest.raises(Conflict):
+        place_order(
+            rt, order_body(payment_method="transfer"), idempotency_key=key, account_id=account.id
+        )
 
 
 def test_an_expired_key_places_a_new_order(rt):
@@ -195,7 +215,7 @@ def test_a_request_losing_the_race_for_its_key_answers_as_the_winner(rt, monkeyp
     monkeypatch.setattr(IdempotencyRepository, "get", too_early)
     loser = place_order(rt, idempotency_key=key)
     assert len(looks) == 2 and loser.replayed and loser.order.id == winner.order.id
-    assert loser.access_token == winner.access_token
+    assert winner.access_token and loser.access_token is None
     assert len(outbox_events(rt, "order.placed", winner.order.id)) == 1
     assert len(stored(rt, tables.idempotency_keys, tables.idempotency_keys.c.key == key)) == 1
 
@@ -221,7 +241,7 @@ def test_concurrent_requests_with_one_key_place_one_order(rt):
     assert (
         len({r.order.id for r in results}) == 1 and [r.replayed for r in results].count(False) == 1
     )
-    assert len({r.access_token for r in results}) == 1
+    assert [r.access_token is not None for r in results].count(True) == 1  # the first's only
     assert len(stored(rt, tables.orders, tables.orders.c.id == results[0].order.id)) == 1
     assert len(outbox_events(rt, "order.placed", results[0].order.id)) == 1
 
@@ -337,7 +357,7 @@ def test_an_order_is_cancelled_once(rt):
         orders_uc.cancel_order(rt, str(uuid.uuid4()), "unknown")
 
 
-# the migration orders_0004 on a database holding orders ---------------------------------------
+# the migrations orders_0004 and orders_0005 on a database holding orders -----------------------
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -400,11 +420,15 @@ def test_orders_0004_keeps_the_orders_and_numbers_after_the_highest(old_database
     try:
         upgrade(rt.engine, definition.migrations, "orders", revision="orders_0003")
         old = place_order_row(rt, seq=41)
-        upgrade(rt.engine, definition.migrations, "orders")
-        upgrade(rt.engine, definition.migrations, "orders")  # again: nothing to do
+        upgrade(rt.engine, definition.migrations, "orders", revision="orders_0004")
         with rt.engine.connect() as conn:
             assert conn.execute(select(tables.id_blocks)).all() == [("order_number", 42)]
             assert conn.execute(select(tables.idempotency_keys.c.order_id)).scalars().all() == [old]
+        upgrade(rt.engine, definition.migrations, "orders")
+        upgrade(rt.engine, definition.migrations, "orders")  # again: nothing to do
+        with rt.engine.connect() as conn:
+            # orders_0005: the shared "guest" scope and every kept access token are gone
+            assert conn.execute(select(tables.idempotency_keys)).all() == []
         columns = {
             c["name"]: c
             for c in inspect(rt.engine).get_columns("idempotency_keys", schema="orders")
@@ -467,7 +491,7 @@ def place_order_row(rt, seq: int) -> str:
                 order_id=order_id,
                 status_code=201,
                 response={"id": order_id},
-                secret=None,
+                secret=b"COC1 an encrypted access token",
                 created_at=now,
             )
         )

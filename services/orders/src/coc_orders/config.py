@@ -59,6 +59,17 @@ def aes_256_key(value: str) -> bytes:
     return key
 
 
+def fragment_link(value: str) -> str:
+    """A http(s) URL whose ``{token}`` is in the fragment (never sent to a server, so never in an
+    access log)."""
+    value = url("http", "https")(value)
+    if "{token}" not in value.partition("#")[2]:
+        raise ValueError(
+            "expected a URL with {token} in its fragment, e.g. https://…/page#token={token}"
+        )
+    return value
+
+
 VARIABLES = declare(
     Variable(
         "ORDERS_BRANDS_PATH",
@@ -176,10 +187,11 @@ VARIABLES = declare(
     ),
     Variable(
         "ORDERS_EMAIL_CONFIRMATION_URL",
-        "http://127.0.0.1:8001/v1/accounts/email-confirmation?token={token}",
+        "http://127.0.0.1:8001/v1/accounts/email-confirmation#token={token}",
         "Link sent to a new e-mail address to confirm an account's change of e-mail (`{token}` is "
-        "replaced).",
-        url("http", "https"),
+        "replaced). The token goes in the fragment, which browsers never send: the page at the "
+        "link (served by `GET /v1/accounts/email-confirmation`) posts it to the API.",
+        fragment_link,
     ),
     Variable(
         "ORDERS_CUSTOMER_TOKEN_TTL",
@@ -218,7 +230,7 @@ class OrdersConfig:
     proxy_count: int = 0
     payment_url: str = "http://127.0.0.1:8002/v1/payments/{order_id}/checkout"
     email_confirmation_url: str = (
-        "http://127.0.0.1:8001/v1/accounts/email-confirmation?token={token}"
+        "http://127.0.0.1:8001/v1/accounts/email-confirmation#token={token}"
     )
     customer_token_ttl: timedelta = timedelta(hours=2)
     idempotency_ttl: timedelta = timedelta(hours=24)

@@ -98,13 +98,13 @@ order_documents = Table(
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
-    Column("scope", String(64), nullable=False),  # the account id, or "guest"
+    # the account id, or for a guest the SHA-256 of the body (PlaceOrder.idempotency_scope)
+    Column("scope", String(64), nullable=False),
     Column("key", String(200), nullable=False),
     Column("request_sha256", String(64), nullable=False),
     Column("order_id", String(36), nullable=False),  # the order the first request placed
-    Column(
-        "secret", LargeBinary, nullable=True
-    ),  # the guest access token, AES-GCM encrypted, until expiry
+    # unused since orders_0005 (it held a guest's access token for retries, which no longer get it)
+    Column("secret", LargeBinary, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("scope", "key", name="pk_idempotency_keys"),
 )

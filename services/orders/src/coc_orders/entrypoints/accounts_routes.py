@@ -68,7 +68,7 @@ class Me(MethodView):
     )
     @blp.arguments(s.AccountPatchSchema)
     @blp.response(200, s.AccountSchema)
-    @errors(blp, 400, 401, 404, 503)
+    @errors(blp, 400, 401, 404, 429, 503)
     def patch(self, body):
         app = orders_app()
         account_id = customer_account(required=True)
@@ -79,10 +79,14 @@ class Me(MethodView):
 
 
 @blp.route("/accounts/email-confirmation", methods=["POST"])
-@blp.doc(security=[{}], summary="Confirm a change of e-mail with the token of the link")
+@blp.doc(
+    security=[{}],
+    summary="Confirm a change of e-mail with the token of the mailed link (the page at the link, "
+    "GET on this path, posts it from the link's fragment)",
+)
 @blp.arguments(s.EmailConfirmationSchema)
 @blp.response(200, s.AccountSchema)
-@errors(blp, 400, 404, 409)
+@errors(blp, 400, 404, 409, 429)
 def confirm_email(body):
     return json_response(
         plain_json(accounts_uc.confirm_email_change(orders_app().runtime, body["token"]))
@@ -105,7 +109,7 @@ def my_orders():
     summary="Ask for my account to be deactivated (the gdpr service erases it)",
 )
 @blp.response(202, s.DeactivationSchema)
-@errors(blp, 401, 404, 503)
+@errors(blp, 401, 404, 429, 503)
 def deactivate():
     account_id = customer_account(required=True)
     return json_response(

@@ -87,9 +87,14 @@ def customer_account(required: bool) -> str | None:
 
 
 def order_credentials() -> Credentials:
-    """The bearer token's account and/or the order's access token (header X-Order-Token, or
-    ``?token=`` for links); TokenError (401) when the request has neither."""
-    order_token = request.headers.get("X-Order-Token") or request.args.get("token")
+    """The bearer token's account and/or the order's access token (header X-Order-Token only: a
+    URL ends up in access logs and browser histories); TokenError (401) when the request has
+    neither, or puts a token in the query string."""
+    if "token" in request.args:
+        raise TokenError(
+            "an order's access token is taken in the X-Order-Token header only, never in the URL"
+        )
+    order_token = request.headers.get("X-Order-Token")
     has_bearer = bearer_token(request.headers.get("Authorization")) is not None
     if not order_token and not has_bearer:
         raise TokenError("a bearer token or the order's access token (X-Order-Token) is required")

@@ -31,7 +31,9 @@ IDEMPOTENCY_PARAM = {
     "name": "Idempotency-Key",
     "required": False,
     "schema": {"type": "string", "maxLength": 200},
-    "description": "a retried POST with the same key gets the first answer, not a second order",
+    "description": "a retried POST with the same key gets the order the first one placed, not a "
+    "second order (an order without an account comes back without its access token, shown only "
+    "in the first answer); a guest's key is theirs together with the body",
 }
 # One instance, built once: given the class, webargs would build the schema and its nested schemas
 # (deep copies of every field) on every request.
@@ -78,7 +80,6 @@ def place_order(body):
         cmd,
         brands=app.brands,
         numbers=app.numbers,
-        cipher=app.cipher,
         idempotency_ttl=app.config.idempotency_ttl,
     )
     headers = {"Location": f"/v1/orders/{placed.order.id}"}
@@ -125,7 +126,7 @@ def upload_form() -> tuple[str, object]:
     requestBody=s.DOCUMENT_UPLOAD_BODY,
 )
 @blp.response(201, s.DocumentUploadedSchema)
-@errors(blp, 400, 401, 404, 409, 413, 415, 422, 503)
+@errors(blp, 400, 401, 404, 409, 413, 415, 422, 429, 503)
 def upload_document(order_id):
     app = orders_app()
     order = orders_uc.open_order(app.runtime, order_id, order_credentials())

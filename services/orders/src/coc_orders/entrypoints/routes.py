@@ -5,8 +5,8 @@ parked messages): flask-smorest blueprints, documented in the OpenAPI document s
 Authentication: a customer's bearer token (``Authorization: Bearer …``, from \
 ``POST /v1/auth/token``)
 or, for an order placed without an account, its access token in the header ``X-Order-Token``
-(``?token=`` in the query string is accepted too, for links). Any order or account that the
-credentials do not open answers 404, whether it exists or not.
+(never in the URL: ``?token=`` is refused). Any order or account that the credentials do not open
+answers 404, whether it exists or not.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from flask import Flask
 from flask_smorest import Api
 
 from ..service_layer.orders import MAX_DOCUMENT_BYTES
-from . import accounts_routes, orders_routes, schemas, staff_routes
+from . import accounts_routes, orders_routes, pages, schemas, staff_routes
 from .common import install_error_handlers
 from .context import EXTENSION, OrdersApp
 from .limits import install_rate_limits
@@ -36,6 +36,7 @@ def register_api(app: Flask, runtime) -> None:
     app.extensions[EXTENSION] = context
     install_error_handlers(app)
     app.register_blueprint(staff_routes.bp)
+    app.register_blueprint(pages.bp)  # the e-mail confirmation link's page (not in the API's doc)
     if context.config.proxy_count > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

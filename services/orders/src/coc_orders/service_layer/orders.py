@@ -69,13 +69,18 @@ class PlaceOrder:
 
     @property
     def idempotency_scope(self) -> str:
-        return self.account_id or "guest"
+        """Whose Idempotency-Key it is: the account's, or, for a guest, the key together with the
+        body's SHA-256 (a guest has nothing else of their own), so that guests using the same key
+        for different orders never meet."""
+        return self.account_id or self.fingerprint
 
 
 @dataclass(frozen=True)
 class PlacedOrder:
     order: Order
-    access_token: str | None  # a guest's, shown once (and to a retry with the same Idempotency-Key)
+    # a guest's, shown once: never to a retry with the same Idempotency-Key, which anyone sending
+    # the same key and body could be
+    access_token: str | None
     replayed: bool = False  # a retry with the same Idempotency-Key: the order placed by the first
 
 
@@ -85,7 +90,6 @@ def place_order(
     *,
     brands: Brands,
     numbers: BlockAllocator,
-    cipher: Cipher | None = None,
     idempotency_ttl: timedelta = IDEMPOTENCY_TTL,
     today: date | None = None,
 ) -> PlacedOrder:
@@ -99,7 +103,7 @@ def place_order(
     seq, order_id = numbers.next(), str(uuid.uuid4())
     try:
         with runtime.unit_of_work(correlation_id=order_id) as uow:
-            replay = _replay(uow, cmd, cipher, idempotency_ttl)
+            replay = _replay(uow, cmd, idempotency_ttl)
             if replay is not None:
                 return replay
             order, token = _new_order(uow, cmd, brands, order_id, seq, today)
@@ -116,11 +120,11 @@ def place_order(
                 status_after=order.status,
             )
             if cmd.idempotency_key:
-                IdempotencyRepository(uow).add(_idempotency_record(cmd, order, token, cipher))
+                IdempotencyRepository(uow).add(_idempotency_record(cmd, order))
             uow.commit()
     except IntegrityError:
         # A concurrent request with the same key committed first: answer as it did.
-        replay = _replay_after_race(runtime, cmd, cipher, idempotency_ttl)
+        replay = _replay_after_race(runtime, cmd, idempotency_ttl)
         if replay is None:
             raise
         return replay
@@ -160,25 +164,21 @@ def _new_order(
     return order, token
 
 
-def _idempotency_record(
-    cmd: PlaceOrder, order: Order, token: str | None, cipher: Cipher | None
-) -> IdempotencyRecord:
-    secret = (
-        cipher.encrypt(token.encode(), f"idempotency:{order.id}") if (token and cipher) else None
-    )
+def _idempotency_record(cmd: PlaceOrder, order: Order) -> IdempotencyRecord:
     return IdempotencyRecord(
         scope=cmd.idempotency_scope,
         key=cmd.idempotency_key,
         request_sha256=cmd.fingerprint,
         order_id=order.id,
-        secret=secret,
+        secret=None,  # no access token is kept for retries (orders_0005 erased those kept before)
         created_at=utcnow(),
     )
 
 
-def _replay(uow, cmd: PlaceOrder, cipher: Cipher | None, ttl: timedelta) -> PlacedOrder | None:
+def _replay(uow, cmd: PlaceOrder, ttl: timedelta) -> PlacedOrder | None:
     """The order placed by an earlier request with this Idempotency-Key, or None (no key, a new
-    key, or an expired record, then removed). Conflict when the key came with another body."""
+    key, or an expired record, then removed). Conflict when an account's key came with another
+    body. A guest's order comes back without its access token."""
     if not cmd.idempotency_key:
         return None
     records = IdempotencyRepository(uow)
@@ -193,19 +193,14 @@ def _replay(uow, cmd: PlaceOrder, cipher: Cipher | None, ttl: timedelta) -> Plac
     order = OrderRepository(uow).get(record.order_id)
     if order is None:
         raise NotFound("no such order")
-    token = None
-    if record.secret is not None and cipher is not None:
-        token = cipher.decrypt(record.secret, f"idempotency:{record.order_id}").decode()
-    return PlacedOrder(order, token, replayed=True)
+    return PlacedOrder(order, None, replayed=True)
 
 
-def _replay_after_race(
-    runtime, cmd: PlaceOrder, cipher: Cipher | None, ttl: timedelta
-) -> PlacedOrder | None:
+def _replay_after_race(runtime, cmd: PlaceOrder, ttl: timedelta) -> PlacedOrder | None:
     if not cmd.idempotency_key:
         return None
     with runtime.unit_of_work() as uow:
-        return _replay(uow, cmd, cipher, ttl)
+        return _replay(uow, cmd, ttl)
 
 
 def placed_data(order: Order) -> dict:
