@@ -20,9 +20,9 @@ from coc_shared.testing import (
     inbox_rows,
     publish,
     staff_client,
+    staff_headers,
     wait_until,
 )
-from coc_shared.tokens import issue_staff_token
 from coc_supplier_gateway.adapters import tables
 from coc_supplier_gateway.service import definition
 
@@ -131,9 +131,8 @@ def test_a_cancelled_order_s_request_stays_cancelled(runtime):
         handle(runtime, event)
     assert progress(request_state(runtime, order_id)) == (True, True, True, "cancelled")
     client = runtime.create_app().test_client()
-    token = issue_staff_token(runtime.settings.staff_token_secret, "alice", "support")
     answer = client.get(
-        f"/v1/staff/supplier-requests/{order_id}", headers={"Authorization": f"Bearer {token}"}
+        f"/v1/staff/supplier-requests/{order_id}", headers=staff_headers("alice", "support")
     )
     assert answer.get_json()["status"] == "cancelled"
 
