@@ -60,10 +60,20 @@ def make_engine(
     return create_engine(url, pool_pre_ping=pre_ping, pool_size=pool_size, max_overflow=10)
 
 
+def schema_exists(conn, schema: str) -> bool:
+    """True when the PostgreSQL schema exists (whoever owns it)."""
+    found = conn.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema})
+    return found.scalar() is not None
+
+
 def ensure_schema(engine: Engine, schema: str) -> None:
+    """Create the PostgreSQL schema unless it exists. A deployment's roles may not create schemas
+    (deploy/postgres creates them, each owned by its service's role), and PostgreSQL checks that
+    right before it looks whether ``IF NOT EXISTS`` applies: so look first."""
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            if not schema_exists(conn, schema):
+                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
 
 
 def ensure_database(url: str) -> None:
