@@ -4,6 +4,7 @@ broker (out of order, duplicated, for an unknown order), shown by GET /v1/orders
 from __future__ import annotations
 
 import io
+import threading
 import uuid
 
 import pytest
@@ -20,7 +21,9 @@ from coc_orders.domain.lifecycle import (
     why_not_cancellable,
 )
 from coc_payments.service import definition as payments_definition
-from coc_shared.testing import clear_sent_at, wait_until
+from coc_shared.catalogue import lookup
+from coc_shared.testing import clear_sent_at, staff_client, wait_until
+from coc_supplier_gateway.service import definition as supplier_definition
 
 # unit ------------------------------------------------------------------------------------------
 
@@ -125,10 +128,18 @@ def test_no_transition_leaves_a_final_state():
 
 
 @pytest.fixture
-def pipeline(runtime, start_with_producer):
-    """The orders consumer and relay, and a producer's relay (payments' outbox stands for every
-    producer: events go through the real broker to the orders queue)."""
-    return start_with_producer(runtime, payments_definition)
+def pipeline(runtime, start_with_producer, runtime_factory):
+    """The orders consumer and relay, and the relays of the services that produce what it
+    consumes (payments; supplier-gateway): each event goes through the real broker to the orders
+    queue, published by the producer the catalogue names."""
+    producers = {"payments": start_with_producer(runtime, payments_definition)}
+    producers["supplier-gateway"] = runtime_factory(supplier_definition)
+    stop = threading.Event()
+    threads = producers["supplier-gateway"].start_worker_threads(stop, consume=False)
+    yield producers
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=10)
 
 
 DATA = {
@@ -157,9 +168,12 @@ DATA = {
 }
 
 
-def emit(producer, order_id: str, event_type: str):
+def emit(producers, order_id: str, event_type: str, **changes):
+    """``event_type`` for the order from its producer's outbox (``DATA``, with ``changes``)."""
+    producer = producers[lookup(event_type, 1).producer]
+    data = {"order_id": order_id, **DATA[event_type], **changes}
     with producer.unit_of_work(correlation_id=order_id) as uow:
-        event = uow.emit(event_type, {"order_id": order_id, **DATA[event_type]}, subject=order_id)
+        event = uow.emit(event_type, data, subject=order_id)
         uow.commit()
     return event
 
@@ -200,7 +214,7 @@ def test_the_lifecycle_driven_by_real_events_with_late_early_and_duplicated_ones
     assert order_status(runtime, order_id) == "paid"
 
     # the same payment.confirmed published again (a relay crash before marking it sent)
-    clear_sent_at(pipeline, confirmed.id)
+    clear_sent_at(pipeline["payments"], confirmed.id)
     for event_type in ("documents.sent_to_supplier", "certificate.received", "certificate.shipped"):
         emit(pipeline, order_id, event_type)
     wait_until(lambda: order_status(runtime, order_id) == "shipped", message="shipped")
@@ -327,3 +341,39 @@ def test_a_refund_is_recorded_in_the_timeline_and_moves_nothing(runtime, client,
         -2:
     ] == [("order.cancelled", "applied"), ("payment.refunded", "recorded")]
     assert order_status(runtime, order_id) == "cancelled"
+
+
+def test_a_confirmation_of_another_amount_does_not_pay_the_order(runtime, client, pipeline):
+    """Before: a payment.confirmed of 1 cent (forged, or a provider's partial payment) moved the
+    order to paid. Now only the order's total in its currency pays it; anything else is recorded
+    as amount_mismatch in the timeline (the customer's and the staff's) and the order stays."""
+    placed = client.post("/v1/orders", json=order_body()).get_json()
+    order_id, token = placed["id"], placed["access_token"]
+    cent = emit(
+        pipeline, order_id, "payment.confirmed", amount={"amount_cents": 1, "currency": "EUR"}
+    )
+    dollars = emit(
+        pipeline, order_id, "payment.confirmed", amount={"amount_cents": 24900, "currency": "USD"}
+    )
+    wait_until(
+        lambda: handled(runtime, cent.id) and handled(runtime, dollars.id), message="handled"
+    )
+    assert order_status(runtime, order_id) == "placed"
+    entries = [
+        (e["event"], e["outcome"], e["status"])
+        for e in timeline(client, order_id, token)["timeline"]
+    ]
+    assert entries == [
+        ("order.placed", "applied", "placed"),
+        ("payment.confirmed", "amount_mismatch", None),
+        ("payment.confirmed", "amount_mismatch", None),
+    ]
+    staff, auth = staff_client(runtime)
+    items = staff.get(f"/v1/staff/orders/{order_id}/events", headers=auth).get_json()["items"]
+    assert [(i["event_id"], i["outcome"]) for i in items[1:]] == [
+        (cent.id, "amount_mismatch"),
+        (dollars.id, "amount_mismatch"),
+    ]
+    # the order's own total still pays it
+    emit(pipeline, order_id, "payment.confirmed")
+    wait_until(lambda: order_status(runtime, order_id) == "paid", message="paid")

@@ -245,3 +245,21 @@ def test_an_order_is_opened_by_its_owner_or_its_access_token_only():
         and not owned.opened_by("a-2", None)
         and not owned.opened_by(None, None)
     )
+
+
+@pytest.mark.parametrize(
+    "amount,refused",
+    [
+        ({"amount_cents": 24900, "currency": "EUR"}, False),
+        ({"amount_cents": 1, "currency": "EUR"}, True),
+        ({"amount_cents": 24901, "currency": "EUR"}, True),
+        ({"amount_cents": 24900, "currency": "USD"}, True),
+        ({"amount_cents": "24900", "currency": "EUR"}, True),
+        ({"amount_cents": True, "currency": "EUR"}, True),
+        (None, True),
+    ],
+)
+def test_only_the_order_s_total_in_its_currency_pays_it(amount, refused):
+    assert order(total_cents=24900, currency="EUR").payment_refusal(amount) == (
+        "amount_mismatch" if refused else None
+    )

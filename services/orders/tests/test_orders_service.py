@@ -3,6 +3,7 @@ database and bus prefix, from coc_shared.testing)."""
 
 import pytest
 from orders_helpers import place
+from sqlalchemy import select
 
 from coc_orders.adapters import tables
 from coc_orders.service import definition
@@ -105,3 +106,22 @@ def test_an_event_from_the_broker_has_one_effect_even_when_published_twice(runti
         effects,
         "payment.confirmed recorded",
     )
+
+
+def test_a_confirmation_of_another_amount_is_recorded_refused_and_logged_as_an_error(
+    runtime, capsys
+):
+    event = fresh_example("payment.confirmed", runtime)
+    event.data = {**event.data, "amount": {"amount_cents": 1, "currency": "EUR"}}
+    handle(runtime, event)
+    order_id = event.data["order_id"]
+    with runtime.engine.connect() as conn:
+        status = conn.execute(
+            select(tables.orders.c.status).where(tables.orders.c.id == order_id)
+        ).scalar_one()
+        outcome = conn.execute(
+            select(tables.order_events.c.outcome).where(tables.order_events.c.event_id == event.id)
+        ).scalar_one()
+    assert (status, outcome) == ("placed", "amount_mismatch")
+    logged = capsys.readouterr().out
+    assert "order.payment_refused" in logged and "error" in logged and "amount_mismatch" in logged

@@ -36,7 +36,9 @@ order_events = Table(
     Column("event_type", String(100), nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
-    # applied | ignored (did not fit the order's state) ; the status after it when applied
+    # applied | ignored (did not fit the order's state) | recorded (moves nothing) |
+    # amount_mismatch (a payment.confirmed not of the order's total) ; the status after it when
+    # applied
     Column("outcome", String(20), nullable=True),
     Column("status_after", String(30), nullable=True),
     Index("ix_order_events_order_id", "order_id"),

@@ -31,6 +31,9 @@ RECORDED_FACTS: dict[str, str] = {
     "payment.refunded": "payment_refunded",
 }
 ORDER_EVENT_TYPES = {**LIFECYCLE_MILESTONES, **RECORDED_FACTS}
+# the timeline's outcome of a payment.confirmed whose amount or currency is not the order's total:
+# not applied (the order is not paid), logged as an error for staff to look into
+AMOUNT_MISMATCH = "amount_mismatch"
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,17 @@ class Order:
         if account_id is not None and self.account_id == account_id:
             return True
         return bool(access_token) and access_token_matches(access_token, self.access_token_sha256)
+
+    def payment_refusal(self, amount) -> str | None:
+        """Why a confirmed payment of ``amount`` (``{"amount_cents", "currency"}``, as
+        ``payment.confirmed`` carries it) does not pay this order, or None when it does: only the
+        order's total, in its currency, pays it."""
+        if not isinstance(amount, dict):
+            return AMOUNT_MISMATCH
+        cents, currency = amount.get("amount_cents"), amount.get("currency")
+        if type(cents) is not int or cents != self.total_cents or currency != self.currency:
+            return AMOUNT_MISMATCH
+        return None
 
     def apply(self, event_type: str):
         """Move the order for ``event_type``; returns the Transition (``applied`` False:

@@ -137,7 +137,9 @@ class TimelineEntrySchema(Schema):
         allow_none=True,
         metadata={
             "description": "applied (moved the order) | ignored (did not fit its state) | recorded "
-            "(a fact that moves nothing, e.g. payment.refunded)"
+            "(a fact that moves nothing, e.g. payment.refunded) | amount_mismatch (a payment "
+            "confirmation whose amount or currency is not the order's total: the order is not "
+            "paid)"
         },
     )
     status = fields.String(

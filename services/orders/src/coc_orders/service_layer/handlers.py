@@ -6,7 +6,9 @@ a redelivered event, and the timeline records each event once, so a handler has 
 event.
 
 A lifecycle event moves the order when it fits its state (``domain.lifecycle``); one that does not
-fit is logged and recorded as ignored, never applied; one for an order this service does not know
+fit is logged and recorded as ignored, never applied; a ``payment.confirmed`` whose amount and
+currency are not the order's total pays nothing: it is recorded as ``amount_mismatch`` and logged
+as an error (``Order.payment_refusal``); one for an order this service does not know
 is parked (``PermanentError``): the order is always stored before any other service hears of it.
 An event whose content cannot be recorded raises ``InvalidEvent`` (a ``PermanentError`` too).
 ``documents.rejected_by_supplier``, when applied, also makes the order require the requested
@@ -43,6 +45,12 @@ def apply_order_event(event: Event, ctx: HandlerContext) -> None:
     if timeline.seen(order_event.event_id):
         return
     order = _order_of(ctx, event, order_event.order_id)
+    if event.type == "payment.confirmed":
+        refusal = order.payment_refusal(event.data.get("amount"))
+        if refusal is not None:
+            _payment_refused(order, event, refusal)
+            timeline.add(order_event, outcome=refusal, status_after=None)
+            return
     result = order.apply(event.type)
     if result.applied:
         if event.type == "documents.rejected_by_supplier":
@@ -67,6 +75,23 @@ def apply_order_event(event: Event, ctx: HandlerContext) -> None:
         order_event,
         outcome="applied" if result.applied else "ignored",
         status_after=order.status if result.applied else None,
+    )
+
+
+def _payment_refused(order: Order, event: Event, refusal: str) -> None:
+    amount = event.data.get("amount") if isinstance(event.data.get("amount"), dict) else {}
+    log.error(
+        "order.payment_refused",
+        order_id=order.id,
+        event_id=event.id,
+        reason=refusal,
+        status=order.status,
+        expected_cents=order.total_cents,
+        expected_currency=order.currency,
+        confirmed_cents=amount.get("amount_cents"),
+        confirmed_currency=amount.get("currency"),
+        provider=event.data.get("provider"),
+        provider_transaction_id=event.data.get("provider_transaction_id"),
     )
 
 
