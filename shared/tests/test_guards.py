@@ -315,3 +315,13 @@ def test_a_multipart_part_without_a_name_is_not_a_500(client):
         "/v1/things/a", data=body, content_type="multipart/form-data; boundary=b"
     )
     assert response.status_code < 500
+
+
+def test_an_int_in_a_path_beyond_a_bigint_is_a_404_not_a_database_error(app, client):
+    @app.get("/v1/items/<int:item_id>")
+    def item(item_id):
+        return jsonify({"id": item_id})
+
+    assert client.get(f"/v1/items/{2**63 - 1}").get_json() == {"id": 2**63 - 1}
+    refused(client.get(f"/v1/items/{2**63}"), 404)
+    refused(client.get("/v1/items/" + "9" * 5001), 404)

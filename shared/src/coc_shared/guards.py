@@ -13,6 +13,8 @@ services alike), as one ``before_request`` hook and the app's JSON provider:
   ``MAX_JSON_DEPTH`` levels, numbers of at most ``MAX_NUMBER_DIGITS`` digits, no ``NaN`` or
   ``Infinity``; refused with 400 and a field message, never a RecursionError or ValueError
   raised in a view.
+* **Numbers in paths**: ``<int:…>`` matches 0 to 2**63 - 1 only (a PostgreSQL bigint), so a
+  larger one is a 404 like any unknown resource, not a database error.
 * **Text no database can store**: a NUL character or a lone surrogate in a JSON string or key, a
   form field (URL-encoded or multipart, files excepted), a query parameter or a text body is
   refused with 400 naming the field; a raw NUL byte in any body but a multipart one likewise; a
@@ -32,6 +34,7 @@ from urllib.parse import parse_qsl
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import IntegerConverter
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -39,6 +42,7 @@ DEFAULT_BODY_LIMIT = 1 * MIB  # JSON APIs
 CALLBACK_BODY_LIMIT = 64 * KIB  # providers' notifications
 MAX_JSON_DEPTH = 32
 MAX_NUMBER_DIGITS = 30
+BIGINT_MAX = 2**63 - 1
 _MAX_NUMBER_TEXT = 2 * MAX_NUMBER_DIGITS  # a float's text: digits, sign, point and exponent
 
 # What PostgreSQL text (and any sane consumer) cannot take: NUL, and UTF-16 halves alone.
@@ -320,6 +324,16 @@ def guard_request(app: Flask) -> None:
         _check_body(limit)
 
 
+class BigintConverter(IntegerConverter):
+    """``<int:…>`` within a PostgreSQL bigint (werkzeug's own takes any number of digits)."""
+
+    def __init__(self, map, fixed_digits=0, min=0, max=BIGINT_MAX, signed=False):
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def install_guards(app: Flask) -> None:
+    """On ``app`` (before its routes are added): the guarded JSON provider, the bounded ``int``
+    converter, and the check of every request."""
+    app.url_map.converters["int"] = BigintConverter
     install_json_provider(app)
     app.before_request(lambda: guard_request(app))
