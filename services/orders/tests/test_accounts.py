@@ -32,10 +32,11 @@ def sign_up(client, email=None, password="correct horse battery", profile=PROFIL
     answer = client.post(
         "/v1/accounts", json={"email": email, "password": password, "profile": profile}
     )
-    assert answer.status_code == 201, answer.get_json()
+    assert answer.status_code == 202, answer.get_json()
     token = client.post("/v1/auth/token", json={"email": email, "password": password})
     assert token.status_code == 200, token.get_json()
-    return answer.get_json(), {"Authorization": f"Bearer {token.get_json()['access_token']}"}
+    auth = {"Authorization": f"Bearer {token.get_json()['access_token']}"}
+    return client.get("/v1/accounts/me", headers=auth).get_json(), auth
 
 
 def test_sign_up_log_in_and_see_my_data(runtime, client):
@@ -44,15 +45,9 @@ def test_sign_up_log_in_and_see_my_data(runtime, client):
         "/v1/accounts",
         json={"email": email, "password": "correct horse battery", "profile": PROFILE},
     )
-    assert created.status_code == 201, created.get_json()
-    assert "password" not in created.get_data(as_text=True)
-    with runtime.engine.connect() as conn:
-        stored = conn.execute(
-            select(tables.accounts.c.password_hash).where(
-                tables.accounts.c.id == created.get_json()["id"]
-            )
-        ).scalar_one()
-    assert stored.startswith("$argon2id$")
+    assert created.status_code == 202, created.get_json()
+    assert created.get_json()["email"] == email.split("@")[0] + "@example.org"
+    assert "correct horse battery" not in created.get_data(as_text=True)
     token = client.post(
         "/v1/auth/token", json={"email": email.lower(), "password": "correct horse battery"}
     ).get_json()
@@ -60,6 +55,11 @@ def test_sign_up_log_in_and_see_my_data(runtime, client):
     me = client.get(
         "/v1/accounts/me", headers={"Authorization": f"Bearer {token['access_token']}"}
     ).get_json()
+    with runtime.engine.connect() as conn:
+        stored = conn.execute(
+            select(tables.accounts.c.password_hash).where(tables.accounts.c.id == me["id"])
+        ).scalar_one()
+    assert stored.startswith("$argon2id$")
     assert (
         me["customer"]["phone"] == "+33698765432" and me["shipping_address"]["city"] == "Bordeaux"
     )
@@ -76,12 +76,60 @@ def test_sign_up_log_in_and_see_my_data(runtime, client):
         ).status_code
         == 401
     )
-    assert (
-        client.post(
-            "/v1/accounts", json={"email": email, "password": "another password"}
-        ).status_code
-        == 409
+
+
+def test_a_sign_up_with_an_address_in_use_is_answered_as_any_other_and_creates_nothing(
+    runtime, client
+):
+    """Before: 409 "an account with this e-mail address exists" told anyone which addresses have
+    accounts."""
+    email = f"taken.{uuid.uuid4().hex[:8]}@example.org"
+    first = client.post("/v1/accounts", json={"email": email, "password": "correct horse battery"})
+    again = client.post(
+        "/v1/accounts", json={"email": email.upper(), "password": "another password", "profile": {}}
     )
+    fresh = client.post(
+        "/v1/accounts",
+        json={"email": f"free.{uuid.uuid4().hex[:8]}@example.org", "password": "another password"},
+    )
+    assert first.status_code == again.status_code == fresh.status_code == 202
+    assert again.get_json()["message"] == fresh.get_json()["message"]
+    assert set(again.get_json()) == set(fresh.get_json()) == {"email", "message"}
+    with runtime.engine.connect() as conn:
+        [account] = conn.execute(
+            select(tables.accounts).where(tables.accounts.c.email.ilike(email))
+        ).all()
+    # the account is the first one's: its password still opens it, the second one's does not
+    login = {"email": email, "password": "correct horse battery"}
+    assert client.post("/v1/auth/token", json=login).status_code == 200
+    login = {"email": email, "password": "another password"}
+    assert client.post("/v1/auth/token", json=login).status_code == 401
+    assert account.email == email
+
+
+def test_a_change_to_an_address_in_use_is_answered_as_any_other_and_mailed_to_its_owner(
+    runtime, client
+):
+    """Before: 422 "This e-mail address cannot be used." told a customer that the address has an
+    account. Now the change is pending like any other; the mail goes to the address (its owner is
+    told, ``address_in_use``), and the confirmation is refused."""
+    owner, _ = sign_up(client)
+    account, auth = sign_up(client)
+    free = f"free.{uuid.uuid4().hex[:8]}@example.org"
+    to_free = client.patch("/v1/accounts/me", headers=auth, json={"email": free})
+    to_taken = client.patch("/v1/accounts/me", headers=auth, json={"email": owner["email"]})
+    assert to_free.status_code == to_taken.status_code == 200
+    assert to_taken.get_json() == {**to_free.get_json(), "pending_email": owner["email"]}
+    free_event, taken_event = outbox_events(
+        runtime, "account.email_change_requested", account["id"]
+    )
+    assert "address_in_use" not in free_event["data"]
+    assert taken_event["data"]["address_in_use"] is True
+    assert taken_event["personal"]["email"] == owner["email"]
+    token = taken_event["personal"]["confirmation_url"].split("#token=")[1]
+    refused = client.post("/v1/accounts/email-confirmation", json={"token": token})
+    assert refused.status_code == 409
+    assert client.get("/v1/accounts/me", headers=auth).get_json()["email"] == account["email"]
 
 
 def test_bad_sign_ups_get_422_per_field(client):

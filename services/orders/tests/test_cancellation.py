@@ -33,7 +33,7 @@ def sign_up(client):
         client.post(
             "/v1/accounts", json={"email": email, "password": "correct horse battery"}
         ).status_code
-        == 201
+        == 202
     )
     token = client.post(
         "/v1/auth/token", json={"email": email, "password": "correct horse battery"}

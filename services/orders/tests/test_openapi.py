@@ -63,7 +63,7 @@ def credentials(api_app):
         client.post(
             "/v1/accounts", json={"email": email, "password": "schemathesis pw"}
         ).status_code
-        == 201
+        == 202
     )
     token = client.post(
         "/v1/auth/token", json={"email": email, "password": "schemathesis pw"}

@@ -134,18 +134,21 @@ def test_an_account_s_order_is_filled_from_its_profile(rt):
         rt, f"lea.{uuid.uuid4().hex[:8]}@example.org", "correct horse battery", PROFILE
     )
     placed = place_order(
-        rt, {"vehicle": order_body()["vehicle"], "payment_method": "card"}, account_id=account.id
+        rt,
+        {"vehicle": order_body()["vehicle"], "payment_method": "card"},
+        account_id=account.account_id,
     )
-    assert placed.access_token is None and placed.order.account_id == account.id
+    assert placed.access_token is None and placed.order.account_id == account.account_id
     assert (
         placed.order.customer["email"] == account.email
         and placed.order.shipping_address["city"] == "Bordeaux"
     )
     [event] = outbox_events(rt, "order.placed", placed.order.id)
     assert (
-        event["data"]["account_id"] == account.id and event["data"]["access_token_sha256"] is None
+        event["data"]["account_id"] == account.account_id
+        and event["data"]["access_token_sha256"] is None
     )
-    assert [o.id for o, _ in orders_uc.account_orders(rt, account.id)] == [placed.order.id]
+    assert [o.id for o, _ in orders_uc.account_orders(rt, account.account_id)] == [placed.order.id]
     with pytest.raises(AccountGone):
         place_order(rt, account_id=str(uuid.uuid4()))
 
@@ -178,12 +181,15 @@ def test_an_account_s_key_with_another_body_is_a_conflict(rt):
         rt, f"lea.{uuid.uuid4().hex[:8]}@example.org", "correct horse battery", PROFILE
     )
     key = f"key-{uuid.uuid4()}"
-    first = place_order(rt, idempotency_key=key, account_id=account.id)
-    again = place_order(rt, idempotency_key=key, account_id=account.id)
+    first = place_order(rt, idempotency_key=key, account_id=account.account_id)
+    again = place_order(rt, idempotency_key=key, account_id=account.account_id)
     assert again.replayed and again.order.id == first.order.id
     with pytest.raises(Conflict):
         place_order(
-            rt, order_body(payment_method="transfer"), idempotency_key=key, account_id=account.id
+            rt,
+            order_body(payment_method="transfer"),
+            idempotency_key=key,
+            account_id=account.account_id,
         )
 
 

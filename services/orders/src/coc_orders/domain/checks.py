@@ -80,6 +80,24 @@ POSTAL_CODES = {
 }
 
 
+UNSTORABLE_TEXT = "Not valid text: it holds an unpaired surrogate or a control character."
+# unpaired (lone) surrogates, and the C0 and C1 control characters but tab and line breaks
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def storable_text(value: str) -> str:
+    """``value`` if it is text that can be stored, sent and shown: valid Unicode (no unpaired
+    surrogate, which no UTF-8 database or JSON encoder takes) and no control character (NUL...)
+    other than tab and line breaks."""
+    if _UNSTORABLE.search(value):
+        raise ValueError(UNSTORABLE_TEXT)
+    return value
+
+
+def is_storable_text(value) -> bool:
+    return isinstance(value, str) and _UNSTORABLE.search(value) is None
+
+
 def person_name(value: str) -> str:
     value = " ".join((value or "").split())
     if not value:

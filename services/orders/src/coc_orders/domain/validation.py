@@ -31,6 +31,23 @@ def checked(errors: dict, path: tuple[str, ...], func, *args):
 MISSING = "Missing data for required field."
 
 
+def refuse_unstorable_text(errors: dict, value, path: tuple[str, ...] = ()) -> None:
+    """Records ``checks.UNSTORABLE_TEXT`` at the path of every text (key or value, at any depth)
+    that cannot be stored: a lone surrogate or a NUL sent by a client, or kept in a profile saved
+    before this check, is a refusal by field, never an error at the database."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = (*path, str(key))
+            if isinstance(key, str):
+                checked(errors, where, checks.storable_text, key)
+            refuse_unstorable_text(errors, item, where)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            refuse_unstorable_text(errors, item, (*path, str(index)))
+    elif isinstance(value, str):
+        checked(errors, path or ("_schema",), checks.storable_text, value)
+
+
 def merge_with_profile(body: dict, profile: dict | None, account_email: str | None) -> dict:
     """Fields the body leaves out are filled from the account's saved profile."""
     if not profile and not account_email:
@@ -203,6 +220,7 @@ def check_order(body: dict, brands: Brands, today: date) -> tuple[dict, dict]:
 
     Returns (normalised values, with ``brand`` the Brand sold; errors by field)."""
     errors: dict = {}
+    refuse_unstorable_text(errors, body)
     out: dict = {
         "payment_method": body.get("payment_method"),
         "marketing_consent": bool(body.get("marketing_consent", False)),
@@ -225,6 +243,7 @@ def check_order(body: dict, brands: Brands, today: date) -> tuple[dict, dict]:
 def check_profile(profile: dict, partial: bool) -> tuple[dict, dict]:
     """Normalised profile and errors. The profile is what fills an order left partly blank."""
     errors: dict = {}
+    refuse_unstorable_text(errors, profile)
     out: dict = {}
     customer = profile.get("customer")
     if customer is not None:

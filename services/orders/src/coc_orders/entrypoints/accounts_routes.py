@@ -25,17 +25,27 @@ blp = Blueprint("accounts", __name__, url_prefix="/v1", description="Customer ac
 blp.before_request(refuse_nul_characters)
 
 
+SIGN_UP_ACCEPTED = (
+    "if this address can be used, its account is ready: log in with it and this password "
+    "(POST /v1/auth/token)"
+)
+
+
 @blp.route("/accounts", methods=["POST"])
-@blp.doc(security=[{}], summary="Create a customer account")
+@blp.doc(
+    security=[{}],
+    summary="Create a customer account (the answer is the same whether or not the address "
+    "already has one: its owner is told by e-mail)",
+)
 @blp.arguments(s.AccountCreateSchema)
-@blp.response(201, s.AccountSchema)
-@errors(blp, 400, 409, 429)
+@blp.response(202, s.SignUpSchema)
+@errors(blp, 400, 429)
 def create_account(body):
     app = orders_app()
-    view = accounts_uc.create_account(
+    signed_up = accounts_uc.create_account(
         app.runtime, body["email"], body["password"], body.get("profile") or {}
     )
-    return json_response(plain_json(view), 201)
+    return json_response({"email": signed_up.email, "message": SIGN_UP_ACCEPTED}, 202)
 
 
 @blp.route("/auth/token", methods=["POST"])
@@ -64,7 +74,8 @@ class Me(MethodView):
 
     @blp.doc(
         security=[{"bearerAuth": []}],
-        summary="Change my data; a new e-mail address is confirmed by a link sent to it",
+        summary="Change my data; a new e-mail address is confirmed by a link sent to it (the "
+        "answer is the same whether or not the address has an account)",
     )
     @blp.arguments(s.AccountPatchSchema)
     @blp.response(200, s.AccountSchema)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import request
 from flask_smorest import Blueprint
 
+from ..domain import checks
 from ..domain.brands import DOCUMENT_KINDS
 from ..domain.errors import ValidationFailed
 from ..service_layer import orders as orders_uc
@@ -48,6 +49,11 @@ ORDER_TOKEN_PARAM = {
 }
 
 
+def printable(value: str | None) -> str | None:
+    """A header's text as it can be stored (what it is is a client's word: it is only recorded)."""
+    return "".join(c for c in value if c.isprintable()) if value else None
+
+
 def idempotency_key() -> str | None:
     key = request.headers.get("Idempotency-Key") or None
     if key is not None and (len(key) > 200 or not key.isprintable()):
@@ -72,7 +78,7 @@ def place_order(body):
         body=body,
         account_id=customer_account(required=False),
         client_ip=client_ip(),
-        user_agent=request.headers.get("User-Agent"),
+        user_agent=printable(request.headers.get("User-Agent")),
         idempotency_key=idempotency_key(),
     )
     placed = orders_uc.place_order(
@@ -161,8 +167,9 @@ def cancel_order(body, order_id):
     runtime = orders_app().runtime
     order = orders_uc.open_order(runtime, order_id, order_credentials())
     reason = " ".join(body["reason"].split())
-    if not reason:
-        raise ValidationFailed({"reason": ["Must not be blank."]}, "the cancellation is not valid")
+    if not reason or not checks.is_storable_text(reason):
+        message = checks.UNSTORABLE_TEXT if reason else "Must not be blank."
+        raise ValidationFailed({"reason": [message]}, "the cancellation is not valid")
     orders_uc.cancel_order(runtime, order.id, reason, cancelled_by="customer")
     view = orders_uc.order_view(runtime, order.id)
     return json_response(render_order(view.order, view.documents, view.timeline))

@@ -239,6 +239,11 @@ class AccountCreateSchema(Strict):
     profile = fields.Nested(ProfileSchema, load_default=dict)
 
 
+class SignUpSchema(Schema):
+    email = fields.String(required=True, metadata={"description": "the address, normalised"})
+    message = fields.String(required=True)
+
+
 class AccountPatchSchema(ProfileSchema):
     email = _str(320, metadata={"description": "a new address is confirmed by a link sent to it"})
 

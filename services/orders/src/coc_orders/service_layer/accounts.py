@@ -1,5 +1,12 @@
 """Use cases of customer accounts: sign up, log in, see and change one's data, change of e-mail
-confirmed by a link, deactivation request. One unit of work each; refusals are ``domain.errors``."""
+confirmed by a link, deactivation request. One unit of work each; refusals are ``domain.errors``.
+
+Neither a sign-up nor a change of e-mail tells whether an address already has an account: both
+answer the same either way, and take as long (the password is hashed either way). A change of
+e-mail to an address in use is recorded and mailed like any other (the mail goes to that address,
+whose owner is so told; its confirmation is refused); a sign-up with an address in use creates
+nothing and is logged (``account.sign_up_address_in_use``, with the owner's account id).
+"""
 
 from __future__ import annotations
 
@@ -28,7 +35,7 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
 EMAIL_CHANGE_TTL = timedelta(hours=24)
 EMAIL_CHANGE_EVENT = "account.email_change_requested"
-EMAIL_IN_USE = "an account with this e-mail address exists; log in instead"
+EMAIL_IN_USE = "this e-mail address is used by another account"
 
 
 @dataclass(frozen=True)
@@ -45,38 +52,60 @@ class AccountView:
 
 
 @dataclass(frozen=True)
+class SignUp:
+    """What a sign-up did: ``account_id`` is the new account's, or None when the address already
+    had one (which the answer never tells)."""
+
+    email: str
+    account_id: str | None
+
+
+@dataclass(frozen=True)
 class DeactivationRequested:
     account_id: str
     requested_at: datetime
 
 
-def create_account(runtime, email: str, password: str, profile: dict) -> AccountView:
+def create_account(runtime, email: str, password: str, profile: dict) -> SignUp:
+    """A new account for ``email``, unless the address already has one: then nothing is created,
+    and the caller cannot tell (same result, as long)."""
     errors: dict = {}
     email = checked(errors, ("email",), checks.email_address, email)
     if len(password or "") < 10:
         put_error(errors, ("password",), "At least 10 characters.")
+    elif not checks.is_storable_text(password):
+        put_error(errors, ("password",), checks.UNSTORABLE_TEXT)
     normalised, profile_errors = check_profile(profile or {}, partial=True)
     if profile_errors:
         errors["profile"] = profile_errors
     if errors:
         raise ValidationFailed(errors, "the account is not valid")
     normalised.setdefault("marketing_consent", False)
+    password_hash = _hasher.hash(password)  # either way: both answers take as long
     account_id = str(uuid.uuid4())
     try:
         with runtime.unit_of_work(correlation_id=account_id) as uow:
             accounts = AccountRepository(uow)
-            if accounts.by_email(email) is not None:
-                raise Conflict(EMAIL_IN_USE)
-            accounts.add(account_id, email, _hasher.hash(password), normalised)
+            owner = accounts.by_email(email)
+            if owner is None:
+                accounts.add(account_id, email, password_hash, normalised)
             uow.commit()
     except IntegrityError:  # the same address signed up concurrently
-        raise Conflict(EMAIL_IN_USE) from None
+        with runtime.unit_of_work() as uow:
+            owner = AccountRepository(uow).by_email(email)
+        if owner is None:
+            raise
+    if owner is not None:
+        log.warning("account.sign_up_address_in_use", account_id=owner.id)
+        return SignUp(email, None)
     log.info("account.created", account_id=account_id)
-    return account_view(runtime, account_id)
+    return SignUp(email, account_id)
 
 
 def authenticate(runtime, email: str, password: str) -> str:
     """The account id of these credentials; InvalidCredentials otherwise (as slow either way)."""
+    if not (checks.is_storable_text(email or "") and checks.is_storable_text(password or "")):
+        raise InvalidCredentials()  # no account has such an address or password
     with runtime.unit_of_work() as uow:
         account = AccountRepository(uow).by_email((email or "").strip())
     try:
@@ -126,7 +155,9 @@ def _changed_profile(saved: dict | None, normalised: dict) -> dict:
 def update_account(runtime, account_id: str, changes: dict, confirmation_url: str) -> AccountView:
     """Profile changes apply at once; a new e-mail waits for the confirmation link sent to it
     (``account.email_change_requested``, emitted in the same unit of work; only the SHA-256 of the
-    link's one-time token is stored)."""
+    link's one-time token is stored). An address used by another account is treated the same
+    (the answer does not tell): its mail says so (``address_in_use``), and its confirmation is
+    refused."""
     errors: dict = {}
     new_email = None
     if changes.get("email"):
@@ -144,35 +175,46 @@ def update_account(runtime, account_id: str, changes: dict, confirmation_url: st
             raise NotFound("no such account")
         if new_email and new_email.lower() == account.email.lower():
             new_email = None
-        if new_email and accounts.by_email(new_email) is not None:
-            raise ValidationFailed(
-                {"email": ["This e-mail address cannot be used."]}, "the changes are not valid"
-            )
+        in_use = bool(new_email) and accounts.by_email(new_email) is not None
         profile = _changed_profile(account.profile, normalised)
         if profile != (account.profile or {}):
             accounts.update(account_id, profile=profile)
         if new_email:
-            _request_email_change(uow, accounts, account_id, new_email, confirmation_url)
+            _request_email_change(uow, accounts, account_id, new_email, confirmation_url, in_use)
         uow.commit()
     return account_view(runtime, account_id)
 
 
 def _request_email_change(
-    uow, accounts: AccountRepository, account_id: str, new_email: str, confirmation_url: str
+    uow,
+    accounts: AccountRepository,
+    account_id: str,
+    new_email: str,
+    confirmation_url: str,
+    address_in_use: bool,
 ) -> None:
+    """Record the change and emit the event whose mail carries the link. ``address_in_use``: the
+    address has an account already; the event says so (``data.address_in_use``, an optional
+    field) so that the mail tells its owner that someone asked to use it, rather than asking to
+    confirm (the confirmation would be refused)."""
     token = secrets.token_urlsafe(32)
     expires_at = utcnow() + EMAIL_CHANGE_TTL
     accounts.add_email_change(hash_access_token(token), account_id, new_email, expires_at)
+    data = {"account_id": account_id, "expires_at": expires_at.isoformat()}
+    if address_in_use:
+        data["address_in_use"] = True
     uow.emit(
         EMAIL_CHANGE_EVENT,
-        {"account_id": account_id, "expires_at": expires_at.isoformat()},
+        data,
         subject=account_id,
         personal={"email": new_email, "confirmation_url": confirmation_url.format(token=token)},
     )
-    log.info("account.email_change_requested", account_id=account_id)
+    log.info("account.email_change_requested", account_id=account_id, address_in_use=address_in_use)
 
 
 def confirm_email_change(runtime, token: str) -> AccountView:
+    if not checks.is_storable_text(token or ""):
+        raise NotFound("this confirmation link is unknown, used or expired")
     with runtime.unit_of_work() as uow:
         accounts = AccountRepository(uow)
         change = accounts.email_change(hash_access_token(token or ""))
