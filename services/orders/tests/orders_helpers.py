@@ -98,3 +98,52 @@ def order_status(rt, order_id: str) -> str:
         return conn.execute(
             select(tables.orders.c.status).where(tables.orders.c.id == order_id)
         ).scalar_one()
+
+
+# real files, as the parsers want them ------------------------------------------------------------
+
+
+def pdf_bytes(pages: int = 1, content: bytes = b"", extra: dict | None = None) -> bytes:
+    """A PDF of ``pages`` blank pages; ``content``: the first page's content stream, stored
+    uncompressed (to make a file of a given size); ``extra``: entries added to the document's
+    catalogue (e.g. an /OpenAction)."""
+    import io
+
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, NameObject
+
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(595, 842)
+    if content:
+        stream = DecodedStreamObject()
+        stream.set_data(content)
+        writer.pages[0][NameObject("/Contents")] = writer._add_object(stream)
+    for key, value in (extra or {}).items():
+        writer._root_object[NameObject(key)] = value
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def pdf_of_size(size: int) -> bytes:
+    """A valid one-page PDF of exactly ``size`` bytes (its content stream is spaces)."""
+    spaces = size - len(pdf_bytes(content=b" "))
+    for _ in range(5):  # the stream's /Length (and so the offsets after it) grows with it
+        padded = pdf_bytes(content=b" " * spaces)
+        if len(padded) == size:
+            return padded
+        spaces -= len(padded) - size
+    raise AssertionError(f"no PDF of {size} bytes")
+
+
+def image_bytes(image_format: str = "JPEG", size=(64, 48), mode: str = "RGB") -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new(mode, size, color=120 if mode in ("L", "1") else (200, 30, 60)).save(
+        out, image_format
+    )
+    return out.getvalue()

@@ -10,7 +10,7 @@ import threading
 import uuid
 
 import pytest
-from orders_helpers import order_body, order_status, outbox_events, place
+from orders_helpers import order_body, order_status, outbox_events, pdf_bytes, place
 from sqlalchemy import select
 
 from coc_payments.service import definition as payments_definition
@@ -18,7 +18,7 @@ from coc_shared.service import Runtime
 from coc_shared.testing import wait_until
 from coc_supplier_gateway.service import definition as gateway_definition
 
-PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
+PDF = pdf_bytes()
 
 
 def cancel(client, order_id, headers, reason="ordered by mistake"):

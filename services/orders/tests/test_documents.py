@@ -1,6 +1,7 @@
-"""POST /v1/orders/{id}/documents: PDF/JPEG/PNG recognised by content, 415 otherwise, 413 above
-10 MB, encrypted (AES-GCM) before upload to the S3-compatible server (moto), metadata only in the
-database, order.documents_completed once every required document is there."""
+"""POST /v1/orders/{id}/documents: PDF/JPEG/PNG recognised by content and read by their parsers
+(pypdf, Pillow), 415 otherwise, 413 above 10 MB, encrypted (AES-GCM) before upload to the
+S3-compatible server (moto), metadata only in the database, order.documents_completed once every
+required document is there. The parsers' limits and the caps per order: test_uploads.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import io
 
 import boto3
 import pytest
-from orders_helpers import order_body, outbox_events
+from orders_helpers import image_bytes, order_body, outbox_events, pdf_bytes, pdf_of_size
+from PIL import Image
 from sqlalchemy import select
 
 from coc_orders.adapters import tables
@@ -17,13 +19,9 @@ from coc_orders.adapters.crypto import Cipher
 from coc_orders.adapters.storage import LocalFolderStorage
 from conftest import DOCUMENT_KEY
 
-PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
-JPEG = (
-    b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
-    + b"\x00" * 64
-    + b"\xff\xd9"
-)
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 32
+PDF = pdf_bytes()
+JPEG = image_bytes("JPEG")
+PNG = image_bytes("PNG")
 EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 64
 
 
@@ -63,17 +61,22 @@ def test_each_accepted_type_is_recognised_encrypted_and_stored(runtime, client, 
     )
     assert answer.status_code == 201, answer.get_json()
     doc = answer.get_json()["document"]
-    assert doc["content_type"] == expected and doc["size"] == len(content)
-    assert doc["sha256"] == hashlib.sha256(content).hexdigest()
+    assert doc["content_type"] == expected
     assert answer.get_json()["documents_required"] == ["registration_certificate"]
     with runtime.engine.connect() as conn:
         row = conn.execute(
             select(tables.order_documents).where(tables.order_documents.c.id == doc["id"])
         ).one()
     assert order["id"] not in row.storage_key and "whatever" not in row.storage_key
-    stored = s3_object(runtime, row.storage_key)
-    assert content not in stored and content[:8] not in stored  # encrypted
-    assert Cipher(DOCUMENT_KEY).decrypt(stored, doc["id"]) == content
+    blob = s3_object(runtime, row.storage_key)
+    assert content not in blob and content[:8] not in blob  # encrypted
+    stored = Cipher(DOCUMENT_KEY).decrypt(blob, doc["id"])
+    assert doc["size"] == len(stored) and doc["sha256"] == hashlib.sha256(stored).hexdigest()
+    if expected == "application/pdf":
+        assert stored == content  # a PDF is kept as sent
+    else:  # an image is kept re-encoded: the same picture
+        with Image.open(io.BytesIO(stored)) as image:
+            assert image.size == (64, 48) and image.format == expected.split("/")[1].upper()
 
 
 def test_a_renamed_executable_gets_415_and_nothing_is_stored(runtime, client):
@@ -97,9 +100,9 @@ def test_a_renamed_executable_gets_415_and_nothing_is_stored(runtime, client):
 
 def test_more_than_10_mb_gets_413(client):
     order = client.post("/v1/orders", json=order_body()).get_json()
-    exactly = upload(client, order, "other", PDF + b"0" * (10 * 1024 * 1024 - len(PDF)))
-    assert exactly.status_code == 201
-    answer = upload(client, order, "other", PDF + b"0" * (10 * 1024 * 1024))
+    exactly = upload(client, order, "other", pdf_of_size(10 * 1024 * 1024))
+    assert exactly.status_code == 201, exactly.get_json()
+    answer = upload(client, order, "other", pdf_of_size(10 * 1024 * 1024 + 1))
     assert answer.status_code == 413 and answer.get_json()["error"]["status"] == 413
 
 

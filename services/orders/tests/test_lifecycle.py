@@ -8,7 +8,7 @@ import threading
 import uuid
 
 import pytest
-from orders_helpers import order_body, order_status, outbox_events
+from orders_helpers import order_body, order_status, outbox_events, pdf_bytes
 from sqlalchemy import select
 
 from coc_orders.domain.lifecycle import (
@@ -246,7 +246,7 @@ def test_an_event_for_an_unknown_order_is_parked(runtime, pipeline):
     assert "unknown order" in parked["error_message"]
 
 
-PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
+PDF = pdf_bytes()
 
 
 def upload(client, order, kind):

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from alembic import command
 from alembic.config import Config
-from orders_helpers import order_body, order_status, outbox_events, place_order
+from orders_helpers import order_body, order_status, outbox_events, pdf_bytes, place_order
 from sqlalchemy import (
     JSON,
     column,
@@ -46,7 +46,7 @@ from coc_shared.testing import assert_migrations_match_metadata, fresh_example, 
 from coc_shared.tokens import hash_access_token
 from conftest import CUSTOMER_SECRET, DOCUMENT_KEY
 
-PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
+PDF = pdf_bytes()
 PROFILE = {
     "customer": {"first_name": "Léa", "last_name": "N'Diaye", "phone": "+33 6 98 76 54 32"},
     "shipping_address": {

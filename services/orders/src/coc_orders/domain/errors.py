@@ -51,7 +51,13 @@ class NotAllowedNow(Conflict):
         self.status = status
 
 
+class TooManyDocuments(Conflict):
+    """The order has as many documents as it takes (in all, or of the upload's kind)."""
+
+
 class UnsupportedMedia(OrdersError):
+    """Not a PDF, JPEG or PNG, or one that its parser refuses; the message says why."""
+
     default_message = "only PDF, JPEG and PNG files are accepted (recognised by their content)"
 
 

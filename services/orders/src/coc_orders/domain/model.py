@@ -13,7 +13,7 @@ from coc_shared.errors import InvalidEvent
 from coc_shared.tokens import access_token_matches
 from coc_shared.values import aware_datetime
 
-from .errors import NotAllowedNow
+from .errors import NotAllowedNow, TooManyDocuments
 from .lifecycle import accepts_documents, transition, why_not_cancellable
 
 # event type -> the milestone of the order it announces
@@ -31,6 +31,10 @@ RECORDED_FACTS: dict[str, str] = {
     "payment.refunded": "payment_refunded",
 }
 ORDER_EVENT_TYPES = {**LIFECYCLE_MILESTONES, **RECORDED_FACTS}
+# documents an order takes (those the supplier refused do not count): enough for every kind and a
+# few attempts, not a file store
+MAX_DOCUMENTS_PER_ORDER = 8
+MAX_DOCUMENTS_PER_KIND = 3
 # the timeline's outcome of a payment.confirmed whose amount or currency is not the order's total:
 # not applied (the order is not paid), logged as an error for staff to look into
 AMOUNT_MISMATCH = "amount_mismatch"
@@ -124,7 +128,8 @@ def order_number(seq: int, placed_at: datetime) -> str:
 
 
 def sniff_content_type(head: bytes) -> str | None:
-    """PDF, JPEG or PNG, recognised by their first bytes (never by a name or a declared type)."""
+    """PDF, JPEG or PNG, recognised by their first bytes (never by a name or a declared type); what
+    they really are is then checked by their parsers (``adapters.documents``)."""
     if head.startswith(b"%PDF-"):
         return "application/pdf"
     if head.startswith(b"\xff\xd8\xff"):
@@ -234,6 +239,20 @@ class Order:
         if not accepts_documents(self.status):
             raise NotAllowedNow(
                 f"this order is {self.status}: it takes no more documents", self.status
+            )
+
+    def check_room_for(self, kind: str, documents: list[OrderDocument]) -> None:
+        """Whether one more document of ``kind`` may join ``documents`` (the order's, refused ones
+        included); TooManyDocuments otherwise."""
+        valid = [d for d in documents if d.valid]
+        if len(valid) >= MAX_DOCUMENTS_PER_ORDER:
+            raise TooManyDocuments(
+                f"this order already has {MAX_DOCUMENTS_PER_ORDER} documents: it takes no more"
+            )
+        if sum(d.kind == kind for d in valid) >= MAX_DOCUMENTS_PER_KIND:
+            raise TooManyDocuments(
+                f"this order already has {MAX_DOCUMENTS_PER_KIND} documents of the kind {kind}: "
+                "it takes no more of them"
             )
 
     def complete_documents(self, documents: list[OrderDocument], now: datetime) -> list[str] | None:

@@ -46,7 +46,8 @@ ERRORS = {
     404: "No such resource (or not yours)",
     409: "Conflict",
     413: "File larger than 10 MB",
-    415: "Not a PDF, JPEG or PNG file",
+    415: "Not a PDF, JPEG or PNG file, or one that cannot be read or is beyond the limits (PDF: "
+    "20 pages, 50 MB inflated, no active content; image: 40 megapixels)",
     422: "Invalid input: messages per field",
     429: "Too many requests from this client",
     503: "Not configured or a dependency is down",

@@ -202,7 +202,9 @@ DOCUMENT_UPLOAD_BODY = {
                     "file": {
                         "type": "string",
                         "format": "binary",
-                        "description": "PDF, JPEG or PNG, at most 10 MB",
+                        "description": "PDF, JPEG or PNG, at most 10 MB: a PDF of at most 20 "
+                        "pages and 50 MB inflated, without active content; an image of at most 40 "
+                        "megapixels, stored re-encoded. An order takes 8 documents, 3 of a kind",
                     },
                 },
             }

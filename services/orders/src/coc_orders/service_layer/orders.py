@@ -22,6 +22,7 @@ from coc_shared.logging import get_logger
 from coc_shared.tokens import new_order_access_token
 
 from ..adapters.crypto import Cipher
+from ..adapters.documents import check_document
 from ..adapters.repository import (
     AccountRepository,
     DocumentRepository,
@@ -37,10 +38,9 @@ from ..domain.errors import (
     Conflict,
     NotFound,
     TooLarge,
-    UnsupportedMedia,
     ValidationFailed,
 )
-from ..domain.model import Order, OrderDocument, OrderEvent, missing_documents, sniff_content_type
+from ..domain.model import Order, OrderDocument, OrderEvent, missing_documents
 from ..domain.validation import check_order, merge_with_profile
 
 log = get_logger(__name__)
@@ -302,33 +302,41 @@ class DocumentAdded:
 def add_document(
     runtime, storage: DocumentStorage, cipher: Cipher, order_id: str, kind: str, data: bytes
 ) -> DocumentAdded:
-    """Encrypt and store one document, record its metadata; emits ``order.documents_completed`` when
-    it completes the required set (again, after the supplier refused some: see
-    ``Order.request_documents_again``). Raises TooLarge, UnsupportedMedia, NotFound, and
-    NotAllowedNow once the order's life is over (cancelled or shipped)."""
+    """Check, encrypt and store one document, record its metadata; emits
+    ``order.documents_completed`` when it completes the required set (again, after the supplier
+    refused some: see ``Order.request_documents_again``). What is stored is what the parsers let
+    through (``adapters.documents``: a PDF as sent, an image re-encoded). Raises TooLarge,
+    UnsupportedMedia (with the reason), NotFound, TooManyDocuments, and NotAllowedNow once the
+    order's life is over (cancelled or shipped)."""
     if len(data) > MAX_DOCUMENT_BYTES:
         raise TooLarge()
-    content_type = sniff_content_type(data[:16])
-    if content_type is None:
-        raise UnsupportedMedia()
+    checked = check_document(data)
+    with runtime.unit_of_work() as uow:  # refused before anything is stored (checked again below)
+        order = OrderRepository(uow).get(order_id)
+        if order is None:
+            raise NotFound("no such order")
+        order.check_accepts_documents()
+        order.check_room_for(kind, DocumentRepository(uow).for_order(order_id))
     document = OrderDocument(
         id=str(uuid.uuid4()),
         order_id=order_id,
         kind=kind,
-        content_type=content_type,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
+        content_type=checked.content_type,
+        size=len(checked.data),
+        sha256=hashlib.sha256(checked.data).hexdigest(),
         uploaded_at=utcnow(),
     )
     key = new_storage_key()
-    storage.put(key, cipher.encrypt(data, document.id))
+    storage.put(key, cipher.encrypt(checked.data, document.id))
     with runtime.unit_of_work(correlation_id=order_id) as uow:
         orders, documents = OrderRepository(uow), DocumentRepository(uow)
         order = orders.get(order_id, lock=True)
         if order is None:
             raise NotFound("no such order")
         order.check_accepts_documents()
-        present = documents.for_order(order_id) + [document]
+        stored = documents.for_order(order_id)
+        order.check_room_for(kind, stored)  # under the order's lock: concurrent uploads count
+        present = stored + [document]
         complete_set = order.complete_documents(present, utcnow())
         documents.add(document, key)
         if complete_set is not None:
