@@ -113,3 +113,21 @@ def test_deactivation_requests_are_limited_per_account(make_runtime):
         client.post("/v1/accounts/me/deactivation", headers=auth).status_code for _ in range(3)
     ]
     assert codes == [202, 202, 429]
+
+
+def test_while_redis_cannot_be_reached_each_process_still_counts(make_runtime):
+    """A limit is never lifted because its storage is down: the process counts in memory."""
+    client = (
+        make_runtime(
+            ORDERS_RATE_LIMIT_STORAGE="redis://127.0.0.1:1/0", ORDERS_RATE_LIMIT_LOGIN="2/minute"
+        )
+        .create_app()
+        .test_client()
+    )
+    codes = [
+        client.post(
+            "/v1/auth/token", json={"email": "down@example.org", "password": "guess"}
+        ).status_code
+        for _ in range(3)
+    ]
+    assert codes == [401, 401, 429]
