@@ -1066,6 +1066,7 @@ OPTIONAL_WITHOUT_DEFAULT = {
     "RABBITMQ_CA_FILE": "AMQP over TLS only (deploy/README.md, TLS); the system's CAs otherwise",
     "ORDERS_BRANDS_PATH": "the brand list shipped in the package",
     "STAFF_TOKEN_PRIVATE_KEY": "kept from every container (KEPT_OUT)",
+    "CI": "set by continuous integration for the test suite only",
 }
 # Never in a container's environment in the file (why): given to one command at a time.
 KEPT_OUT = {

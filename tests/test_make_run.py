@@ -24,7 +24,19 @@ from coc_shared.service import Runtime
 from coc_shared.testing import delete_bus_names, service_env, wait_until
 
 BIN = Path(sys.executable).parent
-MINIMAL_PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def minimal_pdf() -> bytes:
+    """A real one-page PDF (the upload is read by a PDF parser)."""
+    import io
+
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 def free_ports(n: int) -> list[int]:
@@ -221,7 +233,7 @@ def test_embedded_mode_needs_no_server(ports, tmp_path, storefront_order):
             f"{orders_url}/v1/orders/{order['id']}/documents",
             headers={"X-Order-Token": order["access_token"]},
             data={"kind": "id_card"},
-            files={"file": ("id.pdf", MINIMAL_PDF, "application/pdf")},
+            files={"file": ("id.pdf", minimal_pdf(), "application/pdf")},
             timeout=10,
         )
         assert upload.status_code == 201, upload.text

@@ -19,7 +19,7 @@ from coc_shared.tokens import new_staff_keys
 PUBLIC = new_staff_keys()[1]
 
 # Variables of the shared library that Settings does not hold (read with env() where needed).
-NOT_IN_SETTINGS = {"STAFF_TOKEN", "STAFF_TOKEN_PRIVATE_KEY", "RUN_DATA_DIR"}
+NOT_IN_SETTINGS = {"STAFF_TOKEN", "STAFF_TOKEN_PRIVATE_KEY", "RUN_DATA_DIR", "CI"}
 SHARED_VARIABLES = {
     "DATABASE_URL",
     "PARKING_DATABASE_URL",
@@ -48,6 +48,7 @@ SHARED_VARIABLES = {
     "RUN_DATA_DIR",
     "RABBITMQ_CA_FILE",
     "BUS_VERIFY_PUBLISHERS",
+    "CI",
 }
 
 CUSTOM = {

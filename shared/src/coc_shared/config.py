@@ -333,6 +333,12 @@ _SHARED = declare(
         secret(32),
     ),
     Variable(
+        "CI",
+        None,
+        "Set by continuous integration (`.ci/run` sets `true`): the test suite then fails where it "
+        "cannot reach PostgreSQL, RabbitMQ or create the broker's users, instead of running less.",
+    ),
+    Variable(
         "RUN_DATA_DIR", "var", "Folder of the SQLite files and logs of `make run`'s embedded mode."
     ),
 )
@@ -400,7 +406,7 @@ class Settings:
             n
             for n in _SHARED
             if not n.endswith("_PORT")
-            and n not in ("STAFF_TOKEN", "STAFF_TOKEN_PRIVATE_KEY", "RUN_DATA_DIR")
+            and n not in ("STAFF_TOKEN", "STAFF_TOKEN_PRIVATE_KEY", "RUN_DATA_DIR", "CI")
         ]
         port = port_variable(service)
         v = load([ENV_VARS[n] for n in names] + ([ENV_VARS[port]] if port in ENV_VARS else []))

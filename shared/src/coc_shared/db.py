@@ -35,7 +35,9 @@ def make_engine(
         path = make_url(url).database
         folder = os.path.dirname(os.path.abspath(path)) if path else "."
         os.makedirs(folder, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True
+        )
 
         @event.listens_for(engine, "connect")
         def _attach(dbapi_connection, _record):
@@ -57,7 +59,11 @@ def make_engine(
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=pre_ping, pool_size=pool_size, max_overflow=10)
+    # hide_parameters: a database error's message (and so a logged traceback) never carries the
+    # values of the statement, which may be personal data
+    return create_engine(
+        url, pool_pre_ping=pre_ping, pool_size=pool_size, max_overflow=10, hide_parameters=True
+    )
 
 
 def schema_exists(conn, schema: str) -> bool:

@@ -71,18 +71,21 @@ def token_error_response(exc: TokenError, realm: str):
 
 
 def staff_required(roles: tuple[str, ...] = ROLES):
-    """Flask view decorator: only a valid staff token with one of ``roles`` gets through
-    (``g.staff`` is then the ``Actor``)."""
+    """Flask view decorator: only a valid, unrevoked staff token for this service with one of
+    ``roles`` gets through (``g.staff`` is then the ``Actor``)."""
 
     def decorator(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             settings = current_app.config["COC_SETTINGS"]
+            runtime = current_app.config["COC_RUNTIME"]
             try:
                 g.staff = verify_staff_token(
-                    settings.staff_token_secret,
+                    settings.staff_token_public_key,
                     bearer_token(request.headers.get("Authorization")),
-                    roles,
+                    audience=settings.service,
+                    roles=roles,
+                    revoked=runtime.parking.token_revoked,
                 )
             except TokenError as exc:
                 return token_error_response(exc, "coc-staff")
@@ -226,6 +229,10 @@ def staff_blueprint(runtime) -> Blueprint:
         row = runtime.parking.get(parked_id)
         if row is None or row["service"] != runtime.settings.service:
             return error_response(404, "no such parked message")
+        # the body holds the event's personal part: every staff read of it is recorded
+        runtime.parking.record_action(
+            g.staff, "read_parked", str(parked_id), None, {"service": runtime.settings.service}
+        )
         return jsonify(parked_to_json(row, include_body=True))
 
     return bp

@@ -249,7 +249,18 @@ def _start_service(definition, accounts: dict) -> tuple[list, tuple[str, str]]:
         child_env["RABBITMQ_URL"] = accounts[definition.name]
     app = f"{package_of(definition.name)}.entrypoints.api:create_app()"
     api = subprocess.Popen(
-        [gunicorn, "--bind", f"{host}:{port}", "--workers", "2", "--access-logfile", "-", app],
+        [
+            gunicorn,
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            "2",
+            "--access-logfile",
+            "-",
+            "--logger-class",
+            "coc_shared.gunicorn.AccessLogger",
+            app,
+        ],
         env=child_env,
     )
     worker = subprocess.Popen(
