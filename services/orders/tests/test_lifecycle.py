@@ -108,20 +108,30 @@ def test_why_an_order_cannot_be_cancelled_is_told_to_the_customer(status, messag
     assert why_not_cancellable(status) == message
 
 
-def test_a_refund_is_recorded_and_moves_nothing():
-    assert RECORDED_ONLY == ("payment.refunded",)
+def test_a_refund_and_a_late_supplier_are_recorded_and_move_nothing():
+    assert RECORDED_ONLY == ("payment.refunded", "supplier.request_overdue")
     assert not set(RECORDED_ONLY) & set(TRANSITIONS)
-    with pytest.raises(ValueError):
-        transition("paid", "payment.refunded")
+    for fact in RECORDED_ONLY:
+        with pytest.raises(ValueError):
+            transition("paid", fact)
 
 
 def test_documents_are_taken_until_the_order_s_life_is_over():
-    assert [s.value for s in Status if not accepts_documents(s)] == ["shipped", "cancelled"]
+    assert [s.value for s in Status if not accepts_documents(s)] == [
+        "shipped",
+        "delivered",
+        "cancelled",
+    ]
 
 
 def test_no_transition_leaves_a_final_state():
     for moves in TRANSITIONS.values():
-        assert Status.SHIPPED not in moves and Status.CANCELLED not in moves
+        assert Status.DELIVERED not in moves and Status.CANCELLED not in moves
+
+
+def test_a_shipped_certificate_is_then_delivered():
+    assert transition("shipped", "certificate.delivered").after == Status.DELIVERED
+    assert not transition("certificate_received", "certificate.delivered").applied
 
 
 # through the broker ----------------------------------------------------------------------------

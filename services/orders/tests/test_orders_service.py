@@ -30,6 +30,8 @@ READY_FOR = {
     "certificate.received": "sent_to_supplier",
     "certificate.shipped": "certificate_received",
     "payment.refunded": "cancelled",
+    "certificate.delivered": "shipped",
+    "supplier.request_overdue": "sent_to_supplier",
 }
 
 

@@ -118,6 +118,30 @@ class CertificateShippedV1(TolerantSchema):
     tracking_number = fields.String(required=True)
 
 
+class CertificateDeliveredV1(TolerantSchema):
+    order_id = fields.String(required=True)
+    carrier = fields.String(required=True)
+    tracking_number = fields.String(required=True)
+    delivered_at = fields.AwareDateTime(required=True)
+
+
+class SupplierRequestOverdueV1(TolerantSchema):
+    order_id = fields.String(required=True)
+    supplier = fields.String(required=True)
+    supplier_request_id = fields.String(required=True)
+    due_at = fields.AwareDateTime(required=True)
+    status = fields.String(required=True)  # what the request was waiting for when it fell due
+
+
+class AccountSignUpAttemptedV1(TolerantSchema):
+    account_id = fields.String(required=True)  # the account that already has the address
+    attempted_at = fields.AwareDateTime(required=True)
+
+
+class AccountSignUpAttemptedPersonalV1(TolerantSchema):
+    email = fields.String(required=True)
+
+
 class OrderCancelledV1(TolerantSchema):
     order_id = fields.String(required=True)
     reason = fields.String(required=True)
@@ -388,6 +412,56 @@ register(
         None,
         "The certificate was handed to the carrier.",
         {"order_id": _ORDER, "carrier": "colissimo", "tracking_number": "6A12345678901"},
+    )
+)
+register(
+    EventType(
+        "certificate.delivered",
+        1,
+        "supplier-gateway",
+        ("orders", "notifications"),
+        CertificateDeliveredV1,
+        None,
+        "The carrier delivered the certificate to the customer (from its tracking).",
+        {
+            "order_id": _ORDER,
+            "carrier": "colissimo",
+            "tracking_number": "6A12345678901",
+            "delivered_at": "2026-12-04T11:20:00+00:00",
+        },
+    )
+)
+register(
+    EventType(
+        "supplier.request_overdue",
+        1,
+        "supplier-gateway",
+        ("orders",),
+        SupplierRequestOverdueV1,
+        None,
+        "A supplier request passed the due time its supplier promises, without an answer that ends "
+        "it (announced once per request).",
+        {
+            "order_id": _ORDER,
+            "supplier": "psa-coc",
+            "supplier_request_id": "REQ-778812",
+            "due_at": "2026-12-02T10:00:00+00:00",
+            "status": "sent",
+        },
+    )
+)
+register(
+    EventType(
+        "account.sign_up_attempted",
+        1,
+        "orders",
+        ("notifications",),
+        AccountSignUpAttemptedV1,
+        AccountSignUpAttemptedPersonalV1,
+        "Someone tried to create an account with an address that already has one: its owner is "
+        "told (the sign-up itself answers as any other, so it reveals nothing).",
+        {"account_id": _ACCOUNT, "attempted_at": "2026-11-27T10:00:00+00:00"},
+        {"email": "emilie@example.org"},
     )
 )
 register(

@@ -32,11 +32,17 @@ TEMPLATES: dict[str, str] = {
     "order.cancelled": "order_cancelled",
     "documents.rejected_by_supplier": "documents_requested",
     "account.email_change_requested": "email_change_confirmation",
+    "certificate.delivered": "certificate_delivered",
+    "account.sign_up_attempted": "sign_up_attempted",
 }
 # events about an account rather than an order
-ACCOUNT_EVENTS = ("account.deactivated", "account.email_change_requested")
+ACCOUNT_EVENTS = (
+    "account.deactivated",
+    "account.email_change_requested",
+    "account.sign_up_attempted",
+)
 # events whose personal part names the recipient (``personal.email``)
-RECIPIENT_EVENTS = ("order.placed", "account.email_change_requested")
+RECIPIENT_EVENTS = ("order.placed", "account.email_change_requested", "account.sign_up_attempted")
 # events that carry a link the recipient must follow (``personal.confirmation_url``)
 LINK_EVENTS = ("account.email_change_requested",)
 PENDING = "pending"

@@ -6,6 +6,7 @@ placed ──payment.confirmed──► paid ──documents.sent_to_supplier─
   ▼                        │   │                                     ▼        │
 payment_failed ◄─payment.failed (again)               supplier_rejected ──────┘
 sent_to_supplier ──certificate.received──► certificate_received ──certificate.shipped──► shipped
+shipped ──certificate.delivered──► delivered
 placed | payment_failed | paid ──order.cancelled──► cancelled   (never once sent to the supplier)
 
 An event that does not fit the current state (a late ``payment.failed`` after ``paid``, a
@@ -18,7 +19,8 @@ the caller logs and ignores it.
 
 Events recorded in the timeline without moving the order (``RECORDED_ONLY``):
 ``payment.refunded`` — a refund or a charge-back is a fact about the money, not a step of the
-order's life. A refund normally follows a cancellation (the order is ``cancelled`` already); any
+order's life; ``supplier.request_overdue`` — the supplier is late, which staff follow up. A refund
+normally follows a cancellation (the order is ``cancelled`` already); any
 other refund or reversal is on the payments service's review list, where staff decide what
 becomes of the order. So no status is changed, and the timeline shows it as ``recorded``.
 """
@@ -37,6 +39,7 @@ class Status(StrEnum):
     SUPPLIER_REJECTED = "supplier_rejected"
     CERTIFICATE_RECEIVED = "certificate_received"
     SHIPPED = "shipped"
+    DELIVERED = "delivered"
     CANCELLED = "cancelled"
 
 
@@ -52,11 +55,14 @@ TRANSITIONS: dict[str, dict[Status, Status]] = {
     "documents.rejected_by_supplier": {S.SENT_TO_SUPPLIER: S.SUPPLIER_REJECTED},
     "certificate.received": {S.SENT_TO_SUPPLIER: S.CERTIFICATE_RECEIVED},
     "certificate.shipped": {S.CERTIFICATE_RECEIVED: S.SHIPPED},
+    "certificate.delivered": {S.SHIPPED: S.DELIVERED},
     "order.cancelled": {S.PLACED: S.CANCELLED, S.PAYMENT_FAILED: S.CANCELLED, S.PAID: S.CANCELLED},
 }
-FINAL = frozenset({S.SHIPPED, S.CANCELLED})
+FINAL = frozenset({S.DELIVERED, S.CANCELLED})
+# documents are taken until the certificate left (then nothing can use them any more)
+NO_MORE_DOCUMENTS = frozenset({S.SHIPPED, S.DELIVERED, S.CANCELLED})
 # event types recorded in the order's timeline that never change its status
-RECORDED_ONLY = ("payment.refunded",)
+RECORDED_ONLY = ("payment.refunded", "supplier.request_overdue")
 
 
 @dataclass(frozen=True)
@@ -88,11 +94,11 @@ def why_not_cancellable(current: Status | str) -> str | None:
         return None
     if current == S.CANCELLED:
         return "this order is already cancelled"
-    if current == S.SHIPPED:
+    if current in (S.SHIPPED, S.DELIVERED):
         return "this order can no longer be cancelled: its certificate was shipped"
     return "this order can no longer be cancelled: it was already sent to the supplier"
 
 
 def accepts_documents(current: Status | str) -> bool:
-    """Documents are taken until the order's life is over (cancelled or shipped)."""
-    return Status(current) not in FINAL
+    """Documents are taken until the order's life is over (cancelled, certificate shipped)."""
+    return Status(current) not in NO_MORE_DOCUMENTS

@@ -24,11 +24,13 @@ LIFECYCLE_MILESTONES: dict[str, str] = {
     "documents.rejected_by_supplier": "supplier_rejected",
     "certificate.received": "certificate_received",
     "certificate.shipped": "shipped",
+    "certificate.delivered": "delivered",
 }
 # event type -> what it announces, recorded in the timeline without moving the order
 # (lifecycle.RECORDED_ONLY)
 RECORDED_FACTS: dict[str, str] = {
     "payment.refunded": "payment_refunded",
+    "supplier.request_overdue": "supplier_overdue",
 }
 ORDER_EVENT_TYPES = {**LIFECYCLE_MILESTONES, **RECORDED_FACTS}
 # documents an order takes (those the supplier refused do not count): enough for every kind and a

@@ -5,7 +5,8 @@ Neither a sign-up nor a change of e-mail tells whether an address already has an
 answer the same either way, and take as long (the password is hashed either way). A change of
 e-mail to an address in use is recorded and mailed like any other (the mail goes to that address,
 whose owner is so told; its confirmation is refused); a sign-up with an address in use creates
-nothing and is logged (``account.sign_up_address_in_use``, with the owner's account id).
+nothing, is logged (``account.sign_up_address_in_use``, with the owner's account id) and the owner
+is told by mail (``account.sign_up_attempted``).
 """
 
 from __future__ import annotations
@@ -66,6 +67,17 @@ class DeactivationRequested:
     requested_at: datetime
 
 
+def _tell_the_owner(uow, owner_id: str, email: str) -> None:
+    """The owner of an address someone tried to sign up with is told by mail."""
+    uow.emit(
+        "account.sign_up_attempted",
+        {"account_id": owner_id, "attempted_at": utcnow().isoformat()},
+        subject=owner_id,
+        personal={"email": email},
+        correlation_id=owner_id,
+    )
+
+
 def create_account(runtime, email: str, password: str, profile: dict) -> SignUp:
     """A new account for ``email``, unless the address already has one: then nothing is created,
     and the caller cannot tell (same result, as long)."""
@@ -89,12 +101,16 @@ def create_account(runtime, email: str, password: str, profile: dict) -> SignUp:
             owner = accounts.by_email(email)
             if owner is None:
                 accounts.add(account_id, email, password_hash, normalised)
+            else:
+                _tell_the_owner(uow, owner.id, email)
             uow.commit()
     except IntegrityError:  # the same address signed up concurrently
         with runtime.unit_of_work() as uow:
             owner = AccountRepository(uow).by_email(email)
-        if owner is None:
-            raise
+            if owner is None:
+                raise
+            _tell_the_owner(uow, owner.id, email)
+            uow.commit()
     if owner is not None:
         log.warning("account.sign_up_address_in_use", account_id=owner.id)
         return SignUp(email, None)
