@@ -140,6 +140,27 @@ def apply_development_defaults(definitions) -> None:
                 print(f"  {definition.name}: {name} set for this development run", flush=True)
 
 
+def start_sandboxes(definitions) -> tuple[list, list[tuple[str, str]]]:
+    """Start every service's sandboxes (``ServiceDefinition.sandboxes``): the processes and the
+    rows to print. Only ``make run`` does this; production has the real outside parties."""
+    data_dir = os.path.abspath(env("RUN_DATA_DIR"))
+    bindir = os.path.dirname(sys.executable)
+    processes, rows = [], []
+    for definition in definitions:
+        if definition.sandboxes is None:
+            continue
+        for sandbox in definition.sandboxes(data_dir):
+            child_env = {
+                **os.environ,
+                **sandbox.env,
+                "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
+            }
+            process = subprocess.Popen(sandbox.command, env=child_env)
+            processes.append((f"sandbox {sandbox.name}", process))
+            rows.append((f"sandbox {sandbox.name}", sandbox.address))
+    return processes, rows
+
+
 def _banner(mode: str, reason: str, rows: list[tuple[str, str]]) -> None:
     print(f"\nCOC pipeline running in {mode} mode ({reason}).", flush=True)
     for name, where in rows:
@@ -159,6 +180,7 @@ def run_embedded(definitions, reason: str, stop: threading.Event) -> int:
         database_url=f"sqlite:///{data_dir}/main.db",
         parking_database_url=f"sqlite:///{data_dir}/main.db",
     )
+    sandboxes, sandbox_rows = start_sandboxes(definitions)
     runtimes = [Runtime(d, Settings.from_env(d.name, **overrides)) for d in definitions]
     for runtime in runtimes:
         runtime.migrate()
@@ -185,10 +207,11 @@ def run_embedded(definitions, reason: str, stop: threading.Event) -> int:
             )
         )
     rows.append(("data", f"{data_dir} (SQLite files); broker: in-memory"))
-    _banner("embedded", reason, rows)
+    _banner("embedded", reason, rows + sandbox_rows)
     stop.wait()
     for server in servers:
         server.shutdown()
+    _stop_children(sandboxes)
     return 0
 
 
@@ -287,6 +310,11 @@ def _supervise(children: list, stop: threading.Event) -> int:
                 code = 1
                 stop.set()
         stop.wait(1.0)
+    _stop_children(children)
+    return code
+
+
+def _stop_children(children: list) -> None:
     for _, child in children:
         if child.poll() is None:
             child.terminate()
@@ -296,13 +324,13 @@ def _supervise(children: list, stop: threading.Event) -> int:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             child.kill()
-    return code
 
 
 def run_distributed(definitions, reason: str, stop: threading.Event) -> int:
     accounts = broker_accounts(os.path.abspath(env("RUN_DATA_DIR")))
     _prepare(definitions)
-    children, rows = [], []
+    children, sandbox_rows = start_sandboxes(definitions)
+    rows = []
     for definition in definitions:
         started, row = _start_service(definition, accounts)
         children += started
@@ -313,7 +341,7 @@ def run_distributed(definitions, reason: str, stop: threading.Event) -> int:
         rows.append(
             ("support tools", "RABBITMQ_URL for coc-support replays: " + accounts["support"])
         )
-    _banner("distributed", reason, rows)
+    _banner("distributed", reason, rows + sandbox_rows)
     return _supervise(children, stop)
 
 

@@ -40,6 +40,17 @@ log = get_logger(__name__)
 OPS_MIGRATIONS = package_migrations(__file__)
 
 
+@dataclass(frozen=True)
+class Sandbox:
+    """A stand-in for an outside party (a bank, a supplier, a carrier, an SMTP server) that
+    ``make run`` starts beside the services on a developer's machine, never in production."""
+
+    name: str
+    command: list[str]  # run with the venv's bin folder first on PATH
+    address: str  # printed for the developer
+    env: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class ServiceDefinition:
     name: str
@@ -53,6 +64,9 @@ class ServiceDefinition:
     # For `make run` only: environment defaults a developer's machine needs (e.g. a local key),
     # given the run's data folder; never applied in production, where everything is configured.
     development_defaults: Callable[[str], dict[str, str]] | None = None
+    # For `make run` only: the sandboxes of the outside parties this service talks to, given the
+    # run's data folder (started before the services, stopped with them).
+    sandboxes: Callable[[str], list[Sandbox]] | None = None
     # The service's own configuration object, built once from its declared variables (and the
     # raw overrides of ``Settings.extra``); available as ``runtime.config``.
     config: Callable[[dict], object] | None = None
