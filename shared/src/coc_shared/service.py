@@ -64,6 +64,9 @@ class ServiceDefinition:
     # For `make run` only: environment defaults a developer's machine needs (e.g. a local key),
     # given the run's data folder; never applied in production, where everything is configured.
     development_defaults: Callable[[str], dict[str, str]] | None = None
+    # Loops of the service's worker besides the consumer and the relay (e.g. a sender that
+    # delivers what handlers recorded "to send"): name -> function(runtime, stop), run until stop.
+    loops: Callable[[Runtime], dict[str, Callable[[threading.Event], None]]] | None = None
     # For `make run` only: the sandboxes of the outside parties this service talks to, given the
     # run's data folder (started before the services, stopped with them).
     sandboxes: Callable[[str], list[Sandbox]] | None = None
@@ -220,9 +223,21 @@ class Runtime:
         )
 
     def start_worker_threads(
-        self, stop: threading.Event, consume: bool = True, relay: bool = True
+        self, stop: threading.Event, consume: bool = True, relay: bool = True, loops: bool = True
     ) -> list[threading.Thread]:
+        """The worker's parts as threads: the consumer, the outbox relay and the service's own
+        loops (``ServiceDefinition.loops``), each running until ``stop`` is set."""
         threads = []
+        if loops and self.definition.loops is not None:
+            for name, loop in self.definition.loops(self).items():
+                threads.append(
+                    threading.Thread(
+                        target=loop,
+                        args=(stop,),
+                        name=f"{self.definition.name}-{name}",
+                        daemon=True,
+                    )
+                )
         if consume and self.handlers:
             consumer = self.make_consumer()
             threads.append(
@@ -289,6 +304,7 @@ def main(definition: ServiceDefinition, argv: list[str] | None = None) -> int:
         stop,
         consume=args.command in ("worker", "consume"),
         relay=args.command in ("worker", "relay"),
+        loops=args.command == "worker",
     )
     log.info("worker.started", pid=os.getpid(), parts=[t.name for t in threads])
     while not stop.is_set():
