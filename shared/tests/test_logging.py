@@ -210,3 +210,55 @@ def test_dates_and_names_with_digits_are_not_masked(log_stream):
     assert line["until"] == "2036-12-31"
     assert line["first_failed_at"] == "2026-11-27T10:00:00+00:00"
     assert line["queue"] == "t20261127123.coc.orders"
+
+
+def test_a_line_written_in_a_worker_thread_names_its_service(log_stream):
+    """Threads start without the context variables bound where logging was configured."""
+    import threading
+
+    thread = threading.Thread(target=lambda: get_logger("t").info("relay.line"))
+    thread.start()
+    thread.join()
+    [line] = lines(log_stream)
+    assert line["service"] == "test-svc"
+
+
+def test_a_request_about_an_order_logs_in_the_order_s_story(log_stream):
+    from flask import Flask
+
+    from coc_shared.http import bind_order_story, install_common
+
+    app = Flask("t")
+    install_common(app)
+
+    @app.get("/v1/orders/<order_id>")
+    def one(order_id):
+        get_logger("t").info("order.read")
+        return {"ok": True}
+
+    @app.post("/v1/orders")
+    def place():
+        get_logger("t").info("order.checked")
+        bind_order_story("order-77")
+        get_logger("t").info("order.placed")
+        return {"ok": True}
+
+    client = app.test_client()
+    client.get("/v1/orders/order-42", headers={"X-Correlation-ID": "req-1"})
+    client.post("/v1/orders", headers={"X-Correlation-ID": "req-2"})
+    client.get("/healthz-nothing", headers={"X-Correlation-ID": "req-3"})
+    read, checked, placed = (
+        line for line in lines(log_stream) if line["event"].startswith("order.")
+    )
+    assert (read["correlation_id"], read["order_id"], read["request_id"]) == (
+        "order-42",
+        "order-42",
+        "req-1",
+    )
+    assert (checked["correlation_id"], checked["request_id"]) == ("req-2", "req-2")
+    assert (placed["correlation_id"], placed["order_id"], placed["request_id"]) == (
+        "order-77",
+        "order-77",
+        "req-2",
+    )
+    assert structlog.contextvars.get_contextvars().get("order_id") is None  # nothing left behind

@@ -16,12 +16,13 @@ import functools
 import re
 import uuid
 
+import structlog
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
 from .guards import InputRefused, install_guards
-from .logging import bound_context, get_logger
+from .logging import bind_story, bound_context, get_logger
 from .parking import parked_to_json
 from .tokens import ROLES, TokenError, bearer_token, verify_customer_token, verify_staff_token
 
@@ -128,6 +129,12 @@ def http_error_response(exc: HTTPException):
     return error_response(status, exc.description or _reason(status), _field_messages(exc), headers)
 
 
+def bind_order_story(order_id: str) -> None:
+    """The rest of this request's log lines belong to the order's story (e.g. once it is placed)."""
+    bind_story(order_id)
+    g._story = True
+
+
 def install_common(app: Flask) -> None:
     """Correlation id on every request and response, bounded inputs (``guards``), JSON errors,
     no stack trace to clients, the security headers on every answer."""
@@ -136,7 +143,16 @@ def install_common(app: Flask) -> None:
     def _correlation():
         given = request.headers.get("X-Correlation-ID", "")
         g.correlation_id = given if _CORRELATION_ID.match(given) else str(uuid.uuid4())
-        g._log_ctx = bound_context(correlation_id=g.correlation_id)
+        # A request about an order belongs to that order's story: its log lines carry the order's
+        # correlation id (the order id, as its events do); the request's own id stays beside it.
+        order_id = (request.view_args or {}).get("order_id")
+        if not (isinstance(order_id, str) and _CORRELATION_ID.match(order_id)):
+            order_id = None
+        g._log_ctx = bound_context(
+            request_id=g.correlation_id,
+            order_id=order_id,
+            correlation_id=order_id or g.correlation_id,
+        )
         g._log_ctx.__enter__()
 
     install_guards(app)  # after the correlation id: its refusals carry it
@@ -153,6 +169,8 @@ def install_common(app: Flask) -> None:
         ctx = g.pop("_log_ctx", None)
         if ctx is not None:
             ctx.__exit__(None, None, None)
+        if g.pop("_story", None):
+            structlog.contextvars.unbind_contextvars("order_id", "correlation_id")
 
     app.register_error_handler(HTTPException, http_error_response)
 

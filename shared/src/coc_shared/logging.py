@@ -97,18 +97,28 @@ def scrub_personal_data(_logger, _method, event_dict):
 _configured: str | None = None
 
 
+def add_service(_logger, _method, event_dict):
+    """Every line names its service, in whatever thread it is written (threads do not inherit
+    the context variables bound where logging was configured)."""
+    if _configured is not None:
+        event_dict.setdefault("service", _configured)
+    return event_dict
+
+
 def configure_logging(service: str, level: str = "INFO", stream=None) -> None:
     """Configure structlog (and the stdlib root logger) to write JSON lines to stderr."""
     global _configured
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)
-    if _configured is not None and stream is None:
-        return
+    already = _configured is not None
     _configured = service
+    if already and stream is None:
+        return
     numeric = getattr(logging, level.upper(), logging.INFO)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_service,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -129,6 +139,7 @@ def configure_logging(service: str, level: str = "INFO", stream=None) -> None:
             ],
             foreign_pre_chain=[
                 structlog.contextvars.merge_contextvars,
+                add_service,
                 structlog.processors.add_log_level,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
                 structlog.processors.format_exc_info,  # render the traceback before scrubbing it
@@ -145,6 +156,12 @@ def configure_logging(service: str, level: str = "INFO", stream=None) -> None:
 
 def get_logger(name: str | None = None):
     return structlog.get_logger(name)
+
+
+def bind_story(order_id: str) -> None:
+    """From here on, the current request's or handler's lines belong to ``order_id``'s story (its
+    correlation id), e.g. once a request has placed the order."""
+    structlog.contextvars.bind_contextvars(correlation_id=order_id, order_id=order_id)
 
 
 @contextmanager
