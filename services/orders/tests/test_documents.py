@@ -15,8 +15,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from coc_orders.adapters import tables
-from coc_orders.adapters.crypto import Cipher
-from coc_orders.adapters.storage import LocalFolderStorage
+from coc_shared.documents import Cipher, LocalFolderStorage
 from conftest import DOCUMENT_KEY
 
 PDF = pdf_bytes()

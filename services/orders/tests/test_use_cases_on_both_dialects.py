@@ -30,15 +30,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from coc_orders.adapters import tables
-from coc_orders.adapters.crypto import Cipher
 from coc_orders.adapters.repository import IdempotencyRepository
-from coc_orders.adapters.storage import LocalFolderStorage
 from coc_orders.domain.errors import AccountGone, Conflict, NotAllowedNow, NotFound
 from coc_orders.service import definition
 from coc_orders.service_layer import accounts as accounts_uc
 from coc_orders.service_layer import orders as orders_uc
 from coc_shared.config import Settings
 from coc_shared.db import normalise_url
+from coc_shared.documents import Cipher, LocalFolderStorage
 from coc_shared.envelope import utcnow
 from coc_shared.migrate import upgrade
 from coc_shared.service import Runtime

@@ -10,14 +10,13 @@ variable and what it expects. The customers' token secret is the shared
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from coc_shared.config import Variable, declare, integer, load, number, one_of, url
+from coc_shared.config import Variable, declare, integer, load, number, url
+from coc_shared.documents import StoreSettings, link_secret, store_variables
 
 
 @dataclass(frozen=True)
@@ -48,17 +47,6 @@ def rate_limit(value: str) -> RateLimit:
     return RateLimit(int(match.group(1)), _UNITS[match.group(2)])
 
 
-def aes_256_key(value: str) -> bytes:
-    """The 32 bytes of a base64-encoded AES-256 key."""
-    try:
-        key = base64.b64decode(value.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("expected 32 bytes encoded in base64") from None
-    if len(key) != 32:
-        raise ValueError(f"expected 32 bytes encoded in base64 (this is {len(key)} bytes)")
-    return key
-
-
 def fragment_link(value: str) -> str:
     """A http(s) URL whose ``{token}`` is in the fragment (never sent to a server, so never in an
     access log)."""
@@ -70,55 +58,25 @@ def fragment_link(value: str) -> str:
     return value
 
 
+# Where the customers' documents go, encrypted (coc_shared.documents: the same variables as every
+# service that stores files, named after it)
+STORE_VARIABLES = store_variables(
+    "ORDERS",
+    "customers' documents",
+    key_name="DOCUMENT_KEY",
+    folder_name="DOCUMENTS_DIR",
+    folder="var/orders-documents",
+    bucket="coc-orders-documents",
+)
+
 VARIABLES = declare(
+    *STORE_VARIABLES,
     Variable(
         "ORDERS_BRANDS_PATH",
         None,
         "JSON file of the brands the orders service sells (price in euro cents VAT included, VAT "
         "rate, documents required, extra fields); defaults to the brand list shipped in the "
         "package.",
-    ),
-    Variable(
-        "ORDERS_DOCUMENT_KEY",
-        None,
-        "AES-256-GCM key (32 bytes, base64) that encrypts customers' documents before they are "
-        "stored. Document uploads answer 503 without it.",
-        aes_256_key,
-    ),
-    Variable(
-        "ORDERS_DOCUMENT_STORE",
-        None,
-        "Where encrypted documents go: `s3` (any S3-compatible store, through boto3) or `local` (a "
-        "folder, ORDERS_DOCUMENTS_DIR); empty chooses `local` in the embedded mode and `s3` "
-        "otherwise.",
-        one_of("s3", "local"),
-    ),
-    Variable(
-        "ORDERS_DOCUMENTS_DIR",
-        "var/orders-documents",
-        "Folder of the encrypted documents when ORDERS_DOCUMENT_STORE is `local`.",
-    ),
-    Variable(
-        "ORDERS_S3_ENDPOINT_URL",
-        None,
-        "Endpoint of the S3-compatible store (e.g. MinIO); empty means AWS S3.",
-        url("http", "https"),
-    ),
-    Variable(
-        "ORDERS_S3_BUCKET",
-        "coc-orders-documents",
-        "Bucket of the encrypted documents (created when missing).",
-    ),
-    Variable("ORDERS_S3_REGION", "eu-west-3", "Region of the S3-compatible store."),
-    Variable(
-        "ORDERS_S3_ACCESS_KEY_ID",
-        None,
-        "Access key of the S3-compatible store (else boto3's usual credential chain).",
-    ),
-    Variable(
-        "ORDERS_S3_SECRET_ACCESS_KEY",
-        None,
-        "Secret key of the S3-compatible store (else boto3's usual credential chain).",
     ),
     Variable(
         "ORDERS_RATE_LIMIT_STORAGE",
@@ -194,6 +152,23 @@ VARIABLES = declare(
         fragment_link,
     ),
     Variable(
+        "ORDERS_CERTIFICATE_URL",
+        "http://127.0.0.1:8003/v1/orders/{order_id}/certificate",
+        "Link to download an order's certificate given in the order's answer once the supplier "
+        "delivered it: the supplier-gateway service's endpoint (GET with the order's credentials; "
+        "`{order_id}` is replaced).",
+        url("http", "https"),
+    ),
+    Variable(
+        "ORDERS_DOCUMENT_LINK_SECRET",
+        None,
+        "Secret (32 characters at least) with which the supplier-gateway signs the links it gives "
+        "suppliers to one document, and this service checks them "
+        "(`GET /v1/supplier-documents/{document_id}`); the same value as "
+        "SUPPLIER_GATEWAY_DOCUMENT_LINK_SECRET. Links answer 503 without it.",
+        link_secret,
+    ),
+    Variable(
         "ORDERS_CUSTOMER_TOKEN_TTL",
         "7200",
         "Lifetime in seconds of a customer's bearer token.",
@@ -232,8 +207,24 @@ class OrdersConfig:
     email_confirmation_url: str = (
         "http://127.0.0.1:8001/v1/accounts/email-confirmation#token={token}"
     )
+    certificate_url: str = "http://127.0.0.1:8003/v1/orders/{order_id}/certificate"
+    document_link_secret: str | None = field(default=None, repr=False)  # None: links answer 503
     customer_token_ttl: timedelta = timedelta(hours=2)
     idempotency_ttl: timedelta = timedelta(hours=24)
+
+    @property
+    def store(self) -> StoreSettings:
+        """Where the encrypted documents go (coc_shared.documents.open_store)."""
+        return StoreSettings(
+            self.document_key,
+            self.document_store,
+            self.documents_dir,
+            self.s3_endpoint_url,
+            self.s3_bucket,
+            self.s3_region,
+            self.s3_access_key_id,
+            self.s3_secret_access_key,
+        )
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, str | None] | None = None) -> OrdersConfig:
@@ -259,6 +250,8 @@ class OrdersConfig:
             proxy_count=v["ORDERS_PROXY_COUNT"],
             payment_url=v["ORDERS_PAYMENT_URL"],
             email_confirmation_url=v["ORDERS_EMAIL_CONFIRMATION_URL"],
+            certificate_url=v["ORDERS_CERTIFICATE_URL"],
+            document_link_secret=v["ORDERS_DOCUMENT_LINK_SECRET"],
             customer_token_ttl=timedelta(seconds=v["ORDERS_CUSTOMER_TOKEN_TTL"]),
             idempotency_ttl=timedelta(hours=v["ORDERS_IDEMPOTENCY_TTL_HOURS"]),
         )

@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
+from coc_shared.documents import Cipher, DocumentStorage, open_store
 from coc_shared.ids import BlockAllocator
 
-from ..adapters.crypto import Cipher
 from ..adapters.repository import order_numbers
-from ..adapters.storage import DocumentStorage, document_storage
 from ..config import OrdersConfig
 from ..domain.brands import Brands, load_brands
 from ..domain.errors import NotConfigured
@@ -50,7 +49,7 @@ class OrdersApp:
     def storage(self) -> DocumentStorage:
         """Built at the first upload (an S3 client is not needed before)."""
         if self._storage is None:
-            self._storage = document_storage(self.config, self.runtime.settings.embedded)
+            self._storage = open_store(self.config.store, self.runtime.settings.embedded)
         return self._storage
 
 

@@ -16,12 +16,12 @@ from datetime import date, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
+from coc_shared.documents import Cipher, DocumentStorage, new_storage_key
 from coc_shared.envelope import utcnow
 from coc_shared.ids import BlockAllocator
 from coc_shared.logging import get_logger
 from coc_shared.tokens import new_order_access_token
 
-from ..adapters.crypto import Cipher
 from ..adapters.documents import check_document
 from ..adapters.repository import (
     AccountRepository,
@@ -31,7 +31,6 @@ from ..adapters.repository import (
     OrderEventRepository,
     OrderRepository,
 )
-from ..adapters.storage import DocumentStorage, new_storage_key
 from ..domain.brands import Brands
 from ..domain.errors import (
     AccountGone,
