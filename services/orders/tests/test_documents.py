@@ -120,7 +120,7 @@ def test_a_bad_kind_or_a_missing_file_gets_422_and_another_s_order_404(client):
     assert upload(client, stolen, "id_card", PDF).status_code == 404
 
 
-def test_documents_completed_is_emitted_once_with_document_ids_only(runtime, client):
+def test_documents_completed_is_emitted_once_with_the_documents_ids_and_kinds_only(runtime, client):
     order = client.post("/v1/orders", json=order_body()).get_json()
     first = upload(client, order, "id_card", PDF).get_json()
     assert first["documents_completed"] is False
@@ -133,6 +133,14 @@ def test_documents_completed_is_emitted_once_with_document_ids_only(runtime, cli
     assert event["data"] == {
         "order_id": order["id"],
         "document_ids": [first["document"]["id"], second["document"]["id"]],
+        "documents": [
+            {"id": first["document"]["id"], "kind": "id_card", "content_type": "application/pdf"},
+            {
+                "id": second["document"]["id"],
+                "kind": "registration_certificate",
+                "content_type": "image/jpeg",
+            },
+        ],
     }
     assert event.get("personal") in (None, {})
     view = client.get(

@@ -290,6 +290,14 @@ def test_documents_uploaded_to_completion(rt, tmp_path):
     assert event["data"] == {
         "order_id": order.id,
         "document_ids": [first.document.id, second.document.id],
+        "documents": [
+            {"id": first.document.id, "kind": "id_card", "content_type": "application/pdf"},
+            {
+                "id": second.document.id,
+                "kind": "registration_certificate",
+                "content_type": "application/pdf",
+            },
+        ],
     }
     view = orders_uc.order_view(rt, order.id)
     assert view.order.documents_completed_at is not None and len(view.documents) == 3

@@ -48,6 +48,11 @@ class OrderPlacedV1(TolerantSchema):
     access_token_sha256 = fields.String(
         load_default=None, allow_none=True, validate=validate.Regexp(r"^[0-9a-f]{64}$")
     )
+    # The brand's extra vehicle fields the customer filled in (e.g. BMW's type approval number),
+    # which a maker's COC supplier may need; nothing personal.
+    vehicle_extra = fields.Dict(
+        keys=fields.String(), values=fields.String(), load_default=dict, allow_none=True
+    )
 
 
 class OrderPlacedPersonalV1(TolerantSchema):
@@ -60,9 +65,17 @@ class OrderPlacedPersonalV1(TolerantSchema):
     company = fields.Dict(load_default=None, allow_none=True)
 
 
+class CompletedDocument(TolerantSchema):
+    id = fields.String(required=True)
+    kind = fields.String(required=True)
+    content_type = fields.String(load_default=None, allow_none=True)
+
+
 class OrderDocumentsCompletedV1(TolerantSchema):
     order_id = fields.String(required=True)
     document_ids = fields.List(fields.String(), required=True)
+    # the same documents with their kinds (a supplier is sent only the kinds it needs)
+    documents = fields.List(fields.Nested(CompletedDocument), load_default=list)
 
 
 class PaymentConfirmedV1(TolerantSchema):
@@ -110,12 +123,19 @@ class CertificateReceivedV1(TolerantSchema):
     order_id = fields.String(required=True)
     supplier = fields.String(required=True)
     certificate_document_id = fields.String(required=True)
+    # true: the supplier issued the certificate on paper only (posted), there is no PDF to download
+    original_posted = fields.Boolean(load_default=False)
 
 
 class CertificateShippedV1(TolerantSchema):
     order_id = fields.String(required=True)
     carrier = fields.String(required=True)
     tracking_number = fields.String(required=True)
+    tracking_url = fields.String(load_default=None, allow_none=True)
+    # who handed it to the carrier: the supplier itself, or this company
+    shipped_by = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(("supplier", "company"))
+    )
 
 
 class CertificateDeliveredV1(TolerantSchema):
@@ -177,6 +197,35 @@ class AccountDeactivatedV1(TolerantSchema):
     retained = fields.List(
         fields.Dict(), load_default=list
     )  # [{"category", "legal_basis", "until"}]
+
+
+class AccountDeactivatedPersonalV1(TolerantSchema):
+    # Where the confirmation of the erasure goes (optional: without it, the account's last known
+    # address); nothing else.
+    email = fields.String(required=True)
+    first_name = fields.String(load_default=None, allow_none=True)
+
+
+class AccountDataExportReadyV1(TolerantSchema):
+    account_id = fields.String(required=True)
+    expires_at = fields.AwareDateTime(required=True)
+
+
+class AccountDataExportReadyPersonalV1(TolerantSchema):
+    email = fields.String(required=True)
+    download_url = fields.String(required=True)  # holds a one-time token
+
+
+class MarketingUnsubscribedV1(TolerantSchema):
+    contact_id = fields.String(required=True)
+    account_id = fields.String(load_default=None, allow_none=True)
+    purpose = fields.String(required=True, validate=validate.OneOf(("marketing_email",)))
+    withdrawn_at = fields.AwareDateTime(required=True)
+    source = fields.String(required=True, validate=validate.OneOf(("one_click",)))
+
+
+class MarketingUnsubscribedPersonalV1(TolerantSchema):
+    email = fields.String(required=True)  # the address whose consent is withdrawn
 
 
 @dataclass(frozen=True)
@@ -274,6 +323,7 @@ register(
             "access_token_sha256": (
                 "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b4b0b822cd15d6c15b0f00a08"
             ),
+            "vehicle_extra": {},
         },
         {
             "first_name": "Émilie",
@@ -298,7 +348,18 @@ register(
         OrderDocumentsCompletedV1,
         None,
         "Every document the order requires has been uploaded.",
-        {"order_id": _ORDER, "document_ids": ["d1f0...-id-card", "a7c2...-registration"]},
+        {
+            "order_id": _ORDER,
+            "document_ids": ["d1f0...-id-card", "a7c2...-registration"],
+            "documents": [
+                {"id": "d1f0...-id-card", "kind": "id_card", "content_type": "application/pdf"},
+                {
+                    "id": "a7c2...-registration",
+                    "kind": "registration_certificate",
+                    "content_type": "image/jpeg",
+                },
+            ],
+        },
     )
 )
 register(
@@ -399,6 +460,7 @@ register(
             "order_id": _ORDER,
             "supplier": "psa-coc",
             "certificate_document_id": "c3e9...-certificate",
+            "original_posted": False,
         },
     )
 )
@@ -411,7 +473,13 @@ register(
         CertificateShippedV1,
         None,
         "The certificate was handed to the carrier.",
-        {"order_id": _ORDER, "carrier": "colissimo", "tracking_number": "6A12345678901"},
+        {
+            "order_id": _ORDER,
+            "carrier": "colissimo",
+            "tracking_number": "6A12345678901",
+            "tracking_url": "https://www.laposte.fr/outils/suivre-vos-envois?code=6A12345678901",
+            "shipped_by": "company",
+        },
     )
 )
 register(
@@ -529,7 +597,7 @@ register(
         "gdpr",
         ("orders", "payments", "notifications", "supplier-gateway"),
         AccountDeactivatedV1,
-        None,
+        AccountDeactivatedPersonalV1,
         "The account's personal data was erased, except what a legal obligation keeps (listed with "
         "its end date).",
         {
@@ -543,6 +611,44 @@ register(
                 }
             ],
         },
+    )
+)
+
+register(
+    EventType(
+        "account.data_export_ready",
+        1,
+        "gdpr",
+        ("notifications",),
+        AccountDataExportReadyV1,
+        AccountDataExportReadyPersonalV1,
+        "The export of an account's personal data is ready: its owner is mailed the download "
+        "link, which works until it expires.",
+        {"account_id": _ACCOUNT, "expires_at": "2026-12-08T10:00:00+00:00"},
+        {
+            "email": "emilie@example.org",
+            "download_url": "https://coc.example/account/export#token=...",
+        },
+    )
+)
+register(
+    EventType(
+        "marketing.unsubscribed",
+        1,
+        "notifications",
+        ("gdpr",),
+        MarketingUnsubscribedV1,
+        MarketingUnsubscribedPersonalV1,
+        "A contact withdrew their consent to marketing mails (the one-click unsubscribe of a "
+        "marketing mail): at once and for good.",
+        {
+            "contact_id": "8e0c2f7a-1b3d-4e5f-9a6b-7c8d9e0f1a2b",
+            "account_id": _ACCOUNT,
+            "purpose": "marketing_email",
+            "withdrawn_at": "2026-12-10T09:30:00+00:00",
+            "source": "one_click",
+        },
+        {"email": "emilie@example.org"},
     )
 )
 

@@ -216,6 +216,7 @@ def placed_data(order: Order) -> dict:
         "marketing_consent": order.marketing_consent,
         "account_id": order.account_id,
         "access_token_sha256": order.access_token_sha256,
+        "vehicle_extra": dict(order.vehicle_extra or {}),
     }
 
 
@@ -340,9 +341,21 @@ def add_document(
         documents.add(document, key)
         if complete_set is not None:
             orders.save_status(order)
+            by_id = {d.id: d for d in present}
             event = uow.emit(
                 "order.documents_completed",
-                {"order_id": order_id, "document_ids": complete_set},
+                {
+                    "order_id": order_id,
+                    "document_ids": complete_set,
+                    "documents": [
+                        {
+                            "id": i,
+                            "kind": by_id[i].kind,
+                            "content_type": by_id[i].content_type,
+                        }
+                        for i in complete_set
+                    ],
+                },
                 subject=order_id,
             )
             OrderEventRepository(uow).add(
