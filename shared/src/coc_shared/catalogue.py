@@ -228,6 +228,55 @@ class MarketingUnsubscribedPersonalV1(TolerantSchema):
     email = fields.String(required=True)  # the address whose consent is withdrawn
 
 
+class InvoiceIssuedV1(TolerantSchema):
+    order_id = fields.String(required=True)
+    order_number = fields.String(load_default=None)
+    kind = fields.String(required=True, validate=validate.OneOf(("invoice", "credit_note")))
+    number = fields.String(required=True)
+    issued_at = fields.AwareDateTime(required=True)
+    total = fields.Nested(Money, required=True)
+    vat = fields.Nested(Money, required=True)
+    vat_regime = fields.String(
+        required=True, validate=validate.OneOf(("standard", "reverse_charge"))
+    )
+    business = fields.Boolean(load_default=False)
+    pdf_url = fields.String(required=True)  # opened with the order's token or the owner's token
+    list_url = fields.String(required=True)
+    resent = fields.Boolean(load_default=False)  # a staff member sent it again
+
+
+REFUND_REASONS = ("cancelled_after_payment", "duplicate_payment", "supplier_unable")
+
+
+class RefundRequestedV1(TolerantSchema):
+    order_id = fields.String(required=True)
+    refund_id = fields.String(required=True)
+    reason = fields.String(required=True, validate=validate.OneOf(REFUND_REASONS))
+    method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
+    provider = fields.String(required=True)
+    provider_transaction_id = fields.String(required=True)
+    amount = fields.Nested(Money, required=True)
+    credit_note_number = fields.String(load_default=None, allow_none=True)
+
+
+class RefundCompletedV1(TolerantSchema):
+    order_id = fields.String(required=True)
+    refund_id = fields.String(required=True)
+    method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
+    provider = fields.String(required=True)
+    provider_refund_id = fields.String(load_default=None, allow_none=True)
+    amount = fields.Nested(Money, required=True)
+
+
+class RefundFailedV1(TolerantSchema):
+    order_id = fields.String(required=True)
+    refund_id = fields.String(required=True)
+    method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
+    provider = fields.String(required=True)
+    reason = fields.String(required=True)
+    amount = fields.Nested(Money, required=True)
+
+
 @dataclass(frozen=True)
 class EventType:
     type: str
@@ -367,11 +416,11 @@ register(
         "payment.confirmed",
         1,
         "payments",
-        ("orders", "supplier-gateway", "notifications"),
+        ("orders", "supplier-gateway", "notifications", "payments"),
         PaymentConfirmedV1,
         None,
         "A payment was confirmed by the provider's server-to-server callback (at most once per "
-        "order).",
+        "order). Payments itself issues the order's invoice on it.",
         {
             "order_id": _ORDER,
             "order_number": "COC-2026-000123",
@@ -649,6 +698,94 @@ register(
             "source": "one_click",
         },
         {"email": "emilie@example.org"},
+    )
+)
+
+register(
+    EventType(
+        "invoice.issued",
+        1,
+        "payments",
+        ("notifications",),
+        InvoiceIssuedV1,
+        None,
+        "An invoice (on payment) or a credit note (on a refund) was issued, or sent again by "
+        "staff (`resent`): the customer is told where to download it.",
+        {
+            "order_id": _ORDER,
+            "order_number": "COC-2026-000123",
+            "kind": "invoice",
+            "number": "FA-00000042",
+            "issued_at": "2026-11-27T10:05:00+00:00",
+            "total": {"amount_cents": 24900, "currency": "EUR"},
+            "vat": {"amount_cents": 4150, "currency": "EUR"},
+            "vat_regime": "standard",
+            "business": False,
+            "pdf_url": f"https://payments.example/v1/orders/{_ORDER}/invoices/FA-00000042.pdf",
+            "list_url": f"https://payments.example/v1/orders/{_ORDER}/invoices",
+            "resent": False,
+        },
+    )
+)
+register(
+    EventType(
+        "refund.requested",
+        1,
+        "payments",
+        ("notifications",),
+        RefundRequestedV1,
+        None,
+        "A staff member approved a refund (cancellation after payment, duplicate payment, supplier "
+        "unable to issue); it goes back through the provider that took the money (a credit note "
+        "is issued unless the sale stands, as for a duplicate payment).",
+        {
+            "order_id": _ORDER,
+            "refund_id": "3f1c2a9e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
+            "reason": "cancelled_after_payment",
+            "method": "card",
+            "provider": "systempay",
+            "provider_transaction_id": "8a1f2c...",
+            "amount": {"amount_cents": 24900, "currency": "EUR"},
+            "credit_note_number": "AV-00000007",
+        },
+    )
+)
+register(
+    EventType(
+        "refund.completed",
+        1,
+        "payments",
+        ("notifications",),
+        RefundCompletedV1,
+        None,
+        "The provider refunded the money (for a transfer: staff sent the SEPA file to the bank).",
+        {
+            "order_id": _ORDER,
+            "refund_id": "3f1c2a9e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
+            "method": "card",
+            "provider": "systempay",
+            "provider_refund_id": "b6e1...",
+            "amount": {"amount_cents": 24900, "currency": "EUR"},
+        },
+    )
+)
+register(
+    EventType(
+        "refund.failed",
+        1,
+        "payments",
+        ("notifications",),
+        RefundFailedV1,
+        None,
+        "The provider refused or could not be reached for a refund; staff retry it.",
+        {
+            "order_id": _ORDER,
+            "refund_id": "3f1c2a9e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
+            "method": "paypal",
+            "provider": "paypal",
+            "reason": "PayPal: CAPTURE_FULLY_REFUNDED",
+            "amount": {"amount_cents": 24900, "currency": "EUR"},
+        },
     )
 )
 
