@@ -26,17 +26,63 @@ import re
 import subprocess
 import time
 
-from .bus import EXCHANGE
+from .bus import EXCHANGE, SUPPLIER_REPLIES_EXCHANGE, SUPPLIERS_EXCHANGE
 from .catalogue import all_event_types
-from .config import SERVICE_NAMES
+from .config import SERVICE_NAMES, Variable, declare, env
+
+SUPPLIER_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
+
+
+def supplier_codes(value: str) -> tuple[str, ...]:
+    codes = tuple(c.strip() for c in value.split(",") if c.strip())
+    bad = [c for c in codes if not SUPPLIER_CODE.match(c) or c == "gateway"]
+    if bad:
+        raise ValueError(
+            "expected comma-separated supplier codes (lower-case letters, digits and -; not "
+            f"'gateway'): {', '.join(bad)}"
+        )
+    return codes
+
+
+declare(
+    Variable(
+        "BUS_SUPPLIER_CODES",
+        "psa-coc,renault-coc,vag-coc,bmw-coc,mercedes-coc",
+        "Codes of the makers' COC suppliers whose integrations get a RabbitMQ user "
+        "`coc-supplier-<code>` (comma-separated; passwords from RABBITMQ_SUPPLIER_<CODE>_PASSWORD "
+        "in docker-compose): every supplier of the supplier gateway's directory.",
+        supplier_codes,
+    )
+)
 
 SUPPORT = "support"
 HASHING = "rabbit_password_hashing_sha256"
 
 
 def broker_user(prefix: str, service: str) -> str:
-    """The RabbitMQ user of ``service`` (or of the support tools, ``support``)."""
+    """The RabbitMQ user of ``service`` (or of the support tools, ``support``, or of a supplier's
+    integration, ``supplier_account(code)``)."""
     return f"{prefix}coc-{service}"
+
+
+SUPPLIER_ACCOUNT = "supplier-"
+
+
+def supplier_account(code: str) -> str:
+    """The account name of supplier ``code``'s integration (its user: ``coc-supplier-<code>``)."""
+    return SUPPLIER_ACCOUNT + code
+
+
+def supplier_of_account(account: str) -> str | None:
+    """The supplier code of a supplier integration's account, else None."""
+    if account.startswith(SUPPLIER_ACCOUNT) and account not in SERVICE_NAMES:
+        return account[len(SUPPLIER_ACCOUNT) :]
+    return None
+
+
+def supplier_accounts() -> tuple[str, ...]:
+    """The accounts of the suppliers' integrations (``BUS_SUPPLIER_CODES``)."""
+    return tuple(supplier_account(c) for c in supplier_codes(env("BUS_SUPPLIER_CODES") or ""))
 
 
 def produced_types(service: str) -> list[str]:
@@ -48,9 +94,25 @@ def permissions(prefix: str, service: str) -> dict:
     """configure / write / read regular expressions of ``service`` on the virtual host."""
     p = re.escape(prefix)
     events = f"{p}coc\\.events"
+    requests = f"{p}{re.escape(SUPPLIERS_EXCHANGE)}"
+    replies = f"{p}{re.escape(SUPPLIER_REPLIES_EXCHANGE)}"
     if service == SUPPORT:
         return {"configure": f"^{events}$", "write": f"^({events}|amq\\.default)$", "read": "^$"}
+    code = supplier_of_account(service)
+    if code is not None:  # a supplier's integration: its queue, its replies, nothing else
+        return {
+            "configure": "^$",
+            "write": f"^{replies}$",
+            "read": f"^{p}coc\\.supplier\\.{re.escape(code)}$",
+        }
     own = f"{p}coc\\.{re.escape(service)}(\\..*)?"
+    if service == "supplier-gateway":  # also the suppliers' exchanges and queues
+        queues = f"{p}coc\\.supplier\\.[a-z0-9][a-z0-9-]*"
+        return {
+            "configure": f"^({events}|{own}|{requests}|{replies}|{queues})$",
+            "write": f"^({events}|{own}|amq\\.default|{requests}|{queues})$",
+            "read": f"^({events}|{own}|{requests}|{replies})$",
+        }
     return {
         "configure": f"^({events}|{own})$",
         "write": f"^({events}|{own}|amq\\.default)$",
@@ -60,7 +122,7 @@ def permissions(prefix: str, service: str) -> dict:
 
 def topic_write(service: str) -> str:
     """The routing keys ``service`` may publish to the event exchange (none for support)."""
-    types = [] if service == SUPPORT else produced_types(service)
+    types = [] if service == SUPPORT else produced_types(service)  # none for a supplier
     return "^(" + "|".join(re.escape(t) for t in types) + ")$" if types else "^$"
 
 
@@ -93,11 +155,23 @@ def definitions(prefix: str, passwords: dict[str, str], vhost: str = "/") -> dic
                 "read": ".*",
             }
         )
+        code = supplier_of_account(service)
+        if code is not None:  # replies with its own code as routing key only
+            topics.append(
+                {
+                    "user": name,
+                    "vhost": vhost,
+                    "exchange": prefix + SUPPLIER_REPLIES_EXCHANGE,
+                    "write": f"^{re.escape(code)}$",
+                    "read": ".*",
+                }
+            )
     return {"users": users, "permissions": perms, "topic_permissions": topics}
 
 
 def all_services() -> tuple[str, ...]:
-    return (*SERVICE_NAMES, SUPPORT)
+    """Every account with a broker user: the services, support, the suppliers' integrations."""
+    return (*SERVICE_NAMES, SUPPORT, *supplier_accounts())
 
 
 def import_definitions(defs: dict) -> None:

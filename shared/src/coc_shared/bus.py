@@ -12,6 +12,16 @@ Names (``BUS_PREFIX`` is empty in production)::
     {prefix}coc.{service}.retry.{ms}ms  delay queue: TTL, then dead-lettered back to the queue
     {prefix}coc.{service}.dead          quorum queue for messages past x-delivery-limit
                                         (parked from there)
+
+The supplier gateway's exchanges with the makers' COC suppliers' integrations (their contract:
+docs/supplier-integration.md)::
+
+    {prefix}coc.suppliers               durable direct exchange of requests, routing key = supplier
+    {prefix}coc.supplier.{code}         one durable quorum queue per supplier, bound with its code
+    {prefix}coc.supplier-replies        durable topic exchange of replies, routing key = supplier
+                                        (a topic exchange so that RabbitMQ's topic permissions
+                                        hold each supplier's user to its own code)
+    {prefix}coc.supplier-gateway.replies  the gateway's quorum queue of replies, bound per supplier
 """
 
 from __future__ import annotations
@@ -31,6 +41,8 @@ from .retry import call_with_backoff
 log = get_logger(__name__)
 
 EXCHANGE = "coc.events"
+SUPPLIERS_EXCHANGE = "coc.suppliers"
+SUPPLIER_REPLIES_EXCHANGE = "coc.supplier-replies"
 HEADER_ATTEMPTS = "x-coc-attempts"
 HEADER_FIRST_FAILURE = "x-coc-first-failed-at"
 HEADER_LAST_ERROR = "x-coc-last-error"
@@ -52,6 +64,7 @@ class OutgoingMessage:
     correlation_id: str | None = None
     headers: dict = field(default_factory=dict)
     to_queue: bool = False  # True: routing_key is a queue name, sent through the default exchange
+    exchange: str | None = None  # another exchange than the events' (e.g. the suppliers')
 
 
 @dataclass
@@ -160,6 +173,61 @@ class Broker:
 
     def declare_exchange(self, channel) -> None:
         self.exchange()(channel).declare()
+
+    # the suppliers' exchanges (supplier gateway)
+    @property
+    def suppliers_exchange_name(self) -> str:
+        return self.prefix + SUPPLIERS_EXCHANGE
+
+    @property
+    def replies_exchange_name(self) -> str:
+        return self.prefix + SUPPLIER_REPLIES_EXCHANGE
+
+    def supplier_queue_name(self, code: str) -> str:
+        return f"{self.prefix}coc.supplier.{code}"
+
+    def replies_queue_name(self, service: str = "supplier-gateway") -> str:
+        return f"{self.queue_name(service)}.replies"
+
+    def suppliers_exchange(self) -> Exchange:
+        return Exchange(self.suppliers_exchange_name, type="direct", durable=True)
+
+    def replies_exchange(self) -> Exchange:
+        return Exchange(self.replies_exchange_name, type="topic", durable=True)
+
+    def supplier_queue(self, code: str) -> Queue:
+        """A supplier's queue of requests (quorum; its integration consumes it)."""
+        return Queue(
+            self.supplier_queue_name(code),
+            exchange=self.suppliers_exchange(),
+            routing_key=code,
+            durable=True,
+            queue_arguments={} if self.memory else {"x-queue-type": "quorum"},
+        )
+
+    def replies_queue(self, codes: list[str], service: str = "supplier-gateway") -> Queue:
+        """The gateway's queue of replies, bound with each supplier's code."""
+        exchange = self.replies_exchange()
+        name = self.replies_queue_name(service)
+        return Queue(
+            name,
+            bindings=[binding(exchange, routing_key=c) for c in sorted(codes)],
+            durable=True,
+            queue_arguments=self._quorum_args(self.dead_queue_name(name)),
+        )
+
+    def declare_suppliers(
+        self, channel, queue_codes: list[str], reply_codes: list[str], service="supplier-gateway"
+    ) -> None:
+        """The suppliers' exchanges, a queue per supplier in ``queue_codes`` and the gateway's
+        replies queue bound for ``reply_codes`` (with its dead queue)."""
+        self.suppliers_exchange()(channel).declare()
+        self.replies_exchange()(channel).declare()
+        for code in queue_codes:
+            self.supplier_queue(code)(channel).declare()
+        replies = self.replies_queue(reply_codes, service)
+        self.dead_queue(replies.name)(channel).declare()
+        replies(channel).declare()
 
     def declare_service(self, channel, service: str, event_types: list[str], retry_delays) -> Queue:
         """Declare the exchange, the service's queue and bindings, its dead queue and delay
@@ -282,7 +350,7 @@ class Publisher:
         headers = dict(msg.headers)
         self._producer.publish(
             msg.body,
-            exchange="" if msg.to_queue else self.broker.exchange_name,
+            exchange="" if msg.to_queue else (msg.exchange or self.broker.exchange_name),
             routing_key=msg.routing_key,
             content_type="application/json",
             content_encoding="utf-8",
@@ -346,7 +414,7 @@ class Publisher:
         channel = self._channel
         for msg in messages:
             if not msg.to_queue:
-                exchange = self.broker.exchange_name
+                exchange = msg.exchange or self.broker.exchange_name
                 routes = channel.typeof(exchange).lookup(
                     channel.get_table(exchange), exchange, msg.routing_key, None
                 )

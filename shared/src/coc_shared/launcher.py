@@ -239,6 +239,11 @@ def broker_accounts(data_dir: str) -> dict[str, str]:
             json.dump({s: secrets.token_hex(16) for s in broker_users.all_services()}, f)
     with open(path) as f:
         passwords = json.load(f)
+    missing = [s for s in broker_users.all_services() if s not in passwords]
+    if missing:  # accounts added since the file was made (e.g. a supplier's integration)
+        passwords.update({s: secrets.token_hex(16) for s in missing})
+        with open(path, "w") as f:
+            json.dump(passwords, f)
     prefix = env("BUS_PREFIX") or ""
     broker_users.import_definitions(broker_users.definitions(prefix, passwords))
     admin = env("RABBITMQ_URL")

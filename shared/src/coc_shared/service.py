@@ -73,6 +73,9 @@ class ServiceDefinition:
     # The service's own configuration object, built once from its declared variables (and the
     # raw overrides of ``Settings.extra``); available as ``runtime.config``.
     config: Callable[[dict], object] | None = None
+    # Broker declarations of the service besides its event queues (e.g. the supplier gateway's
+    # exchanges and queues of the suppliers): function(runtime, channel), run by `migrate`.
+    topology: Callable[[Runtime, object], None] | None = None
 
     @property
     def schema(self) -> str:
@@ -159,6 +162,8 @@ class Runtime:
                 )
             else:
                 self.broker.declare_exchange(channel)
+            if self.definition.topology is not None:
+                self.definition.topology(self, channel)
         finally:
             conn.release()
 
