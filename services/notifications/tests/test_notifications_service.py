@@ -31,12 +31,14 @@ def runtime(runtime_factory):
 
 
 def effects(rt: Runtime, event) -> int:
-    """How many rows the handling of ``event`` left in the service's own tables."""
-    return count_rows(rt, tables.notifications, tables.notifications.c.event_id == event.id)
+    """How many mails the handling of ``event`` recorded."""
+    return count_rows(rt, tables.mails, tables.mails.c.source_id == event.id)
 
 
 def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
-    assert_migrated(runtime, {"notifications"}, "notifications_0003")
+    assert_migrated(
+        runtime, {"mails", "order_recipients", "contacts", "campaigns"}, "notifications_0004"
+    )
 
 
 def test_migrations_create_exactly_the_tables_of_the_metadata(runtime):
@@ -69,32 +71,7 @@ def test_health_readiness_and_staff_only_routes(runtime):
             "has_recipient": True,
         }
     ]
-
-
-def recipients(rt: Runtime, order_id: str) -> list:
-    with rt.engine.connect() as conn:
-        return (
-            conn.execute(
-                select(tables.notifications.c.recipient_email).where(
-                    tables.notifications.c.order_id == order_id
-                )
-            )
-            .scalars()
-            .all()
-        )
-
-
-def kept_for_account(rt: Runtime, account_id: str) -> list:
-    t = tables.notifications
-    with rt.engine.connect() as conn:
-        return [
-            tuple(r)
-            for r in conn.execute(
-                select(t.c.template, t.c.recipient_email, t.c.confirmation_url)
-                .where(t.c.account_id == account_id)
-                .order_by(t.c.id)
-            )
-        ]
+    assert client.get("/v1/staff/mails").status_code == 401
 
 
 def email_change(account_id: str):
@@ -103,50 +80,9 @@ def email_change(account_id: str):
     event.subject = account_id
     event.personal = {
         "email": f"new.{uuid.uuid4().hex[:6]}@example.org",
-        "confirmation_url": f"https://coc.example/confirm?token={uuid.uuid4().hex}",
+        "confirmation_url": f"https://coc.example/confirm#token={uuid.uuid4().hex}",
     }
     return event
-
-
-def test_an_email_change_keeps_the_new_address_and_the_link_until_the_account_is_deactivated(
-    runtime,
-):
-    account_id, other_account = str(uuid.uuid4()), str(uuid.uuid4())
-    change, other = email_change(account_id), email_change(other_account)
-    for e in (change, other):
-        handle(runtime, e)
-    assert kept_for_account(runtime, account_id) == [
-        ("email_change_confirmation", change.personal["email"], change.personal["confirmation_url"])
-    ]
-    deactivated = fresh_example("account.deactivated")
-    deactivated.data = {**deactivated.data, "account_id": account_id}
-    handle(runtime, deactivated)
-    assert kept_for_account(runtime, account_id) == [
-        ("email_change_confirmation", None, None),
-        ("account_deactivated", None, None),
-    ]
-    assert kept_for_account(runtime, other_account) == [
-        ("email_change_confirmation", other.personal["email"], other.personal["confirmation_url"])
-    ]
-    # a late delivery for the erased account keeps nothing personal
-    late = email_change(account_id)
-    handle(runtime, late)
-    assert kept_for_account(runtime, account_id)[-1] == ("email_change_confirmation", None, None)
-
-
-def test_an_account_deactivation_erases_the_addresses_kept_for_the_account(runtime):
-    account_id = str(uuid.uuid4())
-    mine, other = fresh_example("order.placed"), fresh_example("order.placed")
-    mine.data = {**mine.data, "account_id": account_id}
-    deactivated = fresh_example("account.deactivated")
-    deactivated.data = {**deactivated.data, "account_id": account_id}
-    for e in (mine, other):
-        handle(runtime, e)
-    assert recipients(runtime, mine.data["order_id"]) == ["emilie@example.org"]
-    handle(runtime, deactivated)
-    assert recipients(runtime, mine.data["order_id"]) == [None]
-    assert recipients(runtime, other.data["order_id"]) == ["emilie@example.org"]
-    assert effects(runtime, deactivated) == 1
 
 
 @pytest.fixture
@@ -159,13 +95,41 @@ def producer(runtime, start_with_producer):
 def test_an_email_change_from_the_broker_is_recorded_for_the_new_address(runtime, producer):
     account_id = str(uuid.uuid4())
     event = publish(producer, email_change(account_id))
-    wait_until(lambda: effects(runtime, event) == 1, message="email change notification recorded")
-    assert kept_for_account(runtime, account_id) == [
-        ("email_change_confirmation", event.personal["email"], event.personal["confirmation_url"])
-    ]
+    wait_until(lambda: effects(runtime, event) == 1, message="email change mail recorded")
+    t = tables.mails
+    with runtime.engine.connect() as conn:
+        row = conn.execute(
+            select(t.c.template, t.c.to_address, t.c.secret_url, t.c.status).where(
+                t.c.source_id == event.id
+            )
+        ).one()
+    assert tuple(row) == (
+        "email_change_confirmation",
+        event.personal["email"],
+        event.personal["confirmation_url"],
+        "pending",
+    )
 
 
 def test_an_event_from_the_broker_has_one_effect_even_when_published_twice(runtime, producer):
     assert_one_effect_when_published_twice(
         runtime, producer, lambda: fresh_example("order.placed"), effects, "notification recorded"
     )
+
+
+def test_handles_exactly_the_event_types_the_catalogue_lists_it_as_a_consumer_of():
+    from coc_notifications.domain.model import TEMPLATES
+    from coc_shared.catalogue import all_event_types
+
+    consumed = {e.type for e in all_event_types() if "notifications" in e.consumers}
+    assert set(definition.handlers(None)) == consumed == set(TEMPLATES)
+
+
+def test_the_transfer_reference_is_the_one_payments_matches_statements_with():
+    """coc_shared.transfer took coc_payments.domain.references' function; until payments imports
+    it from there, both must give the same reference."""
+    from coc_payments.domain.references import creditor_reference as payments_reference
+    from coc_shared.transfer import creditor_reference
+
+    numbers = ["COC-2026-000123", "COC-2027-999999", "x" * 40, "coc-2026-7", "--"]
+    assert [creditor_reference(n) for n in numbers] == [payments_reference(n) for n in numbers]

@@ -1,40 +1,105 @@
-"""Event handlers of the notifications service: thin, the rules are in ``domain``.
+"""Event handlers of the notifications service: they only record what is *to send* (the sender
+loop sends it), through the handler's unit-of-work API; the rules are in ``domain``.
 
-Each runs inside the consumer's transaction (``ctx.conn``); the inbox already drops a redelivered
-event, and the repository records one notification per event, so a handler has one effect.
+Each runs inside the consumer's transaction; the inbox already drops a redelivered event, and a
+mail is recorded once per (event, template, recipient), so a handler has one effect.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+from functools import partial
+
 from coc_shared.consumer import Handler, HandlerContext
-from coc_shared.envelope import Event
+from coc_shared.deactivation import AccountDeactivation, AccountDeactivationRepository
+from coc_shared.envelope import Event, utcnow
 
-from ..adapters.repository import NotificationRepository
-from ..domain.model import TEMPLATES, Notification
+from ..adapters import tables
+from ..adapters.repository import ContactRepository, MailRepository, RecipientRepository
+from ..domain.model import (
+    STORY_ENDS,
+    TEMPLATES,
+    Mail,
+    OrderRecipient,
+    address_hash,
+    contact_after_order,
+)
 
 
-def record_notification(event: Event, ctx: HandlerContext) -> None:
-    notification = Notification.for_event(event.id, event.type, event.data, event.personal)
-    notifications = NotificationRepository(ctx)
-    if notifications.exists(event.id):
+def _account_erased(ctx: HandlerContext, account_id: str | None) -> bool:
+    return account_id is not None and AccountDeactivationRepository(
+        ctx, tables.account_deactivations
+    ).recorded(account_id)
+
+
+def record_mail(event: Event, ctx: HandlerContext, retention_days: int = 30) -> None:
+    mail = Mail.for_event(event.id, event.type, event.data, event.personal)
+    recipients = RecipientRepository(ctx)
+    if mail.order_id is not None and mail.account_id is None:
+        known = recipients.get(mail.order_id)
+        if known is not None and known.account_id:
+            mail = replace(mail, account_id=known.account_id)
+    if _account_erased(ctx, mail.account_id):
+        # late for an account already erased: recorded as dropped, nothing personal kept
+        mail = mail.dropped("the account was deactivated")
+    MailRepository(ctx).add(mail)
+    if event.type in STORY_ENDS:
+        recipients.schedule_erasure(mail.order_id, utcnow() + timedelta(days=retention_days))
+
+
+def order_placed(event: Event, ctx: HandlerContext, retention_days: int = 30) -> None:
+    """The order's recipient and facts are kept for its later mails, the marketing consent goes
+    to the contacts, and the order's own mail is recorded."""
+    recipient = OrderRecipient.from_placed(event.data, event.personal)
+    if _account_erased(ctx, recipient.account_id):
         return
-    if notification.account_id and notifications.account_deactivated(notification.account_id):
-        # Late for an account already erased (a retried delivery): nothing personal is kept.
-        notification = notification.without_personal_data()
-    notifications.add(notification)
+    RecipientRepository(ctx).add(recipient)
+    contacts = ContactRepository(ctx)
+    contact = contacts.by_address(recipient.email, lock=True)
+    updated = contact_after_order(
+        contact,
+        recipient.email,
+        recipient.account_id,
+        bool(event.data.get("marketing_consent")),
+        event.id,
+        event.occurred_at,
+    )
+    if updated is not None:
+        (contacts.add if contact is None else contacts.save)(updated)
+    record_mail(event, ctx, retention_days)
 
 
-def record_account_deactivated(event: Event, ctx: HandlerContext) -> None:
-    notification = Notification.for_event(event.id, event.type, event.data, event.personal)
-    notifications = NotificationRepository(ctx)
-    notifications.erase_personal_data(notification.account_id)
-    if not notifications.exists(event.id):
-        notifications.add(notification)
+def account_deactivated(event: Event, ctx: HandlerContext) -> None:
+    """The confirmation is recorded to the address the event names (else the account's last
+    known one), and everything else kept for the account is erased: its pending mails dropped,
+    its recipients, contacts and the hashes of its sent mails."""
+    deactivation = AccountDeactivation.from_message(event.id, event.data)
+    deactivations = AccountDeactivationRepository(ctx, tables.account_deactivations)
+    if deactivations.recorded(deactivation.account_id):
+        return
+    account_id = deactivation.account_id
+    recipients, mails = RecipientRepository(ctx), MailRepository(ctx)
+    orders = recipients.orders_of_account(account_id)
+    mail = Mail.for_event(event.id, event.type, event.data, event.personal)
+    known = [o for o in orders if o.email]
+    if mail.to_address is None and known:
+        mail = replace(mail, to_address=known[-1].email, to_name=known[-1].first_name)
+    addresses = [o.email for o in known] + ([mail.to_address] if mail.to_address else [])
+    mails.erase_for_account(account_id, [o.order_id for o in orders])
+    recipients.erase_for_account(account_id, utcnow())
+    ContactRepository(ctx).erase_for_account(account_id, sorted(map(address_hash, addresses)))
+    deactivations.add(deactivation)
+    mails.add(mail)  # after the erasure: the confirmation itself is not dropped
 
 
-def handlers(_runtime=None) -> dict[str, Handler]:
+def handlers(runtime=None) -> dict[str, Handler]:
     """The event types the notifications service consumes (the catalogue's ``consumers``) and their
     handlers."""
-    table: dict[str, Handler] = {event_type: record_notification for event_type in TEMPLATES}
-    table["account.deactivated"] = record_account_deactivated
+    days = runtime.config.recipient_retention_days if runtime is not None else 30
+    table: dict[str, Handler] = {
+        event_type: partial(record_mail, retention_days=days) for event_type in TEMPLATES
+    }
+    table["order.placed"] = partial(order_placed, retention_days=days)
+    table["account.deactivated"] = account_deactivated
     return table
