@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(__file__))  # orders_helpers
 
 CUSTOMER_SECRET = "customer-secret-" + "y" * 32
 DOCUMENT_KEY = base64.b64encode(b"k" * 32).decode()
+DOCUMENT_LINK_SECRET = "document-link-secret-" + "z" * 32
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -38,6 +39,7 @@ def s3_endpoint():
 def orders_extra(s3_endpoint: str, **overrides) -> dict:
     extra = {
         "ORDERS_DOCUMENT_KEY": DOCUMENT_KEY,
+        "ORDERS_DOCUMENT_LINK_SECRET": DOCUMENT_LINK_SECRET,
         "ORDERS_DOCUMENT_STORE": "s3",
         "ORDERS_S3_ENDPOINT_URL": s3_endpoint,
         "ORDERS_S3_BUCKET": "coc-test-" + uuid.uuid4().hex[:8],

@@ -227,6 +227,71 @@ class DocumentRepository:
             t = tables.order_documents
             self.uow.change(t, {"rejected_at": at}, t.c.id.in_([d.id for d in documents]))
 
+    def stored(self, document_id: str) -> StoredDocument | None:
+        """A document with where its file is and its order's status (for a supplier's link)."""
+        d, o = tables.order_documents, tables.orders
+        row = self.uow.execute(
+            select(
+                d.c.id,
+                d.c.order_id,
+                d.c.kind,
+                d.c.content_type,
+                d.c.storage_key,
+                d.c.erased_at,
+                o.c.status.label("order_status"),
+            )
+            .select_from(d.join(o, o.c.id == d.c.order_id))
+            .where(d.c.id == document_id)
+        ).first()
+        return StoredDocument(**row._mapping) if row is not None else None
+
+    def of_account(self, account_id: str) -> list[StoredDocument]:
+        """The documents not erased yet of the account's orders."""
+        d, o = tables.order_documents, tables.orders
+        rows = self.uow.execute(
+            select(
+                d.c.id,
+                d.c.order_id,
+                d.c.kind,
+                d.c.content_type,
+                d.c.storage_key,
+                d.c.erased_at,
+                o.c.status.label("order_status"),
+            )
+            .select_from(d.join(o, o.c.id == d.c.order_id))
+            .where(o.c.account_id == account_id, d.c.erased_at.is_(None))
+        ).all()
+        return [StoredDocument(**r._mapping) for r in rows]
+
+    def erase(self, documents: list[StoredDocument], at: datetime) -> None:
+        """Register that these documents' files are erased (their links no longer open them)."""
+        if documents:
+            t = tables.order_documents
+            self.uow.change(t, {"erased_at": at}, t.c.id.in_([d.id for d in documents]))
+
+    def record_download(self, document: StoredDocument, supplier: str, client_ip: str) -> None:
+        self.uow.add(
+            tables.document_downloads,
+            {
+                "document_id": document.id,
+                "order_id": document.order_id,
+                "supplier": supplier,
+                "downloaded_at": utcnow(),
+                "client_ip": client_ip[:64],
+            },
+        )
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    id: str
+    order_id: str
+    kind: str
+    content_type: str
+    storage_key: str
+    erased_at: datetime | None
+    order_status: str
+
 
 @dataclass(frozen=True)
 class IdempotencyRecord:

@@ -94,7 +94,22 @@ order_documents = Table(
     Column("uploaded_at", DateTime(timezone=True), nullable=False),
     # orders_0003: refused by the supplier (documents.rejected_by_supplier); no longer counts
     Column("rejected_at", DateTime(timezone=True), nullable=True),
+    # orders_0006: the file was erased (its account deactivated); its links no longer open it
+    Column("erased_at", DateTime(timezone=True), nullable=True),
     Index("ix_order_documents_order_id", "order_id"),
+)
+
+# orders_0006: every download of a document by a supplier through a signed link
+document_downloads = Table(
+    "document_downloads",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("document_id", String(36), nullable=False),
+    Column("order_id", String(36), nullable=False),
+    Column("supplier", String(64), nullable=False),
+    Column("downloaded_at", DateTime(timezone=True), nullable=False),
+    Column("client_ip", String(64), nullable=False),
+    Index("ix_document_downloads_document_id", "document_id"),
 )
 
 idempotency_keys = Table(

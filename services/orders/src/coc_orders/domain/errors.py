@@ -67,3 +67,10 @@ class TooLarge(OrdersError):
 
 class NotConfigured(OrdersError):
     """Something this request needs is not configured (e.g. the documents' encryption key)."""
+
+
+class LinkNotValid(OrdersError):
+    """A supplier's document link that was not signed for this supplier and document, or expired
+    (403)."""
+
+    default_message = "this link is not valid"

@@ -17,6 +17,7 @@ from ..domain.errors import (
     AccountGone,
     Conflict,
     InvalidCredentials,
+    LinkNotValid,
     NotConfigured,
     NotFound,
     OrdersError,
@@ -29,12 +30,16 @@ from ..service_layer.orders import Credentials
 from . import schemas as s
 from .context import orders_app
 
+# an order whose supplier delivered the certificate (the supplier gateway serves it)
+CERTIFICATE_STATUSES = ("certificate_received", "shipped", "delivered")
+
 # the answer to each refusal (a subclass takes its nearest ancestor's)
 STATUS_OF: dict[type[OrdersError], int] = {
     ValidationFailed: 422,
     NotFound: 404,
     AccountGone: 401,
     InvalidCredentials: 401,
+    LinkNotValid: 403,
     Conflict: 409,
     TooLarge: 413,
     UnsupportedMedia: 415,
@@ -43,6 +48,7 @@ STATUS_OF: dict[type[OrdersError], int] = {
 ERRORS = {
     400: "Bad request",
     401: "No or bad credentials",
+    403: "A link not signed for this supplier and document, or expired",
     404: "No such resource (or not yours)",
     409: "Conflict",
     413: "File larger than 10 MB",
@@ -159,6 +165,8 @@ def render_order(
             "payment": orders_app().config.payment_url.format(order_id=order.id),
         },
     }
+    if order.status in CERTIFICATE_STATUSES:
+        body["links"]["certificate"] = orders_app().config.certificate_url.format(order_id=order.id)
     if access_token:
         body["access_token"] = access_token
     if timeline is not None:

@@ -15,7 +15,14 @@ from flask import Flask
 from flask_smorest import Api
 
 from ..service_layer.orders import MAX_DOCUMENT_BYTES
-from . import accounts_routes, orders_routes, pages, schemas, staff_routes
+from . import (
+    accounts_routes,
+    orders_routes,
+    pages,
+    schemas,
+    staff_routes,
+    supplier_documents_routes,
+)
 from .common import install_error_handlers
 from .context import EXTENSION, OrdersApp
 from .limits import install_rate_limits
@@ -60,4 +67,5 @@ def register_api(app: Flask, runtime) -> None:
     )
     api.register_blueprint(orders_routes.blp)
     api.register_blueprint(accounts_routes.blp)
+    api.register_blueprint(supplier_documents_routes.blp)
     install_rate_limits(app, runtime, context.config)

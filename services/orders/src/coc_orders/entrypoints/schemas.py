@@ -125,6 +125,12 @@ class LinksSchema(Schema):
     self = fields.String(required=True)
     documents = fields.String(required=True)
     payment = fields.String(required=True)
+    certificate = fields.String(
+        metadata={
+            "description": "once the supplier delivered the certificate: where to download it "
+            "(the supplier gateway, with the same credentials as this order)"
+        }
+    )
 
 
 class TimelineEntrySchema(Schema):

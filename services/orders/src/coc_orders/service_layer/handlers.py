@@ -14,13 +14,15 @@ An event whose content cannot be recorded raises ``InvalidEvent`` (a ``Permanent
 ``documents.rejected_by_supplier``, when applied, also makes the order require the requested
 documents again (the ones uploaded of those kinds no longer count). ``payment.refunded`` is
 recorded in the timeline and moves nothing (``lifecycle.RECORDED_ONLY``). ``account.deactivated``
-is recorded once (``coc_shared.deactivation``).
+is recorded once (``coc_shared.deactivation``) and erases the files of the account's orders'
+documents (``supplier_documents.erase_account_documents``).
 """
 
 from __future__ import annotations
 
 from coc_shared.consumer import Handler, HandlerContext
 from coc_shared.deactivation import account_deactivated_handler
+from coc_shared.documents import open_store
 from coc_shared.envelope import Event, utcnow
 from coc_shared.errors import PermanentError
 from coc_shared.logging import get_logger
@@ -28,6 +30,7 @@ from coc_shared.logging import get_logger
 from ..adapters import tables
 from ..adapters.repository import DocumentRepository, OrderEventRepository, OrderRepository
 from ..domain.model import LIFECYCLE_MILESTONES, RECORDED_FACTS, Order, OrderEvent
+from .supplier_documents import erase_account_documents
 
 log = get_logger(__name__)
 
@@ -127,12 +130,37 @@ def record_order_fact(event: Event, ctx: HandlerContext) -> None:
     timeline.add(order_event, outcome="recorded", status_after=None)
 
 
-def handlers(_runtime=None) -> dict[str, Handler]:
+def document_erasure(runtime):
+    """``account.deactivated``'s erasure: the files of the account's orders' documents are deleted
+    from the store and the documents marked erased (a supplier's link to one answers 404). The
+    store is opened at the first erasure; without a runtime (unit tests) nothing is erased."""
+    if runtime is None or runtime.config is None:
+        return None
+    store = {}
+
+    def storage():
+        if "store" not in store:
+            store["store"] = open_store(runtime.config.store, runtime.settings.embedded)
+        return store["store"]
+
+    def erase(uow, deactivation) -> None:
+        erased = erase_account_documents(storage, uow, deactivation.account_id)
+        if erased:
+            log.info(
+                "account.documents_erased", account_id=deactivation.account_id, documents=erased
+            )
+
+    return erase
+
+
+def handlers(runtime=None) -> dict[str, Handler]:
     """The event types the orders service consumes (the catalogue's ``consumers``) and their
     handlers."""
     table: dict[str, Handler] = {
         event_type: apply_order_event for event_type in LIFECYCLE_MILESTONES
     }
     table.update({event_type: record_order_fact for event_type in RECORDED_FACTS})
-    table["account.deactivated"] = account_deactivated_handler(tables.account_deactivations)
+    table["account.deactivated"] = account_deactivated_handler(
+        tables.account_deactivations, document_erasure(runtime)
+    )
     return table
