@@ -19,7 +19,13 @@ from coc_shared.tokens import new_staff_keys
 PUBLIC = new_staff_keys()[1]
 
 # Variables of the shared library that Settings does not hold (read with env() where needed).
-NOT_IN_SETTINGS = {"STAFF_TOKEN", "STAFF_TOKEN_PRIVATE_KEY", "RUN_DATA_DIR", "CI"}
+NOT_IN_SETTINGS = {
+    "STAFF_TOKEN",
+    "STAFF_TOKEN_PRIVATE_KEY",
+    "RUN_DATA_DIR",
+    "CI",
+    "PROMETHEUS_MULTIPROC_DIR",
+}
 SHARED_VARIABLES = {
     "DATABASE_URL",
     "PARKING_DATABASE_URL",
@@ -49,6 +55,8 @@ SHARED_VARIABLES = {
     "RABBITMQ_CA_FILE",
     "BUS_VERIFY_PUBLISHERS",
     "CI",
+    "WORKER_PORT",
+    "PROMETHEUS_MULTIPROC_DIR",
 }
 
 CUSTOM = {

@@ -249,6 +249,19 @@ _SHARED = declare(
         "NOTIFICATIONS_PORT", "8004", "HTTP port of the notifications service.", integer(1, 65535)
     ),
     Variable("GDPR_PORT", "8005", "HTTP port of the gdpr service.", integer(1, 65535)),
+    Variable(
+        "WORKER_PORT",
+        None,
+        "HTTP port of a worker's `/metrics`, `/healthz` and `/readyz`; unset means the service's "
+        "API port + 1000 (orders 9001, payments 9002 …); 0 turns the listener off.",
+        integer(0, 65535),
+    ),
+    Variable(
+        "PROMETHEUS_MULTIPROC_DIR",
+        None,
+        "Folder where each process of a multi-process API (gunicorn) writes its metrics, so that "
+        "`/metrics` adds them up (read by prometheus_client; the images set it).",
+    ),
     Variable("LOG_LEVEL", "INFO", "Minimum level of the JSON log lines.", log_level),
     Variable(
         "CONSUMER_PREFETCH",
@@ -389,6 +402,7 @@ class Settings:
     customer_token_secret: str | None = None
     rabbitmq_ca_file: str | None = None
     verify_publishers: bool = True
+    worker_port: int | None = None  # None: http_port + 1000; 0: no listener
     extra: dict = field(default_factory=dict)
 
     @property
@@ -405,8 +419,15 @@ class Settings:
         names = [
             n
             for n in _SHARED
-            if not n.endswith("_PORT")
-            and n not in ("STAFF_TOKEN", "STAFF_TOKEN_PRIVATE_KEY", "RUN_DATA_DIR", "CI")
+            if (not n.endswith("_PORT") or n == "WORKER_PORT")
+            and n
+            not in (
+                "STAFF_TOKEN",
+                "STAFF_TOKEN_PRIVATE_KEY",
+                "RUN_DATA_DIR",
+                "CI",
+                "PROMETHEUS_MULTIPROC_DIR",
+            )
         ]
         port = port_variable(service)
         v = load([ENV_VARS[n] for n in names] + ([ENV_VARS[port]] if port in ENV_VARS else []))
@@ -432,6 +453,7 @@ class Settings:
             customer_token_secret=v["CUSTOMER_TOKEN_SECRET"],
             rabbitmq_ca_file=v["RABBITMQ_CA_FILE"],
             verify_publishers=v["BUS_VERIFY_PUBLISHERS"],
+            worker_port=v["WORKER_PORT"],
         )
         values.update(overrides)
         return cls(**values)

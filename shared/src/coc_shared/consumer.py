@@ -29,6 +29,7 @@ import kombu
 from sqlalchemy import Engine, Table, select
 from sqlalchemy.exc import IntegrityError
 
+from . import metrics
 from .broker_users import SUPPORT, broker_user
 from .bus import (
     HEADER_ATTEMPTS,
@@ -434,8 +435,10 @@ class EventConsumer:
                     continue
                 ctx = HandlerContext(conn, item.event, self.service, self.outbox, self.statements)
                 try:
+                    started = time.perf_counter()
                     self.handlers[item.event.type](item.event, ctx)
                     ctx.flush()
+                    self._timed(item, started)
                 except Exception as exc:
                     if is_infrastructure_error(exc):
                         raise
@@ -482,7 +485,37 @@ class EventConsumer:
         """Attempts within this delivery: a few on the first, one on each delayed redelivery."""
         return self.quick_attempts if int(item.headers.get(HEADER_DELAYED, 0) or 0) == 0 else 1
 
+    def _label(self, item: _Item) -> str:
+        """The event type as a metrics label: only the types this service handles (a forged or
+        garbled message must not make up new label values)."""
+        return (
+            item.event.type
+            if item.event is not None and item.event.type in self.handlers
+            else "(other)"
+        )
+
+    def _timed(self, item: _Item, started: float) -> None:
+        metrics.HANDLER_SECONDS.labels(self.service, self._label(item)).observe(
+            time.perf_counter() - started
+        )
+
+    def _count(self, batch: list[_Item]) -> None:
+        for item in batch:
+            kind = self._label(item)
+            metrics.EVENTS_CONSUMED.labels(self.service, kind).inc()
+            if item.outcome == "done":
+                metrics.EVENTS_HANDLED.labels(self.service, kind).inc()
+            elif item.outcome == "duplicate":
+                metrics.EVENTS_DUPLICATE.labels(self.service, kind).inc()
+            elif item.outcome == "retry":
+                metrics.EVENTS_RETRIED.labels(self.service, kind).inc()
+            elif item.outcome == "park":
+                metrics.EVENTS_PARKED.labels(self.service, kind, type(item.error).__name__).inc()
+                if isinstance(item.error, ForgedEvent):
+                    metrics.EVENTS_REFUSED.labels(self.service, kind).inc()
+
     def _record_failure(self, item: _Item, exc: BaseException, attempt: int, quick: int) -> None:
+        metrics.EVENTS_FAILED.labels(self.service, self._label(item)).inc()
         self._fail(item, exc, permanent=isinstance(exc, PERMANENT_ERRORS))
         with bound_context(
             event_id=item.event.id, correlation_id=item.event.correlation_id, order_id=item.order_id
@@ -509,7 +542,9 @@ class EventConsumer:
                 savepoint = conn.begin_nested()
                 try:
                     ctx = HandlerContext(conn, event, self.service, self.outbox, self.statements)
+                    started = time.perf_counter()
                     handler(event, ctx)
+                    self._timed(item, started)
                     ctx.add(
                         self.inbox,
                         {
@@ -566,6 +601,7 @@ class EventConsumer:
             elif item.outcome == "park":
                 self._park(item, stop)
         settled = [i for i in batch if i.outcome in ("done", "duplicate", "retry", "park")]
+        self._count(settled)
         if not self.broker.memory and len(settled) == len(batch) == len(self._unacked_tags(batch)):
             # Every message delivered so far on this channel is settled: one ack covers them all.
             last = max(batch, key=lambda i: i.message.delivery_tag)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 import uuid
 
 import structlog
@@ -135,6 +136,28 @@ def bind_order_story(order_id: str) -> None:
     g._story = True
 
 
+def _install_metrics(app: Flask) -> None:
+    """Every answer counted by route and status, and timed (``metrics``)."""
+
+    @app.before_request
+    def _clock():
+        g._started = time.perf_counter()
+
+    @app.after_request
+    def _measure(response):
+        from .metrics import HTTP_REQUESTS, HTTP_SECONDS
+
+        route = request.url_rule.rule if request.url_rule is not None else "(no route)"
+        service = app.config["COC_SETTINGS"].service if "COC_SETTINGS" in app.config else app.name
+        HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
+        started = g.get("_started")
+        if started is not None:
+            HTTP_SECONDS.labels(service, request.method, route).observe(
+                time.perf_counter() - started
+            )
+        return response
+
+
 def install_common(app: Flask) -> None:
     """Correlation id on every request and response, bounded inputs (``guards``), JSON errors,
     no stack trace to clients, the security headers on every answer."""
@@ -156,6 +179,8 @@ def install_common(app: Flask) -> None:
         g._log_ctx.__enter__()
 
     install_guards(app)  # after the correlation id: its refusals carry it
+
+    _install_metrics(app)
 
     @app.after_request
     def _stamp(response):
@@ -190,6 +215,15 @@ def install_common(app: Flask) -> None:
 
 def health_blueprint(runtime) -> Blueprint:
     bp = Blueprint("health", __name__)
+
+    @bp.get("/metrics")
+    def metrics():
+        from .metrics import exposition
+
+        body, content_type = exposition(runtime)
+        return current_app.response_class(
+            body, mimetype=content_type.split(";")[0], headers={"Content-Type": content_type}
+        )
 
     @bp.get("/healthz")
     def healthz():

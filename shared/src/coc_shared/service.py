@@ -35,6 +35,7 @@ from .outbox import OutboxRelay
 from .parking import ParkingStore
 from .tables import OPS_SCHEMA, messaging_tables
 from .unit_of_work import StatementCache, UnitOfWork
+from .worker_http import WorkerListener, worker_port
 
 log = get_logger(__name__)
 OPS_MIGRATIONS = package_migrations(__file__)
@@ -67,6 +68,9 @@ class ServiceDefinition:
     # Loops of the service's worker besides the consumer and the relay (e.g. a sender that
     # delivers what handlers recorded "to send"): name -> function(runtime, stop), run until stop.
     loops: Callable[[Runtime], dict[str, Callable[[threading.Event], None]]] | None = None
+    # How much each of those loops has still to do (``/metrics``' coc_sender_backlog): name ->
+    # function() -> count.
+    backlogs: Callable[[Runtime], dict[str, Callable[[], int]]] | None = None
     # For `make run` only: the sandboxes of the outside parties this service talks to, given the
     # run's data folder (started before the services, stopped with them).
     sandboxes: Callable[[str], list[Sandbox]] | None = None
@@ -312,17 +316,26 @@ def main(definition: ServiceDefinition, argv: list[str] | None = None) -> int:
         loops=args.command == "worker",
     )
     log.info("worker.started", pid=os.getpid(), parts=[t.name for t in threads])
+    listener = None
+    port = worker_port(runtime.settings)
+    if port:
+        try:
+            listener = WorkerListener(runtime, threads, port)
+            listener.start()
+        except OSError as exc:  # the work goes on; the missing probes say so
+            log.error("worker.http_unavailable", port=port, error=str(exc))
+    code = 0
     while not stop.is_set():
         stop.wait(1.0)
         if not all(t.is_alive() for t in threads):
             log.error("worker.thread_died", threads=[t.name for t in threads if not t.is_alive()])
             stop.set()
-            for t in threads:
-                t.join(timeout=10)
-            return 1
+            code = 1
     for t in threads:
         t.join(timeout=10)
-    return 0
+    if listener is not None:
+        listener.stop()
+    return code
 
 
 def wsgi_app(definition: ServiceDefinition) -> Flask:

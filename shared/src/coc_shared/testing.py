@@ -274,6 +274,8 @@ def service_env(settings: Settings) -> dict:
             "QUEUE_DELIVERY_LIMIT": str(settings.delivery_limit),
             "OUTBOX_POLL_SECONDS": "0.2",
             "BUS_VERIFY_PUBLISHERS": "true" if settings.verify_publishers else "false",
+            # tests run workers side by side: a worker's listener only where a test asks for one
+            "WORKER_PORT": str(settings.worker_port if settings.worker_port is not None else 0),
         }
     )
     return env
