@@ -11,6 +11,7 @@ from payments_testkit import (  # noqa: F401
     client,
     fake_orders,
     fake_paypal,
+    fake_systempay_api,
     pipeline,
     runtime,
     staff_auth,

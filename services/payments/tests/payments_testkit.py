@@ -75,6 +75,9 @@ class FakePayPal:
         self.cert_downloads = 0
         self.fail_capture = False
         self.fail_certificates = False
+        self.refunds_by_request_id: dict[str, dict] = {}
+        self.refunded: dict[str, int] = {}
+        self.extra_captures: dict[str, dict] = {}  # captures made without a checkout (tests)
         self.lock = threading.Lock()
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -102,7 +105,48 @@ class FakePayPal:
             return self._create_order(request, request_id)
         if request.path.endswith("/capture") and request.method == "POST":
             return self._capture(request, request_id)
+        if request.path.startswith("/v2/payments/captures/") and request.path.endswith("/refund"):
+            return self._refund(request, request_id)
         return self._json({"name": "RESOURCE_NOT_FOUND"}, 404)
+
+    def _refund(self, request: Request, request_id: str | None) -> Response:
+        """POST /v2/payments/captures/{id}/refund: at most the captured amount, once per
+        PayPal-Request-Id."""
+        capture_id = request.path.split("/")[-2]
+        with self.lock:
+            if request_id in self.refunds_by_request_id:
+                return self._json(self.refunds_by_request_id[request_id], 200)
+            capture = next(
+                (
+                    c
+                    for o in self.orders.values()
+                    for pu in o["purchase_units"]
+                    for c in pu.get("payments", {}).get("captures", [])
+                    if c["id"] == capture_id
+                ),
+                None,
+            ) or self.extra_captures.get(capture_id)
+            if capture is None:
+                return self._json({"name": "RESOURCE_NOT_FOUND"}, 404)
+            amount = (request.get_json() or {}).get("amount") or capture["amount"]
+            refunded = self.refunded.get(capture_id, 0) + round(float(amount["value"]) * 100)
+            if refunded > round(float(capture["amount"]["value"]) * 100):
+                return self._json(
+                    {
+                        "name": "UNPROCESSABLE_ENTITY",
+                        "details": [{"issue": "REFUND_AMOUNT_EXCEEDED"}],
+                    },
+                    422,
+                )
+            self.refunded[capture_id] = refunded
+            refund = {
+                "id": "RF" + uuid.uuid4().hex[:15].upper(),
+                "status": "COMPLETED",
+                "amount": amount,
+                "links": [{"rel": "up", "href": f"{self.url}/v2/payments/captures/{capture_id}"}],
+            }
+            self.refunds_by_request_id[request_id] = refund
+        return self._json(refund, 201)
 
     def _token(self, request: Request) -> Response:
         auth = request.authorization
@@ -219,6 +263,82 @@ class FakePayPal:
         return self.webhook("PAYMENT.CAPTURE.COMPLETED", capture, **kw)
 
 
+class FakeSystempayApi:
+    """Systempay's REST API as far as refunds go: ``POST /api-payment/V4/Transaction/
+    CancelOrRefund``, Basic auth (shop id, REST password), V4 answers (``SUCCESS`` with the new
+    CREDIT transaction, or ``ERROR`` with its code)."""
+
+    def __init__(self):
+        self.calls: list[dict] = []
+        self.refunded: dict[str, int] = {}
+        self.fail_with: str | None = None  # an error code to answer (PSP_010 …)
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+    @Request.application
+    def app(self, request: Request) -> Response:
+        if request.path != "/api-payment/V4/Transaction/CancelOrRefund":
+            return Response("not found", 404)
+        auth = request.authorization
+        if not auth or (auth.username, auth.password) != (SITE_ID, SYSTEMPAY_API_PASSWORD):
+            return Response("", 401)
+        body = request.get_json()
+        self.calls.append(body)
+        envelope = {
+            "webService": "Transaction/CancelOrRefund",
+            "version": "V4",
+            "applicationVersion": "5.70.0",
+            "serverDate": datetime.now(UTC).isoformat(),
+            "applicationProvider": "SYSTEMPAY",
+            "mode": "TEST",
+            "_type": "V4/WebService/Response",
+        }
+        if self.fail_with or self.refunded.get(body["uuid"], 0) + body["amount"] > 10**7:
+            return self._json(
+                {
+                    **envelope,
+                    "status": "ERROR",
+                    "answer": {
+                        "errorCode": self.fail_with or "PSP_010",
+                        "errorMessage": "transaction cannot be refunded",
+                        "_type": "V4/WebService/WebServiceError",
+                    },
+                }
+            )
+        self.refunded[body["uuid"]] = self.refunded.get(body["uuid"], 0) + body["amount"]
+        return self._json(
+            {
+                **envelope,
+                "status": "SUCCESS",
+                "answer": {
+                    "shopId": SITE_ID,
+                    "uuid": uuid.uuid4().hex,
+                    "amount": body["amount"],
+                    "currency": body["currency"],
+                    "operationType": "CREDIT",
+                    "detailedStatus": "AUTHORISED",
+                    "status": "PAID",
+                    "_type": "V4/Transaction",
+                },
+            }
+        )
+
+    @staticmethod
+    def _json(doc):
+        return Response(json.dumps(doc), 200, content_type="application/json")
+
+
+@pytest.fixture(scope="session")
+def fake_systempay_api():
+    server = FakeSystempayApi()
+    yield server
+    server.close()
+
+
 @pytest.fixture(scope="session")
 def fake_paypal():
     server = FakePayPal()
@@ -226,8 +346,25 @@ def fake_paypal():
     server.close()
 
 
-def payments_extra(paypal_url: str) -> dict:
+INVOICE_KEY = base64.b64encode(b"k" * 32).decode()
+SYSTEMPAY_API_PASSWORD = "testpassword_" + "r" * 20
+BILLING = {
+    "SELLER_NAME": "COC Services SAS",
+    "SELLER_STREET": "10 rue de la Paix",
+    "SELLER_POSTAL_CODE": "75002",
+    "SELLER_CITY": "Paris",
+    "SELLER_SIREN": "732829320",
+    "SELLER_VAT_NUMBER": "FR44732829320",
+    "SELLER_LEGAL_MENTIONS": "SAS au capital de 10 000 € - RCS Paris 732 829 320",
+    "INVOICE_KEY": INVOICE_KEY,
+    "SYSTEMPAY_API_PASSWORD": SYSTEMPAY_API_PASSWORD,
+}
+
+
+def payments_extra(paypal_url: str, systempay_api_url: str | None = None) -> dict:
     return {
+        **BILLING,
+        **({"SYSTEMPAY_API_URL": systempay_api_url} if systempay_api_url else {}),
         "SYSTEMPAY_SITE_ID": SITE_ID,
         "SYSTEMPAY_MODE": "TEST",
         "SYSTEMPAY_TEST_KEY": SYSTEMPAY_TEST_KEY,
@@ -247,9 +384,11 @@ def payments_extra(paypal_url: str) -> dict:
 
 
 @pytest.fixture
-def runtime(runtime_factory, fake_paypal):
+def runtime(runtime_factory, fake_paypal, fake_systempay_api):
     return runtime_factory(
-        definition, customer_token_secret=CUSTOMER_SECRET, extra=payments_extra(fake_paypal.url)
+        definition,
+        customer_token_secret=CUSTOMER_SECRET,
+        extra=payments_extra(fake_paypal.url, fake_systempay_api.url),
     )
 
 
@@ -376,9 +515,69 @@ def qonto_headers(body: bytes, t: int | None = None, secret: str = QONTO_SECRET)
 
 
 # --------------------------------------------------------------------------- orders, events
-def order_placed(method: str = "card", amount_cents: int = 24900, account_id: str | None = None):
-    """A fresh order.placed event (new ids and number) and the guest order's access token."""
+BUYERS = {
+    "private": {
+        "first_name": "Émilie",
+        "last_name": "Dupont-Lefèvre",
+        "email": "emilie@example.org",
+        "phone": "+33612345678",
+        "shipping_address": {
+            "line1": "1 rue de la Paix",
+            "postal_code": "75002",
+            "city": "Paris",
+            "country": "FR",
+        },
+    },
+    "business_fr": {
+        "first_name": "Paul",
+        "last_name": "Martin",
+        "email": "paul@garage-martin.example",
+        "phone": "+33612345679",
+        "shipping_address": {
+            "line1": "3 avenue Foch",
+            "postal_code": "69006",
+            "city": "Lyon",
+            "country": "FR",
+        },
+        "billing_address": {
+            "line1": "12 rue de la République",
+            "postal_code": "69002",
+            "city": "Lyon",
+            "country": "FR",
+        },
+        "company": {
+            "name": "Garage Martin SARL",
+            "siren": "542065479",
+            "vat_number": "FR27542065479",
+        },
+    },
+    "business_de": {
+        "first_name": "Jürgen",
+        "last_name": "Weiß",
+        "email": "juergen@autohaus.example",
+        "phone": "+4930123456",
+        "shipping_address": {
+            "line1": "Hauptstraße 5",
+            "postal_code": "10115",
+            "city": "Berlin",
+            "country": "DE",
+        },
+        "company": {"name": "Autohaus Weiß GmbH", "vat_number": "DE136695976"},
+    },
+}
+
+
+def order_placed(
+    method: str = "card",
+    amount_cents: int = 24900,
+    account_id: str | None = None,
+    buyer: str = "private",
+    vat_regime: str | None = None,
+):
+    """A fresh order.placed event (new ids and number) and the guest order's access token;
+    ``buyer`` names one of ``BUYERS``, ``vat_regime`` the regime orders decided (if any)."""
     event = example_event(lookup("order.placed", 1))
+    event.personal = dict(BUYERS[buyer])
     token, token_hash = new_order_access_token()
     order_id = str(uuid.uuid4())
     event.data = {
@@ -390,6 +589,10 @@ def order_placed(method: str = "card", amount_cents: int = 24900, account_id: st
         "account_id": account_id,
         "access_token_sha256": None if account_id else token_hash,
     }
+    if vat_regime:
+        event.data["vat_regime"] = vat_regime
+        if vat_regime == "reverse_charge":
+            event.data["vat_rate"] = "0"
     event.subject = order_id
     event.correlation_id = order_id
     return event, token
@@ -431,7 +634,8 @@ def review_reasons(runtime: Runtime, order_id: str | None = None) -> list[str]:
 
 
 class Observer:
-    """A queue of the test's own bound to payment.* on the run's exchange; collects what arrives."""
+    """A queue of the test's own bound to payment.*, invoice.issued and refund.* on the run's
+    exchange; collects what arrives."""
 
     def __init__(self, runtime: Runtime):
         self.broker = runtime.broker
@@ -452,6 +656,10 @@ class Observer:
                 "payment.failed",
                 "payment.duplicate_detected",
                 "payment.refunded",
+                "invoice.issued",
+                "refund.requested",
+                "refund.completed",
+                "refund.failed",
             )
         ]
         q = kombu.Queue(self.name, bindings=bindings, auto_delete=True, exclusive=True)

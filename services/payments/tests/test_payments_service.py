@@ -4,6 +4,7 @@ database and bus prefix, from coc_shared.testing)."""
 import uuid
 
 import pytest
+from payments_testkit import BILLING
 from sqlalchemy import select
 
 from coc_payments.adapters import tables
@@ -24,11 +25,27 @@ from coc_shared.testing import (
 
 @pytest.fixture
 def runtime(runtime_factory):
-    return runtime_factory(definition)
+    return runtime_factory(definition, extra=BILLING)
+
+
+def paid_order(event_type: str, rt: Runtime):
+    """A fresh example of ``event_type``; for payment.confirmed, of an order placed before (its
+    invoice needs the sale)."""
+    event = fresh_example(event_type)
+    if event_type == "payment.confirmed":
+        placed = fresh_example("order.placed", order_id=lambda: event.data["order_id"])
+        handle(rt, placed)
+    return event
 
 
 def effects(rt: Runtime, event) -> int:
     """How many rows the handling of ``event`` left in the service's own tables."""
+    if event.type == "payment.confirmed":
+        return count_rows(
+            rt,
+            tables.billing_documents,
+            tables.billing_documents.c.invoice_of_order == event.data["order_id"],
+        )
     if event.type == "account.deactivated":
         return count_rows(
             rt,
@@ -49,8 +66,18 @@ def effects(rt: Runtime, event) -> int:
 def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
     assert_migrated(
         runtime,
-        {"payments_due", "account_deactivations", "callbacks", "id_blocks"},
-        "payments_0005",
+        {
+            "payments_due",
+            "account_deactivations",
+            "callbacks",
+            "id_blocks",
+            "sales",
+            "billing_documents",
+            "document_counters",
+            "refunds",
+            "vat_checks",
+        },
+        "payments_0006",
     )
 
 
@@ -58,13 +85,15 @@ def test_migrations_create_exactly_the_tables_of_the_metadata(runtime):
     assert_migrations_match_metadata(runtime)
 
 
-def test_migrations_and_handlers_work_on_sqlite(tmp_path):
-    assert_handlers_work_on_sqlite(definition, tmp_path, effects)
+def test_migrations_and_handlers_work_on_sqlite(tmp_path, monkeypatch):
+    for name, value in BILLING.items():
+        monkeypatch.setenv(name, value)
+    assert_handlers_work_on_sqlite(definition, tmp_path, effects, paid_order)
 
 
 @pytest.mark.parametrize("event_type", sorted(definition.handlers(None)))
 def test_each_consumed_event_type_is_recorded_once(runtime, event_type):
-    assert_recorded_once(runtime, fresh_example(event_type), effects)
+    assert_recorded_once(runtime, paid_order(event_type, runtime), effects)
 
 
 def test_health_readiness_and_staff_only_routes(runtime):
@@ -148,7 +177,9 @@ def test_migrations_run_twice_and_create_exactly_the_tables_of_the_metadata_on_s
     rt = sqlite_runtime(tmp_path, fake_paypal.url)
     try:
         assert_migrated(
-            rt, {"payments_due", "account_deactivations", "callbacks", "id_blocks"}, "payments_0005"
+            rt,
+            {"payments_due", "account_deactivations", "callbacks", "id_blocks", "sales"},
+            "payments_0006",
         )
         assert_migrations_match_metadata(rt)
     finally:

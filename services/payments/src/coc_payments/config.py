@@ -18,7 +18,8 @@ from stdnum import bic as bic_number
 from stdnum import iban as iban_number
 from stdnum.exceptions import ValidationError
 
-from coc_shared.config import Variable, declare, load, number, one_of, text, url
+from coc_shared.config import Variable, declare, integer, load, number, one_of, text, url
+from coc_shared.documents import aes_256_key
 
 
 # Readers of our own (text -> value, ValueError("expected ...") naming what is expected)
@@ -48,6 +49,43 @@ def url_prefixes(value: str) -> tuple[str, ...]:
                 "expected comma-separated URL prefixes starting with https:// (or http://)"
             )
     return prefixes
+
+
+def siren(value: str) -> str:
+    from stdnum.fr import siren as siren_number
+
+    try:
+        return siren_number.validate(value)
+    except ValidationError:
+        raise ValueError("expected a valid SIREN (9 digits), e.g. 732829320") from None
+
+
+def eu_vat_number(value: str) -> str:
+    from stdnum.eu import vat as eu_vat
+
+    try:
+        return eu_vat.validate(value)
+    except ValidationError:
+        raise ValueError("expected a valid intra-EU VAT number, e.g. FR44732829320") from None
+
+
+def account_number(value: str) -> str:
+    if not value.isdigit() or not 3 <= len(value) <= 20:
+        raise ValueError(
+            "expected an account number of the chart of accounts (digits), e.g. 411000"
+        )
+    return value
+
+
+def bank_accounts(value: str) -> dict[str, str]:
+    """``provider=account`` pairs, comma-separated."""
+    accounts = {}
+    for part in (p.strip() for p in value.split(",") if p.strip()):
+        provider, _, account = part.partition("=")
+        if not provider.strip() or not account.strip().isdigit():
+            raise ValueError("expected provider=account pairs, e.g. systempay=512100,paypal=512200")
+        accounts[provider.strip()] = account.strip()
+    return accounts
 
 
 HTTP_URL = url("http", "https")
@@ -145,12 +183,126 @@ VARIABLES = declare(
         number(0),
     ),
     Variable(
+        "SYSTEMPAY_API_URL",
+        "https://api.systempay.fr",
+        "Base URL of Systempay's REST API (refunds: `/api-payment/V4/Transaction/CancelOrRefund`).",
+        HTTP_URL,
+    ),
+    Variable(
+        "SYSTEMPAY_API_PASSWORD",
+        None,
+        "Password of Systempay's REST API for the configured SYSTEMPAY_MODE (Basic auth with the "
+        "shop id). Card refunds fail (refund.failed) without it.",
+        text,
+    ),
+    Variable(
+        "SELLER_NAME",
+        None,
+        "Legal name of the seller printed on invoices and credit notes. Invoices are not issued "
+        "(payment.confirmed is retried, then parked) until SELLER_NAME, SELLER_SIREN, "
+        "SELLER_VAT_NUMBER, SELLER_STREET, SELLER_POSTAL_CODE, SELLER_CITY and INVOICE_KEY are "
+        "set.",
+        text,
+    ),
+    Variable("SELLER_STREET", None, "Street address of the seller (invoices).", text),
+    Variable("SELLER_POSTAL_CODE", None, "Postal code of the seller (invoices).", text),
+    Variable("SELLER_CITY", None, "City of the seller (invoices).", text),
+    Variable("SELLER_COUNTRY", "FR", "ISO 3166 country code of the seller (invoices).", text),
+    Variable("SELLER_SIREN", None, "SIREN of the seller (invoices, FEC file name).", siren),
+    Variable(
+        "SELLER_VAT_NUMBER", None, "Intra-EU VAT number of the seller (invoices).", eu_vat_number
+    ),
+    Variable(
+        "SELLER_LEGAL_MENTIONS",
+        None,
+        "Further legal mentions printed under the seller, e.g. `SAS au capital de 10 000 € - RCS "
+        "Paris 732 829 320`.",
+        text,
+    ),
+    Variable(
+        "INVOICE_KEY",
+        None,
+        "AES-256-GCM key (32 bytes, base64) that encrypts the stored invoices and credit notes "
+        "(their data and PDF) and the SEPA refund files.",
+        aes_256_key,
+    ),
+    Variable(
+        "INVOICE_VAT_RATE",
+        "20.0",
+        "VAT rate (percent) of an order whose order.placed names none (standard regime).",
+        text,
+    ),
+    Variable(
+        "REFUND_ADMIN_ABOVE_CENTS",
+        "30000",
+        "Refunds above this amount (cents) must be approved by a staff member with the admin role.",
+        integer(0),
+    ),
+    Variable("FEC_ACCOUNT_CUSTOMERS", "411000", "FEC: customers' account.", account_number),
+    Variable("FEC_ACCOUNT_REVENUE", "706000", "FEC: revenue account (services).", account_number),
+    Variable("FEC_ACCOUNT_VAT", "445710", "FEC: VAT collected account.", account_number),
+    Variable(
+        "FEC_BANK_ACCOUNTS",
+        "systempay=512100,paypal=512200,bank-transfer=512000,qonto=512000,camt053=512000",
+        "FEC: bank account of each payment provider (`provider=account`, comma-separated).",
+        bank_accounts,
+    ),
+    Variable(
+        "VIES_API_URL",
+        "https://ec.europa.eu/taxation_customs/vies/rest-api",
+        "Base URL of the European Commission's VIES REST API (intra-EU VAT number checks).",
+        HTTP_URL,
+    ),
+    Variable(
         "PROVIDER_HTTP_TIMEOUT",
         "10",
         "Seconds a call to a provider (PayPal) may take.",
         number(0.1),
     ),
 )
+
+
+@dataclass(frozen=True)
+class Seller:
+    """Who sells, as every invoice must say (Code de commerce R123-237, CGI 242 nonies A)."""
+
+    name: str
+    street: str
+    postal_code: str
+    city: str
+    country: str
+    siren: str
+    vat_number: str
+    legal_mentions: str | None = None
+
+    @classmethod
+    def from_values(cls, v: dict) -> Seller | None:
+        names = ("SELLER_NAME", "SELLER_STREET", "SELLER_POSTAL_CODE", "SELLER_CITY")
+        if not all(v[n] for n in (*names, "SELLER_SIREN", "SELLER_VAT_NUMBER")):
+            return None
+        return cls(
+            name=v["SELLER_NAME"],
+            street=v["SELLER_STREET"],
+            postal_code=v["SELLER_POSTAL_CODE"],
+            city=v["SELLER_CITY"],
+            country=(v["SELLER_COUNTRY"] or "FR").upper(),
+            siren=v["SELLER_SIREN"],
+            vat_number=v["SELLER_VAT_NUMBER"],
+            legal_mentions=v["SELLER_LEGAL_MENTIONS"],
+        )
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """Account numbers of the accounting export (French chart of accounts)."""
+
+    customers: str
+    revenue: str
+    vat: str
+    banks: dict
+
+    def bank(self, provider: str) -> str:
+        return self.banks.get(provider) or self.banks.get("bank-transfer") or "512000"
 
 
 class NotConfigured(Exception):
@@ -181,6 +333,14 @@ class PaymentsConfig:
     qonto_webhook_secret: str | None
     qonto_webhook_tolerance_seconds: float
     provider_http_timeout: float
+    systempay_api_url: str = "https://api.systempay.fr"
+    systempay_api_password: str | None = None
+    seller: Seller | None = None
+    invoice_key: bytes | None = None
+    default_vat_rate: str = "20.0"
+    refund_admin_above_cents: int = 30000
+    accounts: Accounts | None = None
+    vies_api_url: str = "https://ec.europa.eu/taxation_customs/vies/rest-api"
 
     @classmethod
     def from_env(cls, overrides: dict | None = None) -> PaymentsConfig:
@@ -206,7 +366,34 @@ class PaymentsConfig:
             qonto_webhook_secret=v["QONTO_WEBHOOK_SECRET"],
             qonto_webhook_tolerance_seconds=v["QONTO_WEBHOOK_TOLERANCE_SECONDS"],
             provider_http_timeout=v["PROVIDER_HTTP_TIMEOUT"],
+            systempay_api_url=v["SYSTEMPAY_API_URL"].rstrip("/"),
+            systempay_api_password=v["SYSTEMPAY_API_PASSWORD"],
+            seller=Seller.from_values(v),
+            invoice_key=v["INVOICE_KEY"],
+            default_vat_rate=v["INVOICE_VAT_RATE"],
+            refund_admin_above_cents=v["REFUND_ADMIN_ABOVE_CENTS"],
+            accounts=Accounts(
+                customers=v["FEC_ACCOUNT_CUSTOMERS"],
+                revenue=v["FEC_ACCOUNT_REVENUE"],
+                vat=v["FEC_ACCOUNT_VAT"],
+                banks=v["FEC_BANK_ACCOUNTS"],
+            ),
+            vies_api_url=v["VIES_API_URL"].rstrip("/"),
         )
+
+    def billing(self) -> tuple[Seller, bytes]:
+        """The seller and the invoices' key; NotConfigured (invoices wait) when one is missing."""
+        missing = [
+            name
+            for name, value in (
+                ("SELLER_NAME/SIREN/VAT_NUMBER/STREET/POSTAL_CODE/CITY", self.seller),
+                ("INVOICE_KEY", self.invoice_key),
+            )
+            if not value
+        ]
+        if missing:
+            raise NotConfigured("invoices", ", ".join(missing))
+        return self.seller, self.invoice_key
 
     def return_url(self, order_id: str) -> str:
         return self.return_url_template.replace("{order_id}", order_id)

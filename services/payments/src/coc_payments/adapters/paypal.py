@@ -190,6 +190,15 @@ class PayPalClient:
             capture_id=first.get("id"), status=first.get("status") or doc.get("status", "")
         )
 
+    def refund(self, capture_id: str, amount_cents: int, currency: str, refund_id: str) -> dict:
+        """Refund (part of) a capture; one PayPal-Request-Id per refund: a retried call refunds
+        once."""
+        return self._post(
+            f"/v2/payments/captures/{capture_id}/refund",
+            {"amount": {"value": from_cents(amount_cents), "currency_code": currency}},
+            request_id=f"coc-refund-{refund_id}",
+        )
+
 
 class CertificateStore:
     """PayPal's signing certificates, fetched only from allowed URLs, cached by URL."""

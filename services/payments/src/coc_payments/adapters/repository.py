@@ -254,6 +254,18 @@ class ReviewRepository:
             },
         )
 
+    def latest(self, order_id: str, reasons, provider_transaction_id: str | None = None):
+        """The latest review item of the order for one of ``reasons`` (and that transaction)."""
+        t = tables.review_items
+        query = (
+            select(t)
+            .where(t.c.order_id == order_id, t.c.reason.in_(reasons))
+            .order_by(t.c.id.desc())
+        )
+        if provider_transaction_id:
+            query = query.where(t.c.provider_transaction_id == provider_transaction_id)
+        return self.uow.execute(query).first()
+
     def list(
         self,
         status: str | None = "open",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -169,6 +170,111 @@ review_items = Table(
     Column("label", Text),
     Column("callback_id", _ID),
     Index("ix_review_items_status", "status", "created_at"),
+)
+
+# ------------------------------------------------------------------ billing (payments_0006)
+# What an invoice needs of each order, from order.placed (domain.billing.Sale as JSON: the buyer's
+# name, billing address and company, the vehicle, the amounts and the VAT regime; no e-mail or
+# phone). Deleted for an erased account unless an invoice was issued (the invoice keeps its own).
+sales = Table(
+    "sales",
+    metadata,
+    Column("order_id", String(200), primary_key=True),
+    Column("account_id", String(200)),
+    Column("sale", JSON, nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_sales_account_id", "account_id"),
+)
+
+# Issued invoices and credit notes: written once, never changed (a trigger refuses UPDATE and
+# DELETE). ``data`` and ``pdf`` are encrypted (AES-256-GCM, INVOICE_KEY, the number as associated
+# data); the digests are of their plain bytes, and ``chain_sha256`` chains each document of a
+# series to the one before (domain.billing.chain_digest). The plain columns repeat what the
+# accounting export and the lists need, and are checked against the data by verify-invoices.
+billing_documents = Table(
+    "billing_documents",
+    metadata,
+    Column("kind", String(20), primary_key=True),  # invoice | credit_note
+    Column("seq", BigInteger, primary_key=True),
+    Column("number", String(30), nullable=False, unique=True),
+    Column("order_id", String(200), nullable=False),
+    # the order's id for an invoice, NULL for a credit note: one invoice per order
+    Column("invoice_of_order", String(200), unique=True),
+    Column("refund_id", String(36)),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("net_cents", BigInteger, nullable=False),
+    Column("vat_cents", BigInteger, nullable=False),
+    Column("total_cents", BigInteger, nullable=False),
+    Column("vat_regime", String(20), nullable=False),
+    Column("provider", String(30), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("pdf", LargeBinary, nullable=False),
+    Column("data_sha256", String(64), nullable=False),
+    Column("pdf_sha256", String(64), nullable=False),
+    Column("previous_sha256", String(64), nullable=False),
+    Column("chain_sha256", String(64), nullable=False),
+    Index("ix_billing_documents_order_id", "order_id"),
+    Index("ix_billing_documents_issued_at", "issued_at"),
+)
+
+# The gap-free counters: one row per series, locked and moved in the transaction that writes the
+# document, with the chain digest of the last document.
+document_counters = Table(
+    "document_counters",
+    metadata,
+    Column("series", String(20), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("last_chain_sha256", String(64), nullable=False),
+)
+
+# Refunds approved by staff, one per payment refunded (a provider's transaction).
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("order_id", String(200), nullable=False),
+    Column("reason", String(40), nullable=False),
+    Column("provider", String(30), nullable=False),
+    Column("method", String(20), nullable=False),
+    Column("provider_transaction_id", String(200), nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(20), nullable=False),  # requested | file_ready | completed | failed
+    Column("credit_note_number", String(30)),
+    Column("approved_by", String(200), nullable=False),
+    Column("approved_role", String(20), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("provider_refund_id", String(200)),
+    Column("failure", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("sepa_file", LargeBinary),  # encrypted pain.001 (the customer's IBAN)
+    Column("business", Boolean, nullable=False),
+    UniqueConstraint("provider", "provider_transaction_id", name="uq_refunds_payment"),
+    Index("ix_refunds_order_id", "order_id"),
+    Index("ix_refunds_status", "status"),
+)
+
+# The VIES check of each business order's VAT number (coc_shared.vies): recorded pending from
+# order.placed, checked by the worker's vat-checks loop, tried again while VIES is unavailable
+# (it never holds an order or its invoice back); staff read them (GET /v1/staff/vat-checks).
+vat_checks = Table(
+    "vat_checks",
+    metadata,
+    Column("order_id", String(200), primary_key=True),
+    Column("vat_number", String(20), nullable=False),
+    Column("status", String(20), nullable=False),  # pending|valid|invalid|unavailable|malformed
+    Column("name", Text),
+    Column("address", Text),
+    Column("detail", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("checked_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_vat_checks_due", "status", "next_attempt_at"),
 )
 
 outbox, inbox = messaging_tables(metadata, SCHEMA)

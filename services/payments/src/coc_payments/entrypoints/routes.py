@@ -6,7 +6,8 @@ messages): flask-smorest blueprints, documented in the OpenAPI document served a
   token; 409 once the order is paid or cancelled);
 * ``POST /v1/callbacks/systempay|paypal|bank-transfer`` — providers' signed notifications;
 * ``GET /v1/payments/review`` and ``POST /v1/payments/statements`` (camt.053) — support staff;
-* ``GET /v1/staff/payments-due/<order_id>`` — support staff.
+* ``GET /v1/staff/payments-due/<order_id>`` — support staff;
+* invoices, credit notes, refunds, the FEC export and the VAT checks: ``billing_routes``.
 
 Providers' notifications are taken up to 64 KiB (``guards.CALLBACK_BODY_LIMIT``: 413 beyond,
 before reading), a statement up to 20 MiB, anything else up to the shared 1 MiB.
@@ -47,6 +48,7 @@ from ..service_layer import callbacks, queries, statements
 from ..service_layer import checkout as checkout_uc
 from ..service_layer.callbacks import CallbackResult
 from ..service_layer.context import Payments
+from . import billing_routes
 from . import schemas as s
 
 log = get_logger(__name__)
@@ -90,6 +92,8 @@ def register_api(app: Flask, runtime) -> None:
     security_scheme_customer(docs)
     docs.register_blueprint(staff)
     docs.register_blueprint(api)
+    docs.register_blueprint(billing_routes.billing)
+    docs.register_blueprint(billing_routes.billing_staff)
 
 
 def _not_configured(exc: NotConfigured):

@@ -125,3 +125,124 @@ class PaymentDueSchema(Schema):
     amount_cents = fields.Integer(required=True)
     currency = fields.String(required=True)
     status = fields.String(required=True)
+
+
+# --------------------------------------------------------------------------- billing
+ORDER_ID_QUERY = {
+    "in": "query",
+    "name": "order_id",
+    "required": False,
+    "schema": {"type": "string"},
+}
+STATUS_QUERY = {"in": "query", "name": "status", "required": False, "schema": {"type": "string"}}
+PERIOD_QUERY = [
+    {
+        "in": "query",
+        "name": name,
+        "required": True,
+        "schema": {"type": "string", "format": "date"},
+        "description": f"{what} day of the period (Paris date, YYYY-MM-DD)",
+    }
+    for name, what in (("from", "first"), ("to", "last"))
+]
+REASON_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"reason": {"type": "string", "maxLength": 500}},
+                "required": ["reason"],
+            }
+        }
+    },
+}
+REFUND_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "order_id": {"type": "string"},
+                    "reason": {
+                        "type": "string",
+                        "enum": ["cancelled_after_payment", "duplicate_payment", "supplier_unable"],
+                    },
+                    "note": {"type": "string", "description": "the staff member's reason"},
+                    "amount_cents": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": "default: the whole payment",
+                    },
+                    "provider_transaction_id": {
+                        "type": "string",
+                        "description": "a duplicate payment's (default: the latest reviewed)",
+                    },
+                    "iban": {"type": "string", "description": "transfers: the customer's IBAN"},
+                    "bic": {"type": "string"},
+                    "account_holder": {"type": "string"},
+                },
+                "required": ["order_id", "reason", "note"],
+            }
+        }
+    },
+}
+
+
+class MoneySchema(Schema):
+    amount_cents = fields.Integer(required=True)
+    currency = fields.String(required=True)
+
+
+class DocumentSchema(Schema):
+    number = fields.String(required=True)
+    kind = fields.String(required=True, metadata={"enum": ["invoice", "credit_note"]})
+    issued_at = fields.String(required=True)
+    order_id = fields.String(required=True)
+    net = fields.Nested(MoneySchema, required=True)
+    vat = fields.Nested(MoneySchema, required=True)
+    total = fields.Nested(MoneySchema, required=True)
+    vat_regime = fields.String(required=True)
+    pdf_url = fields.String(required=True)
+
+
+class DocumentListSchema(Schema):
+    order_id = fields.String(allow_none=True)
+    items = fields.List(fields.Nested(DocumentSchema), required=True)
+
+
+class ResentSchema(Schema):
+    number = fields.String(required=True)
+    event_id = fields.String(required=True)
+
+
+class ChainReportSchema(Open):
+    ok = fields.Boolean(required=True)
+    checked = fields.Dict(required=True)
+    problems = fields.List(fields.Dict(), required=True)
+
+
+class RefundSchema(Open):
+    id = fields.String(required=True)
+    order_id = fields.String(required=True)
+    reason = fields.String(required=True)
+    status = fields.String(
+        required=True, metadata={"enum": ["requested", "file_ready", "completed", "failed"]}
+    )
+    amount_cents = fields.Integer(required=True)
+    credit_note_number = fields.String(allow_none=True)
+
+
+class RefundListSchema(Schema):
+    items = fields.List(fields.Nested(RefundSchema), required=True)
+
+
+class VatCheckSchema(Open):
+    order_id = fields.String(required=True)
+    vat_number = fields.String(required=True)
+    status = fields.String(required=True)
+
+
+class VatCheckListSchema(Schema):
+    items = fields.List(fields.Nested(VatCheckSchema), required=True)

@@ -17,23 +17,28 @@ from coc_shared.envelope import Event
 from coc_shared.logging import get_logger
 
 from ..adapters import tables
+from ..adapters.billing_repository import SaleRepository
 from ..adapters.repository import (
     OrderCancellationRepository,
     PaymentDueRepository,
     ReviewRepository,
 )
+from ..config import PaymentsConfig
 from ..domain.model import OrderCancellation, PaymentDue
 from ..domain.payments import CANCEL, CANCEL_AND_REFUND, on_cancellation, paid_report
+from . import invoicing
 
 log = get_logger(__name__)
 
 
-def record_payment_due(event: Event, ctx: HandlerContext) -> None:
+def record_payment_due(event: Event, ctx: HandlerContext, config: PaymentsConfig) -> None:
+    """``order.placed``: the payment due, and what its invoice will need (``invoicing``)."""
     due = replace(PaymentDue.from_order_placed(event.data), correlation_id=event.correlation_id)
     if OrderCancellationRepository(ctx).cancelled(due.order_id):
         # order.cancelled was handled first (e.g. this event came back from a delayed retry)
         due = due.cancelled_now()
     PaymentDueRepository(ctx).add(due, event_id=event.id)
+    invoicing.record_sale(ctx, event, config)
 
 
 def cancel_payment(event: Event, ctx: HandlerContext) -> None:
@@ -62,11 +67,21 @@ def cancel_payment(event: Event, ctx: HandlerContext) -> None:
     )
 
 
-def handlers(_runtime=None) -> dict[str, Handler]:
+def erase_account(ctx, deactivation) -> None:
+    """An erased account: the buyer details kept for invoices not issued (never paid) go; issued
+    invoices stay (kept ten years, Code de commerce L123-22)."""
+    SaleRepository(ctx).erase_uninvoiced(deactivation.account_id)
+
+
+def handlers(runtime=None) -> dict[str, Handler]:
     """The event types the payments service consumes (the catalogue's ``consumers``) and their
-    handlers. Payments keeps nothing personal: a deactivated account is recorded, nothing erased."""
+    handlers. Its own ``payment.confirmed`` comes back to it to issue the order's invoice."""
+    config = runtime.config if runtime is not None else PaymentsConfig.from_env()
     return {
-        "order.placed": record_payment_due,
+        "order.placed": lambda event, ctx: record_payment_due(event, ctx, config),
         "order.cancelled": cancel_payment,
-        "account.deactivated": account_deactivated_handler(tables.account_deactivations),
+        "payment.confirmed": lambda event, ctx: invoicing.issue_invoice(event, ctx, config),
+        "account.deactivated": account_deactivated_handler(
+            tables.account_deactivations, erase_account
+        ),
     }

@@ -1,0 +1,305 @@
+"""Invoices: issued when payments' own ``payment.confirmed`` comes back to it, one per order, in
+the consumer's transaction (number, PDF, Factur-X, encrypted store, ``invoice.issued``); listed
+and served to the customer, listed and re-sent by staff, and the series verified.
+
+Issuing, as one linear unit of work (the handler's):
+
+    the order has an invoice? → nothing · read the sale (recorded from order.placed) → lock and
+    move the series' counter (UPDATE … RETURNING: the next number and the previous chain digest)
+    → the document's data (domain) → the Factur-X PDF (adapters) → the chained digests (domain)
+    → register the document (encrypted), the counter's new chain digest and invoice.issued
+
+The consumer commits all of it with its inbox row: a redelivered confirmation finds its inbox row
+(and the order's invoice), a transaction rolled back gives its number back. Why here and not in the
+provider's callback: see ARCHITECTURE.md (Invoices and refunds).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from coc_shared.documents import Cipher
+from coc_shared.envelope import Event, utcnow
+from coc_shared.errors import InvalidEvent
+from coc_shared.logging import get_logger
+from coc_shared.values import as_utc, aware_datetime
+
+from ..adapters.billing_repository import (
+    BillingDocumentRepository,
+    DocumentCounter,
+    SaleRepository,
+)
+from ..adapters.invoice_pdf import render_facturx
+from ..config import PaymentsConfig
+from ..domain.billing import (
+    CREDIT_NOTE,
+    GENESIS,
+    INVOICE,
+    BillingDocument,
+    Payment,
+    Sale,
+    canonical,
+    chain_digest,
+    invoice_data,
+    number_of,
+    sha256,
+)
+
+log = get_logger(__name__)
+
+
+def seller_data(config: PaymentsConfig) -> dict:
+    seller, _ = config.billing()
+    data = {
+        "name": seller.name,
+        "address": {
+            "line1": seller.street,
+            "postal_code": seller.postal_code,
+            "city": seller.city,
+            "country": seller.country,
+        },
+        "siren": seller.siren,
+        "vat_number": seller.vat_number,
+        "legal_mentions": seller.legal_mentions,
+    }
+    if config.transfer_iban:
+        data["iban"] = config.transfer_iban
+    return data
+
+
+def record_sale(ctx, event: Event, config: PaymentsConfig) -> None:
+    """What the invoice will need of this order (from ``order.placed``, personal part included)."""
+    from .vat_checks import record_pending
+
+    try:
+        sale = Sale.from_order_placed(event.data, event.personal, config.default_vat_rate)
+    except InvalidEvent as exc:
+        # The payment is still due; its invoice will wait (payment.confirmed parked, staff told).
+        log.error("sale.not_recorded", order_id=event.data.get("order_id"), error=str(exc))
+        return
+    if SaleRepository(ctx).add(sale, event.id) and sale.buyer.business:
+        record_pending(ctx, sale.order_id, sale.buyer.vat_number)
+
+
+def issue(
+    uow,
+    config: PaymentsConfig,
+    kind: str,
+    order_id: str,
+    make_data,
+    provider: str,
+    refund_id: str | None = None,
+) -> BillingDocument:
+    """Number, render, chain and register one document of ``kind``: ``make_data(number,
+    issued_at)`` gives its data. Shared by invoices and credit notes."""
+    _, key = config.billing()
+    counter = DocumentCounter(uow)
+    seq, previous = counter.next(kind)
+    issued_at = utcnow()
+    data = make_data(number_of(kind, seq), issued_at)
+    pdf, _xml = render_facturx(data)
+    doc = BillingDocument.issue(kind, seq, order_id, issued_at, data, pdf, previous, refund_id)
+    BillingDocumentRepository(uow).add(doc, Cipher(key), provider)
+    counter.advance(kind, doc.chain_sha256)
+    return doc
+
+
+def issued_event(config: PaymentsConfig, doc: BillingDocument, resent: bool = False) -> dict:
+    amounts = doc.amounts
+    return {
+        "order_id": doc.order_id,
+        "order_number": doc.data["order_number"],
+        "kind": doc.kind,
+        "number": doc.number,
+        "issued_at": doc.issued_at.isoformat(),
+        "total": {"amount_cents": amounts["total_cents"], "currency": amounts["currency"]},
+        "vat": {"amount_cents": amounts["vat_cents"], "currency": amounts["currency"]},
+        "vat_regime": amounts["vat_regime"],
+        "business": bool(doc.data["buyer"].get("business")),
+        "pdf_url": pdf_url(config, doc.order_id, doc.number),
+        "list_url": list_url(config, doc.order_id),
+        "resent": resent,
+    }
+
+
+def list_url(config: PaymentsConfig, order_id: str) -> str:
+    return f"{config.public_url}/v1/orders/{order_id}/invoices"
+
+
+def pdf_url(config: PaymentsConfig, order_id: str, number: str) -> str:
+    return f"{list_url(config, order_id)}/{number}.pdf"
+
+
+def issue_invoice(event: Event, ctx, config: PaymentsConfig) -> None:
+    """The handler of ``payment.confirmed`` (payments' own): the order's invoice, once."""
+    order_id = event.data.get("order_id")
+    documents = BillingDocumentRepository(ctx)
+    if not order_id or documents.invoice_of(order_id) is not None:
+        return
+    sale = SaleRepository(ctx).get(order_id)
+    if sale is None:
+        raise InvalidEvent(f"no sale recorded for order {order_id}: order.placed never came")
+    amount = event.data.get("amount") or {}
+    if (amount.get("amount_cents"), amount.get("currency")) != (
+        sale.amounts.total_cents,
+        sale.amounts.currency,
+    ):
+        raise InvalidEvent("the payment confirmed is not the order's total")
+    payment = Payment(
+        method=event.data["method"],
+        provider=event.data["provider"],
+        transaction_id=event.data["provider_transaction_id"],
+        paid_at=aware_datetime(event.occurred_at, "occurred_at", InvalidEvent),
+    )
+    seller = seller_data(config)
+    doc = issue(
+        ctx,
+        config,
+        INVOICE,
+        order_id,
+        lambda number, issued_at: invoice_data(number, issued_at, sale, payment, seller),
+        payment.provider,
+    )
+    ctx.emit("invoice.issued", issued_event(config, doc), subject=order_id)
+    log.info("invoice.issued", order_id=order_id, number=doc.number)
+
+
+# --------------------------------------------------------------------------- reading
+@dataclass(frozen=True)
+class StoredDocument:
+    number: str
+    kind: str
+    data: dict
+    pdf: bytes
+
+
+def open_document(row: dict, key: bytes) -> StoredDocument:
+    cipher = Cipher(key)
+    data = json.loads(cipher.decrypt(row["data"], row["number"]))
+    return StoredDocument(
+        row["number"], row["kind"], data, cipher.decrypt(row["pdf"], row["number"])
+    )
+
+
+def document_summary(config: PaymentsConfig, row: dict) -> dict:
+    return {
+        "number": row["number"],
+        "kind": row["kind"],
+        "issued_at": as_utc(row["issued_at"]).isoformat(),
+        "order_id": row["order_id"],
+        "net": {"amount_cents": row["net_cents"], "currency": row["currency"]},
+        "vat": {"amount_cents": row["vat_cents"], "currency": row["currency"]},
+        "total": {"amount_cents": row["total_cents"], "currency": row["currency"]},
+        "vat_regime": row["vat_regime"],
+        "pdf_url": pdf_url(config, row["order_id"], row["number"]),
+    }
+
+
+def documents_of(uow, config: PaymentsConfig, order_id: str) -> list[dict]:
+    return [document_summary(config, r) for r in BillingDocumentRepository(uow).listed(order_id)]
+
+
+def resend(runtime, config: PaymentsConfig, number: str, staff, reason: str) -> dict | None:
+    """Staff re-send a document to the customer: ``invoice.issued`` again (``resent``), which
+    notifications mails; recorded in the support actions log."""
+    with runtime.unit_of_work() as uow:
+        row = BillingDocumentRepository(uow).get(number)
+        if row is None:
+            return None
+        stored = open_document(row, config.billing()[1])
+        doc = BillingDocument(
+            kind=row["kind"],
+            seq=row["seq"],
+            number=row["number"],
+            order_id=row["order_id"],
+            issued_at=as_utc(row["issued_at"]),
+            data=stored.data,
+            pdf=b"",
+        )
+        event = uow.emit(
+            "invoice.issued", issued_event(config, doc, resent=True), subject=row["order_id"]
+        )
+        uow.commit()
+    runtime.parking.record_action(
+        staff, "resend_invoice", number, reason, {"service": "payments", "event_id": event.id}
+    )
+    return {"number": number, "event_id": event.id}
+
+
+# --------------------------------------------------------------------------- the chain check
+@dataclass
+class ChainReport:
+    checked: dict
+    problems: list
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "checked": self.checked, "problems": self.problems}
+
+
+_PLAIN_FIELDS = {
+    "net_cents": ("amounts", "net_cents"),
+    "vat_cents": ("amounts", "vat_cents"),
+    "total_cents": ("amounts", "total_cents"),
+    "currency": ("amounts", "currency"),
+    "vat_regime": ("amounts", "vat_regime"),
+}
+
+
+def verify_series(runtime, key: bytes) -> ChainReport:
+    """Every document of both series read back, decrypted and re-hashed: numbers 1..n without
+    gap, each digest equal to its data's and PDF's, each chain digest equal to the previous
+    document's chain + its own, the plain columns equal to the data, and each counter at its
+    series' last document. Any alteration, deletion or insertion shows as a problem."""
+    cipher = Cipher(key)
+    problems, checked = [], {}
+    with runtime.unit_of_work() as uow:
+        documents = BillingDocumentRepository(uow)
+        counters = DocumentCounter(uow).all()
+        for kind in (INVOICE, CREDIT_NOTE):
+            previous, expected_seq, last = GENESIS, 1, 0
+            while rows := documents.series(kind, after_seq=last):
+                for row in rows:
+                    problems += [
+                        {"number": row["number"], "problem": p}
+                        for p in _document_problems(row, cipher, kind, previous, expected_seq)
+                    ]
+                    previous, expected_seq = row["chain_sha256"], row["seq"] + 1
+                last = rows[-1]["seq"]
+            if counters.get(kind, (0, GENESIS)) != (expected_seq - 1, previous):
+                problems.append(
+                    {"series": kind, "problem": "the counter is not at the series' last document"}
+                )
+            checked[kind] = expected_seq - 1
+    return ChainReport(checked, problems)
+
+
+def _document_problems(row: dict, cipher, kind: str, previous: str, expected_seq: int) -> list:
+    number, found = row["number"], []
+    if row["seq"] != expected_seq or number != number_of(kind, row["seq"]):
+        found.append(f"expected number {number_of(kind, expected_seq)}")
+    try:
+        data_raw = cipher.decrypt(row["data"], number)
+        pdf = cipher.decrypt(row["pdf"], number)
+    except Exception:
+        return [*found, "cannot be decrypted (altered, or another document's)"]
+    data = json.loads(data_raw)
+    data_sha, pdf_sha = sha256(canonical(data)), sha256(pdf)
+    if data_sha != row["data_sha256"]:
+        found.append("data digest differs")
+    if pdf_sha != row["pdf_sha256"]:
+        found.append("PDF digest differs")
+    if row["previous_sha256"] != previous:
+        found.append("not chained to the document before")
+    if chain_digest(previous, number, data_sha, pdf_sha) != row["chain_sha256"]:
+        found.append("chain digest differs")
+    for column, (part, name) in _PLAIN_FIELDS.items():
+        if row[column] != data[part][name]:
+            found.append(f"{column} differs from the document")
+    if data.get("number") != number or data.get("order_id") != row["order_id"]:
+        found.append("number or order differs from the document")
+    return found
