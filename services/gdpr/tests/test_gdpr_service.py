@@ -28,12 +28,15 @@ def runtime(runtime_factory):
 
 def effects(rt: Runtime, event) -> int:
     """How many rows the handling of ``event`` left in the service's own tables."""
+    if event.type == "marketing.unsubscribed":
+        table = tables.marketing_consents
+        return count_rows(rt, table, table.c.event_id == event.id)
     table = tables.deactivation_requests
     return count_rows(rt, table, table.c.account_id == event.data["account_id"])
 
 
 def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
-    assert_migrated(runtime, {"deactivation_requests"}, "gdpr_0002")
+    assert_migrated(runtime, {"deactivation_requests", "marketing_consents"}, "gdpr_0003")
 
 
 def test_migrations_create_exactly_the_tables_of_the_metadata(runtime):
@@ -92,3 +95,22 @@ def test_an_event_from_the_broker_has_one_effect_even_when_published_twice(runti
         effects,
         "deactivation request recorded",
     )
+
+
+def test_a_withdrawal_of_marketing_consent_is_recorded_without_the_address(runtime):
+    import hashlib
+
+    event = fresh_example("marketing.unsubscribed")
+    event.personal = {"email": " Emilie@Example.org "}
+    handle(runtime, event)
+    table = tables.marketing_consents
+    with runtime.engine.connect() as conn:
+        row = conn.execute(select(table).where(table.c.event_id == event.id)).one()
+    assert (row.account_id, row.purpose, row.status, row.source) == (
+        event.data["account_id"],
+        "marketing_email",
+        "withdrawn",
+        "one_click",
+    )
+    assert row.address_sha256 == hashlib.sha256(b"emilie@example.org").hexdigest()
+    assert "emilie" not in str(tuple(row)).lower()

@@ -53,3 +53,27 @@ def smtp_server():
 def mailer(runtime_factory, smtp_server):
     """The notifications runtime, sending to ``smtp_server``."""
     return runtime_factory(definition, extra=mail_settings(smtp_server.port))
+
+
+@pytest.fixture(autouse=True)
+def no_mail_left_pending(database_url):
+    """Every test's senders share this run's database: what one test leaves pending is dropped
+    after it, so that no other test's sender sends it."""
+    yield
+    from sqlalchemy import create_engine, inspect, update
+    from sqlalchemy.pool import NullPool
+
+    from coc_notifications.adapters import tables
+    from coc_shared.db import normalise_url
+
+    engine = create_engine(normalise_url(database_url), poolclass=NullPool)
+    try:
+        if inspect(engine).has_table("mails", schema="notifications"):
+            with engine.begin() as conn:
+                conn.execute(
+                    update(tables.mails)
+                    .where(tables.mails.c.status == "pending")
+                    .values(status="dropped", last_answer="left by a test")
+                )
+    finally:
+        engine.dispose()

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from coc_shared.envelope import utcnow
 
-from ..domain.model import PENDING, DeactivationRequest
+from ..domain.model import PENDING, WITHDRAWN, ConsentWithdrawal, DeactivationRequest
 from . import tables
 
 
@@ -45,3 +45,24 @@ class DeactivationRequestRepository:
             .order_by(t.c.id)
         ).all()
         return [DeactivationRequest(**r._mapping) for r in rows]
+
+
+class ConsentRepository:
+    def __init__(self, uow):
+        self.uow = uow
+
+    def add_withdrawal(self, withdrawal: ConsentWithdrawal) -> bool:
+        """Recorded once per event (a repeated delivery inserts nothing)."""
+        return self.uow.claim(
+            tables.marketing_consents,
+            {
+                "event_id": withdrawal.event_id,
+                "account_id": withdrawal.account_id,
+                "address_sha256": withdrawal.address_sha256,
+                "purpose": withdrawal.purpose,
+                "status": WITHDRAWN,
+                "changed_at": withdrawal.changed_at,
+                "source": withdrawal.source,
+                "recorded_at": utcnow(),
+            },
+        )

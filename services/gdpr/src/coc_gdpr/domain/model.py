@@ -52,3 +52,41 @@ def request_to_open(
     if pending is not None and pending.pending and pending.account_id == new.account_id:
         return None
     return new
+
+
+WITHDRAWN = "withdrawn"
+
+
+@dataclass(frozen=True)
+class ConsentWithdrawal:
+    """A withdrawal of consent to marketing (``marketing.unsubscribed``): the account, or for a
+    guest the SHA-256 of the address (never the address itself), the purpose and when."""
+
+    event_id: str
+    account_id: str | None
+    address_sha256: str | None
+    purpose: str
+    changed_at: datetime
+    source: str
+
+    @classmethod
+    def from_message(cls, event_id: str, data: dict, personal: dict | None) -> ConsentWithdrawal:
+        import hashlib
+
+        email = (personal or {}).get("email")
+        account_id = data.get("account_id") or None
+        if not account_id and not (isinstance(email, str) and email.strip()):
+            raise InvalidEvent("marketing.unsubscribed names neither an account nor an address")
+        digest = (
+            hashlib.sha256(email.strip().lower().encode()).hexdigest()
+            if isinstance(email, str) and email.strip()
+            else None
+        )
+        return cls(
+            event_id=event_id,
+            account_id=account_id,
+            address_sha256=digest,
+            purpose=data.get("purpose") or "marketing_email",
+            changed_at=aware_datetime(data.get("withdrawn_at"), "withdrawn_at", InvalidEvent),
+            source=data.get("source") or "one_click",
+        )

@@ -9,8 +9,8 @@ from __future__ import annotations
 from coc_shared.consumer import Handler, HandlerContext
 from coc_shared.envelope import Event
 
-from ..adapters.repository import DeactivationRequestRepository
-from ..domain.model import DeactivationRequest, request_to_open
+from ..adapters.repository import ConsentRepository, DeactivationRequestRepository
+from ..domain.model import ConsentWithdrawal, DeactivationRequest, request_to_open
 
 
 def record_deactivation_request(event: Event, ctx: HandlerContext) -> None:
@@ -21,7 +21,16 @@ def record_deactivation_request(event: Event, ctx: HandlerContext) -> None:
         requests.add(to_open)
 
 
+def record_marketing_unsubscribed(event: Event, ctx: HandlerContext) -> None:
+    """A withdrawal of consent to marketing mails, recorded (the inbox makes it once per event)."""
+    withdrawal = ConsentWithdrawal.from_message(event.id, event.data, event.personal)
+    ConsentRepository(ctx).add_withdrawal(withdrawal)
+
+
 def handlers(_runtime=None) -> dict[str, Handler]:
     """The event types the gdpr service consumes (the catalogue's ``consumers``) and their
     handlers."""
-    return {"account.deactivation_requested": record_deactivation_request}
+    return {
+        "account.deactivation_requested": record_deactivation_request,
+        "marketing.unsubscribed": record_marketing_unsubscribed,
+    }

@@ -208,11 +208,12 @@ class Mail:
     ) -> Mail:
         """A temporary failure (4xx, or the recipient not known yet): tried again after the next
         delay; past the last delay, failed. ``counts=False`` (the server could not be reached):
-        waits the next delay, at most the last one, and never fails for it."""
+        waits the first delay, and never fails for it."""
         attempts = self.attempts + 1
         if counts and attempts > len(delays):
             return self.failed(f"gave up after {attempts} attempts: {answer}")
-        delay = delays[min(attempts, len(delays)) - 1]
+        # an unreachable server: the first delay (the loop itself backs off meanwhile)
+        delay = delays[min(attempts, len(delays)) - 1] if counts else delays[0]
         return replace(
             self,
             attempts=attempts if counts else self.attempts,
