@@ -792,3 +792,94 @@ class Pipeline:
             message="order.cancelled handled",
         )
         return event
+
+
+# --------------------------------------------------------------------------- billing helpers
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def issue_from_outbox(runtime: Runtime, order_id: str) -> None:
+    """Handle the order's payment.confirmed from payments' outbox, as its consumer does."""
+    from coc_shared.envelope import Event
+
+    (confirmed,) = outbox_events(runtime, "payment.confirmed", order_id)
+    handle(runtime, Event.from_json(json.dumps(confirmed)))
+
+
+def paid(
+    runtime: Runtime,
+    client,
+    method: str = "card",
+    amount_cents: int = 24900,
+    buyer: str = "private",
+    vat_regime: str | None = None,
+    fake_paypal=None,
+    issue: bool = True,
+):
+    """An order placed, paid through its provider's real notification (card: a Systempay IPN;
+    transfer: the bank's webhook; PayPal: a capture completed at the local PayPal), and its invoice
+    issued from the payment.confirmed in the outbox. Returns (order.placed data with the guest's
+    ``access_token``, the provider's transaction id)."""
+    event, token = order_placed(method, amount_cents, buyer=buyer, vat_regime=vat_regime)
+    record_order(runtime, event)
+    data = dict(event.data, access_token=token)
+    if method == "card":
+        trans_uuid = uuid.uuid4().hex
+        answer = client.post(
+            "/v1/callbacks/systempay",
+            data=form_body(
+                systempay_ipn(data["order_number"], amount_cents, trans_uuid=trans_uuid)
+            ),
+            headers=FORM,
+        )
+        transaction = trans_uuid
+    elif method == "transfer":
+        from coc_payments.domain.references import creditor_reference
+
+        transaction = f"tx-{uuid.uuid4().hex}"
+        body = qonto_body(
+            creditor_reference(data["order_number"]), amount_cents, transaction_id=transaction
+        )
+        answer = client.post("/v1/callbacks/bank-transfer", data=body, headers=qonto_headers(body))
+    else:
+        checkout = client.post(
+            f"/v1/payments/{data['order_id']}/checkout", headers={"X-Order-Token": token}
+        ).get_json()
+        paypal_id = checkout["paypal_order_id"]
+        body, headers = fake_paypal.webhook("CHECKOUT.ORDER.APPROVED", {"id": paypal_id})
+        assert client.post("/v1/callbacks/paypal", data=body, headers=headers).status_code == 200
+        body, headers = fake_paypal.capture_completed(paypal_id)
+        answer = client.post("/v1/callbacks/paypal", data=body, headers=headers)
+        transaction = fake_paypal.capture_of(paypal_id)["id"]
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    if issue:
+        issue_from_outbox(runtime, data["order_id"])
+    return data, transaction
+
+
+def billing_rows(runtime: Runtime, kind: str = "invoice", order_id: str | None = None) -> list:
+    t = tables.billing_documents
+    with runtime.engine.connect() as conn:
+        q = select(t).where(t.c.kind == kind).order_by(t.c.seq)
+        if order_id:
+            q = q.where(t.c.order_id == order_id)
+        return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def document(runtime: Runtime, number: str):
+    """(data, PDF) of a stored document, decrypted."""
+    from coc_payments.service_layer.invoicing import open_document
+
+    t = tables.billing_documents
+    with runtime.engine.connect() as conn:
+        row = dict(conn.execute(select(t).where(t.c.number == number)).one()._mapping)
+    stored = open_document(row, base64.b64decode(INVOICE_KEY))
+    return stored.data, stored.pdf
+
+
+def pdf_text(pdf: bytes) -> str:
+    import io
+
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)

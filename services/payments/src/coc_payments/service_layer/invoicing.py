@@ -216,6 +216,7 @@ def resend(runtime, config: PaymentsConfig, number: str, staff, reason: str) -> 
             issued_at=as_utc(row["issued_at"]),
             data=stored.data,
             pdf=b"",
+            previous_sha256=row["previous_sha256"],
         )
         event = uow.emit(
             "invoice.issued", issued_event(config, doc, resent=True), subject=row["order_id"]
