@@ -548,7 +548,7 @@ BUYERS = {
         "company": {
             "name": "Garage Martin SARL",
             "siren": "542065479",
-            "vat_number": "FR27542065479",
+            "vat_number": "FR82542065479",
         },
     },
     "business_de": {

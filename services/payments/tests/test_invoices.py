@@ -66,7 +66,7 @@ CASES = {
         24900,
         20750,
         4150,
-        ["TVA 20 %", "Garage Martin SARL", "SIREN 542065479", "FR27542065479", "40 €"],
+        ["TVA 20 %", "Garage Martin SARL", "SIREN 542065479", "FR82542065479", "40 €"],
         ["Autoliquidation"],
     ),
     "business_de": (
