@@ -109,6 +109,25 @@ def request_account(required: bool) -> str | None:
     return verify_customer_token(current_app.config["COC_SETTINGS"].customer_token_secret, token)
 
 
+def order_caller() -> tuple[str | None, str | None]:
+    """(account id of a valid customer bearer token, the order's access token from
+    ``X-Order-Token``) for a customer route of an order: one of them is needed; a bad customer
+    token is refused unless an order token comes with it (``TokenError``). The route opens the
+    order when the account owns it or the token's SHA-256 is the order's
+    (``tokens.access_token_matches``)."""
+    order_token = request.headers.get("X-Order-Token")
+    if not order_token and not bearer_token(request.headers.get("Authorization")):
+        raise TokenError("a customer bearer token or the order's access token is required")
+    try:
+        return request_account(required=False), order_token
+    except TokenError as exc:
+        if exc.status == 503:
+            raise TokenError("customer authentication is not configured", 503) from None
+        if not order_token:
+            raise
+        return None, order_token
+
+
 def _field_messages(exc: HTTPException) -> dict | None:
     """The per-field messages flask-smorest / webargs put in ``exc.data``, all locations merged."""
     data = getattr(exc, "data", None)

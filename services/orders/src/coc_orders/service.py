@@ -26,5 +26,9 @@ definition = ServiceDefinition(
         "ORDERS_DOCUMENT_KEY": persistent_secret(os.path.join(data_dir, "orders-document.key"), 32),
         "ORDERS_DOCUMENT_STORE": "local",
         "ORDERS_DOCUMENTS_DIR": os.path.join(data_dir, "orders-documents"),
+        # the supplier gateway signs suppliers' document links with the same secret (same file)
+        "ORDERS_DOCUMENT_LINK_SECRET": persistent_secret(
+            os.path.join(data_dir, "document-link.secret"), 32
+        ),
     },
 )

@@ -1,8 +1,10 @@
 """Event handlers of the supplier gateway: thin, the rules are in ``domain``.
 
-Each runs inside the consumer's transaction (``ctx.conn``); the inbox already drops a redelivered
-event, and applying the same fact twice to a supplier request changes nothing, so a handler has
-one effect per event.
+Each runs inside the consumer's transaction through ``ctx`` (the unit-of-work API); the inbox
+already drops a redelivered event, and applying the same fact twice to a supplier request changes
+nothing, so a handler has one effect per event. When a request becomes ready, the handler records
+it "to send" (a ``supplier_dispatches`` row) in the same transaction: the sender loops send it
+(``dispatch``), never the handler.
 """
 
 from __future__ import annotations
@@ -11,44 +13,90 @@ from collections.abc import Callable
 
 from coc_shared.consumer import Handler, HandlerContext
 from coc_shared.deactivation import account_deactivated_handler
-from coc_shared.envelope import Event
+from coc_shared.envelope import Event, utcnow
 from coc_shared.logging import get_logger
 
 from ..adapters import tables
-from ..adapters.repository import SupplierRequestRepository
-from ..domain.model import SupplierRequest, order_id_of
+from ..adapters.repository import DispatchRepository, HistoryRepository, SupplierRequestRepository
+from ..domain.model import REVIEW, SupplierRequest, order_id_of
 
 log = get_logger(__name__)
 
 
-def _update_request(change: Callable[[SupplierRequest, Event], None]) -> Handler:
+def maker_of(vin: str | None) -> str | None:
+    """The maker vininfo reads from the VIN's manufacturer code (None when it knows none)."""
+    if not vin:
+        return None
+    try:
+        from vininfo import Vin
+
+        return Vin(vin).manufacturer or None
+    except Exception:  # vininfo refuses a VIN it cannot read
+        return None
+
+
+def config_of(runtime):
+    if runtime is not None and runtime.config is not None:
+        return runtime.config
+    from ..config import GatewayConfig
+
+    return GatewayConfig.from_env()
+
+
+def prepare(ctx, request: SupplierRequest, directory, actor: str = "gateway") -> None:
+    """Let the directory decide once everything is known: a ready request gets its request id and
+    a "to send" row; one that cannot go is put on the review list with the reason."""
+    before = request.status
+    if request.prepare(directory):
+        now = utcnow()
+        supplier = directory.get(request.supplier)
+        requests = SupplierRequestRepository(ctx)
+        requests.add_request_id(request, now)
+        DispatchRepository(ctx).add(request, supplier.channel, "request", now)
+        HistoryRepository(ctx).add(
+            request, "ready", {"supplier": supplier.code, "round": request.round}, actor
+        )
+        log.info(
+            "supplier_request.ready",
+            order_id=request.order_id,
+            supplier=supplier.code,
+            request_id=request.request_id,
+            round=request.round,
+        )
+    elif request.status == REVIEW and before != REVIEW:
+        HistoryRepository(ctx).add(request, "review", {"reason": request.review_reason}, actor)
+        log.warning(
+            "supplier_request.review", order_id=request.order_id, reason=request.review_reason
+        )
+
+
+def _update_request(runtime, change: Callable[[SupplierRequest, Event, object], None]) -> Handler:
     def handle(event: Event, ctx: HandlerContext) -> None:
+        config = config_of(runtime)
         requests = SupplierRequestRepository(ctx)
         request = requests.get_or_new(order_id_of(event.type, event.data))
-        change(request, event)
+        change(request, event, config)
+        prepare(ctx, request, config.directory)
         requests.save(request)
 
     handle.__name__ = change.__name__
     return handle
 
 
-@_update_request
-def order_placed(request: SupplierRequest, event: Event) -> None:
-    request.order_was_placed(event.data)
+def order_placed(request: SupplierRequest, event: Event, config) -> None:
+    request.order_was_placed(event.data, event.personal, maker_of(event.data.get("vin")))
+    request.keep_only_needed_personal_data(config.directory)
 
 
-@_update_request
-def payment_confirmed(request: SupplierRequest, event: Event) -> None:
+def payment_confirmed(request: SupplierRequest, event: Event, config) -> None:
     request.payment_was_confirmed()
 
 
-@_update_request
-def documents_completed(request: SupplierRequest, event: Event) -> None:
+def documents_completed(request: SupplierRequest, event: Event, config) -> None:
     request.documents_were_completed(event.data)
 
 
-@_update_request
-def order_cancelled(request: SupplierRequest, event: Event) -> None:
+def order_cancelled(request: SupplierRequest, event: Event, config) -> None:
     before = request.status
     if request.order_was_cancelled():
         log.info(
@@ -58,25 +106,37 @@ def order_cancelled(request: SupplierRequest, event: Event) -> None:
             cancelled_by=event.data.get("cancelled_by"),
         )
     else:
-        log.info(
+        log.error(
             "supplier_request.cancellation_ignored",
             order_id=request.order_id,
             status=request.status,
+            reason="the request is with the supplier already",
         )
 
 
-# The gateway keeps nothing personal of an account yet (the documents it will fetch and send are
-# erased in the step that handles them): the deactivation is only recorded.
-account_deactivated = account_deactivated_handler(tables.account_deactivations)
+def erase_personal_data(ctx, deactivation) -> None:
+    """``account.deactivated``: the name and shipping address kept for the account's requests are
+    erased (a request still needing them goes on without: staff see it in its history)."""
+    requests = SupplierRequestRepository(ctx)
+    history = HistoryRepository(ctx)
+    now = utcnow()
+    for request in requests.of_account(deactivation.account_id):
+        if request.customer_name is None and request.shipping_address is None:
+            continue
+        request.erase_personal_data(now)
+        requests.save(request)
+        history.add(request, "personal_data_erased", {"account_id": deactivation.account_id})
 
 
-def handlers(_runtime=None) -> dict[str, Handler]:
+def handlers(runtime=None) -> dict[str, Handler]:
     """The event types the supplier gateway consumes (the catalogue's ``consumers``) and their
     handlers."""
     return {
-        "order.placed": order_placed,
-        "payment.confirmed": payment_confirmed,
-        "order.documents_completed": documents_completed,
-        "order.cancelled": order_cancelled,
-        "account.deactivated": account_deactivated,
+        "order.placed": _update_request(runtime, order_placed),
+        "payment.confirmed": _update_request(runtime, payment_confirmed),
+        "order.documents_completed": _update_request(runtime, documents_completed),
+        "order.cancelled": _update_request(runtime, order_cancelled),
+        "account.deactivated": account_deactivated_handler(
+            tables.account_deactivations, erase_personal_data
+        ),
     }
