@@ -2369,6 +2369,9 @@ TRIAL_SETTINGS = {
     "TRANSFER_IBAN": "FR76 3000 6000 0112 3456 7890 189",
     "TRANSFER_BIC": "AGRIFRPP",
     "QONTO_WEBHOOK_SECRET": "qonto-webhook-secret",
+    "NOTIFICATIONS_MAIL_FROM": "COC <commandes@example.com>",
+    "NOTIFICATIONS_STOREFRONT_URL": "https://shop.example.com",
+    "NOTIFICATIONS_PUBLIC_URL": "https://api.example.com/notifications",
 }
 
 

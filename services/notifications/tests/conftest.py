@@ -24,8 +24,7 @@ PUBLIC = "https://api.coc.example/notifications"
 def mail_settings(smtp_port: int, **more) -> dict:
     """The notifications variables of a test (raw texts, as ``Settings.extra``)."""
     values = {
-        "NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
-        "NOTIFICATIONS_SMTP_PORT": str(smtp_port),
+        "NOTIFICATIONS_SMTP_SERVER": f"127.0.0.1:{smtp_port}",
         "NOTIFICATIONS_SMTP_SECURITY": "none",
         "NOTIFICATIONS_SMTP_TIMEOUT": "5",
         "NOTIFICATIONS_SMTP_RETRY_DELAYS": "0.2,0.4,0.8",

@@ -34,6 +34,15 @@ HTTP_URL = url("http", "https")
 SECURITY = ("starttls", "tls", "none")
 
 
+def host_and_port(value: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:587`` for an IPv6 address) -> (host, port)."""
+    host, _, port = value.strip().rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535 or " " in host:
+        raise ValueError("expected host:port, e.g. smtp.example.com:587")
+    return host, int(port)
+
+
 def mailbox(value: str) -> str:
     """``Name <local@domain>`` or ``local@domain``."""
     name, address = parseaddr(value)
@@ -45,17 +54,12 @@ def mailbox(value: str) -> str:
 
 VARIABLES = declare(
     Variable(
-        "NOTIFICATIONS_SMTP_HOST",
-        "127.0.0.1",
-        "SMTP server the notifications service sends its mails through (a relay of your mail "
-        "provider; Mailpit in docker-compose, the local sandbox under `make run`).",
-        text,
-    ),
-    Variable(
-        "NOTIFICATIONS_SMTP_PORT",
-        "587",
-        "Port of that SMTP server (587: submission with STARTTLS, 465: implicit TLS).",
-        integer(1, 65535),
+        "NOTIFICATIONS_SMTP_SERVER",
+        "127.0.0.1:587",
+        "`host:port` of the SMTP server the notifications service sends its mails through (your "
+        "mail provider's relay, usually port 587 with STARTTLS or 465 with TLS; Mailpit in "
+        "docker-compose, the local sandbox under `make run`).",
+        host_and_port,
     ),
     Variable(
         "NOTIFICATIONS_SMTP_SECURITY",
@@ -201,8 +205,8 @@ class NotificationsConfig:
     def from_env(cls, overrides: dict | None = None) -> NotificationsConfig:
         v = load(VARIABLES, overrides)
         return cls(
-            smtp_host=v["NOTIFICATIONS_SMTP_HOST"],
-            smtp_port=v["NOTIFICATIONS_SMTP_PORT"],
+            smtp_host=v["NOTIFICATIONS_SMTP_SERVER"][0],
+            smtp_port=v["NOTIFICATIONS_SMTP_SERVER"][1],
             smtp_security=v["NOTIFICATIONS_SMTP_SECURITY"],
             smtp_ca_file=v["NOTIFICATIONS_SMTP_CA_FILE"] or "",
             smtp_username=v["NOTIFICATIONS_SMTP_USERNAME"] or "",

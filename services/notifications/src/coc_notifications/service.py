@@ -35,8 +35,7 @@ def development_defaults(data_dir: str) -> dict[str, str]:
     sender, with an unsubscribe secret kept under ``data_dir``, and the transfer details of the
     payments service's settings (or the example account)."""
     return {
-        "NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
-        "NOTIFICATIONS_SMTP_PORT": env("NOTIFICATIONS_SMTP_SANDBOX_PORT"),
+        "NOTIFICATIONS_SMTP_SERVER": f"127.0.0.1:{env('NOTIFICATIONS_SMTP_SANDBOX_PORT')}",
         "NOTIFICATIONS_SMTP_SECURITY": "none",
         "NOTIFICATIONS_MAIL_FROM": "COC (development) <commandes@coc.test>",
         "NOTIFICATIONS_UNSUBSCRIBE_SECRET": persistent_secret(
