@@ -7,6 +7,7 @@ import pytest
 
 from coc_shared.catalogue import all_event_types, lookup
 from coc_shared.errors import InvalidEvent
+from coc_supplier_gateway.domain.directory import load_directory
 from coc_supplier_gateway.domain.model import (
     CANCELLED,
     PENDING,
@@ -17,7 +18,9 @@ from coc_supplier_gateway.domain.model import (
 from coc_supplier_gateway.service_layer.handlers import handlers
 
 PLACED = lookup("order.placed", 1).example_data
+PERSONAL = lookup("order.placed", 1).example_personal
 COMPLETED = lookup("order.documents_completed", 1).example_data
+DIRECTORY = load_directory()
 
 
 def test_handles_exactly_the_event_types_the_catalogue_lists_it_as_a_consumer_of():
@@ -32,7 +35,7 @@ def test_a_new_request_waits_for_everything():
 
 
 STEPS = {
-    "order": lambda r: r.order_was_placed(PLACED),
+    "order": lambda r: r.order_was_placed(PLACED, PERSONAL, "Peugeot"),
     "payment": lambda r: r.payment_was_confirmed(),
     "documents": lambda r: r.documents_were_completed(COMPLETED),
 }
@@ -44,8 +47,9 @@ def test_a_request_is_ready_once_order_payment_and_documents_are_known_in_any_or
     for i, step in enumerate(order):
         assert request.status == PENDING
         STEPS[step](request)
+        request.prepare(DIRECTORY)
         assert request.missing == [s for s in STEPS if s not in order[: i + 1]]
-    assert request.status == READY
+    assert request.status == READY and request.supplier == "psa-coc" and request.round == 1
     assert (request.brand, request.document_ids) == ("Peugeot", tuple(COMPLETED["document_ids"]))
 
 
@@ -66,9 +70,11 @@ def test_a_cancelled_request_never_becomes_ready_whatever_arrives_after(order, c
     request = SupplierRequest("o-1")
     for step in order[:cancel_after]:
         STEPS[step](request)
+        request.prepare(DIRECTORY)
     assert request.order_was_cancelled() is True
     for step in order[cancel_after:]:
         STEPS[step](request)
+        request.prepare(DIRECTORY)
         assert request.status == CANCELLED
     assert request.cancelled and request.status == CANCELLED
 
@@ -84,6 +90,7 @@ def test_a_ready_request_not_yet_sent_is_cancelled_too():
     request = SupplierRequest("o-1")
     for step in STEPS.values():
         step(request)
+    request.prepare(DIRECTORY)
     assert request.status == READY
     assert request.order_was_cancelled() is True and request.status == CANCELLED
 
@@ -91,7 +98,7 @@ def test_a_ready_request_not_yet_sent_is_cancelled_too():
 @pytest.mark.parametrize("data", [{}, {"brand": " "}, {"brand": None}])
 def test_an_order_needs_a_brand(data):
     with pytest.raises(InvalidEvent):
-        SupplierRequest("o-1").order_was_placed(data)
+        SupplierRequest("o-1").order_was_placed(data, None, None)
 
 
 @pytest.mark.parametrize(
