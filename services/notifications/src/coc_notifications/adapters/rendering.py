@@ -10,12 +10,14 @@ a transactional mail.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+import uuid
 from dataclasses import dataclass
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import format_datetime as rfc2822_date
+from email.utils import formataddr
 from pathlib import Path
 
 import css_inline
@@ -28,9 +30,6 @@ from ..domain import formatting
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 _LINE_BREAKS = re.compile(r"[\r\n\t]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
-# CRLF line ends; headers folded at RFC 5322's hard limit (998), not at 78: the email package's
-# folding at 78 puts a long subject's first word on a line of its own (a leading space once read)
-WIRE_POLICY = SMTP.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -94,6 +93,37 @@ def _clean(value: str | None) -> str:
     return _LINE_BREAKS.sub(" ", value or "").strip()
 
 
+def _encoded_words(text: str) -> str:
+    """``text`` as a header value: itself when ASCII, else RFC 2047 encoded words (base64, at most
+    75 characters each, never cutting a character), folded."""
+    if text.isascii():
+        return text
+    words, chunk = [], b""
+    for char in text:
+        raw = char.encode("utf-8")
+        if len(chunk) + len(raw) > 45:
+            words.append(chunk)
+            chunk = b""
+        chunk += raw
+    words.append(chunk)
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w).decode()}?=" for w in words)
+
+
+def _mailbox(name: str | None, address: str) -> str:
+    name = _clean(name)
+    if not name:
+        return address.strip()
+    shown = _encoded_words(name) if not name.isascii() else formataddr((name, "x@x"))[:-6]
+    return f"{shown} <{address.strip()}>"
+
+
+def _quoted_printable(text: str) -> bytes:
+    """``text`` in UTF-8, quoted-printable (lines of at most 76 characters), CRLF line ends."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    encoded = b"\n".join(binascii.b2a_qp(line.encode("utf-8"), istext=False) for line in lines)
+    return encoded.replace(b"\n", b"\r\n")
+
+
 def build_message(
     rendered: Rendered,
     *,
@@ -102,18 +132,32 @@ def build_message(
     to_name: str | None,
     message_id: str,
     headers: dict[str, str] | None = None,
-) -> EmailMessage:
-    """The ``multipart/alternative`` message (plain text first, HTML second)."""
-    local, _, domain = to_address.strip().rpartition("@")
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = Address(display_name=_clean(to_name), username=local, domain=domain)
-    message["Subject"] = rendered.subject
-    message["Date"] = rfc2822_date(utcnow())
-    message["Message-ID"] = message_id
-    for name, value in (headers or {}).items():
-        message[name] = value
-    # quoted-printable: 7-bit clean, for servers that do not offer 8BITMIME
-    message.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    message.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
-    return message
+) -> bytes:
+    """The ``multipart/alternative`` message (plain text first, HTML second), as the bytes sent:
+    CRLF line ends, quoted-printable UTF-8 bodies (7-bit clean, for servers without 8BITMIME),
+    RFC 2047 encoded words for non-ASCII header values. Written directly (a fixed structure): the
+    email package's generators cost more than rendering the templates; the tests read every
+    template's message back with the email package."""
+    boundary = f"=_coc_{uuid.uuid4().hex}"
+    lines = [
+        f"From: {_mailbox(sender.display_name, sender.addr_spec)}",
+        f"To: {_mailbox(to_name, to_address)}",
+        f"Subject: {_encoded_words(_clean(rendered.subject))}",
+        f"Date: {rfc2822_date(utcnow())}",
+        f"Message-ID: {message_id}",
+        *(f"{name}: {_clean(value)}" for name, value in (headers or {}).items()),
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+        "",
+    ]
+    head = "\r\n".join(lines).encode("ascii") + b"\r\n"
+    parts = []
+    for subtype, body in (("plain", rendered.text), ("html", rendered.html)):
+        parts.append(
+            f"--{boundary}\r\n"
+            f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii")
+            + _quoted_printable(body)
+            + b"\r\n"
+        )
+    return head + b"".join(parts) + f"--{boundary}--\r\n".encode("ascii")

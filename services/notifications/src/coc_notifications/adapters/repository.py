@@ -212,6 +212,24 @@ class RecipientRepository:
         values["documents_required"] = values["documents_required"] or []
         return OrderRecipient(**values, erased=erased_at is not None)
 
+    def get_many(self, order_ids: list[str]) -> dict[str, OrderRecipient]:
+        """The recipients of several orders in one query (a sender's batch)."""
+        t = tables.order_recipients
+        if not order_ids:
+            return {}
+        rows = self.uow.execute(
+            select(*(t.c[c] for c in _RECIPIENT_COLUMNS), t.c.erased_at).where(
+                t.c.order_id.in_(order_ids)
+            )
+        )
+        found = {}
+        for row in rows:
+            values = dict(row._mapping)
+            erased_at = values.pop("erased_at")
+            values["documents_required"] = values["documents_required"] or []
+            found[values["order_id"]] = OrderRecipient(**values, erased=erased_at is not None)
+        return found
+
     def orders_of_account(self, account_id: str) -> list[OrderRecipient]:
         t = tables.order_recipients
         rows = self.uow.execute(

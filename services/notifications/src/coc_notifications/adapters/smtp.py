@@ -16,11 +16,8 @@ from __future__ import annotations
 import smtplib
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
 
 from coc_shared.logging import get_logger
-
-from .rendering import WIRE_POLICY
 
 log = get_logger(__name__)
 
@@ -117,7 +114,7 @@ class SmtpTransport:
             return SendResult(UNREACHABLE, f"{type(exc).__name__}: {exc}"[:500])
         return None
 
-    def send(self, message: EmailMessage, sender: str, recipient: str) -> SendResult:
+    def send(self, message: bytes, sender: str, recipient: str) -> SendResult:
         failed = self.connect()
         if failed is not None:
             if failed.outcome != UNREACHABLE:
@@ -137,7 +134,7 @@ class SmtpTransport:
             code, text = smtp.rcpt(recipient)
             if code not in (250, 251):
                 return self._refused(code, text)
-            code, text = smtp.data(message.as_bytes(policy=WIRE_POLICY))
+            code, text = smtp.data(message)
         except smtplib.SMTPDataError as exc:  # DATA itself refused (not 354)
             return self._refused(exc.smtp_code, exc.smtp_error)
         except (OSError, smtplib.SMTPException) as exc:

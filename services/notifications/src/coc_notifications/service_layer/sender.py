@@ -109,7 +109,11 @@ class Sender:
             mails = MailRepository(uow)
             batch = mails.claim_due(now, self.config.batch_size)
             result.claimed = len(batch)
-            recipients, contacts = RecipientRepository(uow), ContactRepository(uow)
+            contacts = ContactRepository(uow)
+            # the recipients of the batch's order mails, in one query
+            recipients = RecipientRepository(uow).get_many(
+                sorted({m.order_id for m in batch if m.order_id and not m.marketing})
+            )
             for mail in batch:
                 if result.unreachable:
                     # the server is down: the rest of the batch waits without being tried
@@ -204,7 +208,7 @@ class Sender:
             return contact.email, None, context, headers
         headers["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to these
         if mail.order_id is not None:
-            recipient = recipients.get(mail.order_id)
+            recipient = recipients.get(mail.order_id)  # the batch's, read at once
             if recipient is None:
                 raise NotReady("the order's recipient is not known yet (order.placed)")
             if recipient.erased or recipient.email is None:
