@@ -28,6 +28,7 @@ MASTER = "supplier-master-secret-" + "m" * 32
 LINK_SECRET = "document-link-secret-" + "z" * 32
 CERT_KEY = base64.b64encode(b"c" * 32).decode()
 LAPOSTE_KEY = "laposte-test-key"
+ORDER_TOKEN = "the-order-s-access-token"  # of every order ready_order makes
 VINS = {"psa-coc": "VF3ABCDEF12345678", "renault-coc": "VF1AB000123456789", "bmw-coc": None}
 
 
@@ -78,7 +79,13 @@ def ready_order(rt, vin: str = "VF3ABCDEF12345678", brand: str = "Peugeot", kind
     """order.placed, payment.confirmed and order.documents_completed handled: the order's id."""
     placed = fresh_example("order.placed")
     order_id = placed.data["order_id"]
-    placed.data = {**placed.data, "vin": vin, "brand": brand, "vehicle_extra": extra or {}}
+    placed.data = {
+        **placed.data,
+        "vin": vin,
+        "brand": brand,
+        "vehicle_extra": extra or {},
+        "access_token_sha256": hashlib.sha256(ORDER_TOKEN.encode()).hexdigest(),
+    }
     kinds = kinds or ["id_card", "registration_certificate"]
     documents = [
         {"id": str(uuid.uuid4()), "kind": k, "content_type": "application/pdf"} for k in kinds
@@ -150,6 +157,7 @@ def publish_reply(
             exchange=f"{prefix}coc.supplier-replies",
             routing_key=routing_key or code,
         )
+        channel.basic_qos(0, 1, False)  # a round trip: a refusal of the publish arrives before it
     finally:
         conn.collect()
 
@@ -194,7 +202,7 @@ class FakeSupplier:
         supplier = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with supplier.lock:
                     status = supplier.status

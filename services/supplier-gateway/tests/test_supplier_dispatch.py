@@ -13,10 +13,10 @@ from gateway_helpers import (
     FakeSupplier,
     gateway_extra,
     key_of,
+    make_directory,
     ready_order,
     supplier_url,
     take_requests,
-    make_directory,
 )
 from sqlalchemy import select
 
