@@ -108,8 +108,9 @@ def supplier_url(broker_accounts: dict, code: str) -> str:
     return broker_accounts[supplier_account(code)]
 
 
-def take_requests(url: str, queue: str, count: int = 1, timeout: float = 20.0) -> list:
-    """``count`` messages taken from a supplier's queue as the supplier (its own user)."""
+def take_requests(url: str, queue: str, count: int = 1, timeout: float = 20.0, match=None) -> list:
+    """``count`` messages taken from a supplier's queue as the supplier (its own user); with
+    ``match(body)``, only those it accepts count (others, of earlier tests, are dropped)."""
     got = []
     deadline = time.monotonic() + timeout
     with kombu.Connection(url) as conn:
@@ -119,7 +120,8 @@ def take_requests(url: str, queue: str, count: int = 1, timeout: float = 20.0) -
             if message is None:
                 time.sleep(0.05)
                 continue
-            got.append(message)
+            if match is None or match(json.loads(message.body)):
+                got.append(message)
     return got
 
 

@@ -85,7 +85,9 @@ def test_a_ready_order_puts_exactly_one_request_on_its_supplier_s_queue_with_onl
 ):
     order_id, documents = ready_order(gateway, kinds=["id_card", "registration_certificate"])
     queue = f"{bus_prefix}coc.supplier.psa-coc"
-    [message] = take_requests(supplier_url(broker_accounts, "psa-coc"), queue)
+    wait_until(lambda: state(gateway, order_id).status == "sent", message="request sent")
+    mine = lambda body: body["request_id"] == state(gateway, order_id).request_id  # noqa: E731
+    [message] = take_requests(supplier_url(broker_accounts, "psa-coc"), queue, match=mine)
     body = json.loads(message.body)
     assert REQUEST_SCHEMA.validate(body) == {}
     assert message.properties["message_id"] == body["request_id"]
@@ -128,7 +130,10 @@ def test_a_ready_order_puts_exactly_one_request_on_its_supplier_s_queue_with_onl
     assert event["data"]["supplier_request_id"] == body["request_id"]
     assert event["data"]["document_ids"] == [registration["id"]]
     time.sleep(1.0)  # no second message: the row is marked sent
-    assert take_requests(supplier_url(broker_accounts, "psa-coc"), queue, timeout=0.5) == []
+    assert (
+        take_requests(supplier_url(broker_accounts, "psa-coc"), queue, timeout=0.5, match=mine)
+        == []
+    )
     assert len(sent_events(gateway, order_id)) == 1
 
 

@@ -88,9 +88,14 @@ def events(rt, order_id: str, event_type: str) -> list[dict]:
 
 def sent_request(gateway, broker_accounts, bus_prefix, **kwargs) -> tuple[str, str]:
     order_id, _ = ready_order(gateway, **kwargs)
-    take_requests(supplier_url(broker_accounts, "psa-coc"), f"{bus_prefix}coc.supplier.psa-coc")
     wait_until(lambda: state(gateway, order_id).status == "sent", message="sent")
-    return order_id, state(gateway, order_id).request_id
+    request_id = state(gateway, order_id).request_id
+    take_requests(
+        supplier_url(broker_accounts, "psa-coc"),
+        f"{bus_prefix}coc.supplier.psa-coc",
+        match=lambda body: body["request_id"] == request_id,
+    )
+    return order_id, request_id
 
 
 def post(client, code: str, body: dict, **kwargs):
@@ -194,7 +199,6 @@ def test_rejected_asks_the_customer_for_documents_and_a_new_set_sends_a_new_requ
     completed = fresh_example("order.documents_completed")
     completed.data = {**completed.data, "order_id": order_id}
     handle(gateway, completed)
-    take_requests(supplier_url(broker_accounts, "psa-coc"), f"{bus_prefix}coc.supplier.psa-coc")
     wait_until(lambda: state(gateway, order_id).status == "sent", message="sent again")
     row = state(gateway, order_id)
     assert row.request_id != request_id and row.round == 2
@@ -395,7 +399,9 @@ def test_staff_resend_and_record_a_reply_in_the_support_log(
     )
     assert resent.status_code == 202
     [again] = take_requests(
-        supplier_url(broker_accounts, "psa-coc"), f"{bus_prefix}coc.supplier.psa-coc"
+        supplier_url(broker_accounts, "psa-coc"),
+        f"{bus_prefix}coc.supplier.psa-coc",
+        match=lambda body: body["request_id"] == request_id and body["resend"],
     )
     body = json.loads(again.body)
     assert body["request_id"] == request_id and body["resend"] is True
