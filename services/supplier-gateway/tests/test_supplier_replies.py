@@ -468,13 +468,15 @@ def test_the_company_ships_a_certificate_its_supplier_does_not(
 
 
 @pytest.fixture
-def laposte(gateway):
+def laposte(gateway, tmp_path):
     """La Poste's tracking emulator, delivering after 1 s, on the gateway's configured URL."""
     import subprocess
     import sys
     from pathlib import Path
 
     port = int(gateway.config.laposte_url.rsplit(":", 1)[1])
+    key_file = tmp_path / "laposte.key"
+    key_file.write_text(gateway.config.laposte_key)
     process = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "coc-laposte-sandbox"),
@@ -482,8 +484,9 @@ def laposte(gateway):
             str(port),
             "--deliver-after",
             "1",
+            "--key-file",
+            str(key_file),
         ],
-        env={**__import__("os").environ, "LAPOSTE_SANDBOX_KEY": gateway.config.laposte_key},
         stdout=subprocess.DEVNULL,
     )
     import requests

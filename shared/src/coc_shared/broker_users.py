@@ -28,32 +28,7 @@ import time
 
 from .bus import EXCHANGE, SUPPLIER_REPLIES_EXCHANGE, SUPPLIERS_EXCHANGE
 from .catalogue import all_event_types
-from .config import SERVICE_NAMES, Variable, declare, env
-
-SUPPLIER_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
-
-
-def supplier_codes(value: str) -> tuple[str, ...]:
-    codes = tuple(c.strip() for c in value.split(",") if c.strip())
-    bad = [c for c in codes if not SUPPLIER_CODE.match(c) or c == "gateway"]
-    if bad:
-        raise ValueError(
-            "expected comma-separated supplier codes (lower-case letters, digits and -; not "
-            f"'gateway'): {', '.join(bad)}"
-        )
-    return codes
-
-
-declare(
-    Variable(
-        "BUS_SUPPLIER_CODES",
-        "psa-coc,renault-coc,vag-coc,bmw-coc,mercedes-coc",
-        "Codes of the makers' COC suppliers whose integrations get a RabbitMQ user "
-        "`coc-supplier-<code>` (comma-separated; passwords from RABBITMQ_SUPPLIER_<CODE>_PASSWORD "
-        "in docker-compose): every supplier of the supplier gateway's directory.",
-        supplier_codes,
-    )
-)
+from .config import SERVICE_NAMES, env, supplier_codes
 
 SUPPORT = "support"
 HASHING = "rabbit_password_hashing_sha256"

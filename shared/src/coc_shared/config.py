@@ -11,6 +11,7 @@ error naming the variable and what it expects.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,6 +119,21 @@ def ed25519_key(value: str) -> str:
     if len(raw) != 32:
         raise ValueError("expected the base64 of a 32-byte Ed25519 key (coc-support keygen)")
     return value.strip()
+
+
+SUPPLIER_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
+
+
+def supplier_codes(value: str) -> tuple[str, ...]:
+    """Comma-separated codes of the makers' COC suppliers (``broker_users``)."""
+    codes = tuple(c.strip() for c in value.split(",") if c.strip())
+    bad = [c for c in codes if not SUPPLIER_CODE.match(c) or c == "gateway"]
+    if bad:
+        raise ValueError(
+            "expected comma-separated supplier codes (lower-case letters, digits and -; not "
+            f"'gateway'): {', '.join(bad)}"
+        )
+    return codes
 
 
 def log_level(value: str) -> str:
@@ -235,6 +251,14 @@ _SHARED = declare(
         "not the RabbitMQ user of the service the catalogue names as its producer. Keep `true` "
         "wherever each service has its own broker user; the embedded mode never checks.",
         boolean,
+    ),
+    Variable(
+        "BUS_SUPPLIER_CODES",
+        "psa-coc,renault-coc,vag-coc,bmw-coc,mercedes-coc",
+        "Codes of the makers' COC suppliers whose integrations get a RabbitMQ user "
+        "`coc-supplier-<code>` (comma-separated; passwords from RABBITMQ_SUPPLIER_<CODE>_PASSWORD "
+        "in docker-compose): every supplier of the supplier gateway's directory.",
+        supplier_codes,
     ),
     Variable("SERVICE_HOST", "127.0.0.1", "Address the HTTP API binds to."),
     Variable("ORDERS_PORT", "8001", "HTTP port of the orders service.", integer(1, 65535)),
@@ -427,6 +451,7 @@ class Settings:
                 "RUN_DATA_DIR",
                 "CI",
                 "PROMETHEUS_MULTIPROC_DIR",
+                "BUS_SUPPLIER_CODES",
             )
         ]
         port = port_variable(service)

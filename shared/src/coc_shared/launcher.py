@@ -150,11 +150,8 @@ def start_sandboxes(definitions) -> tuple[list, list[tuple[str, str]]]:
         if definition.sandboxes is None:
             continue
         for sandbox in definition.sandboxes(data_dir):
-            child_env = {
-                **os.environ,
-                **sandbox.env,
-                "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
-            }
+            child_env = {**os.environ, **sandbox.env}
+            child_env["PATH"] = bindir + os.pathsep + child_env.get("PATH", "")
             process = subprocess.Popen(sandbox.command, env=child_env)
             processes.append((f"sandbox {sandbox.name}", process))
             rows.append((f"sandbox {sandbox.name}", sandbox.address))

@@ -6,14 +6,13 @@ as La Poste does (``returnCode``, ``shipment`` with ``event``, ``timeline``, ``i
 A parcel exists from its first look: it is taken in charge (``PC1``), in transit (``ET1``) half
 way through ``--deliver-after`` seconds, and delivered (``DI1``, ``isFinal``) after them. A number
 of 11 to 15 letters and digits is valid (else 400); one starting with ``ZZ`` is unknown (404); a
-missing or wrong key is 401.
+missing or wrong key (``--key-file``) is 401.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import signal
 import sys
@@ -146,8 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="coc-laposte-sandbox", description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=8110)
     parser.add_argument("--deliver-after", type=float, default=20.0)
+    parser.add_argument("--key-file", help="file holding the X-Okapi-Key it accepts")
     args = parser.parse_args(argv)
-    key = os.environ.get("LAPOSTE_SANDBOX_KEY", "")
+    key = ""
+    if args.key_file:
+        with open(args.key_file, encoding="utf-8") as f:
+            key = f.read().strip()
     server = make_server(
         "127.0.0.1", args.port, application(key, args.deliver_after), threaded=True
     )

@@ -12,7 +12,6 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from coc_shared.broker_users import supplier_codes
 from coc_shared.config import (
     ConfigError,
     Variable,
@@ -23,6 +22,7 @@ from coc_shared.config import (
     number,
     seconds_list,
     secret,
+    supplier_codes,
     url,
 )
 from coc_shared.documents import MAX_LINK_HOURS, StoreSettings, link_secret, store_settings

@@ -99,13 +99,26 @@ def development_defaults(data_dir: str) -> dict[str, str]:
     }
 
 
+def _secret_file(data_dir: str, name: str, value: str) -> str:
+    """``value`` in a file of its own (mode 600) under ``data_dir``: a sandbox reads its secrets
+    from files, never from its command line."""
+    path = os.path.join(data_dir, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+    return path
+
+
 def sandboxes(data_dir: str) -> list[Sandbox]:
     """La Poste's tracking API, and the reference integration for each supplier of the directory
     (amqp: consuming its queue as its own broker user, when ``make run`` made the users; http:
     serving its endpoint and calling back), accepting after 2 s and issuing after 5 s."""
+    from coc_shared.broker_users import broker_user, supplier_account, with_credentials
+    from coc_shared.config import env
+
     with open(os.path.join(data_dir, SANDBOX_PORTS)) as f:
         ports = json.load(f)
-    env = os.environ
+    config = GatewayConfig.from_env()
     result = [
         Sandbox(
             "laposte",
@@ -115,62 +128,54 @@ def sandboxes(data_dir: str) -> list[Sandbox]:
                 str(ports["laposte"]),
                 "--deliver-after",
                 "20",
+                "--key-file",
+                _secret_file(data_dir, "laposte-sandbox.key.current", config.laposte_key or ""),
             ],
             f"http://127.0.0.1:{ports['laposte']}/suivi/v2/idships/{{id}} (La Poste Suivi v2)",
-            {"LAPOSTE_SANDBOX_KEY": env.get("SUPPLIER_GATEWAY_LAPOSTE_KEY", "")},
         )
     ]
-    config = GatewayConfig.from_env()
-    gateway = f"http://127.0.0.1:{env.get('SUPPLIER_GATEWAY_PORT', '8003')}"
+    gateway = f"http://127.0.0.1:{env('SUPPLIER_GATEWAY_PORT')}"
     passwords_file = os.path.join(data_dir, "broker-passwords.json")
     passwords = {}
     if os.path.exists(passwords_file):
         with open(passwords_file) as f:
             passwords = json.load(f)
-    from coc_shared.broker_users import broker_user, supplier_account, with_credentials
-
-    prefix = env.get("BUS_PREFIX", "")
-    admin = env.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672//"
+    prefix = env("BUS_PREFIX") or ""
     for supplier in config.directory.suppliers:
         key = supplier_key(config.supplier_secret or "", supplier.code, supplier.key_version)
-        common = ["--supplier", supplier.code, "--accept-after", "2", "--issue-after", "5"]
+        command = [
+            "coc-supplier-sandbox",
+            "--supplier",
+            supplier.code,
+            "--accept-after",
+            "2",
+            "--issue-after",
+            "5",
+            "--gateway-url",
+            gateway,
+            "--key-file",
+            _secret_file(data_dir, f"supplier-{supplier.code}.key", key),
+        ]
         if supplier.ships_to_customer:
-            common += ["--ships", "--ship-after", "3"]
+            command += ["--ships", "--ship-after", "3"]
         if supplier.channel == "http":
-            result.append(
-                Sandbox(
-                    f"supplier {supplier.code}",
-                    [
-                        "coc-supplier-sandbox",
-                        *common,
-                        "--http-port",
-                        str(ports[supplier.code]),
-                        "--gateway-url",
-                        gateway,
-                    ],
-                    f"{supplier.endpoint} (reference integration, http)",
-                    {"COC_SUPPLIER_KEY": key},
-                )
+            command += ["--http-port", str(ports[supplier.code])]
+            where = f"{supplier.endpoint} (reference integration, http)"
+        else:
+            password = passwords.get(supplier_account(supplier.code))
+            if password is None:
+                continue  # no broker user here (embedded mode): the amqp supplier is not emulated
+            url = with_credentials(
+                env("RABBITMQ_URL"), broker_user(prefix, supplier_account(supplier.code)), password
             )
-            continue
-        password = passwords.get(supplier_account(supplier.code))
-        if password is None:
-            continue  # no broker user here (embedded mode): the amqp supplier is not emulated
-        url = with_credentials(
-            admin, broker_user(prefix, supplier_account(supplier.code)), password
-        )
-        result.append(
-            Sandbox(
-                f"supplier {supplier.code}",
-                ["coc-supplier-sandbox", *common, "--prefix", prefix],
-                f"queue {prefix}coc.supplier.{supplier.code} (reference integration, amqp)",
-                {
-                    "COC_SUPPLIER_AMQP_URL": url,
-                    "COC_SUPPLIER_KEY": key,
-                    "COC_SUPPLIER_GATEWAY_URL": gateway,
-                },
-            )
-        )
+            command += [
+                "--prefix",
+                prefix,
+                "--amqp-url-file",
+                _secret_file(data_dir, f"supplier-{supplier.code}.amqp", url),
+            ]
+            where = f"queue {prefix}coc.supplier.{supplier.code} (reference integration, amqp)"
+        result.append(Sandbox(f"supplier {supplier.code}", command, where))
     return result
 
 

@@ -4,12 +4,15 @@ services/supplier-gateway/openapi.json); it imports nothing of the gateway.
 
 It plays one supplier (``--supplier CODE``):
 
-* amqp channel: connects with ``COC_SUPPLIER_AMQP_URL`` (its own user ``coc-supplier-<code>``),
+* amqp channel: connects with the URL in ``--amqp-url-file`` (its own user ``coc-supplier-<code>``),
   consumes ``<prefix>coc.supplier.<code>`` and publishes replies to ``<prefix>coc.supplier-replies``
   with its code as routing key, its user as ``user_id``, persistent, with publisher confirms;
 * http channel (``--http-port``): serves ``POST /coc/requests``, checks the signature
-  (``COC_SUPPLIER_KEY``; HMAC-SHA256 over ``timestamp + "." + body``, 5-minute window), answers
+  (HMAC-SHA256 over ``timestamp + "." + body``, 5-minute window), answers
   202, and replies through the gateway's signed callback (``--gateway-url``).
+
+Its key (``--key-file``: the 64 hex characters the gateway's admin gave it) signs its HTTP calls
+and checks ours.
 
 For each request (handled once per ``request_id``: a duplicate is acknowledged and ignored) it
 downloads every document through its link, then replies ``rejected`` when the VIN matches
@@ -27,7 +30,6 @@ import hashlib
 import heapq
 import hmac
 import json
-import os
 import queue
 import random
 import re
@@ -101,7 +103,7 @@ class Supplier:
     def __init__(self, args):
         self.args = args
         self.code = args.supplier
-        self.key = os.environ.get("COC_SUPPLIER_KEY", "")
+        self.key = read_file(args.key_file)
         self.inbox: queue.Queue = queue.Queue()  # requests received, handled by the main loop
         self.due: list = []  # heap of (when, n, reply)
         self.n = 0
@@ -284,7 +286,7 @@ def run_http(supplier: Supplier, stop: threading.Event) -> None:
 def run_amqp(supplier: Supplier, stop: threading.Event) -> None:
     import amqp
 
-    url = os.environ["COC_SUPPLIER_AMQP_URL"]
+    url = read_file(supplier.args.amqp_url_file)
     prefix = supplier.args.prefix
     queue_name = f"{prefix}coc.supplier.{supplier.code}"
     exchange = f"{prefix}coc.supplier-replies"
@@ -348,6 +350,14 @@ def run_amqp(supplier: Supplier, stop: threading.Event) -> None:
                 pass
 
 
+def read_file(path: str | None) -> str:
+    """A secret kept in a file (never on the command line, where other users see it)."""
+    if not path:
+        return ""
+    with open(path, encoding="utf-8") as f:
+        return f.read().strip()
+
+
 def connect(url: str):
     from urllib.parse import unquote, urlsplit
 
@@ -375,9 +385,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--supplier", required=True)
     parser.add_argument("--prefix", default="", help="BUS_PREFIX of the broker's names")
     parser.add_argument("--http-port", type=int, help="play an http supplier on this port")
-    parser.add_argument(
-        "--gateway-url", default=os.environ.get("COC_SUPPLIER_GATEWAY_URL", "http://127.0.0.1:8003")
-    )
+    parser.add_argument("--gateway-url", default="http://127.0.0.1:8003")
+    parser.add_argument("--key-file", help="file holding the supplier's HMAC key")
+    parser.add_argument("--amqp-url-file", help="file holding the broker URL (amqp channel)")
     parser.add_argument("--accept-after", type=float, default=2.0)
     parser.add_argument("--issue-after", type=float, default=5.0)
     parser.add_argument("--ship-after", type=float, default=3.0)
