@@ -2369,6 +2369,13 @@ TRIAL_SETTINGS = {
     "TRANSFER_IBAN": "FR76 3000 6000 0112 3456 7890 189",
     "TRANSFER_BIC": "AGRIFRPP",
     "QONTO_WEBHOOK_SECRET": "qonto-webhook-secret",
+    "ORDERS_CERTIFICATE_URL": (
+        "https://api.example.com/supplier-gateway/v1/orders/{order_id}/certificate"
+    ),
+    "SUPPLIER_GATEWAY_DOCUMENT_URL": (
+        "https://api.example.com/orders/v1/supplier-documents/{document_id}"
+    ),
+    "SUPPLIER_GATEWAY_LAPOSTE_KEY": "laposte-developer-key",
     "NOTIFICATIONS_MAIL_FROM": "COC <commandes@example.com>",
     "NOTIFICATIONS_STOREFRONT_URL": "https://shop.example.com",
     "NOTIFICATIONS_PUBLIC_URL": "https://api.example.com/notifications",

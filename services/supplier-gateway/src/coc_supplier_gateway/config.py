@@ -50,7 +50,7 @@ STORE_VARIABLES = _store_variables(
 VARIABLES = declare(
     Variable(
         "SUPPLIER_GATEWAY_DIRECTORY_PATH",
-        None,
+        "",
         "JSON file of the makers' COC suppliers (code, makers and brands served, channel, what "
         "each needs, turnaround in hours, whether it ships to the customer); defaults to the "
         "directory shipped in the package (docs/supplier-integration.md). Checked at start.",
