@@ -59,6 +59,7 @@ def service_extra(service: str, tmp_path) -> dict:
             "ORDERS_DOCUMENT_STORE": "local",
             "ORDERS_DOCUMENTS_DIR": str(tmp_path / "documents"),
             "ORDERS_RATE_LIMIT_STORAGE": "memory://",
+            "ORDERS_DOCUMENT_LINK_SECRET": "fuzz-document-link-secret-" + "l" * 32,
             **{
                 f"ORDERS_RATE_LIMIT_{name}": "100000/minute"
                 for name in ("LOGIN", "ORDERS", "UPLOADS", "CHANGES", "MAIL")
@@ -75,6 +76,14 @@ def service_extra(service: str, tmp_path) -> dict:
             "TRANSFER_BIC": "AGRIFRPP",
             "TRANSFER_BENEFICIARY": "COC SAS",
             "QONTO_WEBHOOK_SECRET": QONTO_SECRET,
+        }
+    if service == "supplier-gateway":
+        return {
+            "SUPPLIER_GATEWAY_SUPPLIER_SECRET": "fuzz-supplier-secret-" + "s" * 32,
+            "SUPPLIER_GATEWAY_DOCUMENT_LINK_SECRET": "fuzz-document-link-secret-" + "l" * 32,
+            "SUPPLIER_GATEWAY_CERTIFICATE_KEY": base64.b64encode(b"c" * 32).decode(),
+            "SUPPLIER_GATEWAY_CERTIFICATE_STORE": "local",
+            "SUPPLIER_GATEWAY_CERTIFICATES_DIR": str(tmp_path / "certificates"),
         }
     return {}
 

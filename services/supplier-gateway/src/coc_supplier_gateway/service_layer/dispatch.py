@@ -48,7 +48,7 @@ def request_message(request: SupplierRequest, supplier: Supplier, config, now, r
     documents = []
     for document in request.documents_for(supplier):
         query = sign_document_link(
-            config.document_link_secret or "", supplier.code, document["id"], expires_at
+            config.document_link_secret, supplier.code, document["id"], expires_at
         )
         documents.append(
             {
@@ -93,6 +93,7 @@ class Sender:
         self.transport = transport
         self.supplier = supplier
         self.name = f"{channel}-sender" + (f"-{supplier}" if supplier else "")
+        self._said_not_configured = False
 
     def run(self, stop: threading.Event) -> None:
         log.info("sender.started", sender=self.name)
@@ -117,6 +118,11 @@ class Sender:
     def send_batch(self) -> int:
         """One batch: returns how many rows it claimed."""
         directory = self.config.directory
+        if not self.config.document_link_secret:
+            if not self._said_not_configured:
+                log.error("sender.not_configured", reason="SUPPLIER_GATEWAY_DOCUMENT_LINK_SECRET")
+                self._said_not_configured = True
+            return 0  # no link could be signed: nothing is sent until it is configured
         limit = self.config.sender_batch if self.channel == "amqp" else 1
         with self.runtime.unit_of_work() as uow:
             now = utcnow()
