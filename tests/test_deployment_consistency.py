@@ -2379,6 +2379,14 @@ TRIAL_SETTINGS = {
     "NOTIFICATIONS_MAIL_FROM": "COC <commandes@example.com>",
     "NOTIFICATIONS_STOREFRONT_URL": "https://shop.example.com",
     "NOTIFICATIONS_PUBLIC_URL": "https://api.example.com/notifications",
+    "SYSTEMPAY_REST_KEY": "testpassword_from-the-back-office",
+    "SELLER_NAME": "COC SAS",
+    "SELLER_STREET": "1 rue de la Paix",
+    "SELLER_POSTAL_CODE": "75002",
+    "SELLER_CITY": "Paris",
+    "SELLER_SIREN": "732829320",
+    "SELLER_VAT_NUMBER": "FR44732829320",
+    "SELLER_LEGAL_MENTIONS": "SAS au capital de 10 000 € - RCS Paris 732 829 320",
 }
 
 

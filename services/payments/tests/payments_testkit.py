@@ -284,7 +284,7 @@ class FakeSystempayApi:
         if request.path != "/api-payment/V4/Transaction/CancelOrRefund":
             return Response("not found", 404)
         auth = request.authorization
-        if not auth or (auth.username, auth.password) != (SITE_ID, SYSTEMPAY_API_PASSWORD):
+        if not auth or (auth.username, auth.password) != (SITE_ID, SYSTEMPAY_REST_KEY):
             return Response("", 401)
         body = request.get_json()
         self.calls.append(body)
@@ -347,7 +347,7 @@ def fake_paypal():
 
 
 INVOICE_KEY = base64.b64encode(b"k" * 32).decode()
-SYSTEMPAY_API_PASSWORD = "testpassword_" + "r" * 20
+SYSTEMPAY_REST_KEY = "testpassword_" + "r" * 20
 BILLING = {
     "SELLER_NAME": "COC Services SAS",
     "SELLER_STREET": "10 rue de la Paix",
@@ -357,7 +357,7 @@ BILLING = {
     "SELLER_VAT_NUMBER": "FR44732829320",
     "SELLER_LEGAL_MENTIONS": "SAS au capital de 10 000 € - RCS Paris 732 829 320",
     "INVOICE_KEY": INVOICE_KEY,
-    "SYSTEMPAY_API_PASSWORD": SYSTEMPAY_API_PASSWORD,
+    "SYSTEMPAY_REST_KEY": SYSTEMPAY_REST_KEY,
 }
 
 

@@ -189,10 +189,11 @@ VARIABLES = declare(
         HTTP_URL,
     ),
     Variable(
-        "SYSTEMPAY_API_PASSWORD",
+        "SYSTEMPAY_REST_KEY",
         None,
-        "Password of Systempay's REST API for the configured SYSTEMPAY_MODE (Basic auth with the "
-        "shop id). Card refunds fail (refund.failed) without it.",
+        "Password of Systempay's REST API (the back office's REST API keys) for the configured "
+        "SYSTEMPAY_MODE, sent with the shop id (Basic auth). Card refunds fail (refund.failed) "
+        "without it.",
         text,
     ),
     Variable(
@@ -334,7 +335,7 @@ class PaymentsConfig:
     qonto_webhook_tolerance_seconds: float
     provider_http_timeout: float
     systempay_api_url: str = "https://api.systempay.fr"
-    systempay_api_password: str | None = None
+    systempay_rest_key: str | None = None
     seller: Seller | None = None
     invoice_key: bytes | None = None
     default_vat_rate: str = "20.0"
@@ -367,7 +368,7 @@ class PaymentsConfig:
             qonto_webhook_tolerance_seconds=v["QONTO_WEBHOOK_TOLERANCE_SECONDS"],
             provider_http_timeout=v["PROVIDER_HTTP_TIMEOUT"],
             systempay_api_url=v["SYSTEMPAY_API_URL"].rstrip("/"),
-            systempay_api_password=v["SYSTEMPAY_API_PASSWORD"],
+            systempay_rest_key=v["SYSTEMPAY_REST_KEY"],
             seller=Seller.from_values(v),
             invoice_key=v["INVOICE_KEY"],
             default_vat_rate=v["INVOICE_VAT_RATE"],

@@ -265,12 +265,12 @@ def _call_provider(runtime, config: PaymentsConfig, refund: dict) -> RefundOutco
     from ..adapters.providers import Providers
 
     if refund["method"] == "card":
-        if not (config.systempay_site_id and config.systempay_api_password):
-            raise RefundRefused("Systempay's REST API is not configured (SYSTEMPAY_API_PASSWORD)")
+        if not (config.systempay_site_id and config.systempay_rest_key):
+            raise RefundRefused("Systempay's REST API is not configured (SYSTEMPAY_REST_KEY)")
         return SystempayRefunds(
             config.systempay_api_url,
             config.systempay_site_id,
-            config.systempay_api_password,
+            config.systempay_rest_key,
             config.provider_http_timeout,
         ).refund(
             refund["provider_transaction_id"],
