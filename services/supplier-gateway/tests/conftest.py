@@ -3,4 +3,5 @@
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(__file__))  # gateway_helpers
+# gateway_helpers; appended, so that another folder's `from conftest import …` still finds its own
+sys.path.append(os.path.dirname(__file__))
