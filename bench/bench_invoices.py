@@ -82,8 +82,12 @@ def sample_data() -> dict:
     payment = Payment("card", "systempay", uuid.uuid4().hex, datetime.now(UTC))
     seller = {
         "name": BILLING["SELLER_NAME"],
-        "address": {"line1": "1 rue de la Paix", "postal_code": "75002", "city": "Paris",
-                    "country": "FR"},
+        "address": {
+            "line1": "1 rue de la Paix",
+            "postal_code": "75002",
+            "city": "Paris",
+            "country": "FR",
+        },
         "siren": "732829320",
         "vat_number": "FR44732829320",
         "legal_mentions": BILLING["SELLER_LEGAL_MENTIONS"],
@@ -240,12 +244,17 @@ def main() -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     rt = Runtime(definition, settings(database_url, prefix))
     try:
-        print(f"# bench_invoices {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
-              f"{os.cpu_count()} CPUs, Python {platform.python_version()}", flush=True)
+        print(
+            f"# bench_invoices {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+            f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
+            flush=True,
+        )
         bare, facturx = bench_render(args.render)
-        print(f"render (same invoice, {args.render}x): bare fpdf2 page {bare:.1f}/s "
-              f"({1000 / bare:.1f} ms), Factur-X PDF {facturx:.1f}/s ({1000 / facturx:.1f} ms)",
-              flush=True)
+        print(
+            f"render (same invoice, {args.render}x): bare fpdf2 page {bare:.1f}/s "
+            f"({1000 / bare:.1f} ms), Factur-X PDF {facturx:.1f}/s ({1000 / facturx:.1f} ms)",
+            flush=True,
+        )
         rt.migrate()
         rt.declare_topology()
         _bind_stand_in(rt)
@@ -264,28 +273,39 @@ def main() -> int:
         queue_confirmations(rt, args.invoices)
         one = run_workers(rt, env, 1, args.invoices, log_dir)
         verdict = "PASS" if one["rate"] >= TARGET else "MISS"
-        print(f"one worker: {one['rate']:.1f} invoices/s over {args.invoices} "
-              f"(number, PDF, Factur-X, encrypted store, event; target >= {TARGET:.0f}/s: "
-              f"{verdict}); every invoice.issued confirmed by the broker "
-              f"{one['events_sent_after_s'] * 1000:.0f} ms after the last invoice", flush=True)
-        print(f"  = {one['rate'] / facturx:.2f} x the bare Factur-X rendering, "
-              f"{one['rate'] / bare:.2f} x the bare page", flush=True)
+        print(
+            f"one worker: {one['rate']:.1f} invoices/s over {args.invoices} "
+            f"(number, PDF, Factur-X, encrypted store, event; target >= {TARGET:.0f}/s: "
+            f"{verdict}); every invoice.issued confirmed by the broker "
+            f"{one['events_sent_after_s'] * 1000:.0f} ms after the last invoice",
+            flush=True,
+        )
+        print(
+            f"  = {one['rate'] / facturx:.2f} x the bare Factur-X rendering, "
+            f"{one['rate'] / bare:.2f} x the bare page",
+            flush=True,
+        )
         queue_confirmations(rt, args.invoices)
         two = run_workers(rt, env, 2, args.invoices, log_dir)
         with rt.engine.connect() as conn:
             t = tables.billing_documents
-            seqs = conn.execute(
-                select(t.c.seq).where(t.c.kind == "invoice").order_by(t.c.seq)
-            ).scalars().all()
+            seqs = (
+                conn.execute(select(t.c.seq).where(t.c.kind == "invoice").order_by(t.c.seq))
+                .scalars()
+                .all()
+            )
             per_order = conn.execute(
                 select(func.count(), func.count(func.distinct(t.c.order_id))).select_from(t)
             ).one()
         gap_free = seqs == list(range(1, len(seqs) + 1))
         report = verify_series(rt, base64.b64decode(KEY))
-        print(f"two workers at once: {two['rate']:.1f} invoices/s over {args.invoices}; series of "
-              f"{len(seqs)}: {'1..n without gap' if gap_free else 'GAP'}, "
-              f"{'no duplicate' if per_order[0] == per_order[1] else 'DUPLICATE'}, chain "
-              f"{'intact' if report.ok else report.problems[:3]}", flush=True)
+        print(
+            f"two workers at once: {two['rate']:.1f} invoices/s over {args.invoices}; series of "
+            f"{len(seqs)}: {'1..n without gap' if gap_free else 'GAP'}, "
+            f"{'no duplicate' if per_order[0] == per_order[1] else 'DUPLICATE'}, chain "
+            f"{'intact' if report.ok else report.problems[:3]}",
+            flush=True,
+        )
         return 0 if gap_free and report.ok else 1
     finally:
         rt.dispose()
