@@ -487,7 +487,7 @@ def layout(data: dict) -> Layout:
                 f"{data['corrects']['number']} du {french_date(data['corrects']['issue_date'])}",
             ),
         )
-    rate = "Autoliquidation" if reverse else rate_text(amounts["vat_rate"])
+    rate = "0 % (AE)" if reverse else rate_text(amounts["vat_rate"])
     net = euros(amounts["net_cents"])
     totals = [("Total HT", net)]
     if reverse:

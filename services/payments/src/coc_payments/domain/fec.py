@@ -14,7 +14,7 @@ The customer's auxiliary account is the order number, so that each order's accou
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from .billing import decimal_amount
 
@@ -78,11 +78,12 @@ class Movement:
     vat_cents: int = 0
     total_cents: int = 0
     provider: str = ""
+    at: datetime | None = None  # when it happened: the entries' order within a day
 
 
 def entries(movements: list[Movement], accounts) -> list[Entry]:
     out = []
-    for m in sorted(movements, key=lambda m: (m.on, m.kind, m.reference)):
+    for m in sorted(movements, key=lambda m: (m.on, m.at or datetime.min, m.reference)):
         customer = Line(accounts.customers, "Clients", 0, 0, m.order_number, m.customer)
         if m.kind in ("invoice", "credit_note"):
             lines = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from coc_shared.documents import Cipher
@@ -34,6 +34,11 @@ def _local(value: datetime) -> date:
     return as_utc(value).astimezone(PARIS).date()
 
 
+def _naive(value: datetime) -> datetime:
+    """UTC without its zone (comparable with ``datetime.min``)."""
+    return as_utc(value).astimezone(UTC).replace(tzinfo=None)
+
+
 def export_fec(runtime, config: PaymentsConfig, first: date, last: date) -> FecExport:
     """The FEC of the days ``first`` to ``last`` (Paris dates, both included)."""
     seller, key = config.billing()
@@ -51,6 +56,7 @@ def export_fec(runtime, config: PaymentsConfig, first: date, last: date) -> FecE
                 fec.Movement(
                     kind=row["kind"],
                     on=_local(row["issued_at"]),
+                    at=_naive(row["issued_at"]),
                     reference=row["number"],
                     order_number=data["order_number"],
                     customer=customers[row["order_id"]],
@@ -69,6 +75,7 @@ def export_fec(runtime, config: PaymentsConfig, first: date, last: date) -> FecE
                 fec.Movement(
                     kind="payment",
                     on=_local(at),
+                    at=_naive(at),
                     reference=row["provider_transaction_id"],
                     order_number=row["order_number"],
                     customer=customers.get(row["order_id"], f"Client {row['order_number']}"),
@@ -84,6 +91,7 @@ def export_fec(runtime, config: PaymentsConfig, first: date, last: date) -> FecE
                 fec.Movement(
                     kind="refund",
                     on=_local(row["completed_at"]),
+                    at=_naive(row["completed_at"]),
                     reference=row["provider_refund_id"] or row["id"],
                     order_number=number,
                     customer=customers.get(row["order_id"], f"Client {number}"),
