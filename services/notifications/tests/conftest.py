@@ -13,32 +13,7 @@ from coc_notifications.service import definition
 
 sys.path.insert(0, os.path.dirname(__file__))  # mail_helpers
 
-from mail_helpers import SmtpTestServer
-
-UNSUBSCRIBE_SECRET = "unsubscribe-secret-" + "u" * 32
-IBAN, BIC = "FR7630006000011234567890189", "AGRIFRPP"
-STOREFRONT = "https://shop.coc.example"
-PUBLIC = "https://api.coc.example/notifications"
-
-
-def mail_settings(smtp_port: int, **more) -> dict:
-    """The notifications variables of a test (raw texts, as ``Settings.extra``)."""
-    values = {
-        "NOTIFICATIONS_SMTP_SERVER": f"127.0.0.1:{smtp_port}",
-        "NOTIFICATIONS_SMTP_SECURITY": "none",
-        "NOTIFICATIONS_SMTP_TIMEOUT": "5",
-        "NOTIFICATIONS_SMTP_RETRY_DELAYS": "0.2,0.4,0.8",
-        "NOTIFICATIONS_SEND_POLL_SECONDS": "0.1",
-        "NOTIFICATIONS_MAIL_FROM": "COC <commandes@coc.example>",
-        "NOTIFICATIONS_STOREFRONT_URL": STOREFRONT,
-        "NOTIFICATIONS_PUBLIC_URL": PUBLIC,
-        "NOTIFICATIONS_UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET,
-        "NOTIFICATIONS_TRANSFER_IBAN": IBAN,
-        "NOTIFICATIONS_TRANSFER_BIC": BIC,
-        "NOTIFICATIONS_TRANSFER_BENEFICIARY": "COC SAS",
-    }
-    values.update(more)
-    return values
+from mail_helpers import SmtpTestServer, mail_settings
 
 
 @pytest.fixture
@@ -56,9 +31,15 @@ def mailer(runtime_factory, smtp_server):
 
 @pytest.fixture(autouse=True)
 def no_mail_left_pending(database_url):
-    """Every test's senders share this run's database: what one test leaves pending is dropped
-    after it, so that no other test's sender sends it."""
+    """Every test's senders share this run's database: what another test (of any folder: others
+    run the notifications consumer too) left pending is dropped before and after each test, so
+    that no other test's sender sends it."""
+    _drop_pending(database_url)
     yield
+    _drop_pending(database_url)
+
+
+def _drop_pending(database_url) -> None:
     from sqlalchemy import create_engine, inspect, update
     from sqlalchemy.pool import NullPool
 

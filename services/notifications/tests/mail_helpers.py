@@ -183,3 +183,31 @@ def parts(message) -> tuple[str, str]:
     plain = message.get_body(preferencelist=("plain",)).get_content()
     html = message.get_body(preferencelist=("html",)).get_content()
     return plain, html
+
+
+# The notifications settings of the tests (imported by conftest.py and the tests: test modules
+# never import conftest, whose name every test folder shares).
+UNSUBSCRIBE_SECRET = "unsubscribe-secret-" + "u" * 32
+IBAN, BIC = "FR7630006000011234567890189", "AGRIFRPP"
+STOREFRONT = "https://shop.coc.example"
+PUBLIC = "https://api.coc.example/notifications"
+
+
+def mail_settings(smtp_port: int, **more) -> dict:
+    """The notifications variables of a test (raw texts, as ``Settings.extra``)."""
+    values = {
+        "NOTIFICATIONS_SMTP_SERVER": f"127.0.0.1:{smtp_port}",
+        "NOTIFICATIONS_SMTP_SECURITY": "none",
+        "NOTIFICATIONS_SMTP_TIMEOUT": "5",
+        "NOTIFICATIONS_SMTP_RETRY_DELAYS": "0.2,0.4,0.8",
+        "NOTIFICATIONS_SEND_POLL_SECONDS": "0.1",
+        "NOTIFICATIONS_MAIL_FROM": "COC <commandes@coc.example>",
+        "NOTIFICATIONS_STOREFRONT_URL": STOREFRONT,
+        "NOTIFICATIONS_PUBLIC_URL": PUBLIC,
+        "NOTIFICATIONS_UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET,
+        "NOTIFICATIONS_TRANSFER_IBAN": IBAN,
+        "NOTIFICATIONS_TRANSFER_BIC": BIC,
+        "NOTIFICATIONS_TRANSFER_BENEFICIARY": "COC SAS",
+    }
+    values.update(more)
+    return values

@@ -11,14 +11,13 @@ import sys
 import uuid
 from pathlib import Path
 
-from mail_helpers import Behaviour, SmtpTestServer
+from mail_helpers import Behaviour, SmtpTestServer, mail_settings
 from sqlalchemy import select
 from test_mail_templates import placed
 
 from coc_notifications.adapters import tables
 from coc_notifications.service import definition
 from coc_shared.testing import handle, service_env, wait_until
-from conftest import mail_settings
 
 
 def start_worker(rt, smtp_port: int) -> subprocess.Popen:

@@ -11,7 +11,13 @@ import threading
 import uuid
 
 import pytest
-from mail_helpers import Behaviour, SmtpTestServer, self_signed_certificate, server_tls_context
+from mail_helpers import (
+    Behaviour,
+    SmtpTestServer,
+    mail_settings,
+    self_signed_certificate,
+    server_tls_context,
+)
 from sqlalchemy import select
 from test_mail_templates import ADDRESS, event, placed
 
@@ -22,7 +28,6 @@ from coc_orders.service import definition as orders_definition
 from coc_shared.logging import configure_logging
 from coc_shared.parking import support_actions
 from coc_shared.testing import handle, publish, publish_again, staff_headers, wait_until
-from conftest import mail_settings
 
 
 def mails_of(rt, source_id: str) -> list[dict]:

@@ -8,7 +8,7 @@ import re
 import uuid
 
 import pytest
-from mail_helpers import parts
+from mail_helpers import BIC, PUBLIC, STOREFRONT, parts
 
 from coc_notifications.adapters.rendering import Renderer
 from coc_notifications.domain.model import MARKETING_TEMPLATES, TRANSACTIONAL_TEMPLATES
@@ -16,7 +16,6 @@ from coc_notifications.service_layer.sender import Sender
 from coc_shared.catalogue import lookup
 from coc_shared.envelope import Event
 from coc_shared.testing import handle
-from conftest import BIC, PUBLIC, STOREFRONT
 
 NBSP = "\u00a0"
 ADDRESS = "emilie.dupont@example.org"

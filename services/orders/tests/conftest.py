@@ -5,7 +5,6 @@ each test's own."""
 
 from __future__ import annotations
 
-import base64
 import os
 import sys
 import uuid
@@ -17,10 +16,7 @@ from coc_shared.service import Runtime
 
 sys.path.insert(0, os.path.dirname(__file__))  # orders_helpers
 
-CUSTOMER_SECRET = "customer-secret-" + "y" * 32
-DOCUMENT_KEY = base64.b64encode(b"k" * 32).decode()
-DOCUMENT_LINK_SECRET = "document-link-secret-" + "z" * 32
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+from orders_helpers import CUSTOMER_SECRET, DOCUMENT_KEY, DOCUMENT_LINK_SECRET, REDIS_URL
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import os
 
 from sqlalchemy import select
 
@@ -147,3 +149,11 @@ def image_bytes(image_format: str = "JPEG", size=(64, 48), mode: str = "RGB") ->
         out, image_format
     )
     return out.getvalue()
+
+
+# Settings of the tests (imported by conftest.py and the tests: test modules never import
+# conftest, whose name every test folder shares).
+CUSTOMER_SECRET = "customer-secret-" + "y" * 32
+DOCUMENT_KEY = base64.b64encode(b"k" * 32).decode()
+DOCUMENT_LINK_SECRET = "document-link-secret-" + "z" * 32
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

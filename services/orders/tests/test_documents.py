@@ -10,13 +10,19 @@ import io
 
 import boto3
 import pytest
-from orders_helpers import image_bytes, order_body, outbox_events, pdf_bytes, pdf_of_size
+from orders_helpers import (
+    DOCUMENT_KEY,
+    image_bytes,
+    order_body,
+    outbox_events,
+    pdf_bytes,
+    pdf_of_size,
+)
 from PIL import Image
 from sqlalchemy import select
 
 from coc_orders.adapters import tables
 from coc_shared.documents import Cipher, LocalFolderStorage
-from conftest import DOCUMENT_KEY
 
 PDF = pdf_bytes()
 JPEG = image_bytes("JPEG")

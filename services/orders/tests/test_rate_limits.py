@@ -7,10 +7,8 @@ from __future__ import annotations
 import uuid
 
 import redis
-from orders_helpers import order_body
+from orders_helpers import REDIS_URL, order_body
 from test_accounts import sign_up
-
-from conftest import REDIS_URL
 
 
 def test_every_worker_counts_against_one_budget_in_redis(make_runtime):

@@ -10,7 +10,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from orders_helpers import image_bytes, order_body, pdf_bytes
+from orders_helpers import DOCUMENT_LINK_SECRET, image_bytes, order_body, pdf_bytes
 from sqlalchemy import select, update
 from test_accounts import sign_up
 
@@ -18,7 +18,6 @@ from coc_orders.adapters import tables
 from coc_shared.documents import sign_document_link
 from coc_shared.envelope import utcnow
 from coc_shared.testing import fresh_example, handle
-from conftest import DOCUMENT_LINK_SECRET
 
 SECRET = DOCUMENT_LINK_SECRET
 PDF = pdf_bytes()

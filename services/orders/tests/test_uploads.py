@@ -12,14 +12,13 @@ import io
 import zlib
 
 import pytest
-from orders_helpers import image_bytes, order_body, pdf_bytes
+from orders_helpers import DOCUMENT_KEY, image_bytes, order_body, pdf_bytes
 from pypdf.generic import ArrayObject, DictionaryObject, NameObject, StreamObject, TextStringObject
 from sqlalchemy import func, select
 from test_documents import s3_object, upload
 
 from coc_orders.adapters import tables
 from coc_shared.documents import Cipher
-from conftest import DOCUMENT_KEY
 
 ELF = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + b"\x02\x00\x3e\x00" + b"\x90" * 240
 

@@ -13,7 +13,15 @@ from datetime import timedelta
 import pytest
 from alembic import command
 from alembic.config import Config
-from orders_helpers import order_body, order_status, outbox_events, pdf_bytes, place_order
+from orders_helpers import (
+    CUSTOMER_SECRET,
+    DOCUMENT_KEY,
+    order_body,
+    order_status,
+    outbox_events,
+    pdf_bytes,
+    place_order,
+)
 from sqlalchemy import (
     JSON,
     column,
@@ -43,7 +51,6 @@ from coc_shared.migrate import upgrade
 from coc_shared.service import Runtime
 from coc_shared.testing import assert_migrations_match_metadata, fresh_example, handle
 from coc_shared.tokens import hash_access_token
-from conftest import CUSTOMER_SECRET, DOCUMENT_KEY
 
 PDF = pdf_bytes()
 PROFILE = {

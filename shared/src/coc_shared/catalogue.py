@@ -660,6 +660,7 @@ register(
                 }
             ],
         },
+        {"email": "emilie@example.org", "first_name": "Émilie"},
     )
 )
 

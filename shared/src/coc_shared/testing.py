@@ -406,6 +406,8 @@ def start_with_producer(runtime_factory):
     def start(consumer, producer_definition):
         producer = runtime_factory(producer_definition)
         consumer.declare_topology()
+        purge_queue(consumer)
+        forget_unsent(producer)
         threads.extend(
             consumer.start_worker_threads(stop) + producer.start_worker_threads(stop, consume=False)
         )
@@ -415,6 +417,29 @@ def start_with_producer(runtime_factory):
     stop.set()
     for thread in threads:
         thread.join(timeout=10)
+
+
+def forget_unsent(producer) -> None:
+    """Mark what ``producer``'s outbox holds unsent as sent: events earlier tests wrote there (the
+    run's tests share its database) are not for the test about to start the producer's relay."""
+    with producer.engine.begin() as conn:
+        conn.execute(
+            update(producer.outbox)
+            .where(producer.outbox.c.sent_at.is_(None))
+            .values(sent_at=func.now(), last_error="left by an earlier test")
+        )
+
+
+def purge_queue(runtime) -> int:
+    """Empty ``runtime``'s queue: the tests of a run share its queues, and what an earlier test's
+    producers published is not the next test's. Returns how many messages were dropped."""
+    import kombu
+
+    with kombu.Connection(admin_broker_url()) as conn:
+        return (
+            conn.default_channel.queue_purge(runtime.broker.queue_name(runtime.definition.name))
+            or 0
+        )
 
 
 def assert_migrated(rt, tables: set[str], version: str) -> set[str]:
