@@ -76,6 +76,18 @@ def service_extra(service: str, tmp_path) -> dict:
             "TRANSFER_BIC": "AGRIFRPP",
             "TRANSFER_BENEFICIARY": "COC SAS",
             "QONTO_WEBHOOK_SECRET": QONTO_SECRET,
+            "SELLER_NAME": "COC Services SAS",
+            "SELLER_STREET": "10 rue de la Paix",
+            "SELLER_POSTAL_CODE": "75002",
+            "SELLER_CITY": "Paris",
+            "SELLER_SIREN": "732829320",
+            "SELLER_VAT_NUMBER": "FR44732829320",
+            "INVOICE_KEY": base64.b64encode(b"i" * 32).decode(),
+        }
+    if service == "notifications":
+        return {
+            "NOTIFICATIONS_UNSUBSCRIBE_SECRET": "fuzz-unsubscribe-secret-" + "u" * 32,
+            "NOTIFICATIONS_MAIL_FROM": "COC <commandes@coc.example>",
         }
     if service == "supplier-gateway":
         return {
