@@ -1067,6 +1067,8 @@ OPTIONAL_WITHOUT_DEFAULT = {
     "ORDERS_BRANDS_PATH": "the brand list shipped in the package",
     "STAFF_TOKEN_PRIVATE_KEY": "kept from every container (KEPT_OUT)",
     "CI": "set by continuous integration for the test suite only",
+    "WORKER_PORT": "unset, a worker listens on its API port + 1000 (9001… in its own container)",
+    "PROMETHEUS_MULTIPROC_DIR": "set by every image (ENV), for gunicorn's processes",
 }
 # Never in a container's environment in the file (why): given to one command at a time.
 KEPT_OUT = {
