@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -169,6 +170,7 @@ class Variable:
 
 
 ENV_VARS: dict[str, Variable] = {}
+DECLARED_BY: dict[str, str] = {}  # variable name -> module that declared it
 
 
 def declare(*variables: Variable) -> dict[str, Variable]:
@@ -184,6 +186,8 @@ def declare(*variables: Variable) -> dict[str, Variable]:
                 f"environment variable {variable.name} declared twice with different meanings"
             )
         ENV_VARS[variable.name] = variable
+        # The README lists variables by declaring package, whatever order tests imported them in.
+        DECLARED_BY.setdefault(variable.name, sys._getframe(1).f_globals.get("__name__", ""))
     return {v.name: v for v in variables}
 
 

@@ -535,3 +535,29 @@ def assert_one_effect_when_published_twice(runtime, producer, make_event, effect
     assert effects(runtime, first) == 1
     assert inbox_rows(runtime, first.id) == 1
     return first
+
+
+@pytest.fixture
+def all_logs():
+    """Everything logged during the test, as text: structlog's entries and the standard library's
+    records (SQLAlchemy, Flask). Read from the logging itself, not from stdout or stderr, whose
+    stream depends on which earlier test configured the logging."""
+    import logging
+
+    import structlog.testing
+
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(
+                f"{record.name} {record.levelname} {record.getMessage()} {record.exc_text or ''}"
+            )
+            if record.exc_info:
+                records.append(logging.Formatter().formatException(record.exc_info))
+
+    handler = Keep()
+    logging.getLogger().addHandler(handler)
+    with structlog.testing.capture_logs() as entries:
+        yield lambda: "\n".join([*map(repr, entries), *records])
+    logging.getLogger().removeHandler(handler)
