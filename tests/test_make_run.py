@@ -3,7 +3,9 @@ probes, and an event written to one service's outbox reaches another service thr
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -145,6 +147,42 @@ def test_distributed_mode_starts_every_service_and_carries_events(
             lambda: payment_due_recorded(runtime.engine, order_id),
             timeout=30,
             message="payment due recorded",
+        )
+        # kill -9 the payments worker: coc-run starts it again, the APIs keep answering, and an
+        # order placed while it was down is handled by the new one.
+        worker_pid = int(re.search(r"payments .*worker pid (\d+)", output).group(1))
+        os.kill(worker_pid, signal.SIGKILL)
+        order_id, data = order_placed_payload()
+        with runtime.unit_of_work(correlation_id=order_id) as uow:
+            uow.emit(
+                "order.placed",
+                data,
+                subject=order_id,
+                personal=lookup("order.placed", 1).example_personal,
+            )
+            uow.commit()
+        wait_until(
+            lambda: payment_due_recorded(runtime.engine, order_id),
+            timeout=60,
+            message="payment due recorded by the restarted worker",
+        )
+        assert all_ready(ports) and process.poll() is None
+        restarted = [
+            json.loads(line)
+            for line in log.read_text().splitlines()
+            if '"process.restarted"' in line
+        ]
+        assert [entry["process"] for entry in restarted] == ["payments worker"]
+        # whole lines, each naming its service, in the output and in per-service files
+        for line in log.read_text().splitlines():
+            if line.startswith("{"):
+                assert "service" in json.loads(line), line
+        payments_log = (tmp_path / "logs" / "payments.log").read_text().splitlines()
+        assert payments_log and all(
+            json.loads(line)["service"] == "payments"
+            if line.startswith("{")
+            else line.startswith("[payments] ")
+            for line in payments_log
         )
     finally:
         stop(process)

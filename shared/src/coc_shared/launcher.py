@@ -19,15 +19,14 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import threading
-import time
 from urllib.parse import urlparse
 
 from .config import ENV_VARS, SERVICE_NAMES, Settings, env, port_variable
 from .db import ensure_database
 from .logging import configure_logging, get_logger
+from .supervisor import Child, Supervisor
 
 log = get_logger("coc-run")
 
@@ -140,22 +139,32 @@ def apply_development_defaults(definitions) -> None:
                 print(f"  {definition.name}: {name} set for this development run", flush=True)
 
 
-def start_sandboxes(definitions) -> tuple[list, list[tuple[str, str]]]:
-    """Start every service's sandboxes (``ServiceDefinition.sandboxes``): the processes and the
-    rows to print. Only ``make run`` does this; production has the real outside parties."""
-    data_dir = os.path.abspath(env("RUN_DATA_DIR"))
+def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     bindir = os.path.dirname(sys.executable)
-    processes, rows = [], []
+    child_env = {**os.environ, **(extra or {}), "PYTHONUNBUFFERED": "1"}
+    child_env["PATH"] = bindir + os.pathsep + child_env.get("PATH", "")
+    return child_env
+
+
+def start_sandboxes(definitions, supervisor: Supervisor) -> list[tuple[str, str]]:
+    """Start every service's sandboxes (``ServiceDefinition.sandboxes``) under ``supervisor``;
+    returns the rows to print. Only ``make run`` does this; production has the real outside
+    parties."""
+    data_dir = os.path.abspath(env("RUN_DATA_DIR"))
+    rows = []
     for definition in definitions:
         if definition.sandboxes is None:
             continue
         for sandbox in definition.sandboxes(data_dir):
-            child_env = {**os.environ, **sandbox.env}
-            child_env["PATH"] = bindir + os.pathsep + child_env.get("PATH", "")
-            process = subprocess.Popen(sandbox.command, env=child_env)
-            processes.append((f"sandbox {sandbox.name}", process))
-            rows.append((f"sandbox {sandbox.name}", sandbox.address))
-    return processes, rows
+            name = f"sandbox {sandbox.name}"
+            supervisor.add(Child(name, name, sandbox.command, _child_env(sandbox.env)))
+            rows.append((name, sandbox.address))
+    return rows
+
+
+def new_supervisor() -> Supervisor:
+    """The run's supervisor: per-service log files under ``RUN_DATA_DIR``/logs."""
+    return Supervisor(log_dir=os.path.join(os.path.abspath(env("RUN_DATA_DIR")), "logs"))
 
 
 def _banner(mode: str, reason: str, rows: list[tuple[str, str]]) -> None:
@@ -177,7 +186,8 @@ def run_embedded(definitions, reason: str, stop: threading.Event) -> int:
         database_url=f"sqlite:///{data_dir}/main.db",
         parking_database_url=f"sqlite:///{data_dir}/main.db",
     )
-    sandboxes, sandbox_rows = start_sandboxes(definitions)
+    supervisor = new_supervisor()
+    sandbox_rows = start_sandboxes(definitions, supervisor)
     runtimes = [Runtime(d, Settings.from_env(d.name, **overrides)) for d in definitions]
     for runtime in runtimes:
         runtime.migrate()
@@ -205,11 +215,10 @@ def run_embedded(definitions, reason: str, stop: threading.Event) -> int:
         )
     rows.append(("data", f"{data_dir} (SQLite files); broker: in-memory"))
     _banner("embedded", reason, rows + sandbox_rows)
-    stop.wait()
+    code = supervisor.run(stop)
     for server in servers:
         server.shutdown()
-    _stop_children(sandboxes)
-    return 0
+    return code
 
 
 def broker_accounts(data_dir: str) -> dict[str, str]:
@@ -264,87 +273,65 @@ def _prepare(definitions) -> None:
         runtime.engine.dispose()
 
 
-def _start_service(definition, accounts: dict) -> tuple[list, tuple[str, str]]:
-    """A service's gunicorn API and its worker, each connecting to the broker as the service."""
+def _start_service(definition, accounts: dict, supervisor: Supervisor) -> tuple[str, str]:
+    """A service's gunicorn API and its worker under ``supervisor``, each connecting to the broker
+    as the service; returns the row to print."""
     bindir = os.path.dirname(sys.executable)
     gunicorn = shutil.which("gunicorn", path=bindir) or "gunicorn"
     host, port = env("SERVICE_HOST"), env(port_variable(definition.name))
-    child_env = dict(os.environ)
+    extra = {}
     if definition.name in accounts:
-        child_env["RABBITMQ_URL"] = accounts[definition.name]
+        extra["RABBITMQ_URL"] = accounts[definition.name]
     app = f"{package_of(definition.name)}.entrypoints.api:create_app()"
-    api = subprocess.Popen(
-        [
-            gunicorn,
-            "--bind",
-            f"{host}:{port}",
-            "--workers",
-            "2",
-            "--access-logfile",
-            "-",
-            "--logger-class",
-            "coc_shared.gunicorn.AccessLogger",
-            app,
-        ],
-        env=child_env,
+    api = supervisor.add(
+        Child(
+            f"{definition.name} api",
+            definition.name,
+            [
+                gunicorn,
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                "2",
+                "--access-logfile",
+                "-",
+                "--logger-class",
+                "coc_shared.gunicorn.AccessLogger",
+                app,
+            ],
+            _child_env(extra),
+        )
     )
-    worker = subprocess.Popen(
-        [os.path.join(bindir, f"coc-{definition.name}"), "worker"], env=child_env
+    worker = supervisor.add(
+        Child(
+            f"{definition.name} worker",
+            definition.name,
+            [os.path.join(bindir, f"coc-{definition.name}"), "worker"],
+            _child_env(extra),
+        )
     )
-    row = (
+    return (
         definition.name,
-        f"http://{host}:{port}  (gunicorn pid {api.pid}; worker pid {worker.pid})",
+        f"http://{host}:{port}  (gunicorn pid {api.pid}; worker pid {worker.pid}; "
+        f"restarted if they die)",
     )
-    return [(f"{definition.name} api", api), (f"{definition.name} worker", worker)], row
-
-
-def _supervise(children: list, stop: threading.Event) -> int:
-    """Wait until ``stop``; any child's exit stops the run. Then stop every child."""
-    code = 0
-    while not stop.is_set():
-        for name, child in children:
-            if child.poll() is not None:
-                print(
-                    f"  ! {name} exited with {child.returncode}; stopping",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                code = 1
-                stop.set()
-        stop.wait(1.0)
-    _stop_children(children)
-    return code
-
-
-def _stop_children(children: list) -> None:
-    for _, child in children:
-        if child.poll() is None:
-            child.terminate()
-    deadline = time.monotonic() + 15
-    for _, child in children:
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
 
 
 def run_distributed(definitions, reason: str, stop: threading.Event) -> int:
     accounts = broker_accounts(os.path.abspath(env("RUN_DATA_DIR")))
     _prepare(definitions)
-    children, sandbox_rows = start_sandboxes(definitions)
-    rows = []
-    for definition in definitions:
-        started, row = _start_service(definition, accounts)
-        children += started
-        rows.append(row)
+    supervisor = new_supervisor()
+    sandbox_rows = start_sandboxes(definitions, supervisor)
+    rows = [_start_service(definition, accounts, supervisor) for definition in definitions]
     rows.append(("database", Settings.from_env("orders").database_url.split("@")[-1]))
     rows.append(("broker", Settings.from_env("orders").rabbitmq_url.split("@")[-1]))
     if "support" in accounts:
         rows.append(
             ("support tools", "RABBITMQ_URL for coc-support replays: " + accounts["support"])
         )
+    rows.append(("logs", f"{supervisor.log_dir}/<service>.log (and here)"))
     _banner("distributed", reason, rows + sandbox_rows)
-    return _supervise(children, stop)
+    return supervisor.run(stop)
 
 
 def main(argv: list[str] | None = None) -> int:
