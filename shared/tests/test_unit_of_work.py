@@ -313,3 +313,54 @@ def test_many_rows_of_one_shape_are_one_bulk_insert(db, type_):
             uow.emit(type_, {"n": i})
         uow.commit()
     assert len(db.rows(db.items)) == 50 and len(db.events()) == 20
+
+
+def test_adjacent_changes_by_key_are_one_update_with_the_same_result(db, type_):
+    with db.uow() as uow:
+        uow.add(db.items, [{"id": i, "name": f"n{i}", "count": 0} for i in range(1, 8)])
+        uow.commit()
+    db.statements.clear()
+    with db.uow() as uow:
+        assert uow.execute(select(func.count()).select_from(db.items)).scalar_one() == 7
+        for i in (1, 2, 3, 5):  # one shape, distinct keys: merged on PostgreSQL
+            uow.change(
+                db.items, {"name": None if i == 2 else f"m{i}", "count": i * 10}, db.items.c.id == i
+            )
+        uow.change(
+            db.items, {"name": "again", "count": 11}, db.items.c.id == 1
+        )  # a key seen: after
+        uow.change(db.items, {"count": 70}, db.items.c.id == 7)  # another shape
+        uow.change(db.items, {"count": 1}, db.items.c.count == 70)  # sets its WHERE column
+        uow.change(db.items, {"count": 2}, db.items.c.count == 1)
+        uow.emit(type_, {"n": 1})
+        uow.commit()
+    writes = db.statements[1:]
+    assert db.rows(db.items) == [
+        (1, "again", 11),
+        (2, None, 20),
+        (3, "m3", 30),
+        (4, "n4", 0),
+        (5, "m5", 50),
+        (6, "n6", 0),
+        (7, "n7", 2),
+    ]
+    if db.engine.dialect.name == "postgresql":
+        # the four first changes in one statement, then one for each other change of the table
+        assert len(writes) == 5, writes
+        assert "VALUES" in writes[0] and writes[0].count("UPDATE") == 1
+    with db.uow() as uow:  # many rows, a row count not seen before, outside a read's transaction
+        for i in range(1, 8):
+            uow.change(db.items, {"count": -i}, db.items.c.id == i, db.items.c.name.is_not(None))
+        for i in range(1, 8):
+            uow.change(db.items, {"name": f"k{i}"}, db.items.c.id == i)
+        uow.add(db.notes, {"id": 1, "item_id": 1, "text": "a"})
+        uow.commit()
+    with db.uow() as uow:  # beside a write without a cacheable shape: the values in the statement
+        for i in (1, 2):
+            uow.change(db.items, {"name": f"z{i}"}, db.items.c.id == i)
+        uow.change(db.notes, {"text": "b"}, (db.notes.c.id == 1) | (db.notes.c.id == 2))
+        uow.commit()
+    assert db.rows(db.items) == [
+        (i, f"z{i}" if i < 3 else f"k{i}", 20 if i == 2 else -i) for i in range(1, 8)
+    ]
+    assert db.rows(db.notes) == [(1, 1, "b")]

@@ -15,8 +15,11 @@ the next read, so that reads see it, and at ``commit()``). On PostgreSQL a flush
 generated statement: every write but the last becomes a data-modifying CTE of the last one
 (SQLAlchemy Core ``.cte()`` / ``add_cte`` on the ``Table`` objects, no SQL text); writes that could
 not share a statement (two changes of one table, or a change after an insert into it) go into the
-next one. On SQLite they run one by one. When nothing was read before the commit and the writes
-fit one statement, that statement runs alone in autocommit: one round trip for the whole use case.
+next one — except changes registered one after the other that set the same columns of one table,
+each by equality on key columns it does not set, on distinct keys (a batch of rows saved by id):
+they are one ``UPDATE … FROM (VALUES …)``. On SQLite the writes run one by one. When nothing was
+read before the commit and the writes fit one statement, that statement runs alone in autocommit:
+one round trip for the whole use case.
 
 The outbox rows of emitted events are written with the rest; the migrations give every outbox
 table a statement-level trigger that NOTIFYs the relay (``tables.outbox_notify_ddl``).
@@ -42,10 +45,12 @@ from sqlalchemy import (
     Engine,
     Table,
     bindparam,
+    column,
     delete,
     insert,
     update,
 )
+from sqlalchemy import values as sql_values
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BooleanClauseList, ClauseElement, Null
@@ -80,6 +85,7 @@ _COMPARISONS = {
 _NULL_TESTS = {operators.is_, operators.is_not}
 BULK_ROWS = 8  # more rows than this of one shape into one table: one executemany of their own
 GROUP_LIMIT = 32  # writes per generated statement
+KEYED_ROWS = 100  # adjacent keyed changes of one shape merged into one UPDATE … FROM (VALUES …)
 
 
 def _where_terms(table: Table, where: tuple) -> list[tuple] | None:
@@ -121,9 +127,12 @@ class _Write:
     where: tuple = ()  # update, delete (as given)
     terms: list | None = None  # the WHERE as (column, operator, value) terms, when it has that form
     rows: list[dict] | None = None  # a bulk insert (executemany, alone)
+    keyed: list[_Write] | None = None  # update: adjacent keyed changes of one shape (_merge_keyed)
 
     @property
     def cacheable(self) -> bool:
+        if self.keyed is not None:
+            return True
         if self.kind == "insert":
             return not any(isinstance(v, ClauseElement) for v in (self.row or {}).values())
         if self.kind == "update" and any(
@@ -132,7 +141,22 @@ class _Write:
             return False
         return self.terms is not None
 
+    def key_columns(self) -> tuple | None:
+        """The columns of an update's WHERE when it is only ``column == value`` terms on columns
+        it does not set (the key of the rows it changes), else None."""
+        if self.kind != "update" or self.keyed is not None or not self.cacheable or not self.terms:
+            return None
+        keys = tuple(key for key, _, _ in self.terms)
+        if any(op is not operators.eq or value is None for _, op, value in self.terms):
+            return None
+        if len(set(keys)) != len(keys) or set(keys) & set(self.values):
+            return None
+        return keys
+
     def shape(self) -> tuple:
+        if self.keyed is not None:
+            first = self.keyed[0]
+            return ("keyed", self.table, tuple(first.values), first.key_columns(), len(self.keyed))
         if self.kind == "insert":
             return ("insert", self.table, tuple(self.row))
         where = tuple((key, op) for key, op, _ in self.terms)
@@ -141,6 +165,12 @@ class _Write:
         return ("delete", self.table, where)
 
     def parameters(self, prefix: str) -> dict:
+        if self.keyed is not None:
+            params = {}
+            for i, write in enumerate(self.keyed):
+                params.update({f"{prefix}_{i}_{k}": v for k, _, v in write.terms})
+                params.update({f"{prefix}_{i}_{k}": v for k, v in write.values.items()})
+            return params
         if self.kind == "insert":
             return {f"{prefix}_{k}": v for k, v in self.row.items()}
         params = {
@@ -155,6 +185,8 @@ class _Write:
     def template(self, prefix: str):
         """The statement of this shape with placeholders named after ``prefix``."""
         t = self.table
+        if self.keyed is not None:
+            return self._keyed_update(prefix, bound=False)
         if self.kind == "insert":
             return insert(t).values(
                 {k: bindparam(f"{prefix}_{k}", type_=t.c[k].type) for k in self.row}
@@ -177,8 +209,35 @@ class _Write:
             )
         return delete(t).where(*where)
 
+    def _keyed_update(self, prefix: str, bound: bool):
+        """``UPDATE t SET c = v.c … FROM (VALUES (:k, :c …), …) AS v (k, c …) WHERE t.k = v.k``:
+        with placeholders, or (``bound``) with the values in unique parameters."""
+        t = self.table
+        keys, columns = self.keyed[0].key_columns(), tuple(self.keyed[0].values)
+        names = keys + columns
+
+        def parameter(i: int, write: _Write, k: str):
+            if not bound:
+                return bindparam(f"{prefix}_{i}_{k}", type_=t.c[k].type)
+            value = write.values[k] if k in write.values else dict(zip(keys, write.key()))[k]
+            return bindparam(f"{prefix}_{k}", value, type_=t.c[k].type, unique=True)
+
+        rows = sql_values(*(column(k, t.c[k].type) for k in names), name=f"v_{prefix}").data(
+            [tuple(parameter(i, w, k) for k in names) for i, w in enumerate(self.keyed)]
+        )
+        return (
+            update(t)
+            .where(*(t.c[k] == rows.c[k] for k in keys))
+            .values({k: rows.c[k] for k in columns})
+        )
+
+    def key(self) -> tuple:
+        return tuple(value for _, _, value in self.terms)
+
     def literal(self):
         """The statement with its values in it (for a write that has no cacheable shape)."""
+        if self.keyed is not None:
+            return self._keyed_update("k", bound=True)
         if self.kind == "insert":
             return insert(self.table).values(self.row)
         if self.kind == "update":
@@ -200,6 +259,41 @@ class StatementCache:
                 self._statements.clear()
             statement = self._statements[key] = build()
         return statement
+
+
+def _merge_keyed(writes: list[_Write]) -> list[_Write]:
+    """Changes registered one after the other that set the same columns of one table, each by
+    equality on key columns it does not set, with distinct keys, as one write (``keyed``): run in
+    one statement, they change the same rows to the same values as one by one."""
+    merged: list[_Write] = []
+    seen: set = set()
+    for write in writes:
+        keys = write.key_columns()
+        last = merged[-1] if merged else None
+        if keys is None:
+            merged.append(write)
+            continue
+        try:
+            key = write.key()
+            hash(key)
+        except TypeError:
+            merged.append(write)
+            continue
+        if (
+            last is not None
+            and last.keyed is not None
+            and last.table is write.table
+            and last.keyed[0].key_columns() == keys
+            and tuple(last.keyed[0].values) == tuple(write.values)
+            and key not in seen
+            and len(last.keyed) < KEYED_ROWS
+        ):
+            last.keyed.append(write)
+        else:
+            merged.append(_Write("update", write.table, keyed=[write]))
+            seen = set()
+        seen.add(key)
+    return [w.keyed[0] if w.keyed is not None and len(w.keyed) == 1 else w for w in merged]
 
 
 def _statement_groups(writes: list[_Write]) -> list[list[_Write]]:
@@ -380,7 +474,8 @@ class Writes:
         """(statement, parameters) pairs: one per group on PostgreSQL, one per write elsewhere."""
         if dialect != "postgresql":
             return [_group_statement([w], self.statements) for w in writes]
-        return [_group_statement(group, self.statements) for group in _statement_groups(writes)]
+        groups = _statement_groups(_merge_keyed(writes))
+        return [_group_statement(group, self.statements) for group in groups]
 
     def flush(self) -> None:
         """Write what is registered (one statement per group on PostgreSQL)."""
