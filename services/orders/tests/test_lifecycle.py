@@ -22,7 +22,7 @@ from coc_orders.domain.lifecycle import (
 )
 from coc_payments.service import definition as payments_definition
 from coc_shared.catalogue import lookup
-from coc_shared.testing import clear_sent_at, staff_client, wait_until
+from coc_shared.testing import clear_sent_at, publish_again, staff_client, wait_until
 from coc_supplier_gateway.service import definition as supplier_definition
 
 # unit ------------------------------------------------------------------------------------------
@@ -102,6 +102,7 @@ def test_the_supplier_may_ask_for_more_documents_and_the_request_is_sent_again()
         ),
         ("shipped", "this order can no longer be cancelled: its certificate was shipped"),
         ("cancelled", "this order is already cancelled"),
+        ("refunded", "this order was refunded"),
     ],
 )
 def test_why_an_order_cannot_be_cancelled_is_told_to_the_customer(status, message):
@@ -109,7 +110,13 @@ def test_why_an_order_cannot_be_cancelled_is_told_to_the_customer(status, messag
 
 
 def test_a_refund_and_a_late_supplier_are_recorded_and_move_nothing():
-    assert RECORDED_ONLY == ("payment.refunded", "supplier.request_overdue")
+    assert RECORDED_ONLY == (
+        "payment.refunded",
+        "supplier.request_overdue",
+        "supplier.request_accepted",
+        "invoice.issued",
+        "refund.failed",
+    )
     assert not set(RECORDED_ONLY) & set(TRANSITIONS)
     for fact in RECORDED_ONLY:
         with pytest.raises(ValueError):
@@ -121,12 +128,24 @@ def test_documents_are_taken_until_the_order_s_life_is_over():
         "shipped",
         "delivered",
         "cancelled",
+        "refunded",
     ]
 
 
-def test_no_transition_leaves_a_final_state():
-    for moves in TRANSITIONS.values():
-        assert Status.DELIVERED not in moves and Status.CANCELLED not in moves
+def test_no_transition_leaves_a_final_state_but_a_cancelled_order_s_refund():
+    for event_type, moves in TRANSITIONS.items():
+        assert Status.DELIVERED not in moves and Status.REFUNDED not in moves
+        assert Status.CANCELLED not in moves or event_type == "refund.completed"
+
+
+def test_a_sale_given_back_is_refunded_before_the_certificate_came_only():
+    assert [s.value for s in Status if transition(s, "refund.completed").applied] == [
+        "paid",
+        "sent_to_supplier",
+        "supplier_rejected",
+        "cancelled",
+    ]
+    assert transition("cancelled", "refund.completed").after == Status.REFUNDED
 
 
 def test_a_shipped_certificate_is_then_delivered():
@@ -173,6 +192,41 @@ DATA = {
         "provider": "systempay",
         "kind": "refunded",
         "provider_transaction_id": "tx-1",
+        "amount": {"amount_cents": 24900, "currency": "EUR"},
+    },
+    "supplier.request_accepted": {
+        "supplier": "psa-coc",
+        "supplier_request_id": "REQ-1",
+        "accepted_at": "2026-12-05T10:00:00+00:00",
+    },
+    "invoice.issued": {
+        "kind": "invoice",
+        "number": "FA-00000001",
+        "issued_at": "2026-12-05T10:00:00+00:00",
+        "total": {"amount_cents": 24900, "currency": "EUR"},
+        "vat": {"amount_cents": 4150, "currency": "EUR"},
+        "vat_regime": "standard",
+        "pdf_url": "https://payments.example/v1/orders/o/invoices/FA-00000001.pdf",
+        "list_url": "https://payments.example/v1/orders/o/invoices",
+    },
+    "refund.requested": {
+        "reason": "cancelled_after_payment",
+        "method": "card",
+        "provider": "systempay",
+        "provider_transaction_id": "tx-1",
+        "amount": {"amount_cents": 24900, "currency": "EUR"},
+        "credit_note_number": "AV-00000001",
+    },
+    "refund.completed": {
+        "method": "card",
+        "provider": "systempay",
+        "provider_refund_id": "rf-1",
+        "amount": {"amount_cents": 24900, "currency": "EUR"},
+    },
+    "refund.failed": {
+        "method": "card",
+        "provider": "systempay",
+        "reason": "Systempay: PSP_100",
         "amount": {"amount_cents": 24900, "currency": "EUR"},
     },
 }
@@ -387,3 +441,128 @@ def test_a_confirmation_of_another_amount_does_not_pay_the_order(runtime, client
     # the order's own total still pays it
     emit(pipeline, order_id, "payment.confirmed")
     wait_until(lambda: order_status(runtime, order_id) == "paid", message="paid")
+
+
+def entries_of(client, order_id, token) -> list[tuple]:
+    return [
+        (e["event"], e["outcome"], e["status"])
+        for e in timeline(client, order_id, token)["timeline"]
+    ]
+
+
+def test_the_supplier_s_acceptance_and_the_invoice_are_steps_of_the_timeline(
+    runtime, client, pipeline
+):
+    placed = client.post("/v1/orders", json=order_body()).get_json()
+    order_id, token = placed["id"], placed["access_token"]
+    emit(pipeline, order_id, "payment.confirmed")
+    wait_until(lambda: order_status(runtime, order_id) == "paid", message="paid")
+    invoice = emit(pipeline, order_id, "invoice.issued")
+    emit(pipeline, order_id, "documents.sent_to_supplier")
+    wait_until(lambda: order_status(runtime, order_id) == "sent_to_supplier", message="sent")
+    accepted = emit(pipeline, order_id, "supplier.request_accepted")
+    wait_until(
+        lambda: handled(runtime, accepted.id) and handled(runtime, invoice.id), message="handled"
+    )
+    assert order_status(runtime, order_id) == "sent_to_supplier"
+    assert entries_of(client, order_id, token)[1:] == [
+        ("payment.confirmed", "applied", "paid"),
+        ("invoice.issued", "recorded", None),
+        ("documents.sent_to_supplier", "applied", "sent_to_supplier"),
+        ("supplier.request_accepted", "recorded", None),
+    ]
+
+
+def test_an_order_cancelled_after_payment_is_refunded_once_its_money_went_back(
+    runtime, client, pipeline
+):
+    placed = client.post("/v1/orders", json=order_body()).get_json()
+    order_id, token = placed["id"], placed["access_token"]
+    emit(pipeline, order_id, "payment.confirmed")
+    wait_until(lambda: order_status(runtime, order_id) == "paid", message="paid")
+    assert (
+        client.post(
+            f"/v1/orders/{order_id}/cancellation",
+            json={"reason": "ordered twice"},
+            headers={"X-Order-Token": token},
+        ).status_code
+        == 200
+    )
+    refund_id = str(uuid.uuid4())
+    requested = emit(pipeline, order_id, "refund.requested", refund_id=refund_id)
+    failed = emit(pipeline, order_id, "refund.failed", refund_id=refund_id)
+    wait_until(
+        lambda: handled(runtime, requested.id) and handled(runtime, failed.id), message="handled"
+    )
+    assert order_status(runtime, order_id) == "cancelled"  # asked, not given back yet
+    completed = emit(pipeline, order_id, "refund.completed", refund_id=refund_id)
+    wait_until(lambda: order_status(runtime, order_id) == "refunded", message="refunded")
+    # the same refund.completed published again: one effect
+    publish_again(pipeline["payments"], completed.id)
+    again = emit(pipeline, order_id, "invoice.issued", kind="credit_note", number="AV-00000001")
+    wait_until(lambda: handled(runtime, again.id), message="credit note handled")
+    assert entries_of(client, order_id, token)[1:] == [
+        ("payment.confirmed", "applied", "paid"),
+        ("order.cancelled", "applied", "cancelled"),
+        ("refund.requested", "recorded", None),
+        ("refund.failed", "recorded", None),
+        ("refund.completed", "applied", "refunded"),
+        ("invoice.issued", "recorded", None),
+    ]
+    view = timeline(client, order_id, token)
+    assert view["status"] == "refunded"
+    # a refunded order takes no more documents
+    refused = client.post(
+        f"/v1/orders/{order_id}/documents",
+        headers={"X-Order-Token": token},
+        data={"kind": "id_card", "file": (io.BytesIO(PDF), "scan.pdf", "application/pdf")},
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 409, refused.get_json()
+
+
+def test_a_refund_completed_before_its_request_is_handled_settles_the_order_with_the_request(
+    runtime, client, pipeline
+):
+    placed = client.post("/v1/orders", json=order_body()).get_json()
+    order_id, token = placed["id"], placed["access_token"]
+    emit(pipeline, order_id, "payment.confirmed")
+    wait_until(lambda: order_status(runtime, order_id) == "paid", message="paid")
+    emit(pipeline, order_id, "documents.sent_to_supplier")
+    wait_until(lambda: order_status(runtime, order_id) == "sent_to_supplier", message="sent")
+    refund_id = str(uuid.uuid4())
+    completed = emit(pipeline, order_id, "refund.completed", refund_id=refund_id)
+    wait_until(lambda: handled(runtime, completed.id), message="refund.completed handled")
+    assert order_status(runtime, order_id) == "sent_to_supplier"  # the reason is not known yet
+    emit(pipeline, order_id, "refund.requested", refund_id=refund_id, reason="supplier_unable")
+    wait_until(lambda: order_status(runtime, order_id) == "refunded", message="refunded")
+    assert entries_of(client, order_id, token)[-2:] == [
+        ("refund.completed", "recorded", None),
+        ("refund.requested", "applied", "refunded"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"reason": "duplicate_payment"},  # the sale stands
+        {"amount": {"amount_cents": 4900, "currency": "EUR"}},  # a part of the total
+    ],
+)
+def test_a_duplicate_payment_s_or_a_partial_refund_leaves_the_order_as_it_is(
+    runtime, client, pipeline, changes
+):
+    placed = client.post("/v1/orders", json=order_body()).get_json()
+    order_id, token = placed["id"], placed["access_token"]
+    emit(pipeline, order_id, "payment.confirmed")
+    wait_until(lambda: order_status(runtime, order_id) == "paid", message="paid")
+    refund_id = str(uuid.uuid4())
+    emit(pipeline, order_id, "refund.requested", refund_id=refund_id, **changes)
+    amount = {"amount": changes["amount"]} if "amount" in changes else {}
+    completed = emit(pipeline, order_id, "refund.completed", refund_id=refund_id, **amount)
+    wait_until(lambda: handled(runtime, completed.id), message="refund.completed handled")
+    assert order_status(runtime, order_id) == "paid"
+    assert entries_of(client, order_id, token)[-2:] == [
+        ("refund.requested", "recorded", None),
+        ("refund.completed", "recorded", None),
+    ]

@@ -12,6 +12,7 @@ from coc_orders.domain.model import (
     Order,
     OrderDocument,
     OrderEvent,
+    Refund,
     complete_set,
     missing_documents,
     requested_kinds,
@@ -263,3 +264,73 @@ def test_only_the_order_s_total_in_its_currency_pays_it(amount, refused):
     assert order(total_cents=24900, currency="EUR").payment_refusal(amount) == (
         "amount_mismatch" if refused else None
     )
+
+
+def refund_data(**changes):
+    data = {
+        "order_id": "o-1",
+        "refund_id": "r-1",
+        "reason": "supplier_unable",
+        "amount": {"amount_cents": 24900, "currency": "EUR"},
+        "credit_note_number": "AV-00000001",
+    }
+    data.update(changes)
+    return data
+
+
+def test_a_refund_that_gives_the_sale_back_refunds_the_order_in_either_order_of_its_events():
+    for first, second in (
+        ("refund.requested", "refund.completed"),
+        ("refund.completed", "refund.requested"),
+    ):
+        o = order()
+        refund = Refund.learn(None, first, refund_data(), WHEN)
+        assert o.refund_settled(refund) is None and o.status == "sent_to_supplier"
+        refund = Refund.learn(refund, second, refund_data(), WHEN)
+        assert (refund.status, refund.reason, refund.credit_note_number) == (
+            "completed",
+            "supplier_unable",
+            "AV-00000001",
+        )
+        assert o.refund_settled(refund).applied and o.status == "refunded"
+
+
+@pytest.mark.parametrize(
+    "changes,status",
+    [
+        ({"reason": "duplicate_payment"}, "paid"),  # the sale stands
+        ({"amount": {"amount_cents": 100, "currency": "EUR"}}, "paid"),  # a part of it
+        ({"amount": {"amount_cents": 24900, "currency": "USD"}}, "paid"),
+    ],
+)
+def test_a_refund_that_leaves_the_sale_moves_nothing(changes, status):
+    o = order(status=status)
+    refund = Refund.learn(None, "refund.requested", refund_data(**changes), WHEN)
+    refund = Refund.learn(refund, "refund.completed", refund_data(**changes), WHEN)
+    assert o.refund_settled(refund) is None and o.status == status
+
+
+def test_a_sale_given_back_after_the_certificate_came_does_not_fit():
+    o = order(status="delivered")
+    refund = Refund.learn(None, "refund.requested", refund_data(), WHEN)
+    refund = Refund.learn(refund, "refund.completed", refund_data(), WHEN)
+    assert not o.refund_settled(refund).applied and o.status == "delivered"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        refund_data(refund_id=None),
+        refund_data(amount=None),
+        refund_data(amount={"amount_cents": "100", "currency": "EUR"}),
+    ],
+)
+def test_a_refund_event_without_its_refund_or_amount_is_refused(data):
+    with pytest.raises(InvalidEvent):
+        Refund.learn(None, "refund.requested", data, WHEN)
+
+
+def test_a_refund_is_one_order_s():
+    refund = Refund.learn(None, "refund.requested", refund_data(), WHEN)
+    with pytest.raises(InvalidEvent):
+        Refund.learn(refund, "refund.completed", refund_data(order_id="o-2"), WHEN)

@@ -1,6 +1,8 @@
 """Integration tests of the orders service on the real PostgreSQL and RabbitMQ (this run's own
 database and bus prefix, from coc_shared.testing)."""
 
+import uuid
+
 import pytest
 import structlog
 import structlog.testing
@@ -34,6 +36,11 @@ READY_FOR = {
     "payment.refunded": "cancelled",
     "certificate.delivered": "shipped",
     "supplier.request_overdue": "sent_to_supplier",
+    "supplier.request_accepted": "sent_to_supplier",
+    "invoice.issued": "paid",
+    "refund.requested": "cancelled",
+    "refund.completed": "cancelled",
+    "refund.failed": "cancelled",
 }
 
 
@@ -45,9 +52,12 @@ def runtime(runtime_factory):
 def fresh_example(event_type: str, rt: Runtime | None = None):
     """The catalogue's example of ``event_type``, with a new event id and new order/account ids
     (with ``rt``: the order exists there, in the status where the event applies)."""
-    return catalogue_example(
+    event = catalogue_example(
         event_type, None if rt is None else lambda: place(rt, READY_FOR[event_type])
     )
+    if "refund_id" in event.data:  # a refund is one order's
+        event.data = {**event.data, "refund_id": str(uuid.uuid4())}
+    return event
 
 
 def effects(rt: Runtime, event) -> int:
@@ -63,7 +73,7 @@ def effects(rt: Runtime, event) -> int:
 
 def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
     found = assert_migrated(
-        runtime, {"order_events", "account_deactivations", "id_blocks"}, "orders_0006"
+        runtime, {"order_events", "account_deactivations", "id_blocks"}, "orders_0007"
     )
     assert "pending_notifications" not in found  # orders_0003: the e-mail change is an event now
 

@@ -95,8 +95,9 @@ def sent(request: SupplierRequest) -> SupplierRequest:
 
 def test_replies_in_order_each_apply_once():
     request = sent(SupplierRequest("o-1"))
-    assert request.accepted(NOW).result == "applied"
-    assert request.accepted(NOW).result == "duplicate"
+    accepted = request.accepted(NOW)
+    assert (accepted.result, accepted.events) == ("applied", ("supplier.request_accepted",))
+    assert (request.accepted(NOW).result, request.accepted(NOW).events) == ("duplicate", ())
     issued = request.issued(NOW, "c-1", original_posted=False)
     assert (issued.result, issued.events, issued.implied) == (
         "applied",

@@ -122,6 +122,9 @@ def test_each_kind_by_the_http_callback_moves_the_request_once(
     assert post(client, "psa-coc", accepted).get_json() == {"status": "applied"}
     assert post(client, "psa-coc", accepted).get_json() == {"status": "duplicate"}
     assert state(gateway, order_id).status == "accepted"
+    [told] = events(gateway, order_id, "supplier.request_accepted")  # once: the order's timeline
+    assert told["data"]["supplier"] == "psa-coc"
+    assert told["data"]["supplier_request_id"] == request_id
     data = pdf()
     issued = reply(request_id, "psa-coc", "issued", certificate=certificate(data))
     assert post(client, "psa-coc", issued).get_json() == {"status": "applied"}

@@ -145,6 +145,13 @@ class CertificateDeliveredV1(TolerantSchema):
     delivered_at = fields.AwareDateTime(required=True)
 
 
+class SupplierRequestAcceptedV1(TolerantSchema):
+    order_id = fields.String(required=True)
+    supplier = fields.String(required=True)
+    supplier_request_id = fields.String(required=True)
+    accepted_at = fields.AwareDateTime(required=True)
+
+
 class SupplierRequestOverdueV1(TolerantSchema):
     order_id = fields.String(required=True)
     supplier = fields.String(required=True)
@@ -550,6 +557,23 @@ register(
 )
 register(
     EventType(
+        "supplier.request_accepted",
+        1,
+        "supplier-gateway",
+        ("orders",),
+        SupplierRequestAcceptedV1,
+        None,
+        "The supplier accepted the request: it works on the certificate (its `accepted` reply).",
+        {
+            "order_id": _ORDER,
+            "supplier": "psa-coc",
+            "supplier_request_id": "REQ-778812",
+            "accepted_at": "2026-11-28T09:15:00+00:00",
+        },
+    )
+)
+register(
+    EventType(
         "supplier.request_overdue",
         1,
         "supplier-gateway",
@@ -707,7 +731,7 @@ register(
         "invoice.issued",
         1,
         "payments",
-        ("notifications",),
+        ("notifications", "orders"),
         InvoiceIssuedV1,
         None,
         "An invoice (on payment) or a credit note (on a refund) was issued, or sent again by "
@@ -733,7 +757,7 @@ register(
         "refund.requested",
         1,
         "payments",
-        ("notifications",),
+        ("notifications", "orders"),
         RefundRequestedV1,
         None,
         "A staff member approved a refund (cancellation after payment, duplicate payment, supplier "
@@ -756,7 +780,7 @@ register(
         "refund.completed",
         1,
         "payments",
-        ("notifications",),
+        ("notifications", "orders"),
         RefundCompletedV1,
         None,
         "The provider refunded the money (for a transfer: staff sent the SEPA file to the bank).",
@@ -775,7 +799,7 @@ register(
         "refund.failed",
         1,
         "payments",
-        ("notifications",),
+        ("notifications", "orders"),
         RefundFailedV1,
         None,
         "The provider refused or could not be reached for a refund; staff retry it.",

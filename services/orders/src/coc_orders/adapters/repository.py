@@ -17,7 +17,7 @@ from coc_shared.envelope import utcnow
 from coc_shared.ids import BlockAllocator
 from coc_shared.values import as_utc
 
-from ..domain.model import Order, OrderDocument, OrderEvent
+from ..domain.model import Order, OrderDocument, OrderEvent, Refund
 from . import tables
 
 
@@ -140,6 +140,49 @@ class OrderRepository:
                 "updated_at": utcnow(),
             },
             tables.orders.c.id == order.id,
+        )
+
+
+_REFUND_FIELDS = (
+    "refund_id",
+    "order_id",
+    "amount_cents",
+    "currency",
+    "reason",
+    "credit_note_number",
+    "status",
+    "requested_at",
+    "completed_at",
+)
+
+
+class RefundRepository:
+    """The refunds of orders' money (``Refund``), by refund id."""
+
+    def __init__(self, uow):
+        self.uow = uow
+
+    def get(self, refund_id: str) -> Refund | None:
+        t = tables.order_refunds
+        row = self.uow.execute(
+            select(*[t.c[f] for f in _REFUND_FIELDS]).where(t.c.refund_id == refund_id)
+        ).first()
+        if row is None:
+            return None
+        refund = Refund(**row._mapping)
+        refund.requested_at = as_utc(refund.requested_at)
+        refund.completed_at = as_utc(refund.completed_at)
+        return refund
+
+    def add(self, refund: Refund) -> None:
+        self.uow.add(tables.order_refunds, {f: getattr(refund, f) for f in _REFUND_FIELDS})
+
+    def save(self, refund: Refund) -> None:
+        t = tables.order_refunds
+        self.uow.change(
+            t,
+            {f: getattr(refund, f) for f in _REFUND_FIELDS if f != "refund_id"},
+            t.c.refund_id == refund.refund_id,
         )
 
 

@@ -112,6 +112,23 @@ document_downloads = Table(
     Index("ix_document_downloads_document_id", "document_id"),
 )
 
+# orders_0007: the refunds of orders' money that payments announces (refund.requested,
+# refund.completed, refund.failed, in whatever order they are handled)
+order_refunds = Table(
+    "order_refunds",
+    metadata,
+    Column("refund_id", String(36), primary_key=True),
+    Column("order_id", String(36), nullable=False),
+    Column("amount_cents", Integer, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reason", String(40), nullable=True),
+    Column("credit_note_number", String(20), nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=True),
+    Column("completed_at", DateTime(timezone=True), nullable=True),
+    Index("ix_order_refunds_order_id", "order_id"),
+)
+
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,

@@ -1,7 +1,8 @@
 """What the orders service knows, as plain values (no I/O): the order aggregate, its documents,
 the milestones of its life that the other services announce (paid, payment failed, sent to the
-supplier, rejected by the supplier, certificate received, shipped; refunds are recorded without
-being a milestone). Accounts whose personal data was erased are ``coc_shared.deactivation``'s.
+supplier, rejected by the supplier, certificate received, shipped, delivered, refunded; other
+facts are recorded without being a milestone), and the refunds payments makes of it. Accounts whose
+personal data was erased are ``coc_shared.deactivation``'s.
 """
 
 from __future__ import annotations
@@ -25,14 +26,27 @@ LIFECYCLE_MILESTONES: dict[str, str] = {
     "certificate.received": "certificate_received",
     "certificate.shipped": "shipped",
     "certificate.delivered": "delivered",
+    "refund.completed": "refunded",  # when it gives the sale back (Order.refund_settled)
 }
 # event type -> what it announces, recorded in the timeline without moving the order
 # (lifecycle.RECORDED_ONLY)
 RECORDED_FACTS: dict[str, str] = {
     "payment.refunded": "payment_refunded",
     "supplier.request_overdue": "supplier_overdue",
+    "supplier.request_accepted": "supplier_accepted",
+    "invoice.issued": "invoice_issued",
+    "refund.failed": "refund_failed",
 }
-ORDER_EVENT_TYPES = {**LIFECYCLE_MILESTONES, **RECORDED_FACTS}
+# event types that tell one of the order's refunds (Refund, by refund id): its reason, its
+# completion (a failure, tried again by staff, is only recorded: RECORDED_FACTS)
+REFUND_EVENTS: dict[str, str] = {
+    "refund.requested": "refund_requested",
+    "refund.completed": "refunded",
+}
+ORDER_EVENT_TYPES = {**REFUND_EVENTS, **LIFECYCLE_MILESTONES, **RECORDED_FACTS}
+# the refund reasons (refund.requested) that give the sale back; a duplicate payment's refund
+# leaves the sale as it was
+SALE_ENDING_REFUNDS = frozenset({"cancelled_after_payment", "supplier_unable"})
 # documents an order takes (those the supplier refused do not count): enough for every kind and a
 # few attempts, not a file store
 MAX_DOCUMENTS_PER_ORDER = 8
@@ -74,6 +88,55 @@ class OrderEvent:
             event_type=event_type,
             occurred_at=aware_datetime(occurred_at, "occurred_at", InvalidEvent),
         )
+
+
+@dataclass
+class Refund:
+    """One refund of the order's money, as payments announces it: ``refund.requested`` (the
+    reason, the credit note) and ``refund.completed``, in whatever order they are handled."""
+
+    refund_id: str
+    order_id: str
+    amount_cents: int
+    currency: str
+    reason: str | None = None  # known once refund.requested was handled
+    credit_note_number: str | None = None
+    status: str = "requested"  # requested | completed
+    requested_at: datetime | None = None
+    completed_at: datetime | None = None
+
+    @classmethod
+    def learn(
+        cls, known: Refund | None, event_type: str, data: dict, occurred_at: datetime
+    ) -> Refund:
+        """``known`` (None: the first event of this refund) with what ``event_type`` tells."""
+        refund_id, amount = data.get("refund_id"), data.get("amount")
+        if not isinstance(refund_id, str) or not refund_id:
+            raise InvalidEvent(f"{event_type} carries no refund_id")
+        if not isinstance(amount, dict) or type(amount.get("amount_cents")) is not int:
+            raise InvalidEvent(f"{event_type} carries no amount")
+        refund = known or cls(
+            refund_id=refund_id,
+            order_id=data["order_id"],
+            amount_cents=amount["amount_cents"],
+            currency=str(amount.get("currency") or ""),
+        )
+        if refund.order_id != data["order_id"]:
+            raise InvalidEvent(f"{event_type}: refund {refund_id} is another order's")
+        if event_type == "refund.requested":
+            refund.reason = data.get("reason")
+            refund.credit_note_number = data.get("credit_note_number")
+            refund.requested_at = occurred_at
+        elif event_type == "refund.completed":
+            refund.status, refund.completed_at = "completed", occurred_at
+        else:
+            raise InvalidEvent(f"{event_type} does not tell a refund")
+        return refund
+
+    @property
+    def ends_the_sale(self) -> bool:
+        """Completed, for a reason that gives the sale back (not a duplicate payment's)."""
+        return self.status == "completed" and self.reason in SALE_ENDING_REFUNDS
 
 
 @dataclass
@@ -219,6 +282,18 @@ class Order:
         if type(cents) is not int or cents != self.total_cents or currency != self.currency:
             return AMOUNT_MISMATCH
         return None
+
+    def refund_settled(self, refund: Refund):
+        """The order is ``refunded`` when ``refund`` gave the whole sale back: completed, for a
+        reason that ends the sale, of the order's total in its currency. Returns the Transition
+        (``applied`` False: its state does not allow it, e.g. the certificate was delivered), or
+        None when the refund leaves the order as it is (not completed yet, the reason not known
+        yet, a duplicate payment's, a part of the total)."""
+        if not refund.ends_the_sale:
+            return None
+        if refund.amount_cents != self.total_cents or refund.currency != self.currency:
+            return None
+        return self.apply("refund.completed")
 
     def apply(self, event_type: str):
         """Move the order for ``event_type``; returns the Transition (``applied`` False:

@@ -143,7 +143,8 @@ class TimelineEntrySchema(Schema):
         allow_none=True,
         metadata={
             "description": "applied (moved the order) | ignored (did not fit its state) | recorded "
-            "(a fact that moves nothing, e.g. payment.refunded) | amount_mismatch (a payment "
+            "(a fact that moves nothing, e.g. supplier.request_accepted, invoice.issued, "
+            "refund.requested) | amount_mismatch (a payment "
             "confirmation whose amount or currency is not the order's total: the order is not "
             "paid)"
         },
@@ -160,7 +161,8 @@ class OrderSchema(Schema):
         required=True,
         metadata={
             "description": "placed | payment_failed | paid | sent_to_supplier | supplier_rejected "
-            "| certificate_received | shipped | cancelled"
+            "| certificate_received | shipped | delivered | cancelled | refunded (the sale was "
+            "given back: cancelled after payment, or the supplier could not issue)"
         },
     )
     placed_at = fields.DateTime(required=True)

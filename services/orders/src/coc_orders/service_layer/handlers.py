@@ -12,10 +12,14 @@ as an error (``Order.payment_refusal``); one for an order this service does not 
 is parked (``PermanentError``): the order is always stored before any other service hears of it.
 An event whose content cannot be recorded raises ``InvalidEvent`` (a ``PermanentError`` too).
 ``documents.rejected_by_supplier``, when applied, also makes the order require the requested
-documents again (the ones uploaded of those kinds no longer count). ``payment.refunded`` is
-recorded in the timeline and moves nothing (``lifecycle.RECORDED_ONLY``). ``account.deactivated``
-is recorded once (``coc_shared.deactivation``) and erases the files of the account's orders'
-documents (``supplier_documents.erase_account_documents``).
+documents again (the ones uploaded of those kinds no longer count). ``payment.refunded``,
+``supplier.request_accepted``, ``supplier.request_overdue``, ``invoice.issued`` and
+``refund.failed`` are recorded in the timeline and move nothing (``lifecycle.RECORDED_ONLY``).
+``refund.requested`` and ``refund.completed`` keep the refund (``Refund``, by its id) and are
+recorded in the timeline: once it is both known and completed, ``Order.refund_settled`` says
+whether the order is ``refunded`` (whichever of the two events came last shows it).
+``account.deactivated`` is recorded once (``coc_shared.deactivation``) and erases the files of the
+account's orders' documents (``supplier_documents.erase_account_documents``).
 """
 
 from __future__ import annotations
@@ -28,8 +32,20 @@ from coc_shared.errors import PermanentError
 from coc_shared.logging import get_logger
 
 from ..adapters import tables
-from ..adapters.repository import DocumentRepository, OrderEventRepository, OrderRepository
-from ..domain.model import LIFECYCLE_MILESTONES, RECORDED_FACTS, Order, OrderEvent
+from ..adapters.repository import (
+    DocumentRepository,
+    OrderEventRepository,
+    OrderRepository,
+    RefundRepository,
+)
+from ..domain.model import (
+    LIFECYCLE_MILESTONES,
+    RECORDED_FACTS,
+    REFUND_EVENTS,
+    Order,
+    OrderEvent,
+    Refund,
+)
 from .supplier_documents import erase_account_documents
 
 log = get_logger(__name__)
@@ -113,8 +129,59 @@ def _documents_requested_again(ctx: HandlerContext, order: Order, event: Event) 
     )
 
 
+def apply_refund_event(event: Event, ctx: HandlerContext) -> None:
+    """``refund.requested`` or ``refund.completed``: the refund learns it; the order is
+    ``refunded`` when the refund, now known and completed, gave the sale back."""
+    order_event = OrderEvent.from_message(event.id, event.type, event.occurred_at, event.data)
+    timeline = OrderEventRepository(ctx)
+    if timeline.seen(order_event.event_id):
+        return
+    order = _order_of(ctx, event, order_event.order_id)  # locked: the order's refunds one by one
+    refunds = RefundRepository(ctx)
+    known = refunds.get(str(event.data.get("refund_id") or ""))
+    refund = Refund.learn(known, event.type, event.data, order_event.occurred_at)
+    if known is None:
+        refunds.add(refund)
+    else:
+        refunds.save(refund)
+    result = order.refund_settled(refund)
+    if result is None:
+        outcome, status_after = "recorded", None
+    elif result.applied:
+        OrderRepository(ctx).save_status(order)
+        outcome, status_after = "applied", order.status
+        log.info(
+            "order.status_changed",
+            order_id=order.id,
+            event_type=event.type,
+            before=result.before.value,
+            after=order.status,
+            refund_id=refund.refund_id,
+        )
+    else:
+        outcome, status_after = "ignored", None
+        log.warning(
+            "order.event_ignored",
+            order_id=order.id,
+            event_type=event.type,
+            status=order.status,
+            reason="the sale was given back in a state that cannot be refunded",
+            refund_id=refund.refund_id,
+        )
+    log.info(
+        "order.refund_recorded",
+        order_id=order.id,
+        event_type=event.type,
+        refund_id=refund.refund_id,
+        reason=refund.reason,
+        refund_status=refund.status,
+    )
+    timeline.add(order_event, outcome=outcome, status_after=status_after)
+
+
 def record_order_fact(event: Event, ctx: HandlerContext) -> None:
-    """An event of the order's story that moves nothing (``payment.refunded``): timeline only."""
+    """An event of the order's story that moves nothing (``lifecycle.RECORDED_ONLY``): timeline
+    only."""
     order_event = OrderEvent.from_message(event.id, event.type, event.occurred_at, event.data)
     timeline = OrderEventRepository(ctx)
     if timeline.seen(order_event.event_id):
@@ -160,6 +227,7 @@ def handlers(runtime=None) -> dict[str, Handler]:
         event_type: apply_order_event for event_type in LIFECYCLE_MILESTONES
     }
     table.update({event_type: record_order_fact for event_type in RECORDED_FACTS})
+    table.update({event_type: apply_refund_event for event_type in REFUND_EVENTS})
     table["account.deactivated"] = account_deactivated_handler(
         tables.account_deactivations, document_erasure(runtime)
     )

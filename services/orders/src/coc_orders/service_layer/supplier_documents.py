@@ -62,8 +62,10 @@ def supplier_download(
         document = DocumentRepository(uow).stored(document_id)
     if document is None or document.erased_at is not None:
         raise NotFound("no such document")
-    if document.order_status == Status.CANCELLED:
-        raise NotFound("this order was cancelled: its documents are no longer available")
+    if document.order_status in (Status.CANCELLED, Status.REFUNDED):
+        raise NotFound(
+            f"this order was {document.order_status}: its documents are no longer available"
+        )
     try:
         data = cipher.decrypt(storage.get(document.storage_key), document.id)
     except StoredObjectMissing:

@@ -293,7 +293,8 @@ class SupplierRequest:
         if refusal:
             return Outcome(refusal)
         self.status, self.accepted_at = ACCEPTED, now
-        return Outcome("applied")
+        # the order's timeline shows the step (an implied acceptance is told by what implied it)
+        return Outcome("applied", ("supplier.request_accepted",))
 
     def rejected(self, now: datetime) -> Outcome:
         if self.status not in WITH_SUPPLIER:

@@ -221,6 +221,13 @@ def _apply(runtime, request, reply, certificate, now, directory):
 
 
 def _event_data(event_type: str, request, reply: dict) -> dict:
+    if event_type == "supplier.request_accepted":
+        return {
+            "order_id": request.order_id,
+            "supplier": request.supplier,
+            "supplier_request_id": request.request_id,
+            "accepted_at": request.accepted_at.isoformat(),
+        }
     if event_type == "documents.rejected_by_supplier":
         return {
             "order_id": request.order_id,
