@@ -2374,6 +2374,7 @@ TRIAL_SETTINGS = {
     "ORDERS_CERTIFICATE_URL": (
         "https://api.example.com/supplier-gateway/v1/orders/{order_id}/certificate"
     ),
+    "ORDERS_INVOICES_URL": "https://api.example.com/payments/v1/orders/{order_id}/invoices",
     "SUPPLIER_GATEWAY_DOCUMENT_URL": (
         "https://api.example.com/orders/v1/supplier-documents/{document_id}"
     ),

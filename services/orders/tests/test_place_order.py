@@ -304,3 +304,29 @@ def test_placing_orders_is_rate_limited_per_ip(make_runtime):
     assert other_ip.status_code == 201
     limited = post(client, order_body())
     assert limited.get_json()["error"]["status"] == 429 and int(limited.headers["Retry-After"]) >= 1
+
+
+def test_the_order_links_its_invoices_on_payments_at_the_configured_address(make_runtime):
+    """links.invoices: payments' customer endpoint listing the order's invoices and credit notes
+    (ORDERS_INVOICES_URL), in the answer to the placing and to every GET of the order."""
+    configured = "https://api.example.com/payments/v1/orders/{order_id}/invoices"
+    client = make_runtime(ORDERS_INVOICES_URL=configured).create_app().test_client()
+    placed = post(client, order_body()).get_json()
+    expected = f"https://api.example.com/payments/v1/orders/{placed['id']}/invoices"
+    assert placed["links"]["invoices"] == expected
+    shown = client.get(
+        f"/v1/orders/{placed['id']}", headers={"X-Order-Token": placed["access_token"]}
+    ).get_json()
+    assert shown["links"]["invoices"] == expected
+    # the default: the payments service of `make run`
+    default = make_runtime().create_app().test_client()
+    other = post(default, order_body()).get_json()
+    assert other["links"]["invoices"] == (f"http://127.0.0.1:8002/v1/orders/{other['id']}/invoices")
+
+
+def test_an_invoices_address_that_is_not_a_url_stops_the_start():
+    from coc_orders.config import OrdersConfig
+    from coc_shared.config import ConfigError
+
+    with pytest.raises(ConfigError, match="ORDERS_INVOICES_URL"):
+        OrdersConfig.from_env({"ORDERS_INVOICES_URL": "payments/{order_id}/invoices"})

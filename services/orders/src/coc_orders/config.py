@@ -160,6 +160,14 @@ VARIABLES = declare(
         url("http", "https"),
     ),
     Variable(
+        "ORDERS_INVOICES_URL",
+        "http://127.0.0.1:8002/v1/orders/{order_id}/invoices",
+        "Link to the list of an order's invoices and credit notes given in the order's answer: the "
+        "payments service's customer endpoint (GET with the order's credentials; `{order_id}` is "
+        "replaced), i.e. PAYMENTS_PUBLIC_URL followed by `/v1/orders/{order_id}/invoices`.",
+        url("http", "https"),
+    ),
+    Variable(
         "ORDERS_DOCUMENT_LINK_SECRET",
         None,
         "Secret (32 characters at least) with which the supplier-gateway signs the links it gives "
@@ -208,6 +216,7 @@ class OrdersConfig:
         "http://127.0.0.1:8001/v1/accounts/email-confirmation#token={token}"
     )
     certificate_url: str = "http://127.0.0.1:8003/v1/orders/{order_id}/certificate"
+    invoices_url: str = "http://127.0.0.1:8002/v1/orders/{order_id}/invoices"
     document_link_secret: str | None = field(default=None, repr=False)  # None: links answer 503
     customer_token_ttl: timedelta = timedelta(hours=2)
     idempotency_ttl: timedelta = timedelta(hours=24)
@@ -251,6 +260,7 @@ class OrdersConfig:
             payment_url=v["ORDERS_PAYMENT_URL"],
             email_confirmation_url=v["ORDERS_EMAIL_CONFIRMATION_URL"],
             certificate_url=v["ORDERS_CERTIFICATE_URL"],
+            invoices_url=v["ORDERS_INVOICES_URL"],
             document_link_secret=v["ORDERS_DOCUMENT_LINK_SECRET"],
             customer_token_ttl=timedelta(seconds=v["ORDERS_CUSTOMER_TOKEN_TTL"]),
             idempotency_ttl=timedelta(hours=v["ORDERS_IDEMPOTENCY_TTL_HOURS"]),

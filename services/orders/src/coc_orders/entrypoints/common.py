@@ -163,6 +163,7 @@ def render_order(
             "self": f"/v1/orders/{order.id}",
             "documents": f"/v1/orders/{order.id}/documents",
             "payment": orders_app().config.payment_url.format(order_id=order.id),
+            "invoices": orders_app().config.invoices_url.format(order_id=order.id),
         },
     }
     if order.status in CERTIFICATE_STATUSES:

@@ -125,6 +125,14 @@ class LinksSchema(Schema):
     self = fields.String(required=True)
     documents = fields.String(required=True)
     payment = fields.String(required=True)
+    invoices = fields.String(
+        required=True,
+        metadata={
+            "description": "the order's invoices and credit notes (number, date, totals, PDF "
+            "link) on the payments service, opened with the same credentials as this order; an "
+            "empty list until the order is paid"
+        },
+    )
     certificate = fields.String(
         metadata={
             "description": "once the supplier delivered the certificate: where to download it "
