@@ -1,8 +1,8 @@
 """Fixtures of the payments tests: the service on this run's PostgreSQL and RabbitMQ (or on SQLite
 files, for the tests that run a use case on both dialects), a fake orders service (the producer of
-the events payments consumes), a fake PayPal (local HTTP server speaking its REST API and signing
-webhooks with a certificate made here), and signed notifications as Systempay and the business
-bank send them."""
+the events payments consumes), the providers' sandboxes (``coc_payments.sandbox``: PayPal's REST
+API signing webhooks with a certificate made here, the card bank's REST refunds, the business
+bank's signed webhooks), and signed notifications as Systempay sends them."""
 
 from __future__ import annotations
 
@@ -13,21 +13,17 @@ import json
 import threading
 import time
 import uuid
-import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import kombu
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 from sqlalchemy import MetaData, func, select
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
 from coc_payments.adapters import tables
+from coc_payments.sandbox.bank import SystempayBank
+from coc_payments.sandbox.business_bank import signed_headers, transfer_webhook_body
+from coc_payments.sandbox.paypal import PayPalSandbox
 from coc_payments.service import definition
 from coc_shared.catalogue import example_event, lookup
 from coc_shared.config import Settings
@@ -47,301 +43,29 @@ IBAN = "FR7630006000011234567890189"
 BIC = "AGRIFRPP"
 
 
-# --------------------------------------------------------------------------- a fake PayPal
-class FakePayPal:
-    """PayPal's REST API as far as we use it: OAuth2 token, create order, capture, and the
-    certificate download; signs webhooks as PayPal does."""
-
-    def __init__(self):
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name(
-            [x509.NameAttribute(NameOID.COMMON_NAME, "messageverificationcerts.paypal.com")]
-        )
-        now = datetime.now(UTC)
-        self.cert_pem = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self.key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=30))
-            .sign(self.key, hashes.SHA256())
-        ).public_bytes(serialization.Encoding.PEM)
-        self.client_id, self.secret = "client-id", "client-secret"
-        self.orders: dict[str, dict] = {}
-        self.by_request_id: dict[str, dict] = {}
-        self.calls: list[tuple[str, str]] = []
-        self.cert_downloads = 0
-        self.fail_capture = False
-        self.fail_certificates = False
-        self.refunds_by_request_id: dict[str, dict] = {}
-        self.refunded: dict[str, int] = {}
-        self.extra_captures: dict[str, dict] = {}  # captures made without a checkout (tests)
-        self.lock = threading.Lock()
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.cert_url = f"{self.url}/v1/notifications/certs/CERT-360caa42-fca2a594-test"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-
-    @Request.application
-    def app(self, request: Request) -> Response:
-        self.calls.append((request.method, request.path))
-        if request.path == "/v1/oauth2/token":
-            return self._token(request)
-        if request.path.startswith("/v1/notifications/certs/"):
-            if self.fail_certificates:
-                return self._json({"name": "SERVICE_UNAVAILABLE"}, 503)
-            self.cert_downloads += 1
-            return Response(self.cert_pem, 200, content_type="application/x-pem-file")
-        if request.headers.get("Authorization") != "Bearer A21AA-token":
-            return self._json({"name": "AUTHENTICATION_FAILURE"}, 401)
-        request_id = request.headers.get("PayPal-Request-Id")
-        if request.path == "/v2/checkout/orders" and request.method == "POST":
-            return self._create_order(request, request_id)
-        if request.path.endswith("/capture") and request.method == "POST":
-            return self._capture(request, request_id)
-        if request.path.startswith("/v2/payments/captures/") and request.path.endswith("/refund"):
-            return self._refund(request, request_id)
-        return self._json({"name": "RESOURCE_NOT_FOUND"}, 404)
-
-    def _refund(self, request: Request, request_id: str | None) -> Response:
-        """POST /v2/payments/captures/{id}/refund: at most the captured amount, once per
-        PayPal-Request-Id."""
-        capture_id = request.path.split("/")[-2]
-        with self.lock:
-            if request_id in self.refunds_by_request_id:
-                return self._json(self.refunds_by_request_id[request_id], 200)
-            capture = next(
-                (
-                    c
-                    for o in self.orders.values()
-                    for pu in o["purchase_units"]
-                    for c in pu.get("payments", {}).get("captures", [])
-                    if c["id"] == capture_id
-                ),
-                None,
-            ) or self.extra_captures.get(capture_id)
-            if capture is None:
-                return self._json({"name": "RESOURCE_NOT_FOUND"}, 404)
-            amount = (request.get_json() or {}).get("amount") or capture["amount"]
-            refunded = self.refunded.get(capture_id, 0) + round(float(amount["value"]) * 100)
-            if refunded > round(float(capture["amount"]["value"]) * 100):
-                return self._json(
-                    {
-                        "name": "UNPROCESSABLE_ENTITY",
-                        "details": [{"issue": "REFUND_AMOUNT_EXCEEDED"}],
-                    },
-                    422,
-                )
-            self.refunded[capture_id] = refunded
-            refund = {
-                "id": "RF" + uuid.uuid4().hex[:15].upper(),
-                "status": "COMPLETED",
-                "amount": amount,
-                "links": [{"rel": "up", "href": f"{self.url}/v2/payments/captures/{capture_id}"}],
-            }
-            self.refunds_by_request_id[request_id] = refund
-        return self._json(refund, 201)
-
-    def _token(self, request: Request) -> Response:
-        auth = request.authorization
-        if (
-            not auth
-            or (auth.username, auth.password) != (self.client_id, self.secret)
-            or request.form.get("grant_type") != "client_credentials"
-        ):
-            return Response(
-                json.dumps({"error": "invalid_client"}), 401, content_type="application/json"
-            )
-        return self._json(
-            {"access_token": "A21AA-token", "token_type": "Bearer", "expires_in": 32400}
-        )
-
-    def _create_order(self, request: Request, request_id: str | None) -> Response:
-        with self.lock:
-            if request_id in self.by_request_id:
-                return self._json(self.by_request_id[request_id], 200)
-            body = request.get_json()
-            assert body["intent"] == "CAPTURE"
-            oid = uuid.uuid4().hex[:17].upper()
-            order = {
-                "id": oid,
-                "status": "PAYER_ACTION_REQUIRED",
-                "purchase_units": body["purchase_units"],
-                "links": [
-                    {"rel": "self", "href": f"{self.url}/v2/checkout/orders/{oid}"},
-                    {
-                        "rel": "payer-action",
-                        "href": f"https://www.paypal.test/checkoutnow?token={oid}",
-                    },
-                ],
-            }
-            self.orders[oid] = order
-            self.by_request_id[request_id] = order
-        return self._json(order, 201)
-
-    def _capture(self, request: Request, request_id: str | None) -> Response:
-        if self.fail_capture:
-            return self._json({"name": "INTERNAL_SERVICE_ERROR"}, 500)
-        oid = request.path.split("/")[-2]
-        with self.lock:
-            order = self.orders.get(oid)
-            if order is None:
-                return self._json({"name": "RESOURCE_NOT_FOUND"}, 404)
-            if request_id in self.by_request_id:
-                return self._json(self.by_request_id[request_id], 200)
-            if order["status"] == "COMPLETED":
-                return self._json(
-                    {
-                        "name": "UNPROCESSABLE_ENTITY",
-                        "details": [{"issue": "ORDER_ALREADY_CAPTURED"}],
-                    },
-                    422,
-                )
-            unit = order["purchase_units"][0]
-            order["status"] = "COMPLETED"
-            unit["payments"] = {
-                "captures": [
-                    {
-                        "id": "CAP" + uuid.uuid4().hex[:14].upper(),
-                        "status": "COMPLETED",
-                        "amount": unit["amount"],
-                        "custom_id": unit["custom_id"],
-                    }
-                ]
-            }
-            self.by_request_id[request_id] = order
-        return self._json(order, 201)
-
-    @staticmethod
-    def _json(doc, status=200):
-        return Response(json.dumps(doc), status, content_type="application/json")
-
-    def capture_of(self, paypal_order_id: str) -> dict:
-        return self.orders[paypal_order_id]["purchase_units"][0]["payments"]["captures"][0]
-
-    def webhook(
-        self,
-        event_type: str,
-        resource: dict,
-        event_id: str | None = None,
-        cert_url: str | None = None,
-        webhook_id: str = WEBHOOK_ID,
-        key=None,
-    ) -> tuple[bytes, dict]:
-        """A webhook body and the headers PayPal sends with it, signed as PayPal signs."""
-        body = json.dumps(
-            {
-                "id": event_id or f"WH-{uuid.uuid4().hex[:20].upper()}",
-                "event_version": "1.0",
-                "create_time": datetime.now(UTC).isoformat(),
-                "resource_type": "capture",
-                "event_type": event_type,
-                "resource": resource,
-            }
-        ).encode()
-        tid, ttime = str(uuid.uuid4()), datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        message = f"{tid}|{ttime}|{webhook_id}|{zlib.crc32(body) & 0xFFFFFFFF}".encode()
-        signature = (key or self.key).sign(message, padding.PKCS1v15(), hashes.SHA256())
-        return body, {
-            "PAYPAL-TRANSMISSION-ID": tid,
-            "PAYPAL-TRANSMISSION-TIME": ttime,
-            "PAYPAL-TRANSMISSION-SIG": base64.b64encode(signature).decode(),
-            "PAYPAL-CERT-URL": cert_url or self.cert_url,
-            "PAYPAL-AUTH-ALGO": "SHA256withRSA",
-            "Content-Type": "application/json",
-        }
-
-    def capture_completed(self, paypal_order_id: str, **kw) -> tuple[bytes, dict]:
-        capture = dict(self.capture_of(paypal_order_id))
-        capture["supplementary_data"] = {"related_ids": {"order_id": paypal_order_id}}
-        return self.webhook("PAYMENT.CAPTURE.COMPLETED", capture, **kw)
-
-
-class FakeSystempayApi:
-    """Systempay's REST API as far as refunds go: ``POST /api-payment/V4/Transaction/
-    CancelOrRefund``, Basic auth (shop id, REST password), V4 answers (``SUCCESS`` with the new
-    CREDIT transaction, or ``ERROR`` with its code)."""
-
-    def __init__(self):
-        self.calls: list[dict] = []
-        self.refunded: dict[str, int] = {}
-        self.fail_with: str | None = None  # an error code to answer (PSP_010 …)
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-
-    @Request.application
-    def app(self, request: Request) -> Response:
-        if request.path != "/api-payment/V4/Transaction/CancelOrRefund":
-            return Response("not found", 404)
-        auth = request.authorization
-        if not auth or (auth.username, auth.password) != (SITE_ID, SYSTEMPAY_REST_KEY):
-            return Response("", 401)
-        body = request.get_json()
-        self.calls.append(body)
-        envelope = {
-            "webService": "Transaction/CancelOrRefund",
-            "version": "V4",
-            "applicationVersion": "5.70.0",
-            "serverDate": datetime.now(UTC).isoformat(),
-            "applicationProvider": "SYSTEMPAY",
-            "mode": "TEST",
-            "_type": "V4/WebService/Response",
-        }
-        if self.fail_with or self.refunded.get(body["uuid"], 0) + body["amount"] > 10**7:
-            return self._json(
-                {
-                    **envelope,
-                    "status": "ERROR",
-                    "answer": {
-                        "errorCode": self.fail_with or "PSP_010",
-                        "errorMessage": "transaction cannot be refunded",
-                        "_type": "V4/WebService/WebServiceError",
-                    },
-                }
-            )
-        self.refunded[body["uuid"]] = self.refunded.get(body["uuid"], 0) + body["amount"]
-        return self._json(
-            {
-                **envelope,
-                "status": "SUCCESS",
-                "answer": {
-                    "shopId": SITE_ID,
-                    "uuid": uuid.uuid4().hex,
-                    "amount": body["amount"],
-                    "currency": body["currency"],
-                    "operationType": "CREDIT",
-                    "detailedStatus": "AUTHORISED",
-                    "status": "PAID",
-                    "_type": "V4/Transaction",
-                },
-            }
-        )
-
-    @staticmethod
-    def _json(doc):
-        return Response(json.dumps(doc), 200, content_type="application/json")
-
-
+# --------------------------------------------------------------------------- the providers
 @pytest.fixture(scope="session")
 def fake_systempay_api():
-    server = FakeSystempayApi()
+    """The card bank's sandbox, for its REST refunds API (shop SITE_ID, SYSTEMPAY_REST_KEY)."""
+    server = SystempayBank(
+        site_id=SITE_ID,
+        keys={"TEST": SYSTEMPAY_TEST_KEY, "PRODUCTION": SYSTEMPAY_PRODUCTION_KEY},
+        rest_key=SYSTEMPAY_REST_KEY,
+    ).serve()
     yield server
     server.close()
 
 
 @pytest.fixture(scope="session")
 def fake_paypal():
-    server = FakePayPal()
+    """PayPal's sandbox; it sends no webhook of its own (the tests send them, signed by it) and
+    captures an order the tests approved by webhook only."""
+    server = PayPalSandbox(
+        client_id="client-id",
+        client_secret="client-secret",
+        webhook_id=WEBHOOK_ID,
+        require_approval=False,
+    ).serve()
     yield server
     server.close()
 
@@ -380,6 +104,8 @@ def payments_extra(paypal_url: str, systempay_api_url: str | None = None) -> dic
         "TRANSFER_BIC": BIC,
         "TRANSFER_BENEFICIARY": "COC SAS",
         "QONTO_WEBHOOK_SECRET": QONTO_SECRET,
+        # the providers are local sandboxes (production refuses their 127.0.0.1 addresses)
+        "COC_ENVIRONMENT": "development",
     }
 
 
@@ -481,37 +207,12 @@ def form_body(fields: dict) -> bytes:
     return urlencode(fields).encode()
 
 
-def qonto_body(
-    reference_text: str,
-    amount_cents: int,
-    currency: str = "EUR",
-    transaction_id: str | None = None,
-    side: str = "credit",
-    status: str = "completed",
-) -> bytes:
-    return json.dumps(
-        {
-            "event_type": "transaction.created",
-            "data": {
-                "transaction_id": transaction_id or f"tx-{uuid.uuid4().hex}",
-                "side": side,
-                "operation_type": "income",
-                "amount": f"{amount_cents / 100:.2f}",
-                "amount_cents": amount_cents,
-                "currency": currency,
-                "label": "VIREMENT M DUPONT",
-                "reference": reference_text,
-                "status": status,
-                "settled_at": datetime.now(UTC).isoformat(),
-            },
-        }
-    ).encode()
+def qonto_body(reference_text: str, amount_cents: int, **kw) -> bytes:
+    return transfer_webhook_body(reference_text, amount_cents, **kw)
 
 
 def qonto_headers(body: bytes, t: int | None = None, secret: str = QONTO_SECRET) -> dict:
-    t = int(time.time()) if t is None else t
-    sig = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return {"X-Qonto-Signature": f"t={t},v1={sig}", "Content-Type": "application/json"}
+    return signed_headers(body, secret, t)
 
 
 # --------------------------------------------------------------------------- orders, events

@@ -386,7 +386,10 @@ def test_an_invoice_waits_while_the_seller_is_not_configured(runtime_factory, fa
     staff) and nothing is numbered."""
     from coc_shared.config import Settings  # noqa: F401 - documents the override below
 
-    bare = runtime_factory(definition, extra={"PAYPAL_API_URL": fake_paypal.url})
+    bare = runtime_factory(
+        definition,
+        extra={"PAYPAL_API_URL": fake_paypal.url, "COC_ENVIRONMENT": "development"},
+    )
     event, _ = order_placed("card", 24900)
     record_order(bare, event)
     confirmed = _confirmed(event)

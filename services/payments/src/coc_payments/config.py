@@ -11,6 +11,7 @@ customers' token secret is the shared ``Settings.customer_token_secret``.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -18,7 +19,17 @@ from stdnum import bic as bic_number
 from stdnum import iban as iban_number
 from stdnum.exceptions import ValidationError
 
-from coc_shared.config import Variable, declare, integer, load, number, one_of, text, url
+from coc_shared.config import (
+    ConfigError,
+    Variable,
+    declare,
+    integer,
+    load,
+    number,
+    one_of,
+    text,
+    url,
+)
 from coc_shared.documents import aes_256_key
 
 
@@ -91,6 +102,14 @@ def bank_accounts(value: str) -> dict[str, str]:
 HTTP_URL = url("http", "https")
 
 VARIABLES = declare(
+    Variable(
+        "COC_ENVIRONMENT",
+        "production",
+        "`production` or `development` (`make run` sets it): in production the payments service "
+        "refuses to start with the payment sandboxes' settings (a provider URL on 127.0.0.1 or "
+        "localhost, a `sandbox-` key).",
+        one_of("production", "development"),
+    ),
     Variable(
         "PAYMENTS_PUBLIC_URL",
         "http://127.0.0.1:8002",
@@ -263,6 +282,60 @@ VARIABLES = declare(
 )
 
 
+# Marks the keys and ids `make run` generates for the payment sandboxes (coc_payments.sandbox).
+SANDBOX_KEY_PREFIX = "sandbox-"
+PROVIDER_URLS = ("SYSTEMPAY_FORM_URL", "SYSTEMPAY_API_URL", "PAYPAL_API_URL", "VIES_API_URL")
+PROVIDER_KEYS = (
+    "SYSTEMPAY_TEST_KEY",
+    "SYSTEMPAY_PRODUCTION_KEY",
+    "SYSTEMPAY_REST_KEY",
+    "PAYPAL_CLIENT_ID",
+    "PAYPAL_CLIENT_SECRET",
+    "PAYPAL_WEBHOOK_ID",
+    "QONTO_WEBHOOK_SECRET",
+)
+
+
+def is_local(address: str) -> bool:
+    """True when ``address`` names this machine (localhost, a loopback or unspecified IP)."""
+    host = (urlsplit(address).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_unspecified
+
+
+def sandbox_settings(v: dict) -> list[str]:
+    """The variables among ``v`` (typed values) that point at a sandbox: a provider URL on this
+    machine, a PayPal certificate prefix on this machine, a key or id `make run` generated."""
+    found = [name for name in PROVIDER_URLS if v.get(name) and is_local(v[name])]
+    if any(is_local(prefix) for prefix in v.get("PAYPAL_CERT_URL_PREFIXES") or ()):
+        found.append("PAYPAL_CERT_URL_PREFIXES")
+    found += [
+        name
+        for name in PROVIDER_KEYS
+        if isinstance(v.get(name), str) and v[name].startswith(SANDBOX_KEY_PREFIX)
+    ]
+    return found
+
+
+def refuse_sandbox_settings(v: dict) -> None:
+    """In production (COC_ENVIRONMENT), a sandbox setting stops the start naming the variables."""
+    if v["COC_ENVIRONMENT"] != "production":
+        return
+    found = sandbox_settings(v)
+    if found:
+        raise ConfigError(
+            "invalid configuration: COC_ENVIRONMENT=production refuses the payment sandboxes' "
+            f"settings: {', '.join(found)} (a provider on this machine or a `{SANDBOX_KEY_PREFIX}` "
+            "key); set the real providers' values, or COC_ENVIRONMENT=development on a "
+            "developer's machine"
+        )
+
+
 @dataclass(frozen=True)
 class Seller:
     """Who sells, as every invoice must say (Code de commerce R123-237, CGI 242 nonies A)."""
@@ -342,13 +415,16 @@ class PaymentsConfig:
     refund_admin_above_cents: int = 30000
     accounts: Accounts | None = None
     vies_api_url: str = "https://ec.europa.eu/taxation_customs/vies/rest-api"
+    environment: str = "production"
 
     @classmethod
     def from_env(cls, overrides: dict | None = None) -> PaymentsConfig:
         """From ``overrides`` (raw texts by variable name), else the environment, else the defaults;
         ``coc_shared.config.ConfigError`` names every variable that cannot be read."""
         v = load(VARIABLES, overrides)
+        refuse_sandbox_settings(v)
         return cls(
+            environment=v["COC_ENVIRONMENT"],
             public_url=v["PAYMENTS_PUBLIC_URL"].rstrip("/"),
             return_url_template=v["PAYMENTS_RETURN_URL"],
             systempay_form_url=v["SYSTEMPAY_FORM_URL"],
