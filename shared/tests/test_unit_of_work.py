@@ -347,7 +347,7 @@ def test_adjacent_changes_by_key_are_one_update_with_the_same_result(db, type_):
     if db.engine.dialect.name == "postgresql":
         # the four first changes in one statement, then one for each other change of the table
         assert len(writes) == 5, writes
-        assert "VALUES" in writes[0] and writes[0].count("UPDATE") == 1
+        assert "unnest" in writes[0] and writes[0].count("UPDATE") == 1
     with db.uow() as uow:  # many rows, a row count not seen before, outside a read's transaction
         for i in range(1, 8):
             uow.change(db.items, {"count": -i}, db.items.c.id == i, db.items.c.name.is_not(None))
@@ -364,3 +364,19 @@ def test_adjacent_changes_by_key_are_one_update_with_the_same_result(db, type_):
         (i, f"z{i}" if i < 3 else f"k{i}", 20 if i == 2 else -i) for i in range(1, 8)
     ]
     assert db.rows(db.notes) == [(1, 1, "b")]
+
+
+def test_keyed_changes_of_any_row_count_reuse_one_statement(pg):
+    cache = StatementCache()
+    with UnitOfWork(pg.engine, pg.outbox, "probe", statements=cache) as uow:
+        uow.add(pg.items, [{"id": i, "name": "n", "count": 0} for i in range(1, 31)])
+        uow.commit()
+    shapes = None
+    for rows in (3, 7, 30):
+        with UnitOfWork(pg.engine, pg.outbox, "probe", statements=cache) as uow:
+            for i in range(1, rows + 1):
+                uow.change(pg.items, {"name": f"r{rows}", "count": rows}, pg.items.c.id == i)
+            uow.commit()
+        shapes = shapes or len(cache._statements)
+        assert len(cache._statements) == shapes
+    assert pg.rows(pg.items)[29] == (30, "r30", 30) and pg.rows(pg.items)[0] == (1, "r30", 30)

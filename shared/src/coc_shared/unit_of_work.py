@@ -17,9 +17,9 @@ generated statement: every write but the last becomes a data-modifying CTE of th
 not share a statement (two changes of one table, or a change after an insert into it) go into the
 next one — except changes registered one after the other that set the same columns of one table,
 each by equality on key columns it does not set, on distinct keys (a batch of rows saved by id):
-they are one ``UPDATE … FROM (VALUES …)``. On SQLite the writes run one by one. When nothing was
-read before the commit and the writes fit one statement, that statement runs alone in autocommit:
-one round trip for the whole use case.
+they are one ``UPDATE … FROM unnest(<an array per column>)``. On SQLite the writes run one by one.
+When nothing was read before the commit and the writes fit one statement, that statement runs
+alone in autocommit: one round trip for the whole use case.
 
 The outbox rows of emitted events are written with the rest; the migrations give every outbox
 table a statement-level trigger that NOTIFYs the relay (``tables.outbox_notify_ddl``).
@@ -39,18 +39,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     BindParameter,
     Column,
     Connection,
     Engine,
     Table,
     bindparam,
-    column,
     delete,
+    func,
     insert,
     update,
 )
-from sqlalchemy import values as sql_values
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BooleanClauseList, ClauseElement, Null
@@ -85,7 +85,7 @@ _COMPARISONS = {
 _NULL_TESTS = {operators.is_, operators.is_not}
 BULK_ROWS = 8  # more rows than this of one shape into one table: one executemany of their own
 GROUP_LIMIT = 32  # writes per generated statement
-KEYED_ROWS = 100  # adjacent keyed changes of one shape merged into one UPDATE … FROM (VALUES …)
+KEYED_ROWS = 1000  # adjacent keyed changes of one shape merged into one UPDATE … FROM unnest(…)
 
 
 def _where_terms(table: Table, where: tuple) -> list[tuple] | None:
@@ -151,12 +151,14 @@ class _Write:
             return None
         if len(set(keys)) != len(keys) or set(keys) & set(self.values):
             return None
+        if any(isinstance(self.table.c[k].type, ARRAY) for k in (*keys, *self.values)):
+            return None  # an array of arrays would be one two-dimensional array
         return keys
 
     def shape(self) -> tuple:
         if self.keyed is not None:
             first = self.keyed[0]
-            return ("keyed", self.table, tuple(first.values), first.key_columns(), len(self.keyed))
+            return ("keyed", self.table, tuple(first.values), first.key_columns())
         if self.kind == "insert":
             return ("insert", self.table, tuple(self.row))
         where = tuple((key, op) for key, op, _ in self.terms)
@@ -166,11 +168,7 @@ class _Write:
 
     def parameters(self, prefix: str) -> dict:
         if self.keyed is not None:
-            params = {}
-            for i, write in enumerate(self.keyed):
-                params.update({f"{prefix}_{i}_{k}": v for k, _, v in write.terms})
-                params.update({f"{prefix}_{i}_{k}": v for k, v in write.values.items()})
-            return params
+            return {f"{prefix}_{k}": column for k, column in self._keyed_arrays().items()}
         if self.kind == "insert":
             return {f"{prefix}_{k}": v for k, v in self.row.items()}
         params = {
@@ -210,26 +208,41 @@ class _Write:
         return delete(t).where(*where)
 
     def _keyed_update(self, prefix: str, bound: bool):
-        """``UPDATE t SET c = v.c … FROM (VALUES (:k, :c …), …) AS v (k, c …) WHERE t.k = v.k``:
-        with placeholders, or (``bound``) with the values in unique parameters."""
+        """``UPDATE t SET c = v.c … FROM unnest(:k[], :c[] …) AS v (k, c …) WHERE t.k = v.k``: one
+        array per column, so one statement whatever the number of rows (a ``VALUES`` list is
+        never cached by SQLAlchemy); with placeholders, or (``bound``) with the values in it."""
         t = self.table
         keys, columns = self.keyed[0].key_columns(), tuple(self.keyed[0].values)
-        names = keys + columns
-
-        def parameter(i: int, write: _Write, k: str):
-            if not bound:
-                return bindparam(f"{prefix}_{i}_{k}", type_=t.c[k].type)
-            value = write.values[k] if k in write.values else dict(zip(keys, write.key()))[k]
-            return bindparam(f"{prefix}_{k}", value, type_=t.c[k].type, unique=True)
-
-        rows = sql_values(*(column(k, t.c[k].type) for k in names), name=f"v_{prefix}").data(
-            [tuple(parameter(i, w, k) for k in names) for i, w in enumerate(self.keyed)]
+        arrays = self._keyed_arrays()
+        rows = (
+            func.unnest(
+                *(
+                    bindparam(
+                        f"{prefix}_{k}",
+                        arrays[k] if bound else None,
+                        type_=ARRAY(t.c[k].type, dimensions=1),
+                        unique=bound,
+                    )
+                    for k in keys + columns
+                )
+            )
+            .table_valued(*(keys + columns))
+            .render_derived(name=f"v_{prefix}")
         )
         return (
             update(t)
             .where(*(t.c[k] == rows.c[k] for k in keys))
             .values({k: rows.c[k] for k in columns})
         )
+
+    def _keyed_arrays(self) -> dict[str, list]:
+        arrays: dict[str, list] = {}
+        for write in self.keyed:
+            for k, _, value in write.terms:
+                arrays.setdefault(k, []).append(value)
+            for k, value in write.values.items():
+                arrays.setdefault(k, []).append(value)
+        return arrays
 
     def key(self) -> tuple:
         return tuple(value for _, _, value in self.terms)
