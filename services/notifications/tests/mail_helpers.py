@@ -1,7 +1,8 @@
 """Helpers of the notifications tests: a real SMTP server (aiosmtpd, in a thread) that records
 what it receives and answers as a test tells it (refuse a recipient, answer 4xx first, hold an
-answer, de-duplicate by Message-ID, STARTTLS or implicit TLS, AUTH), a certificate for it, and
-the parsing of what it received with the ``email`` package."""
+answer, de-duplicate by Message-ID, STARTTLS or implicit TLS, AUTH), a certificate for it, the
+parsing of what it received with the ``email`` package, and a renderer checking each mail's HTML
+against the CSS inlined into it after rendering."""
 
 from __future__ import annotations
 
@@ -15,10 +16,15 @@ import ssl
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 
+import css_inline
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from jinja2 import FileSystemLoader
+
+from coc_notifications.adapters.rendering import Renderer
 
 
 def free_port() -> int:
@@ -211,3 +217,53 @@ def mail_settings(smtp_port: int, **more) -> dict:
     }
     values.update(more)
     return values
+
+
+class CheckedRenderer(Renderer):
+    """The service's renderer (CSS inlined once into each template), checking every mail it renders
+    against the same template rendered from its plain source and inlined afterwards, as one HTML
+    document: the same elements, text and styles (both serialized by css-inline's parser)."""
+
+    def __init__(self):
+        super().__init__()
+        self.reference = _PlainRenderer()
+        self.checked: list[str] = []
+
+    def render(self, template: str, locale: str, context: dict):
+        rendered = super().render(template, locale, context)
+        plain = self.reference.render(template, locale, context)
+        assert "<style" in plain.html  # the reference's CSS is inlined below, as a whole document
+        reparse = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
+        assert _tree(reparse.inline(rendered.html)) == _tree(reparse.inline(plain.html)), template
+        assert (rendered.subject, rendered.text) == (plain.subject, plain.text)
+        self.checked.append(template)
+        return rendered
+
+
+def _tree(html: str) -> list[tuple]:
+    """The parsed document: tags with their attributes in name order, text with references
+    resolved."""
+    items: list[tuple] = []
+
+    class Parser(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            items.append(("start", tag, sorted(attrs)))
+
+        def handle_endtag(self, tag):
+            items.append(("end", tag))
+
+        def handle_data(self, data):
+            items.append(("text", data))
+
+        def handle_comment(self, data):
+            items.append(("comment", data))
+
+    parser = Parser(convert_charrefs=True)
+    parser.feed(html)
+    parser.close()
+    return items
+
+
+class _PlainRenderer(Renderer):
+    def loader(self, folders):
+        return FileSystemLoader([str(f) for f in folders])

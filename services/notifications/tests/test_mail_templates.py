@@ -8,7 +8,7 @@ import re
 import uuid
 
 import pytest
-from mail_helpers import BIC, PUBLIC, STOREFRONT, parts
+from mail_helpers import BIC, PUBLIC, STOREFRONT, CheckedRenderer, parts
 
 from coc_notifications.adapters.rendering import Renderer
 from coc_notifications.domain.model import MARKETING_TEMPLATES, TRANSACTIONAL_TEMPLATES
@@ -59,8 +59,10 @@ def send_one(rt, smtp_server, *events):
     before = len(smtp_server.stored)
     for e in events:
         handle(rt, e)
-    result = Sender(rt).send_due()
+    renderer = CheckedRenderer()  # the HTML as if the CSS were inlined into this very mail
+    result = Sender(rt, renderer=renderer).send_due()
     assert result.failed == 0 and result.deferred == 0, result
+    assert len(renderer.checked) == result.sent
     new = smtp_server.stored[before:]
     assert len(new) == result.sent
     return new[-1].message

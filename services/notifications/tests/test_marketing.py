@@ -10,7 +10,7 @@ import threading
 import uuid
 
 import pytest
-from mail_helpers import PUBLIC, mail_settings, parts
+from mail_helpers import PUBLIC, CheckedRenderer, mail_settings, parts
 from sqlalchemy import select
 from test_mail_templates import placed
 
@@ -46,7 +46,7 @@ def newsletters(server, email: str) -> list:
 
 
 def send_all(rt) -> None:
-    sender = Sender(rt)
+    sender = Sender(rt, renderer=CheckedRenderer())
     while sender.send_due().claimed:
         pass
 

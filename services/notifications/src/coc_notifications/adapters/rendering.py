@@ -6,6 +6,11 @@ body) and ``<name>.html`` (the HTML body, autoescaped, its CSS inlined into ``st
 css-inline). Transactional mails extend ``base.txt``/``base.html``, marketing mails
 ``marketing.txt``/``marketing.html``, which add the unsubscribe footer: nothing marketing can reach
 a transactional mail.
+
+The CSS is inlined once per template, into its source, when Jinja2 loads it (``InliningLoader``),
+not into every mail: the values a mail adds are text and attribute values, never elements, so the
+styles of its elements are the template's. The Jinja2 syntax is kept out of the HTML parser's way
+(comments between elements, plain words inside tags and ``<title>``) and put back after.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from email.utils import formataddr
 from pathlib import Path
 
 import css_inline
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from coc_shared.envelope import utcnow
 
@@ -30,6 +35,12 @@ from ..domain import formatting
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 _LINE_BREAKS = re.compile(r"[\r\n\t]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
+_JINJA = re.compile(r"\{%.*?%\}|\{\{.*?\}\}|\{#.*?#\}", re.S)
+_MARKER = re.compile(r"<!--cocjinja(\d+)x-->|cocjinja(\d+)x")
+_EXTENDS = re.compile(r"\{%-?\s*extends\s+[\"']([^\"']+)[\"']\s*-?%\}")
+_STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S | re.I)
+_TAG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_RAW_TEXT = ("title", "textarea", "style", "script")  # no comment markers inside these
 
 
 @dataclass(frozen=True)
@@ -39,13 +50,115 @@ class Rendered:
     html: str
 
 
+class _Position:
+    """Where a text stops in HTML: inside a tag (and in which quote), inside a raw-text element."""
+
+    def __init__(self):
+        self.in_tag, self.quote, self.raw, self.name = False, None, None, ""
+
+    @property
+    def inline(self) -> bool:
+        return bool(self.in_tag or self.raw)
+
+    def feed(self, text: str) -> None:
+        for i, char in enumerate(text):
+            if self.in_tag:
+                self._in_tag(char)
+            elif self.raw:
+                if text[i : i + 2 + len(self.raw)].lower() == f"</{self.raw}":
+                    self.raw, self.in_tag, self.name = None, True, ""
+            elif char == "<" and (text[i + 1 : i + 2].isalpha() or text[i + 1 : i + 2] in "/!"):
+                name = _TAG_NAME.match(text, i + 1)
+                self.in_tag, self.name = True, name.group().lower() if name else ""
+
+    def _in_tag(self, char: str) -> None:
+        if self.quote:
+            if char == self.quote:
+                self.quote = None
+        elif char in "\"'":
+            self.quote = char
+        elif char == ">":
+            self.in_tag = False
+            if self.name in _RAW_TEXT:
+                self.raw = self.name
+
+
+def _protect(source: str) -> tuple[str, list[str]]:
+    """``source`` with each Jinja2 tag, expression and comment replaced by a marker the HTML parser
+    keeps where it is (an HTML comment between elements, a plain word inside a tag or a raw-text
+    element), and the replaced texts."""
+    out: list[str] = []
+    saved: list[str] = []
+    where = _Position()
+    position = 0
+    for match in _JINJA.finditer(source):
+        where.feed(source[position : match.start()])
+        out.append(source[position : match.start()])
+        index = len(saved)
+        saved.append(match.group())
+        out.append(f"cocjinja{index}x" if where.inline else f"<!--cocjinja{index}x-->")
+        position = match.end()
+    out.append(source[position:])
+    return "".join(out), saved
+
+
+def _restore(html: str, saved: list[str], name: str) -> str:
+    put: list[int] = []
+
+    def back(match) -> str:
+        index = int(match.group(1) or match.group(2))
+        put.append(index)
+        return saved[index]
+
+    html = _MARKER.sub(back, html)
+    if sorted(put) != list(range(len(saved))):
+        raise ValueError(f"{name}: the CSS inliner moved or dropped Jinja2 syntax")
+    return html
+
+
+class InliningLoader(BaseLoader):
+    """``loader``'s sources, the ``.html`` ones with the CSS of their layout inlined: a layout
+    (a whole document with its ``<style>``) inlined as a document, a template extending one as a
+    fragment with the layout's CSS."""
+
+    def __init__(self, loader: BaseLoader, inliner: css_inline.CSSInliner):
+        self.loader = loader
+        self.inliner = inliner
+
+    def get_source(self, environment, template):
+        source, filename, uptodate = self.loader.get_source(environment, template)
+        if template.endswith(".html"):
+            protected, saved = _protect(source)
+            if _EXTENDS.search(source):
+                html = self.inliner.inline_fragment(protected, self._css(environment, source))
+            else:
+                html = self.inliner.inline(protected)
+            source = _restore(html, saved, template)
+        return source, filename, uptodate
+
+    def _css(self, environment, source: str) -> str:
+        """The CSS of the layout at the root of ``source``'s ``extends`` chain."""
+        seen: set[str] = set()
+        while (parent := _EXTENDS.search(source)) and parent.group(1) not in seen:
+            seen.add(parent.group(1))
+            source = self.loader.get_source(environment, parent.group(1))[0]
+        return "\n".join(_STYLE.findall(source))
+
+    def list_templates(self):
+        return self.loader.list_templates()
+
+
 class Renderer:
-    """One Jinja2 environment per locale (templates compiled once, then cached)."""
+    """One Jinja2 environment per locale (templates compiled once, with their CSS inlined once,
+    then cached)."""
 
     def __init__(self, templates_dir: Path = TEMPLATES_DIR):
         self.templates_dir = templates_dir
         self._environments: dict[str, Environment] = {}
         self._inliner = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
+
+    def loader(self, folders: list[Path]) -> BaseLoader:
+        return InliningLoader(FileSystemLoader([str(f) for f in folders]), self._inliner)
 
     def environment(self, locale: str) -> Environment:
         env = self._environments.get(locale)
@@ -54,7 +167,7 @@ class Renderer:
             if locale != "fr":
                 folders.append(self.templates_dir / "fr")
             env = Environment(
-                loader=FileSystemLoader([str(f) for f in folders if f.is_dir()]),
+                loader=self.loader([f for f in folders if f.is_dir()]),
                 autoescape=select_autoescape(["html"], default_for_string=True),
                 undefined=StrictUndefined,
                 trim_blocks=True,
@@ -85,7 +198,7 @@ class Renderer:
         return Rendered(
             subject=_LINE_BREAKS.sub(" ", subject).strip(),
             text=_BLANK_LINES.sub("\n\n", text).strip() + "\n",
-            html=self._inliner.inline(html),
+            html=html,
         )
 
 

@@ -152,7 +152,7 @@ class Sender:
                     "mail.waiting", mail_id=mail.id, template=mail.template, reason=str(why)
                 )
                 return mail.deferred(str(why), now, delays), False
-            message_id = mail.message_id_for(self.config.message_id_domain)
+            message_id = mail.message_id_for(sender.domain)  # the From address's
             rendered = self.renderer.render(mail.template, mail.locale, context)
             message = build_message(
                 rendered,
