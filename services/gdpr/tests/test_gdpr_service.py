@@ -1,12 +1,16 @@
 """Integration tests of the gdpr service on the real PostgreSQL and RabbitMQ (this run's own
 database and bus prefix, from coc_shared.testing)."""
 
+import json
+
 import pytest
 from sqlalchemy import select
 
 from coc_gdpr.adapters import tables
 from coc_gdpr.service import definition
 from coc_orders.service import definition as orders_definition
+from coc_shared.catalogue import ERASING_SERVICES, erasure_report_type
+from coc_shared.envelope import Event
 from coc_shared.service import Runtime
 from coc_shared.testing import (
     assert_handlers_work_on_sqlite,
@@ -31,25 +35,40 @@ def effects(rt: Runtime, event) -> int:
     if event.type == "marketing.unsubscribed":
         table = tables.marketing_consents
         return count_rows(rt, table, table.c.event_id == event.id)
+    if event.type.startswith("account.erasure_reported."):
+        table = tables.erasure_reports
+        return count_rows(rt, table, table.c.request_id == event.data["request_id"])
     table = tables.deactivation_requests
     return count_rows(rt, table, table.c.account_id == event.data["account_id"])
 
 
 def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
-    assert_migrated(runtime, {"deactivation_requests", "marketing_consents"}, "gdpr_0003")
+    assert_migrated(
+        runtime, {"deactivation_requests", "marketing_consents", "erasure_reports"}, "gdpr_0004"
+    )
 
 
 def test_migrations_create_exactly_the_tables_of_the_metadata(runtime):
     assert_migrations_match_metadata(runtime)
 
 
+def example(event_type: str, rt) -> Event:
+    """The catalogue's example; a report answers a request opened first."""
+    if not event_type.startswith("account.erasure_reported."):
+        return fresh_example(event_type)
+    request = fresh_example("account.deactivation_requested")
+    handle(rt, request)
+    [service] = [s for s in ERASING_SERVICES if erasure_report_type(s) == event_type]
+    return report(request, service)
+
+
 def test_migrations_and_handlers_work_on_sqlite(tmp_path):
-    assert_handlers_work_on_sqlite(definition, tmp_path, effects)
+    assert_handlers_work_on_sqlite(definition, tmp_path, effects, example)
 
 
 @pytest.mark.parametrize("event_type", sorted(definition.handlers(None)))
 def test_each_consumed_event_type_is_recorded_once(runtime, event_type):
-    assert_recorded_once(runtime, fresh_example(event_type), effects)
+    assert_recorded_once(runtime, example(event_type, runtime), effects)
 
 
 def test_health_readiness_and_staff_only_routes(runtime):
@@ -114,3 +133,94 @@ def test_a_withdrawal_of_marketing_consent_is_recorded_without_the_address(runti
     )
     assert row.address_sha256 == hashlib.sha256(b"emilie@example.org").hexdigest()
     assert "emilie" not in str(tuple(row)).lower()
+
+
+def report(request: Event, service: str, **data) -> Event:
+    return Event(
+        type=erasure_report_type(service),
+        producer=service,
+        correlation_id=request.data["account_id"],
+        subject=request.data["account_id"],
+        data={
+            "request_id": request.id,
+            "account_id": request.data["account_id"],
+            "service": service,
+            **data,
+        },
+    )
+
+
+def outbox_events(rt, event_type: str, account_id: str) -> list[dict]:
+    t = tables.outbox
+    with rt.engine.connect() as conn:
+        rows = conn.execute(
+            select(t.c.body).where(t.c.event_type == event_type, t.c.subject == account_id)
+        ).all()
+    return [json.loads(r.body) if isinstance(r.body, str | bytes) else r.body for r in rows]
+
+
+def test_the_saga_asks_every_service_and_sends_the_summary_once_all_have_reported(runtime):
+    request = fresh_example("account.deactivation_requested")
+    account_id = request.data["account_id"]
+    handle(runtime, request)
+    [asked] = outbox_events(runtime, "account.erasure_requested", account_id)
+    assert asked["data"]["request_id"] == request.id
+    invoices = {"category": "invoices", "legal_basis": "L123-22", "until": "2036-12-31"}
+    evidence = {"category": "order_evidence", "legal_basis": "L110-4", "until": "2031-11-27"}
+    answers = {
+        "orders": {"erased": [{"category": "account", "count": 1}], "retained": [evidence]},
+        "payments": {
+            "erased": [{"category": "uninvoiced_sales", "count": 0}],
+            "retained": [invoices],
+        },
+        "supplier-gateway": {"erased": [], "retained": []},
+        "notifications": {"erased": [{"category": "contacts", "count": 2}], "retained": []},
+    }
+    for service in ERASING_SERVICES[:-1]:
+        handle(runtime, report(request, service, **answers[service]))
+        handle(runtime, report(request, service, **answers[service]))  # a repeated report
+    assert outbox_events(runtime, "account.deactivated", account_id) == []
+    client, auth = staff_client(runtime)
+    [pending] = client.get(
+        f"/v1/staff/deactivation-requests/{account_id}", headers=auth
+    ).get_json()["items"]
+    assert (pending["status"], pending["waiting_for"]) == ("pending", ["notifications"])
+
+    last = ERASING_SERVICES[-1]
+    handle(runtime, report(request, last, **answers[last]))
+    handle(runtime, report(request, last, **answers[last]))
+    [summary] = outbox_events(runtime, "account.deactivated", account_id)
+    assert summary["data"]["erased"] == [
+        {"service": "notifications", "category": "contacts", "count": 2},
+        {"service": "orders", "category": "account", "count": 1},
+    ]
+    assert summary["data"]["retained"] == [invoices, evidence]
+    assert summary["personal"] == request.personal  # the address the summary goes to
+    [done] = client.get(f"/v1/staff/deactivation-requests/{account_id}", headers=auth).get_json()[
+        "items"
+    ]
+    assert (done["status"], done["waiting_for"], len(done["reports"])) == ("done", [], 4)
+    table = tables.deactivation_requests
+    with runtime.engine.connect() as conn:
+        row = conn.execute(select(table).where(table.c.account_id == account_id)).one()
+    assert (row.email, row.first_name) == (None, None)  # forgotten once the summary is sent
+
+
+def test_a_request_a_service_has_not_answered_within_the_hour_is_listed_late(runtime):
+    from datetime import UTC, datetime, timedelta
+
+    late = fresh_example("account.deactivation_requested")
+    late.data = {**late.data, "requested_at": (datetime.now(UTC) - timedelta(hours=2)).isoformat()}
+    fresh = fresh_example("account.deactivation_requested")
+    fresh.data = {**fresh.data, "requested_at": datetime.now(UTC).isoformat()}
+    for event in (late, fresh):
+        handle(runtime, event)
+    handle(runtime, report(late, "orders"))
+    client, auth = staff_client(runtime)
+    items = client.get("/v1/staff/deactivation-requests/late", headers=auth).get_json()["items"]
+    mine = [
+        i for i in items if i["account_id"] in (late.data["account_id"], fresh.data["account_id"])
+    ]
+    assert [(i["event_id"], i["waiting_for"]) for i in mine] == [
+        (late.id, ["notifications", "payments", "supplier-gateway"])
+    ]

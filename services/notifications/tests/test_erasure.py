@@ -69,11 +69,15 @@ def test_account_deactivation_erases_what_remains_for_the_account(mailer, smtp_s
     with mailer.engine.connect() as conn:
         assert conn.execute(select(t).where(t.c.account_id == account)).first() is not None
 
-    deactivated = event(
-        "account.deactivated",
-        {"account_id": account, "erased_at": "2026-12-01T10:00:00+00:00"},
-    )  # no personal part: the confirmation goes to the account's last known address
-    handle(mailer, deactivated)
+    erasure = event(
+        "account.erasure_requested",
+        {
+            "request_id": str(uuid.uuid4()),
+            "account_id": account,
+            "requested_at": "2026-12-01T10:00:00+00:00",
+        },
+    )
+    handle(mailer, erasure)
     for e in (change, shipped):
         dropped = row(mailer, e.id)
         assert dropped.status == "dropped"
@@ -88,7 +92,14 @@ def test_account_deactivation_erases_what_remains_for_the_account(mailer, smtp_s
             conn.execute(select(t).where(t.c.address_hash == address_hash(email))).first() is None
         )
 
-    # the confirmation itself is sent, to the address the account had
+    # once every service has reported, gdpr's summary goes to the address its request carried
+    assert Sender(mailer).send_due().sent == 0
+    deactivated = event(
+        "account.deactivated",
+        {"account_id": account, "erased_at": "2026-12-01T10:00:00+00:00"},
+        {"email": email, "first_name": "Émilie"},
+    )
+    handle(mailer, deactivated)
     assert Sender(mailer).send_due().sent == 1
     (confirmation,) = smtp_server.to(email)[-1:]
     assert confirmation.message["Subject"] == "Votre compte COC est supprimé"

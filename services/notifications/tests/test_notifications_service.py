@@ -31,7 +31,11 @@ def runtime(runtime_factory):
 
 
 def effects(rt: Runtime, event) -> int:
-    """How many mails the handling of ``event`` recorded."""
+    """How many mails the handling of ``event`` recorded (for an erasure, which mails nothing:
+    the deactivation it records)."""
+    if event.type == "account.erasure_requested":
+        t = tables.account_deactivations
+        return count_rows(rt, t, t.c.account_id == event.data["account_id"])
     return count_rows(rt, tables.mails, tables.mails.c.source_id == event.id)
 
 
@@ -122,7 +126,7 @@ def test_handles_exactly_the_event_types_the_catalogue_lists_it_as_a_consumer_of
     from coc_shared.catalogue import all_event_types
 
     consumed = {e.type for e in all_event_types() if "notifications" in e.consumers}
-    assert set(definition.handlers(None)) == consumed == set(TEMPLATES)
+    assert set(definition.handlers(None)) == consumed == {*TEMPLATES, "account.erasure_requested"}
 
 
 def test_the_transfer_reference_is_the_one_payments_matches_statements_with():

@@ -62,7 +62,7 @@ def fresh_example(event_type: str, rt: Runtime | None = None):
 
 def effects(rt: Runtime, event) -> int:
     """How many rows the handling of ``event`` left in the service's own tables."""
-    if event.type == "account.deactivated":
+    if event.type == "account.erasure_requested":
         return count_rows(
             rt,
             tables.account_deactivations,

@@ -146,7 +146,7 @@ def test_an_erased_document_no_longer_opens(runtime, client):
     document = answer.get_json()["document"]
     url = link(document["id"])
     assert client.get(url).status_code == 200
-    deactivated = fresh_example("account.deactivated")
+    deactivated = fresh_example("account.erasure_requested")
     deactivated.data = {**deactivated.data, "account_id": account["id"]}
     handle(runtime, deactivated)
     assert client.get(url).status_code == 404

@@ -46,7 +46,7 @@ def effects(rt: Runtime, event) -> int:
             tables.billing_documents,
             tables.billing_documents.c.invoice_of_order == event.data["order_id"],
         )
-    if event.type == "account.deactivated":
+    if event.type == "account.erasure_requested":
         return count_rows(
             rt,
             tables.account_deactivations,

@@ -527,7 +527,7 @@ def test_erasing_an_account_erases_the_name_and_address_kept(gateway, broker_acc
             .where(tables.supplier_requests.c.order_id == order_id)
             .values(account_id="acc-1")
         )
-    deactivated = fresh_example("account.deactivated")
+    deactivated = fresh_example("account.erasure_requested")
     deactivated.data = {**deactivated.data, "account_id": "acc-1"}
     handle(gateway, deactivated)
     row = state(gateway, order_id)

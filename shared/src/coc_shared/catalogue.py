@@ -37,6 +37,13 @@ class OrderPlacedV1(TolerantSchema):
     payment_method = fields.String(required=True, validate=validate.OneOf(PAYMENT_METHODS))
     total = fields.Nested(Money, required=True)
     vat_rate = fields.String(load_default=None)
+    # The VAT regime orders decided before payment, which the invoice states: standard (French
+    # VAT included in the total) or reverse_charge (a business of another EU member state whose
+    # VAT number VIES confirmed: no VAT, the total is net); and the VAT included in the total.
+    vat_regime = fields.String(
+        load_default="standard", validate=validate.OneOf(("standard", "reverse_charge"))
+    )
+    vat = fields.Nested(Money, load_default=None, allow_none=True)
     brand = fields.String(required=True)
     vin = fields.String(required=True)
     first_registration_date = fields.Date(required=True)
@@ -198,12 +205,45 @@ class AccountDeactivationRequestedV1(TolerantSchema):
     requested_at = fields.AwareDateTime(required=True)
 
 
+class AccountDeactivationRequestedPersonalV1(TolerantSchema):
+    # Where the gdpr service sends the summary of the erasure once every service has reported:
+    # it keeps them only until then.
+    email = fields.String(required=True)
+    first_name = fields.String(load_default=None, allow_none=True)
+
+
+class RetainedV1(Schema):
+    category = fields.String(required=True)
+    legal_basis = fields.String(required=True)
+    until = fields.Date(required=True)
+
+
+class ErasedV1(Schema):
+    category = fields.String(required=True)
+    count = fields.Integer(required=True, validate=validate.Range(min=0))
+
+
+class AccountErasureRequestedV1(TolerantSchema):
+    request_id = fields.String(required=True)  # the id of the account.deactivation_requested
+    account_id = fields.String(required=True)
+    requested_at = fields.AwareDateTime(required=True)
+
+
+class AccountErasureReportedV1(TolerantSchema):
+    request_id = fields.String(required=True)
+    account_id = fields.String(required=True)
+    service = fields.String(required=True)
+    erased = fields.List(fields.Nested(ErasedV1), load_default=list)
+    retained = fields.List(fields.Nested(RetainedV1), load_default=list)
+
+
 class AccountDeactivatedV1(TolerantSchema):
     account_id = fields.String(required=True)
     erased_at = fields.AwareDateTime(required=True)
     retained = fields.List(
         fields.Dict(), load_default=list
     )  # [{"category", "legal_basis", "until"}]
+    erased = fields.List(fields.Dict(), load_default=list)  # [{"service", "category", "count"}]
 
 
 class AccountDeactivatedPersonalV1(TolerantSchema):
@@ -370,6 +410,8 @@ register(
             "payment_method": "card",
             "total": {"amount_cents": 24900, "currency": "EUR"},
             "vat_rate": "20.0",
+            "vat_regime": "standard",
+            "vat": {"amount_cents": 4150, "currency": "EUR"},
             "brand": "Peugeot",
             "vin": "VF3ABCDEF12345678",
             "first_registration_date": "2019-05-14",
@@ -658,24 +700,81 @@ register(
         "orders",
         ("gdpr",),
         AccountDeactivationRequestedV1,
-        None,
-        "A customer asked for their account to be deactivated.",
+        AccountDeactivationRequestedPersonalV1,
+        "A customer asked for their account to be deactivated: log-in is refused from now on, and "
+        "the gdpr service has every service erase it.",
         {"account_id": _ACCOUNT, "requested_at": "2026-11-27T10:00:00+00:00"},
+        {"email": "emilie@example.org", "first_name": "Émilie"},
     )
 )
+# The services that hold data of an account: each erases its own on account.erasure_requested
+# and reports what it erased and what a legal obligation makes it keep (one event type each, so
+# that the broker lets each service report for itself only).
+ERASING_SERVICES = ("orders", "payments", "supplier-gateway", "notifications")
+
+
+def erasure_report_type(service: str) -> str:
+    return f"account.erasure_reported.{service.replace('-', '_')}"  # event types have no hyphen
+
+
+register(
+    EventType(
+        "account.erasure_requested",
+        1,
+        "gdpr",
+        ERASING_SERVICES,
+        AccountErasureRequestedV1,
+        None,
+        "The gdpr service asks every service to erase what it holds of an account (a deactivation "
+        "request), keeping only what its retention schedule says a legal obligation keeps.",
+        {
+            "request_id": "0b7a4f7e-3c55-4f0e-9a53-0d4f0c4f2a11",
+            "account_id": _ACCOUNT,
+            "requested_at": "2026-11-27T10:00:00+00:00",
+        },
+    )
+)
+for _service in ERASING_SERVICES:
+    register(
+        EventType(
+            erasure_report_type(_service),
+            1,
+            _service,
+            ("gdpr",),
+            AccountErasureReportedV1,
+            None,
+            f"What the {_service} service erased of an account (rows per category) and what it "
+            "keeps, with the legal basis and until when.",
+            {
+                "request_id": "0b7a4f7e-3c55-4f0e-9a53-0d4f0c4f2a11",
+                "account_id": _ACCOUNT,
+                "service": _service,
+                "erased": [{"category": "account", "count": 1}],
+                "retained": [
+                    {
+                        "category": "invoices",
+                        "legal_basis": "Code de commerce L123-22",
+                        "until": "2036-12-31",
+                    }
+                ],
+            },
+        )
+    )
 register(
     EventType(
         "account.deactivated",
         1,
         "gdpr",
-        ("orders", "payments", "notifications", "supplier-gateway"),
+        ("notifications",),
         AccountDeactivatedV1,
         AccountDeactivatedPersonalV1,
-        "The account's personal data was erased, except what a legal obligation keeps (listed with "
-        "its end date).",
+        "Every service reported the erasure of the account: its personal data is erased, except "
+        "what a legal obligation keeps (listed with its end date); its owner is mailed this "
+        "summary.",
         {
             "account_id": _ACCOUNT,
             "erased_at": "2026-12-01T10:00:00+00:00",
+            "erased": [{"service": "orders", "category": "account", "count": 1}],
             "retained": [
                 {
                     "category": "invoices",

@@ -1,15 +1,18 @@
-"""What every service does when the gdpr service announces an erased account
-(``account.deactivated``): record it once, and erase what the service holds for the account.
+"""What every service does when the gdpr service asks it to erase an account
+(``account.erasure_requested``): record it once, erase what the service holds for the account, and
+report what it erased and what a legal obligation makes it keep
+(``account.erasure_reported.<service>``), from which gdpr builds the customer's summary.
 
-A service declares its erasure as a function ``erase(uow, deactivation)`` (what it deletes or
-anonymises, through the unit of work) and gets its handler from ``account_deactivated_handler``.
+A service declares its erasure as a function ``erase(uow, deactivation) -> ErasureReport | None``
+(what it deletes or anonymises, through the unit of work) and gets its handler from
+``erasure_requested_handler``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
 
 from sqlalchemy import Table, select
 
@@ -30,12 +33,37 @@ class AccountDeactivation:
     def from_message(cls, event_id: str, data: dict) -> AccountDeactivation:
         account_id = data.get("account_id")
         if not isinstance(account_id, str) or not account_id:
-            raise InvalidEvent("account.deactivated carries no account_id")
+            raise InvalidEvent("the event carries no account_id")
+        when = data.get("erased_at") or data.get("requested_at")
         return cls(
             account_id=account_id,
             event_id=event_id,
-            erased_at=aware_datetime(data.get("erased_at"), "erased_at", InvalidEvent),
+            erased_at=aware_datetime(when, "erased_at", InvalidEvent),
         )
+
+
+@dataclass(frozen=True)
+class Retained:
+    """Data a service keeps after an erasure: what, why (the legal obligation) and until when."""
+
+    category: str
+    legal_basis: str
+    until: date
+
+    def as_data(self) -> dict:
+        return {
+            "category": self.category,
+            "legal_basis": self.legal_basis,
+            "until": self.until.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    """What a service's erasure did: rows erased per category, and what it retained."""
+
+    erased: dict[str, int] = field(default_factory=dict)
+    retained: tuple[Retained, ...] = ()
 
 
 class AccountDeactivationRepository:
@@ -62,20 +90,37 @@ class AccountDeactivationRepository:
         )
 
 
-Erasure = Callable[[object, AccountDeactivation], None]
+Erasure = Callable[[object, AccountDeactivation], ErasureReport | None]
 
 
-def account_deactivated_handler(table: Table, erase: Erasure | None = None):
-    """The handler of ``account.deactivated``: records the deactivation once and, the first time,
-    runs the service's ``erase(uow, deactivation)``."""
+def erasure_requested_handler(table: Table, erase: Erasure | None = None):
+    """The handler of ``account.erasure_requested``: the first request of an account runs the
+    service's ``erase(uow, deactivation)`` and records it; every request (a repeated one too, so
+    that gdpr can close it) is answered with this service's report, on the same transaction."""
 
-    def account_deactivated(event: Event, ctx) -> None:
+    def erasure_requested(event: Event, ctx) -> None:
+        from .catalogue import erasure_report_type
+
         deactivation = AccountDeactivation.from_message(event.id, event.data)
         deactivations = AccountDeactivationRepository(ctx, table)
-        if deactivations.recorded(deactivation.account_id):
-            return
-        deactivations.add(deactivation)
-        if erase is not None:
-            erase(ctx, deactivation)
+        report = ErasureReport()
+        if not deactivations.recorded(deactivation.account_id):
+            deactivations.add(deactivation)
+            if erase is not None:
+                report = erase(ctx, deactivation) or report
+        ctx.emit(
+            erasure_report_type(ctx.producer),
+            {
+                "request_id": event.data.get("request_id") or event.id,
+                "account_id": deactivation.account_id,
+                "service": ctx.producer,
+                "erased": [
+                    {"category": category, "count": count}
+                    for category, count in sorted(report.erased.items())
+                ],
+                "retained": [retained.as_data() for retained in report.retained],
+            },
+            subject=deactivation.account_id,
+        )
 
-    return account_deactivated
+    return erasure_requested

@@ -6,8 +6,25 @@ from sqlalchemy import select
 
 from coc_shared.envelope import utcnow
 
-from ..domain.model import PENDING, WITHDRAWN, ConsentWithdrawal, DeactivationRequest
+from ..domain.model import (
+    DONE,
+    PENDING,
+    WITHDRAWN,
+    ConsentWithdrawal,
+    DeactivationRequest,
+    ErasureReport,
+)
 from . import tables
+
+_REQUEST_COLUMNS = (
+    "account_id",
+    "event_id",
+    "requested_at",
+    "status",
+    "email",
+    "first_name",
+    "completed_at",
+)
 
 
 class DeactivationRequestRepository:
@@ -24,13 +41,44 @@ class DeactivationRequestRepository:
                 "due_by": request.due_by,
                 "status": request.status,
                 "received_at": utcnow(),
+                "email": request.email,
+                "first_name": request.first_name,
             },
+        )
+
+    def _select(self):
+        t = tables.deactivation_requests
+        return select(*(t.c[name] for name in _REQUEST_COLUMNS))
+
+    def lock(self, event_id: str) -> DeactivationRequest | None:
+        """The request, locked until the transaction ends: two services' reports handled at once
+        are counted one after the other, so the last one sees them all."""
+        t = tables.deactivation_requests
+        row = self.uow.execute(
+            self._select().where(t.c.event_id == event_id).with_for_update()
+        ).first()
+        return DeactivationRequest(**row._mapping) if row is not None else None
+
+    def pending(self, limit: int = 500) -> list[DeactivationRequest]:
+        t = tables.deactivation_requests
+        rows = self.uow.execute(
+            self._select().where(t.c.status == PENDING).order_by(t.c.id).limit(limit)
+        ).all()
+        return [DeactivationRequest(**r._mapping) for r in rows]
+
+    def complete(self, request: DeactivationRequest, at) -> None:
+        """Done: the address the summary went to is forgotten."""
+        t = tables.deactivation_requests
+        self.uow.change(
+            t,
+            {"status": DONE, "completed_at": at, "email": None, "first_name": None},
+            t.c.event_id == request.event_id,
         )
 
     def pending_for(self, account_id: str) -> DeactivationRequest | None:
         t = tables.deactivation_requests
         row = self.uow.execute(
-            select(t.c.account_id, t.c.event_id, t.c.requested_at, t.c.status)
+            self._select()
             .where(t.c.account_id == account_id, t.c.status == PENDING)
             .order_by(t.c.id)
             .limit(1)
@@ -40,11 +88,45 @@ class DeactivationRequestRepository:
     def for_account(self, account_id: str) -> list[DeactivationRequest]:
         t = tables.deactivation_requests
         rows = self.uow.execute(
-            select(t.c.account_id, t.c.event_id, t.c.requested_at, t.c.status)
-            .where(t.c.account_id == account_id)
-            .order_by(t.c.id)
+            self._select().where(t.c.account_id == account_id).order_by(t.c.id)
         ).all()
         return [DeactivationRequest(**r._mapping) for r in rows]
+
+
+class ErasureReportRepository:
+    def __init__(self, uow):
+        self.uow = uow
+
+    def add(self, report: ErasureReport) -> bool:
+        """Recorded once per request and service (a repeated report inserts nothing)."""
+        return self.uow.claim(
+            tables.erasure_reports,
+            {
+                "request_id": report.request_id,
+                "service": report.service,
+                "erased": list(report.erased),
+                "retained": list(report.retained),
+                "reported_at": report.reported_at,
+            },
+        )
+
+    def of_request(self, request_id: str) -> list[ErasureReport]:
+        t = tables.erasure_reports
+        rows = self.uow.execute(
+            select(t.c.request_id, t.c.service, t.c.erased, t.c.retained, t.c.reported_at)
+            .where(t.c.request_id == request_id)
+            .order_by(t.c.id)
+        ).all()
+        return [
+            ErasureReport(
+                request_id=r.request_id,
+                service=r.service,
+                erased=tuple(r.erased),
+                retained=tuple(r.retained),
+                reported_at=r.reported_at,
+            )
+            for r in rows
+        ]
 
 
 class ConsentRepository:

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
 
 from coc_shared.tables import messaging_tables
 
@@ -21,7 +32,27 @@ deactivation_requests = Table(
     Column("due_by", DateTime(timezone=True), nullable=False),
     Column("status", String(20), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    # Where the summary goes, kept only until it is sent (then set to NULL).
+    Column("email", String(320)),
+    Column("first_name", String(200)),
+    Column("completed_at", DateTime(timezone=True)),
     Index("ix_deactivation_requests_account_id", "account_id"),
+    Index("ix_deactivation_requests_status", "status"),
+)
+
+# Each service's answer to a request (account.erasure_reported.<service>), once per service.
+erasure_reports = Table(
+    "erasure_reports",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("request_id", String(36), nullable=False),
+    Column("service", String(40), nullable=False),
+    Column("erased", JSON, nullable=False),
+    Column("retained", JSON, nullable=False),
+    Column("reported_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("request_id", "service", name="uq_erasure_reports_request_service"),
 )
 
 # Withdrawals of consent to marketing (marketing.unsubscribed), until the consent ledger exists:

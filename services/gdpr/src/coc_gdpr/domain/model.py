@@ -3,7 +3,12 @@
 A customer's request to deactivate their account must be answered without undue delay and at
 the latest within one month of its receipt (GDPR art. 12(3)); the request records that deadline.
 While a request of an account is pending, a new request of the same account joins it.
-Carrying the erasure out (and emitting ``account.deactivated``) comes in a later step.
+
+Carrying it out is a saga: the request asks every service that holds account data to erase it
+(``account.erasure_requested``); each reports what it erased and what it retains
+(``account.erasure_reported.<service>``); once all have reported the request is done and
+``account.deactivated`` carries the summary to the customer. A service that has not reported
+within ``REPORT_WITHIN`` shows on the staff list of late requests.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from coc_shared.errors import InvalidEvent
 from coc_shared.values import aware_datetime
 
 ANSWER_WITHIN = timedelta(days=30)
-PENDING = "pending"
+REPORT_WITHIN = timedelta(hours=1)
+PENDING = "pending"  # the services are erasing
+DONE = "done"  # every service reported; the customer was sent the summary
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,9 @@ class DeactivationRequest:
     event_id: str
     requested_at: datetime
     status: str = PENDING
+    email: str | None = None  # where the summary goes; kept only until it is sent
+    first_name: str | None = None
+    completed_at: datetime | None = None
 
     @property
     def due_by(self) -> datetime:
@@ -34,15 +44,82 @@ class DeactivationRequest:
         return self.status == PENDING
 
     @classmethod
-    def from_message(cls, event_id: str, data: dict) -> DeactivationRequest:
+    def from_message(
+        cls, event_id: str, data: dict, personal: dict | None = None
+    ) -> DeactivationRequest:
         account_id = data.get("account_id")
         if not isinstance(account_id, str) or not account_id:
             raise InvalidEvent("account.deactivation_requested carries no account_id")
+        personal = personal or {}
         return cls(
             account_id=account_id,
             event_id=event_id,
             requested_at=aware_datetime(data.get("requested_at"), "requested_at", InvalidEvent),
+            email=personal.get("email") or None,
+            first_name=personal.get("first_name") or None,
         )
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    """One service's answer to a request: what it erased and what it retains, and why."""
+
+    request_id: str
+    service: str
+    erased: tuple[dict, ...]  # {"category", "count"}
+    retained: tuple[dict, ...]  # {"category", "legal_basis", "until"}
+    reported_at: datetime
+
+    @classmethod
+    def from_message(cls, data: dict, reported_at: datetime) -> ErasureReport:
+        request_id, service = data.get("request_id"), data.get("service")
+        if not (isinstance(request_id, str) and request_id and isinstance(service, str)):
+            raise InvalidEvent("an erasure report names no request or service")
+        return cls(
+            request_id=request_id,
+            service=service,
+            erased=tuple(data.get("erased") or ()),
+            retained=tuple(data.get("retained") or ()),
+            reported_at=reported_at,
+        )
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What closes a request: the summary for the customer (``account.deactivated``)."""
+
+    erased: list[dict]  # {"service", "category", "count"}
+    retained: list[dict]  # {"category", "legal_basis", "until"}, one per category (latest until)
+
+
+def completion(
+    request: DeactivationRequest, reports: list[ErasureReport], expected: tuple[str, ...]
+) -> Completion | None:
+    """The summary once every expected service has reported on a pending request, else None."""
+    if not request.pending or not set(expected) <= {r.service for r in reports}:
+        return None
+    erased = [
+        {"service": r.service, "category": e["category"], "count": e["count"]}
+        for r in sorted(reports, key=lambda r: r.service)
+        for e in r.erased
+        if e.get("count")
+    ]
+    retained: dict[str, dict] = {}
+    for report in reports:
+        for kept in report.retained:
+            known = retained.get(kept["category"])
+            if known is None or str(kept["until"]) > str(known["until"]):
+                retained[kept["category"]] = {**kept, "until": str(kept["until"])}
+    return Completion(erased=erased, retained=[retained[c] for c in sorted(retained)])
+
+
+def late_services(
+    request: DeactivationRequest, reported: set[str], expected: tuple[str, ...], now: datetime
+) -> list[str]:
+    """The services that have not reported on a pending request within REPORT_WITHIN."""
+    if not request.pending or now - request.requested_at < REPORT_WITHIN:
+        return []
+    return sorted(set(expected) - reported)
 
 
 def request_to_open(

@@ -2,7 +2,8 @@
 flask-smorest, documented in the OpenAPI document served at ``/openapi.json`` and kept in the
 repository (``services/gdpr/openapi.json``).
 
-For now one staff-only read: an account's deactivation requests and their deadlines.
+Staff-only reads: an account's deactivation requests with their deadlines and the services'
+reports, and the requests some service has not answered in time.
 """
 
 from __future__ import annotations
@@ -14,14 +15,29 @@ from marshmallow import Schema, fields
 from coc_shared.http import staff_required
 from coc_shared.openapi import STAFF_SECURITY, errors, install_api
 
-from ..adapters.repository import DeactivationRequestRepository
+from ..service_layer import requests as requests_uc
+
+
+class ReportSchema(Schema):
+    service = fields.String(required=True)
+    reported_at = fields.DateTime(required=True)
+    erased = fields.List(fields.Dict(), required=True)
+    retained = fields.List(fields.Dict(), required=True)
 
 
 class DeactivationRequestSchema(Schema):
     event_id = fields.String(required=True)
+    account_id = fields.String(required=True)
     requested_at = fields.DateTime(required=True)
-    due_by = fields.DateTime(required=True)
-    status = fields.String(required=True)
+    due_by = fields.DateTime(required=True, metadata={"description": "GDPR 12(3): one month"})
+    status = fields.String(required=True, metadata={"description": "pending or done"})
+    completed_at = fields.DateTime(allow_none=True)
+    reports = fields.List(fields.Nested(ReportSchema), required=True)
+    waiting_for = fields.List(fields.String(), required=True)
+
+
+class LateRequestsSchema(Schema):
+    items = fields.List(fields.Nested(DeactivationRequestSchema), required=True)
 
 
 class AccountDeactivationsSchema(Schema):
@@ -43,22 +59,19 @@ def register_api(app: Flask, runtime) -> None:
     @errors(blp, 401, 403, 503)
     @staff_required()
     def deactivation_requests(account_id: str):
-        with runtime.unit_of_work() as uow:
-            requests = DeactivationRequestRepository(uow).for_account(account_id)
-        return jsonify(
-            {
-                "account_id": account_id,
-                "items": [
-                    {
-                        "event_id": r.event_id,
-                        "requested_at": r.requested_at.isoformat(),
-                        "due_by": r.due_by.isoformat(),
-                        "status": r.status,
-                    }
-                    for r in requests
-                ],
-            }
-        )
+        items = requests_uc.requests_of_account(runtime, account_id)
+        return jsonify({"account_id": account_id, "items": [i.as_json() for i in items]})
+
+    @blp.route("/deactivation-requests/late", methods=["GET"])
+    @blp.doc(
+        security=STAFF_SECURITY,
+        summary="Pending requests that a service has not reported on in time",
+    )
+    @blp.response(200, LateRequestsSchema)
+    @errors(blp, 401, 403, 503)
+    @staff_required()
+    def late_requests():
+        return jsonify({"items": [i.as_json() for i in requests_uc.late_requests(runtime)]})
 
     api = install_api(app, "COC gdpr API", __doc__)
     api.register_blueprint(blp)

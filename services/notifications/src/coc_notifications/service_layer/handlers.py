@@ -12,7 +12,12 @@ from datetime import timedelta
 from functools import partial
 
 from coc_shared.consumer import Handler, HandlerContext
-from coc_shared.deactivation import AccountDeactivation, AccountDeactivationRepository
+from coc_shared.deactivation import (
+    AccountDeactivation,
+    AccountDeactivationRepository,
+    ErasureReport,
+    erasure_requested_handler,
+)
 from coc_shared.envelope import Event, utcnow
 
 from ..adapters import tables
@@ -70,27 +75,25 @@ def order_placed(event: Event, ctx: HandlerContext, retention_days: int = 30) ->
     record_mail(event, ctx, retention_days)
 
 
-def account_deactivated(event: Event, ctx: HandlerContext) -> None:
-    """The confirmation is recorded to the address the event names (else the account's last
-    known one), and everything else kept for the account is erased: its pending mails dropped,
-    its recipients, contacts and the hashes of its sent mails."""
-    deactivation = AccountDeactivation.from_message(event.id, event.data)
-    deactivations = AccountDeactivationRepository(ctx, tables.account_deactivations)
-    if deactivations.recorded(deactivation.account_id):
-        return
+def erase_account(ctx: HandlerContext, deactivation: AccountDeactivation) -> ErasureReport:
+    """``account.erasure_requested``: everything kept for the account is erased: its pending
+    mails dropped, its recipients, contacts and the hashes of its sent mails."""
     account_id = deactivation.account_id
     recipients, mails = RecipientRepository(ctx), MailRepository(ctx)
     orders = recipients.orders_of_account(account_id)
-    mail = Mail.for_event(event.id, event.type, event.data, event.personal)
-    known = [o for o in orders if o.email]
-    if mail.to_address is None and known:
-        mail = replace(mail, to_address=known[-1].email, to_name=known[-1].first_name)
-    addresses = [o.email for o in known] + ([mail.to_address] if mail.to_address else [])
+    addresses = [o.email for o in orders if o.email]
     mails.erase_for_account(account_id, [o.order_id for o in orders])
     recipients.erase_for_account(account_id, utcnow())
     ContactRepository(ctx).erase_for_account(account_id, sorted(map(address_hash, addresses)))
-    deactivations.add(deactivation)
-    mails.add(mail)  # after the erasure: the confirmation itself is not dropped
+    return ErasureReport(erased={"order_recipients": len(orders), "contacts": len(set(addresses))})
+
+
+def account_deactivated(event: Event, ctx: HandlerContext) -> None:
+    """The summary of the erasure, to the address the event names (gdpr kept it for this mail
+    only): nothing else of the account is left here to mail it to."""
+    mail = Mail.for_event(event.id, event.type, event.data, event.personal)
+    if mail.to_address is not None:
+        MailRepository(ctx).add(mail)
 
 
 def handlers(runtime=None) -> dict[str, Handler]:
@@ -102,4 +105,7 @@ def handlers(runtime=None) -> dict[str, Handler]:
     }
     table["order.placed"] = partial(order_placed, retention_days=days)
     table["account.deactivated"] = account_deactivated
+    table["account.erasure_requested"] = erasure_requested_handler(
+        tables.account_deactivations, erase_account
+    )
     return table

@@ -128,8 +128,8 @@ def authenticate(runtime, email: str, password: str) -> str:
         _hasher.verify(account.password_hash if account else _DUMMY_HASH, password or "")
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         raise InvalidCredentials() from None
-    if account is None:
-        raise InvalidCredentials()
+    if account is None or account.deactivation_requested_at is not None:
+        raise InvalidCredentials()  # a deactivated account logs in no more, from the request on
     if _hasher.check_needs_rehash(account.password_hash):
         with runtime.unit_of_work(correlation_id=account.id) as uow:
             AccountRepository(uow).update(account.id, password_hash=_hasher.hash(password))
@@ -264,6 +264,11 @@ def request_deactivation(runtime, account_id: str) -> DeactivationRequested:
                 "account.deactivation_requested",
                 {"account_id": account_id, "requested_at": requested_at.isoformat()},
                 subject=account_id,
+                # where gdpr sends the summary of the erasure, once every service has erased
+                personal={
+                    "email": account.email,
+                    "first_name": (account.profile or {}).get("first_name"),
+                },
             )
         uow.commit()
     return DeactivationRequested(account_id, requested_at)

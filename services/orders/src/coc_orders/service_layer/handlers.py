@@ -25,7 +25,7 @@ account's orders' documents (``supplier_documents.erase_account_documents``).
 from __future__ import annotations
 
 from coc_shared.consumer import Handler, HandlerContext
-from coc_shared.deactivation import account_deactivated_handler
+from coc_shared.deactivation import erasure_requested_handler
 from coc_shared.documents import open_store
 from coc_shared.envelope import Event, utcnow
 from coc_shared.errors import PermanentError
@@ -46,6 +46,7 @@ from ..domain.model import (
     OrderEvent,
     Refund,
 )
+from .erasure import account_erasure
 from .supplier_documents import erase_account_documents
 
 log = get_logger(__name__)
@@ -198,9 +199,10 @@ def record_order_fact(event: Event, ctx: HandlerContext) -> None:
 
 
 def document_erasure(runtime):
-    """``account.deactivated``'s erasure: the files of the account's orders' documents are deleted
-    from the store and the documents marked erased (a supplier's link to one answers 404). The
-    store is opened at the first erasure; without a runtime (unit tests) nothing is erased."""
+    """``account.erasure_requested``'s erasure of documents: the files of the account's orders'
+    documents are deleted from the store and the documents marked erased (a supplier's link to
+    one answers 404). The store is opened at the first erasure; without a runtime (unit tests)
+    nothing is erased."""
     if runtime is None or runtime.config is None:
         return None
     store = {}
@@ -210,12 +212,13 @@ def document_erasure(runtime):
             store["store"] = open_store(runtime.config.store, runtime.settings.embedded)
         return store["store"]
 
-    def erase(uow, deactivation) -> None:
+    def erase(uow, deactivation) -> int:
         erased = erase_account_documents(storage, uow, deactivation.account_id)
         if erased:
             log.info(
                 "account.documents_erased", account_id=deactivation.account_id, documents=erased
             )
+        return erased
 
     return erase
 
@@ -228,7 +231,7 @@ def handlers(runtime=None) -> dict[str, Handler]:
     }
     table.update({event_type: record_order_fact for event_type in RECORDED_FACTS})
     table.update({event_type: apply_refund_event for event_type in REFUND_EVENTS})
-    table["account.deactivated"] = account_deactivated_handler(
-        tables.account_deactivations, document_erasure(runtime)
+    table["account.erasure_requested"] = erasure_requested_handler(
+        tables.account_deactivations, account_erasure(document_erasure(runtime))
     )
     return table

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 
 from coc_shared.envelope import utcnow
 from coc_shared.values import as_utc
@@ -82,14 +82,27 @@ class SaleRepository:
         row = self.uow.execute(select(t.c.sale).where(t.c.order_id == order_id)).first()
         return _sale(row.sale) if row else None
 
-    def erase_uninvoiced(self, account_id: str) -> None:
-        """The account's sales that no invoice needs any more (an invoice keeps its own copy)."""
+    def erase_uninvoiced(self, account_id: str) -> int:
+        """The account's sales that no invoice needs any more (an invoice keeps its own copy);
+        returns how many."""
         t, d = tables.sales, tables.billing_documents
-        self.uow.remove(
-            t,
+        where = (
             t.c.account_id == account_id,
             t.c.order_id.not_in(select(d.c.order_id).where(d.c.kind == "invoice")),
         )
+        count = self.uow.execute(select(func.count()).select_from(t).where(*where)).scalar_one()
+        self.uow.remove(t, *where)
+        return count
+
+    def last_invoice_issued_at(self, account_id: str):
+        """When the account's last invoice was issued (None: it has none)."""
+        t, d = tables.sales, tables.billing_documents
+        return self.uow.execute(
+            select(func.max(d.c.issued_at)).where(
+                d.c.kind == "invoice",
+                d.c.order_id.in_(select(t.c.order_id).where(t.c.account_id == account_id)),
+            )
+        ).scalar_one()
 
 
 _INCREMENT = (

@@ -535,3 +535,12 @@ _SAFE_FILE = re.compile(r"[^A-Za-z0-9_.-]")
 
 def pdf_filename(number: str) -> str:
     return _SAFE_FILE.sub("_", number) + ".pdf"
+
+
+INVOICES_LEGAL_BASIS = "Code de commerce L123-22; GDPR 17(3)(b)"
+
+
+def invoices_kept_until(last_issued_at: datetime) -> date:
+    """Invoices (and the buyer details on them) are kept ten years from the end of the financial
+    year of the last one (the calendar year here)."""
+    return date(last_issued_at.year + 10, 12, 31)

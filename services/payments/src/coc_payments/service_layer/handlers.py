@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from coc_shared.consumer import Handler, HandlerContext
-from coc_shared.deactivation import account_deactivated_handler
+from coc_shared.deactivation import ErasureReport, Retained, erasure_requested_handler
 from coc_shared.envelope import Event
 from coc_shared.logging import get_logger
 
@@ -24,6 +24,7 @@ from ..adapters.repository import (
     ReviewRepository,
 )
 from ..config import PaymentsConfig
+from ..domain.billing import INVOICES_LEGAL_BASIS, invoices_kept_until
 from ..domain.model import OrderCancellation, PaymentDue
 from ..domain.payments import CANCEL, CANCEL_AND_REFUND, on_cancellation, paid_report
 from . import invoicing
@@ -67,10 +68,17 @@ def cancel_payment(event: Event, ctx: HandlerContext) -> None:
     )
 
 
-def erase_account(ctx, deactivation) -> None:
+def erase_account(ctx, deactivation) -> ErasureReport:
     """An erased account: the buyer details kept for invoices not issued (never paid) go; issued
-    invoices stay (kept ten years, Code de commerce L123-22)."""
-    SaleRepository(ctx).erase_uninvoiced(deactivation.account_id)
+    invoices stay (kept ten years, Code de commerce L123-22), which the report says."""
+    sales = SaleRepository(ctx)
+    erased = sales.erase_uninvoiced(deactivation.account_id)
+    last_invoice = sales.last_invoice_issued_at(deactivation.account_id)
+    retained = ()
+    if last_invoice is not None:
+        until = invoices_kept_until(last_invoice)
+        retained = (Retained("invoices", INVOICES_LEGAL_BASIS, until),)
+    return ErasureReport(erased={"uninvoiced_sales": erased}, retained=retained)
 
 
 def handlers(runtime=None) -> dict[str, Handler]:
@@ -81,7 +89,7 @@ def handlers(runtime=None) -> dict[str, Handler]:
         "order.placed": lambda event, ctx: record_payment_due(event, ctx, config),
         "order.cancelled": cancel_payment,
         "payment.confirmed": lambda event, ctx: invoicing.issue_invoice(event, ctx, config),
-        "account.deactivated": account_deactivated_handler(
+        "account.erasure_requested": erasure_requested_handler(
             tables.account_deactivations, erase_account
         ),
     }

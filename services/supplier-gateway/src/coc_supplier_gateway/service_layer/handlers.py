@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from coc_shared.consumer import Handler, HandlerContext
-from coc_shared.deactivation import account_deactivated_handler
+from coc_shared.deactivation import ErasureReport, erasure_requested_handler
 from coc_shared.envelope import Event, utcnow
 from coc_shared.logging import get_logger
 
@@ -114,18 +114,23 @@ def order_cancelled(request: SupplierRequest, event: Event, config) -> None:
         )
 
 
-def erase_personal_data(ctx, deactivation) -> None:
-    """``account.deactivated``: the name and shipping address kept for the account's requests are
-    erased (a request still needing them goes on without: staff see it in its history)."""
+def erase_personal_data(ctx, deactivation) -> ErasureReport:
+    """``account.erasure_requested``: the name and shipping address kept for the account's
+    requests are erased (a request still needing them goes on without: staff see it in its
+    history). The exchange with the supplier (VIN, dates, tracking) stays as evidence, without
+    them (Code de commerce L110-4)."""
     requests = SupplierRequestRepository(ctx)
     history = HistoryRepository(ctx)
     now = utcnow()
+    erased = 0
     for request in requests.of_account(deactivation.account_id):
         if request.customer_name is None and request.shipping_address is None:
             continue
         request.erase_personal_data(now)
         requests.save(request)
         history.add(request, "personal_data_erased", {"account_id": deactivation.account_id})
+        erased += 1
+    return ErasureReport(erased={"names_and_shipping_addresses": erased})
 
 
 def handlers(runtime=None) -> dict[str, Handler]:
@@ -136,7 +141,7 @@ def handlers(runtime=None) -> dict[str, Handler]:
         "payment.confirmed": _update_request(runtime, payment_confirmed),
         "order.documents_completed": _update_request(runtime, documents_completed),
         "order.cancelled": _update_request(runtime, order_cancelled),
-        "account.deactivated": account_deactivated_handler(
+        "account.erasure_requested": erasure_requested_handler(
             tables.account_deactivations, erase_personal_data
         ),
     }
