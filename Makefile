@@ -1,6 +1,7 @@
 # Two commands do all the set-up from a fresh clone (Python 3.11 is the only requirement):
 #   make run    create .venv, install, migrate and start the whole pipeline
 #   make test   create .venv, install, lint (ruff check .) and run the whole test suite
+#   make demo   walk one order through the whole story on make run's pipeline (PAY=card|paypal|transfer)
 # Every dependency (runtime, test, lint, bench) is pinned with its hashes in requirements.lock, and
 # make install installs exactly that. After changing a dependency (a pyproject.toml's, or
 # requirements.in for the dev tools) run `make lock` and commit requirements.lock with it.
@@ -14,7 +15,7 @@ LOCK := requirements.lock
 # make lock LOCK_FLAGS=--upgrade moves every pin to the newest version allowed (default: keep them).
 LOCK_FLAGS ?=
 
-.PHONY: install lock run test bench clean
+.PHONY: install lock run demo test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +42,13 @@ lock: | $(BIN)/python
 
 run: install
 	$(BIN)/coc-run
+
+# One company order from placed to delivered over the real HTTP APIs of `make run` (started, then
+# stopped, when nothing answers on the orders port), paid by card on the sandbox bank's page, or
+# with PAY=paypal or PAY=transfer.
+PAY ?= card
+demo: install
+	$(BIN)/python -m coc_payments.sandbox.demo --pay $(PAY)
 
 # Lint first: a ruff finding stops make before any test runs.
 test: install

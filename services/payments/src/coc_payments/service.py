@@ -23,6 +23,7 @@ from .entrypoints.routes import register_api
 from .service_layer import vat_checks
 from .service_layer.handlers import handlers
 
+# The orders service's development defaults name this port too (ORDERS_VIES_URL).
 VIES_SANDBOX_PORT = 8097
 # `make run`'s payment sandboxes: their ports (chosen per run) and the shop they emulate.
 SANDBOX_PORTS = "payments-sandbox-ports.json"
