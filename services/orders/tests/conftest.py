@@ -55,6 +55,26 @@ def orders_extra(s3_endpoint: str, **overrides) -> dict:
 
 
 @pytest.fixture(scope="session")
+def vies_sandbox():
+    """VIES's REST API on a local port (coc_shared.vies.SandboxVies): numbers python-stdnum accepts
+    are valid unless a test lists them in ``invalid``, or plays VIES down (``unavailable``)."""
+    from coc_shared.vies import SandboxVies
+
+    sandbox = SandboxVies()
+    sandbox.url = sandbox.start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def vies(vies_sandbox):
+    """The sandbox, as each test leaves it: answering, with no number listed invalid."""
+    yield vies_sandbox
+    vies_sandbox.unavailable = False
+    vies_sandbox.invalid.clear()
+
+
+@pytest.fixture(scope="session")
 def migrated(settings_factory):
     rt = Runtime(definition, settings_factory("orders"))
     rt.migrate()
@@ -63,14 +83,14 @@ def migrated(settings_factory):
 
 
 @pytest.fixture
-def make_runtime(runtime_factory, s3_endpoint, migrated):
+def make_runtime(runtime_factory, s3_endpoint, migrated, vies):
     def make(customer_token_secret: str | None = CUSTOMER_SECRET, **extra_overrides) -> Runtime:
         """An orders runtime; keyword arguments in capitals override the service's own variables."""
         return runtime_factory(
             definition,
             migrate=False,
             customer_token_secret=customer_token_secret,
-            extra=orders_extra(s3_endpoint, **extra_overrides),
+            extra=orders_extra(s3_endpoint, **{"ORDERS_VIES_URL": vies.url, **extra_overrides}),
         )
 
     return make

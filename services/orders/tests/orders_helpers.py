@@ -75,6 +75,7 @@ def place_order(rt, body: dict | None = None, **kwargs):
         brands=app.brands,
         numbers=app.numbers,
         idempotency_ttl=app.config.idempotency_ttl,
+        vies=app.vies.check,
     )
 
 

@@ -35,7 +35,12 @@ def test_a_valid_order_of_each_payment_method_is_placed(runtime, client, method)
         "amount_cents": 24900,
         "currency": "EUR",
     }  # Peugeot's price in the catalogue
-    assert body["vat"] == {"rate": "20.0", "amount_cents": 4150}
+    assert body["vat"] == {
+        "rate": "20.0",
+        "amount_cents": 4150,
+        "regime": "standard",
+        "vat_number_check": None,
+    }
     assert body["documents_required"] == ["id_card", "registration_certificate"]
     assert body["links"]["documents"] == f"/v1/orders/{body['id']}/documents"
     assert body["id"] in body["links"]["payment"]

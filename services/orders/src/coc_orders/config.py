@@ -168,6 +168,21 @@ VARIABLES = declare(
         url("http", "https"),
     ),
     Variable(
+        "ORDERS_VIES_URL",
+        "https://ec.europa.eu/taxation_customs/vies/rest-api",
+        "Base URL of the European Commission's VIES REST API, asked when an order is placed by a "
+        "business of another EU member state with a VAT number (a valid one is invoiced under the "
+        "reverse charge); `make run` points it at the VIES sandbox.",
+        url("http", "https"),
+    ),
+    Variable(
+        "ORDERS_VIES_TIMEOUT",
+        "5",
+        "Seconds the placing of an order waits for VIES; past it VIES counts as unavailable and "
+        "the order is placed with French VAT (payments checks the number again later).",
+        number(0.1),
+    ),
+    Variable(
         "ORDERS_DOCUMENT_LINK_SECRET",
         None,
         "Secret (32 characters at least) with which the supplier-gateway signs the links it gives "
@@ -217,6 +232,8 @@ class OrdersConfig:
     )
     certificate_url: str = "http://127.0.0.1:8003/v1/orders/{order_id}/certificate"
     invoices_url: str = "http://127.0.0.1:8002/v1/orders/{order_id}/invoices"
+    vies_url: str = "https://ec.europa.eu/taxation_customs/vies/rest-api"
+    vies_timeout: float = 5.0
     document_link_secret: str | None = field(default=None, repr=False)  # None: links answer 503
     customer_token_ttl: timedelta = timedelta(hours=2)
     idempotency_ttl: timedelta = timedelta(hours=24)
@@ -261,6 +278,8 @@ class OrdersConfig:
             email_confirmation_url=v["ORDERS_EMAIL_CONFIRMATION_URL"],
             certificate_url=v["ORDERS_CERTIFICATE_URL"],
             invoices_url=v["ORDERS_INVOICES_URL"],
+            vies_url=v["ORDERS_VIES_URL"].rstrip("/"),
+            vies_timeout=v["ORDERS_VIES_TIMEOUT"],
             document_link_secret=v["ORDERS_DOCUMENT_LINK_SECRET"],
             customer_token_ttl=timedelta(seconds=v["ORDERS_CUSTOMER_TOKEN_TTL"]),
             idempotency_ttl=timedelta(hours=v["ORDERS_IDEMPOTENCY_TTL_HOURS"]),

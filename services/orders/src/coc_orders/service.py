@@ -30,5 +30,7 @@ definition = ServiceDefinition(
         "ORDERS_DOCUMENT_LINK_SECRET": persistent_secret(
             os.path.join(data_dir, "document-link.secret"), 32
         ),
+        # the VIES sandbox the payments service's definition starts (its VIES_SANDBOX_PORT)
+        "ORDERS_VIES_URL": "http://127.0.0.1:8097",
     },
 )

@@ -86,6 +86,8 @@ _ORDER_FIELDS = (
     "access_token_sha256",
     "documents_completed_at",
     "seq",
+    "vat_regime",
+    "vat_check",
 )
 _ORDER_COLUMNS = [tables.orders.c[f] for f in _ORDER_FIELDS]
 

@@ -67,6 +67,9 @@ orders = Table(
     Column("currency", String(3), nullable=False),
     Column("vat_rate", String(10), nullable=False),
     Column("vat_cents", Integer, nullable=False),
+    # orders_0008: standard | reverse_charge (domain.vat), and VIES's answer at order time
+    Column("vat_regime", String(20), nullable=False, server_default="standard"),
+    Column("vat_check", String(20), nullable=True),
     Column("documents_required", JSON, nullable=False),
     Column("documents_completed_at", DateTime(timezone=True), nullable=True),
     Column("marketing_consent", Boolean, nullable=False),

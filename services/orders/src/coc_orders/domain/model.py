@@ -16,6 +16,7 @@ from coc_shared.values import aware_datetime
 
 from .errors import NotAllowedNow, TooManyDocuments
 from .lifecycle import accepts_documents, transition, why_not_cancellable
+from .vat import STANDARD, Pricing, price
 
 # event type -> the milestone of the order it announces
 LIFECYCLE_MILESTONES: dict[str, str] = {
@@ -230,6 +231,8 @@ class Order:
     access_token_sha256: str | None = None
     documents_completed_at: datetime | None = None
     seq: int | None = None
+    vat_regime: str = STANDARD  # domain.vat: standard | reverse_charge
+    vat_check: str | None = None  # VIES's answer at order time (valid | unavailable), if asked
 
     @classmethod
     def place(
@@ -242,19 +245,24 @@ class Order:
         values: dict,
         account_id: str | None,
         access_token_sha256: str | None,
+        pricing: Pricing | None = None,
     ) -> Order:
         """A new order of ``brand`` (a ``brands.Brand``: its price, VAT and documents, never the
-        client's), with the checked ``values`` of ``validation.check_order`` (brand excluded)."""
+        client's), with the checked ``values`` of ``validation.check_order`` (brand excluded),
+        priced under its VAT regime (``vat.price``; without ``pricing``: French VAT included)."""
+        pricing = pricing or price(brand, None)
         return cls(
             id=id,
             seq=seq,
             status="placed",
             placed_at=placed_at,
             brand=brand.brand,
-            total_cents=brand.price_cents,
-            currency=brand.currency,
-            vat_rate=brand.vat_rate,
-            vat_cents=brand.vat_cents,
+            total_cents=pricing.total_cents,
+            currency=pricing.currency,
+            vat_rate=pricing.vat_rate,
+            vat_cents=pricing.vat_cents,
+            vat_regime=pricing.regime,
+            vat_check=pricing.vat_check,
             documents_required=list(brand.documents_required),
             account_id=account_id,
             access_token_sha256=access_token_sha256,

@@ -26,6 +26,7 @@ from ..domain.errors import (
     ValidationFailed,
 )
 from ..domain.model import Order, OrderDocument, missing_documents
+from ..domain.vat import REVERSE_CHARGE, REVERSE_CHARGE_MENTION
 from ..service_layer.orders import Credentials
 from . import schemas as s
 from .context import orders_app
@@ -150,7 +151,7 @@ def render_order(
         "placed_at": order.placed_at.isoformat(),
         "payment_method": order.payment_method,
         "total": {"amount_cents": order.total_cents, "currency": order.currency},
-        "vat": {"rate": order.vat_rate, "amount_cents": order.vat_cents},
+        "vat": render_vat(order),
         "vehicle": {
             "brand": order.brand,
             "vin": order.vin,
@@ -181,6 +182,18 @@ def render_order(
             for e in timeline
         ]
     return body
+
+
+def render_vat(order: Order) -> dict:
+    vat = {
+        "rate": order.vat_rate,
+        "amount_cents": order.vat_cents,
+        "regime": order.vat_regime,
+        "vat_number_check": order.vat_check,
+    }
+    if order.vat_regime == REVERSE_CHARGE:
+        vat["mention"] = REVERSE_CHARGE_MENTION
+    return vat
 
 
 def render_document(d: OrderDocument) -> dict:

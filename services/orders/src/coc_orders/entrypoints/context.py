@@ -1,7 +1,7 @@
 """What the views need besides the request, built once per application by ``register_api`` and
 fetched in a view with ``orders_app()``: the runtime, the configuration, the brands sold, the
-documents' cipher and store, and the allocator of order numbers (the rate limiter is the
-application's own: ``limits.install_rate_limits``)."""
+documents' cipher and store, the allocator of order numbers and the VIES client (the rate limiter
+is the application's own: ``limits.install_rate_limits``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from flask import current_app
 
 from coc_shared.documents import Cipher, DocumentStorage, open_store
 from coc_shared.ids import BlockAllocator
+from coc_shared.vies import ViesClient
 
 from ..adapters.repository import order_numbers
 from ..config import OrdersConfig
@@ -27,6 +28,7 @@ class OrdersApp:
     brands: Brands
     cipher: Cipher | None  # None: ORDERS_DOCUMENT_KEY is not set, uploads answer 503
     numbers: BlockAllocator
+    vies: ViesClient  # EU businesses' VAT numbers, checked when an order is placed
     _storage: DocumentStorage | None = field(default=None, repr=False)
 
     @classmethod
@@ -38,6 +40,7 @@ class OrdersApp:
             brands=load_brands(config.brands_path),
             cipher=Cipher(config.document_key) if config.document_key else None,
             numbers=order_numbers(runtime.engine),
+            vies=ViesClient(config.vies_url, config.vies_timeout),
         )
 
     def document_cipher(self) -> Cipher:

@@ -87,6 +87,7 @@ def place_order(body):
         brands=app.brands,
         numbers=app.numbers,
         idempotency_ttl=app.config.idempotency_ttl,
+        vies=app.vies.check,
     )
     headers = {"Location": f"/v1/orders/{placed.order.id}"}
     if placed.replayed:

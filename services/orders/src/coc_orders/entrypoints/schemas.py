@@ -93,8 +93,29 @@ class MoneySchema(Schema):
 
 
 class VatSchema(Schema):
-    rate = fields.String(required=True)
-    amount_cents = fields.Integer(required=True)
+    rate = fields.String(required=True, metadata={"description": "0.0 under the reverse charge"})
+    amount_cents = fields.Integer(
+        required=True, metadata={"description": "the VAT included in the total"}
+    )
+    regime = fields.String(
+        required=True,
+        metadata={
+            "description": "standard (French VAT included) | reverse_charge (a business of "
+            "another EU member state whose VAT number VIES confirmed: no VAT, the total is net)"
+        },
+    )
+    vat_number_check = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "what VIES answered about the company's VAT number when the order was "
+            "placed: valid | unavailable (VIES was down: French VAT, the number is checked again "
+            "later) | null (no check needed)"
+        },
+    )
+    mention = fields.String(
+        metadata={"description": "under the reverse charge: the mention the invoice carries"}
+    )
 
 
 class VehicleOutSchema(Schema):

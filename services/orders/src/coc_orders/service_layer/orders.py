@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -21,6 +22,7 @@ from coc_shared.envelope import utcnow
 from coc_shared.ids import BlockAllocator
 from coc_shared.logging import get_logger
 from coc_shared.tokens import new_order_access_token
+from coc_shared.vies import UNAVAILABLE, VatCheck
 
 from ..adapters.documents import check_document
 from ..adapters.repository import (
@@ -41,11 +43,21 @@ from ..domain.errors import (
 )
 from ..domain.model import Order, OrderDocument, OrderEvent, missing_documents
 from ..domain.validation import check_order, merge_with_profile
+from ..domain.vat import (
+    Pricing,
+    buyer_country,
+    price,
+    reverse_charge_candidate,
+    vat_number_refusal,
+)
 
 log = get_logger(__name__)
 
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 IDEMPOTENCY_TTL = timedelta(hours=24)
+# asks VIES about one VAT number (coc_shared.vies.ViesClient.check): never raises, answers
+# valid | invalid | unavailable | malformed
+VatNumberCheck = Callable[[str], VatCheck]
 
 
 # Placing ------------------------------------------------------------------------------------
@@ -91,10 +103,16 @@ def place_order(
     numbers: BlockAllocator,
     idempotency_ttl: timedelta = IDEMPOTENCY_TTL,
     today: date | None = None,
+    vies: VatNumberCheck | None = None,
 ) -> PlacedOrder:
     """Validates and prices the order, stores it with its timeline row and ``order.placed`` (and
     the Idempotency-Key's record) in one unit of work. Raises ValidationFailed, AccountGone (the
     token's account no longer exists) or Conflict (the key was used for another request).
+
+    An EU business's VAT number that could put it under the reverse charge is checked with VIES
+    (``vies``: ``coc_shared.vies.ViesClient.check``; None counts as VIES unavailable) before the
+    order is priced (``domain.vat.price``: VIES down never refuses the order). A guest's order
+    has read nothing yet then; an account's has read its profile (no lock is held meanwhile).
 
     The number is drawn first (``numbers``: a new block is a short transaction of its own, which
     must not wait behind this one); a refused or replayed request leaves a gap, which is fine.
@@ -105,7 +123,7 @@ def place_order(
             replay = _replay(uow, cmd, idempotency_ttl)
             if replay is not None:
                 return replay
-            order, token = _new_order(uow, cmd, brands, order_id, seq, today)
+            order, token = _new_order(uow, cmd, brands, order_id, seq, today, vies)
             OrderRepository(uow).add(order, cmd.client_ip, cmd.user_agent)
             event = uow.emit(
                 "order.placed",
@@ -138,7 +156,13 @@ def place_order(
 
 
 def _new_order(
-    uow, cmd: PlaceOrder, brands: Brands, order_id: str, seq: int, today: date | None
+    uow,
+    cmd: PlaceOrder,
+    brands: Brands,
+    order_id: str,
+    seq: int,
+    today: date | None,
+    vies: VatNumberCheck | None,
 ) -> tuple[Order, str | None]:
     """The validated, priced order (not stored yet) and, for a guest, its access token."""
     body = cmd.body
@@ -150,17 +174,37 @@ def _new_order(
     values, errors = check_order(body, brands, today or utcnow().date())
     if errors:
         raise ValidationFailed(errors, "the order is not valid")
+    brand = values.pop("brand")
+    pricing = _priced(brand, values, vies)
     token, token_hash = (None, None) if cmd.account_id else new_order_access_token()
     order = Order.place(
         id=order_id,
         seq=seq,
         placed_at=utcnow(),
-        brand=values.pop("brand"),
+        brand=brand,
         values=values,
         account_id=cmd.account_id,
         access_token_sha256=token_hash,
+        pricing=pricing,
     )
     return order, token
+
+
+def _priced(brand, values: dict, vies: VatNumberCheck | None) -> Pricing:
+    """The order's VAT regime and amounts: a reverse-charge candidate's VAT number asked of VIES;
+    ValidationFailed (on ``company.vat_number``) when VIES says it is not valid."""
+    candidate = reverse_charge_candidate(
+        values.get("company"),
+        buyer_country(values.get("billing_address"), values.get("shipping_address")),
+    )
+    status = None
+    if candidate is not None:
+        status = vies(candidate).status if vies is not None else UNAVAILABLE
+        log.info("order.vat_number_checked", status=status, country=candidate[:2])
+    refusal = vat_number_refusal(status)
+    if refusal is not None:
+        raise ValidationFailed({"company": {"vat_number": [refusal]}}, "the order is not valid")
+    return price(brand, status)
 
 
 def _idempotency_record(cmd: PlaceOrder, order: Order) -> IdempotencyRecord:
@@ -209,6 +253,10 @@ def placed_data(order: Order) -> dict:
         "payment_method": order.payment_method,
         "total": {"amount_cents": order.total_cents, "currency": order.currency},
         "vat_rate": order.vat_rate,
+        # what payments invoices (coc_payments.domain.billing.Sale): the regime decided here and
+        # the VAT included in the total (0 under the reverse charge, whose total is net)
+        "vat_regime": order.vat_regime,
+        "vat": {"amount_cents": order.vat_cents, "currency": order.currency},
         "brand": order.brand,
         "vin": order.vin,
         "first_registration_date": order.first_registration_date.isoformat(),
