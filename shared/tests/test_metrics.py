@@ -55,10 +55,12 @@ def test_the_consumer_s_counters_equal_what_happened(make_service, publisher):
     )
     assert sample("coc_events_failed_total", **labels) - before["coc_events_failed_total"] == 1
     assert sample("coc_events_parked_total", **labels, reason="PermanentError") == 1
+    # every successful run of a handler is timed: at least the 5 handled (more when a batch that
+    # held the broken event was rolled back and its events handled again one by one)
     assert (
         sample("coc_handler_duration_seconds_count", **labels)
         - before["coc_handler_duration_seconds_count"]
-        >= 6
+        >= 5
     )
 
 
