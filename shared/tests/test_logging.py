@@ -8,7 +8,7 @@ import pytest
 import structlog
 
 import coc_shared.logging as coc_logging
-from coc_shared.logging import bound_context, configure_logging, get_logger
+from coc_shared.logging import bound_log_fields, configure_logging, get_logger
 
 EMAIL = "emilie.dupont+coc@example.org"
 PHONES = [
@@ -60,7 +60,7 @@ def test_a_line_is_one_json_object_with_level_timestamp_and_service(log_stream):
 
 def test_context_keys_appear_on_every_line_of_the_block(log_stream):
     log = get_logger("t")
-    with bound_context(
+    with bound_log_fields(
         correlation_id="corr-1",
         event_id="0b9f4c1e-4a8e-4c5e-9a57-2f3d8c1e7a10",
         order_id="12345678-1234-1234-1234-123456789012",
@@ -82,7 +82,7 @@ def test_context_keys_appear_on_every_line_of_the_block(log_stream):
 
 
 def test_none_values_are_not_bound(log_stream):
-    with bound_context(correlation_id="c", order_id=None):
+    with bound_log_fields(correlation_id="c", order_id=None):
         get_logger().info("x")
     [line] = lines(log_stream)
     assert "order_id" not in line
@@ -154,7 +154,7 @@ def test_exceptions_are_logged_without_personal_data(log_stream):
 
 
 def test_standard_library_logs_are_json_and_scrubbed(log_stream):
-    with bound_context(correlation_id="corr-9"):
+    with bound_log_fields(correlation_id="corr-9"):
         logging.getLogger("werkzeug").warning("request from %s with phone %s", EMAIL, PHONES[0])
     assert_no_personal_data(log_stream)
     [line] = lines(log_stream)

@@ -45,7 +45,7 @@ from .catalogue import SchemaViolation, UnknownEventType, lookup, validate_event
 from .db import insert_ignoring_conflicts, is_infrastructure_error
 from .envelope import Event, UndecodableMessage, utcnow
 from .errors import PermanentError
-from .logging import bound_context, get_logger
+from .logging import bound_log_fields, get_logger
 from .parking import ParkingStore
 from .retry import Stopped, call_with_backoff
 from .unit_of_work import Bound, StatementCache
@@ -447,7 +447,7 @@ class EventConsumer:
         for item, outcome, item_emitted in outcomes:  # committed: now the outcomes are true
             item.outcome = outcome
             if outcome == "done":
-                with bound_context(
+                with bound_log_fields(
                     event_id=item.event.id,
                     correlation_id=item.event.correlation_id,
                     order_id=item.order_id,
@@ -517,7 +517,7 @@ class EventConsumer:
     def _record_failure(self, item: _Item, exc: BaseException, attempt: int, quick: int) -> None:
         metrics.EVENTS_FAILED.labels(self.service, self._label(item)).inc()
         self._fail(item, exc, permanent=isinstance(exc, PERMANENT_ERRORS))
-        with bound_context(
+        with bound_log_fields(
             event_id=item.event.id, correlation_id=item.event.correlation_id, order_id=item.order_id
         ):
             log.warning(
@@ -533,7 +533,7 @@ class EventConsumer:
         event = item.event
         handler = self.handlers[event.type]
         quick = self._quick_attempts(item)
-        with bound_context(
+        with bound_log_fields(
             event_id=event.id, correlation_id=event.correlation_id, order_id=item.order_id
         ):
             for attempt in range(item.quick_used + 1, quick + 1):

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
 from .guards import InputRefused, install_guards
-from .logging import bind_story, bound_context, get_logger
+from .logging import bind_story, bound_log_fields, get_logger
 from .parking import parked_to_json
 from .tokens import ROLES, TokenError, bearer_token, verify_customer_token, verify_staff_token
 
@@ -190,7 +190,7 @@ def install_common(app: Flask) -> None:
         order_id = (request.view_args or {}).get("order_id")
         if not (isinstance(order_id, str) and _CORRELATION_ID.match(order_id)):
             order_id = None
-        g._log_ctx = bound_context(
+        g._log_ctx = bound_log_fields(
             request_id=g.correlation_id,
             order_id=order_id,
             correlation_id=order_id or g.correlation_id,

@@ -165,7 +165,7 @@ def bind_story(order_id: str) -> None:
 
 
 @contextmanager
-def bound_context(**values):
+def bound_log_fields(**values):
     """Bind context keys (correlation_id, event_id, order_id) for the duration of a block."""
     values = {k: v for k, v in values.items() if v is not None}
     tokens = structlog.contextvars.bind_contextvars(**values)

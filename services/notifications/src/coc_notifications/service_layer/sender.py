@@ -21,7 +21,7 @@ from datetime import datetime
 
 from coc_shared.db import is_infrastructure_error
 from coc_shared.envelope import utcnow
-from coc_shared.logging import bound_context, get_logger
+from coc_shared.logging import bound_log_fields, get_logger
 from coc_shared.transfer import creditor_reference, format_iban, format_reference
 
 from ..adapters.rendering import Renderer, build_message
@@ -141,7 +141,7 @@ class Sender:
     def _one(self, mail: Mail, recipients, contacts, sender, now) -> tuple[Mail, bool]:
         """The mail after this attempt, and whether the server could not be reached."""
         delays = self.config.retry_delays
-        with bound_context(event_id=mail.source_id, order_id=mail.order_id):
+        with bound_log_fields(event_id=mail.source_id, order_id=mail.order_id):
             try:
                 address, name, context, headers = self._prepare(mail, recipients, contacts)
             except Drop as why:

@@ -94,7 +94,7 @@ def storable_text(value: str) -> str:
     return value
 
 
-def is_storable_text(value) -> bool:
+def is_storable_string(value) -> bool:
     return isinstance(value, str) and _UNSTORABLE.search(value) is None
 
 

@@ -168,7 +168,7 @@ def cancel_order(body, order_id):
     runtime = orders_app().runtime
     order = orders_uc.open_order(runtime, order_id, order_credentials())
     reason = " ".join(body["reason"].split())
-    if not reason or not checks.is_storable_text(reason):
+    if not reason or not checks.is_storable_string(reason):
         message = checks.UNSTORABLE_TEXT if reason else "Must not be blank."
         raise ValidationFailed({"reason": [message]}, "the cancellation is not valid")
     orders_uc.cancel_order(runtime, order.id, reason, cancelled_by="customer")

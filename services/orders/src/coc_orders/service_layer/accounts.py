@@ -85,7 +85,7 @@ def create_account(runtime, email: str, password: str, profile: dict) -> SignUp:
     email = checked(errors, ("email",), checks.email_address, email)
     if len(password or "") < 10:
         put_error(errors, ("password",), "At least 10 characters.")
-    elif not checks.is_storable_text(password):
+    elif not checks.is_storable_string(password):
         put_error(errors, ("password",), checks.UNSTORABLE_TEXT)
     normalised, profile_errors = check_profile(profile or {}, partial=True)
     if profile_errors:
@@ -120,7 +120,7 @@ def create_account(runtime, email: str, password: str, profile: dict) -> SignUp:
 
 def authenticate(runtime, email: str, password: str) -> str:
     """The account id of these credentials; InvalidCredentials otherwise (as slow either way)."""
-    if not (checks.is_storable_text(email or "") and checks.is_storable_text(password or "")):
+    if not (checks.is_storable_string(email or "") and checks.is_storable_string(password or "")):
         raise InvalidCredentials()  # no account has such an address or password
     with runtime.unit_of_work() as uow:
         account = AccountRepository(uow).by_email((email or "").strip())
@@ -229,7 +229,7 @@ def _request_email_change(
 
 
 def confirm_email_change(runtime, token: str) -> AccountView:
-    if not checks.is_storable_text(token or ""):
+    if not checks.is_storable_string(token or ""):
         raise NotFound("this confirmation link is unknown, used or expired")
     with runtime.unit_of_work() as uow:
         accounts = AccountRepository(uow)
