@@ -191,9 +191,9 @@ class Renderer:
     def render(self, template: str, locale: str, context: dict) -> Rendered:
         env = self.environment(locale)
         text_template = env.get_template(f"{template}.txt")
-        ctx = text_template.new_context(context)
+        ctx = text_template.new_context(context)  # one context for the subject and the text
         subject = "".join(text_template.blocks["subject"](ctx))
-        text = text_template.render(context)
+        text = env.concat(text_template.root_render_func(ctx))
         html = env.get_template(f"{template}.html").render(context)
         return Rendered(
             subject=_LINE_BREAKS.sub(" ", subject).strip(),
@@ -211,14 +211,15 @@ def _encoded_words(text: str) -> str:
     75 characters each, never cutting a character), folded."""
     if text.isascii():
         return text
-    words, chunk = [], b""
-    for char in text:
-        raw = char.encode("utf-8")
-        if len(chunk) + len(raw) > 45:
-            words.append(chunk)
-            chunk = b""
-        chunk += raw
-    words.append(chunk)
+    data = text.encode("utf-8")
+    words, start = [], 0
+    while len(data) - start > 45:
+        end = start + 45
+        while data[end] & 0xC0 == 0x80:  # a UTF-8 continuation byte: the word ends before it
+            end -= 1
+        words.append(data[start:end])
+        start = end
+    words.append(data[start:])
     return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w).decode()}?=" for w in words)
 
 
@@ -230,10 +231,28 @@ def _mailbox(name: str | None, address: str) -> str:
     return f"{shown} <{address.strip()}>"
 
 
+def _qp_unchanged(line: str) -> bool:
+    """Whether quoted-printable leaves ``line`` as it is (short printable ASCII, no ``=``, no
+    trailing space, not a lone dot): it is then not run through the encoder."""
+    return (
+        len(line) < 76
+        and line.isascii()
+        and line.isprintable()
+        and "=" not in line
+        and line[-1:] != " "
+        and line != "."
+    )
+
+
 def _quoted_printable(text: str) -> bytes:
     """``text`` in UTF-8, quoted-printable (lines of at most 76 characters), CRLF line ends."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    encoded = b"\n".join(binascii.b2a_qp(line.encode("utf-8"), istext=False) for line in lines)
+    encoded = b"\n".join(
+        line.encode("ascii")
+        if _qp_unchanged(line)
+        else binascii.b2a_qp(line.encode("utf-8"), istext=False)
+        for line in lines
+    )
     return encoded.replace(b"\n", b"\r\n")
 
 

@@ -13,6 +13,7 @@ Each mail is one SMTP transaction (MAIL FROM, RCPT TO, DATA) whose answer is cla
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from coc_shared.logging import get_logger
 log = get_logger(__name__)
 
 SENT, TEMPORARY, PERMANENT, UNREACHABLE = "sent", "temporary", "permanent", "unreachable"
+_LEADING_DOT = re.compile(rb"(?m)^\.")  # dot-stuffing (RFC 5321 4.5.2), as smtplib.data does
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,10 @@ class SmtpTransport:
             return SendResult(UNREACHABLE, f"{type(exc).__name__}: {exc}"[:500])
         return None
 
-    def send(self, message: bytes, sender: str, recipient: str) -> SendResult:
+    def send(self, message: bytes, sender: str, recipient: str, meanwhile=None) -> SendResult:
+        """One SMTP transaction. ``meanwhile`` (no arguments) is called once the message's data is
+        written, while the server takes it in, before its answer is read (the sender prepares its
+        next mail there); it is not called when the message was not sent that far."""
         failed = self.connect()
         if failed is not None:
             if failed.outcome != UNREACHABLE:
@@ -134,7 +139,7 @@ class SmtpTransport:
             code, text = smtp.rcpt(recipient)
             if code not in (250, 251):
                 return self._refused(code, text)
-            code, text = smtp.data(message)
+            code, text = self._data(smtp, message, meanwhile)
         except smtplib.SMTPDataError as exc:  # DATA itself refused (not 354)
             return self._refused(exc.smtp_code, exc.smtp_error)
         except (OSError, smtplib.SMTPException) as exc:
@@ -143,6 +148,25 @@ class SmtpTransport:
         if code == 250:
             return SendResult(SENT, _answer(code, text), code)
         return self._refused(code, text)
+
+    @staticmethod
+    def _data(smtp: smtplib.SMTP, message: bytes, meanwhile) -> tuple[int, bytes]:
+        """``smtp.data(message)`` (DATA, 354, the dot-stuffed message and its end), calling
+        ``meanwhile`` between writing the message and reading the server's answer."""
+        smtp.putcmd("data")
+        code, text = smtp.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, text)
+        data = _LEADING_DOT.sub(b"..", message)
+        if not data.endswith(b"\r\n"):
+            data += b"\r\n"
+        smtp.send(data + b".\r\n")
+        try:
+            if meanwhile is not None:
+                meanwhile()
+        finally:
+            code, text = smtp.getreply()
+        return code, text
 
     def _refused(self, code: int, text) -> SendResult:
         result = _classify(code, text)

@@ -42,6 +42,17 @@ class Drop(Exception):
     """A mail must not be sent (consent withdrawn, recipient erased)."""
 
 
+@dataclass(frozen=True)
+class _Composed:
+    """A mail ready to send (its message), or why it is not sent now, or the error composing it."""
+
+    address: str | None = None
+    message_id: str | None = None
+    message: bytes | None = None
+    why: Exception | None = None
+    error: Exception | None = None
+
+
 @dataclass
 class PassResult:
     claimed: int = 0
@@ -114,7 +125,11 @@ class Sender:
             recipients = RecipientRepository(uow).get_many(
                 sorted({m.order_id for m in batch if m.order_id and not m.marketing})
             )
-            for mail in batch:
+            # each mail is composed (recipient, templates, message) while the server takes in
+            # the one before it (SmtpTransport.send's ``meanwhile``)
+            composed = self._compose(batch[0], recipients, contacts, sender) if batch else None
+            for i, mail in enumerate(batch):
+                following = batch[i + 1] if i + 1 < len(batch) else None
                 if result.unreachable:
                     # the server is down: the rest of the batch waits without being tried
                     mails.save(
@@ -124,7 +139,16 @@ class Sender:
                     )
                     result.deferred += 1
                     continue
-                outcome, unreachable = self._one(mail, recipients, contacts, sender, now)
+                ahead: list[_Composed] = []
+
+                def compose_following(following=following, ahead=ahead):
+                    if following is not None:
+                        ahead.append(self._compose(following, recipients, contacts, sender))
+
+                outcome, unreachable = self._one(mail, composed, sender, now, compose_following)
+                composed = ahead[0] if ahead else None
+                if composed is None and following is not None and not unreachable:
+                    composed = self._compose(following, recipients, contacts, sender)
                 mails.save(outcome, now)
                 result.unreachable = unreachable
                 if outcome.status == "sent":
@@ -138,21 +162,17 @@ class Sender:
             uow.commit()
         return result
 
-    def _one(self, mail: Mail, recipients, contacts, sender, now) -> tuple[Mail, bool]:
-        """The mail after this attempt, and whether the server could not be reached."""
-        delays = self.config.retry_delays
-        with bound_log_fields(event_id=mail.source_id, order_id=mail.order_id):
-            try:
-                address, name, context, headers = self._prepare(mail, recipients, contacts)
-            except Drop as why:
-                log.info("mail.dropped", mail_id=mail.id, template=mail.template, reason=str(why))
-                return mail.dropped(str(why)), False
-            except NotReady as why:
-                log.warning(
-                    "mail.waiting", mail_id=mail.id, template=mail.template, reason=str(why)
-                )
-                return mail.deferred(str(why), now, delays), False
-            message_id = mail.message_id_for(sender.domain)  # the From address's
+    def _compose(self, mail: Mail, recipients, contacts, sender) -> _Composed:
+        """What ``mail`` is to send, or why it is not sent now; never raises (an error is kept
+        and raised when the mail's turn comes)."""
+        try:
+            address, name, context, headers = self._prepare(mail, recipients, contacts)
+        except (Drop, NotReady) as why:
+            return _Composed(why=why)
+        except Exception as exc:
+            return _Composed(error=exc)
+        try:
+            message_id = mail.message_id_for(sender.domain)  # the From address's domain
             rendered = self.renderer.render(mail.template, mail.locale, context)
             message = build_message(
                 rendered,
@@ -162,8 +182,29 @@ class Sender:
                 message_id=message_id,
                 headers=headers,
             )
-            sent = self.transport.send(message, sender.addr_spec, address)
-            return self._after(mail, sent, message_id, address, now), sent.outcome == UNREACHABLE
+        except Exception as exc:
+            return _Composed(error=exc)
+        return _Composed(address=address, message_id=message_id, message=message)
+
+    def _one(self, mail: Mail, composed: _Composed, sender, now, meanwhile) -> tuple[Mail, bool]:
+        """The mail after this attempt, and whether the server could not be reached."""
+        delays = self.config.retry_delays
+        with bound_log_fields(event_id=mail.source_id, order_id=mail.order_id):
+            if composed.error is not None:
+                raise composed.error
+            if isinstance(composed.why, Drop):
+                why = str(composed.why)
+                log.info("mail.dropped", mail_id=mail.id, template=mail.template, reason=why)
+                return mail.dropped(why), False
+            if isinstance(composed.why, NotReady):
+                why = str(composed.why)
+                log.warning("mail.waiting", mail_id=mail.id, template=mail.template, reason=why)
+                return mail.deferred(why, now, delays), False
+            sent = self.transport.send(
+                composed.message, sender.addr_spec, composed.address, meanwhile=meanwhile
+            )
+            outcome = self._after(mail, sent, composed.message_id, composed.address, now)
+            return outcome, sent.outcome == UNREACHABLE
 
     def _after(self, mail: Mail, sent: SendResult, message_id: str, address: str, now) -> Mail:
         delays = self.config.retry_delays
