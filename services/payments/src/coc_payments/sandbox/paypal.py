@@ -115,7 +115,7 @@ class PayPalSandbox:
         self.url = ""
         self._server: Server | None = None
         self._outgoing: queue.Queue = queue.Queue()
-        self._sender: threading.Thread | None = None
+        self._closed = threading.Event()
 
     @property
     def cert_url(self) -> str:
@@ -126,11 +126,11 @@ class PayPalSandbox:
         self._server = Server(self.app, port)
         self.url = self._server.url
         if self.webhook_url:
-            self._sender = threading.Thread(target=self._deliver_webhooks, daemon=True)
-            self._sender.start()
+            threading.Thread(target=self._deliver_webhooks, daemon=True).start()
         return self
 
     def close(self) -> None:
+        self._closed.set()
         self._outgoing.put(None)
         if self._server is not None:
             self._server.close()
@@ -387,7 +387,6 @@ class PayPalSandbox:
     def _deliver_webhooks(self) -> None:
         """POSTs each queued webhook to ``webhook_url`` until answered 2xx or the retries run out
         (then it is dropped, as PayPal does after its retries)."""
-        stopped = threading.Event()
         while True:
             item = self._outgoing.get()
             if item is None:
@@ -396,7 +395,7 @@ class PayPalSandbox:
             event_type = json.loads(body)["event_type"]
             status = None
             for delay in (0, *WEBHOOK_RETRY_SECONDS):
-                if delay and stopped.wait(delay):
+                if delay and self._closed.wait(delay):
                     return
                 try:
                     status = requests.post(
