@@ -12,7 +12,7 @@ from flask import Flask, jsonify
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from coc_shared.http import staff_required
+from coc_shared.http import current_runtime, staff_required
 from coc_shared.openapi import STAFF_SECURITY, errors, install_api
 
 from ..service_layer import requests as requests_uc
@@ -45,33 +45,38 @@ class AccountDeactivationsSchema(Schema):
     items = fields.List(fields.Nested(DeactivationRequestSchema), required=True)
 
 
+blp = Blueprint(
+    "gdpr_staff",
+    __name__,
+    url_prefix="/v1/staff",
+    description="Account deactivations (support staff)",
+)
+
+
 def register_api(app: Flask, runtime) -> None:
-    blp = Blueprint(
-        "gdpr_staff",
-        __name__,
-        url_prefix="/v1/staff",
-        description="Account deactivations (support staff)",
-    )
-
-    @blp.route("/deactivation-requests/<account_id>", methods=["GET"])
-    @blp.doc(security=STAFF_SECURITY, summary="An account's deactivation requests and deadlines")
-    @blp.response(200, AccountDeactivationsSchema)
-    @errors(blp, 401, 403, 503)
-    @staff_required()
-    def deactivation_requests(account_id: str):
-        items = requests_uc.requests_of_account(runtime, account_id)
-        return jsonify({"account_id": account_id, "items": [i.as_json() for i in items]})
-
-    @blp.route("/deactivation-requests/late", methods=["GET"])
-    @blp.doc(
-        security=STAFF_SECURITY,
-        summary="Pending requests that a service has not reported on in time",
-    )
-    @blp.response(200, LateRequestsSchema)
-    @errors(blp, 401, 403, 503)
-    @staff_required()
-    def late_requests():
-        return jsonify({"items": [i.as_json() for i in requests_uc.late_requests(runtime)]})
-
+    """The gdpr routes on ``app`` (the views reach ``runtime`` with ``current_runtime()``)."""
     api = install_api(app, "COC gdpr API", __doc__)
     api.register_blueprint(blp)
+
+
+@blp.route("/deactivation-requests/<account_id>", methods=["GET"])
+@blp.doc(security=STAFF_SECURITY, summary="An account's deactivation requests and deadlines")
+@blp.response(200, AccountDeactivationsSchema)
+@errors(blp, 401, 403, 503)
+@staff_required()
+def deactivation_requests(account_id: str):
+    items = requests_uc.requests_of_account(current_runtime(), account_id)
+    return jsonify({"account_id": account_id, "items": [i.as_json() for i in items]})
+
+
+@blp.route("/deactivation-requests/late", methods=["GET"])
+@blp.doc(
+    security=STAFF_SECURITY,
+    summary="Pending requests that a service has not reported on in time",
+)
+@blp.response(200, LateRequestsSchema)
+@errors(blp, 401, 403, 503)
+@staff_required()
+def late_requests():
+    items = requests_uc.late_requests(current_runtime())
+    return jsonify({"items": [i.as_json() for i in items]})
