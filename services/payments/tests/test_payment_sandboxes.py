@@ -6,9 +6,13 @@ production mode refuses every sandbox setting."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
@@ -296,3 +300,25 @@ def test_production_mode_refuses_every_sandbox_setting(tmp_path):
         }
     )
     assert real.environment == "production"
+
+
+def test_the_worker_process_does_not_start_in_production_with_sandbox_settings(tmp_path):
+    sandbox = development_defaults(str(tmp_path))
+    env = {
+        **os.environ,
+        **{k: v for k, v in sandbox.items() if k != "COC_ENVIRONMENT"},
+        "DATABASE_URL": f"sqlite:///{tmp_path}/main.db",
+        "RABBITMQ_URL": "memory://",
+        "WORKER_PORT": "0",
+    }
+    env.pop("COC_ENVIRONMENT", None)
+    started = subprocess.run(
+        [str(Path(sys.executable).parent / "coc-payments"), "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert started.returncode != 0
+    assert "COC_ENVIRONMENT=production refuses the payment sandboxes' settings" in started.stderr
+    assert sandbox["PAYPAL_CLIENT_SECRET"] not in started.stderr + started.stdout
