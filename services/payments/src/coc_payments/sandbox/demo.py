@@ -62,9 +62,11 @@ STEPS = (
 )
 
 
-class StepTimeout(Exception):
-    def __init__(self, step: str, seconds: float, detail: str = ""):
-        super().__init__(f"step {step!r} did not happen within {seconds:g} s{detail}")
+class StepFailed(Exception):
+    """A step did not happen (in time, or at all): the demo ends with exit code 1, naming it."""
+
+    def __init__(self, step: str, why: str):
+        super().__init__(f"step {step!r} {why}")
         self.step = step
 
 
@@ -80,14 +82,14 @@ def answers(url: str) -> bool:
 
 
 def wait_for(step: str, check, timeout: float, poll: float = 0.2, detail=lambda: ""):
-    """``check()``'s first true value, looked at every ``poll`` s; StepTimeout after ``timeout``."""
+    """``check()``'s first true value, looked at every ``poll`` s; StepFailed after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise StepTimeout(step, timeout, detail())
+            raise StepFailed(step, f"did not happen within {timeout:g} s{detail()}")
         time.sleep(poll)
 
 
@@ -146,6 +148,7 @@ class Demo:
         self.started = time.monotonic()
         self.order: dict = {}
         self.email = f"claire.martin+demo-{secrets.token_hex(3)}@garage-martin.example"
+        self.step = ""  # the step under way
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
@@ -185,11 +188,18 @@ class Demo:
             f"{self.method}, on {self.orders}"
         )
         self.say(f"  {'step':<19}{'elapsed':>9}  {'event':<28}{'status':<21}")
-        self.place()
-        self.upload_documents()
-        self.pay()
-        for step, event in STEPS[3:]:
-            self.reached(step, event)
+        actions = {
+            "placed": self.place,
+            "documents uploaded": self.upload_documents,
+            "paid": self.pay,
+        }
+        for step, event in STEPS:
+            self.step = step
+            if step in actions:
+                actions[step]()
+            else:  # the supplier's integration and La Poste move the order on
+                self.reached(step, event)
+        self.step = "mails"
         self.show_mails()
         return {
             "order_id": self.order["id"],
@@ -229,8 +239,9 @@ class Demo:
             timeout=10,
         )
         if answer.status_code != 201:
-            raise StepTimeout(
-                "placed", 0, f": POST /v1/orders answered {answer.status_code} {answer.text[:300]}"
+            raise StepFailed(
+                "placed",
+                f"failed: POST /v1/orders answered {answer.status_code} {answer.text[:300]}",
             )
         self.order = answer.json()
         total = self.order["total"]
@@ -258,8 +269,9 @@ class Demo:
                 timeout=30,
             )
             if answer.status_code != 201:
-                raise StepTimeout(
-                    "documents uploaded", 0, f": {kind} answered {answer.status_code}"
+                raise StepFailed(
+                    "documents uploaded",
+                    f"failed: {kind} answered {answer.status_code} {answer.text[:300]}",
                 )
         self.reached("documents uploaded", "order.documents_completed", ", ".join(kinds))
 
@@ -291,7 +303,7 @@ class Demo:
         form = checkout["form"]
         page = self.http.post(form["url"], data=form["fields"], timeout=20)
         if page.status_code != 200:
-            raise StepTimeout("paid", 0, f": the bank's page answered {page.status_code}")
+            raise StepFailed("paid", f"failed: the bank's page answered {page.status_code}")
         card = next(
             f for f in lxml.html.fromstring(page.text).forms if f.fields.get("card") == "accepted"
         )
@@ -321,8 +333,14 @@ class Demo:
 
     def pay_by_transfer(self, checkout: dict) -> str:
         """The company's transfer with the order's RF reference arrives at the business bank."""
-        with open(os.path.join(self.data_dir, "payments-sandbox-ports.json")) as f:
-            bank = f"http://127.0.0.1:{json.load(f)['business_bank']}"
+        ports = os.path.join(self.data_dir, "payments-sandbox-ports.json")
+        try:
+            with open(ports) as f:
+                bank = f"http://127.0.0.1:{json.load(f)['business_bank']}"
+        except (OSError, ValueError, KeyError):
+            raise StepFailed(
+                "paid", f"failed: no business bank sandbox in {ports} (make run's RUN_DATA_DIR?)"
+            ) from None
         answer = self.http.post(
             f"{bank}/sandbox/transfers",
             json={
@@ -380,11 +398,11 @@ def start_pipeline(data_dir: str, out: TextIO, timeout: float) -> subprocess.Pop
             timeout,
             poll=0.5,
         )
-    except StepTimeout:
+    except StepFailed:
         stop_pipeline(process)
         raise
     if process.poll() is not None:
-        raise StepTimeout("make run", timeout, f": coc-run exited, see {log_path}")
+        raise StepFailed("make run", f"failed: coc-run exited, see {log_path}")
     return process
 
 
@@ -404,13 +422,18 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120, help="seconds a step may take")
     args = parser.parse_args(argv)
     out = out or sys.stdout
+    errors = sys.stderr if out is sys.stdout else out
     pipeline = None
+    demo = Demo(args.pay, args.data_dir, args.timeout, out)
     try:
         if not answers(f"{service_url('orders')}/healthz"):
             pipeline = start_pipeline(args.data_dir, out, max(args.timeout, 180))
-        result = Demo(args.pay, args.data_dir, args.timeout, out).run()
-    except StepTimeout as exc:
-        print(f"make demo: {exc}", file=sys.stderr if out is sys.stdout else out, flush=True)
+        result = demo.run()
+    except StepFailed as exc:
+        print(f"make demo: {exc}", file=errors, flush=True)
+        return 1
+    except requests.RequestException as exc:  # a service stopped answering
+        print(f"make demo: step {demo.step!r} failed: {exc}", file=errors, flush=True)
         return 1
     finally:
         if pipeline is not None:
