@@ -243,6 +243,9 @@ def test_business_bank_webhook_passes_the_production_verifier_and_writes_camt053
         assert booked.transaction_id == answer.json()["transaction_id"]
         assert booked.amount_cents == 24900 and booked.currency == "EUR"
         assert booked.credit and booked.booked and reference in booked.texts
+        day = datetime.now(UTC).date().isoformat()
+        served = requests.get(f"{bank.url}/sandbox/statements/{day}.xml", timeout=5)
+        assert [c.transaction_id for c in parse_camt053(served.content)] == [booked.transaction_id]
         assert requests.post(f"{bank.url}/sandbox/transfers", json={}, timeout=5).status_code == 400
     finally:
         bank.close()
