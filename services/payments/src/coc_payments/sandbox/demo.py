@@ -145,7 +145,7 @@ class Demo:
         self.http = requests.Session()  # the customer's browser
         self.orders = service_url("orders")
         self.payments = service_url("payments")
-        self.started = time.monotonic()
+        self.started = 0.0  # when the story started (run)
         self.order: dict = {}
         self.email = f"claire.martin+demo-{secrets.token_hex(3)}@garage-martin.example"
         self.step = ""  # the step under way
@@ -183,6 +183,7 @@ class Demo:
 
     # ------------------------------------------------------------------ the story
     def run(self) -> dict:
+        self.started = time.monotonic()
         self.say(
             f"COC demo: a company order for a {VEHICLE['brand']} ({VEHICLE['vin']}), paid by "
             f"{self.method}, on {self.orders}"
