@@ -164,6 +164,10 @@ def test_an_http_supplier_down_then_up_gets_the_request_once_and_its_breaker_ope
     order_id, _ = ready_order(gateway, vin="VF1AB000123456789", brand="Renault")
     breaker = lambda: gateway.http_channel.breaker("renault-coc").current_state  # noqa: E731
     wait_until(lambda: breaker() == "open", timeout=20, message="the breaker opened")
+    # the failed attempt is recorded on the row just after the breaker counted it
+    wait_until(
+        lambda: dispatches(gateway, order_id)[0].attempts >= 1, message="the failure recorded"
+    )
     failures = dispatches(gateway, order_id)[0]
     assert failures.sent_at is None and failures.attempts >= 1
     assert "503" in failures.last_error or "circuit breaker" in failures.last_error
