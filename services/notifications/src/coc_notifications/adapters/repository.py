@@ -74,6 +74,14 @@ class MailRepository:
             ],
         )
 
+    def recorded_for_order(self, order_id: str, event_types: tuple[str, ...]) -> bool:
+        """Whether a mail (of any status) was recorded for one of ``event_types`` of the order."""
+        t = tables.mails
+        query = (
+            select(t.c.id).where(t.c.order_id == order_id, t.c.event_type.in_(event_types)).limit(1)
+        )
+        return self.uow.execute(query).first() is not None
+
     # the sender
     def claim_due(self, now: datetime, limit: int) -> list[Mail]:
         """Pending mails whose time has come, locked for this transaction; rows another sender

@@ -67,6 +67,9 @@ LINK_FIELDS = {
 }
 # events after which an order's story is over: its recipient is erased after the retention
 STORY_ENDS = ("certificate.delivered", "order.cancelled", "payment.refunded")
+# the refunds we make (approved by staff, sent through the provider): refund.completed tells the
+# customer; the provider's own report of such a refund (payment.refunded) is not mailed again
+OUR_REFUND_EVENTS = ("refund.requested", "refund.completed", "refund.failed")
 
 PENDING, SENT, FAILED, DROPPED = "pending", "sent", "failed", "dropped"
 STATUSES = (PENDING, SENT, FAILED, DROPPED)
@@ -98,6 +101,15 @@ def message_id(source_id: str, template: str, recipient_key: str, domain: str) -
     mail sent again after a crash is the same message, which a server or client de-duplicates."""
     digest = hashlib.sha256(recipient_key.encode()).hexdigest()[:12]
     return f"<{source_id}.{template}.{digest}@{domain}>"
+
+
+def provider_refund_is_mailed(kind: str | None, our_refund_known: bool) -> bool:
+    """Whether ``payment.refunded`` gets a mail of its own: a charge-back (``reversed``: the
+    customer's bank took the money back) always; a refund (``refunded``) only when it is not the
+    provider's report of a refund of ours for the order (``refund.requested`` came first), which
+    ``refund.completed`` announces: one mail per refund. A refund made at the provider itself
+    (staff in its back office) is mailed."""
+    return kind == "reversed" or not our_refund_known
 
 
 def template_for(event_type: str, data: dict) -> str:

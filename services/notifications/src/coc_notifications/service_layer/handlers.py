@@ -23,12 +23,14 @@ from coc_shared.envelope import Event, utcnow
 from ..adapters import tables
 from ..adapters.repository import ContactRepository, MailRepository, RecipientRepository
 from ..domain.model import (
+    OUR_REFUND_EVENTS,
     STORY_ENDS,
     TEMPLATES,
     Mail,
     OrderRecipient,
     address_hash,
     contact_after_order,
+    provider_refund_is_mailed,
 )
 
 
@@ -75,6 +77,20 @@ def order_placed(event: Event, ctx: HandlerContext, retention_days: int = 30) ->
     record_mail(event, ctx, retention_days)
 
 
+def payment_refunded(event: Event, ctx: HandlerContext, retention_days: int = 30) -> None:
+    """The provider reports money gone back to the customer: a charge-back is mailed; a refund is
+    mailed only when it is not ours (no ``refund.requested`` recorded for the order: ours is told
+    by ``refund.completed``). Either way the order's story is over."""
+    order_id = event.data.get("order_id")
+    ours = bool(order_id) and MailRepository(ctx).recorded_for_order(order_id, OUR_REFUND_EVENTS)
+    if provider_refund_is_mailed(event.data.get("kind"), ours):
+        record_mail(event, ctx, retention_days)
+    elif order_id:
+        RecipientRepository(ctx).schedule_erasure(
+            order_id, utcnow() + timedelta(days=retention_days)
+        )
+
+
 def erase_account(ctx: HandlerContext, deactivation: AccountDeactivation) -> ErasureReport:
     """``account.erasure_requested``: everything kept for the account is erased: its pending
     mails dropped, its recipients, contacts and the hashes of its sent mails."""
@@ -104,6 +120,7 @@ def handlers(runtime=None) -> dict[str, Handler]:
         event_type: partial(record_mail, retention_days=days) for event_type in TEMPLATES
     }
     table["order.placed"] = partial(order_placed, retention_days=days)
+    table["payment.refunded"] = partial(payment_refunded, retention_days=days)
     table["account.deactivated"] = account_deactivated
     table["account.erasure_requested"] = erasure_requested_handler(
         tables.account_deactivations, erase_account
