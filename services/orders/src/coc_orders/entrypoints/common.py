@@ -160,15 +160,8 @@ def render_order(
         },
         "documents_required": missing_documents(order.documents_required, documents),
         "documents": [render_document(d) for d in documents],
-        "links": {
-            "self": f"/v1/orders/{order.id}",
-            "documents": f"/v1/orders/{order.id}/documents",
-            "payment": orders_app().config.payment_url.format(order_id=order.id),
-            "invoices": orders_app().config.invoices_url.format(order_id=order.id),
-        },
+        "links": render_links(order),
     }
-    if order.status in CERTIFICATE_STATUSES:
-        body["links"]["certificate"] = orders_app().config.certificate_url.format(order_id=order.id)
     if access_token:
         body["access_token"] = access_token
     if timeline is not None:
@@ -182,6 +175,20 @@ def render_order(
             for e in timeline
         ]
     return body
+
+
+def render_links(order: Order) -> dict:
+    """The order's own routes, and the other services' ones (payment, invoices, certificate)."""
+    config = orders_app().config
+    links = {
+        "self": f"/v1/orders/{order.id}",
+        "documents": f"/v1/orders/{order.id}/documents",
+        "payment": config.payment_url.format(order_id=order.id),
+        "invoices": config.invoices_url.format(order_id=order.id),
+    }
+    if order.status in CERTIFICATE_STATUSES:
+        links["certificate"] = config.certificate_url.format(order_id=order.id)
+    return links
 
 
 def render_vat(order: Order) -> dict:
