@@ -19,7 +19,8 @@ from datetime import date
 from flask import Response, g, jsonify, request
 from flask_smorest import Blueprint
 
-from coc_shared.http import error_response, staff_required
+from coc_shared.guards import InputRefused
+from coc_shared.http import error_response, order_caller, staff_required
 from coc_shared.openapi import CUSTOMER_SECURITY, STAFF_SECURITY, errors
 
 from ..adapters.billing_repository import BillingDocumentRepository
@@ -49,9 +50,7 @@ def _runtime():
 
 def _visible_documents(order_id: str):
     """The order's documents (rows) when the caller may see the order, else None."""
-    from .routes import _caller
-
-    account_id, order_token = _caller()
+    account_id, order_token = order_caller()
     with _runtime().unit_of_work() as uow:
         due = PaymentDueRepository(uow).get(order_id)
         if due is None or not due.visible_to(account_id, order_token):
@@ -191,51 +190,47 @@ def _refund_error(exc: refunds.RefundRefusedByRules):
 @errors(billing_staff, 401, 403, 404, 409, 422, 503)
 @staff_required()
 def approve_refund():
-    body = request.get_json(silent=True)
+    asked = refund_request(request.get_json(silent=True))
+    try:
+        result = refunds.request_refund(_runtime(), _parts().config, asked, g.staff)
+    except refunds.RefundRefusedByRules as exc:
+        return _refund_error(exc)
+    return jsonify(result)
+
+
+REFUND_TEXTS = (
+    "order_id",
+    "reason",
+    "note",
+    "provider_transaction_id",
+    "iban",
+    "bic",
+    "account_holder",
+)
+REFUND_REQUIRED = ("order_id", "reason", "note")
+
+
+def refund_request(body) -> refunds.RefundRequest:
+    """The refund a JSON body asks for; refused with 422 naming each field that is missing or not
+    of its type."""
     if not isinstance(body, dict):
-        return error_response(422, "a JSON object is expected", {"body": ["Not an object."]})
+        raise InputRefused(422, "a JSON object is expected", {"body": ["Not an object."]})
     problems = {}
     texts = {}
-    for name in (
-        "order_id",
-        "reason",
-        "note",
-        "provider_transaction_id",
-        "iban",
-        "bic",
-        "account_holder",
-    ):
+    for name in REFUND_TEXTS:
         value = body.get(name)
         if value is not None and not isinstance(value, str):
             problems[name] = ["Not a string."]
         texts[name] = value
-    for name in ("order_id", "reason", "note"):
+    for name in REFUND_REQUIRED:
         if not texts.get(name):
             problems[name] = ["Required."]
     amount = body.get("amount_cents")
     if amount is not None and (type(amount) is not int or not 0 < amount < 10**12):
         problems["amount_cents"] = ["A whole number of cents above 0."]
     if problems:
-        return error_response(422, "invalid refund", problems)
-    try:
-        result = refunds.request_refund(
-            _runtime(),
-            _parts().config,
-            refunds.RefundRequest(
-                order_id=texts["order_id"],
-                reason=texts["reason"],
-                note=texts["note"],
-                amount_cents=amount,
-                provider_transaction_id=texts["provider_transaction_id"],
-                iban=texts["iban"],
-                bic=texts["bic"],
-                account_holder=texts["account_holder"],
-            ),
-            g.staff,
-        )
-    except refunds.RefundRefusedByRules as exc:
-        return _refund_error(exc)
-    return jsonify(result)
+        raise InputRefused(422, "invalid refund", problems)
+    return refunds.RefundRequest(amount_cents=amount, **texts)
 
 
 @billing_staff.route("/refunds", methods=["GET"])
