@@ -6,6 +6,7 @@ from coc_shared.migrate import package_migrations
 from coc_shared.service import ServiceDefinition
 
 from .adapters.tables import metadata
+from .config import GdprConfig
 from .entrypoints.routes import register_api
 from .service_layer.handlers import handlers
 
@@ -15,4 +16,5 @@ definition = ServiceDefinition(
     migrations=package_migrations(__file__),
     handlers=handlers,
     register_api=register_api,
+    config=GdprConfig.from_env,
 )
