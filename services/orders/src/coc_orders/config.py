@@ -10,41 +10,19 @@ variable and what it expects. The customers' token secret is the shared
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from coc_shared.config import Variable, declare, integer, load, number, url
 from coc_shared.documents import StoreSettings, link_secret, store_variables
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """``count`` requests in any (moving) window of ``seconds``, per client IP, account, address or
-    order as each route says (``entrypoints.limits``)."""
-
-    count: int
-    seconds: int
-
-    def __str__(self) -> str:
-        return f"{self.count}/{self.seconds}s"
-
-    @property
-    def spec(self) -> str:
-        """The limit in flask-limiter's notation, e.g. ``10 per 60 second``."""
-        return f"{self.count} per {self.seconds} second"
-
-
-_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-
-
-def rate_limit(value: str) -> RateLimit:
-    """``"10/minute"`` -> RateLimit(10, 60)."""
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*", value)
-    if not match:
-        raise ValueError("expected a rate limit N/second|minute|hour|day, e.g. 10/minute")
-    return RateLimit(int(match.group(1)), _UNITS[match.group(2)])
+from coc_shared.limits import (
+    RateLimit,
+    key_prefix_variable,
+    proxy_count_variable,
+    rate_limit,
+    storage_variable,
+)
 
 
 def fragment_link(value: str) -> str:
@@ -78,20 +56,8 @@ VARIABLES = declare(
         "rate, documents required, extra fields); defaults to the brand list shipped in the "
         "package.",
     ),
-    Variable(
-        "ORDERS_RATE_LIMIT_STORAGE",
-        "memory://",
-        "Counters of the rate limits (flask-limiter, moving window): `memory://` (per process: "
-        "embedded runs only) or a `redis://` URL shared by every process of the service; while "
-        "Redis cannot be reached, each process counts in memory.",
-        url("memory", "redis", "rediss", "unix"),
-    ),
-    Variable(
-        "ORDERS_RATE_LIMIT_PREFIX",
-        "coc-orders",
-        "Prefix of the rate limits' keys in their storage (after BUS_PREFIX), so that several "
-        "deployments can share one Redis.",
-    ),
+    storage_variable("ORDERS"),
+    key_prefix_variable("ORDERS", "coc-orders"),
     Variable(
         "ORDERS_RATE_LIMIT_LOGIN",
         "10/minute",
@@ -128,14 +94,7 @@ VARIABLES = declare(
         "(`N/second|minute|hour|day`).",
         rate_limit,
     ),
-    Variable(
-        "ORDERS_PROXY_COUNT",
-        "0",
-        "Reverse proxies in front of the API whose X-Forwarded-For is trusted for the client IP "
-        "(the rate limits count per client IP: behind a proxy, set it, or every client shares "
-        "the proxy's budget).",
-        integer(0),
-    ),
+    proxy_count_variable("ORDERS"),
     Variable(
         "ORDERS_PAYMENT_URL",
         "http://127.0.0.1:8002/v1/payments/{order_id}/checkout",

@@ -14,6 +14,8 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
+from coc_shared.limits import trust_proxies
+
 from ..service_layer.orders import MAX_DOCUMENT_BYTES
 from . import (
     accounts_routes,
@@ -44,11 +46,7 @@ def register_api(app: Flask, runtime) -> None:
     install_error_handlers(app)
     app.register_blueprint(staff_routes.bp)
     app.register_blueprint(pages.bp)  # the e-mail confirmation link's page (not in the API's doc)
-    if context.config.proxy_count > 0:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        proxies = context.config.proxy_count
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+    trust_proxies(app, context.config.proxy_count)
     app.config.update(
         API_TITLE="COC orders API",
         API_VERSION="1",
