@@ -15,8 +15,6 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from stdnum import bic as bic_number
-from stdnum import iban as iban_number
 from stdnum.exceptions import ValidationError
 
 from coc_shared.config import (
@@ -31,25 +29,18 @@ from coc_shared.config import (
     url,
 )
 from coc_shared.documents import aes_256_key
+from coc_shared.limits import (
+    RateLimit,
+    key_prefix_variable,
+    proxy_count_variable,
+    rate_limit,
+    storage_variable,
+)
+from coc_shared.transfer import bic, iban
 
 
-# Readers of our own (text -> value, ValueError("expected ...") naming what is expected)
-def iban(value: str) -> str:
-    """An IBAN (spaces allowed), in its compact form."""
-    try:
-        return iban_number.validate(value)
-    except ValidationError:
-        raise ValueError("expected a valid IBAN, e.g. FR76 3000 6000 0112 3456 7890 189") from None
-
-
-def bic(value: str) -> str:
-    """A BIC (8 or 11 characters), in its compact form."""
-    try:
-        return bic_number.validate(value)
-    except ValidationError:
-        raise ValueError("expected a valid BIC, e.g. AGRIFRPP") from None
-
-
+# Readers of our own (text -> value, ValueError("expected ...") naming what is expected); the
+# account's IBAN and BIC are read by coc_shared.transfer's (notifications reads the same account)
 def url_prefixes(value: str) -> tuple[str, ...]:
     """Comma-separated http(s) URL prefixes, each with a host."""
     prefixes = tuple(p.strip() for p in value.split(",") if p.strip())
@@ -279,6 +270,17 @@ VARIABLES = declare(
         "Seconds a call to a provider (PayPal) may take.",
         number(0.1),
     ),
+    storage_variable("PAYMENTS"),
+    key_prefix_variable("PAYMENTS", "coc-payments"),
+    Variable(
+        "PAYMENTS_RATE_LIMIT_CHECKOUT",
+        "20/minute",
+        "Checkouts (`POST /v1/payments/{order_id}/checkout`: a card form, a PayPal order, a "
+        "transfer's details) allowed per client IP, per order and per account; the providers' "
+        "notifications are not limited (`N/second|minute|hour|day`).",
+        rate_limit,
+    ),
+    proxy_count_variable("PAYMENTS"),
 )
 
 
@@ -416,6 +418,10 @@ class PaymentsConfig:
     accounts: Accounts | None = None
     vies_api_url: str = "https://ec.europa.eu/taxation_customs/vies/rest-api"
     environment: str = "production"
+    rate_limit_storage: str = "memory://"
+    rate_limit_prefix: str = "coc-payments"
+    rate_limit_checkout: RateLimit = RateLimit(20, 60)
+    proxy_count: int = 0
 
     @classmethod
     def from_env(cls, overrides: dict | None = None) -> PaymentsConfig:
@@ -456,6 +462,10 @@ class PaymentsConfig:
                 banks=v["FEC_BANK_ACCOUNTS"],
             ),
             vies_api_url=v["VIES_API_URL"].rstrip("/"),
+            rate_limit_storage=v["PAYMENTS_RATE_LIMIT_STORAGE"],
+            rate_limit_prefix=v["PAYMENTS_RATE_LIMIT_PREFIX"],
+            rate_limit_checkout=v["PAYMENTS_RATE_LIMIT_CHECKOUT"],
+            proxy_count=v["PAYMENTS_PROXY_COUNT"],
         )
 
     def billing(self) -> tuple[Seller, bytes]:

@@ -12,12 +12,12 @@ from __future__ import annotations
 from sqlalchemy import bindparam, select, update
 
 from coc_shared.envelope import utcnow
+from coc_shared.transfer import creditor_reference
 from coc_shared.values import as_utc
 
 from ..domain.callbacks import Callback
 from ..domain.model import OrderCancellation, PaymentDue
 from ..domain.payments import PaymentReport
-from ..domain.references import creditor_reference
 from . import tables
 
 _DUE_COLUMNS = (

@@ -19,9 +19,8 @@ from datetime import datetime
 
 from coc_shared.errors import InvalidEvent
 from coc_shared.tokens import access_token_matches
+from coc_shared.transfer import creditor_reference
 from coc_shared.values import aware_datetime
-
-from .references import creditor_reference
 
 PAYMENT_METHODS = ("card", "paypal", "transfer")
 DUE, FAILED, PAID, CANCELLED = "due", "failed", "paid", "cancelled"

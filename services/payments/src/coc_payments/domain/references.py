@@ -1,37 +1,23 @@
-"""Structured creditor references (ISO 11649, ``RF`` + 2 check digits + up to 21 characters).
+"""Reading structured creditor references (ISO 11649, ``RF`` + 2 check digits + up to 21
+characters) back from bank labels.
 
-Each order gets one, derived from its order number, that the customer copies into the transfer's
-remittance information; the check digits (ISO 7064 mod 97-10) detect a mistyped reference. A
-bank label is searched with spaces and case ignored.
+Each order's reference is ``coc_shared.transfer.creditor_reference`` of its order number (the
+customer copies it into the transfer's remittance information; notifications prints the same one);
+the check digits (ISO 7064 mod 97-10) detect a mistyped reference. A bank label is searched with
+spaces and case ignored.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 from stdnum import iso11649
-from stdnum.iso7064 import mod_97_10
 
-_BODY_MAX = 21
+from coc_shared.transfer import creditor_reference, format_reference
+
+__all__ = ["compact_text", "creditor_reference", "format_reference", "references_in"]
+
 _CANDIDATE = re.compile(r"RF\d{2}[0-9A-Z]{1,21}")
-
-
-def creditor_reference(order_number: str) -> str:
-    """The RF reference of an order (compact form, e.g. ``RF73COC2026000123``)."""
-    body = re.sub(r"[^0-9A-Z]", "", order_number.upper())
-    if not body or len(body) > _BODY_MAX:
-        # Too long (or nothing usable): a stable digest of the number still makes it unique enough.
-        body = "H" + hashlib.sha256(order_number.encode()).hexdigest().upper()[: _BODY_MAX - 1]
-    check = mod_97_10.calc_check_digits(body + "RF")
-    reference = "RF" + check + body
-    assert iso11649.is_valid(reference)
-    return reference
-
-
-def format_reference(reference: str) -> str:
-    """Printed in groups of four, as banks show it (``RF73 COC2 0260 0012 3``)."""
-    return iso11649.format(reference)
 
 
 def compact_text(text: str) -> str:

@@ -27,7 +27,7 @@ from flask import Flask, current_app, g, jsonify, request
 from flask_smorest import Blueprint
 
 from coc_shared.guards import CALLBACK_BODY_LIMIT, body_limit
-from coc_shared.http import error_response, request_account, staff_required
+from coc_shared.http import error_response, order_caller, staff_required
 from coc_shared.logging import get_logger
 from coc_shared.openapi import (
     CUSTOMER_SECURITY,
@@ -36,7 +36,6 @@ from coc_shared.openapi import (
     install_api,
     security_scheme_customer,
 )
-from coc_shared.tokens import TokenError, bearer_token
 
 from ..adapters.bank import StatementError, parse_camt053, verify_qonto, webhook_credit
 from ..adapters.paypal import ProviderError
@@ -50,6 +49,7 @@ from ..service_layer.callbacks import CallbackResult
 from ..service_layer.context import Payments
 from . import billing_routes
 from . import schemas as s
+from .limits import install_rate_limits
 
 log = get_logger(__name__)
 MAX_STATEMENT_BYTES = 20 * 1024 * 1024
@@ -94,6 +94,7 @@ def register_api(app: Flask, runtime) -> None:
     docs.register_blueprint(api)
     docs.register_blueprint(billing_routes.billing)
     docs.register_blueprint(billing_routes.billing_staff)
+    install_rate_limits(app, runtime, runtime.config)
 
 
 def _not_configured(exc: NotConfigured):
@@ -131,22 +132,6 @@ def _answer(result: CallbackResult):
     )
 
 
-def _caller() -> tuple[str | None, str | None]:
-    """(account id of a valid customer token, the order's access token): one of them is needed;
-    a bad customer token is refused unless an order token comes with it (``TokenError``)."""
-    order_token = request.headers.get("X-Order-Token")
-    if not order_token and not bearer_token(request.headers.get("Authorization")):
-        raise TokenError("a customer bearer token or the order's access token is required")
-    try:
-        return request_account(required=False), order_token
-    except TokenError as exc:
-        if exc.status == 503:
-            raise TokenError("customer authentication is not configured", 503) from None
-        if not order_token:
-            raise
-        return None, order_token
-
-
 # --------------------------------------------------------------------------- customers
 @api.route("/v1/payments/<order_id>/checkout", methods=["POST"])
 @api.doc(
@@ -155,9 +140,9 @@ def _caller() -> tuple[str | None, str | None]:
     summary="What the storefront needs to pay the order (form, PayPal link or transfer details)",
 )
 @api.response(200, s.CheckoutSchema)
-@errors(api, 401, 404, 409, 502, 503)
+@errors(api, 401, 404, 409, 429, 502, 503)
 def checkout(order_id: str):
-    account_id, order_token = _caller()
+    account_id, order_token = order_caller()
     p = parts()
     return jsonify(checkout_uc.checkout(p.payments, p.providers, order_id, account_id, order_token))
 

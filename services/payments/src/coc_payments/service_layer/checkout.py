@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from coc_shared.transfer import format_reference
+
 from ..adapters.hosted_page import PaymentRequest
 from ..adapters.providers import Providers
 from ..adapters.repository import CardAttemptRepository, PaymentDueRepository, PayPalOrderRepository
 from ..domain.model import PaymentDue
-from ..domain.references import format_reference
 from .context import Payments
 from .reports import TRANSFER_PROVIDER
 
