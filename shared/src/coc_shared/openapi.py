@@ -29,6 +29,7 @@ ERRORS = {
     409: "Conflict",
     413: "Body larger than this route accepts",
     422: "Invalid input: messages per field",
+    429: "Too many requests from this client",
     502: "A provider did not answer",
     503: "Not configured or a dependency is down",
 }
