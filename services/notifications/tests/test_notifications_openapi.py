@@ -1,41 +1,20 @@
 """The OpenAPI document of the notifications API: served at /openapi.json, equal to the file kept
-in the repository; regenerate it with
-
-    python -m coc_notifications.entrypoints.openapi > services/notifications/openapi.json
-"""
+in the repository (regenerate it with ``python -m coc_notifications.entrypoints.openapi >
+services/notifications/openapi.json``), its staff routes behind a staff token."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from coc_notifications.service import definition
-from coc_shared.openapi import render
-
-KEPT = Path(__file__).resolve().parent.parent / "openapi.json"
+from coc_shared.testing import assert_openapi_document_kept
 
 
-@pytest.fixture
-def client(runtime_factory):
-    return runtime_factory(definition).create_app().test_client()
-
-
-def test_the_served_document_is_the_one_kept_in_the_repository(client):
-    served = client.get("/openapi.json")
-    assert served.status_code == 200 and served.headers["X-Correlation-ID"]
-    assert render(served.get_json()) == KEPT.read_text(encoding="utf-8"), (
-        "regenerate it: python -m coc_notifications.entrypoints.openapi "
-        "> services/notifications/openapi.json"
+def test_the_served_document_is_the_one_kept_in_the_repository(runtime_factory):
+    assert_openapi_document_kept(
+        runtime_factory(definition).create_app().test_client(),
+        Path(__file__).resolve().parent.parent / "openapi.json",
+        "coc_notifications",
+        {"/v1/staff/orders/{order_id}/notifications", "/v1/staff/parked", "/healthz", "/readyz"},
+        staff_get=("/v1/staff/orders/{order_id}/notifications",),
     )
-    doc = served.get_json()
-    assert doc["openapi"].startswith("3.")
-    assert {
-        "/v1/staff/orders/{order_id}/notifications",
-        "/v1/staff/parked",
-        "/healthz",
-        "/readyz",
-    } <= set(doc["paths"])
-    assert doc["paths"]["/v1/staff/orders/{order_id}/notifications"]["get"]["security"] == [
-        {"staffAuth": []}
-    ]

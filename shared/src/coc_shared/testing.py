@@ -522,6 +522,33 @@ def staff_client(rt):
     return client, auth
 
 
+def assert_openapi_document_kept(
+    client, kept, package: str, paths: set[str], staff_get: tuple[str, ...] = ()
+) -> dict:
+    """The OpenAPI document ``client``'s app serves at /openapi.json is the file ``kept`` in the
+    repository (``services/<name>/openapi.json``, regenerated with ``python -m
+    <package>.entrypoints.openapi``), an OpenAPI 3 document holding ``paths``, whose ``staff_get``
+    paths' GET need a staff token. Returns the document."""
+    from pathlib import Path
+
+    from .openapi import render
+
+    kept = Path(kept)
+    served = client.get("/openapi.json")
+    assert served.status_code == 200 and served.headers["X-Correlation-ID"]
+    where = f"services/{kept.parent.name}/{kept.name}"
+    assert render(served.get_json()) == kept.read_text(encoding="utf-8"), (
+        f"regenerate it: python -m {package}.entrypoints.openapi > {where}"
+    )
+    doc = served.get_json()
+    assert doc["openapi"].startswith("3.")
+    missing = set(paths) - set(doc["paths"])
+    assert not missing, f"not in the document: {sorted(missing)}"
+    for path in staff_get:
+        assert doc["paths"][path]["get"]["security"] == [{"staffAuth": []}], path
+    return doc
+
+
 def assert_one_effect_when_published_twice(runtime, producer, make_event, effects, what: str):
     """An event the producer publishes twice (``publish_again``) has one effect in ``runtime`` and
     one inbox row; a second event queued behind the duplicate shows it was delivered.
