@@ -7,9 +7,9 @@
   be restarted to try). Each service's user and the support user then log in, a service may
   publish the event types it produces and not another's, and the administrator may open no
   virtual host. The command refuses to write anything when a password is missing.
-* Redis is started with compose's command line on a free port; its healthcheck and orders'
-  ORDERS_RATE_LIMIT_STORAGE (the limiter's storage) work with the password and nothing works
-  without it.
+* Redis is started with compose's command line on a free port; its healthcheck and orders' and
+  payments' <PREFIX>_RATE_LIMIT_STORAGE (the limiters' storage) work with the password and nothing
+  works without it.
 """
 
 from __future__ import annotations
@@ -272,11 +272,18 @@ def test_redis_healthcheck_needs_the_password(redis_server):
     assert healthcheck(redis_server["port"], "wrong") != 0
 
 
-def test_orders_rate_limit_storage_reaches_redis_with_its_password(redis_server):
+@pytest.mark.parametrize(
+    "container, variable",
+    [
+        ("orders-api", "ORDERS_RATE_LIMIT_STORAGE"),
+        ("payments-api", "PAYMENTS_RATE_LIMIT_STORAGE"),
+    ],
+)
+def test_the_rate_limit_storage_reaches_redis_with_its_password(redis_server, container, variable):
     import redis
     from limits.storage import storage_from_string
 
-    raw = SERVICES["orders-api"]["environment"]["ORDERS_RATE_LIMIT_STORAGE"]
+    raw = SERVICES[container]["environment"][variable]
     url = substitute(raw, {"REDIS_PASSWORD": redis_server["password"]}).replace(
         "@redis:6379", f"@127.0.0.1:{redis_server['port']}"
     )

@@ -1272,9 +1272,13 @@ def check_bucket(compose: dict) -> list[str]:
     return problems
 
 
+# The services whose rate limits count in the redis container (<PREFIX>_RATE_LIMIT_STORAGE).
+RATE_LIMITED = {"orders": "ORDERS", "payments": "PAYMENTS"}
+
+
 def check_redis(compose: dict) -> list[str]:
-    """orders' rate limits count in the redis container, behind the password redis requires;
-    orders-api waits for redis to be healthy."""
+    """orders' and payments' rate limits count in the redis container, behind the password redis
+    requires; their APIs wait for redis to be healthy (check_depends_on)."""
     services = services_of(compose)
     problems = []
     redis = services.get("redis") or {}
@@ -1285,15 +1289,15 @@ def check_redis(compose: dict) -> list[str]:
             required = required_substitution(value)
     if required is None:
         problems.append("redis: no --requirepass ${NAME:?...}")
-    for role in SERVICE_ROLES:
-        env = environment_of(services.get(f"orders-{role}") or {})
-        url = split_url(env.get("ORDERS_RATE_LIMIT_STORAGE") or "")
-        if url is None or url["scheme"] not in ("redis", "rediss") or url["host"] != "redis":
-            problems.append(f"orders-{role}: ORDERS_RATE_LIMIT_STORAGE is not the redis container")
-        elif required_substitution(url["password"]) != required:
-            problems.append(
-                f"orders-{role}: ORDERS_RATE_LIMIT_STORAGE's password is not redis' ${required}"
-            )
+    for service, prefix in RATE_LIMITED.items():
+        variable = f"{prefix}_RATE_LIMIT_STORAGE"
+        for role in SERVICE_ROLES:
+            name = f"{service}-{role}"
+            url = split_url(environment_of(services.get(name) or {}).get(variable) or "")
+            if url is None or url["scheme"] not in ("redis", "rediss") or url["host"] != "redis":
+                problems.append(f"{name}: {variable} is not the redis container")
+            elif required_substitution(url["password"]) != required:
+                problems.append(f"{name}: {variable}'s password is not redis' ${required}")
     return problems
 
 
@@ -1309,7 +1313,8 @@ def check_published_locally(compose: dict) -> list[str]:
 
 def check_depends_on(compose: dict) -> list[str]:
     """migrate waits for healthy postgres and rabbitmq and for ops-migrate; api and worker for
-    their migrate to succeed (orders-api also for redis and the bucket); ops-migrate for postgres,
+    their migrate to succeed (orders-api also for redis and the bucket, payments-api for redis);
+    ops-migrate for postgres,
     the broker for its definitions, the bucket one-shot for minio; every dependency exists and can
     become healthy."""
     problems = []
@@ -1338,7 +1343,8 @@ def check_depends_on(compose: dict) -> list[str]:
         expect(f"{service}-migrate", "ops-migrate", done)
         expect(f"{service}-api", f"{service}-migrate", done)
         expect(f"{service}-worker", f"{service}-migrate", done)
-    expect("orders-api", "redis", "service_healthy")
+    for service in RATE_LIMITED:
+        expect(f"{service}-api", "redis", "service_healthy")
     expect("orders-api", "minio-init", done)
     expect("ops-migrate", "postgres", "service_healthy")
     expect("rabbitmq", DEFINITIONS, done)
@@ -1926,6 +1932,18 @@ BREAKAGES = [
         "ORDERS_RATE_LIMIT_STORAGE is not the redis container",
     ),
     (
+        "checkouts' rate limits not in Redis",
+        check_redis,
+        _env_all("payments", "PAYMENTS_RATE_LIMIT_STORAGE", "memory://"),
+        "payments-api: PAYMENTS_RATE_LIMIT_STORAGE is not the redis container",
+    ),
+    (
+        "checkouts' rate limits without Redis' password",
+        check_redis,
+        _env_all("payments", "PAYMENTS_RATE_LIMIT_STORAGE", "redis://redis:6379/0"),
+        "payments-api: PAYMENTS_RATE_LIMIT_STORAGE's password is not redis'",
+    ),
+    (
         "document key missing",
         check_required_variables,
         _env_all("orders", "ORDERS_DOCUMENT_KEY", _DELETE),
@@ -1956,6 +1974,19 @@ BREAKAGES = [
         check_required_variables,
         _env_all("orders", "ORDERS_PROXY_COUNT", "two"),
         "orders-api: ORDERS_PROXY_COUNT is 'two': expected a whole number",
+    ),
+    (
+        "checkouts' rate limits per process",
+        check_required_variables,
+        _env_all("payments", "PAYMENTS_RATE_LIMIT_STORAGE", _DELETE),
+        "payments-api: PAYMENTS_RATE_LIMIT_STORAGE (its default 'memory://' only works on one "
+        "machine) is not set",
+    ),
+    (
+        "payments' proxy count unreadable",
+        check_required_variables,
+        _env_all("payments", "PAYMENTS_PROXY_COUNT", "two"),
+        "payments-api: PAYMENTS_PROXY_COUNT is 'two': expected a whole number",
     ),
     (
         "another service's secret",
@@ -2126,6 +2157,12 @@ BREAKAGES = [
         check_depends_on,
         _set("orders-api.depends_on.redis", _DELETE),
         "orders-api: depends_on redis is missing",
+    ),
+    (
+        "checkouts before Redis",
+        check_depends_on,
+        _set("payments-api.depends_on.redis", _DELETE),
+        "payments-api: depends_on redis is missing",
     ),
 ]
 
@@ -2335,7 +2372,12 @@ def test_what_each_service_needs_is_derived_from_the_declarations():
     assert {"ORDERS_DOCUMENT_KEY", "ORDERS_RATE_LIMIT_STORAGE", "CUSTOMER_TOKEN_SECRET"} <= set(
         needed["orders"]
     )
-    assert {"SYSTEMPAY_SITE_ID", "PAYPAL_CLIENT_SECRET", "TRANSFER_IBAN"} <= set(needed["payments"])
+    assert {
+        "SYSTEMPAY_SITE_ID",
+        "PAYPAL_CLIENT_SECRET",
+        "TRANSFER_IBAN",
+        "PAYMENTS_RATE_LIMIT_STORAGE",
+    } <= set(needed["payments"])
     assert not set(needed["orders"]) & set(declared["payments"])
 
 
@@ -2355,6 +2397,7 @@ MAY_STAY_EMPTY = {"LOG_LEVEL", "PAYPAL_API_URL", "TRANSFER_BENEFICIARY"}
 # What an operator fills in (valid values of the kind each setting expects).
 TRIAL_SETTINGS = {
     "ORDERS_PROXY_COUNT": "1",
+    "PAYMENTS_PROXY_COUNT": "1",
     "ORDERS_PAYMENT_URL": "https://api.example.com/payments/v1/payments/{order_id}/checkout",
     "ORDERS_EMAIL_CONFIRMATION_URL": (
         "https://api.example.com/orders/v1/accounts/email-confirmation#token={token}"
