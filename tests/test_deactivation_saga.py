@@ -23,7 +23,7 @@ from coc_orders.adapters import tables as orders_tables
 from coc_shared.catalogue import ERASING_SERVICES
 from coc_shared.config import SERVICE_NAMES
 from coc_shared.service import Runtime
-from coc_shared.testing import purge_queue, wait_until
+from coc_shared.testing import forget_unsent, purge_queue, wait_until
 
 
 @pytest.fixture
@@ -38,6 +38,7 @@ def services(settings_factory, tmp_path):
         runtime.migrate()
         runtime.declare_topology()
         purge_queue(runtime)
+        forget_unsent(runtime)  # events earlier tests left in the outboxes are not this test's
     stop = threading.Event()
     threads = [
         thread

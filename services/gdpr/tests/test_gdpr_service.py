@@ -8,8 +8,9 @@ from sqlalchemy import select
 
 from coc_gdpr.adapters import tables
 from coc_gdpr.service import definition
+from coc_gdpr.service_layer.purges import start_purge_run
 from coc_orders.service import definition as orders_definition
-from coc_shared.catalogue import ERASING_SERVICES, erasure_report_type
+from coc_shared.catalogue import ERASING_SERVICES, erasure_report_type, purge_report_type
 from coc_shared.envelope import Event
 from coc_shared.service import Runtime
 from coc_shared.testing import (
@@ -35,6 +36,9 @@ def effects(rt: Runtime, event) -> int:
     if event.type == "marketing.unsubscribed":
         table = tables.marketing_consents
         return count_rows(rt, table, table.c.event_id == event.id)
+    if event.type.startswith("retention.purged."):
+        table = tables.purge_reports
+        return count_rows(rt, table, table.c.run_id == event.data["run_id"])
     if event.type.startswith("account.erasure_reported."):
         table = tables.erasure_reports
         return count_rows(rt, table, table.c.request_id == event.data["request_id"])
@@ -44,7 +48,15 @@ def effects(rt: Runtime, event) -> int:
 
 def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
     assert_migrated(
-        runtime, {"deactivation_requests", "marketing_consents", "erasure_reports"}, "gdpr_0004"
+        runtime,
+        {
+            "deactivation_requests",
+            "marketing_consents",
+            "erasure_reports",
+            "purge_runs",
+            "purge_reports",
+        },
+        "gdpr_0005",
     )
 
 
@@ -53,7 +65,12 @@ def test_migrations_create_exactly_the_tables_of_the_metadata(runtime):
 
 
 def example(event_type: str, rt) -> Event:
-    """The catalogue's example; a report answers a request opened first."""
+    """The catalogue's example; a report answers a request (or a purge run) opened first."""
+    if event_type.startswith("retention.purged."):
+        [service] = [s for s in ERASING_SERVICES if purge_report_type(s) == event_type]
+        event = fresh_example(event_type)
+        event.data = {**event.data, "run_id": start_purge_run(rt), "service": service}
+        return event
     if not event_type.startswith("account.erasure_reported."):
         return fresh_example(event_type)
     request = fresh_example("account.deactivation_requested")

@@ -20,6 +20,7 @@ from coc_shared.testing import (
     fresh_example,
     handle,
     publish,
+    purge_reports_emitted,
     staff_client,
     wait_until,
 )
@@ -33,6 +34,8 @@ def runtime(runtime_factory):
 def effects(rt: Runtime, event) -> int:
     """How many mails the handling of ``event`` recorded (for an erasure, which mails nothing:
     the deactivation it records)."""
+    if event.type == "retention.purge_requested":
+        return purge_reports_emitted(rt, event)
     if event.type == "account.erasure_requested":
         t = tables.account_deactivations
         return count_rows(rt, t, t.c.account_id == event.data["account_id"])
@@ -126,7 +129,15 @@ def test_handles_exactly_the_event_types_the_catalogue_lists_it_as_a_consumer_of
     from coc_shared.catalogue import all_event_types
 
     consumed = {e.type for e in all_event_types() if "notifications" in e.consumers}
-    assert set(definition.handlers(None)) == consumed == {*TEMPLATES, "account.erasure_requested"}
+    assert (
+        set(definition.handlers(None))
+        == consumed
+        == {
+            *TEMPLATES,
+            "account.erasure_requested",
+            "retention.purge_requested",
+        }
+    )
 
 
 def test_the_transfer_reference_is_the_one_payments_matches_statements_with():

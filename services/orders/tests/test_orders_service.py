@@ -21,6 +21,7 @@ from coc_shared.testing import (
     assert_recorded_once,
     count_rows,
     handle,
+    purge_reports_emitted,
     staff_client,
 )
 from coc_shared.testing import fresh_example as catalogue_example
@@ -62,6 +63,8 @@ def fresh_example(event_type: str, rt: Runtime | None = None):
 
 def effects(rt: Runtime, event) -> int:
     """How many rows the handling of ``event`` left in the service's own tables."""
+    if event.type == "retention.purge_requested":
+        return purge_reports_emitted(rt, event)
     if event.type == "account.erasure_requested":
         return count_rows(
             rt,

@@ -19,6 +19,7 @@ from coc_shared.testing import (
     count_rows,
     fresh_example,
     handle,
+    purge_reports_emitted,
     staff_client,
 )
 
@@ -46,6 +47,8 @@ def effects(rt: Runtime, event) -> int:
             tables.billing_documents,
             tables.billing_documents.c.invoice_of_order == event.data["order_id"],
         )
+    if event.type == "retention.purge_requested":
+        return purge_reports_emitted(rt, event)
     if event.type == "account.erasure_requested":
         return count_rows(
             rt,

@@ -19,6 +19,7 @@ from coc_shared.testing import (
     handle,
     inbox_rows,
     publish,
+    purge_reports_emitted,
     staff_client,
     staff_headers,
     wait_until,
@@ -34,6 +35,8 @@ def runtime(runtime_factory):
 
 def effects(rt: Runtime, event) -> int:
     """How many rows the handling of ``event`` left in the service's own tables."""
+    if event.type == "retention.purge_requested":
+        return purge_reports_emitted(rt, event)
     if event.type == "account.erasure_requested":
         return count_rows(
             rt,

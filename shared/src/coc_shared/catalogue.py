@@ -717,6 +717,57 @@ def erasure_report_type(service: str) -> str:
     return f"account.erasure_reported.{service.replace('-', '_')}"  # event types have no hyphen
 
 
+class PurgeRequestedV1(TolerantSchema):
+    run_id = fields.String(required=True)
+    requested_at = fields.AwareDateTime(required=True)
+    # category of the retention schedule -> the day before which its data has reached its end
+    cutoffs = fields.Dict(keys=fields.String(), values=fields.Date(), required=True)
+
+
+class PurgedV1(TolerantSchema):
+    run_id = fields.String(required=True)
+    service = fields.String(required=True)
+    purged = fields.List(fields.Nested(ErasedV1), load_default=list)
+
+
+def purge_report_type(service: str) -> str:
+    return f"retention.purged.{service.replace('-', '_')}"
+
+
+register(
+    EventType(
+        "retention.purge_requested",
+        1,
+        "gdpr",
+        ERASING_SERVICES,
+        PurgeRequestedV1,
+        None,
+        "A purge run of the retention schedule: each service deletes, anonymises or pseudonymises "
+        "its own data of each category older than the category's cutoff, and reports how much.",
+        {
+            "run_id": "5f0e8a52-7d1c-4c1b-9e55-2f7b9d0c6a01",
+            "requested_at": "2026-12-05T03:00:00+00:00",
+            "cutoffs": {"provider_callbacks": "2025-11-05", "order_client_traces": "2026-09-06"},
+        },
+    )
+)
+for _service in ERASING_SERVICES:
+    register(
+        EventType(
+            purge_report_type(_service),
+            1,
+            _service,
+            ("gdpr",),
+            PurgedV1,
+            None,
+            f"What a purge run removed from the {_service} service (rows per category).",
+            {
+                "run_id": "5f0e8a52-7d1c-4c1b-9e55-2f7b9d0c6a01",
+                "service": _service,
+                "purged": [{"category": "provider_callbacks", "count": 12}],
+            },
+        )
+    )
 register(
     EventType(
         "account.erasure_requested",

@@ -588,3 +588,20 @@ def all_logs():
     with structlog.testing.capture_logs() as entries:
         yield lambda: "\n".join([*map(repr, entries), *records])
     logging.getLogger().removeHandler(handler)
+
+
+def purge_reports_emitted(rt, event) -> int:
+    """1 when the service reported (``retention.purged.<service>``, in the run's story: its
+    correlation id) on the purge run ``event``: a purge changes only what has reached its end, so
+    handling a run again changes nothing more; it is answered again, and gdpr keeps one report
+    per service."""
+    from .catalogue import purge_report_type
+
+    outbox = rt.outbox
+    reported = count_rows(
+        rt,
+        outbox,
+        (outbox.c.event_type == purge_report_type(rt.definition.name))
+        & (outbox.c.correlation_id == event.correlation_id),
+    )
+    return min(reported, 1)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from coc_shared.catalogue import all_event_types
-from coc_shared.config import ConfigError, Variable, declare, load
+from coc_shared.config import ConfigError, Variable, declare, load, number
 
 from .adapters.schedule_file import load_schedule
 from .domain.retention import RetentionError, Schedule
@@ -22,12 +22,20 @@ VARIABLES = declare(
         "long in the active base and the archive, the legal basis, what happens at the end); "
         "defaults to the schedule shipped in the package (docs/retention.md). Checked at start.",
     ),
+    Variable(
+        "GDPR_PURGE_INTERVAL_HOURS",
+        "24",
+        "Hours between two purge runs of the retention schedule started by the gdpr worker (each "
+        "service applies the ends of its own data; `coc-gdpr purge` starts one at once).",
+        number(0.01),
+    ),
 )
 
 
 @dataclass(frozen=True)
 class GdprConfig:
     schedule: Schedule
+    purge_interval_hours: float = 24.0
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, str | None] | None = None) -> GdprConfig:
@@ -38,4 +46,4 @@ class GdprConfig:
             )
         except RetentionError as exc:
             raise ConfigError(f"GDPR_RETENTION_SCHEDULE_PATH: {exc}") from None
-        return cls(schedule=schedule)
+        return cls(schedule=schedule, purge_interval_hours=v["GDPR_PURGE_INTERVAL_HOURS"])

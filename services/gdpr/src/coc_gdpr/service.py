@@ -1,4 +1,5 @@
-"""The gdpr service as the shared runtime sees it: name, tables, migrations, handlers, routes."""
+"""The gdpr service as the shared runtime sees it: name, tables, migrations, handlers, routes,
+its configuration (the retention schedule), its commands and its worker's purge loop."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from coc_shared.service import ServiceDefinition
 
 from .adapters.tables import metadata
 from .config import GdprConfig
+from .entrypoints.commands import COMMANDS
 from .entrypoints.routes import register_api
+from .service_layer import purges
 from .service_layer.handlers import handlers
 
 definition = ServiceDefinition(
@@ -17,4 +20,6 @@ definition = ServiceDefinition(
     handlers=handlers,
     register_api=register_api,
     config=GdprConfig.from_env,
+    commands=COMMANDS,
+    loops=lambda runtime: {"purges": purges.loop(runtime)},
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from coc_shared.envelope import utcnow
 
@@ -148,3 +148,60 @@ class ConsentRepository:
                 "recorded_at": utcnow(),
             },
         )
+
+
+class PurgeRunRepository:
+    def __init__(self, uow):
+        self.uow = uow
+
+    def add(self, run_id: str, trigger: str, started_at, cutoffs: dict) -> None:
+        self.uow.add(
+            tables.purge_runs,
+            {
+                "run_id": run_id,
+                "trigger": trigger,
+                "started_at": started_at,
+                "cutoffs": {c: d.isoformat() for c, d in cutoffs.items()},
+            },
+        )
+
+    def last_started_at(self):
+        t = tables.purge_runs
+        return self.uow.execute(select(func.max(t.c.started_at))).scalar_one()
+
+    def lock(self, run_id: str):
+        t = tables.purge_runs
+        return self.uow.execute(
+            select(t.c.run_id, t.c.completed_at).where(t.c.run_id == run_id).with_for_update()
+        ).first()
+
+    def add_report(self, run_id: str, service: str, purged: list, at) -> bool:
+        return self.uow.claim(
+            tables.purge_reports,
+            {"run_id": run_id, "service": service, "purged": purged, "reported_at": at},
+        )
+
+    def reported_services(self, run_id: str) -> set[str]:
+        t = tables.purge_reports
+        return set(self.uow.execute(select(t.c.service).where(t.c.run_id == run_id)).scalars())
+
+    def complete(self, run_id: str, at) -> None:
+        t = tables.purge_runs
+        self.uow.change(t, {"completed_at": at}, t.c.run_id == run_id)
+
+    def recent(self, limit: int = 20) -> list[dict]:
+        runs, reports = tables.purge_runs, tables.purge_reports
+        rows = self.uow.execute(select(runs).order_by(runs.c.started_at.desc()).limit(limit)).all()
+        ids = [r.run_id for r in rows]
+        by_run: dict[str, list] = {i: [] for i in ids}
+        for report in self.uow.execute(
+            select(reports).where(reports.c.run_id.in_(ids)).order_by(reports.c.id)
+        ).all():
+            by_run[report.run_id].append(
+                {
+                    "service": report.service,
+                    "purged": report.purged,
+                    "reported_at": report.reported_at,
+                }
+            )
+        return [{**dict(r._mapping), "reports": by_run[r.run_id]} for r in rows]

@@ -75,4 +75,30 @@ marketing_consents = Table(
     Index("ix_marketing_consents_address_sha256", "address_sha256"),
 )
 
+# Purge runs of the retention schedule: what was asked (the cutoff of each category), and what
+# each service reports it removed (retention.purged.<service>).
+purge_runs = Table(
+    "purge_runs",
+    metadata,
+    Column("run_id", String(36), primary_key=True),
+    Column("trigger", String(20), nullable=False),  # schedule | command
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("cutoffs", JSON, nullable=False),
+    Column("completed_at", DateTime(timezone=True)),
+    Index("ix_purge_runs_started_at", "started_at"),
+)
+
+purge_reports = Table(
+    "purge_reports",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("run_id", String(36), nullable=False),
+    Column("service", String(40), nullable=False),
+    Column("purged", JSON, nullable=False),
+    Column("reported_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("run_id", "service", name="uq_purge_reports_run_service"),
+)
+
 outbox, inbox = messaging_tables(metadata, SCHEMA)

@@ -174,3 +174,34 @@ def parse_schedule(raw: dict, known_event_types: set[str] | None = None) -> Sche
             for c in loaded["categories"]
         ),
     )
+
+
+def minus_period(day: date, value: str) -> date:
+    """``day`` less the period (a day that does not exist in the target month is its last)."""
+    years, months, days = period(value)
+    day = day - timedelta(days=days)
+    month_index = day.month - 1 - months
+    year, month = day.year - years + month_index // 12, month_index % 12 + 1
+    wanted = day.day
+    while True:
+        try:
+            return date(year, month, wanted)
+        except ValueError:
+            wanted -= 1
+
+
+def purge_cutoffs(schedule: Schedule, today: date) -> dict[str, date]:
+    """For each category with a fixed duration, the day before which its clock must have started
+    for its data to have reached its end today (active, then archive)."""
+    cutoffs = {}
+    for category in schedule.categories:
+        if category.end_action == "never_stored":
+            continue
+        parts = [p for p in (category.active, category.archive) if p is not None]
+        if not parts:
+            continue
+        cutoff = today
+        for part in parts:
+            cutoff = minus_period(cutoff, part)
+        cutoffs[category.category] = cutoff
+    return cutoffs

@@ -12,7 +12,7 @@ and the one that completes the set closes the request and sends the summary
 
 from __future__ import annotations
 
-from coc_shared.catalogue import ERASING_SERVICES, erasure_report_type
+from coc_shared.catalogue import ERASING_SERVICES, erasure_report_type, purge_report_type
 from coc_shared.consumer import Handler, HandlerContext
 from coc_shared.envelope import Event, utcnow
 from coc_shared.logging import get_logger
@@ -29,6 +29,7 @@ from ..domain.model import (
     completion,
     request_to_open,
 )
+from .purges import record_purge_report
 
 log = get_logger(__name__)
 
@@ -97,4 +98,5 @@ def handlers(_runtime=None) -> dict[str, Handler]:
         "marketing.unsubscribed": record_marketing_unsubscribed,
     }
     table.update({erasure_report_type(s): record_erasure_report for s in ERASING_SERVICES})
+    table.update({purge_report_type(s): record_purge_report for s in ERASING_SERVICES})
     return table

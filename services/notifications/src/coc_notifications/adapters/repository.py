@@ -286,6 +286,16 @@ class ContactRepository:
     def __init__(self, uow):
         self.uow = uow
 
+    def forget_inactive(self, before: datetime) -> int:
+        """Contacts who consented and did nothing since ``before`` (the retention schedule's
+        three years): forgotten. A withdrawal stays (its hash proves it)."""
+        t = tables.contacts
+        where = (t.c.withdrawn_at.is_(None), t.c.updated_at < before)
+        count = self.uow.execute(select(func.count()).select_from(t).where(*where)).scalar_one()
+        if count:
+            self.uow.remove(t, *where)
+        return count
+
     def _query(self):
         t = tables.contacts
         return select(

@@ -19,6 +19,7 @@ from coc_shared.deactivation import (
     erasure_requested_handler,
 )
 from coc_shared.envelope import Event, utcnow
+from coc_shared.retention import purge_requested_handler
 
 from ..adapters import tables
 from ..adapters.repository import ContactRepository, MailRepository, RecipientRepository
@@ -112,6 +113,17 @@ def account_deactivated(event: Event, ctx: HandlerContext) -> None:
         MailRepository(ctx).add(mail)
 
 
+def forget_inactive_contacts(ctx, cutoff) -> int:
+    return ContactRepository(ctx).forget_inactive(cutoff)
+
+
+def erase_due_recipients(ctx, _cutoff) -> int:
+    """Each order's recipient has its own end (NOTIFICATIONS_RECIPIENT_RETENTION_DAYS after its
+    story ended, the schedule's 30 days), which the sender loop applies too; a run applies it
+    now."""
+    return RecipientRepository(ctx).erase_due(utcnow())
+
+
 def handlers(runtime=None) -> dict[str, Handler]:
     """The event types the notifications service consumes (the catalogue's ``consumers``) and their
     handlers."""
@@ -124,5 +136,9 @@ def handlers(runtime=None) -> dict[str, Handler]:
     table["account.deactivated"] = account_deactivated
     table["account.erasure_requested"] = erasure_requested_handler(
         tables.account_deactivations, erase_account
+    )
+    table["retention.purge_requested"] = purge_requested_handler(
+        {"marketing_contact": forget_inactive_contacts, "mail_recipients": erase_due_recipients},
+        runtime,
     )
     return table

@@ -30,6 +30,7 @@ from coc_shared.documents import open_store
 from coc_shared.envelope import Event, utcnow
 from coc_shared.errors import PermanentError
 from coc_shared.logging import get_logger
+from coc_shared.retention import purge_requested_handler
 
 from ..adapters import tables
 from ..adapters.repository import (
@@ -47,6 +48,7 @@ from ..domain.model import (
     Refund,
 )
 from .erasure import account_erasure
+from .purges import purges
 from .supplier_documents import erase_account_documents
 
 log = get_logger(__name__)
@@ -198,11 +200,8 @@ def record_order_fact(event: Event, ctx: HandlerContext) -> None:
     timeline.add(order_event, outcome="recorded", status_after=None)
 
 
-def document_erasure(runtime):
-    """``account.erasure_requested``'s erasure of documents: the files of the account's orders'
-    documents are deleted from the store and the documents marked erased (a supplier's link to
-    one answers 404). The store is opened at the first erasure; without a runtime (unit tests)
-    nothing is erased."""
+def document_store(runtime):
+    """The document store, opened at its first use; None without a runtime (unit tests)."""
     if runtime is None or runtime.config is None:
         return None
     store = {}
@@ -211,6 +210,17 @@ def document_erasure(runtime):
         if "store" not in store:
             store["store"] = open_store(runtime.config.store, runtime.settings.embedded)
         return store["store"]
+
+    return storage
+
+
+def document_erasure(runtime):
+    """``account.erasure_requested``'s erasure of documents: the files of the account's orders'
+    documents are deleted from the store and the documents marked erased (a supplier's link to
+    one answers 404). Without a runtime (unit tests) nothing is erased."""
+    storage = document_store(runtime)
+    if storage is None:
+        return None
 
     def erase(uow, deactivation) -> int:
         erased = erase_account_documents(storage, uow, deactivation.account_id)
@@ -233,5 +243,8 @@ def handlers(runtime=None) -> dict[str, Handler]:
     table.update({event_type: apply_refund_event for event_type in REFUND_EVENTS})
     table["account.erasure_requested"] = erasure_requested_handler(
         tables.account_deactivations, account_erasure(document_erasure(runtime))
+    )
+    table["retention.purge_requested"] = purge_requested_handler(
+        purges(document_store(runtime)), runtime
     )
     return table

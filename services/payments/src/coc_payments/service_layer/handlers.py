@@ -15,9 +15,11 @@ from coc_shared.consumer import Handler, HandlerContext
 from coc_shared.deactivation import ErasureReport, Retained, erasure_requested_handler
 from coc_shared.envelope import Event
 from coc_shared.logging import get_logger
+from coc_shared.retention import purge_requested_handler
 
 from ..adapters import tables
 from ..adapters.billing_repository import SaleRepository
+from ..adapters.purges import PurgeRepository
 from ..adapters.repository import (
     OrderCancellationRepository,
     PaymentDueRepository,
@@ -81,6 +83,11 @@ def erase_account(ctx, deactivation) -> ErasureReport:
     return ErasureReport(erased={"uninvoiced_sales": erased}, retained=retained)
 
 
+def empty_old_callbacks(uow, cutoff) -> int:
+    """The retention schedule's end for provider notifications: their raw bodies go."""
+    return PurgeRepository(uow).empty_callbacks(cutoff)
+
+
 def handlers(runtime=None) -> dict[str, Handler]:
     """The event types the payments service consumes (the catalogue's ``consumers``) and their
     handlers. Its own ``payment.confirmed`` comes back to it to issue the order's invoice."""
@@ -91,5 +98,13 @@ def handlers(runtime=None) -> dict[str, Handler]:
         "payment.confirmed": lambda event, ctx: invoicing.issue_invoice(event, ctx, config),
         "account.erasure_requested": erasure_requested_handler(
             tables.account_deactivations, erase_account
+        ),
+        "retention.purge_requested": purge_requested_handler(
+            {
+                "provider_callbacks": lambda uow, cutoff: PurgeRepository(uow).empty_callbacks(
+                    cutoff
+                )
+            },
+            runtime,
         ),
     }

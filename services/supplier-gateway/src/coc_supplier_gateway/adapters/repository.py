@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, or_, select
 from coc_shared.envelope import utcnow
 from coc_shared.values import as_utc
 
-from ..domain.model import SupplierRequest
+from ..domain.model import CANCELLED, DELIVERED, SupplierRequest
 from . import tables
 
 _FIELDS = [f.name for f in dataclasses.fields(SupplierRequest)]
@@ -64,6 +64,25 @@ class SupplierRequestRepository:
         t = tables.supplier_requests
         rows = self.uow.execute(
             self._query().where(t.c.account_id == account_id).with_for_update()
+        ).all()
+        for row in rows:
+            self._stored.add(row.order_id)
+        return [_request(r) for r in rows]
+
+    def ended_with_personal_data(self, before, limit: int = 500) -> list[SupplierRequest]:
+        """Delivered or cancelled requests last changed before ``before`` that still hold the
+        customer's name or address (the retention schedule's ``order_customer``)."""
+        t = tables.supplier_requests
+        rows = self.uow.execute(
+            self._query()
+            .where(
+                t.c.status.in_((DELIVERED, CANCELLED)),
+                t.c.updated_at < before,
+                t.c.personal_erased_at.is_(None),
+                or_(t.c.customer_name.isnot(None), t.c.shipping_address.isnot(None)),
+            )
+            .limit(limit)
+            .with_for_update()
         ).all()
         for row in rows:
             self._stored.add(row.order_id)

@@ -15,6 +15,7 @@ from coc_shared.consumer import Handler, HandlerContext
 from coc_shared.deactivation import ErasureReport, erasure_requested_handler
 from coc_shared.envelope import Event, utcnow
 from coc_shared.logging import get_logger
+from coc_shared.retention import purge_requested_handler
 
 from ..adapters import tables
 from ..adapters.repository import DispatchRepository, HistoryRepository, SupplierRequestRepository
@@ -133,6 +134,19 @@ def erase_personal_data(ctx, deactivation) -> ErasureReport:
     return ErasureReport(erased={"names_and_shipping_addresses": erased})
 
 
+def purge_ended_requests(ctx, cutoff) -> int:
+    """The retention schedule's end for the customer's name and address on a request: a year
+    after its story ended (delivered or cancelled), they are erased; the exchange stays."""
+    requests, history = SupplierRequestRepository(ctx), HistoryRepository(ctx)
+    now = utcnow()
+    ended = requests.ended_with_personal_data(cutoff)
+    for request in ended:
+        request.erase_personal_data(now)
+        requests.save(request)
+        history.add(request, "personal_data_erased", {"reason": "retention"})
+    return len(ended)
+
+
 def handlers(runtime=None) -> dict[str, Handler]:
     """The event types the supplier gateway consumes (the catalogue's ``consumers``) and their
     handlers."""
@@ -143,5 +157,8 @@ def handlers(runtime=None) -> dict[str, Handler]:
         "order.cancelled": _update_request(runtime, order_cancelled),
         "account.erasure_requested": erasure_requested_handler(
             tables.account_deactivations, erase_personal_data
+        ),
+        "retention.purge_requested": purge_requested_handler(
+            {"order_customer": purge_ended_requests}, runtime
         ),
     }

@@ -1,0 +1,43 @@
+"""The orders service's part of a purge run of the retention schedule: the IP address and user
+agent of old orders (``order_client_traces``), and the files of the ID card and registration
+certificate copies once the supplier has issued the certificate plus the buffer
+(``identity_documents``: the order keeps only that they were verified and sent)."""
+
+from __future__ import annotations
+
+from coc_shared.envelope import utcnow
+from coc_shared.logging import get_logger
+
+from ..adapters.purges import PurgeRepository
+from ..adapters.repository import DocumentRepository
+
+log = get_logger(__name__)
+
+
+def clear_client_traces(uow, cutoff) -> int:
+    return PurgeRepository(uow).clear_client_traces(cutoff)
+
+
+def document_purge(storage_of):
+    """The purge of identity documents; ``storage_of()`` gives the document store (None: no store
+    configured, nothing to delete)."""
+
+    def purge(uow, cutoff) -> int:
+        found = PurgeRepository(uow).documents_issued_before(cutoff)
+        if not found or storage_of is None:
+            return 0
+        storage = storage_of()
+        for document in found:
+            storage.delete(document.storage_key)
+        DocumentRepository(uow).erase(found, utcnow())
+        log.info("documents.purged", documents=len(found))
+        return len(found)
+
+    return purge
+
+
+def purges(storage_of) -> dict:
+    return {
+        "order_client_traces": clear_client_traces,
+        "identity_documents": document_purge(storage_of),
+    }
