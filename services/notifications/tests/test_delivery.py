@@ -233,3 +233,33 @@ def test_no_address_or_name_in_the_logs(runtime_factory, smtp_server):
     assert "mail.sent" in logged and "mail.failed" in logged
     for secret in ("emilie", "Émilie", "nouvelle.adresse", "refused@", "Dupont", "#token=t"):
         assert secret not in logged, secret
+
+
+def test_the_next_mail_is_composed_while_the_server_takes_in_the_one_before(mailer, smtp_server):
+    """Each mail after the first is rendered while the mail before it is in the server's hands
+    (its data written, its answer not read yet); every mail is still sent once and marked sent."""
+    from coc_notifications.adapters.rendering import Renderer
+
+    steps: list[str] = []
+
+    class Watching(Renderer):
+        def render(self, template, locale, context):
+            steps.append("render")
+            return super().render(template, locale, context)
+
+    events = [placed(str(uuid.uuid4())) for _ in range(3)]
+    for e in events:
+        handle(mailer, e)
+    sender = Sender(mailer, renderer=Watching())
+    send = sender.transport.send
+
+    def answered(*args, **kwargs):
+        result = send(*args, **kwargs)
+        steps.append("answered")
+        return result
+
+    sender.transport.send = answered
+    result = sender.send_due()
+    assert result.sent == 3 and len(smtp_server.stored) == 3
+    assert steps == ["render", "render", "answered", "render", "answered", "answered"]
+    assert all(mails_of(mailer, e.id)[0]["status"] == "sent" for e in events)

@@ -402,3 +402,42 @@ def test_every_template_is_covered_and_escapes_what_it_is_given():
     assert "&lt;b&gt;Émilie&lt;/b&gt;" in rendered.html
     assert "« <script>x</script> & co »" in rendered.text  # plain text is not HTML
     assert PUBLIC not in rendered.text
+
+
+def test_a_message_reads_back_as_written_whatever_its_lines_and_header_words():
+    import email
+    import email.policy
+    from email.headerregistry import Address
+
+    from coc_notifications.adapters.rendering import Rendered, build_message
+
+    subject = "Remboursement de 1\u202f249,00\u00a0€ effectué — commande COC-2026-000123 𝄞 " * 3
+    text = "\n".join(
+        [
+            "plain line",
+            "a = sign",
+            ".",
+            "..",
+            "trailing space ",
+            "tab\tinside",
+            "x" * 75,
+            "y" * 76,
+            "é" * 40,
+            "",
+            "end",
+        ]
+    )
+    raw = build_message(
+        Rendered(subject=subject, text=text + "\n", html=f"<p>{text}</p>\n"),
+        sender=Address("COC", "commandes", "coc.example"),
+        to_address=ADDRESS,
+        to_name="Émilie Dupont-Lefèvre de la Montagne-Sainte-Geneviève",
+        message_id="<x@coc.example>",
+    )
+    body = raw.split(b"\r\n\r\n", 1)[1]
+    assert all(len(line) <= 76 for line in body.split(b"\r\n"))  # quoted-printable lines
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["Subject"] == subject.strip()
+    assert message["To"].addresses[0].display_name.startswith("Émilie Dupont-Lefèvre")
+    plain, html = (part.replace("\r\n", "\n") for part in parts(message))
+    assert plain == text + "\n" and html == f"<p>{text}</p>\n"
