@@ -16,10 +16,12 @@ import sys
 
 from flask import Flask
 from flask_smorest import Api, Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 OPENAPI_VERSION = "3.0.3"
 STAFF_SECURITY = [{"staffAuth": []}]
+# A reason, a summary: some text besides spaces (a blank one would be refused later, as a 500).
+NOT_BLANK = validate.Regexp(r"[\s\S]*\S", error="must not be blank")
 CUSTOMER_SECURITY = [{"bearerAuth": []}, {"orderToken": []}]
 ERRORS = {
     400: "Refused input: messages per field",

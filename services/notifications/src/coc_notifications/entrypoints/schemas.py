@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from coc_shared.openapi import NOT_BLANK
+
 from ..domain.model import STATUSES
 
 
@@ -49,7 +51,7 @@ class MailsSchema(Schema):
 
 
 class ResendSchema(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+    reason = fields.String(required=True, validate=[validate.Length(min=1, max=1000), NOT_BLANK])
 
 
 class ResentSchema(Schema):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from coc_shared.catalogue import PAYMENT_METHODS
+from coc_shared.openapi import NOT_BLANK
 
 from ..domain.brands import DOCUMENT_KINDS
 
@@ -218,7 +219,7 @@ class OrderSchema(Schema):
 class CancellationSchema(Strict):
     reason = fields.String(
         required=True,
-        validate=validate.Length(min=1, max=500),
+        validate=[validate.Length(min=1, max=500), NOT_BLANK],
         metadata={"description": "why the customer cancels", "example": "ordered by mistake"},
     )
 

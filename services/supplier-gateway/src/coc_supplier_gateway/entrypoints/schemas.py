@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from coc_shared.openapi import NOT_BLANK
+
 from ..contract import SIGNATURE_HEADER, TIMESTAMP_HEADER, ReplyMessage
 from ..domain.model import STATUSES
 
@@ -84,13 +86,13 @@ class SupplierRequestListSchema(Schema):
 
 
 class ReasonSchema(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=3, max=500))
+    reason = fields.String(required=True, validate=[validate.Length(min=3, max=500), NOT_BLANK])
 
 
 class StaffReplySchema(Schema):
     reason = fields.String(
         required=True,
-        validate=validate.Length(min=3, max=500),
+        validate=[validate.Length(min=3, max=500), NOT_BLANK],
         metadata={"description": "how the reply came (mail, phone) and why it is recorded here"},
     )
     reply = fields.Dict(
@@ -103,7 +105,7 @@ class StaffReplySchema(Schema):
 
 
 class ShipmentSchema(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=3, max=500))
+    reason = fields.String(required=True, validate=[validate.Length(min=3, max=500), NOT_BLANK])
     carrier = fields.String(
         required=True, validate=validate.OneOf(("colissimo", "lettre_suivie", "chronopost"))
     )
