@@ -15,6 +15,12 @@ def test_the_served_document_is_the_one_kept_in_the_repository(runtime_factory):
         runtime_factory(definition).create_app().test_client(),
         Path(__file__).resolve().parent.parent / "openapi.json",
         "coc_gdpr",
-        {"/v1/staff/deactivation-requests/{account_id}", "/v1/staff/parked", "/healthz", "/readyz"},
-        staff_get=("/v1/staff/deactivation-requests/{account_id}",),
+        {
+            "/v1/staff/deactivation-requests/{account_id}",
+            "/v1/staff/disclosures",
+            "/v1/staff/parked",
+            "/healthz",
+            "/readyz",
+        },
+        staff_get=("/v1/staff/deactivation-requests/{account_id}", "/v1/staff/disclosures"),
     )

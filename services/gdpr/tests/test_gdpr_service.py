@@ -55,8 +55,9 @@ def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
             "erasure_reports",
             "purge_runs",
             "purge_reports",
+            "disclosures",
         },
-        "gdpr_0005",
+        "gdpr_0006",
     )
 
 

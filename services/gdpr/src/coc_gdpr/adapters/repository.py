@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from coc_shared.envelope import utcnow
 
+from ..domain.disclosures import Disclosure
 from ..domain.model import (
     DONE,
     PENDING,
@@ -205,3 +206,50 @@ class PurgeRunRepository:
                 }
             )
         return [{**dict(r._mapping), "reports": by_run[r.run_id]} for r in rows]
+
+
+class DisclosureRepository:
+    """The disclosure log: add and read, nothing else (it is append-only)."""
+
+    def __init__(self, uow):
+        self.uow = uow
+
+    def add(self, disclosure: Disclosure) -> None:
+        self.uow.add(
+            tables.disclosures,
+            {
+                "disclosure_id": disclosure.id,
+                "authority": disclosure.authority,
+                "legal_basis": disclosure.legal_basis,
+                "reference": disclosure.reference,
+                "categories": list(disclosure.categories),
+                "disclosed_on": disclosure.disclosed_on,
+                "staff": disclosure.staff,
+                "staff_role": disclosure.staff_role,
+                "recorded_at": disclosure.recorded_at,
+                "subject": disclosure.subject,
+                "note": disclosure.note,
+            },
+        )
+
+    def listing(self, subject: str | None = None, limit: int = 100) -> list[Disclosure]:
+        t = tables.disclosures
+        query = select(t).order_by(t.c.disclosed_on.desc(), t.c.id.desc()).limit(limit)
+        if subject:
+            query = query.where(t.c.subject == subject)
+        return [
+            Disclosure(
+                id=r.disclosure_id,
+                authority=r.authority,
+                legal_basis=r.legal_basis,
+                reference=r.reference,
+                categories=tuple(r.categories),
+                disclosed_on=r.disclosed_on,
+                staff=r.staff,
+                staff_role=r.staff_role,
+                recorded_at=r.recorded_at,
+                subject=r.subject,
+                note=r.note,
+            )
+            for r in self.uow.execute(query).all()
+        ]

@@ -6,12 +6,14 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Date,
     DateTime,
     Index,
     Integer,
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -99,6 +101,29 @@ purge_reports = Table(
     Column("purged", JSON, nullable=False),
     Column("reported_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("run_id", "service", name="uq_purge_reports_run_service"),
+)
+
+# The disclosure log: each disclosure of personal data to an authority, recorded by an admin.
+# Append-only: no use case changes or deletes a row, and a trigger (migration gdpr_0006) refuses
+# UPDATE, DELETE and TRUNCATE.
+disclosures = Table(
+    "disclosures",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("disclosure_id", String(36), nullable=False, unique=True),
+    Column("authority", String(300), nullable=False),
+    Column("legal_basis", String(300), nullable=False),
+    Column("reference", String(200), nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("disclosed_on", Date, nullable=False),
+    Column("staff", String(200), nullable=False),
+    Column("staff_role", String(50), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("subject", String(200)),
+    Column("note", Text, nullable=False),
+    Index("ix_disclosures_disclosed_on", "disclosed_on"),
 )
 
 outbox, inbox = messaging_tables(metadata, SCHEMA)

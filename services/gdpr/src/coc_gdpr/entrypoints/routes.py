@@ -3,7 +3,8 @@ flask-smorest, documented in the OpenAPI document served at ``/openapi.json`` an
 repository (``services/gdpr/openapi.json``).
 
 Staff-only reads: an account's deactivation requests with their deadlines and the services'
-reports, and the requests some service has not answered in time.
+reports, and the requests some service has not answered in time. Admins only: the disclosure log
+(disclosures of personal data to authorities), append-only.
 """
 
 from __future__ import annotations
@@ -12,10 +13,16 @@ from flask import Flask, jsonify
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from coc_shared.http import current_runtime, staff_required
+from coc_shared.http import current_runtime, error_response, staff_required
 from coc_shared.openapi import STAFF_SECURITY, errors, install_api
 
+from ..domain.disclosures import InvalidDisclosure
 from ..service_layer import requests as requests_uc
+from . import disclosure_routes
+
+ANSWERS = {
+    InvalidDisclosure: lambda exc: error_response(422, "invalid disclosure", exc.fields),
+}
 
 
 class ReportSchema(Schema):
@@ -55,8 +62,11 @@ blp = Blueprint(
 
 def register_api(app: Flask, runtime) -> None:
     """The gdpr routes on ``app`` (the views reach ``runtime`` with ``current_runtime()``)."""
+    for refusal, answer in ANSWERS.items():
+        app.register_error_handler(refusal, answer)
     api = install_api(app, "COC gdpr API", __doc__)
     api.register_blueprint(blp)
+    api.register_blueprint(disclosure_routes.blp)
 
 
 @blp.route("/deactivation-requests/<account_id>", methods=["GET"])
