@@ -165,3 +165,30 @@ def test_a_step_that_does_not_happen_in_time_ends_the_demo_naming_it(make_run):
     assert "did not happen within 1 s" in output
     assert any(f"step {step!r}" in output for step, _ in demo.STEPS), output
     assert not output.strip().splitlines()[-1].startswith("{")  # no result line
+
+
+def test_a_worker_killed_with_kill_9_is_restarted_and_the_order_in_flight_reaches_delivered(
+    make_run,
+):
+    import re
+
+    output = make_run["log"].read_text()
+    worker = int(re.search(r"supplier-gateway .*worker pid (\d+)", output).group(1))
+    result: dict[str, tuple[int, str]] = {}
+    demo_thread = threading.Thread(
+        target=lambda: result.update(
+            card=run_demo(["--pay", "card", "--data-dir", make_run["data_dir"], "--timeout", "90"])
+        )
+    )
+    demo_thread.start()
+    os.kill(worker, signal.SIGKILL)  # the gateway's worker: the order will need it to move on
+    demo_thread.join(timeout=300)
+    code, printed = result["card"]
+    assert code == 0, printed + make_run["log"].read_text()[-3000:]
+    assert json.loads(printed.splitlines()[-1])["status"] == "delivered"
+    restarted = [
+        json.loads(line)
+        for line in make_run["log"].read_text().splitlines()
+        if '"process.restarted"' in line
+    ]
+    assert "supplier-gateway worker" in [entry["process"] for entry in restarted]

@@ -396,6 +396,10 @@ def env(name: str) -> str | None:
 
 
 SERVICE_NAMES = ("orders", "payments", "supplier-gateway", "notifications", "gdpr")
+# Applications without events (no queue, no broker user, no topic permission): the support console.
+# make run starts them and README documents their variables, but nothing derived from the event
+# services (broker users, compose's per-service checks) counts them.
+APPLICATIONS = ("console",)
 
 
 def port_variable(service: str) -> str:

@@ -10,9 +10,12 @@ import importlib
 import sys
 from pathlib import Path
 
-from .config import DECLARED_BY, ENV_VARS, SERVICE_NAMES
+from .config import APPLICATIONS, DECLARED_BY, ENV_VARS, SERVICE_NAMES
 
-PACKAGES = ("coc_shared", *("coc_" + name.replace("-", "_") for name in SERVICE_NAMES))
+PACKAGES = (
+    "coc_shared",
+    *("coc_" + name.replace("-", "_") for name in (*SERVICE_NAMES, *APPLICATIONS)),
+)
 
 
 def _package_rank(name: str) -> int:
@@ -29,7 +32,7 @@ BEGIN, END = (
 def load_service_declarations() -> list[str]:
     """Import each installed service, which declares its own variables; returns the missing ones."""
     missing = []
-    for service in SERVICE_NAMES:
+    for service in (*SERVICE_NAMES, *APPLICATIONS):
         try:
             importlib.import_module("coc_" + service.replace("-", "_") + ".service")
         except ModuleNotFoundError:

@@ -23,7 +23,7 @@ import sys
 import threading
 from urllib.parse import urlparse
 
-from .config import ENV_VARS, SERVICE_NAMES, Settings, env, port_variable
+from .config import APPLICATIONS, ENV_VARS, SERVICE_NAMES, Settings, env, port_variable
 from .db import ensure_database
 from .logging import configure_logging, get_logger
 from .supervisor import Child, Supervisor
@@ -37,7 +37,7 @@ def package_of(service: str) -> str:
 
 def load_definitions():
     definitions = []
-    for name in SERVICE_NAMES:
+    for name in (*SERVICE_NAMES, *APPLICATIONS):
         try:
             module = importlib.import_module(package_of(name) + ".service")
         except ModuleNotFoundError as exc:
@@ -191,6 +191,7 @@ def run_embedded(definitions, reason: str, stop: threading.Event) -> int:
     runtimes = [Runtime(d, Settings.from_env(d.name, **overrides)) for d in definitions]
     for runtime in runtimes:
         runtime.migrate()
+        first_run(runtime)
     for runtime in runtimes:  # every queue exists before anything is published
         runtime.declare_topology()
     servers, rows = [], []
@@ -259,6 +260,12 @@ def broker_accounts(data_dir: str) -> dict[str, str]:
     }
 
 
+def first_run(runtime) -> None:
+    """An application's own first-run step (the console's first admin account), if it has one."""
+    if "first-run" in runtime.definition.commands:
+        runtime.definition.commands["first-run"](runtime, [])
+
+
 def _prepare(definitions) -> None:
     """The databases, every service's schema and its queues (as the one-shot migrations do)."""
     from .service import Runtime
@@ -270,6 +277,7 @@ def _prepare(definitions) -> None:
         runtime = Runtime(definition)
         runtime.migrate()
         runtime.declare_topology()
+        first_run(runtime)
         runtime.engine.dispose()
 
 
@@ -302,6 +310,8 @@ def _start_service(definition, accounts: dict, supervisor: Supervisor) -> tuple[
             _child_env(extra),
         )
     )
+    if definition.name in APPLICATIONS:  # no events: no worker
+        return definition.name, f"http://{host}:{port}  (gunicorn pid {api.pid})"
     worker = supervisor.add(
         Child(
             f"{definition.name} worker",
