@@ -7,7 +7,6 @@ summary mail is recorded, to the address the request carried."""
 from __future__ import annotations
 
 import sys
-import threading
 import uuid
 from pathlib import Path
 
@@ -15,42 +14,19 @@ import pytest
 from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from trust_kit import definition_of, order_body, service_extra
+from trust_kit import order_body, running_services
 
 from coc_gdpr.adapters import tables as gdpr_tables
 from coc_notifications.adapters import tables as notifications_tables
 from coc_orders.adapters import tables as orders_tables
 from coc_shared.catalogue import ERASING_SERVICES
-from coc_shared.config import SERVICE_NAMES
-from coc_shared.service import Runtime
-from coc_shared.testing import forget_unsent, purge_queue, wait_until
+from coc_shared.testing import wait_until
 
 
 @pytest.fixture
 def services(settings_factory, tmp_path):
-    runtimes = {
-        name: Runtime(
-            definition_of(name), settings_factory(name, extra=service_extra(name, tmp_path))
-        )
-        for name in SERVICE_NAMES
-    }
-    for runtime in runtimes.values():
-        runtime.migrate()
-        runtime.declare_topology()
-        purge_queue(runtime)
-        forget_unsent(runtime)  # events earlier tests left in the outboxes are not this test's
-    stop = threading.Event()
-    threads = [
-        thread
-        for runtime in runtimes.values()
-        for thread in runtime.start_worker_threads(stop, loops=False)
-    ]
-    yield runtimes
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=15)
-    for runtime in runtimes.values():
-        runtime.dispose()
+    with running_services(settings_factory, tmp_path) as runtimes:
+        yield runtimes
 
 
 def request_row(gdpr, account_id: str):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import sys
-import threading
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -18,46 +17,23 @@ from pypdf import PdfWriter
 from sqlalchemy import insert, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from trust_kit import definition_of, order_body, service_extra
+from trust_kit import order_body, running_services
 
 from coc_gdpr.adapters import tables as gdpr_tables
 from coc_gdpr.service_layer.purges import start_purge_run
 from coc_notifications.adapters import tables as notifications_tables
 from coc_orders.adapters import tables as orders_tables
 from coc_payments.adapters import tables as payments_tables
-from coc_shared.config import SERVICE_NAMES
 from coc_shared.envelope import utcnow
-from coc_shared.service import Runtime
 from coc_shared.tables import parked_messages
-from coc_shared.testing import forget_unsent, purge_queue, wait_until
+from coc_shared.testing import wait_until
 from coc_supplier_gateway.adapters import tables as gateway_tables
 
 
 @pytest.fixture
 def services(settings_factory, tmp_path):
-    runtimes = {
-        name: Runtime(
-            definition_of(name), settings_factory(name, extra=service_extra(name, tmp_path))
-        )
-        for name in SERVICE_NAMES
-    }
-    for runtime in runtimes.values():
-        runtime.migrate()
-        runtime.declare_topology()
-        purge_queue(runtime)
-        forget_unsent(runtime)  # events earlier tests left in the outboxes are not this test's
-    stop = threading.Event()
-    threads = [
-        thread
-        for runtime in runtimes.values()
-        for thread in runtime.start_worker_threads(stop, loops=False)
-    ]
-    yield runtimes
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=15)
-    for runtime in runtimes.values():
-        runtime.dispose()
+    with running_services(settings_factory, tmp_path) as runtimes:
+        yield runtimes
 
 
 def pdf() -> bytes:

@@ -18,11 +18,9 @@ from pypdf import PdfWriter
 from werkzeug.serving import make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from trust_kit import definition_of, service_extra
+from trust_kit import running_services
 
-from coc_shared.config import SERVICE_NAMES
-from coc_shared.service import Runtime
-from coc_shared.testing import STAFF_KEYS, forget_unsent, purge_queue, service_env
+from coc_shared.testing import STAFF_KEYS, service_env
 from coc_supplier_gateway.config import supplier_key
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,31 +35,16 @@ def examples() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def stack(settings_factory, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("readme")
-    runtimes = {
-        name: Runtime(definition_of(name), settings_factory(name, extra=service_extra(name, tmp)))
-        for name in SERVICE_NAMES
-    }
-    for runtime in runtimes.values():
-        runtime.migrate()
-        runtime.declare_topology()
-        purge_queue(runtime)
-        forget_unsent(runtime)
-    stop = threading.Event()
-    threads = [t for rt in runtimes.values() for t in rt.start_worker_threads(stop, loops=False)]
-    servers, urls = [], {}
-    for name, runtime in runtimes.items():
-        server = make_server("127.0.0.1", 0, runtime.create_app(), threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        urls[name] = f"http://127.0.0.1:{server.server_port}"
-    yield runtimes, urls, tmp
-    for server in servers:
-        server.shutdown()
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=15)
-    for runtime in runtimes.values():
-        runtime.dispose()
+    with running_services(settings_factory, tmp) as runtimes:
+        servers, urls = [], {}
+        for name, runtime in runtimes.items():
+            server = make_server("127.0.0.1", 0, runtime.create_app(), threaded=True)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            servers.append(server)
+            urls[name] = f"http://127.0.0.1:{server.server_port}"
+        yield runtimes, urls, tmp
+        for server in servers:
+            server.shutdown()
 
 
 def run_example(name: str, env: dict, cwd: Path) -> str:

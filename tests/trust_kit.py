@@ -8,13 +8,15 @@ from __future__ import annotations
 import base64
 import copy
 import importlib
+import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from coc_shared.catalogue import example_event, lookup
 from coc_shared.config import SERVICE_NAMES
 from coc_shared.service import Runtime
-from coc_shared.testing import handle, staff_headers
+from coc_shared.testing import forget_unsent, handle, purge_queue, staff_headers
 from coc_shared.tokens import issue_customer_token
 
 QONTO_SECRET = "qonto-secret-" + "q" * 20
@@ -191,3 +193,35 @@ def assert_answered_safely(response, what: str = "") -> None:
     if response.status_code >= 400:
         error = (response.get_json(silent=True) or {}).get("error")
         assert error and error["status"] == response.status_code, f"{what}: {text[:300]}"
+
+
+@contextmanager
+def running_services(settings_factory, tmp_path, loops: bool = False):
+    """The five services migrated, their queues and outboxes emptied of what earlier tests left,
+    and their workers (consumer and relay; their own loops too with ``loops``) running as threads
+    on the real broker; yields the runtimes by service name, stops and disposes them after."""
+    runtimes = {
+        name: Runtime(
+            definition_of(name), settings_factory(name, extra=service_extra(name, tmp_path))
+        )
+        for name in SERVICE_NAMES
+    }
+    for runtime in runtimes.values():
+        runtime.migrate()
+        runtime.declare_topology()
+        purge_queue(runtime)
+        forget_unsent(runtime)  # events earlier tests left in the outboxes are not this test's
+    stop = threading.Event()
+    threads = [
+        thread
+        for runtime in runtimes.values()
+        for thread in runtime.start_worker_threads(stop, loops=loops)
+    ]
+    try:
+        yield runtimes
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=15)
+        for runtime in runtimes.values():
+            runtime.dispose()

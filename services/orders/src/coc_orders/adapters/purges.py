@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 
 from . import tables
-from .repository import StoredDocument
+from .repository import DocumentRepository, StoredDocument
 
 CERTIFICATE_ISSUED = "certificate.received"
 
@@ -29,22 +29,10 @@ class PurgeRepository:
 
     def documents_issued_before(self, before: datetime, limit: int = 500) -> list[StoredDocument]:
         """Documents not erased yet of orders whose certificate was issued before ``before``."""
-        d, o, e = tables.order_documents, tables.orders, tables.order_events
+        e = tables.order_events
         issued = select(e.c.order_id).where(
             e.c.event_type == CERTIFICATE_ISSUED, e.c.occurred_at < before
         )
-        rows = self.uow.execute(
-            select(
-                d.c.id,
-                d.c.order_id,
-                d.c.kind,
-                d.c.content_type,
-                d.c.storage_key,
-                d.c.erased_at,
-                o.c.status.label("order_status"),
-            )
-            .select_from(d.join(o, o.c.id == d.c.order_id))
-            .where(d.c.erased_at.is_(None), d.c.order_id.in_(issued))
-            .limit(limit)
-        ).all()
-        return [StoredDocument(**r._mapping) for r in rows]
+        return DocumentRepository(self.uow).not_erased(
+            tables.order_documents.c.order_id.in_(issued), limit=limit
+        )

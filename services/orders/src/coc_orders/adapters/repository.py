@@ -290,10 +290,10 @@ class DocumentRepository:
         ).first()
         return StoredDocument(**row._mapping) if row is not None else None
 
-    def of_account(self, account_id: str) -> list[StoredDocument]:
-        """The documents not erased yet of the account's orders."""
+    def not_erased(self, *where, limit: int | None = None) -> list[StoredDocument]:
+        """The documents not erased yet that match ``where`` (on order_documents and orders)."""
         d, o = tables.order_documents, tables.orders
-        rows = self.uow.execute(
+        query = (
             select(
                 d.c.id,
                 d.c.order_id,
@@ -304,9 +304,14 @@ class DocumentRepository:
                 o.c.status.label("order_status"),
             )
             .select_from(d.join(o, o.c.id == d.c.order_id))
-            .where(o.c.account_id == account_id, d.c.erased_at.is_(None))
-        ).all()
+            .where(d.c.erased_at.is_(None), *where)
+        )
+        rows = self.uow.execute(query.limit(limit) if limit else query).all()
         return [StoredDocument(**r._mapping) for r in rows]
+
+    def of_account(self, account_id: str) -> list[StoredDocument]:
+        """The documents not erased yet of the account's orders."""
+        return self.not_erased(tables.orders.c.account_id == account_id)
 
     def erase(self, documents: list[StoredDocument], at: datetime) -> None:
         """Register that these documents' files are erased (their links no longer open them)."""
