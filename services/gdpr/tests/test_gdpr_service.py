@@ -1,8 +1,6 @@
 """Integration tests of the gdpr service on the real PostgreSQL and RabbitMQ (this run's own
 database and bus prefix, from coc_shared.testing)."""
 
-import json
-
 import pytest
 from sqlalchemy import select
 
@@ -10,7 +8,12 @@ from coc_gdpr.adapters import tables
 from coc_gdpr.service import definition
 from coc_gdpr.service_layer.purges import start_purge_run
 from coc_orders.service import definition as orders_definition
-from coc_shared.catalogue import ERASING_SERVICES, erasure_report_type, purge_report_type
+from coc_shared.catalogue import (
+    ERASING_SERVICES,
+    erasure_report_type,
+    export_contribution_type,
+    purge_report_type,
+)
 from coc_shared.envelope import Event
 from coc_shared.service import Runtime
 from coc_shared.testing import (
@@ -22,6 +25,7 @@ from coc_shared.testing import (
     count_rows,
     fresh_example,
     handle,
+    opened,
     staff_client,
 )
 
@@ -39,6 +43,12 @@ def effects(rt: Runtime, event) -> int:
     if event.type.startswith("retention.purged."):
         table = tables.purge_reports
         return count_rows(rt, table, table.c.run_id == event.data["run_id"])
+    if event.type.startswith("account.export_contributed."):
+        table = tables.export_contributions
+        return count_rows(rt, table, table.c.request_id == event.data["request_id"])
+    if event.type == "account.data_export_requested":
+        table = tables.data_exports
+        return count_rows(rt, table, table.c.subject == event.data["account_id"])
     if event.type.startswith("account.erasure_reported."):
         table = tables.erasure_reports
         return count_rows(rt, table, table.c.request_id == event.data["request_id"])
@@ -56,8 +66,11 @@ def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
             "purge_runs",
             "purge_reports",
             "disclosures",
+            "data_exports",
+            "export_contributions",
+            "export_downloads",
         },
-        "gdpr_0006",
+        "gdpr_0007",
     )
 
 
@@ -72,6 +85,11 @@ def example(event_type: str, rt) -> Event:
         event = fresh_example(event_type)
         event.data = {**event.data, "run_id": start_purge_run(rt), "service": service}
         return event
+    if event_type.startswith("account.export_contributed."):
+        request = fresh_example("account.data_export_requested")
+        handle(rt, request)
+        [service] = [s for s in ERASING_SERVICES if export_contribution_type(s) == event_type]
+        return contribution(request, service)
     if not event_type.startswith("account.erasure_reported."):
         return fresh_example(event_type)
     request = fresh_example("account.deactivation_requested")
@@ -153,6 +171,18 @@ def test_a_withdrawal_of_marketing_consent_is_recorded_without_the_address(runti
     assert "emilie" not in str(tuple(row)).lower()
 
 
+def contribution(request: Event, service: str, data: dict | None = None) -> Event:
+    subject = request.data.get("account_id") or request.data.get("order_id")
+    return Event(
+        type=export_contribution_type(service),
+        producer=service,
+        correlation_id=subject,
+        subject=subject,
+        data={"request_id": request.id, "service": service, "categories": sorted(data or {})},
+        personal={"data": data or {}},
+    )
+
+
 def report(request: Event, service: str, **data) -> Event:
     return Event(
         type=erasure_report_type(service),
@@ -174,7 +204,7 @@ def outbox_events(rt, event_type: str, account_id: str) -> list[dict]:
         rows = conn.execute(
             select(t.c.body).where(t.c.event_type == event_type, t.c.subject == account_id)
         ).all()
-    return [json.loads(r.body) if isinstance(r.body, str | bytes) else r.body for r in rows]
+    return [opened(rt, r.body) for r in rows]  # the personal part opened, as a consumer sees it
 
 
 def test_the_saga_asks_every_service_and_sends_the_summary_once_all_have_reported(runtime):

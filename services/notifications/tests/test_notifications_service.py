@@ -9,6 +9,7 @@ from sqlalchemy import select
 from coc_notifications.adapters import tables
 from coc_notifications.service import definition
 from coc_orders.service import definition as orders_definition
+from coc_shared.export import contributions_emitted
 from coc_shared.service import Runtime
 from coc_shared.testing import (
     assert_handlers_work_on_sqlite,
@@ -36,6 +37,8 @@ def effects(rt: Runtime, event) -> int:
     the deactivation it records)."""
     if event.type == "retention.purge_requested":
         return purge_reports_emitted(rt, event)
+    if event.type == "account.export_requested":
+        return contributions_emitted(rt, event)
     if event.type == "account.erasure_requested":
         t = tables.account_deactivations
         return count_rows(rt, t, t.c.account_id == event.data["account_id"])
@@ -135,6 +138,7 @@ def test_handles_exactly_the_event_types_the_catalogue_lists_it_as_a_consumer_of
         == {
             *TEMPLATES,
             "account.erasure_requested",
+            "account.export_requested",
             "retention.purge_requested",
         }
     )

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from coc_payments.adapters import tables
 from coc_payments.service import definition
+from coc_shared.export import contributions_emitted
 from coc_shared.service import Runtime
 from coc_shared.testing import (
     assert_handlers_work_on_sqlite,
@@ -49,6 +50,8 @@ def effects(rt: Runtime, event) -> int:
         )
     if event.type == "retention.purge_requested":
         return purge_reports_emitted(rt, event)
+    if event.type == "account.export_requested":
+        return contributions_emitted(rt, event)
     if event.type == "account.erasure_requested":
         return count_rows(
             rt,

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from coc_orders.service import definition as orders_definition
+from coc_shared.export import contributions_emitted
 from coc_shared.service import Runtime
 from coc_shared.testing import (
     assert_handlers_work_on_sqlite,
@@ -37,6 +38,8 @@ def effects(rt: Runtime, event) -> int:
     """How many rows the handling of ``event`` left in the service's own tables."""
     if event.type == "retention.purge_requested":
         return purge_reports_emitted(rt, event)
+    if event.type == "account.export_requested":
+        return contributions_emitted(rt, event)
     if event.type == "account.erasure_requested":
         return count_rows(
             rt,

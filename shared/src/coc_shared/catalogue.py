@@ -254,8 +254,42 @@ class AccountDeactivatedPersonalV1(TolerantSchema):
 
 
 class AccountDataExportReadyV1(TolerantSchema):
-    account_id = fields.String(required=True)
+    # the account exported, or null for a guest's export of an order (then ``order_id``)
+    account_id = fields.String(load_default=None, allow_none=True)
+    order_id = fields.String(load_default=None, allow_none=True)
     expires_at = fields.AwareDateTime(required=True)
+
+
+class AccountDataExportRequestedV1(TolerantSchema):
+    # whose data: an account (with its orders), or a guest's order (account_id null)
+    account_id = fields.String(load_default=None, allow_none=True)
+    order_id = fields.String(load_default=None, allow_none=True)
+    order_ids = fields.List(fields.String(), load_default=list)
+    requested_at = fields.AwareDateTime(required=True)
+
+
+class AccountDataExportRequestedPersonalV1(TolerantSchema):
+    # where the download link goes once the export is ready (kept by gdpr until then)
+    email = fields.String(required=True)
+    first_name = fields.String(load_default=None, allow_none=True)
+
+
+class AccountExportRequestedV1(TolerantSchema):
+    request_id = fields.String(required=True)  # the id of the account.data_export_requested
+    account_id = fields.String(load_default=None, allow_none=True)
+    order_ids = fields.List(fields.String(), load_default=list)
+    requested_at = fields.AwareDateTime(required=True)
+
+
+class AccountExportContributedV1(TolerantSchema):
+    request_id = fields.String(required=True)
+    service = fields.String(required=True)
+    categories = fields.List(fields.String(), load_default=list)  # those it holds data of
+
+
+class AccountExportContributedPersonalV1(TolerantSchema):
+    # the service's data of the subject: {category of the retention schedule: [records]}
+    data = fields.Dict(keys=fields.String(), required=True)
 
 
 class AccountDataExportReadyPersonalV1(TolerantSchema):
@@ -855,6 +889,68 @@ register(
         },
     )
 )
+register(
+    EventType(
+        "account.data_export_requested",
+        1,
+        "orders",
+        ("gdpr",),
+        AccountDataExportRequestedV1,
+        AccountDataExportRequestedPersonalV1,
+        "A customer (or a guest, with the order's access token) asked for a copy of their personal "
+        "data (GDPR 15 and 20): the gdpr service has every service contribute and mails the link.",
+        {
+            "account_id": _ACCOUNT,
+            "order_id": None,
+            "order_ids": [_ORDER],
+            "requested_at": "2026-12-05T10:00:00+00:00",
+        },
+        {"email": "emilie@example.org", "first_name": "Émilie"},
+    )
+)
+
+
+def export_contribution_type(service: str) -> str:
+    return f"account.export_contributed.{service.replace('-', '_')}"
+
+
+register(
+    EventType(
+        "account.export_requested",
+        1,
+        "gdpr",
+        ERASING_SERVICES,
+        AccountExportRequestedV1,
+        None,
+        "The gdpr service asks every service for its data of an account (or of a guest's order) "
+        "for the export the customer asked for.",
+        {
+            "request_id": "6d1e0c1a-0b8f-4a57-8f0e-3f9b1a2c4d5e",
+            "account_id": _ACCOUNT,
+            "order_ids": [_ORDER],
+            "requested_at": "2026-12-05T10:00:00+00:00",
+        },
+    )
+)
+for _service in ERASING_SERVICES:
+    register(
+        EventType(
+            export_contribution_type(_service),
+            1,
+            _service,
+            ("gdpr",),
+            AccountExportContributedV1,
+            AccountExportContributedPersonalV1,
+            f"The {_service} service's data of the subject of an export, per category of the "
+            "retention schedule (personal: it travels in the personal part only).",
+            {
+                "request_id": "6d1e0c1a-0b8f-4a57-8f0e-3f9b1a2c4d5e",
+                "service": _service,
+                "categories": ["order_customer"],
+            },
+            {"data": {"order_customer": [{"order_id": _ORDER, "last_name": "Martin"}]}},
+        )
+    )
 register(
     EventType(
         "marketing.unsubscribed",

@@ -6,10 +6,11 @@ problem named."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from coc_shared.catalogue import all_event_types
-from coc_shared.config import ConfigError, Variable, declare, load, number
+from coc_shared.config import ConfigError, Variable, declare, load, number, url
+from coc_shared.documents import aes_256_key
 
 from .adapters.schedule_file import load_schedule
 from .domain.retention import RetentionError, Schedule
@@ -29,6 +30,29 @@ VARIABLES = declare(
         "service applies the ends of its own data; `coc-gdpr purge` starts one at once).",
         number(0.01),
     ),
+    Variable(
+        "GDPR_EXPORT_KEY",
+        None,
+        "AES-256-GCM key (32 bytes, base64) that encrypts the customers' data exports (GDPR 15 "
+        "and 20) kept for download; without it an export cannot be assembled (its last "
+        "contribution is retried, then parked).",
+        aes_256_key,
+    ),
+    Variable(
+        "GDPR_EXPORT_LINK_HOURS",
+        "72",
+        "Hours a data export can be downloaded through the link mailed to the customer; then the "
+        "document is dropped.",
+        number(1),
+    ),
+    Variable(
+        "GDPR_EXPORT_PAGE_URL",
+        "https://coc.example/account/export",
+        "The storefront page that downloads an export: the mailed link is this page with the "
+        "export's id and token in its fragment (never sent to a server in a URL); the page calls "
+        "`GET /v1/exports/{id}` of the gdpr API with the token in `X-Export-Token`.",
+        url("https", "http"),
+    ),
 )
 
 
@@ -36,6 +60,9 @@ VARIABLES = declare(
 class GdprConfig:
     schedule: Schedule
     purge_interval_hours: float = 24.0
+    export_key: bytes | None = field(default=None, repr=False)
+    export_link_hours: float = 72.0
+    export_page_url: str = "https://coc.example/account/export"
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, str | None] | None = None) -> GdprConfig:
@@ -46,4 +73,10 @@ class GdprConfig:
             )
         except RetentionError as exc:
             raise ConfigError(f"GDPR_RETENTION_SCHEDULE_PATH: {exc}") from None
-        return cls(schedule=schedule, purge_interval_hours=v["GDPR_PURGE_INTERVAL_HOURS"])
+        return cls(
+            schedule=schedule,
+            purge_interval_hours=v["GDPR_PURGE_INTERVAL_HOURS"],
+            export_key=v["GDPR_EXPORT_KEY"],
+            export_link_hours=v["GDPR_EXPORT_LINK_HOURS"],
+            export_page_url=v["GDPR_EXPORT_PAGE_URL"],
+        )

@@ -7,6 +7,10 @@ from sqlalchemy import func, select
 from coc_shared.envelope import utcnow
 
 from ..domain.disclosures import Disclosure
+from ..domain.export import EXPIRED as EXPORT_EXPIRED
+from ..domain.export import PENDING as EXPORT_PENDING
+from ..domain.export import READY as EXPORT_READY
+from ..domain.export import ExportRequest
 from ..domain.model import (
     DONE,
     PENDING,
@@ -253,3 +257,141 @@ class DisclosureRepository:
             )
             for r in self.uow.execute(query).all()
         ]
+
+
+_EXPORT_COLUMNS = (
+    "request_id",
+    "account_id",
+    "order_id",
+    "order_ids",
+    "requested_at",
+    "status",
+    "email",
+    "first_name",
+    "ready_at",
+    "expires_at",
+    "token_sha256",
+)
+
+
+class ExportRepository:
+    def __init__(self, uow):
+        self.uow = uow
+
+    def _request(self, row) -> ExportRequest:
+        values = {name: row._mapping[name] for name in _EXPORT_COLUMNS}
+        return ExportRequest(**{**values, "order_ids": tuple(values["order_ids"] or ())})
+
+    def _select(self):
+        t = tables.data_exports
+        return select(*(t.c[name] for name in _EXPORT_COLUMNS))
+
+    def add(self, request: ExportRequest) -> None:
+        self.uow.add(
+            tables.data_exports,
+            {
+                "request_id": request.request_id,
+                "account_id": request.account_id,
+                "order_id": request.order_id,
+                "order_ids": list(request.order_ids),
+                "subject": request.subject,
+                "requested_at": request.requested_at,
+                "due_by": request.due_by,
+                "received_at": utcnow(),
+                "status": request.status,
+                "email": request.email,
+                "first_name": request.first_name,
+            },
+        )
+
+    def get(self, request_id: str, lock: bool = False) -> ExportRequest | None:
+        t = tables.data_exports
+        query = self._select().where(t.c.request_id == request_id)
+        row = self.uow.execute(query.with_for_update() if lock else query).first()
+        return self._request(row) if row is not None else None
+
+    def pending_for(self, subject: str) -> ExportRequest | None:
+        t = tables.data_exports
+        row = self.uow.execute(
+            self._select().where(t.c.subject == subject, t.c.status == EXPORT_PENDING).limit(1)
+        ).first()
+        return self._request(row) if row is not None else None
+
+    def of_subject(self, subject: str) -> list[ExportRequest]:
+        t = tables.data_exports
+        rows = self.uow.execute(
+            self._select().where(t.c.subject == subject).order_by(t.c.requested_at)
+        ).all()
+        return [self._request(r) for r in rows]
+
+    def add_contribution(self, request_id: str, service: str, categories, data, at) -> bool:
+        return self.uow.claim(
+            tables.export_contributions,
+            {
+                "request_id": request_id,
+                "service": service,
+                "categories": list(categories),
+                "data": data,
+                "contributed_at": at,
+            },
+        )
+
+    def contributions(self, request_id: str) -> dict[str, dict]:
+        t = tables.export_contributions
+        rows = self.uow.execute(
+            select(t.c.service, t.c.data).where(t.c.request_id == request_id)
+        ).all()
+        return {r.service: r.data or {} for r in rows}
+
+    def contributed_services(self, request_id: str) -> set[str]:
+        t = tables.export_contributions
+        return set(
+            self.uow.execute(select(t.c.service).where(t.c.request_id == request_id)).scalars()
+        )
+
+    def ready(self, request_id: str, document: bytes, categories, token_sha256, at, expires_at):
+        """Assembled: the document stored, the link's token hash and expiry; the address the
+        link goes to and the contributions' data are forgotten."""
+        t, c = tables.data_exports, tables.export_contributions
+        self.uow.change(
+            t,
+            {
+                "status": EXPORT_READY,
+                "document": document,
+                "categories": list(categories),
+                "token_sha256": token_sha256,
+                "ready_at": at,
+                "expires_at": expires_at,
+                "email": None,
+                "first_name": None,
+            },
+            t.c.request_id == request_id,
+        )
+        self.uow.change(c, {"data": None}, c.c.request_id == request_id)
+
+    def document(self, request_id: str) -> bytes | None:
+        t = tables.data_exports
+        return self.uow.execute(
+            select(t.c.document).where(t.c.request_id == request_id)
+        ).scalar_one_or_none()
+
+    def record_download(self, request_id: str, part: str, at) -> None:
+        self.uow.add(
+            tables.export_downloads, {"request_id": request_id, "part": part, "downloaded_at": at}
+        )
+
+    def downloads(self, request_id: str) -> list[dict]:
+        t = tables.export_downloads
+        rows = self.uow.execute(
+            select(t.c.part, t.c.downloaded_at).where(t.c.request_id == request_id)
+        ).all()
+        return [dict(r._mapping) for r in rows]
+
+    def expire(self, now) -> int:
+        """Exports whose link expired: their document is dropped (the request stays recorded)."""
+        t = tables.data_exports
+        where = (t.c.status == EXPORT_READY) & (t.c.expires_at <= now)
+        count = self.uow.execute(select(func.count()).select_from(t).where(where)).scalar_one()
+        if count:
+            self.uow.change(t, {"status": EXPORT_EXPIRED, "document": None}, where)
+        return count

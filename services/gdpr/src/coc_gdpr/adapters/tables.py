@@ -10,6 +10,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -124,6 +125,62 @@ disclosures = Table(
     Column("subject", String(200)),
     Column("note", Text, nullable=False),
     Index("ix_disclosures_disclosed_on", "disclosed_on"),
+)
+
+# Exports of a subject's personal data (GDPR 15 and 20): the request (an account, or a guest's
+# order), where the link goes (until it is sent), the document once assembled (encrypted with
+# GDPR_EXPORT_KEY, the request id as associated data; dropped once expired), the link's token as
+# SHA-256 and its expiry.
+data_exports = Table(
+    "data_exports",
+    metadata,
+    Column("request_id", String(36), primary_key=True),
+    Column("account_id", String(200)),
+    Column("order_id", String(200)),
+    Column("order_ids", JSON, nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("due_by", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(20), nullable=False),  # pending | ready | expired
+    Column("email", String(320)),
+    Column("first_name", String(200)),
+    Column("ready_at", DateTime(timezone=True)),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("token_sha256", String(64)),
+    Column("document", LargeBinary),
+    Column("categories", JSON),  # the categories held, once assembled
+    Index("ix_data_exports_subject", "subject"),
+    Index("ix_data_exports_status", "status"),
+)
+
+# Each service's contribution (account.export_contributed.<service>), once per request; its data
+# is dropped once the export is assembled.
+export_contributions = Table(
+    "export_contributions",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("request_id", String(36), nullable=False),
+    Column("service", String(40), nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("data", JSON),
+    Column("contributed_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("request_id", "service", name="uq_export_contributions_request_service"),
+)
+
+# The delivery: each download of an export through its link.
+export_downloads = Table(
+    "export_downloads",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("request_id", String(36), nullable=False),
+    Column("part", String(20), nullable=False),  # document | summary
+    Column("downloaded_at", DateTime(timezone=True), nullable=False),
+    Index("ix_export_downloads_request_id", "request_id"),
 )
 
 outbox, inbox = messaging_tables(metadata, SCHEMA)

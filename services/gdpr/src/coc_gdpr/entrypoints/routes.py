@@ -17,11 +17,15 @@ from coc_shared.http import current_runtime, error_response, staff_required
 from coc_shared.openapi import STAFF_SECURITY, errors, install_api
 
 from ..domain.disclosures import InvalidDisclosure
+from ..domain.export import LinkRefused
 from ..service_layer import requests as requests_uc
-from . import disclosure_routes
+from ..service_layer.exports import ExportNotConfigured
+from . import disclosure_routes, export_routes
 
 ANSWERS = {
     InvalidDisclosure: lambda exc: error_response(422, "invalid disclosure", exc.fields),
+    LinkRefused: lambda exc: error_response(exc.status, str(exc)),
+    ExportNotConfigured: lambda exc: error_response(503, str(exc)),
 }
 
 
@@ -67,6 +71,11 @@ def register_api(app: Flask, runtime) -> None:
     api = install_api(app, "COC gdpr API", __doc__)
     api.register_blueprint(blp)
     api.register_blueprint(disclosure_routes.blp)
+    api.spec.components.security_scheme(
+        "exportToken", {"type": "apiKey", "in": "header", "name": "X-Export-Token"}
+    )
+    api.register_blueprint(export_routes.public)
+    api.register_blueprint(export_routes.staff)
 
 
 @blp.route("/deactivation-requests/<account_id>", methods=["GET"])

@@ -12,7 +12,12 @@ and the one that completes the set closes the request and sends the summary
 
 from __future__ import annotations
 
-from coc_shared.catalogue import ERASING_SERVICES, erasure_report_type, purge_report_type
+from coc_shared.catalogue import (
+    ERASING_SERVICES,
+    erasure_report_type,
+    export_contribution_type,
+    purge_report_type,
+)
 from coc_shared.consumer import Handler, HandlerContext
 from coc_shared.envelope import Event, utcnow
 from coc_shared.logging import get_logger
@@ -29,6 +34,7 @@ from ..domain.model import (
     completion,
     request_to_open,
 )
+from .exports import contribution_recorder, open_export_request
 from .purges import record_purge_report
 
 log = get_logger(__name__)
@@ -90,13 +96,19 @@ def record_marketing_unsubscribed(event: Event, ctx: HandlerContext) -> None:
     ConsentRepository(ctx).add_withdrawal(withdrawal)
 
 
-def handlers(_runtime=None) -> dict[str, Handler]:
+def handlers(runtime=None) -> dict[str, Handler]:
     """The event types the gdpr service consumes (the catalogue's ``consumers``) and their
     handlers."""
+    from ..config import GdprConfig
+
+    config = runtime.config if runtime is not None else GdprConfig.from_env()
     table: dict[str, Handler] = {
         "account.deactivation_requested": open_deactivation_request,
+        "account.data_export_requested": open_export_request,
         "marketing.unsubscribed": record_marketing_unsubscribed,
     }
     table.update({erasure_report_type(s): record_erasure_report for s in ERASING_SERVICES})
     table.update({purge_report_type(s): record_purge_report for s in ERASING_SERVICES})
+    recorder = contribution_recorder(config)
+    table.update({export_contribution_type(s): recorder for s in ERASING_SERVICES})
     return table

@@ -17,7 +17,7 @@ from coc_shared.errors import InvalidEvent
 from coc_shared.logging import get_logger
 from coc_shared.values import as_utc
 
-from ..adapters.repository import PurgeRunRepository
+from ..adapters.repository import ExportRepository, PurgeRunRepository
 from ..domain.retention import purge_cutoffs
 
 log = get_logger(__name__)
@@ -30,6 +30,7 @@ def start_purge_run(runtime, trigger: str = "command") -> str:
     cutoffs = purge_cutoffs(runtime.config.schedule, now.date())
     with runtime.unit_of_work(correlation_id=run_id) as uow:
         PurgeRunRepository(uow).add(run_id, trigger, now, cutoffs)
+        ExportRepository(uow).expire(now)  # gdpr's own: exports whose link expired
         uow.emit(
             "retention.purge_requested",
             {

@@ -19,9 +19,10 @@ from coc_shared.deactivation import (
     erasure_requested_handler,
 )
 from coc_shared.envelope import Event, utcnow
+from coc_shared.export import export_requested_handler
 from coc_shared.retention import purge_requested_handler
 
-from ..adapters import tables
+from ..adapters import export, tables
 from ..adapters.repository import ContactRepository, MailRepository, RecipientRepository
 from ..domain.model import (
     OUR_REFUND_EVENTS,
@@ -137,6 +138,7 @@ def handlers(runtime=None) -> dict[str, Handler]:
     table["account.erasure_requested"] = erasure_requested_handler(
         tables.account_deactivations, erase_account
     )
+    table["account.export_requested"] = export_requested_handler(export.collect)
     table["retention.purge_requested"] = purge_requested_handler(
         {"marketing_contact": forget_inactive_contacts, "mail_recipients": erase_due_recipients},
         runtime,

@@ -29,10 +29,11 @@ from coc_shared.deactivation import erasure_requested_handler
 from coc_shared.documents import open_store
 from coc_shared.envelope import Event, utcnow
 from coc_shared.errors import PermanentError
+from coc_shared.export import export_requested_handler
 from coc_shared.logging import get_logger
 from coc_shared.retention import purge_requested_handler
 
-from ..adapters import tables
+from ..adapters import export, tables
 from ..adapters.repository import (
     DocumentRepository,
     OrderEventRepository,
@@ -244,6 +245,7 @@ def handlers(runtime=None) -> dict[str, Handler]:
     table["account.erasure_requested"] = erasure_requested_handler(
         tables.account_deactivations, account_erasure(document_erasure(runtime))
     )
+    table["account.export_requested"] = export_requested_handler(export.collect)
     table["retention.purge_requested"] = purge_requested_handler(
         purges(document_store(runtime)), runtime
     )

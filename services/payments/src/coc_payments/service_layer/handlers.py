@@ -14,10 +14,11 @@ from dataclasses import replace
 from coc_shared.consumer import Handler, HandlerContext
 from coc_shared.deactivation import ErasureReport, Retained, erasure_requested_handler
 from coc_shared.envelope import Event
+from coc_shared.export import export_requested_handler
 from coc_shared.logging import get_logger
 from coc_shared.retention import purge_requested_handler
 
-from ..adapters import tables
+from ..adapters import export, tables
 from ..adapters.billing_repository import SaleRepository
 from ..adapters.purges import PurgeRepository
 from ..adapters.repository import (
@@ -99,6 +100,7 @@ def handlers(runtime=None) -> dict[str, Handler]:
         "account.erasure_requested": erasure_requested_handler(
             tables.account_deactivations, erase_account
         ),
+        "account.export_requested": export_requested_handler(export.collect),
         "retention.purge_requested": purge_requested_handler(
             {
                 "provider_callbacks": lambda uow, cutoff: PurgeRepository(uow).empty_callbacks(

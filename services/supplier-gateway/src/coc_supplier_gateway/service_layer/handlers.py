@@ -14,10 +14,11 @@ from collections.abc import Callable
 from coc_shared.consumer import Handler, HandlerContext
 from coc_shared.deactivation import ErasureReport, erasure_requested_handler
 from coc_shared.envelope import Event, utcnow
+from coc_shared.export import export_requested_handler
 from coc_shared.logging import get_logger
 from coc_shared.retention import purge_requested_handler
 
-from ..adapters import tables
+from ..adapters import export, tables
 from ..adapters.repository import DispatchRepository, HistoryRepository, SupplierRequestRepository
 from ..domain.model import REVIEW, SupplierRequest, order_id_of
 
@@ -158,6 +159,7 @@ def handlers(runtime=None) -> dict[str, Handler]:
         "account.erasure_requested": erasure_requested_handler(
             tables.account_deactivations, erase_personal_data
         ),
+        "account.export_requested": export_requested_handler(export.collect),
         "retention.purge_requested": purge_requested_handler(
             {"order_customer": purge_ended_requests}, runtime
         ),
