@@ -1069,6 +1069,7 @@ OPTIONAL_WITHOUT_DEFAULT = {
     "CI": "set by continuous integration for the test suite only",
     "WORKER_PORT": "unset, a worker listens on its API port + 1000 (9001… in its own container)",
     "PROMETHEUS_MULTIPROC_DIR": "set by every image (ENV), for gunicorn's processes",
+    "PERSONAL_DATA_KEK_PREVIOUS": "during a rotation of PERSONAL_DATA_KEK only (deploy/README.md)",
 }
 # Never in a container's environment in the file (why): given to one command at a time.
 KEPT_OUT = {

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import copy
-import json
 import os
 
 from sqlalchemy import select
+
+from coc_shared.testing import opened
 
 VALID_ORDER = {
     "customer": {
@@ -47,7 +48,8 @@ def outbox_events(rt, event_type: str, subject: str | None = None) -> list[dict]
     if subject is not None:
         query = query.where(o.c.subject == subject)
     with rt.engine.connect() as conn:
-        return [json.loads(b) for b in conn.execute(query.order_by(o.c.seq)).scalars()]
+        bodies = conn.execute(query.order_by(o.c.seq)).scalars().all()
+    return [opened(rt, b) for b in bodies]  # the personal part opened, as a consumer sees it
 
 
 def app_context(rt):

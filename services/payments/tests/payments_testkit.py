@@ -31,7 +31,14 @@ from coc_shared.config import Settings
 from coc_shared.db import ensure_schema
 from coc_shared.service import Runtime, ServiceDefinition
 from coc_shared.tables import create_outbox_notify_trigger
-from coc_shared.testing import STAFF_KEYS, admin_broker_url, handle, staff_headers, wait_until
+from coc_shared.testing import (
+    STAFF_KEYS,
+    admin_broker_url,
+    handle,
+    opened,
+    staff_headers,
+    wait_until,
+)
 from coc_shared.tokens import new_order_access_token
 
 SYSTEMPAY_TEST_KEY = "test-key-" + "k" * 16
@@ -327,7 +334,7 @@ def outbox_events(runtime: Runtime, event_type: str, order_id: str) -> list[dict
             .scalars()
             .all()
         )
-    return [json.loads(b) for b in rows]
+    return [opened(runtime, b) for b in rows]  # the personal part opened, as a consumer sees it
 
 
 def review_reasons(runtime: Runtime, order_id: str | None = None) -> list[str]:

@@ -4,7 +4,8 @@ This module is the source of truth; ``python -m coc_shared.catalogue_doc > docs/
 renders it with an example per type, and ``shared/tests/test_catalogue_doc.py`` checks the
 committed document against it.
 ``data`` holds what any consumer may read; ``personal`` holds personal data only, kept minimal,
-so that it can be sealed or stripped later. Schemas tolerate unknown fields (``INCLUDE`` keeps
+and sealed on the wire with the data key of the event's subject (``keystore``: crypto-shredding);
+its schemas here are of the opened part. Schemas tolerate unknown fields (``INCLUDE`` keeps
 them on load) so a producer may add optional fields without breaking older consumers; a
 change that breaks a consumer is a new version.
 """

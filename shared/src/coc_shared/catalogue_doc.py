@@ -39,8 +39,11 @@ ENVELOPE_MEANINGS: dict[str, str] = {
     "causation_id": "id of the event or request that caused it",
     "subject": "what it is about, e.g. the order id or the account id",
     "data": "the type's payload, checked against the type's data schema",
-    "personal": "personal data only (names, e-mail, phone, addresses, document references), kept "
-    "minimal; absent when the type has none, so that it can be sealed or stripped",
+    "personal": "personal data only (names, e-mail, phone, addresses, document references, "
+    "one-time links), kept minimal; absent when the type has none. **Sealed on the wire**: "
+    '`{"sealed": "A256GCM", "kid": <subject>, "ct": <base64>}` (AES-256-GCM with the data key '
+    "of the event's subject, the event id as associated data; see below), or "
+    '`{"erased": true}` once the subject is erased',
 }
 
 # Examples are rendered with a fixed id and time so that the document is reproducible.
@@ -196,6 +199,22 @@ def _envelope_section() -> list[str]:
         "against its personal schema, and a type without one refuses any `personal`. An event that "
         "fails these checks is parked, never retried.",
         "",
+        "### The sealed `personal` part (crypto-shredding)",
+        "",
+        "The `personal` part of every event is sealed as its producer writes it to its outbox "
+        "(`coc_shared.unit_of_work`, with `coc_shared.keystore`) and opened by the consumer before "
+        "the validation and the handler: services never see the ciphertext, and the outboxes, "
+        "queues, retry queues and parked messages hold only the sealed form. The key is the data "
+        "key of the event's subject — its `data.account_id`, else its `data.order_id` (a guest "
+        "order), else the envelope's `subject` — kept wrapped by the key-encryption key "
+        "`PERSONAL_DATA_KEK` in `ops.subject_keys`; the associated data is the event id and that "
+        "subject, so a ciphertext moved to another event or subject does not open. The erasure of "
+        "an account (`account.erasure_requested`) destroys its key and its orders' keys: every "
+        "copy of their personal parts becomes unreadable at once, and a consumer then gets the "
+        "event without its personal part, marked erased (`personal_erased`), never a failure. A "
+        "part that does not open (tampered with, wrong event or subject) is parked at once. The "
+        "schemas of `personal` below are those of the opened part.",
+        "",
     ]
     return lines
 
@@ -252,7 +271,7 @@ def _type_section(e: EventType) -> list[str]:
             "",
         ]
     else:
-        lines += _schema_section("`personal`", e.personal_schema)
+        lines += _schema_section("`personal` (sealed on the wire; once opened)", e.personal_schema)
         lines.append("")
     lines += [
         "Example message:",

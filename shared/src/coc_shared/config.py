@@ -100,6 +100,13 @@ def secret(min_length: int) -> Callable[[str], str]:
     return read
 
 
+def kek(value: str) -> str:
+    from .keystore import decode_kek
+
+    decode_kek(value)
+    return value.strip()
+
+
 def boolean(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -374,6 +381,29 @@ _SHARED = declare(
         secret(32),
     ),
     Variable(
+        "PERSONAL_DATA_KEK",
+        None,
+        "Key-encryption key (base64 of 32 random bytes, `openssl rand -base64 32`) that wraps the "
+        "data keys sealing every event's `personal` part (`ops.subject_keys`, one key per account "
+        "or guest order, destroyed on erasure); every service holds the same. Unset: sealing is "
+        "off and personal parts travel in clear (development only; docker-compose requires it).",
+        kek,
+    ),
+    Variable(
+        "PERSONAL_DATA_KEK_PREVIOUS",
+        None,
+        "The key-encryption key before a rotation, still unwrapping data keys until "
+        "`python -m coc_shared.keystore rotate` has rewrapped them all with PERSONAL_DATA_KEK.",
+        kek,
+    ),
+    Variable(
+        "PERSONAL_DATA_KEY_CACHE_SECONDS",
+        "30",
+        "Seconds a process keeps an unwrapped data key (or the fact that it is destroyed) in "
+        "memory; another process's erasure is seen within that time.",
+        number(0),
+    ),
+    Variable(
         "CI",
         None,
         "Set by continuous integration (`.ci/run` sets `true`): the test suite then fails where it "
@@ -435,6 +465,9 @@ class Settings:
     rabbitmq_ca_file: str | None = None
     verify_publishers: bool = True
     worker_port: int | None = None  # None: http_port + 1000; 0: no listener
+    personal_data_kek: str | None = None  # None: the personal parts are not sealed
+    personal_data_kek_previous: str | None = None
+    personal_data_key_cache_seconds: float = 30.0
     extra: dict = field(default_factory=dict)
 
     @property
@@ -487,6 +520,9 @@ class Settings:
             rabbitmq_ca_file=v["RABBITMQ_CA_FILE"],
             verify_publishers=v["BUS_VERIFY_PUBLISHERS"],
             worker_port=v["WORKER_PORT"],
+            personal_data_kek=v["PERSONAL_DATA_KEK"],
+            personal_data_kek_previous=v["PERSONAL_DATA_KEK_PREVIOUS"],
+            personal_data_key_cache_seconds=v["PERSONAL_DATA_KEY_CACHE_SECONDS"],
         )
         values.update(overrides)
         return cls(**values)

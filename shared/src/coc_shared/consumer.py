@@ -45,6 +45,7 @@ from .catalogue import SchemaViolation, UnknownEventType, lookup, validate_event
 from .db import insert_ignoring_conflicts, is_infrastructure_error
 from .envelope import Event, UndecodableMessage, utcnow
 from .errors import PermanentError
+from .keystore import SealBroken, is_erased_marker, open_event
 from .logging import bound_log_fields, get_logger
 from .parking import ParkingStore
 from .retry import Stopped, call_with_backoff
@@ -62,7 +63,13 @@ __all__ = [
     "ForgedEvent",
 ]
 
-PERMANENT_ERRORS = (PermanentError, UndecodableMessage, SchemaViolation, UnknownEventType)
+PERMANENT_ERRORS = (
+    PermanentError,
+    UndecodableMessage,
+    SchemaViolation,
+    UnknownEventType,
+    SealBroken,
+)
 
 
 class _HandlerFailed(Exception):
@@ -96,6 +103,7 @@ class HandlerContext(Bound):
         producer: str,
         outbox: Table,
         statements: StatementCache | None = None,
+        keys=None,
     ):
         super().__init__(
             conn,
@@ -105,6 +113,7 @@ class HandlerContext(Bound):
             causation_id=event.id,
             subject=event.subject,
             statements=statements,
+            keys=keys,
         )
         self.event = event
 
@@ -162,6 +171,7 @@ class EventConsumer:
         retry_delays: tuple[float, ...] = (5, 30, 120, 600),
         statements: StatementCache | None = None,
         verify_publishers: bool = False,
+        keys=None,
     ):
         self.service = service
         self.engine = engine
@@ -175,6 +185,7 @@ class EventConsumer:
         self.quick_attempts = max(1, quick_attempts)
         self.retry_delays = tuple(retry_delays)
         self.verify_publishers = verify_publishers and not broker.memory
+        self.keys = keys  # keystore.KeyStore: opens the sealed personal parts; None: not sealed
         self.forged = 0  # forged events refused since the start
         self.statements = statements or StatementCache()
         self.queue_name = broker.queue_name(service)
@@ -280,6 +291,17 @@ class EventConsumer:
     ) -> None:
         for item in batch:
             self._decode(item)
+        try:
+            call_with_backoff(
+                lambda: self._unseal(batch),
+                stop=stop,
+                retry_if=is_infrastructure_error,
+                on_retry=lambda exc, wait: log.warning(
+                    "consumer.key_store_unavailable", error=str(exc).splitlines()[0], retry_in=wait
+                ),
+            )
+        except Stopped:
+            return  # not acked: the broker redelivers
 
         def on_retry(exc: BaseException, wait: float) -> None:
             log.warning(
@@ -316,9 +338,42 @@ class EventConsumer:
                 )
             if item.event.type not in self.handlers:
                 raise UnknownEventType(f"{self.service} has no handler for {item.event.type!r}")
-            validate_event(item.event)
         except Exception as exc:
             self._fail(item, exc, permanent=True)
+
+    def _unseal(self, batch: list[_Item]) -> None:
+        """Open the batch's sealed personal parts (one look-up of the keys not cached), then
+        validate: an erased subject's event goes on without its personal part
+        (``personal_erased``); a part that does not open is parked (``keystore.SealBroken``)."""
+        items = [i for i in batch if i.outcome == "pending" and i.event is not None]
+        sealed = [i for i in items if i.event.sealed is not None]
+        if sealed:
+            keys: dict = {}
+            if self.keys is not None:
+                try:
+                    kids = {str(i.event.sealed.get("kid")) for i in sealed}
+                    keys = self.keys.keys(kids)
+                except SealBroken:
+                    keys = None  # one key does not unwrap: each message is opened on its own
+            for item in sealed:
+                try:
+                    if self.keys is None and not is_erased_marker(item.event.sealed):
+                        raise SealBroken("sealed personal part, and no PERSONAL_DATA_KEK here")
+                    if keys is None:
+                        self.keys.unseal_event(item.event)
+                    else:
+                        open_event(item.event, keys)
+                except Exception as exc:
+                    if is_infrastructure_error(exc):
+                        raise
+                    self._fail(item, exc, permanent=True)
+        for item in items:
+            if item.outcome != "pending":
+                continue
+            try:
+                validate_event(item.event)
+            except Exception as exc:
+                self._fail(item, exc, permanent=True)
 
     def _check_publisher(self, item: _Item) -> None:
         """Only the event type's producer (or this service itself: its own delayed retries) may
@@ -433,7 +488,9 @@ class EventConsumer:
                 if first[item.event.id] is not item or item.event.id not in claimed:
                     outcomes.append((item, "duplicate", []))
                     continue
-                ctx = HandlerContext(conn, item.event, self.service, self.outbox, self.statements)
+                ctx = HandlerContext(
+                    conn, item.event, self.service, self.outbox, self.statements, self.keys
+                )
                 try:
                     started = time.perf_counter()
                     self.handlers[item.event.type](item.event, ctx)
@@ -541,7 +598,9 @@ class EventConsumer:
                     time.sleep(min(0.05 * 2 ** (attempt - 2), 1.0))
                 savepoint = conn.begin_nested()
                 try:
-                    ctx = HandlerContext(conn, event, self.service, self.outbox, self.statements)
+                    ctx = HandlerContext(
+                        conn, event, self.service, self.outbox, self.statements, self.keys
+                    )
                     started = time.perf_counter()
                     handler(event, ctx)
                     self._timed(item, started)

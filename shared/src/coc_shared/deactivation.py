@@ -5,7 +5,8 @@ report what it erased and what a legal obligation makes it keep
 
 A service declares its erasure as a function ``erase(uow, deactivation) -> ErasureReport | None``
 (what it deletes or anonymises, through the unit of work) and gets its handler from
-``erasure_requested_handler``.
+``erasure_requested_handler``, which also destroys the account's data key in the shared key
+store (``keystore``: crypto-shredding of every event's personal part about it).
 """
 
 from __future__ import annotations
@@ -104,6 +105,12 @@ def erasure_requested_handler(table: Table, erase: Erasure | None = None):
         deactivation = AccountDeactivation.from_message(event.id, event.data)
         deactivations = AccountDeactivationRepository(ctx, table)
         report = ErasureReport()
+        keys = getattr(ctx, "keys", None)
+        if keys is not None:
+            # crypto-shredding: the account's data key (and its orders') is destroyed in the
+            # shared key store, by whichever service comes first; every sealed copy of its
+            # personal parts (outboxes, queues, parked messages) is unreadable from now on
+            keys.destroy(deactivation.account_id)
         if not deactivations.recorded(deactivation.account_id):
             deactivations.add(deactivation)
             if erase is not None:

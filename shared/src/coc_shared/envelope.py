@@ -7,7 +7,16 @@ Wire form (JSON)::
      "correlation_id": "<uuid shared by one order's story>", "causation_id": "<id of the cause>",
      "subject": "<order id>", "data": {...}, "personal": {...}}
 
-Personal data (names, e-mail, phone, addresses, document references) is only in ``personal``.
+Personal data (names, e-mail, phone, addresses, document references) is only in ``personal``,
+and on the wire it is sealed (``keystore``: AES-256-GCM with the data key of the event's subject,
+the event id as associated data)::
+
+    "personal": {"sealed": "A256GCM", "kid": "<subject whose key seals it>", "ct": "<base64>"}
+
+or, once the subject is erased, ``{"erased": true}``. The unit of work seals it as the event is
+written to the outbox and the consumer opens it before validation and handler: in the process an
+``Event`` holds the clear part (``personal``), the wire form (``sealed``) and whether the subject
+was erased (``personal_erased``: ``personal`` is then None).
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ class EnvelopeSchema(Schema):
     )
     subject = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     data = fields.Dict(load_default=dict)
-    personal = fields.Dict(load_default=None, allow_none=True)
+    personal = fields.Dict(load_default=None, allow_none=True)  # clear, sealed or erased
 
 
 _envelope_schema = EnvelopeSchema()
@@ -61,6 +70,10 @@ class Event:
     version: int = 1
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     occurred_at: datetime = field(default_factory=utcnow)
+    # the personal part's wire form when sealed (or the erased marker); set by the key store
+    sealed: dict | None = field(default=None, repr=False, compare=False)
+    # the subject's key is destroyed: the personal part is gone for good (``personal`` is None)
+    personal_erased: bool = field(default=False, compare=False)
 
     def to_dict(self) -> dict:
         body = {
@@ -74,7 +87,9 @@ class Event:
             "subject": self.subject,
             "data": self.data,
         }
-        if self.personal:
+        if self.sealed is not None:
+            body["personal"] = self.sealed
+        elif self.personal:
             body["personal"] = self.personal
         return body
 
@@ -93,6 +108,12 @@ class Event:
             loaded = _envelope_schema.load(raw)
         except ValidationError as exc:
             raise UndecodableMessage(f"invalid envelope: {exc.messages}") from exc
+        personal = loaded["personal"]
+        sealed = None
+        if isinstance(personal, dict) and (
+            personal.get("sealed") is not None or personal.get("erased") is True
+        ):
+            sealed, personal = personal, None  # opened by the consumer (``keystore``)
         return cls(
             id=str(loaded["id"]),
             type=loaded["type"],
@@ -103,5 +124,6 @@ class Event:
             causation_id=loaded["causation_id"],
             subject=loaded["subject"],
             data=loaded["data"],
-            personal=loaded["personal"],
+            personal=personal,
+            sealed=sealed,
         )

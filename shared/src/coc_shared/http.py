@@ -304,7 +304,7 @@ def staff_blueprint(runtime) -> Blueprint:
         runtime.parking.record_action(
             g.staff, "read_parked", str(parked_id), None, {"service": runtime.settings.service}
         )
-        return jsonify(parked_to_json(row, include_body=True))
+        return jsonify(parked_to_json(row, include_body=True, keys=runtime.parking.keys))
 
     return bp
 

@@ -109,9 +109,10 @@ def persistent_staff_keys(data_dir: str) -> tuple[str, str]:
 
 def apply_development_defaults(definitions) -> None:
     """Fill what a developer's machine lacks (variables not set are set; set ones are kept): the
-    customers' token secret and the staff tokens' public key, so that accounts and staff tools
-    work, and each service's own defaults. The staff tokens' private key is never given to the
-    services: it stays in its file for ``coc-support issue-token``."""
+    customers' token secret, the staff tokens' public key and the key-encryption key of the events'
+    personal parts, so that accounts, staff tools and sealing work, and each service's own
+    defaults. The staff tokens' private key is never given to the services: it stays in its file
+    for ``coc-support issue-token``."""
     data_dir = os.path.abspath(env("RUN_DATA_DIR"))
     os.makedirs(data_dir, exist_ok=True)
     if not os.environ.get("CUSTOMER_TOKEN_SECRET"):
@@ -121,6 +122,11 @@ def apply_development_defaults(definitions) -> None:
         print(
             f"  CUSTOMER_TOKEN_SECRET set for this development run (kept in {data_dir})", flush=True
         )
+    if not os.environ.get("PERSONAL_DATA_KEK"):  # seals the events' personal parts (keystore)
+        os.environ["PERSONAL_DATA_KEK"] = persistent_secret(
+            os.path.join(data_dir, "personal_data_kek.secret"), 32
+        )
+        print(f"  PERSONAL_DATA_KEK set for this development run (kept in {data_dir})", flush=True)
     if not os.environ.get("STAFF_TOKEN_PUBLIC_KEY"):
         _, public = persistent_staff_keys(data_dir)
         os.environ["STAFF_TOKEN_PUBLIC_KEY"] = public

@@ -115,12 +115,17 @@ OPS_GRANTS: dict[str, dict[str, tuple[str, ...]]] = {
         "parked_messages": ("SELECT", "INSERT"),
         "support_actions": ("SELECT", "INSERT"),
         "revoked_staff_tokens": ("SELECT",),
+        # make a subject's key when it first seals, link an order's to its account, destroy on
+        # erasure (an UPDATE nulling the key); never DELETE
+        "subject_keys": ("SELECT", "INSERT", "UPDATE"),
         "alembic_version": ("SELECT",),
     },
     "staff": {
         "parked_messages": ("SELECT", "UPDATE"),
         "support_actions": ("SELECT", "INSERT"),
         "revoked_staff_tokens": ("SELECT", "INSERT"),
+        # support shows parked messages (unsealed) and rotates the key-encryption key (rewrap)
+        "subject_keys": ("SELECT", "UPDATE"),
     },
 }
 

@@ -62,8 +62,9 @@ def _jsonable(value):
 
 
 class ParkingStore:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, keys=None):
         self.engine = engine
+        self.keys = keys  # keystore.KeyStore: opens the personal part of a body shown to staff
 
     def park(
         self,
@@ -338,7 +339,39 @@ class ParkingStore:
         return {"id": parked_id, "status": "discarded"}
 
 
-def parked_to_json(row: dict, include_body: bool = False) -> dict:
+def _opened_body(body: dict, keys) -> dict:
+    """The body as support sees it: a sealed personal part opened (``personal_state``: ``sealed``
+    and opened, ``erased`` when the subject's key is destroyed, ``unreadable`` when it does not
+    open or no key store is configured), the body stored in the row unchanged."""
+    from .envelope import Event
+    from .keystore import is_erased_marker, is_sealed
+
+    personal = body.get("personal")
+    if not (is_sealed(personal) or is_erased_marker(personal)):
+        return body
+    shown = dict(body)
+    if is_erased_marker(personal):
+        shown["personal"], shown["personal_state"] = None, "erased"
+        return shown
+    if keys is None:
+        shown["personal_state"] = "sealed"
+        return shown
+    try:
+        event = Event.from_json(json.dumps(body))
+        keys.unseal_event(event)
+    except Exception as exc:
+        shown["personal_state"] = f"unreadable: {type(exc).__name__}"
+        return shown
+    if event.personal_erased:
+        shown["personal"], shown["personal_state"] = None, "erased"
+    else:
+        shown["personal"], shown["personal_state"] = event.personal, "opened"
+    return shown
+
+
+def parked_to_json(row: dict, include_body: bool = False, keys=None) -> dict:
+    """A parked message as JSON; with ``include_body``, its body, the personal part opened with
+    ``keys`` (the store's ``keys``) or marked erased."""
     out = {
         k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items() if k != "body"
     }
@@ -346,6 +379,8 @@ def parked_to_json(row: dict, include_body: bool = False) -> dict:
         body = row["body"]
         try:
             out["body"] = json.loads(body)
+            if isinstance(out["body"], dict):
+                out["body"] = _opened_body(out["body"], keys)
         except ValueError:
             out["body_raw"] = (
                 body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from flask import Flask
 from sqlalchemy import MetaData
 
+from . import keystore
 from .bus import Broker, Publisher, wait_for_connection
 from .config import Settings
 from .consumer import EventConsumer, Handler
@@ -108,7 +109,9 @@ class Runtime:
             self.settings.delivery_limit,
             ca_file=self.settings.rabbitmq_ca_file,
         )
-        self.parking = ParkingStore(self.parking_engine)
+        # the data keys of the events' personal parts (ops.subject_keys): None, sealing off
+        self.keys = keystore.from_settings(self.parking_engine, self.settings)
+        self.parking = ParkingStore(self.parking_engine, keys=self.keys)
         self.statements = StatementCache()  # the unit of work's statements, built once per shape
         self._worker_engine = None
         self._handlers: dict[str, Handler] | None = None
@@ -149,6 +152,7 @@ class Runtime:
             causation_id=causation_id,
             reconnect=True,
             statements=self.statements,
+            keys=self.keys,
         )
 
     # set-up
@@ -215,6 +219,7 @@ class Runtime:
             retry_delays=s.retry_delays,
             statements=self.statements,
             verify_publishers=s.verify_publishers,
+            keys=self.keys,
         )
         return self.consumer
 

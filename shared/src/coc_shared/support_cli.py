@@ -26,6 +26,7 @@ import json
 import sys
 from datetime import timedelta
 
+from . import keystore
 from .bus import Broker, Publisher
 from .config import Settings, env
 from .db import make_engine
@@ -105,7 +106,8 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
     args = _parser().parse_args(argv)
     settings = settings or Settings.from_env("support")
     configure_logging("support", settings.log_level)
-    store = ParkingStore(make_engine(settings.parking_database_url, schemas=(OPS_SCHEMA,)))
+    engine = make_engine(settings.parking_database_url, schemas=(OPS_SCHEMA,))
+    store = ParkingStore(engine, keys=keystore.from_settings(engine, settings))
     try:
         if args.command == "keygen":
             private, public = new_staff_keys()
@@ -163,7 +165,7 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
             _print({"error": f"no parked message {args.id}"})
             return 4
         store.record_action(actor, "show", str(args.id), None)
-        _print(parked_to_json(row, include_body=True))
+        _print(parked_to_json(row, include_body=True, keys=store.keys))
         return 0
     if args.action == "discard":
         try:

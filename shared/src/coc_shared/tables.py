@@ -187,6 +187,21 @@ revoked_staff_tokens = Table(
 )
 
 
+subject_keys = Table(
+    "subject_keys",
+    ops_metadata,
+    # whose personal data the key seals: an account id, or a guest order's id (``keystore``)
+    Column("subject", String(200), primary_key=True),
+    # the account an order's key belongs to: destroyed with the account's
+    Column("owner", String(200), index=True),
+    Column("wrapped_key", LargeBinary),  # AES key wrap of the data key; null once destroyed
+    Column("kek_id", String(32)),  # which key-encryption key wrapped it
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("destroyed_at", DateTime(timezone=True)),
+    schema=OPS_SCHEMA,
+)
+
+
 def create_messaging_tables(bind, schema: str) -> None:
     """Used by each service's first migration: creates its outbox and inbox tables (and the
     outbox's NOTIFY trigger on PostgreSQL)."""

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import socket
@@ -232,6 +233,9 @@ def _can_connect(url: str) -> bool:
         return False
 
 
+TEST_KEK = base64.b64encode(b"test-key-encryption-key-32-bytes").decode()
+
+
 @pytest.fixture(scope="session")
 def settings_factory(database_url, rabbitmq_url, bus_prefix, broker_accounts):
     """Settings for a service under test: this run's database and bus prefix, fast retries. The
@@ -251,6 +255,7 @@ def settings_factory(database_url, rabbitmq_url, bus_prefix, broker_accounts):
             quick_attempts=3,
             staff_token_public_key=STAFF_KEYS[1],
             customer_token_secret="test-customer-secret-" + "y" * 32,
+            personal_data_kek=TEST_KEK,  # the personal parts are sealed in every test
         )
         values.update(overrides)
         return Settings.from_env(service, **values)
@@ -271,6 +276,7 @@ def service_env(settings: Settings) -> dict:
             "RETRY_QUICK_ATTEMPTS": str(settings.quick_attempts),
             "STAFF_TOKEN_PUBLIC_KEY": settings.staff_token_public_key or "",
             "CUSTOMER_TOKEN_SECRET": settings.customer_token_secret or "",
+            "PERSONAL_DATA_KEK": settings.personal_data_kek or "",
             "QUEUE_DELIVERY_LIMIT": str(settings.delivery_limit),
             "OUTBOX_POLL_SECONDS": "0.2",
             "BUS_VERIFY_PUBLISHERS": "true" if settings.verify_publishers else "false",
@@ -316,9 +322,26 @@ def handle(rt, event) -> None:
     from .consumer import HandlerContext
 
     with rt.engine.begin() as conn:
-        ctx = HandlerContext(conn, event, rt.definition.name, rt.outbox, rt.statements)
+        ctx = HandlerContext(conn, event, rt.definition.name, rt.outbox, rt.statements, rt.keys)
         rt.handlers[event.type](event, ctx)
         ctx.flush()
+
+
+def opened(rt, body) -> dict:
+    """An outbox row's body (bytes, text or a dict) as a dict whose sealed personal part is
+    opened with ``rt``'s key store (``None`` when its subject is erased), as a consumer sees it."""
+    import json
+
+    from .envelope import Event
+
+    if isinstance(body, (bytes, bytearray, memoryview, str)):
+        body = json.loads(bytes(body) if not isinstance(body, str) else body)
+    event = Event.from_json(json.dumps(body))
+    if event.sealed is None:
+        return body
+    if rt.keys is not None:
+        rt.keys.unseal_event(event)
+    return {**body, "personal": event.personal}
 
 
 def count_rows(rt, table, where) -> int:

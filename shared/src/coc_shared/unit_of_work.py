@@ -21,8 +21,10 @@ they are one ``UPDATE … FROM unnest(<an array per column>)``. On SQLite the wr
 When nothing was read before the commit and the writes fit one statement, that statement runs
 alone in autocommit: one round trip for the whole use case.
 
-The outbox rows of emitted events are written with the rest; the migrations give every outbox
-table a statement-level trigger that NOTIFYs the relay (``tables.outbox_notify_ddl``).
+The outbox rows of emitted events are written with the rest, their personal part sealed there
+(``keys``, the runtime's ``keystore.KeyStore``: the one place events are sealed); the migrations
+give every outbox table a statement-level trigger that NOTIFYs the relay
+(``tables.outbox_notify_ddl``).
 
 ``reconnect=True``: when the first statement of the unit of work meets a connection that died in
 the pool (PostgreSQL restarted), a new connection is taken and that statement runs again; before
@@ -376,8 +378,10 @@ class Writes:
         causation_id: str | None = None,
         subject: str | None = None,
         statements: StatementCache | None = None,
+        keys=None,
     ):
         self.outbox = outbox
+        self.keys = keys  # keystore.KeyStore: seals the personal parts; None: sealing off
         self.statements = statements or StatementCache()
         self.producer = producer
         self.correlation_id = correlation_id
@@ -474,6 +478,8 @@ class Writes:
     def _take_writes(self) -> list[_Write]:
         writes = self._writes
         if self._unwritten_events:
+            if self.keys is not None:
+                self.keys.seal_events(self._unwritten_events)
             now = utcnow()
             rows = [outbox_row(e, now) for e in self._unwritten_events]
             if len(rows) > BULK_ROWS:
@@ -516,8 +522,11 @@ class UnitOfWork(Writes):
         causation_id: str | None = None,
         reconnect: bool = False,
         statements: StatementCache | None = None,
+        keys=None,
     ):
-        super().__init__(outbox, producer, correlation_id, causation_id, statements=statements)
+        super().__init__(
+            outbox, producer, correlation_id, causation_id, statements=statements, keys=keys
+        )
         self.engine = engine
         self.reconnect = reconnect
         self._conn: Connection | None = None

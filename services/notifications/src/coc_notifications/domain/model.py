@@ -150,11 +150,31 @@ class Mail:
 
     @classmethod
     def for_event(
-        cls, event_id: str, event_type: str, data: dict, personal: dict | None = None
+        cls,
+        event_id: str,
+        event_type: str,
+        data: dict,
+        personal: dict | None = None,
+        erased: bool = False,
     ) -> Mail:
+        """The mail an event asks for; ``erased``: its personal part was crypto-shredded (the
+        recipient erased) before it was handled, so it is recorded as dropped, never sent."""
         template = template_for(event_type, data)
         order_id, account_id = _text(data.get("order_id")), _text(data.get("account_id"))
         personal = personal or {}
+        if erased:
+            if account_id is None and order_id is None:
+                raise InvalidEvent(f"{event_type} names neither an account nor an order")
+            return cls(
+                source_id=event_id,
+                event_type=event_type,
+                template=template,
+                recipient_key=f"account:{account_id}"
+                if event_type in ACCOUNT_EVENTS or order_id is None
+                else f"order:{order_id}",
+                order_id=order_id,
+                account_id=account_id,
+            ).dropped("the recipient's personal data was erased")
         if event_type in ACCOUNT_EVENTS:
             if account_id is None:
                 raise InvalidEvent(f"{event_type} carries no account_id")

@@ -43,7 +43,9 @@ def _account_erased(ctx: HandlerContext, account_id: str | None) -> bool:
 
 
 def record_mail(event: Event, ctx: HandlerContext, retention_days: int = 30) -> None:
-    mail = Mail.for_event(event.id, event.type, event.data, event.personal)
+    mail = Mail.for_event(
+        event.id, event.type, event.data, event.personal, erased=event.personal_erased
+    )
     recipients = RecipientRepository(ctx)
     if mail.order_id is not None and mail.account_id is None:
         known = recipients.get(mail.order_id)
@@ -59,7 +61,11 @@ def record_mail(event: Event, ctx: HandlerContext, retention_days: int = 30) -> 
 
 def order_placed(event: Event, ctx: HandlerContext, retention_days: int = 30) -> None:
     """The order's recipient and facts are kept for its later mails, the marketing consent goes
-    to the contacts, and the order's own mail is recorded."""
+    to the contacts, and the order's own mail is recorded. Its personal part erased (the subject's
+    key destroyed while it waited): nothing is kept, the mail is recorded as dropped."""
+    if event.personal_erased:
+        MailRepository(ctx).add(Mail.for_event(event.id, event.type, event.data, erased=True))
+        return
     recipient = OrderRecipient.from_placed(event.data, event.personal)
     if _account_erased(ctx, recipient.account_id):
         return
@@ -109,8 +115,10 @@ def erase_account(ctx: HandlerContext, deactivation: AccountDeactivation) -> Era
 def account_deactivated(event: Event, ctx: HandlerContext) -> None:
     """The summary of the erasure, to the address the event names (gdpr kept it for this mail
     only): nothing else of the account is left here to mail it to."""
-    mail = Mail.for_event(event.id, event.type, event.data, event.personal)
-    if mail.to_address is not None:
+    mail = Mail.for_event(
+        event.id, event.type, event.data, event.personal, erased=event.personal_erased
+    )
+    if mail.to_address is not None or event.personal_erased:
         MailRepository(ctx).add(mail)
 
 
