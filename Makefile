@@ -8,7 +8,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-SERVICES := orders payments supplier-gateway notifications gdpr
+SERVICES := orders payments supplier-gateway notifications gdpr console
 PACKAGES := shared $(addprefix services/,$(SERVICES))
 INSTALLED := $(VENV)/.installed
 LOCK := requirements.lock

@@ -306,6 +306,24 @@ def staff_blueprint(runtime) -> Blueprint:
         )
         return jsonify(parked_to_json(row, include_body=True, keys=runtime.parking.keys))
 
+    @bp.post("/parked/<int:parked_id>/discard")
+    @staff_required()
+    def discard_parked(parked_id: int):
+        """Give up a parked message, with a reason (the support console's discard)."""
+        body = request.get_json(silent=True)
+        reason = body.get("reason") if isinstance(body, dict) else None
+        if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
+            return error_response(
+                422, "invalid body", {"reason": ["Required: some text, at most 500 characters."]}
+            )
+        row = runtime.parking.get(parked_id)
+        if row is None or row["service"] != runtime.settings.service:
+            return error_response(404, "no such parked message")
+        try:
+            return jsonify(runtime.parking.discard(parked_id, g.staff, reason.strip()))
+        except LookupError:
+            return error_response(409, "the message was already replayed or discarded")
+
     return bp
 
 

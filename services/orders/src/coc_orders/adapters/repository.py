@@ -122,6 +122,11 @@ class OrderRepository:
         row = self.uow.execute(query).first()
         return _to_order(row) if row is not None else None
 
+    def by_seq(self, seq: int) -> Order | None:
+        """The order numbered ``seq`` (its number is COC-<year>-<seq>), or None."""
+        row = self.uow.execute(select(*_ORDER_COLUMNS).where(tables.orders.c.seq == seq)).first()
+        return _to_order(row) if row is not None else None
+
     def for_account(self, account_id: str, limit: int = 100) -> list[Order]:
         query = (
             select(*_ORDER_COLUMNS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from coc_shared.http import staff_required
+from coc_shared.http import error_response, staff_required
 
 from ..service_layer import orders as orders_uc
 from .context import orders_app
@@ -29,5 +29,26 @@ def order_events(order_id: str):
                 }
                 for e in events
             ],
+        }
+    )
+
+
+@bp.get("/orders/<reference>")
+@staff_required()
+def find_order(reference: str):
+    """An order by id or number, without personal data (the support console's search)."""
+    order = orders_uc.find_order(orders_app().runtime, reference)
+    if order is None:
+        return error_response(404, "no such order")
+    return jsonify(
+        {
+            "id": order.id,
+            "number": order.number,
+            "status": order.status,
+            "placed_at": order.placed_at.isoformat(),
+            "payment_method": order.payment_method,
+            "total": {"amount_cents": order.total_cents, "currency": order.currency},
+            "brand": order.brand,
+            "account_id": order.account_id,
         }
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -320,6 +321,20 @@ def order_view(runtime, order_id: str) -> OrderView:
             raise NotFound("no such order")
         documents = DocumentRepository(uow).for_order(order_id)
         return OrderView(order, documents, OrderEventRepository(uow).timeline(order_id))
+
+
+def find_order(runtime, reference: str) -> Order | None:
+    """The order whose id or number (COC-2026-000123) is ``reference`` (staff's search)."""
+    match = re.fullmatch(r"COC-(\d{4})-(\d{1,12})", reference.strip().upper())
+    with runtime.unit_of_work() as uow:
+        if match:
+            order = OrderRepository(uow).by_seq(int(match.group(2)))
+            return (
+                order if order is not None and order.number == reference.strip().upper() else None
+            )
+        if len(reference) > 36:
+            return None
+        return OrderRepository(uow).get(reference.strip())
 
 
 def order_timeline(runtime, order_id: str) -> list[dict]:

@@ -1,0 +1,1 @@
+"""Support console of the COC order pipeline."""

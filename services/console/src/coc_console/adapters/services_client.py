@@ -1,0 +1,92 @@
+"""The services' staff HTTP APIs, as the console calls them: each call carries a short staff
+token the console signs for the staff member at the keyboard, for that one service (``aud``), so
+every service records the real person in its own support actions log."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import requests
+
+from coc_shared.tokens import TokenError, issue_staff_token
+
+TOKEN_MINUTES = 10
+
+
+class ServiceUnavailable(Exception):
+    """A service did not answer, or answered with an error the console cannot act on."""
+
+
+class ServiceError(Exception):
+    """A service refused the call (4xx): ``status`` and its message."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class StaffApiClient:
+    def __init__(self, service_urls: dict, private_key: str | None, timeout: float = 5.0):
+        self.service_urls = service_urls
+        self.private_key = private_key
+        self.timeout = timeout
+        self.http = requests.Session()
+        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def _token(self, service: str, staff_name: str, role: str) -> str:
+        key = (service, staff_name, role)
+        with self._lock:
+            cached = self._tokens.get(key)
+            if cached and cached[1] > time.monotonic() + 60:
+                return cached[0]
+            try:
+                issued = issue_staff_token(
+                    self.private_key,
+                    staff_name,
+                    role,
+                    ttl=timedelta(minutes=TOKEN_MINUTES),
+                    audience=(service,),
+                )
+            except TokenError as exc:
+                raise ServiceUnavailable(f"the console cannot sign staff tokens: {exc}") from None
+            self._tokens[key] = (issued.token, time.monotonic() + TOKEN_MINUTES * 60)
+            return issued.token
+
+    def call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        staff_name: str,
+        role: str,
+        params: dict | None = None,
+        json: dict | None = None,
+        missing_ok: bool = False,
+    ):
+        """The JSON answer; None for a 404 when ``missing_ok``; ServiceError for another 4xx;
+        ServiceUnavailable when the service cannot be reached or fails."""
+        url = self.service_urls[service] + path
+        headers = {"Authorization": f"Bearer {self._token(service, staff_name, role)}"}
+        try:
+            response = self.http.request(
+                method, url, params=params, json=json, headers=headers, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise ServiceUnavailable(f"{service} does not answer ({type(exc).__name__})") from None
+        if response.status_code == 404 and missing_ok:
+            return None
+        if 400 <= response.status_code < 500:
+            try:
+                message = response.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = response.reason
+            raise ServiceError(response.status_code, f"{service}: {message}")
+        if response.status_code >= 500:
+            raise ServiceUnavailable(f"{service} answered {response.status_code}")
+        try:
+            return response.json()
+        except ValueError:
+            raise ServiceUnavailable(f"{service} answered something other than JSON") from None

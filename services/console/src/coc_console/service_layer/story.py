@@ -1,0 +1,141 @@
+"""One order's story across services, gathered from their staff APIs: the order's events as
+orders recorded them, the payment due, the supplier request and its history, the mails, the
+account's deactivation requests, the order's parked messages and the console's own actions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from ..adapters.services_client import ServiceError, ServiceUnavailable, StaffApiClient
+from ..domain.model import InputError, Staff, StoryEntry, order_story
+from . import audit
+
+
+@dataclass
+class Story:
+    order: dict
+    entries: list[StoryEntry]
+    states: dict[str, str] = field(default_factory=dict)  # service -> what it says of the order
+    problems: dict[str, str] = field(default_factory=dict)  # service -> why it is missing
+
+
+def find(client: StaffApiClient, staff: Staff, reference: str) -> dict | None:
+    """The order whose number or id is ``reference`` (orders' staff API), or None."""
+    reference = (reference or "").strip()
+    if not reference or len(reference) > 64 or "/" in reference:
+        raise InputError({"q": "an order number (COC-2026-000123) or an order id"})
+    return client.call(
+        "orders", "GET", f"/v1/staff/orders/{reference}", staff.name, staff.role, missing_ok=True
+    )
+
+
+def _short(value) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)[:300]
+
+
+class _Gatherer:
+    def __init__(self, client: StaffApiClient, staff: Staff, result: Story):
+        self.client, self.staff, self.result = client, staff, result
+
+    def ask(self, service: str, path: str, **kw):
+        """A service's answer, None for a 404; a service that fails is named in the story."""
+        try:
+            return self.client.call(
+                service, "GET", path, self.staff.name, self.staff.role, missing_ok=True, **kw
+            )
+        except (ServiceUnavailable, ServiceError) as exc:
+            self.result.problems[service] = str(exc)
+            return None
+
+    def add(self, *args, **kw) -> None:
+        self.result.entries.append(StoryEntry(*args, **kw))
+
+    def orders(self, order_id: str) -> dict:
+        event_times = {}
+        events = self.ask("orders", f"/v1/staff/orders/{order_id}/events") or {}
+        for e in events.get("items", []):
+            event_times[e["event_id"]] = e["occurred_at"]
+            detail = " → ".join(x for x in (e.get("outcome"), e.get("status_after")) if x)
+            self.add(e["occurred_at"], "orders", e["event_type"], detail)
+        return event_times
+
+    def payments(self, order_id: str) -> None:
+        due = self.ask("payments", f"/v1/staff/payments-due/{order_id}")
+        if due is not None:
+            amount = (due.get("amount_cents") or 0) / 100
+            self.result.states["payments"] = (
+                f"{due.get('status')} ({due.get('method')}, {amount:.2f} {due.get('currency')})"
+            )
+        elif "payments" not in self.result.problems:
+            self.result.states["payments"] = "no payment due"
+
+    def supplier(self, order_id: str) -> None:
+        request = self.ask("supplier-gateway", f"/v1/staff/supplier-requests/{order_id}")
+        if request is None:
+            if "supplier-gateway" not in self.result.problems:
+                self.result.states["supplier-gateway"] = "no supplier request"
+            return
+        self.result.states["supplier-gateway"] = (
+            f"{request.get('status')} at {request.get('supplier')}"
+        )
+        for h in request.get("history") or []:
+            what = h.get("event") or h.get("what") or h.get("kind") or h.get("status") or "history"
+            rest = {k: v for k, v in h.items() if k not in ("at", "event", "what", "kind")}
+            self.add(h.get("at") or "", "supplier-gateway", str(what), _short(rest))
+
+    def mails(self, order_id: str, event_times: dict) -> None:
+        mails = self.ask("notifications", f"/v1/staff/orders/{order_id}/notifications") or {}
+        items = mails.get("items", [])
+        if "notifications" not in self.result.problems:
+            self.result.states["notifications"] = f"{len(items)} mail(s)"
+        for m in items:
+            # mails carry no time of their own: shown at the time of the event that caused them
+            self.add(
+                event_times.get(m.get("event_id"), ""),
+                "notifications",
+                f"mail {m.get('template')}",
+                f"{m.get('status')} (for {m.get('event_type')})",
+                kind="mail",
+            )
+
+    def gdpr(self, account_id: str | None) -> None:
+        if not account_id:
+            return
+        answer = self.ask("gdpr", f"/v1/staff/deactivation-requests/{account_id}") or {}
+        requests = answer.get("items") or answer.get("requests") or []
+        if requests:
+            self.result.states["gdpr"] = f"{len(requests)} deactivation request(s)"
+        for r in requests:
+            at = r.get("requested_at") or r.get("received_at") or ""
+            self.add(at, "gdpr", "deactivation requested", _short(r), kind="state")
+
+    def parked(self, order_id: str) -> None:
+        for service in self.client.service_urls:
+            params = {"order_id": order_id, "limit": "100"}
+            parked = self.ask(service, "/v1/staff/parked", params=params) or {}
+            for p in parked.get("items", []):
+                self.add(
+                    p.get("last_failed_at") or "",
+                    service,
+                    f"parked {p.get('event_type')}",
+                    f"#{p.get('id')} {p.get('error_type')}: {p.get('status')}",
+                    kind="parked",
+                )
+
+
+def story(runtime, client: StaffApiClient, staff: Staff, order: dict) -> Story:
+    order_id = order["id"]
+    result = Story(order=order, entries=[], states={"orders": order.get("status", "?")})
+    gather = _Gatherer(client, staff, result)
+    event_times = gather.orders(order_id)
+    gather.payments(order_id)
+    gather.supplier(order_id)
+    gather.mails(order_id, event_times)
+    gather.gdpr(order.get("account_id"))
+    gather.parked(order_id)
+    for a in audit.search(runtime, target=order_id, limit=100):
+        who = f"{a['staff_name']}: {a['reason'] or ''}"
+        gather.add(a["at"].isoformat(), "console", a["action"], who, kind="support")
+    result.entries = order_story(result.entries)
+    return result

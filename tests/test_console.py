@@ -1,0 +1,334 @@
+"""The support console (services/console) against the five services served over HTTP on this
+run's database: log-in with a password and a TOTP code, CSRF and role refusals, the idle
+timeout, failed messages grouped, a message masked then revealed by an admin (recorded), discard
+with a reason through the service's staff API, the audit log, one order's story."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pyotp
+import pytest
+from sqlalchemy import select, update
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from test_console_kit import (
+    CUSTOMER_EMAIL,
+    form_csrf,
+    log_in,
+    make_console_stack,
+    new_staff,
+    signed_in_client,
+)
+
+from coc_console.adapters import tables
+from coc_console.domain.model import MASK, group_parked, masked_message
+from coc_console.entrypoints.commands import create_admin
+from coc_console.service_layer import audit
+from coc_shared.envelope import utcnow
+from coc_shared.tables import support_actions
+
+
+@pytest.fixture(scope="module")
+def cs(settings_factory, tmp_path_factory):
+    made = make_console_stack(settings_factory, tmp_path_factory.mktemp("console"))
+    yield made
+    made.dispose()
+
+
+def text(answer) -> str:
+    return answer.get_data(as_text=True)
+
+
+# ------------------------------------------------------------------------------------ domain
+def test_groups_count_and_span_per_service_type_and_error():
+    items = {
+        "payments": [
+            {
+                "id": 1,
+                "event_type": "a",
+                "error_type": "E",
+                "first_failed_at": "2026-01-02",
+                "last_failed_at": "2026-01-03",
+            },
+            {
+                "id": 2,
+                "event_type": "a",
+                "error_type": "E",
+                "first_failed_at": "2026-01-01",
+                "last_failed_at": "2026-01-05",
+            },
+            {
+                "id": 3,
+                "event_type": "a",
+                "error_type": "F",
+                "first_failed_at": "2026-01-01",
+                "last_failed_at": "2026-01-01",
+            },
+        ],
+        "orders": [
+            {
+                "id": 4,
+                "event_type": "a",
+                "error_type": "E",
+                "first_failed_at": "x",
+                "last_failed_at": "x",
+            }
+        ],
+    }
+    groups = group_parked(items)
+    assert [(g.service, g.error_type, g.count) for g in groups] == [
+        ("payments", "E", 2),
+        ("orders", "E", 1),
+        ("payments", "F", 1),
+    ]
+    assert (groups[0].first_seen, groups[0].last_seen, groups[0].ids) == (
+        "2026-01-01",
+        "2026-01-05",
+        (1, 2),
+    )
+
+
+def test_the_personal_part_is_masked_keys_kept():
+    shown = masked_message(
+        {
+            "id": 1,
+            "body": {"data": {"x": 1}, "personal": {"email": "a@b.c", "address": {"city": "P"}}},
+        }
+    )
+    assert shown["body"]["data"] == {"x": 1}
+    assert shown["body"]["personal"] == {"email": MASK, "address": {"city": MASK}}
+    assert masked_message({"id": 1, "body_raw": "emilie@x"})["body_raw"] == MASK
+
+
+# ------------------------------------------------------------------------------------ log-in
+def test_log_in_needs_the_password_and_a_fresh_totp_code(cs):
+    name, secret = new_staff(cs.console, "support")
+    client = cs.app.test_client()
+    assert client.get("/failures").status_code == 302  # no session: to the log-in page
+    wrong = log_in(
+        client, name, secret, code="000000" if pyotp.TOTP(secret).now() != "000000" else "111111"
+    )
+    assert wrong.status_code == 401 and "wrong name, password or code" in text(wrong)
+    code = pyotp.TOTP(secret).now()
+    good = log_in(client, name, secret, code=code)
+    assert good.status_code == 302 and good.headers["Location"].endswith("/failures")
+    cookie = good.headers["Set-Cookie"]
+    assert "coc_console=" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "Secure" not in cookie  # plain HTTP here; see the TLS test
+    page = client.get("/failures")
+    assert page.status_code == 200 and name in text(page)
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    # the same code a second time (another browser) opens nothing
+    replay = log_in(cs.app.test_client(), name, secret, code=code)
+    assert replay.status_code == 401
+    actions = [e["action"] for e in audit.search(cs.console, staff_name=name)]
+    assert actions.count("login") == 1 and actions.count("login_failed") == 2
+
+
+def test_the_session_cookie_is_secure_over_tls(cs):
+    name, secret = new_staff(cs.console, "support")
+    client = cs.app.test_client()
+    page = client.get("/login", base_url="https://console.test")
+    answer = client.post(
+        "/login",
+        base_url="https://console.test",
+        data={
+            "csrf": form_csrf(text(page)),
+            "name": name,
+            "password": "correct horse battery staple",
+            "code": pyotp.TOTP(secret).now(),
+        },
+    )
+    assert answer.status_code == 302
+    assert "Secure" in answer.headers["Set-Cookie"]
+
+
+def test_missing_login_fields_are_422_with_field_messages(cs):
+    client = cs.app.test_client()
+    page = client.get("/login")
+    answer = client.post("/login", data={"csrf": form_csrf(text(page)), "name": "x"})
+    assert answer.status_code == 422 and "required" in text(answer)
+
+
+def test_a_form_without_the_right_csrf_token_is_refused(cs):
+    client, _name, csrf = signed_in_client(cs, "admin")
+    service, parked_id = cs.parked["payments-0"]
+    for token in ("", csrf[:-1] + ("A" if csrf[-1] != "A" else "B")):
+        answer = client.post(
+            f"/failures/{service}/{parked_id}/discard", data={"csrf": token, "reason": "x"}
+        )
+        assert answer.status_code == 403 and "CSRF" in text(answer)
+    still = cs.stack.client(service).get(
+        f"/v1/staff/parked?order_id={cs.stack.order_id}", headers=cs.stack.staff
+    )
+    assert parked_id in [i["id"] for i in still.get_json()["items"]]
+    # the log-in form too: no double-submit cookie, no log-in
+    fresh = cs.app.test_client()
+    refused = fresh.post(
+        "/login", data={"csrf": "forged", "name": "a", "password": "b", "code": "1"}
+    )
+    assert refused.status_code == 403
+
+
+def test_an_idle_session_ends(cs):
+    client, name, _csrf = signed_in_client(cs, "support")
+    assert client.get("/audit").status_code == 200
+    with cs.console.engine.begin() as conn:
+        conn.execute(
+            update(tables.sessions)
+            .where(
+                tables.sessions.c.staff_id.in_(
+                    select(tables.staff_accounts.c.id).where(tables.staff_accounts.c.name == name)
+                )
+            )
+            .values(last_seen_at=utcnow() - timedelta(minutes=16))
+        )
+    answer = client.get("/audit")
+    assert answer.status_code == 302 and "expired=1" in answer.headers["Location"]
+    assert "Log in again" in text(client.get(answer.headers["Location"]))
+    assert client.get("/audit").status_code == 302  # the session is gone, not only refused once
+
+
+# ------------------------------------------------------------------------------ failed messages
+def test_failed_messages_are_grouped_by_service_type_and_error(cs):
+    client, _name, _csrf = signed_in_client(cs, "support")
+    page = text(client.get("/failures"))
+    (row,) = [r for r in page.split("<tr>") if f"<code>{cs.error_type}</code>" in r]
+    assert "payments" in row and "order.placed" in row and '<td class="num">3</td>' in row
+    group = client.get(
+        "/failures/payments",
+        query_string={"event_type": "order.placed", "error_type": cs.error_type},
+    )
+    assert group.status_code == 200
+    ids = {cs.parked[f"payments-{n}"][1] for n in range(3)}
+    assert all(f">{i}</a>" in text(group) for i in ids)
+    assert client.get("/failures/nowhere", query_string={"event_type": "x"}).status_code == 422
+
+
+def test_a_service_that_does_not_answer_is_named_not_a_500(settings_factory, tmp_path):
+    from coc_console.config import url_variable
+    from coc_console.service import definition
+    from coc_shared.service import Runtime
+    from coc_shared.testing import STAFF_KEYS
+
+    extra = {
+        url_variable(s): "http://127.0.0.1:9"
+        for s in ("orders", "payments", "supplier-gateway", "notifications", "gdpr")
+    }
+    rt = Runtime(
+        definition,
+        settings_factory(
+            "console",
+            extra={**extra, "STAFF_TOKEN_PRIVATE_KEY": STAFF_KEYS[0], "CONSOLE_HTTP_TIMEOUT": "1"},
+        ),
+    )
+    rt.migrate()
+    try:
+        name, secret = new_staff(rt, "support")
+        client = rt.create_app().test_client()
+        assert log_in(client, name, secret).status_code == 302
+        page = client.get("/failures")
+        assert page.status_code == 200 and "payments does not answer" in text(page)
+        assert client.get("/orders", query_string={"q": "COC-2026-000001"}).status_code == 502
+    finally:
+        rt.dispose()
+
+
+def test_support_sees_the_message_masked_and_may_not_reveal(cs):
+    client, _name, csrf = signed_in_client(cs, "support")
+    service, parked_id = cs.parked["payments-1"]
+    page = client.get(f"/failures/{service}/{parked_id}")
+    assert page.status_code == 200
+    shown = text(page)
+    assert CUSTOMER_EMAIL not in shown, shown[shown.find(CUSTOMER_EMAIL) - 400 :][:600]
+    assert "personal data masked" in shown and MASK in shown
+    assert "needs the admin role" in text(page)
+    refused = client.post(
+        f"/failures/{service}/{parked_id}/reveal", data={"csrf": csrf, "reason": "customer called"}
+    )
+    assert refused.status_code == 403 and CUSTOMER_EMAIL not in text(refused)
+
+
+def test_an_admin_reveals_with_a_reason_recorded(cs):
+    client, name, csrf = signed_in_client(cs, "admin")
+    service, parked_id = cs.parked["payments-1"]
+    blank = client.post(
+        f"/failures/{service}/{parked_id}/reveal", data={"csrf": csrf, "reason": "  "}
+    )
+    assert blank.status_code == 422 and "a reason is required" in text(blank)
+    assert CUSTOMER_EMAIL not in text(blank)
+    shown = client.post(
+        f"/failures/{service}/{parked_id}/reveal",
+        data={"csrf": csrf, "reason": "customer asked which address we hold"},
+    )
+    assert shown.status_code == 200 and CUSTOMER_EMAIL in text(shown)
+    (entry,) = audit.search(cs.console, staff_name=name, action="reveal")
+    assert entry["target"] == f"{service}:parked:{parked_id}"
+    assert entry["reason"] == "customer asked which address we hold"
+    # the service recorded the read of the body by the same person, through its staff API
+    with cs.stack.runtimes[service].parking_engine.connect() as conn:
+        reads = (
+            conn.execute(
+                select(support_actions.c.actor).where(
+                    support_actions.c.action == "read_parked",
+                    support_actions.c.target == str(parked_id),
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert name in reads
+    log = client.get("/audit", query_string={"action": "reveal", "staff_name": name})
+    assert "customer asked which address we hold" in text(log)
+
+
+def test_discard_with_a_reason_through_the_service(cs):
+    client, name, csrf = signed_in_client(cs, "support")
+    service, parked_id = cs.parked["notifications"]
+    blank = client.post(
+        f"/failures/{service}/{parked_id}/discard", data={"csrf": csrf, "reason": ""}
+    )
+    assert blank.status_code == 422 and "a reason is required" in text(blank)
+    done = client.post(
+        f"/failures/{service}/{parked_id}/discard",
+        data={"csrf": csrf, "reason": "test order, mailed by hand"},
+    )
+    assert done.status_code == 302
+    shown = cs.stack.client(service).get(f"/v1/staff/parked/{parked_id}", headers=cs.stack.staff)
+    assert shown.get_json()["status"] == "discarded"
+    assert shown.get_json()["resolved_by"] == name
+    again = client.post(
+        f"/failures/{service}/{parked_id}/discard", data={"csrf": csrf, "reason": "twice"}
+    )
+    assert again.status_code == 409
+    (entry,) = audit.search(cs.console, staff_name=name, action="discard")
+    assert entry["reason"] == "test order, mailed by hand"
+
+
+# ------------------------------------------------------------------------------- order story
+def test_an_orders_story_found_by_number(cs):
+    client, _name, _csrf = signed_in_client(cs, "support")
+    page = client.get("/orders", query_string={"q": cs.order_number})
+    assert page.status_code == 200, text(page)
+    body = text(page)
+    assert cs.stack.order_id in body and 'id="timeline"' in body
+    assert "order.placed" in body  # orders' own record of the order's events
+    assert "parked order.placed" in body  # the order's parked messages, from payments
+    assert "no supplier request" in body and "no payment due" in body or "payments" in body
+    by_id = client.get("/orders", query_string={"q": cs.stack.order_id})
+    assert by_id.status_code == 200 and cs.order_number in text(by_id)
+    assert client.get("/orders", query_string={"q": "COC-1999-999999"}).status_code == 404
+    bad = client.get("/orders", query_string={"q": "a/b"})
+    assert bad.status_code == 422 and "order number" in text(bad)
+
+
+# ---------------------------------------------------------------------------- command line
+def test_create_admin_prints_the_totp_secret_and_uri(cs, capsys):
+    assert create_admin(cs.console, ["--name", "boss-cli-test"]) == 0
+    out = capsys.readouterr().out
+    assert "otpauth://totp/" in out and "TOTP secret:" in out and "password:" in out
+    assert create_admin(cs.console, ["--name", "boss-cli-test"]) == 2  # exists
