@@ -60,6 +60,8 @@ ACCOUNT_EVENTS = (
     "account.sign_up_attempted",
     "account.data_export_ready",
 )
+# account events that may be about a guest's order instead (no account)
+GUEST_ACCOUNT_EVENTS = ("account.data_export_ready",)
 # the link of an account event's mail is personal (it holds a one-time token)
 LINK_FIELDS = {
     "account.email_change_requested": "confirmation_url",
@@ -176,7 +178,9 @@ class Mail:
                 account_id=account_id,
             ).dropped("the recipient's personal data was erased")
         if event_type in ACCOUNT_EVENTS:
-            if account_id is None:
+            # a guest's data export names its order instead of an account
+            guest = event_type in GUEST_ACCOUNT_EVENTS and account_id is None and order_id
+            if account_id is None and not guest:
                 raise InvalidEvent(f"{event_type} carries no account_id")
             address = _text(personal.get("email"))
             link_field = LINK_FIELDS.get(event_type)
@@ -191,8 +195,9 @@ class Mail:
                 source_id=event_id,
                 event_type=event_type,
                 template=template,
-                recipient_key=f"account:{account_id}",
+                recipient_key=f"order:{order_id}" if guest else f"account:{account_id}",
                 account_id=account_id,
+                order_id=order_id if guest else None,
                 to_address=address,
                 to_name=_text(personal.get("first_name")),
                 secret_url=link,

@@ -76,3 +76,12 @@ def collect(uow, subject: ExportSubject) -> dict[str, list]:
         ],
         "identity_documents": [dict(r._mapping) for r in documents],
     }
+
+
+def order_ids_of_account(uow, account_id: str) -> list[str]:
+    o = tables.orders
+    return list(
+        uow.execute(
+            select(o.c.id).where(o.c.account_id == account_id).order_by(o.c.placed_at)
+        ).scalars()
+    )

@@ -58,6 +58,9 @@ RULES: tuple[Rule, ...] = (
         only_with="email",
     ),
     Rule("accounts.deactivate", "rate_limit_mail", ("ip", "account")),
+    # an export is mailed to the account's (or the order's) address
+    Rule("privacy.export_account", "rate_limit_mail", ("ip", "account")),
+    Rule("privacy.export_order", "rate_limit_mail", ("ip", "order")),
 )
 
 

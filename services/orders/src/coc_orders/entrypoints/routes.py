@@ -21,6 +21,7 @@ from . import (
     accounts_routes,
     orders_routes,
     pages,
+    privacy_routes,
     schemas,
     staff_routes,
     supplier_documents_routes,
@@ -65,5 +66,6 @@ def register_api(app: Flask, runtime) -> None:
     )
     api.register_blueprint(orders_routes.blp)
     api.register_blueprint(accounts_routes.blp)
+    api.register_blueprint(privacy_routes.blp)
     api.register_blueprint(supplier_documents_routes.blp)
     install_rate_limits(app, runtime, context.config)
