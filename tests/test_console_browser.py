@@ -1,0 +1,111 @@
+"""The support console in a real browser: Debian's chromium (``/usr/bin/chromium``, installed by
+.ci/run when missing; never ``playwright install``) driven by Playwright for Python, headless.
+An admin logs in with a TOTP code, finds an order by its number and sees its timeline, reveals a
+parked message's masked personal part (with a reason, recorded), discards a parked message with a
+reason, and finds both in the audit log. Screenshots go to the test's tmp folder (paths printed)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pyotp
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from test_console_kit import CUSTOMER_EMAIL, PASSWORD, make_console_stack, new_staff, serve
+
+from coc_console.domain.model import MASK
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser():
+    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def test_support_work_in_a_browser(settings_factory, tmp_path, browser):
+    cs = make_console_stack(settings_factory, tmp_path)
+    shots = []
+
+    def shot(page, name: str) -> None:
+        path = tmp_path / f"console-{len(shots) + 1:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        shots.append(path)
+
+    try:
+        servers = []
+        base = serve(cs.app, servers)
+        cs.servers.extend(servers)
+        name, secret = new_staff(cs.console, "admin")
+        page = browser.new_page()
+
+        # log in with the password and the authenticator's code
+        page.goto(base + "/login")
+        page.fill("input[name=name]", name)
+        page.fill("input[name=password]", PASSWORD)
+        page.fill("input[name=code]", pyotp.TOTP(secret).now())
+        shot(page, "login")
+        page.click("button[type=submit]")
+        expect(page.locator("h1")).to_have_text("Failed messages")
+        expect(page.locator("#groups")).to_contain_text(cs.error_type)
+        shot(page, "failures-grouped")
+
+        # one order's story, found by its number
+        page.click("text=Order story")
+        page.fill("input[name=q]", cs.order_number)
+        page.click("button:has-text('Find')")
+        expect(page.locator("#order h2")).to_contain_text(cs.order_number)
+        expect(page.locator("#timeline")).to_contain_text("order.placed")
+        expect(page.locator("#timeline")).to_contain_text("parked order.placed")
+        shot(page, "order-story")
+
+        # a parked message: masked, then revealed with a reason
+        page.click("text=Failed messages")
+        page.click(f"#groups tr:has-text('{cs.error_type}') a")
+        page.locator("#messages a").first.click()
+        expect(page.locator("#body")).to_contain_text(MASK)
+        expect(page.locator("#body")).not_to_contain_text(CUSTOMER_EMAIL)
+        shot(page, "message-masked")
+        page.fill("#reveal-form input[name=reason]", "customer asked which address we hold")
+        page.click("#reveal-form button")
+        expect(page.locator("#revealed")).to_be_visible()
+        expect(page.locator("#body")).to_contain_text(CUSTOMER_EMAIL)
+        shot(page, "message-revealed")
+
+        # discard it with a reason
+        page.fill("#discard-form input[name=reason]", "duplicate of an order handled by hand")
+        page.click("#discard-form button")
+        expect(page.locator("#done")).to_contain_text("discarded payments")
+        shot(page, "after-discard")
+
+        # the audit log: both actions, with who and why; filtered to the reveals
+        page.click("text=Audit log")
+        audit = page.locator("#audit")
+        expect(audit).to_contain_text("customer asked which address we hold")
+        expect(audit).to_contain_text("duplicate of an order handled by hand")
+        page.select_option("select[name=action]", "reveal")
+        page.click("button:has-text('Filter')")
+        expect(page.locator("#audit")).to_contain_text("reveal")
+        expect(page.locator("#audit")).not_to_contain_text("duplicate of an order")
+        shot(page, "audit-log")
+    finally:
+        for path in shots:
+            print(f"screenshot: {path}")
+        cs.dispose()
+
+    discarded = [
+        i
+        for i in cs.stack.client("payments")
+        .get("/v1/staff/parked?status=discarded&limit=1000", headers=cs.stack.staff)
+        .get_json()["items"]
+        if i["error_type"] == cs.error_type
+    ]
+    assert len(discarded) == 1  # through payments' staff API, by the admin in the browser
