@@ -118,6 +118,8 @@ def test_a_campaign_goes_only_to_consenting_contacts_with_one_click_unsubscribe(
             )
         ).scalars()
     emitted = Event.from_json(body)
+    assert emitted.personal is None and bytes(yes, "utf-8") not in bytes(body)  # sealed
+    rt.keys.unseal_event(emitted)
     assert emitted.personal == {"email": yes} and emitted.data["purpose"] == "marketing_email"
     assert (
         client.post(
