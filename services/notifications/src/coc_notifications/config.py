@@ -233,8 +233,3 @@ class NotificationsConfig:
         name, address = parseaddr(self.mail_from)
         local, _, domain = address.partition("@")
         return Address(display_name=name, username=local, domain=domain)
-
-    @property
-    def message_id_domain(self) -> str:
-        sender = self.sender
-        return sender.domain if sender is not None else "localhost"
