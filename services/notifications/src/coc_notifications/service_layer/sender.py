@@ -4,9 +4,11 @@ One pass is one unit of work: claim up to ``NOTIFICATIONS_SEND_BATCH_SIZE`` due 
 SKIP LOCKED``: several senders share the work, none sends a mail another holds), find each one's
 recipient (the account event's own, the order's from ``order.placed``, the contact's for
 marketing), render it, send it on the one SMTP connection, and register the outcome; the commit
-marks them all. A crash after the server accepted a mail and before that commit leaves the mail
-pending: it is sent again, as the same message (its Message-ID comes from the event), which the
-server or the mail client de-duplicates.
+marks them all (one UPDATE for the batch, through the unit of work). Each mail is composed while
+the server takes in the one before it (between that one's data and its answer). A crash after the
+server accepted a mail and before that commit leaves the mail pending: it is sent again, as the
+same message (its Message-ID comes from the event), which the server or the mail client
+de-duplicates.
 
 A 4xx answer defers that mail alone (``NOTIFICATIONS_SMTP_RETRY_DELAYS``), a 5xx fails it with the
 server's answer (listed for staff): the other mails of the batch go on. While the server cannot be
