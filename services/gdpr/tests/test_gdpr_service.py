@@ -37,7 +37,7 @@ def runtime(runtime_factory):
 
 def effects(rt: Runtime, event) -> int:
     """How many rows the handling of ``event`` left in the service's own tables."""
-    if event.type == "marketing.unsubscribed":
+    if event.type in ("marketing.unsubscribed", "order.placed", "account.marketing_choice_made"):
         table = tables.marketing_consents
         return count_rows(rt, table, table.c.event_id == event.id)
     if event.type.startswith("retention.purged."):
@@ -70,7 +70,7 @@ def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
             "export_contributions",
             "export_downloads",
         },
-        "gdpr_0007",
+        "gdpr_0008",
     )
 
 
@@ -84,6 +84,10 @@ def example(event_type: str, rt) -> Event:
         [service] = [s for s in ERASING_SERVICES if purge_report_type(s) == event_type]
         event = fresh_example(event_type)
         event.data = {**event.data, "run_id": start_purge_run(rt), "service": service}
+        return event
+    if event_type == "order.placed":  # an order with the consent to marketing mails
+        event = fresh_example(event_type)
+        event.data = {**event.data, "marketing_consent": True}
         return event
     if event_type.startswith("account.export_contributed."):
         request = fresh_example("account.data_export_requested")

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from coc_notifications.adapters import tables
+from coc_notifications.domain.model import address_hash
 from coc_notifications.service import definition
 from coc_orders.service import definition as orders_definition
 from coc_shared.export import contributions_emitted
@@ -39,6 +40,9 @@ def effects(rt: Runtime, event) -> int:
         return purge_reports_emitted(rt, event)
     if event.type == "account.export_requested":
         return contributions_emitted(rt, event)
+    if event.type in ("consent.given", "consent.withdrawn"):  # the address's contact
+        t = tables.contacts
+        return count_rows(rt, t, t.c.address_hash == address_hash(event.personal["email"]))
     if event.type == "account.erasure_requested":
         t = tables.account_deactivations
         return count_rows(rt, t, t.c.account_id == event.data["account_id"])
@@ -139,6 +143,8 @@ def test_handles_exactly_the_event_types_the_catalogue_lists_it_as_a_consumer_of
             *TEMPLATES,
             "account.erasure_requested",
             "account.export_requested",
+            "consent.given",
+            "consent.withdrawn",
             "retention.purge_requested",
         }
     )

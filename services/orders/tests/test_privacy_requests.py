@@ -37,3 +37,19 @@ def test_a_guest_asks_for_the_export_of_its_order_with_the_order_token(runtime, 
     [event] = outbox_events(runtime, "account.data_export_requested", placed["id"])
     assert (event["data"]["account_id"], event["data"]["order_ids"]) == (None, [placed["id"]])
     assert event["personal"]["email"] == body["customer"]["email"]
+
+
+def test_the_marketing_choice_of_an_account_goes_to_the_consent_ledger(runtime, client):
+    account, auth = sign_up(client)  # its profile consents to marketing mails
+    [given] = outbox_events(runtime, "account.marketing_choice_made", account["id"])
+    assert (given["data"]["given"], given["data"]["channel"]) == (True, "account_sign_up")
+    assert given["personal"]["email"] == account["email"]
+    changed = client.patch("/v1/accounts/me", json={"marketing_consent": False}, headers=auth)
+    assert changed.status_code == 200, changed.get_json()
+    unchanged = client.patch("/v1/accounts/me", json={"marketing_consent": False}, headers=auth)
+    assert unchanged.status_code == 200
+    choices = outbox_events(runtime, "account.marketing_choice_made", account["id"])
+    assert [(c["data"]["given"], c["data"]["channel"]) for c in choices] == [
+        (True, "account_sign_up"),
+        (False, "account_settings"),
+    ]

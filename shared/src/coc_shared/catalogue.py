@@ -50,6 +50,8 @@ class OrderPlacedV1(TolerantSchema):
     first_registration_date = fields.Date(required=True)
     documents_required = fields.List(fields.String(), load_default=list)
     marketing_consent = fields.Boolean(load_default=False)
+    # the version of the consent text the storefront showed (null: the gdpr ledger's current one)
+    marketing_consent_text_version = fields.String(load_default=None, allow_none=True)
     account_id = fields.String(load_default=None, allow_none=True)
     # SHA-256 of the order's access token (orders placed without an account), so that other
     # services can open the order for its holder without ever seeing the token itself.
@@ -298,6 +300,41 @@ class AccountDataExportReadyPersonalV1(TolerantSchema):
     download_url = fields.String(required=True)  # holds a one-time token
 
 
+CONSENT_PURPOSES = ("marketing_email",)
+CONSENT_CHANNELS = ("order_form", "account_sign_up", "account_settings", "one_click")
+
+
+class AccountMarketingChoiceMadeV1(TolerantSchema):
+    account_id = fields.String(required=True)
+    purpose = fields.String(required=True, validate=validate.OneOf(CONSENT_PURPOSES))
+    given = fields.Boolean(required=True)  # true: consent given; false: withdrawn
+    channel = fields.String(required=True, validate=validate.OneOf(CONSENT_CHANNELS))
+    text_version = fields.String(load_default=None, allow_none=True)
+    at = fields.AwareDateTime(required=True)
+
+
+class ConsentEmailPersonalV1(TolerantSchema):
+    email = fields.String(required=True)  # the address the consent is about
+
+
+class ConsentGivenV1(TolerantSchema):
+    consent_id = fields.String(required=True)  # the ledger's record
+    account_id = fields.String(load_default=None, allow_none=True)
+    order_id = fields.String(load_default=None, allow_none=True)
+    purpose = fields.String(required=True, validate=validate.OneOf(CONSENT_PURPOSES))
+    channel = fields.String(required=True, validate=validate.OneOf(CONSENT_CHANNELS))
+    text_version = fields.String(required=True)
+    given_at = fields.AwareDateTime(required=True)
+
+
+class ConsentWithdrawnV1(TolerantSchema):
+    consent_id = fields.String(required=True)  # the ledger's record of the withdrawal
+    account_id = fields.String(load_default=None, allow_none=True)
+    purpose = fields.String(required=True, validate=validate.OneOf(CONSENT_PURPOSES))
+    channel = fields.String(required=True, validate=validate.OneOf(CONSENT_CHANNELS))
+    withdrawn_at = fields.AwareDateTime(required=True)
+
+
 class MarketingUnsubscribedV1(TolerantSchema):
     contact_id = fields.String(required=True)
     account_id = fields.String(load_default=None, allow_none=True)
@@ -435,7 +472,7 @@ register(
         "order.placed",
         1,
         "orders",
-        ("payments", "notifications", "supplier-gateway"),
+        ("payments", "notifications", "supplier-gateway", "gdpr"),
         OrderPlacedV1,
         OrderPlacedPersonalV1,
         "A customer placed an order; payment is due.",
@@ -973,6 +1010,69 @@ register(
     )
 )
 
+register(
+    EventType(
+        "account.marketing_choice_made",
+        1,
+        "orders",
+        ("gdpr",),
+        AccountMarketingChoiceMadeV1,
+        ConsentEmailPersonalV1,
+        "A customer chose to receive marketing mails (or no longer to) when creating their account "
+        "or in its settings: the gdpr service's consent ledger records it.",
+        {
+            "account_id": _ACCOUNT,
+            "purpose": "marketing_email",
+            "given": True,
+            "channel": "account_sign_up",
+            "text_version": "2026-12-05",
+            "at": "2026-11-27T10:00:00+00:00",
+        },
+        {"email": "emilie@example.org"},
+    )
+)
+register(
+    EventType(
+        "consent.given",
+        1,
+        "gdpr",
+        ("notifications",),
+        ConsentGivenV1,
+        ConsentEmailPersonalV1,
+        "The consent ledger recorded a consent to marketing mails (when, through which channel, "
+        "to which version of the text): the address may receive them until it is withdrawn.",
+        {
+            "consent_id": "1c9a5e2b-7d4f-4a8e-b3c6-0f2e1d4c5b6a",
+            "account_id": _ACCOUNT,
+            "order_id": None,
+            "purpose": "marketing_email",
+            "channel": "order_form",
+            "text_version": "2026-12-05",
+            "given_at": "2026-11-27T10:00:00+00:00",
+        },
+        {"email": "emilie@example.org"},
+    )
+)
+register(
+    EventType(
+        "consent.withdrawn",
+        1,
+        "gdpr",
+        ("notifications",),
+        ConsentWithdrawnV1,
+        ConsentEmailPersonalV1,
+        "The consent ledger recorded a withdrawal of consent to marketing mails: none is sent to "
+        "the address from now on.",
+        {
+            "consent_id": "4e8b2a6c-1d3f-4b5a-9c7e-2f0d1a3b5c7e",
+            "account_id": _ACCOUNT,
+            "purpose": "marketing_email",
+            "channel": "one_click",
+            "withdrawn_at": "2026-12-10T09:30:00+00:00",
+        },
+        {"email": "emilie@example.org"},
+    )
+)
 register(
     EventType(
         "invoice.issued",

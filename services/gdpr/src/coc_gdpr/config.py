@@ -31,6 +31,12 @@ VARIABLES = declare(
         number(0.01),
     ),
     Variable(
+        "GDPR_MARKETING_CONSENT_TEXT_VERSION",
+        "2026-12-05",
+        "Version of the marketing consent text the storefront shows, recorded in the consent "
+        "ledger with each consent whose event names none.",
+    ),
+    Variable(
         "GDPR_EXPORT_KEY",
         None,
         "AES-256-GCM key (32 bytes, base64) that encrypts the customers' data exports (GDPR 15 "
@@ -63,6 +69,7 @@ class GdprConfig:
     export_key: bytes | None = field(default=None, repr=False)
     export_link_hours: float = 72.0
     export_page_url: str = "https://coc.example/account/export"
+    consent_text_version: str = "2026-12-05"
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, str | None] | None = None) -> GdprConfig:
@@ -79,4 +86,5 @@ class GdprConfig:
             export_key=v["GDPR_EXPORT_KEY"],
             export_link_hours=v["GDPR_EXPORT_LINK_HOURS"],
             export_page_url=v["GDPR_EXPORT_PAGE_URL"],
+            consent_text_version=v["GDPR_MARKETING_CONSENT_TEXT_VERSION"],
         )

@@ -15,6 +15,7 @@ from ..domain.model import (
     DONE,
     PENDING,
     WITHDRAWN,
+    ConsentRecord,
     ConsentWithdrawal,
     DeactivationRequest,
     ErasureReport,
@@ -153,6 +154,50 @@ class ConsentRepository:
                 "recorded_at": utcnow(),
             },
         )
+
+
+class ConsentLedger:
+    """The consent ledger (``marketing_consents``): records are appended once per event, and
+    read; never changed."""
+
+    def __init__(self, uow):
+        self.uow = uow
+
+    def add(self, record: ConsentRecord) -> bool:
+        return self.uow.claim(
+            tables.marketing_consents,
+            {
+                "event_id": record.event_id,
+                "consent_id": record.consent_id,
+                "account_id": record.account_id,
+                "order_id": record.order_id,
+                "address_sha256": record.address_sha256,
+                "purpose": record.purpose,
+                "status": record.status,
+                "changed_at": record.at,
+                "source": record.channel,
+                "text_version": record.text_version,
+                "recorded_at": utcnow(),
+            },
+        )
+
+    def of_account(self, account_id: str) -> list[dict]:
+        t = tables.marketing_consents
+        rows = self.uow.execute(
+            select(
+                t.c.consent_id,
+                t.c.status,
+                t.c.purpose,
+                t.c.source.label("channel"),
+                t.c.text_version,
+                t.c.changed_at.label("at"),
+                t.c.order_id,
+                t.c.recorded_at,
+            )
+            .where(t.c.account_id == account_id)
+            .order_by(t.c.changed_at, t.c.id)
+        ).all()
+        return [dict(r._mapping) for r in rows]
 
 
 class PurgeRunRepository:

@@ -58,8 +58,10 @@ erasure_reports = Table(
     UniqueConstraint("request_id", "service", name="uq_erasure_reports_request_service"),
 )
 
-# Withdrawals of consent to marketing (marketing.unsubscribed), until the consent ledger exists:
-# who (the account, or the SHA-256 of the address for a guest), for what, when, from which event.
+# The consent ledger: each consent to marketing given (order form, account sign-up or settings) or
+# withdrawn (one-click unsubscribe, settings): who (the account, the order, the SHA-256 of the
+# address, never the address), for what, when, through which channel (``source``), for which
+# version of the consent text, from which event. Appended, never changed.
 marketing_consents = Table(
     "marketing_consents",
     metadata,
@@ -72,8 +74,12 @@ marketing_consents = Table(
     Column("purpose", String(50), nullable=False),
     Column("status", String(20), nullable=False),  # withdrawn
     Column("changed_at", DateTime(timezone=True), nullable=False),
-    Column("source", String(50), nullable=False),
+    Column("source", String(50), nullable=False),  # the channel
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    # gdpr_0008: the consent ledger (given and withdrawn; the order; the text's version)
+    Column("consent_id", String(36)),
+    Column("order_id", String(200)),
+    Column("text_version", String(50)),
     Index("ix_marketing_consents_account_id", "account_id"),
     Index("ix_marketing_consents_address_sha256", "address_sha256"),
 )

@@ -13,6 +13,7 @@ within ``REPORT_WITHIN`` shows on the staff list of late requests.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -132,6 +133,7 @@ def request_to_open(
 
 
 WITHDRAWN = "withdrawn"
+GIVEN = "given"
 
 
 @dataclass(frozen=True)
@@ -167,3 +169,111 @@ class ConsentWithdrawal:
             changed_at=aware_datetime(data.get("withdrawn_at"), "withdrawn_at", InvalidEvent),
             source=data.get("source") or "one_click",
         )
+
+
+def address_sha256(email) -> str | None:
+    """What the ledger keeps of an address: its SHA-256 (normalised), never the address."""
+    import hashlib
+
+    if not (isinstance(email, str) and email.strip()):
+        return None
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """One entry of the consent ledger: a consent given or withdrawn, by whom (the account, the
+    order, the address's hash), for what purpose, when, through which channel (the order form,
+    the account's sign-up or settings, the one-click unsubscribe) and for which version of the
+    consent text. The address itself travels on to notifications (``consent.given`` /
+    ``consent.withdrawn``) and is not kept here."""
+
+    consent_id: str
+    event_id: str  # the event it was recorded from (once per event)
+    status: str  # given | withdrawn
+    account_id: str | None
+    order_id: str | None
+    address_sha256: str | None
+    email: str | None  # passed on, never stored
+    purpose: str
+    channel: str
+    text_version: str | None
+    at: datetime
+
+    @classmethod
+    def from_order(cls, event_id: str, data: dict, personal, text_version: str, at: datetime):
+        """The consent given on the order form (``order.placed``), or None without one."""
+        email = (personal or {}).get("email")
+        if not data.get("marketing_consent") or address_sha256(email) is None:
+            return None
+        return cls(
+            consent_id=str(uuid.uuid4()),
+            event_id=event_id,
+            status=GIVEN,
+            account_id=data.get("account_id") or None,
+            order_id=data.get("order_id") or None,
+            address_sha256=address_sha256(email),
+            email=email.strip(),
+            purpose="marketing_email",
+            channel="order_form",
+            text_version=data.get("marketing_consent_text_version") or text_version,
+            at=at,
+        )
+
+    @classmethod
+    def from_choice(cls, event_id: str, data: dict, personal, text_version: str):
+        """An account's choice (``account.marketing_choice_made``)."""
+        email = (personal or {}).get("email")
+        account_id = data.get("account_id")
+        if not account_id:
+            raise InvalidEvent("account.marketing_choice_made carries no account_id")
+        given = bool(data.get("given"))
+        return cls(
+            consent_id=str(uuid.uuid4()),
+            event_id=event_id,
+            status=GIVEN if given else WITHDRAWN,
+            account_id=account_id,
+            order_id=None,
+            address_sha256=address_sha256(email),
+            email=email.strip() if address_sha256(email) else None,
+            purpose=data.get("purpose") or "marketing_email",
+            channel=data.get("channel") or "account_settings",
+            text_version=(data.get("text_version") or text_version) if given else None,
+            at=aware_datetime(data.get("at"), "at", InvalidEvent),
+        )
+
+    @classmethod
+    def from_withdrawal(cls, withdrawal: ConsentWithdrawal, email) -> ConsentRecord:
+        return cls(
+            consent_id=str(uuid.uuid4()),
+            event_id=withdrawal.event_id,
+            status=WITHDRAWN,
+            account_id=withdrawal.account_id,
+            order_id=None,
+            address_sha256=withdrawal.address_sha256,
+            email=email.strip() if address_sha256(email) else None,
+            purpose=withdrawal.purpose,
+            channel=withdrawal.source,
+            text_version=None,
+            at=withdrawal.changed_at,
+        )
+
+    def event(self) -> tuple[str, dict]:
+        """The event that tells notifications (type, data)."""
+        if self.status == GIVEN:
+            return "consent.given", {
+                "consent_id": self.consent_id,
+                "account_id": self.account_id,
+                "order_id": self.order_id,
+                "purpose": self.purpose,
+                "channel": self.channel,
+                "text_version": self.text_version or "",
+                "given_at": self.at.isoformat(),
+            }
+        return "consent.withdrawn", {
+            "consent_id": self.consent_id,
+            "account_id": self.account_id,
+            "purpose": self.purpose,
+            "channel": self.channel,
+            "withdrawn_at": self.at.isoformat(),
+        }

@@ -18,6 +18,7 @@ from coc_shared.openapi import STAFF_SECURITY, errors, install_api
 
 from ..domain.disclosures import InvalidDisclosure
 from ..domain.export import LinkRefused
+from ..service_layer import consents as consents_uc
 from ..service_layer import requests as requests_uc
 from ..service_layer.exports import ExportNotConfigured
 from . import disclosure_routes, export_routes
@@ -45,6 +46,22 @@ class DeactivationRequestSchema(Schema):
     completed_at = fields.DateTime(allow_none=True)
     reports = fields.List(fields.Nested(ReportSchema), required=True)
     waiting_for = fields.List(fields.String(), required=True)
+
+
+class ConsentRecordSchema(Schema):
+    consent_id = fields.String(allow_none=True)
+    status = fields.String(required=True, metadata={"description": "given or withdrawn"})
+    purpose = fields.String(required=True)
+    channel = fields.String(required=True)
+    text_version = fields.String(allow_none=True)
+    at = fields.DateTime(required=True)
+    order_id = fields.String(allow_none=True)
+    recorded_at = fields.DateTime(required=True)
+
+
+class AccountConsentsSchema(Schema):
+    account_id = fields.String(required=True)
+    items = fields.List(fields.Nested(ConsentRecordSchema), required=True)
 
 
 class LateRequestsSchema(Schema):
@@ -99,3 +116,13 @@ def deactivation_requests(account_id: str):
 def late_requests():
     items = requests_uc.late_requests(current_runtime())
     return jsonify({"items": [i.as_json() for i in items]})
+
+
+@blp.route("/consents/<account_id>", methods=["GET"])
+@blp.doc(security=STAFF_SECURITY, summary="An account's consent ledger (given and withdrawn)")
+@blp.response(200, AccountConsentsSchema)
+@errors(blp, 401, 403, 503)
+@staff_required()
+def account_consents(account_id: str):
+    items = consents_uc.consents_of_account(current_runtime(), account_id)
+    return {"account_id": account_id, "items": items}

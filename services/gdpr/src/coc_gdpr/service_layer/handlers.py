@@ -23,17 +23,16 @@ from coc_shared.envelope import Event, utcnow
 from coc_shared.logging import get_logger
 
 from ..adapters.repository import (
-    ConsentRepository,
     DeactivationRequestRepository,
     ErasureReportRepository,
 )
 from ..domain.model import (
-    ConsentWithdrawal,
     DeactivationRequest,
     ErasureReport,
     completion,
     request_to_open,
 )
+from .consents import consent_handlers
 from .exports import contribution_recorder, open_export_request
 from .purges import record_purge_report
 
@@ -90,12 +89,6 @@ def record_erasure_report(event: Event, ctx: HandlerContext) -> None:
     log.info("gdpr.account_deactivated", account_id=request.account_id, request_id=request.event_id)
 
 
-def record_marketing_unsubscribed(event: Event, ctx: HandlerContext) -> None:
-    """A withdrawal of consent to marketing mails, recorded (the inbox makes it once per event)."""
-    withdrawal = ConsentWithdrawal.from_message(event.id, event.data, event.personal)
-    ConsentRepository(ctx).add_withdrawal(withdrawal)
-
-
 def handlers(runtime=None) -> dict[str, Handler]:
     """The event types the gdpr service consumes (the catalogue's ``consumers``) and their
     handlers."""
@@ -105,8 +98,8 @@ def handlers(runtime=None) -> dict[str, Handler]:
     table: dict[str, Handler] = {
         "account.deactivation_requested": open_deactivation_request,
         "account.data_export_requested": open_export_request,
-        "marketing.unsubscribed": record_marketing_unsubscribed,
     }
+    table.update(consent_handlers(config))
     table.update({erasure_report_type(s): record_erasure_report for s in ERASING_SERVICES})
     table.update({purge_report_type(s): record_purge_report for s in ERASING_SERVICES})
     recorder = contribution_recorder(config)

@@ -376,6 +376,49 @@ def contact_after_order(
     return None
 
 
+def contact_after_consent(
+    existing: Contact | None,
+    email: str,
+    account_id: str | None,
+    given: bool,
+    event_id: str,
+    at: datetime,
+) -> Contact | None:
+    """The contact to write after the gdpr consent ledger's ``consent.given`` (``given``) or
+    ``consent.withdrawn`` (None: nothing to write). A consent makes a contact, or completes it, or
+    revives a withdrawn one when it was given after the withdrawal (a new, explicit consent
+    recorded by the ledger); a withdrawal is final for the contact (its address forgotten, the
+    hash kept so that an older consent arriving late cannot revive it)."""
+    if not given:
+        if existing is None:
+            return Contact(
+                id=str(uuid.uuid4()),
+                address_hash=address_hash(email),
+                email=None,
+                account_id=account_id,
+                consented_at=None,
+                withdrawn_at=at,
+                source_event_id=event_id,
+            )
+        return None if existing.withdrawn_at is not None else existing.withdrawn(at)
+    if existing is None:
+        return contact_after_order(None, email, account_id, True, event_id, at)
+    if existing.withdrawn_at is not None:
+        if at <= existing.withdrawn_at:
+            return None
+        return replace(
+            existing,
+            email=normalise_address(email),
+            consented_at=at,
+            withdrawn_at=None,
+            account_id=existing.account_id or account_id,
+            source_event_id=event_id,
+        )
+    if existing.account_id is None and account_id is not None:
+        return replace(existing, account_id=account_id)
+    return None
+
+
 def campaign_schedule(start: datetime, count: int, per_second: float) -> list[datetime]:
     """When each of ``count`` campaign mails may leave: ``per_second`` at most."""
     if per_second <= 0:

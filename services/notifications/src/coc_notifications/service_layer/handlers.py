@@ -19,8 +19,10 @@ from coc_shared.deactivation import (
     erasure_requested_handler,
 )
 from coc_shared.envelope import Event, utcnow
+from coc_shared.errors import InvalidEvent
 from coc_shared.export import export_requested_handler
 from coc_shared.retention import purge_requested_handler
+from coc_shared.values import aware_datetime
 
 from ..adapters import export, tables
 from ..adapters.repository import ContactRepository, MailRepository, RecipientRepository
@@ -31,6 +33,7 @@ from ..domain.model import (
     Mail,
     OrderRecipient,
     address_hash,
+    contact_after_consent,
     contact_after_order,
     provider_refund_is_mailed,
 )
@@ -83,6 +86,23 @@ def order_placed(event: Event, ctx: HandlerContext, retention_days: int = 30) ->
     if updated is not None:
         (contacts.add if contact is None else contacts.save)(updated)
     record_mail(event, ctx, retention_days)
+
+
+def consent_changed(event: Event, ctx: HandlerContext) -> None:
+    """The gdpr consent ledger's ``consent.given`` / ``consent.withdrawn``: the marketing contact
+    of the address follows it (its personal part erased since: nothing to follow)."""
+    email = (event.personal or {}).get("email")
+    if getattr(event, "personal_erased", False) or not isinstance(email, str) or not email.strip():
+        return
+    given = event.type == "consent.given"
+    at = aware_datetime(event.data.get("given_at" if given else "withdrawn_at"), "at", InvalidEvent)
+    contacts = ContactRepository(ctx)
+    contact = contacts.by_address(email, lock=True)
+    updated = contact_after_consent(
+        contact, email, event.data.get("account_id"), given, event.id, at
+    )
+    if updated is not None:
+        (contacts.add if contact is None else contacts.save)(updated)
 
 
 def payment_refunded(event: Event, ctx: HandlerContext, retention_days: int = 30) -> None:
@@ -147,6 +167,8 @@ def handlers(runtime=None) -> dict[str, Handler]:
         tables.account_deactivations, erase_account
     )
     table["account.export_requested"] = export_requested_handler(export.collect)
+    table["consent.given"] = consent_changed
+    table["consent.withdrawn"] = consent_changed
     table["retention.purge_requested"] = purge_requested_handler(
         {"marketing_contact": forget_inactive_contacts, "mail_recipients": erase_due_recipients},
         runtime,

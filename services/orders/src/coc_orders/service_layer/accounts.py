@@ -67,6 +67,24 @@ class DeactivationRequested:
     requested_at: datetime
 
 
+def _tell_the_consent_ledger(uow, account_id: str, email: str, given: bool, channel: str) -> None:
+    """A choice about marketing mails goes to the gdpr service's consent ledger, which tells
+    notifications (``consent.given`` / ``consent.withdrawn``)."""
+    uow.emit(
+        "account.marketing_choice_made",
+        {
+            "account_id": account_id,
+            "purpose": "marketing_email",
+            "given": given,
+            "channel": channel,
+            "text_version": None,  # the ledger's current version of the text
+            "at": utcnow().isoformat(),
+        },
+        subject=account_id,
+        personal={"email": email},
+    )
+
+
 def _tell_the_owner(uow, owner_id: str, email: str) -> None:
     """The owner of an address someone tried to sign up with is told by mail."""
     uow.emit(
@@ -101,6 +119,8 @@ def create_account(runtime, email: str, password: str, profile: dict) -> SignUp:
             owner = accounts.by_email(email)
             if owner is None:
                 accounts.add(account_id, email, password_hash, normalised)
+                if normalised.get("marketing_consent"):
+                    _tell_the_consent_ledger(uow, account_id, email, True, "account_sign_up")
             else:
                 _tell_the_owner(uow, owner.id, email)
             uow.commit()
@@ -195,6 +215,9 @@ def update_account(runtime, account_id: str, changes: dict, confirmation_url: st
         profile = _changed_profile(account.profile, normalised)
         if profile != (account.profile or {}):
             accounts.update(account_id, profile=profile)
+        consent = bool(profile.get("marketing_consent"))
+        if consent != bool((account.profile or {}).get("marketing_consent")):
+            _tell_the_consent_ledger(uow, account_id, account.email, consent, "account_settings")
         if new_email:
             _request_email_change(uow, accounts, account_id, new_email, confirmation_url, in_use)
         uow.commit()
