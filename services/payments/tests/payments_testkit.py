@@ -327,9 +327,11 @@ def outbox_events(runtime: Runtime, event_type: str, order_id: str) -> list[dict
     with runtime.engine.connect() as conn:
         rows = (
             conn.execute(
-                select(runtime.outbox.c.body).where(
+                select(runtime.outbox.c.body)
+                .where(
                     runtime.outbox.c.event_type == event_type, runtime.outbox.c.subject == order_id
                 )
+                .order_by(runtime.outbox.c.seq)  # in the order they were written
             )
             .scalars()
             .all()

@@ -24,6 +24,7 @@ validation and the handler): services never see ciphertext and never call crypto
   the marker ``{"erased": true}`` instead of its personal part.
 * Unwrapped keys are cached in the process for ``PERSONAL_DATA_KEY_CACHE_SECONDS`` (a destroyed
   key is forgotten at once by the process that destroys it, by the others within that time).
+* The embedded mode (SQLite, in-process transport) does not seal: nothing leaves the process.
 
 A tampered ciphertext, a wrong subject or event id, a key that never existed raise
 ``SealBroken`` (a ``PermanentError``: the message is parked).
@@ -373,6 +374,12 @@ def from_settings(engine: Engine, settings) -> KeyStore | None:
     """The key store of a runtime, or None when no key-encryption key is configured (sealing
     off: the personal part travels in clear)."""
     if not settings.personal_data_kek:
+        return None
+    if engine.dialect.name == "sqlite":
+        # The embedded mode: a transaction takes the write lock of every attached file (BEGIN
+        # IMMEDIATE), so the store could not make a key beside a unit of work in progress; its
+        # messages never leave the process (memory transport), so they go unsealed.
+        log.info("keystore.off_in_embedded_mode")
         return None
     previous = (
         [decode_kek(settings.personal_data_kek_previous)]
