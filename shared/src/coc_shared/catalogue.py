@@ -204,8 +204,10 @@ class AccountEmailChangeRequestedPersonalV1(TolerantSchema):
 
 
 class AccountDeactivationRequestedV1(TolerantSchema):
-    account_id = fields.String(required=True)
+    account_id = fields.String(required=True)  # a guest's request: the order's id (its subject)
     requested_at = fields.AwareDateTime(required=True)
+    # a guest's request (the order's access token): the order whose data is erased
+    guest_order_id = fields.String(load_default=None, allow_none=True)
 
 
 class AccountDeactivationRequestedPersonalV1(TolerantSchema):
@@ -230,6 +232,8 @@ class AccountErasureRequestedV1(TolerantSchema):
     request_id = fields.String(required=True)  # the id of the account.deactivation_requested
     account_id = fields.String(required=True)
     requested_at = fields.AwareDateTime(required=True)
+    # a guest's order (no account): each service erases it as the account ``account_id``
+    order_ids = fields.List(fields.String(), load_default=list)
 
 
 class AccountErasureReportedV1(TolerantSchema):

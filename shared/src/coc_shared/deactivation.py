@@ -29,6 +29,9 @@ class AccountDeactivation:
     account_id: str
     event_id: str
     erased_at: datetime
+    # a guest's order (no account): ``account_id`` is its id, and the service first files the
+    # order's rows under it (``adopt``) so that its erasure of an account erases them
+    order_ids: tuple[str, ...] = ()
 
     @classmethod
     def from_message(cls, event_id: str, data: dict) -> AccountDeactivation:
@@ -40,6 +43,7 @@ class AccountDeactivation:
             account_id=account_id,
             event_id=event_id,
             erased_at=aware_datetime(when, "erased_at", InvalidEvent),
+            order_ids=tuple(str(o) for o in data.get("order_ids") or () if o),
         )
 
 
@@ -94,10 +98,32 @@ class AccountDeactivationRepository:
 Erasure = Callable[[object, AccountDeactivation], ErasureReport | None]
 
 
-def erasure_requested_handler(table: Table, erase: Erasure | None = None):
+Adopt = Callable[[object, str, tuple[str, ...]], None]
+
+
+def adopt_rows(table: Table, order_column: str = "order_id") -> Adopt:
+    """The ``adopt`` of a service whose ``table`` has an ``account_id`` column and the order's id
+    in ``order_column``: the guest order's rows (no account) are filed under ``account_id``."""
+
+    def adopt(uow, account_id: str, order_ids: tuple[str, ...]) -> None:
+        uow.change(
+            table,
+            {"account_id": account_id},
+            table.c[order_column].in_(list(order_ids)) & table.c.account_id.is_(None),
+        )
+
+    return adopt
+
+
+def erasure_requested_handler(
+    table: Table, erase: Erasure | None = None, adopt: Adopt | None = None
+):
     """The handler of ``account.erasure_requested``: the first request of an account runs the
     service's ``erase(uow, deactivation)`` and records it; every request (a repeated one too, so
-    that gdpr can close it) is answered with this service's report, on the same transaction."""
+    that gdpr can close it) is answered with this service's report, on the same transaction.
+    A guest's request names its order (``order_ids``, the account id being the order's): the
+    service's ``adopt(uow, account_id, order_ids)`` files the order's rows without an account
+    under it first, so that the same erasure applies."""
 
     def erasure_requested(event: Event, ctx) -> None:
         from .catalogue import erasure_report_type
@@ -113,6 +139,8 @@ def erasure_requested_handler(table: Table, erase: Erasure | None = None):
             keys.destroy(deactivation.account_id)
         if not deactivations.recorded(deactivation.account_id):
             deactivations.add(deactivation)
+            if adopt is not None and deactivation.order_ids:
+                adopt(ctx, deactivation.account_id, deactivation.order_ids)
             if erase is not None:
                 report = erase(ctx, deactivation) or report
         ctx.emit(

@@ -35,6 +35,8 @@ class DeactivationRequest:
     email: str | None = None  # where the summary goes; kept only until it is sent
     first_name: str | None = None
     completed_at: datetime | None = None
+    # a guest's request (the order's access token): its order, whose id is ``account_id``
+    guest_order_id: str | None = None
 
     @property
     def due_by(self) -> datetime:
@@ -58,6 +60,7 @@ class DeactivationRequest:
             requested_at=aware_datetime(data.get("requested_at"), "requested_at", InvalidEvent),
             email=personal.get("email") or None,
             first_name=personal.get("first_name") or None,
+            guest_order_id=data.get("guest_order_id") or None,
         )
 
 

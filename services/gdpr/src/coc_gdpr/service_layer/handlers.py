@@ -53,6 +53,8 @@ def open_deactivation_request(event: Event, ctx: HandlerContext) -> None:
             "request_id": to_open.event_id,
             "account_id": to_open.account_id,
             "requested_at": to_open.requested_at.isoformat(),
+            # a guest's order: each service erases it as the account ``account_id``
+            "order_ids": [to_open.guest_order_id] if to_open.guest_order_id else [],
         },
         subject=to_open.account_id,
     )

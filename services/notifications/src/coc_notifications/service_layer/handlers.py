@@ -16,6 +16,7 @@ from coc_shared.deactivation import (
     AccountDeactivation,
     AccountDeactivationRepository,
     ErasureReport,
+    adopt_rows,
     erasure_requested_handler,
 )
 from coc_shared.envelope import Event, utcnow
@@ -164,7 +165,7 @@ def handlers(runtime=None) -> dict[str, Handler]:
     table["payment.refunded"] = partial(payment_refunded, retention_days=days)
     table["account.deactivated"] = account_deactivated
     table["account.erasure_requested"] = erasure_requested_handler(
-        tables.account_deactivations, erase_account
+        tables.account_deactivations, erase_account, adopt_rows(tables.order_recipients)
     )
     table["account.export_requested"] = export_requested_handler(export.collect)
     table["consent.given"] = consent_changed

@@ -61,6 +61,7 @@ RULES: tuple[Rule, ...] = (
     # an export is mailed to the account's (or the order's) address
     Rule("privacy.export_account", "rate_limit_mail", ("ip", "account")),
     Rule("privacy.export_order", "rate_limit_mail", ("ip", "order")),
+    Rule("privacy.deactivate_order", "rate_limit_mail", ("ip", "order")),
 )
 
 

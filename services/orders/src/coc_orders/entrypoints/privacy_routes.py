@@ -27,6 +27,12 @@ blp = Blueprint(
 blp.before_request(refuse_nul_characters)
 
 
+class DeactivationRequestedSchema(Schema):
+    account_id = fields.String(metadata={"description": "the owner's request: its account"})
+    order_id = fields.String(metadata={"description": "a guest's request: the order erased"})
+    requested_at = fields.DateTime(required=True)
+
+
 class ExportRequestedSchema(Schema):
     account_id = fields.String(required=True, allow_none=True)
     order_id = fields.String(required=True, allow_none=True)
@@ -55,4 +61,19 @@ def export_account():
 @errors(blp, 401, 404, 429, 503)
 def export_order(order_id: str):
     requested = privacy_uc.request_order_export(orders_app().runtime, order_id, order_credentials())
+    return json_response(plain_json(requested), 202)
+
+
+@blp.route("/orders/<order_id>/deactivation", methods=["POST"])
+@blp.doc(
+    security=[{"bearerAuth": []}, {"orderToken": []}],
+    summary="Ask for the erasure of my data (a guest: this order's, with its token; the owner "
+    "of an account: the account's deactivation)",
+)
+@blp.response(202, DeactivationRequestedSchema)
+@errors(blp, 401, 404, 429, 503)
+def deactivate_order(order_id: str):
+    requested = privacy_uc.request_guest_deactivation(
+        orders_app().runtime, order_id, order_credentials()
+    )
     return json_response(plain_json(requested), 202)

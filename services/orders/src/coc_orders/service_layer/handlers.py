@@ -25,7 +25,7 @@ account's orders' documents (``supplier_documents.erase_account_documents``).
 from __future__ import annotations
 
 from coc_shared.consumer import Handler, HandlerContext
-from coc_shared.deactivation import erasure_requested_handler
+from coc_shared.deactivation import adopt_rows, erasure_requested_handler
 from coc_shared.documents import open_store
 from coc_shared.envelope import Event, utcnow
 from coc_shared.errors import PermanentError
@@ -243,7 +243,9 @@ def handlers(runtime=None) -> dict[str, Handler]:
     table.update({event_type: record_order_fact for event_type in RECORDED_FACTS})
     table.update({event_type: apply_refund_event for event_type in REFUND_EVENTS})
     table["account.erasure_requested"] = erasure_requested_handler(
-        tables.account_deactivations, account_erasure(document_erasure(runtime))
+        tables.account_deactivations,
+        account_erasure(document_erasure(runtime)),
+        adopt_rows(tables.orders, "id"),  # a guest's order
     )
     table["account.export_requested"] = export_requested_handler(export.collect)
     table["retention.purge_requested"] = purge_requested_handler(

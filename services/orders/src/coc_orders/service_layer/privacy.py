@@ -1,7 +1,9 @@
 """The customer's data-protection requests that the gdpr service carries out: a copy of their
 personal data (GDPR 15 and 20: ``account.data_export_requested``), for an account (with its
-orders) or, for a guest, for the order their access token opens. The gdpr service answers by
-mail; a repeated request while one is being assembled joins it there."""
+orders) or, for a guest, for the order their access token opens; and a guest's erasure of their
+order (``account.deactivation_requested`` naming the order: the same saga as an account's, the
+order's id standing for the account). The gdpr service answers by mail; a repeated request while
+one is pending joins it there."""
 
 from __future__ import annotations
 
@@ -75,3 +77,35 @@ def request_order_export(runtime, order_id: str, credentials: Credentials) -> Ex
         uow.commit()
     log.info("order.export_requested", order_id=order_id)
     return ExportRequested(None, order_id, now)
+
+
+@dataclass(frozen=True)
+class GuestDeactivationRequested:
+    order_id: str
+    requested_at: datetime
+
+
+def request_guest_deactivation(runtime, order_id: str, credentials: Credentials):
+    """A guest asks for the erasure of the order their token opens (the owner of an account's
+    order asks for the account's deactivation: ``accounts.request_deactivation``)."""
+    from .accounts import request_deactivation
+
+    order = open_order(runtime, order_id, credentials)
+    if order.account_id is not None:
+        if order.account_id != credentials.account_id:
+            raise NotFound("no such order")
+        return request_deactivation(runtime, order.account_id)
+    customer = order.customer or {}
+    if not customer.get("email"):
+        raise NotFound("no such order")  # erased already
+    now = utcnow()
+    with runtime.unit_of_work(correlation_id=order_id) as uow:
+        uow.emit(
+            "account.deactivation_requested",
+            {"account_id": order_id, "guest_order_id": order_id, "requested_at": now.isoformat()},
+            subject=order_id,
+            personal={"email": customer["email"], "first_name": customer.get("first_name")},
+        )
+        uow.commit()
+    log.info("order.erasure_requested", order_id=order_id)
+    return GuestDeactivationRequested(order_id, now)

@@ -12,7 +12,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from coc_shared.consumer import Handler, HandlerContext
-from coc_shared.deactivation import ErasureReport, Retained, erasure_requested_handler
+from coc_shared.deactivation import (
+    ErasureReport,
+    Retained,
+    adopt_rows,
+    erasure_requested_handler,
+)
 from coc_shared.envelope import Event
 from coc_shared.export import export_requested_handler
 from coc_shared.logging import get_logger
@@ -98,7 +103,7 @@ def handlers(runtime=None) -> dict[str, Handler]:
         "order.cancelled": cancel_payment,
         "payment.confirmed": lambda event, ctx: invoicing.issue_invoice(event, ctx, config),
         "account.erasure_requested": erasure_requested_handler(
-            tables.account_deactivations, erase_account
+            tables.account_deactivations, erase_account, adopt_rows(tables.sales)
         ),
         "account.export_requested": export_requested_handler(export.collect),
         "retention.purge_requested": purge_requested_handler(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from coc_shared.consumer import Handler, HandlerContext
-from coc_shared.deactivation import ErasureReport, erasure_requested_handler
+from coc_shared.deactivation import ErasureReport, adopt_rows, erasure_requested_handler
 from coc_shared.envelope import Event, utcnow
 from coc_shared.export import export_requested_handler
 from coc_shared.logging import get_logger
@@ -157,7 +157,7 @@ def handlers(runtime=None) -> dict[str, Handler]:
         "order.documents_completed": _update_request(runtime, documents_completed),
         "order.cancelled": _update_request(runtime, order_cancelled),
         "account.erasure_requested": erasure_requested_handler(
-            tables.account_deactivations, erase_personal_data
+            tables.account_deactivations, erase_personal_data, adopt_rows(tables.supplier_requests)
         ),
         "account.export_requested": export_requested_handler(export.collect),
         "retention.purge_requested": purge_requested_handler(
