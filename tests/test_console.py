@@ -129,6 +129,31 @@ def test_log_in_needs_the_password_and_a_fresh_totp_code(cs):
     assert actions.count("login") == 1 and actions.count("login_failed") == 2
 
 
+def test_ten_failures_in_a_row_lock_the_account(cs):
+    name, secret = new_staff(cs.console, "support")
+    client = cs.app.test_client()
+    for _ in range(10):
+        page = client.get("/login")
+        wrong = client.post(
+            "/login",
+            data={
+                "csrf": form_csrf(text(page)),
+                "name": name,
+                "password": "not it at all",
+                "code": pyotp.TOTP(secret).now(),
+            },
+        )
+        assert wrong.status_code == 401
+    assert log_in(client, name, secret).status_code == 401  # the right password, locked
+    with cs.console.engine.begin() as conn:
+        conn.execute(
+            update(tables.staff_accounts)
+            .where(tables.staff_accounts.c.name == name)
+            .values(locked_until=utcnow() - timedelta(seconds=1))
+        )
+    assert log_in(client, name, secret).status_code == 302
+
+
 def test_the_session_cookie_is_secure_over_tls(cs):
     name, secret = new_staff(cs.console, "support")
     client = cs.app.test_client()
@@ -318,6 +343,8 @@ def test_an_orders_story_found_by_number(cs):
     assert cs.stack.order_id in body and 'id="timeline"' in body
     assert "order.placed" in body  # orders' own record of the order's events
     assert "parked order.placed" in body  # the order's parked messages, from payments
+    # the console's own actions on its parked messages (the discard test's, before this one)
+    assert "kind-support" in body and "test order, mailed by hand" in body
     assert "no supplier request" in body and "no payment due" in body or "payments" in body
     by_id = client.get("/orders", query_string={"q": cs.stack.order_id})
     assert by_id.status_code == 200 and cs.order_number in text(by_id)

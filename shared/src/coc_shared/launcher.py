@@ -202,7 +202,8 @@ def run_embedded(definitions, reason: str, stop: threading.Event) -> int:
         runtime.declare_topology()
     servers, rows = [], []
     for runtime in runtimes:
-        runtime.start_worker_threads(stop)
+        if runtime.definition.name not in APPLICATIONS:  # no events: no consumer, no relay
+            runtime.start_worker_threads(stop)
         server = make_server(
             runtime.settings.http_host,
             runtime.settings.http_port,

@@ -18,9 +18,9 @@ from .entrypoints.routes import register_api
 def development_defaults(data_dir: str) -> dict[str, str]:
     # make run's staff key pair (launcher.persistent_staff_keys): the console reads the private
     # key from its file; the key itself is never put in the environment of every service
-    return {
-        "CONSOLE_STAFF_TOKEN_PRIVATE_KEY_FILE": os.path.join(data_dir, "staff-token-private.key")
-    }
+    # (none when the run's public key came from the environment: its private key is elsewhere)
+    path = os.path.join(data_dir, "staff-token-private.key")
+    return {"CONSOLE_STAFF_TOKEN_PRIVATE_KEY_FILE": path} if os.path.exists(path) else {}
 
 
 definition = ServiceDefinition(

@@ -88,6 +88,13 @@ class AuditRepository:
             )
         )
 
+    def for_targets(self, targets: list[str], limit: int = 200) -> list[dict]:
+        a = t.audit_log
+        if not targets:
+            return []
+        query = select(a).where(a.c.target.in_(targets)).order_by(a.c.at, a.c.id).limit(limit)
+        return [dict(r._mapping) for r in self.conn.execute(query)]
+
     def search(
         self,
         staff_name: str | None = None,

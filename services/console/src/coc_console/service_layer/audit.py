@@ -16,3 +16,8 @@ def record(runtime, staff: Staff, action: str, target: str, reason=None, details
 def search(runtime, staff_name=None, action=None, target=None, limit: int = 200) -> list[dict]:
     with runtime.engine.connect() as conn:
         return AuditRepository(conn).search(staff_name, action, target, limit)
+
+
+def on_targets(runtime, targets: list[str]) -> list[dict]:
+    with runtime.engine.connect() as conn:
+        return AuditRepository(conn).for_targets(targets)

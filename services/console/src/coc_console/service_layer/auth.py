@@ -129,7 +129,9 @@ def log_in(runtime, name: str, password: str, code: str) -> tuple[str, Session]:
         else:
             accounts.change(account["id"], failed_logins=0, last_totp_step=step, locked_until=None)
             token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-            SessionRepository(conn).add(session_key(token), account["id"], csrf, now)
+            sessions = SessionRepository(conn)
+            sessions.remove_idle(now - timedelta(minutes=runtime.config.idle_minutes))
+            sessions.add(session_key(token), account["id"], csrf, now)
             AuditRepository(conn).add(now, name, account["role"], "login", f"staff:{name}")
             failed = False
     if failed:  # the failure is recorded (committed) before refusing

@@ -110,11 +110,14 @@ class _Gatherer:
             at = r.get("requested_at") or r.get("received_at") or ""
             self.add(at, "gdpr", "deactivation requested", _short(r), kind="state")
 
-    def parked(self, order_id: str) -> None:
+    def parked(self, order_id: str) -> list[str]:
+        """The order's parked messages (waiting or resolved); returns their audit targets."""
+        targets = []
         for service in self.client.service_urls:
-            params = {"order_id": order_id, "limit": "100"}
+            params = {"order_id": order_id, "limit": "100", "status": ""}
             parked = self.ask(service, "/v1/staff/parked", params=params) or {}
             for p in parked.get("items", []):
+                targets.append(f"{service}:parked:{p.get('id')}")
                 self.add(
                     p.get("last_failed_at") or "",
                     service,
@@ -122,6 +125,7 @@ class _Gatherer:
                     f"#{p.get('id')} {p.get('error_type')}: {p.get('status')}",
                     kind="parked",
                 )
+        return targets
 
 
 def story(runtime, client: StaffApiClient, staff: Staff, order: dict) -> Story:
@@ -133,8 +137,10 @@ def story(runtime, client: StaffApiClient, staff: Staff, order: dict) -> Story:
     gather.supplier(order_id)
     gather.mails(order_id, event_times)
     gather.gdpr(order.get("account_id"))
-    gather.parked(order_id)
-    for a in audit.search(runtime, target=order_id, limit=100):
+    targets = gather.parked(order_id)
+    # the console's own actions on the order and on its parked messages
+    actions = audit.search(runtime, target=order_id, limit=100) + audit.on_targets(runtime, targets)
+    for a in actions:
         who = f"{a['staff_name']}: {a['reason'] or ''}"
         gather.add(a["at"].isoformat(), "console", a["action"], who, kind="support")
     result.entries = order_story(result.entries)
