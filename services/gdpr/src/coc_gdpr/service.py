@@ -3,6 +3,9 @@ its configuration (the retention schedule), its commands and its worker's purge 
 
 from __future__ import annotations
 
+import os
+
+from coc_shared.launcher import persistent_secret
 from coc_shared.migrate import package_migrations
 from coc_shared.service import ServiceDefinition
 
@@ -22,4 +25,8 @@ definition = ServiceDefinition(
     config=GdprConfig.from_env,
     commands=COMMANDS,
     loops=lambda runtime: {"purges": purges.loop(runtime)},
+    # `make run`: the data exports' key, generated once and kept under the data folder
+    development_defaults=lambda data_dir: {
+        "GDPR_EXPORT_KEY": persistent_secret(os.path.join(data_dir, "gdpr-export.key"), 32)
+    },
 )
