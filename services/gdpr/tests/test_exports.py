@@ -151,3 +151,27 @@ def test_without_a_key_the_last_contribution_fails_and_nothing_is_kept(runtime_f
     with pytest.raises(exports.ExportNotConfigured):
         handle(rt, contribution(request, ERASING_SERVICES[-1], {}))
     assert row(rt, request.id).status == "pending"
+
+
+def test_the_ledger_is_in_the_export_and_a_deactivation_forgets_the_exports(runtime):
+    request = fresh_example("account.data_export_requested")
+    account_id = request.data["account_id"]
+    choice = fresh_example("account.marketing_choice_made")
+    choice.data = {**choice.data, "account_id": account_id}
+    handle(runtime, choice)
+    handle(runtime, request)
+    for service in ERASING_SERVICES:
+        handle(runtime, contribution(request, service, {}))
+    client = runtime.create_app().test_client()
+    answer = client.get(f"/v1/exports/{request.id}", headers={"X-Export-Token": TOKEN})
+    by_name = {c["category"]: c for c in json.loads(answer.data)["categories"]}
+    [given] = by_name["marketing_contact"]["data"]["gdpr"]
+    assert (given["status"], given["channel"]) == ("given", "account_sign_up")
+
+    deactivation = fresh_example("account.deactivation_requested")
+    deactivation.data = {**deactivation.data, "account_id": account_id}
+    handle(runtime, deactivation)
+    gone = row(runtime, request.id)
+    assert (gone.status, gone.document) == ("expired", None)
+    answer = client.get(f"/v1/exports/{request.id}", headers={"X-Export-Token": TOKEN})
+    assert answer.status_code == 410

@@ -181,6 +181,26 @@ class ConsentLedger:
             },
         )
 
+    def of_subject(self, account_id: str | None, order_ids) -> list[dict]:
+        """The records of an account, or of a guest's orders."""
+        t = tables.marketing_consents
+        if account_id is None and not order_ids:
+            return []
+        mine = t.c.account_id == account_id if account_id else t.c.order_id.in_(list(order_ids))
+        rows = self.uow.execute(
+            select(
+                t.c.status,
+                t.c.purpose,
+                t.c.source.label("channel"),
+                t.c.text_version,
+                t.c.changed_at.label("at"),
+                t.c.order_id,
+            )
+            .where(mine)
+            .order_by(t.c.changed_at, t.c.id)
+        ).all()
+        return [dict(r._mapping) for r in rows]
+
     def of_account(self, account_id: str) -> list[dict]:
         t = tables.marketing_consents
         rows = self.uow.execute(
@@ -431,6 +451,21 @@ class ExportRepository:
             select(t.c.part, t.c.downloaded_at).where(t.c.request_id == request_id)
         ).all()
         return [dict(r._mapping) for r in rows]
+
+    def forget_subject(self, subject: str) -> None:
+        """An erased subject: its exports' documents, addresses and contributions' data go (the
+        requests stay recorded, without them)."""
+        t, c = tables.data_exports, tables.export_contributions
+        self.uow.change(
+            c,
+            {"data": None},
+            c.c.request_id.in_(select(t.c.request_id).where(t.c.subject == subject)),
+        )
+        self.uow.change(
+            t,
+            {"status": EXPORT_EXPIRED, "document": None, "email": None, "first_name": None},
+            t.c.subject == subject,
+        )
 
     def expire(self, now) -> int:
         """Exports whose link expired: their document is dropped (the request stays recorded)."""

@@ -22,9 +22,10 @@ from coc_shared.consumer import HandlerContext
 from coc_shared.documents import Cipher
 from coc_shared.envelope import Event, utcnow
 from coc_shared.errors import InvalidEvent
+from coc_shared.export import jsonable
 from coc_shared.logging import get_logger
 
-from ..adapters.repository import ExportRepository
+from ..adapters.repository import ConsentLedger, ExportRepository
 from ..domain.export import (
     ExportRequest,
     LinkRefused,
@@ -93,9 +94,14 @@ def _deliver(ctx, exports: ExportRepository, request: ExportRequest, config) -> 
     now = utcnow()
     schedule = config.schedule
     recipients = {c.category: internal_recipients(c) for c in schedule.categories}
-    document = assemble(
-        request, exports.contributions(request.request_id), schedule, recipients, now
-    )
+    contributions = exports.contributions(request.request_id)
+    # gdpr's own: the subject's consent ledger
+    contributions["gdpr"] = {
+        "marketing_contact": jsonable(
+            ConsentLedger(ctx).of_subject(request.account_id, request.order_ids)
+        )
+    }
+    document = assemble(request, contributions, schedule, recipients, now)
     stored = {"document": document, "summary": summary_text(document)}
     blob = Cipher(config.export_key).encrypt(
         json.dumps(stored, ensure_ascii=False).encode(), request.request_id

@@ -25,6 +25,7 @@ from coc_shared.logging import get_logger
 from ..adapters.repository import (
     DeactivationRequestRepository,
     ErasureReportRepository,
+    ExportRepository,
 )
 from ..domain.model import (
     DeactivationRequest,
@@ -47,6 +48,7 @@ def open_deactivation_request(event: Event, ctx: HandlerContext) -> None:
         log.info("gdpr.deactivation_joined", account_id=request.account_id, event_id=event.id)
         return
     requests.add(to_open)
+    ExportRepository(ctx).forget_subject(to_open.account_id)  # its exports, with it
     ctx.emit(
         "account.erasure_requested",
         {
