@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from test_console_kit import (
     CUSTOMER_EMAIL,
+    PASSWORD,
     form_csrf,
     log_in,
     make_console_stack,
@@ -170,6 +171,31 @@ def test_the_session_cookie_is_secure_over_tls(cs):
     )
     assert answer.status_code == 302
     assert "Secure" in answer.headers["Set-Cookie"]
+
+
+def test_behind_a_proxy_ending_tls_the_cookie_is_secure(settings_factory, cs):
+    from coc_console.service import definition
+    from coc_shared.service import Runtime
+
+    rt = Runtime(definition, settings_factory("console", extra={"CONSOLE_PROXY_COUNT": "1"}))
+    try:
+        name, secret = new_staff(rt, "support")
+        client = rt.create_app().test_client()
+        proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+        page = client.get("/login", headers=proxied)
+        answer = client.post(
+            "/login",
+            headers=proxied,
+            data={
+                "csrf": form_csrf(text(page)),
+                "name": name,
+                "password": PASSWORD,
+                "code": pyotp.TOTP(secret).now(),
+            },
+        )
+        assert answer.status_code == 302 and "Secure" in answer.headers["Set-Cookie"]
+    finally:
+        rt.dispose()
 
 
 def test_missing_login_fields_are_422_with_field_messages(cs):

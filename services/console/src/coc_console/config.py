@@ -50,6 +50,14 @@ VARIABLES = declare(
         number(0.1),
     ),
     Variable(
+        "CONSOLE_PROXY_COUNT",
+        "0",
+        "Reverse proxies in front of the support console whose X-Forwarded-For and "
+        "X-Forwarded-Proto are trusted: behind a proxy ending TLS, set it, so that the session "
+        "cookie is marked Secure.",
+        integer(0, 10),
+    ),
+    Variable(
         "CONSOLE_STAFF_TOKEN_PRIVATE_KEY_FILE",
         "",
         "File holding STAFF_TOKEN_PRIVATE_KEY for the support console when the variable itself is "
@@ -64,6 +72,7 @@ class ConsoleConfig:
     idle_minutes: int = 15
     http_timeout: float = 5.0
     staff_token_private_key: str | None = None  # None: service calls answer "not configured"
+    proxy_count: int = 0
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, str | None] | None = None) -> ConsoleConfig:
@@ -83,4 +92,5 @@ class ConsoleConfig:
             idle_minutes=v["CONSOLE_IDLE_MINUTES"],
             http_timeout=v["CONSOLE_HTTP_TIMEOUT"],
             staff_token_private_key=key or None,
+            proxy_count=v["CONSOLE_PROXY_COUNT"],
         )

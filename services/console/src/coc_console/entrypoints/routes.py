@@ -22,6 +22,7 @@ from flask import (
     request,
     url_for,
 )
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..adapters.services_client import ServiceError, ServiceUnavailable, StaffApiClient
 from ..domain.model import MAY_REVEAL, Forbidden, InputError
@@ -290,4 +291,6 @@ def register_api(app: Flask, rt) -> None:
     app.extensions["coc_console_client"] = StaffApiClient(
         config.service_urls, config.staff_token_private_key, config.http_timeout
     )
+    if config.proxy_count:  # the client's scheme (https: Secure cookie) and address from the proxy
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_count, x_proto=config.proxy_count)
     app.register_blueprint(bp)
