@@ -515,11 +515,23 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def issue_from_outbox(runtime: Runtime, order_id: str) -> None:
-    """Handle the order's payment.confirmed from payments' outbox, as its consumer does."""
+    """Handle the order's payment.confirmed from payments' outbox, as its consumer does (the
+    invoice numbered), then issue what is numbered, as the worker's ``invoices`` loop does (the
+    PDFs rendered in this thread)."""
+    from coc_payments.service_layer.invoicing import issue_pending
     from coc_shared.envelope import Event
 
     (confirmed,) = outbox_events(runtime, "payment.confirmed", order_id)
     handle(runtime, Event.from_json(json.dumps(confirmed)))
+    while issue_pending(runtime):
+        pass
+
+
+def numbered_rows(runtime: Runtime) -> list:
+    """Invoices numbered and not issued yet, in number order."""
+    t = tables.invoices_to_issue
+    with runtime.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(select(t).order_by(t.c.seq))]
 
 
 def paid(

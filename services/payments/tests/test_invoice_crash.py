@@ -1,6 +1,8 @@
-"""kill -9 between an invoice and its event: a payments consumer process (no relay) issues the
-invoice, commits it with its invoice.issued outbox row, and is killed before anything publishes
-the event; a worker started afterwards sends the event, and the order still has one invoice."""
+"""kill -9 between an invoice's number and its rendering, and between the invoice and its event:
+a payments consumer process (no loop, no relay) numbers the invoice and is killed; the invoice is
+then issued with its invoice.issued outbox row as the worker's invoices loop does, and nothing
+publishes the event; a worker started afterwards sends the event, and the order still has one
+invoice, numbered once."""
 
 import os
 import signal
@@ -15,6 +17,7 @@ from payments_testkit import (
     Observer,
     billing_rows,
     form_body,
+    numbered_rows,
     order_placed,
     payments_extra,
     record_order,
@@ -22,6 +25,7 @@ from payments_testkit import (
 )
 from sqlalchemy import select
 
+from coc_payments.service_layer.invoicing import issue_pending
 from coc_shared.testing import service_env, wait_until
 
 VENV_BIN = Path(__file__).resolve().parents[3] / ".venv" / "bin"
@@ -75,15 +79,23 @@ def test_kill_9_between_the_invoice_and_its_event_one_invoice_and_the_event_sent
         runtime.make_relay(threading.Event()).publish_pending()
         observer.wait("payment.confirmed", order_id)
 
-        consumer = start("consume")  # the consumer alone: nothing publishes what it emits
+        consumer = start("consume")  # the consumer alone: no invoices loop, no relay
         wait_until(
-            lambda: billing_rows(runtime, "invoice", order_id),
+            lambda: [r for r in numbered_rows(runtime) if r["order_id"] == order_id],
             timeout=60,
-            message="the invoice issued by the consumer process",
+            message="the invoice numbered by the consumer process",
         )
-        wait_until(lambda: unsent(runtime, "invoice.issued", order_id), message="its event")
-        kill9(consumer)  # between the invoice (committed) and its event (never published)
+        kill9(consumer)  # between the number (committed) and the rendering
+        (numbered,) = [r for r in numbered_rows(runtime) if r["order_id"] == order_id]
+        assert billing_rows(runtime, "invoice", order_id) == []
+        # the invoices loop's unit of work, in this process: the invoice and its event committed,
+        # nothing publishes it (as a worker killed right after that commit)
+        while issue_pending(runtime):
+            pass
+        assert numbered_rows(runtime) == []
+        assert unsent(runtime, "invoice.issued", order_id)
         assert len(billing_rows(runtime, "invoice", order_id)) == 1
+        assert billing_rows(runtime, "invoice", order_id)[0]["number"] == numbered["number"]
         assert len(unsent(runtime, "invoice.issued", order_id)) == 1
         assert observer.of("invoice.issued", order_id) == []
 

@@ -244,6 +244,27 @@ VARIABLES = declare(
         text,
     ),
     Variable(
+        "INVOICE_RENDER_PROCESSES",
+        "2",
+        "Processes of the worker's `invoices` loop that render invoices' Factur-X PDFs in parallel "
+        "(about one per core); 0 renders in the loop's own thread.",
+        integer(0),
+    ),
+    Variable(
+        "INVOICE_BATCH_SIZE",
+        "50",
+        "Invoices numbered and not rendered yet that the `invoices` loop renders, stores, chains "
+        "and announces (invoice.issued) in one transaction.",
+        integer(1),
+    ),
+    Variable(
+        "INVOICE_POLL_SECONDS",
+        "0.5",
+        "How long the `invoices` loop waits, when nothing is left to render, before it looks "
+        "again.",
+        number(0.01),
+    ),
+    Variable(
         "REFUND_ADMIN_ABOVE_CENTS",
         "30000",
         "Refunds above this amount (cents) must be approved by a staff member with the admin role.",
@@ -415,6 +436,9 @@ class PaymentsConfig:
     invoice_key: bytes | None = None
     default_vat_rate: str = "20.0"
     refund_admin_above_cents: int = 30000
+    invoice_render_processes: int = 2
+    invoice_batch_size: int = 50
+    invoice_poll_seconds: float = 0.5
     accounts: Accounts | None = None
     vies_api_url: str = "https://ec.europa.eu/taxation_customs/vies/rest-api"
     environment: str = "production"
@@ -455,6 +479,9 @@ class PaymentsConfig:
             invoice_key=v["INVOICE_KEY"],
             default_vat_rate=v["INVOICE_VAT_RATE"],
             refund_admin_above_cents=v["REFUND_ADMIN_ABOVE_CENTS"],
+            invoice_render_processes=v["INVOICE_RENDER_PROCESSES"],
+            invoice_batch_size=v["INVOICE_BATCH_SIZE"],
+            invoice_poll_seconds=v["INVOICE_POLL_SECONDS"],
             accounts=Accounts(
                 customers=v["FEC_ACCOUNT_CUSTOMERS"],
                 revenue=v["FEC_ACCOUNT_REVENUE"],

@@ -1,8 +1,9 @@
 """The payments service as the shared runtime sees it: name, tables, migrations, handlers, routes,
-its worker's own loop (the VIES checks), its configuration object (``runtime.config``, a
-``PaymentsConfig``), and for ``make run`` a development seller, invoice key, the payment
-providers' sandboxes (``coc_payments.sandbox``: the card page, PayPal, the business bank) with
-their keys made once under the run's data folder, and the VIES sandbox."""
+its worker's own loops (the VIES checks; the invoices numbered, to render and issue) and their
+backlog, its configuration object (``runtime.config``, a ``PaymentsConfig``), and for
+``make run`` a development seller, invoice key, the payment providers' sandboxes
+(``coc_payments.sandbox``: the card page, PayPal, the business bank) with their keys made once
+under the run's data folder, and the VIES sandbox."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from .adapters.tables import metadata
 from .config import SANDBOX_KEY_PREFIX, PaymentsConfig
 from .entrypoints.commands import COMMANDS
 from .entrypoints.routes import register_api
-from .service_layer import vat_checks
+from .service_layer import invoicing, vat_checks
 from .service_layer.handlers import handlers
 
 # The orders service's development defaults name this port too (ORDERS_VIES_URL).
@@ -189,7 +190,11 @@ definition = ServiceDefinition(
     register_api=register_api,
     commands=COMMANDS,
     config=PaymentsConfig.from_env,
-    loops=lambda runtime: {"vat-checks": vat_checks.loop(runtime)},
+    loops=lambda runtime: {
+        "vat-checks": vat_checks.loop(runtime),
+        "invoices": invoicing.loop(runtime),
+    },
+    backlogs=lambda runtime: {"invoices": lambda: invoicing.pending_count(runtime)},
     development_defaults=development_defaults,
     sandboxes=sandboxes,
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, exists, func, select, update
 
 from coc_shared.envelope import utcnow
 from coc_shared.values import as_utc
@@ -141,9 +141,74 @@ class DocumentCounter:
         }
 
 
+class InvoiceQueue:
+    """Invoices numbered (in the consumer's transaction) and not rendered yet: the ``invoices``
+    loop claims them in number order, and writes each to billing_documents while deleting its row
+    in the same transaction."""
+
+    def __init__(self, uow):
+        self.uow = uow
+
+    def has_invoice(self, order_id: str) -> bool:
+        """The order's invoice is numbered (here) or issued (billing_documents), read in one
+        statement: the loop moves a row from one table to the other in one commit, so no moment
+        shows it in neither."""
+        q, d = tables.invoices_to_issue, tables.billing_documents
+        query = select(
+            exists().where(q.c.order_id == order_id)
+            | exists().where(d.c.invoice_of_order == order_id)
+        )
+        return bool(self.uow.execute(query).scalar())
+
+    def add(self, doc: BillingDocument, cipher, provider: str, correlation_id: str) -> None:
+        self.uow.add(
+            tables.invoices_to_issue,
+            {
+                "seq": doc.seq,
+                "number": doc.number,
+                "order_id": doc.order_id,
+                "issued_at": doc.issued_at,
+                "provider": provider,
+                "data": cipher.encrypt(_canonical(doc.data), doc.number),
+                "correlation_id": correlation_id,
+            },
+        )
+
+    def claim(self, limit: int) -> list[dict]:
+        """The first ``limit`` in number order, locked until the transaction ends; rows another
+        loop holds are skipped (``FOR UPDATE SKIP LOCKED``)."""
+        t = tables.invoices_to_issue
+        query = select(t).order_by(t.c.seq).limit(limit).with_for_update(skip_locked=True)
+        return [dict(r._mapping) for r in self.uow.execute(query).all()]
+
+    def remove(self, seqs: list[int]) -> None:
+        t = tables.invoices_to_issue
+        self.uow.remove(t, t.c.seq.in_(seqs))
+
+    def numbered(self) -> list[int]:
+        """The numbers (seq) waiting, in order."""
+        t = tables.invoices_to_issue
+        return list(self.uow.execute(select(t.c.seq).order_by(t.c.seq)).scalars())
+
+    def count(self) -> int:
+        t = tables.invoices_to_issue
+        return self.uow.execute(select(func.count()).select_from(t)).scalar_one()
+
+
 class BillingDocumentRepository:
     def __init__(self, uow):
         self.uow = uow
+
+    def last_of(self, kind: str) -> tuple[int, str]:
+        """(number, chain digest) of the series' last document; (0, GENESIS) for none."""
+        t = tables.billing_documents
+        row = self.uow.execute(
+            select(t.c.seq, t.c.chain_sha256)
+            .where(t.c.kind == kind)
+            .order_by(t.c.seq.desc())
+            .limit(1)
+        ).first()
+        return (row.seq, row.chain_sha256) if row else (0, GENESIS)
 
     def add(self, doc: BillingDocument, cipher, provider: str) -> None:
         amounts = doc.amounts

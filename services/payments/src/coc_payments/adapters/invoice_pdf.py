@@ -55,6 +55,12 @@ def render_facturx(data: dict) -> tuple[bytes, bytes]:
     return pdf, xml
 
 
+def facturx_pdf(data: dict) -> bytes:
+    """The Factur-X PDF alone: what a rendering process of the ``invoices`` loop's pool returns
+    (a module-level function, so that it pickles)."""
+    return render_facturx(data)[0]
+
+
 def _draw(page: Layout, number: str) -> bytes:
     known = _known_characters()
 

@@ -229,6 +229,23 @@ document_counters = Table(
     Column("last_chain_sha256", String(64), nullable=False),
 )
 
+# Invoices numbered and not rendered yet (payments_0007): the payment.confirmed handler takes the
+# number under the counter's lock and records the invoice's data here (encrypted as the documents'
+# data, the number as associated data); the worker's ``invoices`` loop renders them in number
+# order, writes each to billing_documents (chained) and deletes its row, in one transaction per
+# batch. An order is here or in billing_documents, never both.
+invoices_to_issue = Table(
+    "invoices_to_issue",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("number", String(30), nullable=False, unique=True),
+    Column("order_id", String(200), nullable=False, unique=True),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("provider", String(30), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("correlation_id", String(200), nullable=False),  # payment.confirmed's: the order's
+)
+
 # Refunds approved by staff, one per payment refunded (a provider's transaction).
 refunds = Table(
     "refunds",

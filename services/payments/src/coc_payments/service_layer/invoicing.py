@@ -1,22 +1,44 @@
-"""Invoices: issued when payments' own ``payment.confirmed`` comes back to it, one per order, in
-the consumer's transaction (number, PDF, Factur-X, encrypted store, ``invoice.issued``); listed
-and served to the customer, listed and re-sent by staff, and the series verified.
+"""Invoices: numbered when payments' own ``payment.confirmed`` comes back to it, one per order,
+in the consumer's transaction; rendered (PDF, Factur-X), stored encrypted, chained and announced
+(``invoice.issued``) by the worker's ``invoices`` loop, in number order, a batch per
+transaction; listed and served to the customer, listed and re-sent by staff, and the series
+verified.
 
-Issuing, as one linear unit of work (the handler's):
+Numbering, as one linear unit of work (the handler's):
 
-    the order has an invoice? → nothing · read the sale (recorded from order.placed) → lock and
-    move the series' counter (UPDATE … RETURNING: the next number and the previous chain digest)
-    → the document's data (domain) → the Factur-X PDF (adapters) → the chained digests (domain)
-    → register the document (encrypted), the counter's new chain digest and invoice.issued
+    the order's invoice is numbered or issued? → nothing · read the sale (recorded from
+    order.placed) → lock and move the series' counter (UPDATE … RETURNING: the next number) → the
+    document's data (domain) → register it in ``invoices_to_issue`` (encrypted)
 
-The consumer commits all of it with its inbox row: a redelivered confirmation finds its inbox row
-(and the order's invoice), a transaction rolled back gives its number back. Why here and not in the
-provider's callback: see ARCHITECTURE.md (Invoices and refunds).
+The consumer commits it with its inbox row: a redelivered confirmation finds its inbox row (and
+the order's numbered invoice), a transaction rolled back gives its number back. The counter's row
+is locked from the number to the commit only (no rendering inside), so numbers follow the
+commits' order and stay gap-free with several workers.
+
+Issuing, the ``invoices`` loop's unit of work (``issue_pending``):
+
+    claim the first numbered invoices in number order (FOR UPDATE SKIP LOCKED) → the first must
+    follow the series' last issued document (else another worker's loop holds the ones before:
+    nothing now) → render their Factur-X PDFs in a process pool (both cores) → in number order:
+    digests and chain (domain), register each document (encrypted), delete the rows claimed, the
+    counter's new chain digest and each invoice.issued → commit
+
+A crash before that commit leaves the numbered rows to the next pass (of this worker or another);
+the chain is the one rendering them one by one would give (each document chained to the one
+before, in number order). Until its batch commits, a numbered invoice is not listed to the
+customer (``GET /v1/orders/{id}/invoices`` lists issued documents only, with their PDFs).
+Credit notes are still issued whole in their use case's transaction (``issue``): a staff action,
+rare, that must answer with its number. Why in payments and not in the provider's callback: see
+ARCHITECTURE.md (Invoices and refunds).
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import threading
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from coc_shared.documents import Cipher
@@ -28,9 +50,10 @@ from coc_shared.values import as_utc, aware_datetime
 from ..adapters.billing_repository import (
     BillingDocumentRepository,
     DocumentCounter,
+    InvoiceQueue,
     SaleRepository,
 )
-from ..adapters.invoice_pdf import render_facturx
+from ..adapters.invoice_pdf import facturx_pdf, render_facturx
 from ..config import PaymentsConfig
 from ..domain.billing import (
     CREDIT_NOTE,
@@ -132,10 +155,11 @@ def pdf_url(config: PaymentsConfig, order_id: str, number: str) -> str:
 
 
 def issue_invoice(event: Event, ctx, config: PaymentsConfig) -> None:
-    """The handler of ``payment.confirmed`` (payments' own): the order's invoice, once."""
+    """The handler of ``payment.confirmed`` (payments' own): the order's invoice numbered, once;
+    the ``invoices`` loop renders and issues it."""
     order_id = event.data.get("order_id")
-    documents = BillingDocumentRepository(ctx)
-    if not order_id or documents.invoice_of(order_id) is not None:
+    queue = InvoiceQueue(ctx)
+    if not order_id or queue.has_invoice(order_id):
         return
     sale = SaleRepository(ctx).get(order_id)
     if sale is None:
@@ -153,16 +177,119 @@ def issue_invoice(event: Event, ctx, config: PaymentsConfig) -> None:
         paid_at=aware_datetime(event.occurred_at, "occurred_at", InvalidEvent),
     )
     seller = seller_data(config)
-    doc = issue(
-        ctx,
-        config,
-        INVOICE,
-        order_id,
-        lambda number, issued_at: invoice_data(number, issued_at, sale, payment, seller),
-        payment.provider,
-    )
-    ctx.emit("invoice.issued", issued_event(config, doc), subject=order_id)
-    log.info("invoice.issued", order_id=order_id, number=doc.number)
+    _, key = config.billing()
+    seq, _previous = DocumentCounter(ctx).next(INVOICE)
+    if queue.has_invoice(order_id):
+        # Another transaction numbered it between the first look and the counter's lock: give
+        # the number back (roll back; the retry finds the invoice).
+        raise RuntimeError(f"the invoice of order {order_id} was numbered meanwhile")
+    issued_at = utcnow()
+    number = number_of(INVOICE, seq)
+    data = invoice_data(number, issued_at, sale, payment, seller)
+    doc = BillingDocument(INVOICE, seq, number, order_id, issued_at, data, b"", "")
+    queue.add(doc, Cipher(key), payment.provider, event.correlation_id or order_id)
+    log.info("invoice.numbered", order_id=order_id, number=number)
+
+
+# --------------------------------------------------------------------------- the invoices loop
+def render_inline(datas: list[dict]) -> list[bytes]:
+    return [facturx_pdf(data) for data in datas]
+
+
+def issue_pending(runtime, render=render_inline, limit: int | None = None) -> int:
+    """One batch of numbered invoices issued (rendered by ``render(datas) -> pdfs``, stored,
+    chained, announced) in one transaction; returns how many (0: none to issue, or another
+    worker's loop holds the ones before)."""
+    config: PaymentsConfig = runtime.config
+    _, key = config.billing()
+    cipher = Cipher(key)
+    with runtime.unit_of_work() as uow:
+        queue = InvoiceQueue(uow)
+        rows = queue.claim(limit or config.invoice_batch_size)
+        if not rows:
+            return 0
+        documents = BillingDocumentRepository(uow)
+        last_seq, previous = documents.last_of(INVOICE)
+        # Only a run of numbers right after the last issued one: the chain is made in order.
+        run = []
+        for row in rows:
+            if row["seq"] != last_seq + 1 + len(run):
+                break
+            run.append(row)
+        if not run:
+            log.info("invoices.waiting", first=rows[0]["number"], last_issued=last_seq)
+            return 0
+        datas = [json.loads(cipher.decrypt(row["data"], row["number"])) for row in run]
+        pdfs = render(datas)
+        for row, data, pdf in zip(run, datas, pdfs, strict=True):
+            doc = BillingDocument.issue(
+                INVOICE, row["seq"], row["order_id"], as_utc(row["issued_at"]), data, pdf, previous
+            )
+            documents.add(doc, cipher, row["provider"])
+            uow.emit(
+                "invoice.issued",
+                issued_event(config, doc),
+                subject=doc.order_id,
+                correlation_id=row["correlation_id"],
+            )
+            previous = doc.chain_sha256
+        queue.remove([row["seq"] for row in run])
+        DocumentCounter(uow).advance(INVOICE, previous)
+        uow.commit()
+    log.info("invoices.issued", count=len(run), first=run[0]["number"], last=run[-1]["number"])
+    return len(run)
+
+
+def pending_count(runtime) -> int:
+    """Invoices numbered and not issued yet (``/metrics``' backlog of the ``invoices`` loop)."""
+    with runtime.unit_of_work() as uow:
+        return InvoiceQueue(uow).count()
+
+
+def _pool(processes: int) -> Executor:
+    # spawn, not fork: the worker has threads (consumer, relay) whose locks a fork would copy.
+    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+
+
+def loop(runtime):
+    """The worker's ``invoices`` loop (``ServiceDefinition.loops``): issue what is numbered, a
+    batch at a time, the PDFs rendered by ``INVOICE_RENDER_PROCESSES`` processes."""
+    config: PaymentsConfig = runtime.config
+
+    def run(stop: threading.Event) -> None:
+        pool: Executor | None = None
+
+        def render(datas: list[dict]) -> list[bytes]:
+            nonlocal pool
+            if config.invoice_render_processes == 0 or len(datas) == 1:
+                return render_inline(datas)
+            if pool is None:
+                pool = _pool(config.invoice_render_processes)
+            chunk = max(1, len(datas) // (2 * config.invoice_render_processes))
+            try:
+                return list(pool.map(facturx_pdf, datas, chunksize=chunk))
+            except BrokenProcessPool:  # a rendering process died: a new pool next time
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = None
+                raise
+
+        try:
+            while not stop.is_set():
+                try:
+                    issued = issue_pending(runtime, render)
+                except Exception as exc:  # database down, a rendering failed: again later
+                    log.warning(
+                        "invoices.loop_error", error_type=type(exc).__name__, error=str(exc)
+                    )
+                    issued = 0
+                    stop.wait(min(5.0, 10 * config.invoice_poll_seconds))
+                if not issued:
+                    stop.wait(config.invoice_poll_seconds)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+
+    return run
 
 
 # --------------------------------------------------------------------------- reading
@@ -255,7 +382,9 @@ def verify_series(runtime, key: bytes) -> ChainReport:
     """Every document of both series read back, decrypted and re-hashed: numbers 1..n without
     gap, each digest equal to its data's and PDF's, each chain digest equal to the previous
     document's chain + its own, the plain columns equal to the data, and each counter at its
-    series' last document. Any alteration, deletion or insertion shows as a problem."""
+    series' last document (for invoices: at the last one numbered, those not issued yet
+    following the last issued without gap, and its chain digest the last issued one's). Any
+    alteration, deletion or insertion shows as a problem."""
     cipher = Cipher(key)
     problems, checked = [], {}
     with runtime.unit_of_work() as uow:
@@ -271,11 +400,19 @@ def verify_series(runtime, key: bytes) -> ChainReport:
                     ]
                     previous, expected_seq = row["chain_sha256"], row["seq"] + 1
                 last = rows[-1]["seq"]
-            if counters.get(kind, (0, GENESIS)) != (expected_seq - 1, previous):
+            # Invoices numbered and not issued yet follow the last issued one, up to the counter.
+            pending = InvoiceQueue(uow).numbered() if kind == INVOICE else []
+            if pending != list(range(expected_seq, expected_seq + len(pending))):
+                problems.append(
+                    {"series": kind, "problem": "numbered invoices do not follow the last issued"}
+                )
+            if counters.get(kind, (0, GENESIS)) != (expected_seq - 1 + len(pending), previous):
                 problems.append(
                     {"series": kind, "problem": "the counter is not at the series' last document"}
                 )
             checked[kind] = expected_seq - 1
+            if pending:
+                checked[f"{kind}_numbered_not_issued"] = len(pending)
     return ChainReport(checked, problems)
 
 
