@@ -231,35 +231,41 @@ class ParkingStore:
                 is not None
             )
 
-    def drop_personal_parts(self, service: str, before: datetime, limit: int = 1000) -> int:
+    def drop_personal_parts(
+        self, service: str, before: datetime, limit: int = 1000, conn=None
+    ) -> int:
         """The retention schedule's end for parked messages: the personal part of ``service``'s
         messages parked before ``before`` is replaced by null (the rest stays, so that support can
         still show and replay them); returns how many were changed. Bodies that are not JSON
-        envelopes are left as they are (support discards them)."""
+        envelopes are left as they are (support discards them). ``conn``: a connection already in
+        a transaction on the store's database (a handler's, where the store shares its engine: a
+        second connection would wait for the first's lock on SQLite)."""
+        if conn is None:
+            with self.engine.begin() as own:
+                return self.drop_personal_parts(service, before, limit, own)
         t = parked_messages
         changed = 0
-        with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(t.c.id, t.c.body)
-                .where(t.c.service == service, t.c.status == "parked", t.c.parked_at < before)
-                .order_by(t.c.id)
-                .limit(limit)
-                .with_for_update()
-            ).all()
-            for row in rows:
-                try:
-                    envelope = json.loads(bytes(row.body))
-                except ValueError:
-                    continue
-                if not isinstance(envelope, dict) or envelope.get("personal") is None:
-                    continue
-                envelope["personal"] = None
-                conn.execute(
-                    update(t)
-                    .where(t.c.id == row.id)
-                    .values(body=json.dumps(envelope, ensure_ascii=False).encode())
-                )
-                changed += 1
+        rows = conn.execute(
+            select(t.c.id, t.c.body)
+            .where(t.c.service == service, t.c.status == "parked", t.c.parked_at < before)
+            .order_by(t.c.id)
+            .limit(limit)
+            .with_for_update()
+        ).all()
+        for row in rows:
+            try:
+                envelope = json.loads(bytes(row.body))
+            except ValueError:
+                continue
+            if not isinstance(envelope, dict) or envelope.get("personal") is None:
+                continue
+            envelope["personal"] = None
+            conn.execute(
+                update(t)
+                .where(t.c.id == row.id)
+                .values(body=json.dumps(envelope, ensure_ascii=False).encode())
+            )
+            changed += 1
         return changed
 
     def replay(self, parked_id: int, publisher: Publisher, actor: Actor, reason: str) -> dict:

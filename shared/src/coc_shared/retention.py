@@ -51,8 +51,11 @@ def purge_requested_handler(purges: Mapping[str, Purge], runtime=None):
             if category in cutoffs
         }
         if PARKED_MESSAGES in cutoffs and runtime is not None:
+            shared = runtime.parking_engine is runtime.engine  # the handler's own database
             purged[PARKED_MESSAGES] = runtime.parking.drop_personal_parts(
-                runtime.settings.service, cutoffs[PARKED_MESSAGES]
+                runtime.settings.service,
+                cutoffs[PARKED_MESSAGES],
+                conn=ctx.conn if shared else None,
             )
         ctx.emit(
             purge_report_type(ctx.producer),
