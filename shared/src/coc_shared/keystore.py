@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import functools
 import hashlib
 import os
 import sys
@@ -50,6 +51,7 @@ from cryptography.hazmat.primitives.keywrap import (
     aes_key_wrap,
 )
 from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from .envelope import Event, utcnow
 from .errors import PermanentError
@@ -161,12 +163,17 @@ class KeyStore:
         if not subjects:
             return found
         t = subject_keys
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(t.c.subject, t.c.wrapped_key, t.c.kek_id, t.c.destroyed_at).where(
-                    t.c.subject.in_(sorted(subjects))
-                )
-            ).all()
+        query = select(t.c.subject, t.c.wrapped_key, t.c.kek_id, t.c.destroyed_at).where(
+            t.c.subject.in_(sorted(subjects))
+        )
+        for attempt in (1, 2):  # the engine may have no pre-ping: a dead connection, once more
+            try:
+                with self.engine.connect() as conn:
+                    rows = conn.execute(query).all()
+                break
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
         for row in rows:
             key = None
             if row.destroyed_at is None and row.wrapped_key is not None:
@@ -300,7 +307,17 @@ class KeyStore:
             account, order = data.get("account_id"), data.get("order_id")
             if isinstance(account, str) and account and isinstance(order, str) and order:
                 links[order] = account
-        keys = self.keys_for_sealing(set(subjects), links)
+        keys: dict[str, bytes | None] = {}
+        for subject in subjects:  # the common case: every key cached, nothing to link
+            hit = self._cached(subject)
+            if hit is None:
+                break
+            keys[subject] = hit[0]
+        else:
+            if links:
+                keys = self.keys_for_sealing(set(subjects), links)
+        if len(keys) < len(set(subjects)):
+            keys = self.keys_for_sealing(set(subjects), links)
         for event, subject in zip(todo, subjects, strict=True):
             key = keys.get(subject)
             if key is None:
@@ -326,12 +343,17 @@ class KeyStore:
             open_event(event, keys)
 
 
+@functools.lru_cache(maxsize=4096)
+def _aead(key: bytes) -> AESGCM:
+    return AESGCM(key)
+
+
 def seal(key: bytes, event_id: str, subject: str, personal: dict) -> dict:
     import json
 
     nonce = os.urandom(12)
     plain = json.dumps(personal, separators=(",", ":"), ensure_ascii=False).encode()
-    ciphertext = AESGCM(key).encrypt(nonce, plain, _aad(event_id, subject))
+    ciphertext = _aead(key).encrypt(nonce, plain, _aad(event_id, subject))
     return {
         "sealed": ALGORITHM,
         "kid": subject,
@@ -358,7 +380,7 @@ def open_event(event: Event, keys: dict[str, bytes | None]) -> None:
         return
     try:
         raw = base64.b64decode(str(sealed["ct"]), validate=True)
-        plain = AESGCM(key).decrypt(raw[:12], raw[12:], _aad(event.id, subject))
+        plain = _aead(key).decrypt(raw[:12], raw[12:], _aad(event.id, subject))
         personal = json.loads(plain)
     except (InvalidTag, binascii.Error, ValueError) as exc:
         raise SealBroken(

@@ -109,11 +109,15 @@ class Runtime:
             self.settings.delivery_limit,
             ca_file=self.settings.rabbitmq_ca_file,
         )
-        # the data keys of the events' personal parts (ops.subject_keys): None, sealing off
-        self.keys = keystore.from_settings(self.parking_engine, self.settings)
+        self._worker_engine = None
+        # the data keys of the events' personal parts (ops.subject_keys): None, sealing off; on the
+        # worker's engine when ops is in the same database (no ping: the store retries once)
+        self.keys = keystore.from_settings(
+            self.worker_engine if self.parking_engine is self.engine else self.parking_engine,
+            self.settings,
+        )
         self.parking = ParkingStore(self.parking_engine, keys=self.keys)
         self.statements = StatementCache()  # the unit of work's statements, built once per shape
-        self._worker_engine = None
         self._handlers: dict[str, Handler] | None = None
         self.consumer: EventConsumer | None = None
 
