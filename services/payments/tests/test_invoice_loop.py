@@ -161,3 +161,17 @@ def test_the_chain_check_reports_a_numbered_invoice_out_of_place(runtime, client
 
 def _ids(orders) -> set:
     return {o["order_id"] for o in orders}
+
+
+def test_the_loop_issues_on_both_dialects(any_runtime):
+    """The embedded mode (SQLite files) numbers and issues the same way (no row locks there: one
+    writer at a time)."""
+    client = any_runtime.create_app().test_client()
+    orders = numbered(any_runtime, client, 3)
+    assert len(numbered_rows(any_runtime)) == 3
+    assert issue_pending(any_runtime, limit=2) == 2
+    assert issue_pending(any_runtime) == 1
+    assert numbered_rows(any_runtime) == []
+    issued = [r for r in billing_rows(any_runtime, "invoice") if r["order_id"] in _ids(orders)]
+    assert [r["order_id"] for r in issued] == [o["order_id"] for o in orders]
+    assert verify_series(any_runtime, KEY).ok

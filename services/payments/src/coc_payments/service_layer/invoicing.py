@@ -217,7 +217,7 @@ def issue_pending(runtime, render=render_inline, limit: int | None = None) -> in
                 break
             run.append(row)
         if not run:
-            log.info("invoices.waiting", first=rows[0]["number"], last_issued=last_seq)
+            log.debug("invoices.waiting", first=rows[0]["number"], last_issued=last_seq)
             return 0
         datas = [json.loads(cipher.decrypt(row["data"], row["number"])) for row in run]
         pdfs = render(datas)
