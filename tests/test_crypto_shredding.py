@@ -360,6 +360,16 @@ def test_the_erasure_handler_destroys_the_accounts_key(orders, runtime_factory):
     account = str(uuid.uuid4())
     event = email_change(account, f"{account}@example.org", "x")
     orders.keys.seal_events([event])
+    order_id = str(uuid.uuid4())  # an order of the account whose key was never linked to it
+    shipped = Event(
+        type="certificate.shipped",
+        producer="supplier-gateway",
+        correlation_id=order_id,
+        subject=order_id,
+        data={"order_id": order_id},
+        personal={"tracking": "X"},
+    )
+    orders.keys.seal_events([shipped])
     erasure = Event(
         type="account.erasure_requested",
         producer="gdpr",
@@ -368,12 +378,14 @@ def test_the_erasure_handler_destroys_the_accounts_key(orders, runtime_factory):
         data={
             "request_id": str(uuid.uuid4()),
             "account_id": account,
+            "order_ids": [order_id],
             "requested_at": datetime.now(UTC).isoformat(),
         },
     )
     notifications = runtime_factory(notifications_definition)
     handle(notifications, erasure)
     assert notifications.keys.destroyed(account)
+    assert notifications.keys.destroyed(order_id)
     wire = Event.from_json(event.to_json())
     KeyStore(orders.parking_engine, keystore.decode_kek(TEST_KEK)).unseal_event(wire)
     assert wire.personal_erased

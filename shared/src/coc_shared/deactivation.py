@@ -137,6 +137,9 @@ def erasure_requested_handler(
             # shared key store, by whichever service comes first; every sealed copy of its
             # personal parts (outboxes, queues, parked messages) is unreadable from now on
             keys.destroy(deactivation.account_id)
+            for order_id in deactivation.order_ids:  # linked or not (a guest's, adopted)
+                if order_id != deactivation.account_id:
+                    keys.destroy(order_id)
         if not deactivations.recorded(deactivation.account_id):
             deactivations.add(deactivation)
             if adopt is not None and deactivation.order_ids:
