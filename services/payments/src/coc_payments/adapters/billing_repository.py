@@ -160,7 +160,9 @@ class InvoiceQueue:
         )
         return bool(self.uow.execute(query).scalar())
 
-    def add(self, doc: BillingDocument, cipher, provider: str, correlation_id: str) -> None:
+    def add(self, doc: BillingDocument, provider: str, correlation_id: str) -> None:
+        """The data as JSON, as the order's sale is: any worker's loop can issue it (and encrypt
+        it with the document), and it is kept here only until then."""
         self.uow.add(
             tables.invoices_to_issue,
             {
@@ -169,7 +171,7 @@ class InvoiceQueue:
                 "order_id": doc.order_id,
                 "issued_at": doc.issued_at,
                 "provider": provider,
-                "data": cipher.encrypt(_canonical(doc.data), doc.number),
+                "data": doc.data,
                 "correlation_id": correlation_id,
             },
         )

@@ -230,10 +230,11 @@ document_counters = Table(
 )
 
 # Invoices numbered and not rendered yet (payments_0007): the payment.confirmed handler takes the
-# number under the counter's lock and records the invoice's data here (encrypted as the documents'
-# data, the number as associated data); the worker's ``invoices`` loop renders them in number
-# order, writes each to billing_documents (chained) and deletes its row, in one transaction per
-# batch. An order is here or in billing_documents, never both.
+# number under the counter's lock and records the invoice's data here (JSON, as ``sales`` keeps the
+# sale it is made of: any worker's loop can issue it, encrypted with the document); the worker's
+# ``invoices`` loop renders them in number order, writes each to billing_documents (chained,
+# encrypted) and deletes its row, in one transaction per batch, usually within a second. An order
+# is here or in billing_documents, never both.
 invoices_to_issue = Table(
     "invoices_to_issue",
     metadata,
@@ -242,7 +243,7 @@ invoices_to_issue = Table(
     Column("order_id", String(200), nullable=False, unique=True),
     Column("issued_at", DateTime(timezone=True), nullable=False),
     Column("provider", String(30), nullable=False),
-    Column("data", LargeBinary, nullable=False),
+    Column("data", JSON, nullable=False),
     Column("correlation_id", String(200), nullable=False),  # payment.confirmed's: the order's
 )
 

@@ -8,7 +8,7 @@ Numbering, as one linear unit of work (the handler's):
 
     the order's invoice is numbered or issued? → nothing · read the sale (recorded from
     order.placed) → lock and move the series' counter (UPDATE … RETURNING: the next number) → the
-    document's data (domain) → register it in ``invoices_to_issue`` (encrypted)
+    document's data (domain) → register it in ``invoices_to_issue``
 
 The consumer commits it with its inbox row: a redelivered confirmation finds its inbox row (and
 the order's numbered invoice), a transaction rolled back gives its number back. The counter's row
@@ -176,8 +176,7 @@ def issue_invoice(event: Event, ctx, config: PaymentsConfig) -> None:
         transaction_id=event.data["provider_transaction_id"],
         paid_at=aware_datetime(event.occurred_at, "occurred_at", InvalidEvent),
     )
-    seller = seller_data(config)
-    _, key = config.billing()
+    seller = seller_data(config)  # NotConfigured without the seller or INVOICE_KEY: retried
     seq, _previous = DocumentCounter(ctx).next(INVOICE)
     if queue.has_invoice(order_id):
         # Another transaction numbered it between the first look and the counter's lock: give
@@ -187,7 +186,7 @@ def issue_invoice(event: Event, ctx, config: PaymentsConfig) -> None:
     number = number_of(INVOICE, seq)
     data = invoice_data(number, issued_at, sale, payment, seller)
     doc = BillingDocument(INVOICE, seq, number, order_id, issued_at, data, b"", "")
-    queue.add(doc, Cipher(key), payment.provider, event.correlation_id or order_id)
+    queue.add(doc, payment.provider, event.correlation_id or order_id)
     log.info("invoice.numbered", order_id=order_id, number=number)
 
 
@@ -219,7 +218,7 @@ def issue_pending(runtime, render=render_inline, limit: int | None = None) -> in
         if not run:
             log.debug("invoices.waiting", first=rows[0]["number"], last_issued=last_seq)
             return 0
-        datas = [json.loads(cipher.decrypt(row["data"], row["number"])) for row in run]
+        datas = [row["data"] for row in run]
         pdfs = render(datas)
         for row, data, pdf in zip(run, datas, pdfs, strict=True):
             doc = BillingDocument.issue(

@@ -25,7 +25,7 @@ def upgrade() -> None:
         sa.Column("order_id", sa.String(200), nullable=False, unique=True),
         sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("provider", sa.String(30), nullable=False),
-        sa.Column("data", sa.LargeBinary, nullable=False),
+        sa.Column("data", sa.JSON, nullable=False),
         sa.Column("correlation_id", sa.String(200), nullable=False),
         schema=SCHEMA,
     )
