@@ -115,7 +115,15 @@ def test_an_order_paid_by_a_business_of_another_member_state_gets_a_reverse_char
     assert order["total"] == {"amount_cents": 20750, "currency": "EUR"}  # 249 € less its VAT
     assert (order["vat"]["regime"], order["vat"]["amount_cents"]) == ("reverse_charge", 0)
 
-    # the transfer arrives: payments confirms it (as its bank webhook would), of the order's total
+    # the transfer arrives once payments knows the order (its bank webhook would find it due):
+    # payments confirms it, of the order's total
+    from coc_payments.adapters.tables import sales
+
+    wait_until(
+        lambda: _count(payments, sales, sales.c.order_id == order["id"]) == 1,
+        timeout=30,
+        message="payments recorded the order's sale",
+    )
     with payments.unit_of_work(correlation_id=order["id"]) as uow:
         uow.emit(
             "payment.confirmed",
@@ -171,3 +179,10 @@ def test_an_order_paid_by_a_business_of_another_member_state_gets_a_reverse_char
         "207.50",
         "DE136695976",
     )
+
+
+def _count(runtime, table, where) -> int:
+    from sqlalchemy import func, select
+
+    with runtime.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table).where(where)).scalar_one()
