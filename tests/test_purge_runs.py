@@ -109,6 +109,9 @@ def test_a_purge_run_applies_the_schedule_s_ends_in_every_service_and_twice_does
             conn.execute(
                 insert(c)
                 .values(
+                    # an id of its own: payments takes its ids by blocks (coc_shared.ids), not
+                    # from the column's sequence
+                    id=10**15 + uuid.uuid4().int % 10**12,
                     provider="paypal",
                     received_at=now - timedelta(days=days),
                     headers={"paypal-transmission-id": "x"},
