@@ -308,3 +308,33 @@ def test_a_private_order_records_no_vat_check(runtime, client):
 def test_fec_file_name_and_amount_format():
     assert fec.file_name("732829320", date(2026, 12, 31)) == "732829320FEC20261231.txt"
     assert fec._amount(24900) == "249,00"
+
+
+def test_a_command_whose_configuration_is_missing_says_what_and_exits_2(runtime, tmp_path):
+    """coc-payments export-fec without the seller's details: one line naming them, no trace."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from coc_shared.testing import service_env, staff_token
+
+    env = {k: v for k, v in service_env(runtime.settings).items() if not k.startswith("SELLER_")}
+    env["STAFF_TOKEN"] = staff_token("alice", "admin", audience=("payments",))
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "coc-payments"),
+            "export-fec",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-12-31",
+            "--output",
+            str(tmp_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "SELLER_NAME" in done.stderr and "Traceback" not in done.stderr

@@ -15,8 +15,10 @@ Command line of every service (``coc-<service> <command>``)::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ from sqlalchemy import MetaData
 
 from . import keystore
 from .bus import Broker, Publisher, wait_for_connection
-from .config import Settings
+from .config import ConfigError, Settings
 from .consumer import EventConsumer, Handler
 from .db import make_engine
 from .http import create_base_app
@@ -289,6 +291,14 @@ def _stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+def _run_command(command, runtime: Runtime, argv: list[str]) -> int:
+    try:
+        return command(runtime, argv)
+    except ConfigError as exc:  # what the command needs is not configured: say which, no trace
+        print(json.dumps({"error": str(exc)}), file=sys.stderr)
+        return 2
+
+
 def main(definition: ServiceDefinition, argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"coc-{definition.name}")
     parser.add_argument(
@@ -304,7 +314,7 @@ def main(definition: ServiceDefinition, argv: list[str] | None = None) -> int:
     runtime = Runtime(definition)
     configure_logging(definition.name, runtime.settings.log_level)
     if args.command in definition.commands:
-        return definition.commands[args.command](runtime, rest)
+        return _run_command(definition.commands[args.command], runtime, rest)
     if args.command == "migrate":
         runtime.migrate()
         if not runtime.settings.embedded:

@@ -402,8 +402,9 @@ class Accounts:
         return self.banks.get(provider) or self.banks.get("bank-transfer") or "512000"
 
 
-class NotConfigured(Exception):
-    """A provider needed for this request has no configuration: its checkout answers 503."""
+class NotConfigured(ConfigError):
+    """A provider needed for this request has no configuration: its checkout answers 503 (a
+    command says what is missing and exits 2)."""
 
     def __init__(self, method: str, missing: str):
         super().__init__(f"{method}: not configured: {missing}")
