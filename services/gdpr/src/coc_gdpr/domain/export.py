@@ -172,7 +172,7 @@ def _count(records) -> int:
     return sum(len(r) if isinstance(r, list) else 1 for r in records.values())
 
 
-def summary_text(document: dict) -> str:
+def readable_summary(document: dict) -> str:
     """The readable summary of an export document (plain text, French then the data)."""
     lines = [
         "Vos données personnelles — export (RGPD art. 15 et 20)",

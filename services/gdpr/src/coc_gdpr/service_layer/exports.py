@@ -32,8 +32,8 @@ from ..domain.export import (
     assemble,
     check_link,
     complete,
+    readable_summary,
     request_to_open,
-    summary_text,
     token_sha256,
 )
 from ..retention_doc import internal_recipients
@@ -102,7 +102,7 @@ def _deliver(ctx, exports: ExportRepository, request: ExportRequest, config) -> 
         )
     }
     document = assemble(request, contributions, schedule, recipients, now)
-    stored = {"document": document, "summary": summary_text(document)}
+    stored = {"document": document, "summary": readable_summary(document)}
     blob = Cipher(config.export_key).encrypt(
         json.dumps(stored, ensure_ascii=False).encode(), request.request_id
     )

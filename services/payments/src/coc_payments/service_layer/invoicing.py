@@ -35,9 +35,8 @@ ARCHITECTURE.md (Invoices and refunds).
 from __future__ import annotations
 
 import json
-import multiprocessing
 import threading
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
@@ -54,6 +53,7 @@ from ..adapters.billing_repository import (
     SaleRepository,
 )
 from ..adapters.invoice_pdf import facturx_pdf, render_facturx
+from ..adapters.render_pool import new_render_pool
 from ..config import PaymentsConfig
 from ..domain.billing import (
     CREDIT_NOTE,
@@ -246,8 +246,7 @@ def pending_count(runtime) -> int:
 
 
 def _pool(processes: int) -> Executor:
-    # spawn, not fork: the worker has threads (consumer, relay) whose locks a fork would copy.
-    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+    return new_render_pool(processes)
 
 
 def loop(runtime):
