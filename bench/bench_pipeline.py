@@ -1774,11 +1774,9 @@ class PipelineBench:
             print(line)
 
 
-def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    QUIET["max_wait"] = args.quiet_wait
-    parts = {p.strip() for p in args.only.split(",") if p.strip()}
-
+def run_config(log_level: str) -> dict:
+    """A run's own database (created later), bus prefix and log file, from DATABASE_URL and
+    RABBITMQ_URL (the local servers by default)."""
     run = uuid.uuid4().hex[:8]
     server_url = os.environ.get("DATABASE_URL") or "postgresql://root@127.0.0.1:5432/postgres"
     amqp_url = os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672//"
@@ -1789,22 +1787,32 @@ def main(argv=None) -> int:
         .render_as_string(hide_password=False)
     )
     workdir = tempfile.mkdtemp(prefix="coc-bench-")
-    cfg = {
+    return {
         "server_url": server_url,
         "db_name": db_name,
         "db_url": db_url,
         "amqp_url": amqp_url,
         "dsn": make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False),
         "prefix": f"bench{run}.",
-        "log_level": args.log_level,
+        "log_level": log_level,
         "log_path": os.path.join(workdir, "framework.log"),
         "retry_delays": Settings.from_env(SERVICE).retry_delays,
     }
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    QUIET["max_wait"] = args.quiet_wait
+    parts = {p.strip() for p in args.only.split(",") if p.strip()}
+
+    cfg = run_config(args.log_level)
+    workdir = os.path.dirname(cfg["log_path"])
     names = queue_names(cfg)
     setup_logging(cfg)
     print(f"coc pipeline benchmark  {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}  {machine()}")
     print(
-        f"database {db_name}, BUS_PREFIX {cfg['prefix']}, framework LOG_LEVEL={args.log_level} "
+        f"database {cfg['db_name']}, BUS_PREFIX {cfg['prefix']}, "
+        f"framework LOG_LEVEL={args.log_level} "
         f"(log: {cfg['log_path']})"
     )
     t_start = time.monotonic()

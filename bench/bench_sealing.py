@@ -23,7 +23,6 @@ import argparse
 import base64
 import os
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -33,12 +32,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bench_pipeline as bp
 from marshmallow import fields
-from sqlalchemy.engine import make_url
 
 from coc_shared.bus import Broker, OutgoingMessage, Publisher
 from coc_shared.catalogue import EventType, TolerantSchema, register
 from coc_shared.config import Settings
-from coc_shared.db import normalise_url
 from coc_shared.envelope import Event
 from coc_shared.service import Runtime, ServiceDefinition
 
@@ -213,27 +210,7 @@ def main(argv=None) -> int:
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     bp.QUIET["max_wait"] = 30.0
-    run = uuid.uuid4().hex[:8]
-    server_url = os.environ.get("DATABASE_URL") or "postgresql://root@127.0.0.1:5432/postgres"
-    amqp_url = os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672//"
-    db_name = f"coc_bench_{run}"
-    db_url = (
-        make_url(normalise_url(server_url))
-        .set(database=db_name)
-        .render_as_string(hide_password=False)
-    )
-    workdir = tempfile.mkdtemp(prefix="coc-bench-")
-    cfg = {
-        "server_url": server_url,
-        "db_name": db_name,
-        "db_url": db_url,
-        "amqp_url": amqp_url,
-        "dsn": make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False),
-        "prefix": f"bench{run}.",
-        "log_level": args.log_level,
-        "log_path": os.path.join(workdir, "framework.log"),
-        "retry_delays": Settings.from_env(bp.SERVICE).retry_delays,
-    }
+    cfg = bp.run_config(args.log_level)
     bp.setup_logging(cfg)
     print(f"coc sealing benchmark  {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}  {bp.machine()}")
     print(

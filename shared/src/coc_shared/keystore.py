@@ -297,12 +297,12 @@ class KeyStore:
     def seal_events(self, events: list[Event]) -> None:
         """Seal the personal part of each event (its ``sealed`` wire form); an event of an erased
         subject carries the erased marker instead."""
-        todo = [e for e in events if e.personal and e.sealed is None]
-        if not todo:
+        to_seal = [e for e in events if e.personal and e.sealed is None]
+        if not to_seal:
             return
-        subjects = [key_subject(e) for e in todo]
+        subjects = [key_subject(e) for e in to_seal]
         links = {}
-        for event in todo:
+        for event in to_seal:
             data = event.data if isinstance(event.data, dict) else {}
             account, order = data.get("account_id"), data.get("order_id")
             if isinstance(account, str) and account and isinstance(order, str) and order:
@@ -318,7 +318,7 @@ class KeyStore:
                 keys = self.keys_for_sealing(set(subjects), links)
         if len(keys) < len(set(subjects)):
             keys = self.keys_for_sealing(set(subjects), links)
-        for event, subject in zip(todo, subjects, strict=True):
+        for event, subject in zip(to_seal, subjects, strict=True):
             key = keys.get(subject)
             if key is None:
                 event.sealed = dict(ERASED)
@@ -334,12 +334,12 @@ class KeyStore:
         """Open the sealed personal part of each event (``personal``), or mark it erased
         (``personal = None``, ``personal_erased = True``) when its subject's key is destroyed;
         ``SealBroken`` when a part does not open."""
-        todo = [e for e in events if e.sealed is not None and not e.personal_erased]
-        if not todo:
+        to_seal = [e for e in events if e.sealed is not None and not e.personal_erased]
+        if not to_seal:
             return
-        subjects = {str(e.sealed.get("kid")) for e in todo if is_sealed(e.sealed)}
+        subjects = {str(e.sealed.get("kid")) for e in to_seal if is_sealed(e.sealed)}
         keys = self.keys(subjects)
-        for event in todo:
+        for event in to_seal:
             open_event(event, keys)
 
 
