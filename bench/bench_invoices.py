@@ -52,6 +52,7 @@ from coc_shared.catalogue import example_event, lookup
 from coc_shared.config import Settings
 from coc_shared.consumer import HandlerContext
 from coc_shared.db import normalise_url
+from coc_shared.logging import configure_logging
 from coc_shared.service import Runtime
 from coc_shared.testing import delete_bus_names
 
@@ -275,6 +276,8 @@ def main() -> int:
     database_url = make_url(normalise_url(server)).set(database=name).render_as_string(False)
     log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-invoices-{run}"
     log_dir.mkdir(parents=True, exist_ok=True)
+    # this process's relay logs each batch at debug: into the run's folder, not among the figures
+    configure_logging("bench-invoices", "INFO", stream=open(log_dir / "bench.log", "a"))
     rt = Runtime(definition, settings(database_url, prefix))
     try:
         print(
