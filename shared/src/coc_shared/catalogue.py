@@ -203,11 +203,31 @@ class AccountEmailChangeRequestedPersonalV1(TolerantSchema):
     confirmation_url = fields.String(required=True)
 
 
+DEACTIVATION_REASONS = ("customer_request", "inactivity")
+
+
+class AccountInactivityWarningV1(TolerantSchema):
+    account_id = fields.String(required=True)
+    last_activity_at = fields.AwareDateTime(required=True)
+    # the account is deleted on this day unless its owner logs in before
+    deletion_date = fields.Date(required=True)
+    warned_at = fields.AwareDateTime(required=True)
+
+
+class AccountInactivityWarningPersonalV1(TolerantSchema):
+    email = fields.String(required=True)
+    first_name = fields.String(load_default=None, allow_none=True)
+
+
 class AccountDeactivationRequestedV1(TolerantSchema):
     account_id = fields.String(required=True)  # a guest's request: the order's id (its subject)
     requested_at = fields.AwareDateTime(required=True)
     # a guest's request (the order's access token): the order whose data is erased
     guest_order_id = fields.String(load_default=None, allow_none=True)
+    # why: the customer's own request (absent) or two years without activity (``inactivity``)
+    reason = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(DEACTIVATION_REASONS)
+    )
 
 
 class AccountDeactivationRequestedPersonalV1(TolerantSchema):
@@ -251,6 +271,9 @@ class AccountDeactivatedV1(TolerantSchema):
         fields.Dict(), load_default=list
     )  # [{"category", "legal_basis", "until"}]
     erased = fields.List(fields.Dict(), load_default=list)  # [{"service", "category", "count"}]
+    reason = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(DEACTIVATION_REASONS)
+    )
 
 
 class AccountDeactivatedPersonalV1(TolerantSchema):
@@ -783,6 +806,25 @@ register(
         {"email": "emilie@example.org", "first_name": "Émilie"},
     )
 )
+register(
+    EventType(
+        "account.inactivity_warning",
+        1,
+        "orders",
+        ("notifications",),
+        AccountInactivityWarningV1,
+        AccountInactivityWarningPersonalV1,
+        "An account nearly two years without activity (a purge run of the schedule found it): its "
+        "owner is mailed once that it is deleted on the date given unless they log in before.",
+        {
+            "account_id": _ACCOUNT,
+            "last_activity_at": "2025-01-02T10:00:00+00:00",
+            "deletion_date": "2027-01-04",
+            "warned_at": "2026-12-05T03:00:00+00:00",
+        },
+        {"email": "emilie@example.org", "first_name": "Émilie"},
+    )
+)
 # The services that hold data of an account: each erases its own on account.erasure_requested
 # and reports what it erased and what a legal obligation makes it keep (one event type each, so
 # that the broker lets each service report for itself only).
@@ -793,11 +835,21 @@ def erasure_report_type(service: str) -> str:
     return f"account.erasure_reported.{service.replace('-', '_')}"  # event types have no hyphen
 
 
+class InactivityCutoffsV1(TolerantSchema):
+    category = fields.String(required=True)  # the schedule's category (account)
+    warn_before = fields.Date(required=True)  # last activity before: warned (not yet warned)
+    deactivate_before = fields.Date(required=True)  # last activity before: deactivated ...
+    warned_before = fields.Date(required=True)  # ... when warned before this day
+    deletion_date = fields.Date(required=True)  # what the warning of this run announces
+
+
 class PurgeRequestedV1(TolerantSchema):
     run_id = fields.String(required=True)
     requested_at = fields.AwareDateTime(required=True)
     # category of the retention schedule -> the day before which its data has reached its end
     cutoffs = fields.Dict(keys=fields.String(), values=fields.Date(), required=True)
+    # accounts without activity (the schedule's account category and its warning period)
+    inactivity = fields.Nested(InactivityCutoffsV1, load_default=None, allow_none=True)
 
 
 class PurgedV1(TolerantSchema):
@@ -819,11 +871,20 @@ register(
         PurgeRequestedV1,
         None,
         "A purge run of the retention schedule: each service deletes, anonymises or pseudonymises "
-        "its own data of each category older than the category's cutoff, and reports how much.",
+        "its own data of each category older than the category's cutoff, and reports how much; "
+        "orders warns the owners of accounts nearly without activity for the account's duration "
+        "and deactivates those warned long enough before (``inactivity``).",
         {
             "run_id": "5f0e8a52-7d1c-4c1b-9e55-2f7b9d0c6a01",
             "requested_at": "2026-12-05T03:00:00+00:00",
             "cutoffs": {"provider_callbacks": "2025-11-05", "order_client_traces": "2026-09-06"},
+            "inactivity": {
+                "category": "account",
+                "warn_before": "2025-01-04",
+                "deactivate_before": "2024-12-05",
+                "warned_before": "2026-11-05",
+                "deletion_date": "2027-01-04",
+            },
         },
     )
 )
