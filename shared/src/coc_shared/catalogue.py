@@ -800,8 +800,9 @@ register(
         ("gdpr",),
         AccountDeactivationRequestedV1,
         AccountDeactivationRequestedPersonalV1,
-        "A customer asked for their account to be deactivated: log-in is refused from now on, and "
-        "the gdpr service has every service erase it.",
+        "A customer asked for their account to be deactivated, or it stayed two years without "
+        "activity after its owner was warned (``reason``: inactivity): log-in is refused from now "
+        "on, and the gdpr service has every service erase it.",
         {"account_id": _ACCOUNT, "requested_at": "2026-11-27T10:00:00+00:00"},
         {"email": "emilie@example.org", "first_name": "Émilie"},
     )
