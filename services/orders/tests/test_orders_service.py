@@ -43,6 +43,7 @@ READY_FOR = {
     "refund.requested": "cancelled",
     "refund.completed": "cancelled",
     "refund.failed": "cancelled",
+    "order.stuck": "paid",
 }
 
 

@@ -170,6 +170,28 @@ class SupplierRequestOverdueV1(TolerantSchema):
     status = fields.String(required=True)  # what the request was waiting for when it fell due
 
 
+STUCK_STATES = (
+    "unpaid",
+    "payment_failed",
+    "awaiting_documents",
+    "not_sent_to_supplier",
+    "supplier_rejected",
+    "supplier_late",
+    "not_shipped",
+    "not_delivered",
+)
+
+
+class OrderStuckV1(TolerantSchema):
+    # an order past its state's deadline (coc_orders.domain.stuck); nothing personal
+    order_id = fields.String(required=True)
+    order_number = fields.String(required=True)
+    state = fields.String(required=True, validate=validate.OneOf(STUCK_STATES))
+    status = fields.String(required=True)  # the order's status (a state is a status and a check)
+    since = fields.AwareDateTime(required=True)  # when the order entered the state
+    deadline = fields.AwareDateTime(required=True)  # when it should have left it
+
+
 class AccountSignUpAttemptedV1(TolerantSchema):
     account_id = fields.String(required=True)  # the account that already has the address
     attempted_at = fields.AwareDateTime(required=True)
@@ -533,6 +555,26 @@ register(
                 "city": "Paris",
                 "country": "FR",
             },
+        },
+    )
+)
+register(
+    EventType(
+        "order.stuck",
+        1,
+        "orders",
+        ("orders",),
+        OrderStuckV1,
+        None,
+        "The order stayed in a state past its deadline (the orders service's deadlines file); "
+        "reported once per order and state. Orders records it in the order's timeline.",
+        {
+            "order_id": _ORDER,
+            "order_number": "COC-2026-000123",
+            "state": "awaiting_documents",
+            "status": "paid",
+            "since": "2026-03-01T10:00:00+00:00",
+            "deadline": "2026-03-03T10:00:00+00:00",
         },
     )
 )

@@ -33,7 +33,8 @@ order's life; ``supplier.request_overdue`` — the supplier is late, which staff
 ``supplier.request_accepted`` — the supplier took the request on (the order stays
 ``sent_to_supplier`` until the certificate comes); ``invoice.issued`` — the invoice or a credit
 note is ready to download; ``refund.failed`` — the provider refused a refund (staff try it
-again). A ``payment.refunded``
+again); ``order.stuck`` — the orders service's own report of an order past its state's
+deadline (``domain.stuck``). A ``payment.refunded``
 normally follows a cancellation (the order is ``cancelled`` already); any
 other refund or reversal is on the payments service's review list, where staff decide what
 becomes of the order. So no status is changed, and the timeline shows it as ``recorded``.
@@ -90,6 +91,7 @@ RECORDED_ONLY = (
     "supplier.request_accepted",
     "invoice.issued",
     "refund.failed",
+    "order.stuck",
 )
 
 

@@ -37,6 +37,7 @@ RECORDED_FACTS: dict[str, str] = {
     "supplier.request_accepted": "supplier_accepted",
     "invoice.issued": "invoice_issued",
     "refund.failed": "refund_failed",
+    "order.stuck": "stuck",  # its own event: the detector found it past a deadline (domain.stuck)
 }
 # event types that tell one of the order's refunds (Refund, by refund id): its reason, its
 # completion (a failure, tried again by staff, is only recorded: RECORDED_FACTS)
