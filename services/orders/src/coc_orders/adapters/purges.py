@@ -27,6 +27,15 @@ class PurgeRepository:
             self.uow.change(o, {"client_ip": None, "user_agent": None}, *where)
         return count
 
+    def delete_support_records(self, before: datetime) -> int:
+        """Support records of contacts before ``before``; returns how many."""
+        s = tables.support_records
+        where = s.c.contacted_at < before
+        count = self.uow.execute(select(func.count()).select_from(s).where(where)).scalar_one()
+        if count:
+            self.uow.remove(s, where)
+        return count
+
     def documents_issued_before(self, before: datetime, limit: int = 500) -> list[StoredDocument]:
         """Documents not erased yet of orders whose certificate was issued before ``before``."""
         e = tables.order_events

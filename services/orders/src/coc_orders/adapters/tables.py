@@ -18,6 +18,9 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
+    func,
+    literal_column,
 )
 
 from coc_shared.tables import account_deactivations_table, id_blocks_table, messaging_tables
@@ -83,6 +86,10 @@ orders = Table(
     Column("user_agent", String(500), nullable=True),
     Index("ix_orders_account_id", "account_id"),
 )
+
+# orders_0010: the customer's e-mail address of an order, as the admins' search compares it
+ORDER_CUSTOMER_EMAIL = func.lower(orders.c.customer.op("->>")(literal_column("'email'")))
+Index("ix_orders_customer_email", ORDER_CUSTOMER_EMAIL)
 
 order_documents = Table(
     "order_documents",
@@ -158,6 +165,10 @@ accounts = Table(
     Column("deactivation_requested_at", DateTime(timezone=True), nullable=True),
 )
 
+# orders_0010: an account's address as the admins' search of orders by e-mail compares it
+ACCOUNT_EMAIL = func.lower(accounts.c.email)
+Index("ix_accounts_email_lower", ACCOUNT_EMAIL)
+
 email_changes = Table(
     "email_changes",
     metadata,
@@ -167,6 +178,24 @@ email_changes = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("confirmed_at", DateTime(timezone=True), nullable=True),
+)
+
+# orders_0010: the internal record of the assistance a customer received (domain.support),
+# attached to an order or an account by staff; personal data (category support_records)
+support_records = Table(
+    "support_records",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("order_id", String(36), nullable=True),
+    Column("account_id", String(36), nullable=True),
+    Column("channel", String(10), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("staff", String(200), nullable=False),
+    Column("staff_role", String(20), nullable=False),
+    Column("contacted_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Index("ix_support_records_order_id", "order_id"),
+    Index("ix_support_records_account_id", "account_id"),
 )
 
 account_deactivations = account_deactivations_table(metadata, SCHEMA)

@@ -1,7 +1,8 @@
 """The orders service's part of a purge run of the retention schedule: the IP address and user
 agent of old orders (``order_client_traces``), and the files of the ID card and registration
 certificate copies once the supplier has issued the certificate plus the buffer
-(``identity_documents``: the order keeps only that they were verified and sent)."""
+(``identity_documents``: the order keeps only that they were verified and sent), and the support
+records of old contacts (``support_records``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ log = get_logger(__name__)
 
 def clear_client_traces(uow, cutoff) -> int:
     return PurgeRepository(uow).clear_client_traces(cutoff)
+
+
+def delete_support_records(uow, cutoff) -> int:
+    return PurgeRepository(uow).delete_support_records(cutoff)
 
 
 def document_purge(storage_of):
@@ -40,4 +45,5 @@ def purges(storage_of) -> dict:
     return {
         "order_client_traces": clear_client_traces,
         "identity_documents": document_purge(storage_of),
+        "support_records": delete_support_records,
     }
