@@ -68,11 +68,11 @@ def require_revision(conn: Connection, cfg: Config, schema: str, revision: str =
             f"table: {type(exc).__name__}"
         ) from exc
     if current != wanted:
-        step = (
-            "python -m coc_shared.migrate ops (docker compose: ops-migrate)"
-            if schema == "ops"
-            else f"the migration of {schema}"
-        )
+        step = {
+            "ops": "python -m coc_shared.migrate ops (docker compose: ops-migrate)",
+            "archive": "python -m coc_payments.entrypoints.archive migrate (docker compose: "
+            "archive-migrate)",
+        }.get(schema, f"the migration of {schema}")
         raise SchemaNotMigrated(
             f"schema {schema} is at revision {sorted(current) or 'none'}, the code needs "
             f"{sorted(wanted)}; role {role} may not migrate it (its owner is {owner}): run {step} "
@@ -134,10 +134,16 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def grant_ops_rights(conn: Connection, roles: dict[str, str], schema: str = "ops") -> None:
-    """Give each role of ``roles`` (kind of OPS_GRANTS -> role) exactly its rights on ``schema``'s
+def grant_ops_rights(
+    conn: Connection,
+    roles: dict[str, str],
+    schema: str = "ops",
+    grants: dict[str, dict[str, tuple[str, ...]]] = OPS_GRANTS,
+) -> None:
+    """Give each role of ``roles`` (kind of ``grants`` -> role) exactly its rights on ``schema``'s
     tables, and the use of the id sequences of the tables it inserts into, taking back any other
-    right on the schema's tables first; in the caller's transaction, by the tables' owner."""
+    right on the schema's tables first; in the caller's transaction, by the tables' owner. (The
+    invoice archive's one-shot uses it too, with its own ``grants``.)"""
     tables = {
         row[0]
         for row in conn.execute(
@@ -150,7 +156,7 @@ def grant_ops_rights(conn: Connection, roles: dict[str, str], schema: str = "ops
         conn.execute(
             text(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {_quoted(schema)} FROM {grantee}")
         )
-        for table, privileges in OPS_GRANTS[kind].items():
+        for table, privileges in grants[kind].items():
             if table not in tables:
                 continue
             qualified = f"{_quoted(schema)}.{_quoted(table)}"

@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from flask import Flask
 from sqlalchemy import MetaData
 
-from . import keystore
+from . import keystore, tracing
 from .bus import Broker, Publisher, wait_for_connection
 from .config import ConfigError, Settings
 from .consumer import EventConsumer, Handler
 from .db import make_engine
 from .http import create_base_app
-from .logging import configure_logging, get_logger
+from .logging import configure_logging, get_logger, in_service
 from .migrate import package_migrations, upgrade
 from .outbox import OutboxRelay
 from .parking import ParkingStore
@@ -83,21 +83,32 @@ class ServiceDefinition:
     # Broker declarations of the service besides its event queues (e.g. the supplier gateway's
     # exchanges and queues of the suppliers): function(runtime, channel), run by `migrate`.
     topology: Callable[[Runtime, object], None] | None = None
+    # Schemas another role owns in production, where the service may only write (payments:
+    # ``archive``, the invoice archive): name -> folder of their alembic scripts. ``migrate``
+    # migrates them where the service's role may (tests, `make run`, SQLite: a file ATTACHed like
+    # the service's own), else checks their owner did (``coc_shared.migrate.upgrade``).
+    foreign_schemas: dict[str, str] = field(default_factory=dict)
 
     @property
     def schema(self) -> str:
         return self.name.replace("-", "_")
+
+    @property
+    def schemas(self) -> tuple[str, ...]:
+        """Every schema the service's connections use."""
+        return (self.schema, OPS_SCHEMA, *self.foreign_schemas)
 
 
 class Runtime:
     def __init__(self, definition: ServiceDefinition, settings: Settings | None = None):
         self.definition = definition
         self.settings = settings or Settings.from_env(definition.name)
+        tracing.install(definition.name)
         self.config = (
             definition.config(self.settings.extra) if definition.config is not None else None
         )
         schema = definition.schema
-        self.engine = make_engine(self.settings.database_url, schemas=(schema, OPS_SCHEMA))
+        self.engine = make_engine(self.settings.database_url, schemas=definition.schemas)
         if self.settings.parking_database_url == self.settings.database_url:
             self.parking_engine = self.engine
         else:
@@ -133,7 +144,7 @@ class Runtime:
             else:
                 self._worker_engine = make_engine(
                     self.settings.database_url,
-                    schemas=(self.definition.schema, OPS_SCHEMA),
+                    schemas=self.definition.schemas,
                     pre_ping=False,
                 )
         return self._worker_engine
@@ -164,6 +175,8 @@ class Runtime:
     # set-up
     def migrate(self) -> None:
         upgrade(self.parking_engine, OPS_MIGRATIONS, OPS_SCHEMA)
+        for schema, migrations in self.definition.foreign_schemas.items():
+            upgrade(self.engine, migrations, schema)
         upgrade(self.engine, self.definition.migrations, self.definition.schema)
 
     def declare_topology(self) -> None:
@@ -252,7 +265,7 @@ class Runtime:
             for name, loop in self.definition.loops(self).items():
                 threads.append(
                     threading.Thread(
-                        target=loop,
+                        target=in_service(self.definition.name, loop),
                         args=(stop,),
                         name=f"{self.definition.name}-{name}",
                         daemon=True,
@@ -262,7 +275,7 @@ class Runtime:
             consumer = self.make_consumer()
             threads.append(
                 threading.Thread(
-                    target=consumer.run,
+                    target=in_service(self.definition.name, consumer.run),
                     args=(stop,),
                     name=f"{self.definition.name}-consumer",
                     daemon=True,
@@ -271,7 +284,7 @@ class Runtime:
         if relay:
             threads.append(
                 threading.Thread(
-                    target=self.make_relay(stop).run,
+                    target=in_service(self.definition.name, self.make_relay(stop).run),
                     args=(stop,),
                     name=f"{self.definition.name}-relay",
                     daemon=True,

@@ -21,7 +21,7 @@ from . import tables
 _PLAIN = [
     c
     for c in tables.billing_documents.c
-    if c.key not in ("data", "pdf", "previous_sha256", "data_sha256", "pdf_sha256")
+    if c.key not in ("data", "pdf", "previous_sha256", "data_sha256", "pdf_sha256", "archived_at")
 ]
 
 
@@ -92,6 +92,21 @@ class SaleRepository:
         )
         count = self.uow.execute(select(func.count()).select_from(t).where(*where)).scalar_one()
         self.uow.remove(t, *where)
+        return count
+
+    def orders_of(self, account_id: str) -> list[str]:
+        """The ids of the account's orders that payments recorded a sale of."""
+        t = tables.sales
+        query = select(t.c.order_id).where(t.c.account_id == account_id)
+        return list(self.uow.execute(query).scalars())
+
+    def erase(self, order_ids: list[str]) -> int:
+        """The sales of these orders gone (their invoices are archived); returns how many."""
+        t = tables.sales
+        where = t.c.order_id.in_(order_ids)
+        count = self.uow.execute(select(func.count()).select_from(t).where(where)).scalar_one()
+        if count:
+            self.uow.remove(t, where)
         return count
 
     def last_invoice_issued_at(self, account_id: str):
@@ -187,6 +202,12 @@ class InvoiceQueue:
         t = tables.invoices_to_issue
         self.uow.remove(t, t.c.seq.in_(seqs))
 
+    def numbered_for(self, order_ids: list[str]) -> int:
+        """How many of these orders' invoices are numbered and not issued yet."""
+        t = tables.invoices_to_issue
+        query = select(func.count()).select_from(t).where(t.c.order_id.in_(order_ids))
+        return self.uow.execute(query).scalar_one()
+
     def numbered(self) -> list[int]:
         """The numbers (seq) waiting, in order."""
         t = tables.invoices_to_issue
@@ -265,6 +286,24 @@ class BillingDocumentRepository:
             select(t).where(t.c.kind == kind, t.c.seq > after_seq).order_by(t.c.seq).limit(limit)
         )
         return [dict(r._mapping) for r in self.uow.execute(query).all()]
+
+    def to_archive(self, order_ids: list[str]) -> list[dict]:
+        """These orders' documents still in the active base (not archived), in number order."""
+        t = tables.billing_documents
+        query = (
+            select(t)
+            .where(t.c.order_id.in_(order_ids), t.c.archived_at.is_(None))
+            .order_by(t.c.kind, t.c.seq)
+        )
+        return [dict(r._mapping) for r in self.uow.execute(query).all()]
+
+    def mark_archived(self, kind: str, seq: int, at: datetime) -> None:
+        """The one change the table allows: the document moved to the archive (its data and PDF
+        gone from here; number, amounts, digests and chain stay)."""
+        t = tables.billing_documents
+        self.uow.change(
+            t, {"data": None, "pdf": None, "archived_at": at}, t.c.kind == kind, t.c.seq == seq
+        )
 
     def issued_between(self, start: datetime, end: datetime) -> list[dict]:
         t = tables.billing_documents

@@ -188,10 +188,13 @@ sales = Table(
 )
 
 # Issued invoices and credit notes: written once, never changed (a trigger refuses UPDATE and
-# DELETE). ``data`` and ``pdf`` are encrypted (AES-256-GCM, INVOICE_KEY, the number as associated
-# data); the digests are of their plain bytes, and ``chain_sha256`` chains each document of a
-# series to the one before (domain.billing.chain_digest). The plain columns repeat what the
-# accounting export and the lists need, and are checked against the data by verify-invoices.
+# DELETE, but for one change: "moved to the invoice archive", on the erasure of the buyer's account,
+# sets ``archived_at`` and empties ``data`` and ``pdf``, which then live in archive.invoices; the
+# digests and the chain stay, payments_0008). ``data`` and ``pdf`` are encrypted (AES-256-GCM,
+# INVOICE_KEY, the number as associated data); the digests are of their plain bytes, and
+# ``chain_sha256`` chains each document of a series to the one before
+# (domain.billing.chain_digest). The plain columns repeat what the accounting export and the lists
+# need, and are checked against the data by verify-invoices.
 billing_documents = Table(
     "billing_documents",
     metadata,
@@ -209,12 +212,13 @@ billing_documents = Table(
     Column("total_cents", BigInteger, nullable=False),
     Column("vat_regime", String(20), nullable=False),
     Column("provider", String(30), nullable=False),
-    Column("data", LargeBinary, nullable=False),
-    Column("pdf", LargeBinary, nullable=False),
+    Column("data", LargeBinary),  # NULL once archived
+    Column("pdf", LargeBinary),  # NULL once archived
     Column("data_sha256", String(64), nullable=False),
     Column("pdf_sha256", String(64), nullable=False),
     Column("previous_sha256", String(64), nullable=False),
     Column("chain_sha256", String(64), nullable=False),
+    Column("archived_at", DateTime(timezone=True)),  # moved to archive.invoices (payments_0008)
     Index("ix_billing_documents_order_id", "order_id"),
     Index("ix_billing_documents_issued_at", "issued_at"),
 )

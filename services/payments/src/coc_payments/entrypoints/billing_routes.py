@@ -71,6 +71,8 @@ def _document_pdf(number: str, order_id: str | None = None):
         row = BillingDocumentRepository(uow).get(number)
     if row is None or (order_id is not None and row["order_id"] != order_id):
         return None
+    if row["data"] is None:  # moved to the invoice archive: not served from here
+        return None
     return invoicing.open_document(row, _parts().config.billing()[1]).pdf
 
 
@@ -105,7 +107,10 @@ def order_invoice_pdf(order_id: str, number: str):
     rows = _visible_documents(order_id)
     if rows is None or number not in {r["number"] for r in rows}:
         return error_response(404, "no such invoice")
-    return _pdf_answer(_document_pdf(number, order_id), number)
+    pdf = _document_pdf(number, order_id)
+    if pdf is None:
+        return error_response(404, "no such invoice")
+    return _pdf_answer(pdf, number)
 
 
 # --------------------------------------------------------------------------- staff: documents

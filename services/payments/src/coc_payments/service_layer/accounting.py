@@ -48,24 +48,33 @@ def export_fec(runtime, config: PaymentsConfig, first: date, last: date) -> FecE
     movements = []
     customers: dict[str, str] = {}
     with runtime.unit_of_work() as uow:
-        for row in BillingDocumentRepository(uow).issued_between(start, end):
-            data = json.loads(cipher.decrypt(row["data"], row["number"]))
-            buyer = data["buyer"]
-            customers[row["order_id"]] = buyer.get("company_name") or buyer["name"]
+        ledger = LedgerRepository(uow)
+        documents = BillingDocumentRepository(uow).issued_between(start, end)
+        # an archived document's buyer is in the invoice archive only: named by the order's number
+        archived_orders = ledger.order_numbers(
+            [row["order_id"] for row in documents if row["data"] is None]
+        )
+        for row in documents:
+            if row["data"] is None:
+                order_number = archived_orders.get(row["order_id"], row["order_id"])
+                customers[row["order_id"]] = f"Client {order_number}"
+            else:
+                data = json.loads(cipher.decrypt(row["data"], row["number"]))
+                buyer, order_number = data["buyer"], data["order_number"]
+                customers[row["order_id"]] = buyer.get("company_name") or buyer["name"]
             movements.append(
                 fec.Movement(
                     kind=row["kind"],
                     on=_local(row["issued_at"]),
                     at=_naive(row["issued_at"]),
                     reference=row["number"],
-                    order_number=data["order_number"],
+                    order_number=order_number,
                     customer=customers[row["order_id"]],
                     net_cents=row["net_cents"],
                     vat_cents=row["vat_cents"],
                     total_cents=row["total_cents"],
                 )
             )
-        ledger = LedgerRepository(uow)
         received = [(r, r["confirmed_at"]) for r in ledger.payments_received(start, end)]
         received += [
             (r, r["created_at"]) for r in ledger.duplicates_received(start, end, DUPLICATE_REVIEWS)

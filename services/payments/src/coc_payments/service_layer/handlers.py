@@ -35,7 +35,7 @@ from ..config import PaymentsConfig
 from ..domain.billing import INVOICES_LEGAL_BASIS, invoices_kept_until
 from ..domain.model import OrderCancellation, PaymentDue
 from ..domain.payments import CANCEL, CANCEL_AND_REFUND, on_cancellation, paid_report
-from . import invoicing
+from . import archiving, invoicing
 
 log = get_logger(__name__)
 
@@ -76,17 +76,25 @@ def cancel_payment(event: Event, ctx: HandlerContext) -> None:
     )
 
 
-def erase_account(ctx, deactivation) -> ErasureReport:
+def erase_account(ctx, deactivation, config: PaymentsConfig) -> ErasureReport:
     """An erased account: the buyer details kept for invoices not issued (never paid) go; issued
-    invoices stay (kept ten years, Code de commerce L123-22), which the report says."""
-    sales = SaleRepository(ctx)
-    erased = sales.erase_uninvoiced(deactivation.account_id)
-    last_invoice = sales.last_invoice_issued_at(deactivation.account_id)
+    invoices and credit notes move to the invoice archive (kept ten years, Code de commerce
+    L123-22, readable by the archive role only: ``archiving``), which the report says; the raw
+    provider notifications and review labels of its orders are emptied."""
+    account_id = deactivation.account_id
+    sales, purges = SaleRepository(ctx), PurgeRepository(ctx)
+    order_ids = sorted(
+        {*purges.orders_of(account_id), *sales.orders_of(account_id), *deactivation.order_ids}
+    )
+    erased = {"uninvoiced_sales": sales.erase_uninvoiced(account_id)}
+    last_invoice = sales.last_invoice_issued_at(account_id)
+    erased.update(archiving.archive_account(ctx, config, account_id, deactivation.erased_at))
+    erased.update(purges.empty_for_orders(order_ids))
     retained = ()
     if last_invoice is not None:
         until = invoices_kept_until(last_invoice)
         retained = (Retained("invoices", INVOICES_LEGAL_BASIS, until),)
-    return ErasureReport(erased={"uninvoiced_sales": erased}, retained=retained)
+    return ErasureReport(erased=erased, retained=retained)
 
 
 def empty_old_callbacks(uow, cutoff) -> int:
@@ -103,7 +111,9 @@ def handlers(runtime=None) -> dict[str, Handler]:
         "order.cancelled": cancel_payment,
         "payment.confirmed": lambda event, ctx: invoicing.issue_invoice(event, ctx, config),
         "account.erasure_requested": erasure_requested_handler(
-            tables.account_deactivations, erase_account, adopt_rows(tables.sales)
+            tables.account_deactivations,
+            lambda ctx, deactivation: erase_account(ctx, deactivation, config),
+            adopt_rows(tables.sales),
         ),
         "account.export_requested": export_requested_handler(export.collect),
         "retention.purge_requested": purge_requested_handler(

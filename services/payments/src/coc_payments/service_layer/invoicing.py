@@ -299,7 +299,14 @@ class StoredDocument:
     pdf: bytes
 
 
+class DocumentArchived(Exception):
+    """The document moved to the invoice archive (its buyer's account was erased): its data and
+    PDF are no longer in the active base (``archiving``)."""
+
+
 def open_document(row: dict, key: bytes) -> StoredDocument:
+    if row["data"] is None:
+        raise DocumentArchived(row["number"])
     cipher = Cipher(key)
     data = json.loads(cipher.decrypt(row["data"], row["number"]))
     return StoredDocument(
@@ -330,7 +337,7 @@ def resend(runtime, config: PaymentsConfig, number: str, staff, reason: str) -> 
     notifications mails; recorded in the support actions log."""
     with runtime.unit_of_work() as uow:
         row = BillingDocumentRepository(uow).get(number)
-        if row is None:
+        if row is None or row["data"] is None:  # none, or archived: its buyer was erased
             return None
         stored = open_document(row, config.billing()[1])
         doc = BillingDocument(
@@ -380,7 +387,9 @@ def verify_series(runtime, key: bytes) -> ChainReport:
     """Every document of both series read back, decrypted and re-hashed: numbers 1..n without
     gap, each digest equal to its data's and PDF's, each chain digest equal to the previous
     document's chain + its own, the plain columns equal to the data, and each counter at its
-    series' last document (for invoices: at the last one numbered, those not issued yet
+    series' last document (a document moved to the invoice archive has no data nor PDF here any
+    more: its chain digest is checked from its stored digests, which the archive's reader checks
+    against the archived data and PDF) (for invoices: at the last one numbered, those not issued yet
     following the last issued without gap, and its chain digest the last issued one's). Any
     alteration, deletion or insertion shows as a problem."""
     cipher = Cipher(key)
@@ -418,6 +427,10 @@ def _document_problems(row: dict, cipher, kind: str, previous: str, expected_seq
     number, found = row["number"], []
     if row["seq"] != expected_seq or number != number_of(kind, row["seq"]):
         found.append(f"expected number {number_of(kind, expected_seq)}")
+    if row["data"] is None or row["pdf"] is None:
+        if row["archived_at"] is None:
+            return [*found, "data or PDF missing (and not archived)"]
+        return found + _chain_problems(row, previous, row["data_sha256"], row["pdf_sha256"])
     try:
         data_raw = cipher.decrypt(row["data"], number)
         pdf = cipher.decrypt(row["pdf"], number)
@@ -429,13 +442,19 @@ def _document_problems(row: dict, cipher, kind: str, previous: str, expected_seq
         found.append("data digest differs")
     if pdf_sha != row["pdf_sha256"]:
         found.append("PDF digest differs")
-    if row["previous_sha256"] != previous:
-        found.append("not chained to the document before")
-    if chain_digest(previous, number, data_sha, pdf_sha) != row["chain_sha256"]:
-        found.append("chain digest differs")
+    found += _chain_problems(row, previous, data_sha, pdf_sha)
     for column, (part, name) in _PLAIN_FIELDS.items():
         if row[column] != data[part][name]:
             found.append(f"{column} differs from the document")
     if data.get("number") != number or data.get("order_id") != row["order_id"]:
         found.append("number or order differs from the document")
+    return found
+
+
+def _chain_problems(row: dict, previous: str, data_sha: str, pdf_sha: str) -> list:
+    found = []
+    if row["previous_sha256"] != previous:
+        found.append("not chained to the document before")
+    if chain_digest(previous, row["number"], data_sha, pdf_sha) != row["chain_sha256"]:
+        found.append("chain digest differs")
     return found

@@ -168,17 +168,10 @@ def request_refund(runtime, config: PaymentsConfig, request: RefundRequest, staf
             sepa = None
             if payment.method == "transfer":
                 sepa = _transfer_file(config, request, refund_id, amount, payment.currency)
-            credit_note, business = None, False
-            invoice = BillingDocumentRepository(uow).invoice_of(request.order_id)
+            invoice, business = _invoice_to_credit(uow, config, request)
+            credit_note = None
             if invoice is not None:
-                stored = invoicing.open_document(invoice, config.billing()[1])
-                business = bool(stored.data["buyer"].get("business"))
-            if request.reason != "duplicate_payment":
-                if invoice is None:
-                    raise RefundRefusedByRules(
-                        "the order's invoice is not issued yet: its credit note cannot be", 409
-                    )
-                credit_note = _credit_note(uow, config, stored.data, amount, refund_id, request)
+                credit_note = _credit_note(uow, config, invoice, amount, refund_id, request)
             key = config.billing()[1] if sepa is not None else None
             refunds.add(
                 {
@@ -234,6 +227,31 @@ def request_refund(runtime, config: PaymentsConfig, request: RefundRequest, staf
     )
     log.info("refund.requested", order_id=request.order_id, refund_id=refund_id, by=staff.name)
     return execute_refund(runtime, config, refund_id)
+
+
+def _invoice_to_credit(uow, config, request) -> tuple[dict | None, bool]:
+    """(the data of the order's invoice a credit note needs, or None for a duplicate payment;
+    whether the buyer is a business). A credit note needs the issued invoice (409 until then),
+    and one still in the active base: an archived invoice's buyer details are in the invoice
+    archive only, which payments may not read (the accountant issues that one from the
+    archive)."""
+    row = BillingDocumentRepository(uow).invoice_of(request.order_id)
+    data = None
+    if row is not None and row["archived_at"] is None:
+        data = invoicing.open_document(row, config.billing()[1]).data
+    if request.reason == "duplicate_payment":
+        return None, bool(data and data["buyer"].get("business"))
+    if row is None:
+        raise RefundRefusedByRules(
+            "the order's invoice is not issued yet: its credit note cannot be", 409
+        )
+    if data is None:
+        raise RefundRefusedByRules(
+            "the order's invoice is archived (the customer's account was erased): its credit "
+            "note is issued from the invoice archive",
+            409,
+        )
+    return data, bool(data["buyer"].get("business"))
 
 
 def _credit_note(uow, config, invoice: dict, amount: int, refund_id: str, request):

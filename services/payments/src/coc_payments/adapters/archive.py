@@ -1,0 +1,48 @@
+"""The invoice archive (``archive.invoices``, ``archive_tables``) through a unit of work: payments
+adds documents to it and never reads it (its role may not); the archive role's reader lists,
+shows and checks them."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from coc_shared.db import insert_ignoring_conflicts
+
+from .archive_tables import invoices
+
+
+class ArchiveWriter:
+    """Payments' side: INSERT only (ON CONFLICT DO NOTHING, no RETURNING: no right to read)."""
+
+    def __init__(self, uow):
+        self.uow = uow
+
+    def add(self, rows: list[dict]) -> None:
+        if rows:
+            self.uow.execute(insert_ignoring_conflicts(self.uow.conn, invoices, rows))
+
+
+class ArchiveReader:
+    """The archive role's side, on a plain connection."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def listed(self, order_id: str | None = None, buyer: str | None = None) -> list[dict]:
+        t = invoices
+        query = select(*[c for c in t.c if c.key not in ("data", "pdf")]).order_by(
+            t.c.kind, t.c.seq
+        )
+        if order_id:
+            query = query.where(t.c.order_id == order_id)
+        if buyer:
+            query = query.where(t.c.buyer_name.ilike(f"%{buyer}%"))
+        return [dict(r._mapping) for r in self.conn.execute(query).all()]
+
+    def get(self, number: str) -> dict | None:
+        row = self.conn.execute(select(invoices).where(invoices.c.number == number)).first()
+        return dict(row._mapping) if row else None
+
+    def all(self) -> list[dict]:
+        query = select(invoices).order_by(invoices.c.kind, invoices.c.seq)
+        return [dict(r._mapping) for r in self.conn.execute(query).all()]

@@ -1,0 +1,202 @@
+"""The invoice archive (issue 13: "retained invoice data moves to an archive schema readable only
+by an archive role"): an erased account's invoices and credit notes are copied to
+``archive.invoices`` with the buyer's details, plain JSON and PDF and their digests, and leave the
+active base (data and PDF emptied: the one change the immutability trigger allows); the series
+still verifies; payments serves them no more, refunds a duplicate payment of it, refuses a credit
+note of it (its buyer is in the archive only), and goes on for everyone else (credit notes, FEC).
+On this run's PostgreSQL (and the trigger on SQLite too)."""
+
+import base64
+import hashlib
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from payments_testkit import (
+    BUYERS,
+    FORM,
+    INVOICE_KEY,
+    billing_rows,
+    form_body,
+    issue_from_outbox,
+    order_placed,
+    paid,
+    record_order,
+    systempay_ipn,
+)
+from sqlalchemy import func, select, text
+
+from coc_payments.adapters import tables
+from coc_payments.adapters.archive_tables import invoices as archived
+from coc_payments.domain.billing import canonical, chain_digest
+from coc_payments.service_layer.accounting import export_fec
+from coc_payments.service_layer.invoicing import verify_series
+from coc_shared.envelope import Event
+from coc_shared.testing import handle, staff_headers
+
+KEY = base64.b64decode(INVOICE_KEY)
+SUPPORT = staff_headers("carol", "support")
+
+
+def paid_by(runtime, client, account_id: str) -> dict:
+    """An order of the account paid by card, its invoice issued."""
+    event, _ = order_placed("card", 24900, account_id=account_id)
+    record_order(runtime, event)
+    answer = client.post(
+        "/v1/callbacks/systempay",
+        data=form_body(systempay_ipn(event.data["order_number"], 24900)),
+        headers=FORM,
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    issue_from_outbox(runtime, event.data["order_id"])
+    return event.data
+
+
+def refund(client, order_id: str, reason: str = "cancelled_after_payment"):
+    return client.post(
+        "/v1/staff/refunds",
+        json={"order_id": order_id, "reason": reason, "note": "accord du responsable"},
+        headers=SUPPORT,
+    )
+
+
+def erasure(account_id: str) -> Event:
+    return Event(
+        type="account.erasure_requested",
+        producer="gdpr",
+        correlation_id=account_id,
+        subject=account_id,
+        data={
+            "request_id": str(uuid.uuid4()),
+            "account_id": account_id,
+            "requested_at": datetime.now(UTC).isoformat(),
+        },
+    )
+
+
+def archive_rows(runtime, order_id: str) -> list[dict]:
+    t = archived
+    with runtime.engine.connect() as conn:
+        query = select(t).where(t.c.order_id == order_id).order_by(t.c.kind, t.c.seq)
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def test_an_erased_accounts_invoices_move_to_the_archive_and_the_series_still_verifies(
+    runtime, client, fake_systempay_api
+):
+    account = str(uuid.uuid4())
+    first = paid_by(runtime, client, account)
+    second = paid_by(runtime, client, account)
+    assert refund(client, first["order_id"]).get_json()["status"] == "completed"
+    someone_else, _ = paid(runtime, client, "card", 24900)
+    before = {
+        r["number"]: r
+        for order in (first, second)
+        for kind in ("invoice", "credit_note")
+        for r in billing_rows(runtime, kind, order["order_id"])
+    }
+    assert len(before) == 3
+
+    handle(runtime, erasure(account))
+
+    # the archive: every document, its buyer's details as columns, plain data and PDF whose
+    # digests are the active series' ones
+    rows = archive_rows(runtime, first["order_id"]) + archive_rows(runtime, second["order_id"])
+    assert {r["number"] for r in rows} == set(before)
+    buyer = BUYERS["private"]
+    for row in rows:
+        active = before[row["number"]]
+        assert buyer["last_name"] in row["buyer_name"]
+        assert row["billing_address"]["line1"]
+        assert hashlib.sha256(canonical(row["data"])).hexdigest() == row["data_sha256"]
+        assert hashlib.sha256(row["pdf"]).hexdigest() == row["pdf_sha256"]
+        assert (
+            row["chain_sha256"]
+            == active["chain_sha256"]
+            == chain_digest(
+                row["previous_sha256"], row["number"], row["data_sha256"], row["pdf_sha256"]
+            )
+        )
+        assert row["retained_until"] == date(row["issued_at"].year + 10, 12, 31)
+        assert (
+            row["order_number"]
+            == (first if row["order_id"] == first["order_id"] else second)["order_number"]
+        )
+    [note] = [r for r in rows if r["kind"] == "credit_note"]
+    assert note["corrects_number"] in before
+    # the active base: number, amounts and digests stay; data and PDF gone; the sales too
+    for number, active in before.items():
+        (now,) = [r for r in billing_rows(runtime, active["kind"]) if r["number"] == number]
+        assert (now["data"], now["pdf"]) == (None, None) and now["archived_at"] is not None
+        for column in ("total_cents", "data_sha256", "pdf_sha256", "chain_sha256", "issued_at"):
+            assert now[column] == active[column]
+    with runtime.engine.connect() as conn:
+        sales = conn.execute(
+            select(func.count()).where(tables.sales.c.account_id == account)
+        ).scalar_one()
+    assert sales == 0
+    report = verify_series(runtime, KEY)
+    assert report.ok, report.problems
+
+    # a second request (or a redelivery) changes nothing
+    handle(runtime, erasure(account))
+    assert len(archive_rows(runtime, first["order_id"])) == 2
+    assert verify_series(runtime, KEY).ok
+
+    # payments serves them no more, and refuses a credit note of an archived invoice
+    number = next(n for n, r in before.items() if r["order_id"] == second["order_id"])
+    assert client.get(f"/v1/staff/invoices/{number}.pdf", headers=SUPPORT).status_code == 404
+    assert refund(client, second["order_id"]).status_code == 409
+    # everyone else: a credit note and the FEC of the period (the erased buyer named by the order)
+    assert refund(client, someone_else["order_id"]).get_json()["status"] == "completed"
+    today = datetime.now(ZoneInfo("Europe/Paris")).date()
+    export = export_fec(runtime, runtime.config, today - timedelta(days=1), today)
+    assert f"Client {first['order_number']}" in export.text
+    assert verify_series(runtime, KEY).ok
+
+
+CHANGES = {
+    "another column changed with it": "data = NULL, pdf = NULL, archived_at = :now, "
+    "total_cents = 1",
+    "the data kept": "pdf = NULL, archived_at = :now",
+    "no archiving date": "data = NULL, pdf = NULL",
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_the_trigger_allows_only_the_move_to_the_archive(any_runtime, change):
+    runtime = any_runtime
+    client = runtime.create_app().test_client()
+    order, _ = paid(runtime, client, "card", 24900)
+    (invoice,) = billing_rows(runtime, "invoice", order["order_id"])
+    where = " WHERE number = :n"
+    now = datetime.now(UTC)
+    with runtime.engine.connect() as conn:
+        with pytest.raises(Exception, match="never changed"):
+            with conn.begin():
+                conn.execute(
+                    text(f"UPDATE payments.billing_documents SET {CHANGES[change]}{where}"),
+                    {"n": invoice["number"], "now": now},
+                )
+        with conn.begin():  # the move itself
+            conn.execute(
+                text(
+                    "UPDATE payments.billing_documents SET data = NULL, pdf = NULL, "
+                    f"archived_at = :now{where}"
+                ),
+                {"n": invoice["number"], "now": now},
+            )
+        for again in ("archived_at = :now", "data = :d", "total_cents = 1"):  # once, for good
+            with pytest.raises(Exception, match="never changed"):
+                with conn.begin():
+                    conn.execute(
+                        text(f"UPDATE payments.billing_documents SET {again}{where}"),
+                        {"n": invoice["number"], "now": now, "d": b"x"},
+                    )
+        with pytest.raises(Exception, match="never changed"):
+            with conn.begin():
+                conn.execute(
+                    text(f"DELETE FROM payments.billing_documents{where}"),
+                    {"n": invoice["number"]},
+                )
