@@ -21,7 +21,7 @@ from ..domain.export import LinkRefused
 from ..service_layer import consents as consents_uc
 from ..service_layer import requests as requests_uc
 from ..service_layer.exports import ExportNotConfigured
-from . import disclosure_routes, export_routes
+from . import disclosure_routes, export_routes, on_behalf_routes
 
 ANSWERS = {
     InvalidDisclosure: lambda exc: error_response(422, "invalid disclosure", exc.fields),
@@ -93,6 +93,7 @@ def register_api(app: Flask, runtime) -> None:
     )
     api.register_blueprint(export_routes.public)
     api.register_blueprint(export_routes.staff)
+    api.register_blueprint(on_behalf_routes.blp)
 
 
 @blp.route("/deactivation-requests/<account_id>", methods=["GET"])
