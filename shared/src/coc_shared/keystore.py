@@ -68,6 +68,11 @@ ERASED = {"erased": True}  # what travels instead of the personal part of an era
 OWN_KEY_TYPES = ("account.deactivated",)
 
 
+def own_key_subject(event_type: str, subject: str) -> str:
+    """The subject of the own key of an event of ``OWN_KEY_TYPES`` about ``subject``."""
+    return f"{event_type}:{subject}"
+
+
 class SealBroken(PermanentError):
     """A sealed personal part that does not open with its subject's key: tampered with, moved to
     another event or subject, or sealed with a key this store never had."""
@@ -107,7 +112,7 @@ def key_subject(event: Event) -> str:
     else:
         subject = event.subject or event.id
     if event.type in OWN_KEY_TYPES:
-        return f"{event.type}:{subject}"
+        return own_key_subject(event.type, subject)
     return subject
 
 

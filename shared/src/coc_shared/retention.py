@@ -38,18 +38,26 @@ def cutoffs_of(event: Event) -> dict[str, datetime]:
     return cutoffs
 
 
-def purge_requested_handler(purges: Mapping[str, Purge], runtime=None):
+def purge_requested_handler(
+    purges: Mapping[str, Purge],
+    runtime=None,
+    also: Callable[[Event, object], Mapping[str, int]] | None = None,
+):
     """The handler of ``retention.purge_requested``: runs the service's purge of each category the
     run names, drops the personal part of its old parked messages (with a runtime), and emits the
-    service's report on the same transaction."""
+    service's report on the same transaction. ``also(event, ctx)`` does what else the run asks of
+    the service (orders: the accounts without activity) and returns its counts for the report."""
 
     def purge_requested(event: Event, ctx) -> None:
         cutoffs = cutoffs_of(event)
-        purged = {
-            category: purge(ctx, cutoffs[category])
-            for category, purge in purges.items()
-            if category in cutoffs
-        }
+        purged = dict(also(event, ctx)) if also is not None else {}
+        purged.update(
+            {
+                category: purge(ctx, cutoffs[category])
+                for category, purge in purges.items()
+                if category in cutoffs
+            }
+        )
         if PARKED_MESSAGES in cutoffs and runtime is not None:
             shared = runtime.parking_engine is runtime.engine  # the handler's own database
             purged[PARKED_MESSAGES] = runtime.parking.drop_personal_parts(
