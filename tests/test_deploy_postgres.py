@@ -43,7 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 INIT_SCRIPT = ROOT / "deploy" / "postgres" / "initdb" / "10-roles.sh"
 ROLES_SQL = ROOT / "deploy" / "postgres" / "initdb" / "roles.psql"
 SCHEMAS = tuple(schema_name(s) for s in SERVICE_NAMES)
-ROLES = (*SCHEMAS, "ops", "support")  # login roles; "services" is the group of the five
+ROLES = (*SCHEMAS, "ops", "support", "archive")  # login roles; "services": the five's group
+ARCHIVE_SCHEMA = "archive"  # the invoice archive: its owner reads it, payments only writes
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 
 
@@ -165,6 +166,24 @@ def migrate_ops(deployment) -> subprocess.CompletedProcess:
     )
 
 
+def migrate_archive(deployment) -> subprocess.CompletedProcess:
+    """docker-compose's archive-migrate (``python -m coc_payments.entrypoints.archive migrate
+    --writer-role coc_payments``) as the archive role, its roles under this run's prefix."""
+    compose = yaml.safe_load(COMPOSE_FILE.read_text())
+    command = compose["services"]["archive-migrate"]["command"]
+    assert command[:3] == ["python", "-m", "coc_payments.entrypoints.archive"], command
+    env = {k: v for k, v in os.environ.items() if k != "PARKING_DATABASE_URL"}
+    env["DATABASE_URL"] = deployment.url("archive")
+    return subprocess.run(
+        [sys.executable, *command[1:3]]
+        + [re.sub(r"^coc_", deployment.prefix, word) for word in command[3:]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def migrate_service(deployment, service: str) -> subprocess.Popen:
     """docker-compose's NAME-migrate: ``coc-NAME migrate`` as the service's role, in a process of
     its own (alembic's context is global to a process). ``memory://`` leaves the broker out."""
@@ -182,9 +201,10 @@ def migrate_service(deployment, service: str) -> subprocess.Popen:
 @pytest.fixture(scope="module")
 def migrated(deployment):
     """The start of docker-compose, in order: a service migrating before ops-migrate is refused;
-    ops-migrate; the five NAME-migrate at once, each in its process; then each service's
-    ``Runtime.migrate()`` again in this process (nothing left to do)."""
-    result = SimpleNamespace(before_ops=None, ops=None, errors={}, again={})
+    ops-migrate; payments before archive-migrate is refused; archive-migrate; the five
+    NAME-migrate at once, each in its process; then each service's ``Runtime.migrate()`` again in
+    this process (nothing left to do)."""
+    result = SimpleNamespace(before_ops=None, before_archive=None, ops=None, errors={}, again={})
     early = runtime_as(deployment, "orders")
     try:
         early.migrate()
@@ -194,6 +214,15 @@ def migrated(deployment):
         early.dispose()
     result.ops = migrate_ops(deployment)
     assert result.ops.returncode == 0, f"ops migration failed:\n{result.ops.stderr}"
+    early = runtime_as(deployment, "payments")
+    try:
+        early.migrate()
+    except Exception as exc:  # the test looks at what was raised
+        result.before_archive = exc
+    finally:
+        early.dispose()
+    archive = migrate_archive(deployment)
+    assert archive.returncode == 0, f"archive migration failed:\n{archive.stderr}"
     processes = {service: migrate_service(deployment, service) for service in SERVICE_NAMES}
     for service, process in processes.items():
         output, _ = process.communicate(timeout=180)
@@ -268,7 +297,7 @@ def test_init_script_creates_one_role_per_schema_none_privileged(deployment):
                     "SELECT nspname, pg_get_userbyid(nspowner) FROM pg_namespace "
                     "WHERE nspname = ANY(:s)"
                 ),
-                {"s": [*SCHEMAS, OPS_SCHEMA]},
+                {"s": [*SCHEMAS, OPS_SCHEMA, ARCHIVE_SCHEMA]},
             ).all()
         )
         public_for_everyone = conn.execute(
@@ -298,7 +327,7 @@ def test_init_script_creates_one_role_per_schema_none_privileged(deployment):
     for role in ROLES:
         assert roles[prefix + role].rolcanlogin
         assert scram_matches(roles[prefix + role].rolpassword, deployment.passwords[role]), role
-    assert owners == {s: prefix + s for s in (*SCHEMAS, OPS_SCHEMA)}
+    assert owners == {s: prefix + s for s in (*SCHEMAS, OPS_SCHEMA, ARCHIVE_SCHEMA)}
     assert public_for_everyone == 0 and database_for_everyone == 0
 
 
@@ -332,7 +361,7 @@ def test_every_service_migrates_as_its_own_role_at_once_and_again(migrated, depl
     assert migrated.again == {}, migrated.again
     engine = connect_as(deployment, None)
     with engine.connect() as conn:
-        for schema in (*SCHEMAS, OPS_SCHEMA):
+        for schema in (*SCHEMAS, OPS_SCHEMA, ARCHIVE_SCHEMA):
             owners = (
                 conn.execute(
                     text(
@@ -381,12 +410,16 @@ def test_ops_grants_name_only_ops_tables_and_cover_each():
 def test_a_service_role_reaches_only_its_own_schema(migrated, deployment, service):
     role = schema_name(service)
     problems = []
-    for other in (*SCHEMAS, OPS_SCHEMA):
+    for other in (*SCHEMAS, OPS_SCHEMA, ARCHIVE_SCHEMA):
         if other == role:
             continue
         if not refused(deployment, role, f'CREATE TABLE "{other}".intruder (i int)'):
             problems.append(f"{role} may create tables in {other}")
-        if other != OPS_SCHEMA and not refused(
+        if other == ARCHIVE_SCHEMA and not refused(
+            deployment, role, "SELECT 1 FROM archive.invoices LIMIT 1"
+        ):
+            problems.append(f"{role} may read the invoice archive")
+        if other not in (OPS_SCHEMA, ARCHIVE_SCHEMA) and not refused(
             deployment, role, f'SELECT 1 FROM "{other}".outbox LIMIT 1'
         ):
             problems.append(f"{role} may read {other}.outbox")
@@ -407,10 +440,75 @@ def test_a_service_role_reaches_only_its_own_schema(migrated, deployment, servic
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("role", ["ops", "support"])
-def test_the_ops_and_support_roles_read_no_service_schema(migrated, deployment, role):
+@pytest.mark.parametrize("role", ["ops", "support", "archive"])
+def test_the_ops_support_and_archive_roles_read_no_service_schema(migrated, deployment, role):
     for schema in SCHEMAS:
         assert refused(deployment, role, f'SELECT 1 FROM "{schema}".outbox LIMIT 1'), schema
+    if role != "archive":
+        assert refused(deployment, role, "SELECT 1 FROM archive.invoices LIMIT 1")
+
+
+def test_payments_migrating_before_the_archive_is_told_what_to_run(migrated):
+    assert isinstance(migrated.before_archive, SchemaNotMigrated), repr(migrated.before_archive)
+    message = str(migrated.before_archive)
+    assert "schema archive" in message and "coc_payments.entrypoints.archive migrate" in message
+
+
+def test_payments_writes_the_archive_and_only_the_archive_role_reads_it(migrated, deployment):
+    """Payments adds a document (twice: the second is ignored, without any right to read) and may
+    neither read, change nor delete it; the archive role's reader lists it and checks it."""
+    from coc_payments.adapters.archive import ArchiveReader, ArchiveWriter
+    from coc_payments.adapters.archive_tables import invoices
+    from coc_shared.db import insert_ignoring_conflicts
+
+    now = datetime.now(UTC)
+    row = {
+        "number": "FA-2026-000001",
+        "kind": "invoice",
+        "seq": 1,
+        "order_id": "o-1",
+        "order_number": "COC-1",
+        "issue_date": now.date(),
+        "issued_at": now,
+        "buyer_name": "Émilie Dupont",
+        "billing_address": {"line1": "1 rue de la Paix"},
+        "currency": "EUR",
+        "net_cents": 100,
+        "vat_cents": 20,
+        "total_cents": 120,
+        "vat_regime": "standard",
+        "data": {"number": "FA-2026-000001"},
+        "pdf": b"%PDF",
+        "data_sha256": "d" * 64,
+        "pdf_sha256": "p" * 64,
+        "previous_sha256": "0" * 64,
+        "chain_sha256": "c" * 64,
+        "retained_until": now.date(),
+        "archived_at": now,
+    }
+    payments = connect_as(deployment, "payments")
+    archive = connect_as(deployment, "archive")
+    try:
+        for _ in range(2):
+            with payments.begin() as conn:
+                ArchiveWriter(SimpleNamespace(conn=conn, execute=conn.execute)).add([row])
+        for statement in (
+            "SELECT buyer_name FROM archive.invoices",
+            "UPDATE archive.invoices SET buyer_name = 'x'",
+            "DELETE FROM archive.invoices",
+            "TRUNCATE archive.invoices",
+        ):
+            assert refused(deployment, "payments", statement), statement
+        with payments.connect() as conn, pytest.raises(ProgrammingError, match="permission"):
+            conn.execute(
+                insert_ignoring_conflicts(conn, invoices, row).returning(invoices.c.number)
+            )
+        with archive.connect() as conn:
+            [listed] = ArchiveReader(conn).listed(buyer="dupont")
+        assert listed["number"] == row["number"] and "pdf" not in listed
+    finally:
+        payments.dispose()
+        archive.dispose()
 
 
 def park_one(store: ParkingStore, event_id: str) -> int:

@@ -52,7 +52,9 @@ DEPLOY_README = ROOT / "deploy" / "README.md"
 
 INFRASTRUCTURE = ("rabbitmq", "postgres", "redis", "minio", "minio-init", "mailpit")
 DEFINITIONS = "rabbitmq-definitions"  # one-shot on the pipeline's image: the broker's users
-PIPELINE_TOOLS = (DEFINITIONS, "ops-migrate", "support")  # the pipeline's images, no service
+# the pipeline's images, no service (the invoice archive's one-shot and reader: payments' image)
+PIPELINE_TOOLS = (DEFINITIONS, "ops-migrate", "support", "archive-migrate", "archive")
+ARCHIVE_SCHEMA = "archive"  # owned by the archive role, written by payments (INSERT only)
 SERVICE_ROLES = ("migrate", "api", "worker")
 ONE_SHOTS = ("minio-init", *PIPELINE_TOOLS) + tuple(f"{s}-migrate" for s in SERVICE_NAMES)
 # Variables the third-party images read; only infrastructure containers may set them.
@@ -752,6 +754,7 @@ def database_identities() -> dict[str, str]:
     support, the role every service's DATABASE_URL must differ from."""
     identities = {f"{s}-{r}": schema_name(s) for s in SERVICE_NAMES for r in SERVICE_ROLES}
     identities["ops-migrate"] = OPS_SCHEMA
+    identities["archive-migrate"] = identities["archive"] = ARCHIVE_SCHEMA
     return identities
 
 
@@ -779,7 +782,7 @@ def init_problems(compose: dict, script: str, sql: str) -> list[str]:
 
 def _schema_owner_problems(init: dict) -> list[str]:
     problems = []
-    expected = {schema_name(s) for s in SERVICE_NAMES} | {OPS_SCHEMA}
+    expected = {schema_name(s) for s in SERVICE_NAMES} | {OPS_SCHEMA, ARCHIVE_SCHEMA}
     if set(init["created_schemas"]) != expected:
         problems.append(
             f"postgres init scripts create schemas {sorted(set(init['created_schemas']))}, the "
@@ -834,7 +837,7 @@ def _ops_user_problems(init: dict) -> list[str]:
     """Every service's role may use the ops schema (directly or through a group)."""
     problems = []
     for schema, role in init["owners"].items():
-        if schema == OPS_SCHEMA or role not in init["roles"]:
+        if schema in (OPS_SCHEMA, ARCHIVE_SCHEMA) or role not in init["roles"]:
             continue
         users = set(init["ops_users"])
         if role not in users and not set(init["roles"][role]["groups"]) & users:
@@ -1348,6 +1351,8 @@ def check_depends_on(compose: dict) -> list[str]:
         expect(f"{service}-api", "redis", "service_healthy")
     expect("orders-api", "minio-init", done)
     expect("ops-migrate", "postgres", "service_healthy")
+    expect("payments-migrate", "archive-migrate", done)
+    expect("archive-migrate", "postgres", "service_healthy")
     expect("rabbitmq", DEFINITIONS, done)
     expect("minio-init", "minio", "service_healthy")
     for name in services:

@@ -17,7 +17,7 @@ from coc_shared.launcher import persistent_secret
 from coc_shared.migrate import package_migrations
 from coc_shared.service import Sandbox, ServiceDefinition
 
-from .adapters.archive_tables import ARCHIVE_SCHEMA
+from .adapters.archive_tables import ARCHIVE_MIGRATIONS, ARCHIVE_SCHEMA
 from .adapters.tables import metadata
 from .config import SANDBOX_KEY_PREFIX, PaymentsConfig
 from .entrypoints.commands import COMMANDS
@@ -25,7 +25,6 @@ from .entrypoints.routes import register_api
 from .service_layer import invoicing, vat_checks
 from .service_layer.handlers import handlers
 
-ARCHIVE_MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "archive_migrations")
 # The orders service's development defaults name this port too (ORDERS_VIES_URL).
 VIES_SANDBOX_PORT = 8097
 # `make run`'s payment sandboxes: their ports (chosen per run) and the shop they emulate.

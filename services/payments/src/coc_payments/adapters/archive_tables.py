@@ -11,6 +11,8 @@ service's ``migrate`` where one role owns everything (tests, ``make run``, SQLit
 
 from __future__ import annotations
 
+import os
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -26,6 +28,10 @@ from sqlalchemy import (
 )
 
 ARCHIVE_SCHEMA = "archive"
+# its alembic scripts (version table in ``archive``)
+ARCHIVE_MIGRATIONS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "archive_migrations"
+)
 archive_metadata = MetaData(schema=ARCHIVE_SCHEMA)
 
 # One row per archived document, written once (INSERT … ON CONFLICT DO NOTHING: archiving again

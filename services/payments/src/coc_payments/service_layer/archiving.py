@@ -24,7 +24,7 @@ from coc_shared.values import as_utc
 from ..adapters.archive import ArchiveWriter
 from ..adapters.billing_repository import BillingDocumentRepository, InvoiceQueue, SaleRepository
 from ..config import PaymentsConfig
-from ..domain.billing import invoices_kept_until
+from ..domain.billing import canonical, chain_digest, invoices_kept_until, sha256
 from .invoicing import open_document
 
 
@@ -87,3 +87,28 @@ def archive_account(ctx, config: PaymentsConfig, account_id: str, at: datetime) 
         for row in rows:
             documents.mark_archived(row["kind"], row["seq"], at)
     return {"documents_archived": len(archived), "invoiced_sales": sales.erase(order_ids)}
+
+
+def archived_problems(row: dict) -> list[str]:
+    """What is wrong with one archived document (for the archive's reader): its data and PDF
+    re-hashed against the digests it was chained with, its chain digest recomputed, its columns
+    against its data. No key needed: the archive keeps them plain."""
+    found = []
+    data_sha, pdf_sha = sha256(canonical(row["data"])), sha256(bytes(row["pdf"]))
+    if data_sha != row["data_sha256"]:
+        found.append("data digest differs")
+    if pdf_sha != row["pdf_sha256"]:
+        found.append("PDF digest differs")
+    if (
+        chain_digest(row["previous_sha256"], row["number"], data_sha, pdf_sha)
+        != row["chain_sha256"]
+    ):
+        found.append("chain digest differs")
+    data, buyer = row["data"], row["data"].get("buyer") or {}
+    if (data.get("number"), data.get("order_id"), buyer.get("name")) != (
+        row["number"],
+        row["order_id"],
+        row["buyer_name"],
+    ):
+        found.append("number, order or buyer differs from the document")
+    return found

@@ -1,0 +1,128 @@
+"""The invoice archive's own command line, run with the archive role's connection
+(``DATABASE_URL`` of the ``archive`` role; docker compose: the ``archive-migrate`` one-shot and
+the ``archive`` tool)::
+
+    python -m coc_payments.entrypoints.archive migrate --writer-role ROLE
+    python -m coc_payments.entrypoints.archive list [--order-id ID] [--buyer TEXT]
+    python -m coc_payments.entrypoints.archive show NUMBER
+    python -m coc_payments.entrypoints.archive pdf NUMBER --output FILE
+    python -m coc_payments.entrypoints.archive verify
+
+``migrate`` creates or upgrades the ``archive`` schema as its owner, then lets ROLE (payments')
+add documents and nothing else (``ARCHIVE_GRANTS``). ``list`` prints the archived documents
+(without data nor PDF) as JSON lines, ``show`` one document's columns and data, ``pdf`` writes
+its Factur-X PDF, ``verify`` re-hashes every archived document against the digests of the chain
+(exit 1 with the problems). An auditor's tool: payments' own role may not read the archive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+from coc_shared.config import env
+from coc_shared.db import make_engine
+from coc_shared.logging import configure_logging
+from coc_shared.migrate import grant_ops_rights, upgrade
+
+from ..adapters.archive import ArchiveReader
+from ..adapters.archive_tables import ARCHIVE_GRANTS, ARCHIVE_MIGRATIONS, ARCHIVE_SCHEMA
+from ..service_layer.archiving import archived_problems
+
+
+def _json(value):
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def _print(value) -> None:
+    print(json.dumps(value, default=_json, ensure_ascii=False, sort_keys=True))
+
+
+def migrate(engine, args) -> int:
+    upgrade(engine, ARCHIVE_MIGRATIONS, ARCHIVE_SCHEMA)
+    if args.writer_role and engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            grant_ops_rights(conn, {"writer": args.writer_role}, ARCHIVE_SCHEMA, ARCHIVE_GRANTS)
+    _print({"migrated": ARCHIVE_SCHEMA, "writer": args.writer_role})
+    return 0
+
+
+def list_documents(engine, args) -> int:
+    with engine.connect() as conn:
+        for row in ArchiveReader(conn).listed(args.order_id, args.buyer):
+            _print(row)
+    return 0
+
+
+def show(engine, args) -> int:
+    with engine.connect() as conn:
+        row = ArchiveReader(conn).get(args.number)
+    if row is None:
+        print(json.dumps({"error": f"no archived document {args.number}"}), file=sys.stderr)
+        return 1
+    row.pop("pdf")
+    _print(row)
+    return 0
+
+
+def pdf(engine, args) -> int:
+    with engine.connect() as conn:
+        row = ArchiveReader(conn).get(args.number)
+    if row is None:
+        print(json.dumps({"error": f"no archived document {args.number}"}), file=sys.stderr)
+        return 1
+    args.output.write_bytes(bytes(row["pdf"]))
+    _print({"number": args.number, "pdf": str(args.output), "pdf_sha256": row["pdf_sha256"]})
+    return 0
+
+
+def verify(engine, args) -> int:
+    with engine.connect() as conn:
+        rows = ArchiveReader(conn).all()
+    problems = [
+        {"number": row["number"], "problem": problem}
+        for row in rows
+        for problem in archived_problems(row)
+    ]
+    _print({"ok": not problems, "checked": len(rows), "problems": problems})
+    return 1 if problems else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    main_parser = argparse.ArgumentParser(prog="python -m coc_payments.entrypoints.archive")
+    commands = main_parser.add_subparsers(dest="command", required=True)
+    migrating = commands.add_parser("migrate", help="create or upgrade the archive schema")
+    migrating.add_argument("--writer-role", help="the role that may add documents (payments')")
+    migrating.set_defaults(run=migrate)
+    listing = commands.add_parser("list", help="the archived documents (JSON lines)")
+    listing.add_argument("--order-id")
+    listing.add_argument("--buyer", help="part of the buyer's name")
+    listing.set_defaults(run=list_documents)
+    showing = commands.add_parser("show", help="one archived document and its data")
+    showing.add_argument("number")
+    showing.set_defaults(run=show)
+    exporting = commands.add_parser("pdf", help="write one archived document's PDF")
+    exporting.add_argument("number")
+    exporting.add_argument("--output", type=Path, required=True)
+    exporting.set_defaults(run=pdf)
+    commands.add_parser("verify", help="re-hash every archived document").set_defaults(run=verify)
+    return main_parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    configure_logging("payments-archive", env("LOG_LEVEL"))
+    engine = make_engine(env("DATABASE_URL"), schemas=(ARCHIVE_SCHEMA,))
+    try:
+        return args.run(engine, args)
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
