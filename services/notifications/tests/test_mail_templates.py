@@ -346,6 +346,52 @@ def test_account_deactivated_says_what_is_erased_and_what_is_retained_until_when
     assert f"Vos factures : Code de commerce, art. L123-22, jusqu'au 31{NBSP}décembre 2036" in plain
 
 
+def test_account_deactivated_for_inactivity_says_so(mailer, smtp_server):
+    message = send_one(
+        mailer,
+        smtp_server,
+        event(
+            "account.deactivated",
+            {
+                "account_id": str(uuid.uuid4()),
+                "erased_at": "2026-12-01T10:00:00+00:00",
+                "retained": [],
+                "reason": "inactivity",
+            },
+            {"email": ADDRESS, "first_name": "Émilie"},
+        ),
+    )
+    plain, html = check_common(message, "Votre compte COC est supprimé")
+    assert "Comme annoncé, faute d'activité depuis deux ans, votre compte COC est supprimé" in plain
+    assert "Comme vous l'avez demandé" not in plain
+    assert "Nous ne conservons aucune donnée vous concernant." in plain
+
+
+def test_inactivity_warning_says_when_the_account_goes_and_that_logging_in_keeps_it(
+    mailer, smtp_server
+):
+    message = send_one(
+        mailer,
+        smtp_server,
+        event(
+            "account.inactivity_warning",
+            {
+                "account_id": str(uuid.uuid4()),
+                "last_activity_at": "2025-01-02T10:00:00+00:00",
+                "deletion_date": "2027-01-04",
+                "warned_at": "2026-12-05T03:00:00+00:00",
+            },
+            {"email": ADDRESS, "first_name": "Émilie"},
+        ),
+    )
+    plain, html = check_common(message, f"Votre compte COC sera supprimé le 4{NBSP}janvier 2027")
+    assert "Bonjour Émilie" in plain
+    assert f"Vous ne vous êtes pas servi de votre compte COC depuis le 2{NBSP}janvier 2025" in plain
+    assert f"Votre compte sera supprimé le 4{NBSP}janvier 2027." in plain
+    assert f"il suffit de vous connecter avant cette date :\r\n{STOREFRONT}/login" in plain
+    assert f'href="{STOREFRONT}/login"' in html and "Me connecter" in html
+
+
 def test_data_export_ready_gives_the_download_link(mailer, smtp_server):
     link = "https://shop.coc.example/account/export#token=exp-1"
     message = send_one(
@@ -380,6 +426,7 @@ def test_every_template_is_covered_and_escapes_what_it_is_given():
         "sign_up_attempted",
         "account_deactivated",
         "data_export_ready",
+        "inactivity_warning",
         "invoice_issued",
         "refund_requested",
         "refund_completed",

@@ -41,6 +41,7 @@ TEMPLATES: dict[str, str] = {
     "certificate.delivered": "certificate_delivered",
     "account.sign_up_attempted": "sign_up_attempted",
     "account.data_export_ready": "data_export_ready",
+    "account.inactivity_warning": "inactivity_warning",
     "invoice.issued": "invoice_issued",
     "refund.requested": "refund_requested",
     "refund.completed": "refund_completed",
@@ -59,6 +60,7 @@ ACCOUNT_EVENTS = (
     "account.email_change_requested",
     "account.sign_up_attempted",
     "account.data_export_ready",
+    "account.inactivity_warning",
 )
 # account events that may be about a guest's order instead (no account)
 GUEST_ACCOUNT_EVENTS = ("account.data_export_ready",)

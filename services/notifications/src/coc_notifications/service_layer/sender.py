@@ -23,6 +23,7 @@ from datetime import datetime
 
 from coc_shared.db import is_infrastructure_error
 from coc_shared.envelope import utcnow
+from coc_shared.keystore import own_key_subject
 from coc_shared.logging import bound_log_fields, get_logger
 from coc_shared.transfer import creditor_reference, format_iban, format_reference
 
@@ -30,7 +31,8 @@ from ..adapters.rendering import Renderer, build_message
 from ..adapters.repository import ContactRepository, MailRepository, RecipientRepository
 from ..adapters.smtp import PERMANENT, SENT, TEMPORARY, UNREACHABLE, SendResult, SmtpTransport
 from ..domain.formatting import tracking_url
-from ..domain.model import Mail, OrderRecipient
+from ..domain.model import DROPPED, FAILED, Mail, OrderRecipient
+from ..domain.model import SENT as MAIL_SENT
 from ..domain.unsubscribe import unsubscribe_token
 
 log = get_logger(__name__)
@@ -63,6 +65,10 @@ class PassResult:
     failed: int = 0
     dropped: int = 0
     unreachable: bool = False
+
+
+SUMMARY = "account.deactivated"  # the summary of an erasure, sealed with a key of its own
+FINAL = (MAIL_SENT, FAILED, DROPPED)
 
 
 class Sender:
@@ -118,6 +124,7 @@ class Sender:
                 self._warned_no_sender = True
             return result
         now = now or utcnow()
+        summaries_done: list[str] = []
         with self.runtime.unit_of_work() as uow:
             mails = MailRepository(uow)
             batch = mails.claim_due(now, self.config.batch_size)
@@ -152,6 +159,8 @@ class Sender:
                 if composed is None and following is not None and not unreachable:
                     composed = self._compose(following, recipients, contacts, sender)
                 mails.save(outcome, now)
+                if outcome.event_type == SUMMARY and outcome.status in FINAL:
+                    summaries_done.append(outcome.account_id)
                 result.unreachable = unreachable
                 if outcome.status == "sent":
                     result.sent += 1
@@ -162,7 +171,21 @@ class Sender:
                 else:
                     result.deferred += 1
             uow.commit()
+        self._shred_summaries(summaries_done)
         return result
+
+    def _shred_summaries(self, account_ids: list[str]) -> None:
+        """The summary of an erasure is sealed with a key of its own, which outlived the
+        account's for this mail only: once it is sent (or will never be), the key is destroyed,
+        so no copy of the address left in a queue or a parked message can be read again (the
+        gdpr purge run destroys it at the latest after the schedule's days, whatever happens
+        here)."""
+        keys = self.runtime.keys
+        if keys is None:
+            return
+        for account_id in account_ids:
+            if account_id:
+                keys.destroy(own_key_subject(SUMMARY, account_id))
 
     def _compose(self, mail: Mail, recipients, contacts, sender) -> _Composed:
         """What ``mail`` is to send, or why it is not sent now; never raises (an error is kept
