@@ -51,7 +51,7 @@ def effects(rt: Runtime, event) -> int:
 
 def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
     assert_migrated(
-        runtime, {"mails", "order_recipients", "contacts", "campaigns"}, "notifications_0004"
+        runtime, {"mails", "order_recipients", "contacts", "campaigns"}, "notifications_0005"
     )
 
 

@@ -88,7 +88,7 @@ def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
             "vat_checks",
             "invoices_to_issue",
         },
-        "payments_0008",
+        "payments_0009",
     )
 
 
@@ -190,7 +190,7 @@ def test_migrations_run_twice_and_create_exactly_the_tables_of_the_metadata_on_s
         assert_migrated(
             rt,
             {"payments_due", "account_deactivations", "callbacks", "id_blocks", "sales"},
-            "payments_0008",
+            "payments_0009",
         )
         assert_migrations_match_metadata(rt)
     finally:

@@ -53,7 +53,7 @@ def effects(rt: Runtime, event) -> int:
 
 def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
     assert_migrated(
-        runtime, {"supplier_requests", "account_deactivations"}, "supplier_gateway_0003"
+        runtime, {"supplier_requests", "account_deactivations"}, "supplier_gateway_0004"
     )
 
 

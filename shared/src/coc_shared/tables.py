@@ -44,6 +44,9 @@ def outbox_table(metadata: MetaData, schema: str) -> Table:
         Column("attempts", Integer, nullable=False, default=0),
         Column("next_attempt_at", DateTime(timezone=True)),
         Column("last_error", Text),
+        # the W3C trace context the event was emitted in (``tracing``): the relay publishes it in
+        # the message's headers, so that the consumers' spans join the producer's trace
+        Column("traceparent", String(55)),
         Index(
             f"ix_{schema}_outbox_unsent",
             "seq",
@@ -62,6 +65,7 @@ def inbox_table(metadata: MetaData, schema: str) -> Table:
         Column("event_id", String(36), primary_key=True),
         Column("event_type", String(100), nullable=False),
         Column("handled_at", DateTime(timezone=True), nullable=False),
+        Column("correlation_id", String(200)),  # the order's story the event belongs to
         schema=schema,
     )
 
@@ -214,5 +218,25 @@ def create_messaging_tables(bind, schema: str) -> None:
 def create_outbox_notify_trigger(bind, schema: str) -> None:
     """The outbox's NOTIFY trigger (``outbox_notify_ddl``); nothing on SQLite (its relay polls)."""
     if bind.dialect.name == "postgresql":
+# Columns added to the messaging tables after a service's first migration created them: each
+# service's migration adds those it lacks (``add_messaging_columns``), since a fresh database's
+# first migration already creates them from the current definitions.
+LATER_MESSAGING_COLUMNS = {"outbox": ("traceparent",), "inbox": ("correlation_id",)}
+
+
+def add_messaging_columns(op, schema: str) -> None:
+    """Add to the schema's outbox and inbox the columns of ``LATER_MESSAGING_COLUMNS`` they do not
+    have yet (``op``: the migration's alembic operations)."""
+    from sqlalchemy import inspect
+
+    inspector = inspect(op.get_bind())
+    tables = dict(zip(("outbox", "inbox"), messaging_tables(MetaData(), schema)))
+    for name, columns in LATER_MESSAGING_COLUMNS.items():
+        present = {c["name"] for c in inspector.get_columns(name, schema=schema)}
+        for column in columns:
+            if column not in present:
+                op.add_column(name, Column(column, tables[name].c[column].type), schema=schema)
+
+
         for statement in outbox_notify_ddl(schema):
             bind.exec_driver_sql(statement)

@@ -1,0 +1,26 @@
+"""console: the outbox keeps each event's W3C trace context (traceparent), which the relay
+publishes in the message's headers; the inbox records each handled event's correlation id
+
+Revision ID: console_0002
+Revises: console_0001
+"""
+
+from alembic import op
+
+from coc_shared.tables import add_messaging_columns
+
+revision = "console_0002"
+down_revision = "console_0001"
+branch_labels = None
+depends_on = None
+
+SCHEMA = "console"
+
+
+def upgrade() -> None:
+    add_messaging_columns(op, SCHEMA)
+
+
+def downgrade() -> None:
+    op.drop_column("inbox", "correlation_id", schema=SCHEMA)
+    op.drop_column("outbox", "traceparent", schema=SCHEMA)
