@@ -22,6 +22,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,7 +30,7 @@ import kombu
 from sqlalchemy import Engine, Table, select
 from sqlalchemy.exc import IntegrityError
 
-from . import metrics
+from . import metrics, tracing
 from .broker_users import SUPPORT, broker_user
 from .bus import (
     HEADER_ATTEMPTS,
@@ -466,6 +467,7 @@ class EventConsumer:
                 "event_id": i.event.id,
                 "event_type": i.event.type,
                 "handled_at": now,
+                "correlation_id": i.event.correlation_id,
             }
             for i in items
         ]
@@ -492,10 +494,11 @@ class EventConsumer:
                     conn, item.event, self.service, self.outbox, self.statements, self.keys
                 )
                 try:
-                    started = time.perf_counter()
-                    self.handlers[item.event.type](item.event, ctx)
-                    ctx.flush()
-                    self._timed(item, started)
+                    with self._in_story(item):
+                        started = time.perf_counter()
+                        self.handlers[item.event.type](item.event, ctx)
+                        ctx.flush()
+                        self._timed(item, started)
                 except Exception as exc:
                     if is_infrastructure_error(exc):
                         raise
@@ -515,6 +518,20 @@ class EventConsumer:
                         attempt=item.attempts_before + item.attempts_now + 1,
                         emitted=[e.type for e in item_emitted] or None,
                     )
+
+    @contextmanager
+    def _in_story(self, item: _Item):
+        """While a handler runs: its log lines carry the event's story, and its span (whose
+        context the events it emits carry) is the child of the emitter's."""
+        with (
+            bound_log_fields(
+                event_id=item.event.id,
+                correlation_id=item.event.correlation_id,
+                order_id=item.order_id,
+            ),
+            tracing.event_span(self.service, item.event, item.headers),
+        ):
+            yield
 
     def _handle_one_by_one(self, to_handle: list[_Item]) -> None:
         if not to_handle:
@@ -601,19 +618,21 @@ class EventConsumer:
                     ctx = HandlerContext(
                         conn, event, self.service, self.outbox, self.statements, self.keys
                     )
-                    started = time.perf_counter()
-                    handler(event, ctx)
-                    self._timed(item, started)
-                    ctx.add(
-                        self.inbox,
-                        {
-                            "queue": self.queue_name,
-                            "event_id": event.id,
-                            "event_type": event.type,
-                            "handled_at": utcnow(),
-                        },
-                    )
-                    ctx.flush()
+                    with tracing.event_span(self.service, event, item.headers):
+                        started = time.perf_counter()
+                        handler(event, ctx)
+                        self._timed(item, started)
+                        ctx.add(
+                            self.inbox,
+                            {
+                                "queue": self.queue_name,
+                                "event_id": event.id,
+                                "event_type": event.type,
+                                "handled_at": utcnow(),
+                                "correlation_id": event.correlation_id,
+                            },
+                        )
+                        ctx.flush()
                     savepoint.commit()
                     item.outcome = "done"
                     total = item.attempts_before + item.attempts_now + 1

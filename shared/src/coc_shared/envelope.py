@@ -74,6 +74,9 @@ class Event:
     sealed: dict | None = field(default=None, repr=False, compare=False)
     # the subject's key is destroyed: the personal part is gone for good (``personal`` is None)
     personal_erased: bool = field(default=False, compare=False)
+    # the W3C trace context it was emitted in (``tracing``): kept in the outbox row and sent in the
+    # message's headers, never in the body
+    traceparent: str | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         body = {

@@ -22,6 +22,7 @@ from flask import Blueprint, Flask, current_app, g, jsonify, request
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
+from . import tracing
 from .guards import InputRefused, install_guards
 from .logging import bind_story, bound_log_fields, get_logger
 from .parking import parked_to_json
@@ -177,6 +178,28 @@ def _install_metrics(app: Flask) -> None:
         return response
 
 
+def _install_tracing(app: Flask) -> None:
+    """A span per request (``tracing``): events it emits carry its trace to their consumers."""
+
+    @app.before_request
+    def _span():
+        route = request.url_rule.rule if request.url_rule is not None else "(no route)"
+        service = app.config["COC_SETTINGS"].service if "COC_SETTINGS" in app.config else app.name
+        g._span = tracing.RequestSpan(service, request.method, route, request.headers)
+
+    @app.after_request
+    def _answered(response):
+        if "_span" in g:
+            g._span.answered(response.status_code)
+        return response
+
+    @app.teardown_request
+    def _end_span(_exc):
+        span = g.pop("_span", None)
+        if span is not None:
+            span.end()
+
+
 def install_common(app: Flask) -> None:
     """Correlation id on every request and response, bounded inputs (``guards``), JSON errors,
     no stack trace to clients, the security headers on every answer."""
@@ -191,12 +214,14 @@ def install_common(app: Flask) -> None:
         if not (isinstance(order_id, str) and _CORRELATION_ID.match(order_id)):
             order_id = None
         g._log_ctx = bound_log_fields(
+            service=app.config["COC_SETTINGS"].service if "COC_SETTINGS" in app.config else None,
             request_id=g.correlation_id,
             order_id=order_id,
             correlation_id=order_id or g.correlation_id,
         )
         g._log_ctx.__enter__()
 
+    _install_tracing(app)  # after the correlation id, before anything that may refuse the request
     install_guards(app)  # after the correlation id: its refusals carry it
 
     _install_metrics(app)

@@ -164,6 +164,17 @@ def bind_story(order_id: str) -> None:
     structlog.contextvars.bind_contextvars(correlation_id=order_id, order_id=order_id)
 
 
+def in_service(service: str, target):
+    """``target`` for a thread of ``service``: its lines name that service even where one process
+    runs several (the embedded mode; a new thread starts with no context variables)."""
+
+    def run(*args, **kwargs):
+        structlog.contextvars.bind_contextvars(service=service)
+        return target(*args, **kwargs)
+
+    return run
+
+
 @contextmanager
 def bound_log_fields(**values):
     """Bind context keys (correlation_id, event_id, order_id) for the duration of a block."""

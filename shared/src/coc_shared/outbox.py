@@ -20,6 +20,7 @@ from .bus import OutgoingMessage, Publisher
 from .envelope import Event, utcnow
 from .logging import get_logger
 from .retry import Stopped, call_with_backoff
+from .tracing import HEADER
 
 log = get_logger(__name__)
 
@@ -43,6 +44,7 @@ def outbox_row(event: Event, now=None) -> dict:
         "sent_at": None,
         "next_attempt_at": None,
         "last_error": None,
+        "traceparent": event.traceparent,
     }
 
 
@@ -92,6 +94,7 @@ class OutboxRelay:
                     o.c.correlation_id,
                     o.c.body,
                     o.c.attempts,
+                    o.c.traceparent,
                 )
                 .where(
                     and_(
@@ -112,6 +115,7 @@ class OutboxRelay:
                     routing_key=r.event_type,
                     event_type=r.event_type,
                     correlation_id=r.correlation_id,
+                    headers={HEADER: r.traceparent} if r.traceparent else {},
                 )
                 for r in rows
             ]

@@ -215,9 +215,6 @@ def create_messaging_tables(bind, schema: str) -> None:
     create_outbox_notify_trigger(bind, schema)
 
 
-def create_outbox_notify_trigger(bind, schema: str) -> None:
-    """The outbox's NOTIFY trigger (``outbox_notify_ddl``); nothing on SQLite (its relay polls)."""
-    if bind.dialect.name == "postgresql":
 # Columns added to the messaging tables after a service's first migration created them: each
 # service's migration adds those it lacks (``add_messaging_columns``), since a fresh database's
 # first migration already creates them from the current definitions.
@@ -238,5 +235,8 @@ def add_messaging_columns(op, schema: str) -> None:
                 op.add_column(name, Column(column, tables[name].c[column].type), schema=schema)
 
 
+def create_outbox_notify_trigger(bind, schema: str) -> None:
+    """The outbox's NOTIFY trigger (``outbox_notify_ddl``); nothing on SQLite (its relay polls)."""
+    if bind.dialect.name == "postgresql":
         for statement in outbox_notify_ddl(schema):
             bind.exec_driver_sql(statement)

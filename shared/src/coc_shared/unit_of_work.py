@@ -61,6 +61,7 @@ from .catalogue import validate_event
 from .envelope import Event, utcnow
 from .logging import get_logger
 from .outbox import outbox_row
+from .tracing import current_traceparent
 
 log = get_logger(__name__)
 
@@ -463,6 +464,7 @@ class Writes:
             correlation_id=correlation_id or self.correlation_id or subject or "",
             causation_id=self.causation_id,
             subject=subject,
+            traceparent=current_traceparent(),
         )
         if not event.correlation_id:
             event.correlation_id = event.id

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from coc_shared.documents import Cipher, DocumentStorage, new_storage_key
 from coc_shared.envelope import utcnow
 from coc_shared.ids import BlockAllocator
-from coc_shared.logging import get_logger
+from coc_shared.logging import bound_log_fields, get_logger
 from coc_shared.tokens import new_order_access_token
 from coc_shared.vies import UNAVAILABLE, VatCheck
 
@@ -146,13 +146,14 @@ def place_order(
         if replay is None:
             raise
         return replay
-    log.info(
-        "order.placed",
-        order_id=order.id,
-        brand=order.brand,
-        payment_method=order.payment_method,
-        guest=cmd.account_id is None,
-    )
+    with bound_log_fields(correlation_id=order.id):  # in the order's story, not the request's
+        log.info(
+            "order.placed",
+            order_id=order.id,
+            brand=order.brand,
+            payment_method=order.payment_method,
+            guest=cmd.account_id is None,
+        )
     return PlacedOrder(order, token)
 
 

@@ -1,0 +1,111 @@
+"""W3C trace context across HTTP requests and events (OpenTelemetry), so that one trace follows an
+order across services.
+
+A span per HTTP request (``http.install_common``; a caller's ``traceparent`` header is its parent)
+and per handled event (``consumer``). An event emitted inside one (``unit_of_work.Writes.emit``)
+keeps that span's ``traceparent`` in its outbox row; the relay publishes it in the message's
+headers, and the consuming service's handler span takes it as its parent. Delayed retries and
+parked messages keep the headers, so a replay joins the same trace.
+
+Spans are exported only when ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``…_TRACES_ENDPOINT``) is set
+(OTLP over HTTP, the exporter's own ``OTEL_*`` variables apply); otherwise they are made, so that
+their ids travel, and dropped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from contextlib import contextmanager
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+HEADER = "traceparent"
+EXPORT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+_propagator = TraceContextTextMapPropagator()
+
+
+def install(service: str) -> TracerProvider:
+    """The process's tracer provider, made once (the first service of the process names it; in
+    the embedded mode every span also carries its own ``coc.service``)."""
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current
+    provider = TracerProvider(resource=Resource.create({"service.name": f"coc-{service}"}))
+    if any(os.environ.get(name) for name in EXPORT_VARIABLES):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    return trace.get_tracer_provider()
+
+
+def _tracer():
+    return trace.get_tracer("coc_shared")
+
+
+def current_traceparent() -> str | None:
+    """The ``traceparent`` of the current span (None outside any)."""
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier)
+    return carrier.get(HEADER)
+
+
+def _parent(headers: Mapping | None):
+    value = (headers or {}).get(HEADER)
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return _propagator.extract({HEADER: value} if isinstance(value, str) else {})
+
+
+@contextmanager
+def event_span(service: str, event, headers: Mapping | None):
+    """The span of handling ``event``, child of the span that emitted it (its message's
+    ``traceparent``); an exception escaping it marks it failed."""
+    with _tracer().start_as_current_span(
+        f"{service} handle {event.type}",
+        context=_parent(headers),
+        kind=SpanKind.CONSUMER,
+        attributes={
+            "coc.service": service,
+            "messaging.system": "rabbitmq",
+            "messaging.operation.type": "process",
+            "messaging.message.id": event.id,
+            "coc.event_type": event.type,
+            "coc.correlation_id": event.correlation_id,
+        },
+    ) as span:
+        yield span
+
+
+class RequestSpan:
+    """The span of one HTTP request, current from ``start`` to ``end`` (Flask's before_request
+    and teardown_request run in the request's thread)."""
+
+    def __init__(self, service: str, method: str, route: str, headers: Mapping):
+        self.span = _tracer().start_span(
+            f"{method} {route}",
+            context=_parent({HEADER: headers.get(HEADER)}),
+            kind=SpanKind.SERVER,
+            attributes={
+                "coc.service": service,
+                "http.request.method": method,
+                "http.route": route,
+            },
+        )
+        self._token = otel_context.attach(trace.set_span_in_context(self.span))
+
+    def answered(self, status: int) -> None:
+        self.span.set_attribute("http.response.status_code", status)
+        if status >= 500:
+            self.span.set_status(Status(StatusCode.ERROR))
+
+    def end(self) -> None:
+        otel_context.detach(self._token)
+        self.span.end()
