@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 from . import tracing
 from .guards import InputRefused, install_guards
 from .logging import bind_story, bound_log_fields, get_logger
+from .parked_summary import parked_summary_blueprint
 from .parking import parked_to_json
 from .tokens import ROLES, TokenError, bearer_token, verify_customer_token, verify_staff_token
 
@@ -360,6 +361,7 @@ def create_base_app(runtime) -> Flask:
     install_common(app)
     app.register_blueprint(health_blueprint(runtime))
     app.register_blueprint(staff_blueprint(runtime))
+    app.register_blueprint(parked_summary_blueprint(runtime))
     return app
 
 

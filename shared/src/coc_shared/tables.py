@@ -160,6 +160,9 @@ parked_messages = Table(
     Index("ix_parked_status_service", "status", "service"),
     Index("ix_parked_event_id", "event_id"),
     Index("ix_parked_order_id", "order_id"),
+    # ops_0004: the console's groups and chart of failures per hour (``parked_summary``)
+    Index("ix_parked_groups", "service", "status", "event_type", "error_type"),
+    Index("ix_parked_service_parked_at", "service", "parked_at"),
     schema=OPS_SCHEMA,
 )
 
