@@ -169,8 +169,8 @@ def logout():
 @bp.get("/failures")
 @signed_in
 def failures_page():
-    groups, problems = failures.grouped(client(), g.staff)
-    return page("failures.html", groups=groups, problems=problems)
+    groups, chart, problems = failures.grouped(client(), g.staff)
+    return page("failures.html", groups=groups, chart=chart, problems=problems)
 
 
 @bp.get("/failures/<service>")
@@ -294,3 +294,6 @@ def register_api(app: Flask, rt) -> None:
     if config.proxy_count:  # the client's scheme (https: Secure cookie) and address from the proxy
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_count, x_proto=config.proxy_count)
     app.register_blueprint(bp)
+    from .support_routes import bp as support_bp  # its pages use this module's helpers
+
+    app.register_blueprint(support_bp)

@@ -1,5 +1,6 @@
-"""Failed (parked) messages of every service, through their staff APIs: grouped, one message
-masked or revealed (admins, with a reason in the audit log), discarded with a reason."""
+"""Failed (parked) messages of every service, through their staff APIs: grouped and charted per
+hour (counted by each service's database), one message masked or revealed (admins, with a reason
+in the audit log), discarded with a reason."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from ..domain.model import (
     InputError,
     Staff,
     allow,
-    group_parked,
     masked_message,
     require_reason,
 )
+from ..domain.support import HourBar, hourly_chart
 from . import audit
 
 LIST_LIMIT = 1000
@@ -35,18 +36,48 @@ def parked_by_service(
     return found, problems
 
 
-def grouped(client: StaffApiClient, staff: Staff) -> tuple[list[FailureGroup], dict[str, str]]:
-    found, problems = parked_by_service(client, staff)
-    return group_parked(found), problems
+def grouped(
+    client: StaffApiClient, staff: Staff
+) -> tuple[list[FailureGroup], list[HourBar], dict[str, str]]:
+    """The groups waiting for a decision in every service and the failures per hour, as each
+    service's database counts them (``coc_shared.parked_summary``)."""
+    groups, per_hour, problems = [], {}, {}
+    for service in client.service_urls:
+        try:
+            answer = client.call(service, "GET", "/v1/staff/parked-summary", staff.name, staff.role)
+        except (ServiceUnavailable, ServiceError) as exc:
+            problems[service] = str(exc)
+            continue
+        per_hour[service] = answer.get("per_hour", [])
+        groups += [
+            FailureGroup(
+                service,
+                g["event_type"],
+                g["error_type"],
+                g["count"],
+                g["first_seen"],
+                g["last_seen"],
+                (),
+            )
+            for g in answer.get("groups", [])
+        ]
+    groups.sort(key=lambda g: (-g.count, g.service, g.event_type, g.error_type))
+    return groups, hourly_chart(per_hour), problems
 
 
 def group_messages(
     client: StaffApiClient, staff: Staff, service: str, event_type: str, error_type: str
 ) -> tuple[list[dict], dict[str, str]]:
+    """The group's messages waiting for a decision, the oldest first (at most 200)."""
     check_service(client, service)
-    found, problems = parked_by_service(client, staff, [service], event_type=event_type)
-    items = [i for i in found.get(service, []) if (i.get("error_type") or "?") == error_type]
-    return items, problems
+    params = {"event_type": event_type or "?", "error_type": error_type or "?"}
+    try:
+        answer = client.call(
+            service, "GET", "/v1/staff/parked-summary/messages", staff.name, staff.role, params
+        )
+    except (ServiceUnavailable, ServiceError) as exc:
+        return [], {service: str(exc)}
+    return answer.get("items", []), {}
 
 
 def check_service(client: StaffApiClient, service: str) -> None:

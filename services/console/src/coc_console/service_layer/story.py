@@ -1,6 +1,7 @@
 """One order's story across services, gathered from their staff APIs: the order's events as
 orders recorded them, the payment due, the supplier request and its history, the mails, the
-account's deactivation requests, the order's parked messages and the console's own actions."""
+account's deactivation requests, the support records, the order's parked messages and the
+console's own actions."""
 
 from __future__ import annotations
 
@@ -110,6 +111,20 @@ class _Gatherer:
             at = r.get("requested_at") or r.get("received_at") or ""
             self.add(at, "gdpr", "deactivation requested", _short(r), kind="state")
 
+    def support_records(self, order_id: str) -> None:
+        """The records of the assistance the customer received (the order's and its account's)."""
+        path = "/v1/staff/support-records"
+        answer = self.ask("orders", path, params={"order_id": order_id}) or {}
+        for r in answer.get("items", []):
+            who = f"{r.get('staff')}: {r.get('summary')}"
+            self.add(
+                r.get("contacted_at") or "",
+                "orders",
+                f"support ({r.get('channel')})",
+                who,
+                kind="support",
+            )
+
     def parked(self, order_id: str) -> list[str]:
         """The order's parked messages (waiting or resolved); returns their audit targets."""
         targets = []
@@ -137,6 +152,7 @@ def story(runtime, client: StaffApiClient, staff: Staff, order: dict) -> Story:
     gather.supplier(order_id)
     gather.mails(order_id, event_times)
     gather.gdpr(order.get("account_id"))
+    gather.support_records(order_id)
     targets = gather.parked(order_id)
     # the console's own actions on the order and on its parked messages
     actions = audit.search(runtime, target=order_id, limit=100) + audit.on_targets(runtime, targets)
