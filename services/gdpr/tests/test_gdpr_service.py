@@ -41,8 +41,12 @@ def effects(rt: Runtime, event) -> int:
         table = tables.marketing_consents
         return count_rows(rt, table, table.c.event_id == event.id)
     if event.type.startswith("retention.purged."):
-        table = tables.purge_reports
-        return count_rows(rt, table, table.c.run_id == event.data["run_id"])
+        table = tables.purge_reports  # the service's report (gdpr's own is the run's)
+        return count_rows(
+            rt,
+            table,
+            (table.c.run_id == event.data["run_id"]) & (table.c.service == event.data["service"]),
+        )
     if event.type.startswith("account.export_contributed."):
         table = tables.export_contributions
         return count_rows(rt, table, table.c.request_id == event.data["request_id"])
@@ -70,7 +74,7 @@ def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
             "export_contributions",
             "export_downloads",
         },
-        "gdpr_0009",
+        "gdpr_0010",
     )
 
 

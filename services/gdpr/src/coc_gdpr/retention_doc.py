@@ -70,10 +70,14 @@ def render_retention(schedule: Schedule) -> str:
         )
         lines.append(
             f"| **{c.category}**: {_cell(c.description)} | {where} | {_cell(c.starts)} | "
-            f"{human(c.active)} | {human(c.archive)} | {_cell(c.legal_basis)} | "
+            f"{human(c.active)}{_warned(c)} | {human(c.archive)} | {_cell(c.legal_basis)} | "
             f"{c.end_action.replace('_', ' ')}{'. ' + _cell(c.end_note) if c.end_note else ''} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _warned(category) -> str:
+    return f" (warned {human(category.warning)} before)" if category.warning else ""
 
 
 def render_record(schedule: Schedule) -> str:
@@ -91,7 +95,7 @@ def render_record(schedule: Schedule) -> str:
         kept = (
             "not stored"
             if c.end_action == "never_stored"
-            else f"{human(c.active)} in the active base"
+            else f"{human(c.active)}{_warned(c)} in the active base"
             + (f", then {human(c.archive)} archived" if c.archive else "")
             + f", from {c.starts}; then {c.end_action.replace('_', ' ')}"
         )

@@ -29,6 +29,7 @@ _REQUEST_COLUMNS = (
     "status",
     "email",
     "first_name",
+    "reason",
     "completed_at",
 )
 
@@ -49,6 +50,7 @@ class DeactivationRequestRepository:
                 "received_at": utcnow(),
                 "email": request.email,
                 "first_name": request.first_name,
+                "reason": request.reason,
             },
         )
 
@@ -474,4 +476,73 @@ class ExportRepository:
         count = self.uow.execute(select(func.count()).select_from(t).where(where)).scalar_one()
         if count:
             self.uow.change(t, {"status": EXPORT_EXPIRED, "document": None}, where)
+        return count
+
+
+class OwnPurgeRepository:
+    """What a purge run removes from the gdpr schema itself (the schedule's gdpr categories)."""
+
+    def __init__(self, uow):
+        self.uow = uow
+
+    def _count(self, table, where) -> int:
+        return self.uow.execute(select(func.count()).select_from(table).where(where)).scalar_one()
+
+    def summaries_to_shred(self, cutoff) -> list[str]:
+        """Account ids of requests done before ``cutoff`` whose summary key is not destroyed."""
+        t = tables.deactivation_requests
+        return list(
+            self.uow.execute(
+                select(t.c.account_id).where(
+                    t.c.status == DONE,
+                    t.c.completed_at < cutoff,
+                    t.c.summary_key_destroyed_at.is_(None),
+                )
+            ).scalars()
+        )
+
+    def summaries_shredded(self, account_ids: list[str], at) -> None:
+        t = tables.deactivation_requests
+        self.uow.change(
+            t,
+            {"summary_key_destroyed_at": at},
+            t.c.account_id.in_(account_ids),
+            t.c.status == DONE,
+            t.c.summary_key_destroyed_at.is_(None),
+        )
+
+    def delete_done_requests(self, cutoff) -> int:
+        """Deactivation requests done before ``cutoff``, with their reports."""
+        t, r = tables.deactivation_requests, tables.erasure_reports
+        where = (t.c.status == DONE) & (t.c.completed_at < cutoff)
+        count = self._count(t, where)
+        if count:
+            self.uow.remove(r, r.c.request_id.in_(select(t.c.event_id).where(where)))
+            self.uow.remove(t, where)
+        return count
+
+    def delete_export_records(self, cutoff) -> int:
+        """Exports asked for before ``cutoff`` (no longer pending), their contributions and
+        downloads."""
+        t = tables.data_exports
+        c, d = tables.export_contributions, tables.export_downloads
+        where = (t.c.status != EXPORT_PENDING) & (t.c.requested_at < cutoff)
+        count = self._count(t, where)
+        if count:
+            ids = select(t.c.request_id).where(where)
+            self.uow.remove(c, c.c.request_id.in_(ids))
+            self.uow.remove(d, d.c.request_id.in_(ids))
+            self.uow.remove(t, where)
+        return count
+
+    def delete_stale_consents(self, cutoff) -> int:
+        """The consent ledger's entries of each person (the address's hash, else the account,
+        else the order) whose last entry is older than ``cutoff``."""
+        t = tables.marketing_consents
+        person = func.coalesce(t.c.address_sha256, t.c.account_id, t.c.order_id)
+        stale = select(person).group_by(person).having(func.max(t.c.changed_at) < cutoff)
+        where = person.in_(stale)
+        count = self._count(t, where)
+        if count:
+            self.uow.remove(t, where)
         return count

@@ -39,6 +39,10 @@ deactivation_requests = Table(
     Column("email", String(320)),
     Column("first_name", String(200)),
     Column("completed_at", DateTime(timezone=True)),
+    # gdpr_0010: why (customer_request | inactivity); when the purge run destroyed the key of
+    # the summary's address (notifications destroys it once the summary is sent)
+    Column("reason", String(30), nullable=False, server_default="customer_request"),
+    Column("summary_key_destroyed_at", DateTime(timezone=True)),
     Index("ix_deactivation_requests_account_id", "account_id"),
     Index("ix_deactivation_requests_status", "status"),
 )

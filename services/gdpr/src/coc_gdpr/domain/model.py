@@ -22,6 +22,7 @@ from coc_shared.values import aware_datetime
 
 ANSWER_WITHIN = timedelta(days=30)
 REPORT_WITHIN = timedelta(hours=1)
+CUSTOMER_REQUEST, INACTIVITY = "customer_request", "inactivity"  # why an account is deactivated
 PENDING = "pending"  # the services are erasing
 DONE = "done"  # every service reported; the customer was sent the summary
 
@@ -37,6 +38,8 @@ class DeactivationRequest:
     completed_at: datetime | None = None
     # a guest's request (the order's access token): its order, whose id is ``account_id``
     guest_order_id: str | None = None
+    # the customer's own request, or two years without activity (orders, from a purge run)
+    reason: str = CUSTOMER_REQUEST
 
     @property
     def due_by(self) -> datetime:
@@ -61,6 +64,7 @@ class DeactivationRequest:
             email=personal.get("email") or None,
             first_name=personal.get("first_name") or None,
             guest_order_id=data.get("guest_order_id") or None,
+            reason=data.get("reason") or CUSTOMER_REQUEST,
         )
 
 

@@ -76,6 +76,8 @@ class CategorySchema(Schema):
     starts = fields.String(required=True)  # what starts the clock
     active = _period_field(required=True, allow_none=True)
     archive = _period_field(required=True, allow_none=True)
+    # how long before the end its owner is warned (the account: a mail, and a log-in keeps it)
+    warning = _period_field(load_default=None, allow_none=True)
     end_action = fields.String(required=True, validate=validate.OneOf(END_ACTIONS))
     end_note = fields.String(load_default="")
     # events of the catalogue whose personal part carries this category (their consumers are the
@@ -112,6 +114,7 @@ class Category:
     end_note: str
     events: tuple[str, ...]
     outside_recipients: tuple[str, ...]
+    warning: str | None = None
 
     def kept_until(self, start: date) -> date | None:
         """The last day the data may be kept (active then archive) from ``start``; None when the
@@ -151,6 +154,8 @@ def parse_schedule(raw: dict, known_event_types: set[str] | None = None) -> Sche
     for c in loaded["categories"]:
         if c["end_action"] != "never_stored" and not c["where"]:
             problems.append(f"{c['category']}: stored nowhere, yet not never_stored")
+        if c["warning"] is not None and not _shorter(c["warning"], c["active"]):
+            problems.append(f"{c['category']}: a warning needs an active period longer than it")
         for event_type in c["events"]:
             if known_event_types is not None and event_type not in known_event_types:
                 problems.append(f"{c['category']}: no event type {event_type} in the catalogue")
@@ -174,6 +179,11 @@ def parse_schedule(raw: dict, known_event_types: set[str] | None = None) -> Sche
             for c in loaded["categories"]
         ),
     )
+
+
+def _shorter(value: str, than: str | None) -> bool:
+    reference = date(2000, 1, 1)
+    return than is not None and add_period(reference, value) < add_period(reference, than)
 
 
 def minus_period(day: date, value: str) -> date:
@@ -205,3 +215,50 @@ def purge_cutoffs(schedule: Schedule, today: date) -> dict[str, date]:
             cutoff = minus_period(cutoff, part)
         cutoffs[category.category] = cutoff
     return cutoffs
+
+
+INACTIVITY_CATEGORY = "account"
+
+
+@dataclass(frozen=True)
+class InactivityCutoffs:
+    """What a purge run of ``today`` asks of the account's owner (orders), from the schedule's
+    account category: an account whose last activity is before ``warn_before`` reaches its end
+    within the warning period and is warned (once per period without activity); one whose last
+    activity is before ``deactivate_before`` (its end reached) is deactivated if it was warned
+    before ``warned_before`` (the whole warning period ago), else warned first. The warning of
+    this run announces ``deletion_date``."""
+
+    category: str
+    warn_before: date
+    deactivate_before: date
+    warned_before: date
+    deletion_date: date
+
+    def as_data(self) -> dict:
+        return {
+            "category": self.category,
+            "warn_before": self.warn_before.isoformat(),
+            "deactivate_before": self.deactivate_before.isoformat(),
+            "warned_before": self.warned_before.isoformat(),
+            "deletion_date": self.deletion_date.isoformat(),
+        }
+
+
+def inactivity_cutoffs(schedule: Schedule, today: date) -> InactivityCutoffs | None:
+    """The account category's inactivity cutoffs of a run of ``today``; None when the schedule
+    sets no active period or no warning for it."""
+    try:
+        account = schedule.category(INACTIVITY_CATEGORY)
+    except KeyError:
+        return None
+    if account.active is None or account.warning is None:
+        return None
+    deletion_date = add_period(today, account.warning)
+    return InactivityCutoffs(
+        category=account.category,
+        warn_before=minus_period(deletion_date, account.active),
+        deactivate_before=minus_period(today, account.active),
+        warned_before=minus_period(today, account.warning),
+        deletion_date=deletion_date,
+    )

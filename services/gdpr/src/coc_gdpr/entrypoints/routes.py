@@ -43,6 +43,9 @@ class DeactivationRequestSchema(Schema):
     requested_at = fields.DateTime(required=True)
     due_by = fields.DateTime(required=True, metadata={"description": "GDPR 12(3): one month"})
     status = fields.String(required=True, metadata={"description": "pending or done"})
+    reason = fields.String(
+        required=True, metadata={"description": "customer_request or inactivity (two years)"}
+    )
     completed_at = fields.DateTime(allow_none=True)
     reports = fields.List(fields.Nested(ReportSchema), required=True)
     waiting_for = fields.List(fields.String(), required=True)

@@ -60,7 +60,12 @@ def open_deactivation_request(event: Event, ctx: HandlerContext) -> None:
         },
         subject=to_open.account_id,
     )
-    log.info("gdpr.erasure_requested", account_id=to_open.account_id, request_id=to_open.event_id)
+    log.info(
+        "gdpr.erasure_requested",
+        account_id=to_open.account_id,
+        request_id=to_open.event_id,
+        reason=to_open.reason,
+    )
 
 
 def record_erasure_report(event: Event, ctx: HandlerContext) -> None:
@@ -84,6 +89,7 @@ def record_erasure_report(event: Event, ctx: HandlerContext) -> None:
             "erased_at": now.isoformat(),
             "erased": summary.erased,
             "retained": summary.retained,
+            "reason": request.reason,
         },
         personal=(
             {"email": request.email, "first_name": request.first_name} if request.email else None

@@ -8,41 +8,94 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from coc_shared.catalogue import ERASING_SERVICES
 from coc_shared.consumer import HandlerContext
 from coc_shared.envelope import Event, utcnow
 from coc_shared.errors import InvalidEvent
+from coc_shared.keystore import own_key_subject
 from coc_shared.logging import get_logger
 from coc_shared.values import as_utc
 
-from ..adapters.repository import ExportRepository, PurgeRunRepository
-from ..domain.retention import purge_cutoffs
+from ..adapters.repository import ExportRepository, OwnPurgeRepository, PurgeRunRepository
+from ..domain.retention import inactivity_cutoffs, purge_cutoffs
 
 log = get_logger(__name__)
 
 
 def start_purge_run(runtime, trigger: str = "command") -> str:
-    """Records a run and asks every service to purge; returns the run's id."""
+    """Records a run, applies the ends of gdpr's own categories (its report is recorded at once)
+    and asks every service to purge (orders also warns or deactivates the accounts without
+    activity: ``inactivity``); returns the run's id."""
     now = utcnow()
     run_id = str(uuid.uuid4())
-    cutoffs = purge_cutoffs(runtime.config.schedule, now.date())
+    schedule = runtime.config.schedule
+    cutoffs = purge_cutoffs(schedule, now.date())
+    inactivity = inactivity_cutoffs(schedule, now.date())
+    shredded = _shred_summary_keys(runtime, cutoffs, now)
     with runtime.unit_of_work(correlation_id=run_id) as uow:
-        PurgeRunRepository(uow).add(run_id, trigger, now, cutoffs)
-        ExportRepository(uow).expire(now)  # gdpr's own: exports whose link expired
-        uow.emit(
-            "retention.purge_requested",
-            {
-                "run_id": run_id,
-                "requested_at": now.isoformat(),
-                "cutoffs": {c: d.isoformat() for c, d in cutoffs.items()},
-            },
-            subject=run_id,
+        runs = PurgeRunRepository(uow)
+        runs.add(run_id, trigger, now, cutoffs)
+        purged = _purge_own(uow, {c: _start_of(d) for c, d in cutoffs.items()}, now)
+        if shredded is not None:
+            OwnPurgeRepository(uow).summaries_shredded(shredded, now)
+            purged[SUMMARY_KEYS] = len(shredded)
+        runs.add_report(
+            run_id,
+            "gdpr",
+            [{"category": c, "count": n} for c, n in sorted(purged.items())],
+            now,
         )
+        data = {
+            "run_id": run_id,
+            "requested_at": now.isoformat(),
+            "cutoffs": {c: d.isoformat() for c, d in cutoffs.items()},
+        }
+        if inactivity is not None:
+            data["inactivity"] = inactivity.as_data()
+        uow.emit("retention.purge_requested", data, subject=run_id)
         uow.commit()
     log.info("retention.purge_started", run_id=run_id, trigger=trigger, categories=len(cutoffs))
     return run_id
+
+
+SUMMARY_KEYS = "deactivation_summary_keys"
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def _purge_own(uow, cutoffs: dict[str, datetime], now: datetime) -> dict[str, int]:
+    """gdpr's own data past its end: its categories of the schedule, in the run's unit of work."""
+    own = OwnPurgeRepository(uow)
+    purged = {"data_exports": ExportRepository(uow).expire(now)}  # links expired: documents go
+    steps = {
+        "deactivation_requests": own.delete_done_requests,
+        "export_records": own.delete_export_records,
+        "marketing_contact": own.delete_stale_consents,
+    }
+    for category, purge in steps.items():
+        if category in cutoffs:
+            purged[category] = purge(cutoffs[category])
+    return purged
+
+
+def _shred_summary_keys(runtime, cutoffs: dict[str, date], now: datetime) -> list[str] | None:
+    """The summary of an erasure (``account.deactivated``) is sealed with a key of its own that
+    outlives the account's: notifications destroys it once the mail is sent; requests done
+    before the category's cutoff get theirs destroyed here whatever happened (on the key
+    store's connection, at once: a second destruction changes nothing). Returns the accounts
+    whose key this run destroyed, None when the schedule has no such category."""
+    if SUMMARY_KEYS not in cutoffs:
+        return None
+    with runtime.unit_of_work() as uow:
+        account_ids = OwnPurgeRepository(uow).summaries_to_shred(_start_of(cutoffs[SUMMARY_KEYS]))
+    if runtime.keys is not None:
+        for account_id in account_ids:
+            runtime.keys.destroy(own_key_subject("account.deactivated", account_id))
+    return account_ids
 
 
 def record_purge_report(event: Event, ctx: HandlerContext) -> None:

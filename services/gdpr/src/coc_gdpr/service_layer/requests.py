@@ -26,6 +26,7 @@ class RequestView:
             "requested_at": r.requested_at.isoformat(),
             "due_by": r.due_by.isoformat(),
             "status": r.status,
+            "reason": r.reason,
             "completed_at": r.completed_at.isoformat() if r.completed_at else None,
             "reports": [
                 {
