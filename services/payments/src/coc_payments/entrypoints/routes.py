@@ -47,7 +47,7 @@ from ..service_layer import callbacks, queries, statements
 from ..service_layer import checkout as checkout_uc
 from ..service_layer.callbacks import CallbackResult
 from ..service_layer.context import Payments
-from . import billing_routes
+from . import billing_routes, order_states_routes
 from . import schemas as s
 from .limits import install_rate_limits
 
@@ -94,6 +94,7 @@ def register_api(app: Flask, runtime) -> None:
     docs.register_blueprint(api)
     docs.register_blueprint(billing_routes.billing)
     docs.register_blueprint(billing_routes.billing_staff)
+    docs.register_blueprint(order_states_routes.blp)
     install_rate_limits(app, runtime, runtime.config)
 
 

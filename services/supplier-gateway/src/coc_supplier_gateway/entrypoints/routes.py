@@ -18,7 +18,7 @@ from flask import Flask
 
 from coc_shared.openapi import install_api, security_scheme_customer
 
-from . import customer_routes, staff_routes, supplier_routes
+from . import customer_routes, order_states_routes, staff_routes, supplier_routes
 from .common import install_error_handlers
 
 
@@ -31,3 +31,4 @@ def register_api(app: Flask, runtime) -> None:
     api.register_blueprint(supplier_routes.suppliers)
     api.register_blueprint(customer_routes.customers)
     api.register_blueprint(staff_routes.blp)
+    api.register_blueprint(order_states_routes.blp)
