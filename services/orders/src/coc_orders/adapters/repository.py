@@ -416,6 +416,7 @@ class AccountRepository:
                 "profile": profile,
                 "created_at": now,
                 "updated_at": now,
+                "last_activity_at": now,
             },
         )
 
@@ -423,6 +424,11 @@ class AccountRepository:
         self.uow.change(
             tables.accounts, {"updated_at": utcnow(), **values}, tables.accounts.c.id == account_id
         )
+
+    def active(self, account_id: str, at: datetime, **values) -> None:
+        """An action of the owner (log-in, order, change): the clock of inactivity starts again,
+        and a warning sent before no longer counts."""
+        self.update(account_id, last_activity_at=at, **values)
 
     def add_email_change(
         self, token_sha256: str, account_id: str, new_email: str, expires_at: datetime

@@ -163,6 +163,11 @@ accounts = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("deactivation_requested_at", DateTime(timezone=True), nullable=True),
+    # the owner's last action (log-in, order, change of the profile or the address): two years
+    # without one and the account is deactivated, its owner warned before (inactivity_warned_at)
+    Column("last_activity_at", DateTime(timezone=True), nullable=False),
+    Column("inactivity_warned_at", DateTime(timezone=True), nullable=True),
+    Index("ix_accounts_last_activity_at", "last_activity_at"),
 )
 
 # orders_0010: an account's address as the admins' search of orders by e-mail compares it

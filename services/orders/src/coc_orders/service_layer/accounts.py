@@ -150,10 +150,13 @@ def authenticate(runtime, email: str, password: str) -> str:
         raise InvalidCredentials() from None
     if account is None or account.deactivation_requested_at is not None:
         raise InvalidCredentials()  # a deactivated account logs in no more, from the request on
+    rehashed = {}
     if _hasher.check_needs_rehash(account.password_hash):
-        with runtime.unit_of_work(correlation_id=account.id) as uow:
-            AccountRepository(uow).update(account.id, password_hash=_hasher.hash(password))
-            uow.commit()
+        rehashed["password_hash"] = _hasher.hash(password)
+    # a log-in is activity: the account's two years start again (a warning no longer counts)
+    with runtime.unit_of_work(correlation_id=account.id) as uow:
+        AccountRepository(uow).active(account.id, utcnow(), **rehashed)
+        uow.commit()
     return account.id
 
 
@@ -213,8 +216,8 @@ def update_account(runtime, account_id: str, changes: dict, confirmation_url: st
             new_email = None
         in_use = bool(new_email) and accounts.by_email(new_email) is not None
         profile = _changed_profile(account.profile, normalised)
-        if profile != (account.profile or {}):
-            accounts.update(account_id, profile=profile)
+        changed = {"profile": profile} if profile != (account.profile or {}) else {}
+        accounts.active(account_id, utcnow(), **changed)
         consent = bool(profile.get("marketing_consent"))
         if consent != bool((account.profile or {}).get("marketing_consent")):
             _tell_the_consent_ledger(uow, account_id, account.email, consent, "account_settings")
@@ -266,7 +269,7 @@ def confirm_email_change(runtime, token: str) -> AccountView:
         if accounts.by_email(change.new_email) is not None:
             raise Conflict("this e-mail address is used by another account")
         accounts.confirm_email_change(change.token_sha256)
-        accounts.update(change.account_id, email=change.new_email)
+        accounts.active(change.account_id, utcnow(), email=change.new_email)
         uow.commit()
     log.info("account.email_changed", account_id=change.account_id)
     return account_view(runtime, change.account_id)
@@ -282,16 +285,28 @@ def request_deactivation(runtime, account_id: str) -> DeactivationRequested:
         requested_at = as_utc(account.deactivation_requested_at)
         if requested_at is None:
             requested_at = utcnow()
-            accounts.update(account_id, deactivation_requested_at=requested_at)
-            uow.emit(
-                "account.deactivation_requested",
-                {"account_id": account_id, "requested_at": requested_at.isoformat()},
-                subject=account_id,
-                # where gdpr sends the summary of the erasure, once every service has erased
-                personal={
-                    "email": account.email,
-                    "first_name": (account.profile or {}).get("first_name"),
-                },
-            )
+            deactivate(uow, accounts, account, requested_at)
         uow.commit()
     return DeactivationRequested(account_id, requested_at)
+
+
+def deactivate(uow, accounts: AccountRepository, account, at: datetime, reason=None) -> None:
+    """Log-in is refused from ``at`` on and the gdpr service is asked to erase the account: the
+    customer's own request, or (``reason`` inactivity) a purge run's, by the same saga."""
+    accounts.update(account.id, deactivation_requested_at=at)
+    data = {"account_id": account.id, "requested_at": at.isoformat()}
+    if reason is not None:
+        data["reason"] = reason
+    uow.emit(
+        "account.deactivation_requested",
+        data,
+        subject=account.id,
+        # where gdpr sends the summary of the erasure, once every service has erased
+        personal={"email": account.email, "first_name": first_name(account.profile)},
+        correlation_id=account.id,
+    )
+
+
+def first_name(profile: dict | None) -> str | None:
+    """The first name of an account's profile (kept under ``customer``)."""
+    return ((profile or {}).get("customer") or {}).get("first_name") or None

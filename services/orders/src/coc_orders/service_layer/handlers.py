@@ -49,6 +49,7 @@ from ..domain.model import (
     Refund,
 )
 from .erasure import account_erasure
+from .inactivity import apply_inactivity
 from .purges import purges
 from .supplier_documents import erase_account_documents
 
@@ -249,6 +250,6 @@ def handlers(runtime=None) -> dict[str, Handler]:
     )
     table["account.export_requested"] = export_requested_handler(export.collect)
     table["retention.purge_requested"] = purge_requested_handler(
-        purges(document_store(runtime)), runtime
+        purges(document_store(runtime)), runtime, also=apply_inactivity
     )
     return table

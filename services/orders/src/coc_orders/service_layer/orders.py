@@ -169,9 +169,11 @@ def _new_order(
     """The validated, priced order (not stored yet) and, for a guest, its access token."""
     body = cmd.body
     if cmd.account_id:
-        account = AccountRepository(uow).get(cmd.account_id)
+        accounts = AccountRepository(uow)
+        account = accounts.get(cmd.account_id)
         if account is None:
             raise AccountGone()
+        accounts.active(account.id, utcnow())  # an order is activity of the account
         body = merge_with_profile(body, account.profile, account.email)
     values, errors = check_order(body, brands, today or utcnow().date())
     if errors:
