@@ -51,6 +51,8 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DEPLOY_README = ROOT / "deploy" / "README.md"
 
 INFRASTRUCTURE = ("rabbitmq", "postgres", "redis", "minio", "minio-init", "mailpit")
+# the metrics' containers (deploy/prometheus, deploy/grafana; tests/test_observability_deploy.py)
+OBSERVABILITY = ("prometheus", "grafana")
 DEFINITIONS = "rabbitmq-definitions"  # one-shot on the pipeline's image: the broker's users
 # the pipeline's images, no service (the invoice archive's one-shot and reader: payments' image)
 PIPELINE_TOOLS = (DEFINITIONS, "ops-migrate", "support", "archive-migrate", "archive")
@@ -58,7 +60,7 @@ ARCHIVE_SCHEMA = "archive"  # owned by the archive role, written by payments (IN
 SERVICE_ROLES = ("migrate", "api", "worker")
 ONE_SHOTS = ("minio-init", *PIPELINE_TOOLS) + tuple(f"{s}-migrate" for s in SERVICE_NAMES)
 # Variables the third-party images read; only infrastructure containers may set them.
-IMAGE_ENV_PREFIXES = ("POSTGRES_", "RABBITMQ_", "MINIO_", "MP_", "REDIS_")
+IMAGE_ENV_PREFIXES = ("POSTGRES_", "RABBITMQ_", "MINIO_", "MP_", "REDIS_", "GF_")
 ADMIN_USER = "coc-admin"  # the management UI's (deploy/rabbitmq/complete_definitions.py)
 ADMIN_PASSWORD = "RABBITMQ_ADMIN_PASSWORD"
 BROKER_PASSWORDS = {password_variable(s) for s in all_services()} | {ADMIN_PASSWORD}
@@ -366,7 +368,7 @@ def check_containers(compose: dict) -> list[str]:
     """Infrastructure, the pipeline's one-shots and tool, and a migrate, an api and a worker
     container for each of the five services."""
     names = set(services_of(compose))
-    expected = list(INFRASTRUCTURE + PIPELINE_TOOLS) + [
+    expected = list(INFRASTRUCTURE + OBSERVABILITY + PIPELINE_TOOLS) + [
         f"{s}-{role}" for s in SERVICE_NAMES for role in SERVICE_ROLES
     ]
     problems = [f"container {name} is missing" for name in expected if name not in names]

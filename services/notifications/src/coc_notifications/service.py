@@ -14,8 +14,10 @@ from coc_shared.migrate import package_migrations
 from coc_shared.service import Sandbox, ServiceDefinition
 
 from . import config as _config  # noqa: F401  (declares the variables)
+from .adapters.repository import MailRepository
 from .adapters.tables import metadata
 from .config import NotificationsConfig
+from .domain.model import PENDING
 from .entrypoints.commands import COMMANDS
 from .entrypoints.routes import register_api
 from .service_layer.handlers import handlers
@@ -47,6 +49,16 @@ def development_defaults(data_dir: str) -> dict[str, str]:
     }
 
 
+def backlogs(runtime) -> dict:
+    """``/metrics``' coc_sender_backlog: the mails the sender has still to send."""
+
+    def mails() -> int:
+        with runtime.unit_of_work() as uow:
+            return MailRepository(uow).counts().get(PENDING, 0)
+
+    return {"mails": mails}
+
+
 def sandboxes(data_dir: str) -> list[Sandbox]:
     port = env("NOTIFICATIONS_SMTP_SANDBOX_PORT")
     folder = mail_folder(data_dir)
@@ -76,6 +88,7 @@ definition = ServiceDefinition(
     commands=COMMANDS,
     development_defaults=development_defaults,
     loops=sender_loops,
+    backlogs=backlogs,
     sandboxes=sandboxes,
     config=NotificationsConfig.from_env,
 )

@@ -14,6 +14,7 @@ from coc_shared.launcher import persistent_secret
 from coc_shared.migrate import package_migrations
 from coc_shared.service import Sandbox, ServiceDefinition
 
+from .adapters.repository import DispatchRepository
 from .adapters.tables import metadata
 from .config import GatewayConfig, supplier_key
 from .domain.directory import DEFAULT_PATH
@@ -34,6 +35,17 @@ def loops(runtime) -> dict:
     replies = ReplyConsumer(runtime)
     runtime.reply_consumer = replies
     return {**sender_loops(runtime), "replies": replies.run, **follow_up_loops(runtime)}
+
+
+def backlogs(runtime) -> dict:
+    """``/metrics``' coc_sender_backlog: the requests and resends the senders have still to send
+    to the suppliers."""
+
+    def supplier_requests() -> int:
+        with runtime.unit_of_work() as uow:
+            return DispatchRepository(uow).count_unsent()
+
+    return {"supplier-requests": supplier_requests}
 
 
 def supplier_key_command(runtime, argv: list[str]) -> int:
@@ -188,6 +200,7 @@ definition = ServiceDefinition(
     config=GatewayConfig.from_env,
     topology=topology,
     loops=loops,
+    backlogs=backlogs,
     commands={"supplier-key": supplier_key_command},
     development_defaults=development_defaults,
     sandboxes=sandboxes,
