@@ -74,7 +74,7 @@ def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
             "export_contributions",
             "export_downloads",
         },
-        "gdpr_0010",
+        "gdpr_0011",
     )
 
 

@@ -100,6 +100,25 @@ def add_consent(conn, address_sha256: str, ago: timedelta) -> None:
     )
 
 
+def add_disclosure(conn, ago: timedelta) -> str:
+    disclosure_id, at = str(uuid.uuid4()), utcnow() - ago
+    conn.execute(
+        insert(tables.disclosures).values(
+            disclosure_id=disclosure_id,
+            authority="Tribunal judiciaire de Paris",
+            legal_basis="réquisition judiciaire",
+            reference=f"RJ-{disclosure_id[:8]}",
+            categories=["invoices"],
+            disclosed_on=at.date(),
+            staff="root",
+            staff_role="admin",
+            recorded_at=at,
+            note="",
+        )
+    )
+    return disclosure_id
+
+
 def rows(runtime, table, column, values) -> set:
     with runtime.engine.connect() as conn:
         return set(conn.execute(select(column).where(column.in_(values))).scalars())
@@ -117,12 +136,15 @@ def test_a_purge_run_applies_the_schedule_to_gdpr_s_own_tables_and_twice_does_no
         add_consent(conn, gone_person, 3 * YEAR + timedelta(days=10))
         add_consent(conn, kept_person, 5 * YEAR)  # the same person acted again since: kept
         add_consent(conn, kept_person, timedelta(days=10))
+        old_disclosure = add_disclosure(conn, 5 * YEAR + timedelta(days=30))
+        fresh_disclosure = add_disclosure(conn, 4 * YEAR)
 
     run_id = start_purge_run(runtime, "command")
     purged = gdpr_report(runtime, run_id)
     assert purged["deactivation_requests"] >= 1
     assert purged["export_records"] >= 1
     assert purged["marketing_contact"] >= 2
+    assert purged["disclosures"] >= 1
 
     r, e = tables.deactivation_requests, tables.erasure_reports
     assert rows(runtime, r, r.c.event_id, [old_request, fresh_request]) == {fresh_request}
@@ -131,6 +153,9 @@ def test_a_purge_run_applies_the_schedule_to_gdpr_s_own_tables_and_twice_does_no
     c, d = tables.export_contributions, tables.export_downloads
     for table, column in ((x, x.c.request_id), (c, c.c.request_id), (d, d.c.request_id)):
         assert rows(runtime, table, column, [old_export, fresh_export]) == {fresh_export}
+    s = tables.disclosures
+    kept = rows(runtime, s, s.c.disclosure_id, [old_disclosure, fresh_disclosure])
+    assert kept == {fresh_disclosure}  # the append-only table let only the old one go
     m = tables.marketing_consents
     with runtime.engine.connect() as conn:
         left = conn.execute(
@@ -154,5 +179,5 @@ def test_a_purge_run_applies_the_schedule_to_gdpr_s_own_tables_and_twice_does_no
     assert inactivity["deactivate_before"] == data["cutoffs"]["account"]
 
     again = gdpr_report(runtime, start_purge_run(runtime, "command"))
-    for category in ("deactivation_requests", "export_records", "marketing_contact"):
+    for category in ("deactivation_requests", "export_records", "marketing_contact", "disclosures"):
         assert again[category] == 0, category

@@ -34,7 +34,14 @@ def test_the_schedule_names_only_tables_and_columns_that_exist():
     missing = []
     for category in schedule.categories:
         for where in category.where:
-            tables = {t.name: t for t in metadata_of(where.service).tables.values()}
+            metadata = (
+                importlib.import_module(
+                    f"coc_{where.service.replace('-', '_')}.adapters.{where.schema}_tables"
+                ).__dict__[f"{where.schema}_metadata"]
+                if where.schema
+                else metadata_of(where.service)
+            )
+            tables = {t.name: t for t in metadata.tables.values()}
             table = tables.get(where.table)
             if table is None:
                 missing.append(f"{category.category}: {where.service}.{where.table}")
@@ -87,3 +94,35 @@ def test_periods():
     for bad in ("P", "10Y", "P1W", ""):
         with pytest.raises(ValueError):
             period(bad)
+
+
+def test_the_inactivity_cutoffs_come_from_the_account_category():
+    from coc_gdpr.adapters.schedule_file import load_schedule
+    from coc_gdpr.domain.retention import inactivity_cutoffs
+
+    schedule = load_schedule()
+    account = schedule.category("account")
+    assert (account.active, account.warning) == ("P2Y", "P30D")
+    cutoffs = inactivity_cutoffs(schedule, date(2026, 12, 5))
+    assert cutoffs.deletion_date == date(2027, 1, 4)  # the warning's 30 days
+    assert cutoffs.warn_before == date(2025, 1, 4)  # two years before that day
+    assert cutoffs.deactivate_before == date(2024, 12, 5)  # two years before the run
+    assert cutoffs.warned_before == date(2026, 11, 5)  # warned the whole 30 days before
+
+
+@pytest.mark.parametrize(
+    "category, changes, problem",
+    [
+        ("account", {"warning": "P3Y"}, "a warning needs an active period longer than it"),
+        ("account", {"warning": "P30"}, "warning"),
+        ("disclosures", {"active": "P4Y"}, "its table keeps it at least P5Y"),
+    ],
+)
+def test_a_schedule_the_code_cannot_apply_is_refused(category, changes, problem):
+    from coc_gdpr.domain.retention import RetentionError, parse_schedule
+
+    raw = json.loads(SHIPPED.read_text(encoding="utf-8"))
+    [entry] = [c for c in raw["categories"] if c["category"] == category]
+    entry.update(changes)
+    with pytest.raises(RetentionError, match=problem):
+        parse_schedule(raw)

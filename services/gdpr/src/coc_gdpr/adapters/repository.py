@@ -535,6 +535,16 @@ class OwnPurgeRepository:
             self.uow.remove(t, where)
         return count
 
+    def delete_old_disclosures(self, cutoff) -> int:
+        """Disclosures made before ``cutoff`` (the log's trigger lets only those older than 5
+        years go)."""
+        t = tables.disclosures
+        where = t.c.disclosed_on < cutoff.date()
+        count = self._count(t, where)
+        if count:
+            self.uow.remove(t, where)
+        return count
+
     def delete_stale_consents(self, cutoff) -> int:
         """The consent ledger's entries of each person (the address's hash, else the account,
         else the order) whose last entry is older than ``cutoff``."""

@@ -116,7 +116,8 @@ purge_reports = Table(
 
 # The disclosure log: each disclosure of personal data to an authority, recorded by an admin.
 # Append-only: no use case changes or deletes a row, and a trigger (migration gdpr_0006) refuses
-# UPDATE, DELETE and TRUNCATE.
+# UPDATE, DELETE and TRUNCATE; only the purge run deletes a disclosure older than the schedule's
+# 5 years, which the trigger allows (gdpr_0011).
 disclosures = Table(
     "disclosures",
     metadata,

@@ -19,6 +19,12 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 END_ACTIONS = ("delete", "anonymise", "pseudonymise", "drop_personal_part", "never_stored")
 SERVICES = ("orders", "payments", "supplier-gateway", "notifications", "gdpr", "ops")
+# Schemas a service writes to besides its own: the invoice archive (payments writes, the archive
+# role alone reads).
+FOREIGN_SCHEMAS = ("archive",)
+# Categories whose store refuses to delete data younger than a period: the schedule may not say
+# less (the disclosure log's trigger, gdpr_0011, lets only disclosures older than 5 years go)
+KEPT_AT_LEAST = {"disclosures": "P5Y"}
 _PERIOD = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?$")
 
 
@@ -62,6 +68,8 @@ def _period_field(**kwargs):
 
 class LocationSchema(Schema):
     service = fields.String(required=True, validate=validate.OneOf(SERVICES))
+    # a schema other than the service's own that the service writes to (payments: ``archive``)
+    schema = fields.String(load_default=None, validate=validate.OneOf(FOREIGN_SCHEMAS))
     table = fields.String(required=True)
     columns = fields.List(fields.String(), required=True)
 
@@ -97,6 +105,12 @@ class Location:
     service: str
     table: str
     columns: tuple[str, ...]
+    schema: str | None = None  # None: the service's own
+
+    @property
+    def name(self) -> str:
+        """``schema.table`` as the documents show it (the service's name for its own)."""
+        return f"{self.schema or self.service}.{self.table}"
 
 
 @dataclass(frozen=True)
@@ -154,6 +168,9 @@ def parse_schedule(raw: dict, known_event_types: set[str] | None = None) -> Sche
     for c in loaded["categories"]:
         if c["end_action"] != "never_stored" and not c["where"]:
             problems.append(f"{c['category']}: stored nowhere, yet not never_stored")
+        floor = KEPT_AT_LEAST.get(c["category"])
+        if floor is not None and (c["active"] is None or _shorter(c["active"], floor)):
+            problems.append(f"{c['category']}: its table keeps it at least {floor}")
         if c["warning"] is not None and not _shorter(c["warning"], c["active"]):
             problems.append(f"{c['category']}: a warning needs an active period longer than it")
         for event_type in c["events"]:
@@ -170,7 +187,8 @@ def parse_schedule(raw: dict, known_event_types: set[str] | None = None) -> Sche
                     **c,
                     "data": tuple(c["data"]),
                     "where": tuple(
-                        Location(w["service"], w["table"], tuple(w["columns"])) for w in c["where"]
+                        Location(w["service"], w["table"], tuple(w["columns"]), w["schema"])
+                        for w in c["where"]
                     ),
                     "events": tuple(c["events"]),
                     "outside_recipients": tuple(c["outside_recipients"]),

@@ -75,6 +75,7 @@ def _purge_own(uow, cutoffs: dict[str, datetime], now: datetime) -> dict[str, in
         "deactivation_requests": own.delete_done_requests,
         "export_records": own.delete_export_records,
         "marketing_contact": own.delete_stale_consents,
+        "disclosures": own.delete_old_disclosures,
     }
     for category, purge in steps.items():
         if category in cutoffs:
