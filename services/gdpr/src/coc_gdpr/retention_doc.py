@@ -64,10 +64,7 @@ def render_retention(schedule: Schedule) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for c in schedule.categories:
-        where = (
-            "<br>".join(f"`{w.service}.{w.table}` ({', '.join(w.columns)})" for w in c.where)
-            or "nowhere"
-        )
+        where = "<br>".join(f"`{w.name}` ({', '.join(w.columns)})" for w in c.where) or "nowhere"
         lines.append(
             f"| **{c.category}**: {_cell(c.description)} | {where} | {_cell(c.starts)} | "
             f"{human(c.active)}{_warned(c)} | {human(c.archive)} | {_cell(c.legal_basis)} | "
