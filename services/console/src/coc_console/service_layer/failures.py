@@ -42,11 +42,20 @@ def grouped(
     """The groups waiting for a decision in every service and the failures per hour, as each
     service's database counts them (``coc_shared.parked_summary``)."""
     groups, per_hour, problems = [], {}, {}
-    for service in client.service_urls:
-        try:
-            answer = client.call(service, "GET", "/v1/staff/parked-summary", staff.name, staff.role)
-        except (ServiceUnavailable, ServiceError) as exc:
-            problems[service] = str(exc)
+    services = list(client.service_urls)
+    calls = [
+        {
+            "service": s,
+            "method": "GET",
+            "path": "/v1/staff/parked-summary",
+            "staff_name": staff.name,
+            "role": staff.role,
+        }
+        for s in services
+    ]
+    for service, answer in zip(services, client.call_many(calls), strict=True):
+        if isinstance(answer, Exception):
+            problems[service] = str(answer)
             continue
         per_hour[service] = answer.get("per_hour", [])
         groups += [

@@ -38,13 +38,28 @@ def _short(value) -> str:
 class _Gatherer:
     def __init__(self, client: StaffApiClient, staff: Staff, result: Story):
         self.client, self.staff, self.result = client, staff, result
+        self.answers: dict = {}  # asked at once beforehand (prefetch)
 
-    def ask(self, service: str, path: str, **kw):
+    def _call(self, service: str, path: str, params: dict | None) -> dict:
+        staff = {"staff_name": self.staff.name, "role": self.staff.role}
+        return {"service": service, "method": "GET", "path": path, "params": params, **staff}
+
+    def prefetch(self, asks: list[tuple[str, str, dict | None]]) -> None:
+        """Ask the services all at once: the page waits for the slowest, not for their sum."""
+        calls = [{**self._call(*a), "missing_ok": True} for a in asks]
+        for (service, path, params), answer in zip(asks, self.client.call_many(calls), strict=True):
+            self.answers[(service, path, repr(params))] = answer
+
+    def ask(self, service: str, path: str, params: dict | None = None):
         """A service's answer, None for a 404; a service that fails is named in the story."""
+        key = (service, path, repr(params))
         try:
-            return self.client.call(
-                service, "GET", path, self.staff.name, self.staff.role, missing_ok=True, **kw
-            )
+            if key in self.answers:
+                answer = self.answers.pop(key)
+                if isinstance(answer, Exception):
+                    raise answer
+                return answer
+            return self.client.call(**self._call(service, path, params), missing_ok=True)
         except (ServiceUnavailable, ServiceError) as exc:
             self.result.problems[service] = str(exc)
             return None
@@ -129,8 +144,7 @@ class _Gatherer:
         """The order's parked messages (waiting or resolved); returns their audit targets."""
         targets = []
         for service in self.client.service_urls:
-            params = {"order_id": order_id, "limit": "100", "status": ""}
-            parked = self.ask(service, "/v1/staff/parked", params=params) or {}
+            parked = self.ask(service, "/v1/staff/parked", params=_parked_params(order_id)) or {}
             for p in parked.get("items", []):
                 targets.append(f"{service}:parked:{p.get('id')}")
                 self.add(
@@ -143,10 +157,32 @@ class _Gatherer:
         return targets
 
 
+def _asks(client: StaffApiClient, order_id: str, account_id: str | None) -> list[tuple]:
+    """What the story asks each service (the ``_Gatherer`` methods ask the same)."""
+    asks = [
+        ("orders", f"/v1/staff/orders/{order_id}/events", None),
+        ("payments", f"/v1/staff/payments-due/{order_id}", None),
+        ("supplier-gateway", f"/v1/staff/supplier-requests/{order_id}", None),
+        ("notifications", f"/v1/staff/orders/{order_id}/notifications", None),
+        ("orders", "/v1/staff/support-records", {"order_id": order_id}),
+    ]
+    if account_id:
+        asks.append(("gdpr", f"/v1/staff/deactivation-requests/{account_id}", None))
+    asks += [
+        (service, "/v1/staff/parked", _parked_params(order_id)) for service in client.service_urls
+    ]
+    return [a for a in asks if a[0] in client.service_urls]
+
+
+def _parked_params(order_id: str) -> dict:
+    return {"order_id": order_id, "limit": "100", "status": ""}
+
+
 def story(runtime, client: StaffApiClient, staff: Staff, order: dict) -> Story:
     order_id = order["id"]
     result = Story(order=order, entries=[], states={"orders": order.get("status", "?")})
     gather = _Gatherer(client, staff, result)
+    gather.prefetch(_asks(client, order_id, order.get("account_id")))
     event_times = gather.orders(order_id)
     gather.payments(order_id)
     gather.supplier(order_id)
