@@ -81,8 +81,8 @@ def effects(rt: Runtime, event) -> int:
 def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
     found = assert_migrated(
         runtime,
-        {"order_events", "account_deactivations", "id_blocks", "support_records"},
-        "orders_0011",
+        {"order_events", "account_deactivations", "id_blocks", "support_records", "stuck_reports"},
+        "orders_0012",
     )
     assert "pending_notifications" not in found  # orders_0003: the e-mail change is an event now
 

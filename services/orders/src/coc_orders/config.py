@@ -24,6 +24,13 @@ from coc_shared.limits import (
     storage_variable,
 )
 
+from .domain.stuck import Deadlines, load_deadlines
+
+
+def deadlines_file(value: str) -> Deadlines:
+    """The deadlines of the file at ``value``, checked (``domain.stuck.parse_deadlines``)."""
+    return load_deadlines(value)
+
 
 def fragment_link(value: str) -> str:
     """A http(s) URL whose ``{token}`` is in the fragment (never sent to a server, so never in an
@@ -157,6 +164,21 @@ VARIABLES = declare(
         integer(1),
     ),
     Variable(
+        "ORDERS_DEADLINES_PATH",
+        None,
+        "JSON file of the deadline of each state of an order (hours unpaid, paid without "
+        "documents, past the supplier's promise, shipped and not delivered…) past which it is "
+        "reported stuck (`order.stuck`, `GET /v1/staff/orders/stuck`); checked at start; defaults "
+        "to the file shipped in the package.",
+        deadlines_file,
+    ),
+    Variable(
+        "ORDERS_STUCK_CHECK_MINUTES",
+        "15",
+        "Minutes between two runs of the worker's stuck-order detector (`stuck` loop).",
+        number(0.01),
+    ),
+    Variable(
         "ORDERS_IDEMPOTENCY_TTL_HOURS",
         "24",
         "Hours during which a retried `POST /v1/orders` with the same Idempotency-Key gets the "
@@ -196,6 +218,8 @@ class OrdersConfig:
     document_link_secret: str | None = field(default=None, repr=False)  # None: links answer 503
     customer_token_ttl: timedelta = timedelta(hours=2)
     idempotency_ttl: timedelta = timedelta(hours=24)
+    deadlines: Deadlines = field(default_factory=load_deadlines)  # domain.stuck
+    stuck_check: timedelta = timedelta(minutes=15)
 
     @property
     def store(self) -> StoreSettings:
@@ -242,4 +266,6 @@ class OrdersConfig:
             document_link_secret=v["ORDERS_DOCUMENT_LINK_SECRET"],
             customer_token_ttl=timedelta(seconds=v["ORDERS_CUSTOMER_TOKEN_TTL"]),
             idempotency_ttl=timedelta(hours=v["ORDERS_IDEMPOTENCY_TTL_HOURS"]),
+            deadlines=v["ORDERS_DEADLINES_PATH"] or load_deadlines(),
+            stuck_check=timedelta(minutes=v["ORDERS_STUCK_CHECK_MINUTES"]),
         )

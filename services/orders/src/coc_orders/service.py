@@ -8,9 +8,12 @@ from coc_shared.launcher import persistent_secret
 from coc_shared.migrate import package_migrations
 from coc_shared.service import ServiceDefinition
 
+from .adapters import stuck as _stuck_tables  # noqa: F401  (its table joins the metadata)
 from .adapters.tables import metadata
 from .config import OrdersConfig
+from .entrypoints.commands import COMMANDS
 from .entrypoints.routes import register_api
+from .service_layer import stuck
 from .service_layer.handlers import handlers
 
 definition = ServiceDefinition(
@@ -20,6 +23,8 @@ definition = ServiceDefinition(
     handlers=handlers,
     register_api=register_api,
     config=OrdersConfig.from_env,
+    commands=COMMANDS,
+    loops=lambda runtime: {"stuck": stuck.loop(runtime)},
     development_defaults=lambda data_dir: {
         # `make run` on a developer's machine: encrypted documents in a local folder, under a key
         # generated once and kept beside them (production sets ORDERS_DOCUMENT_KEY and S3).

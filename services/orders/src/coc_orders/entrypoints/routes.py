@@ -24,6 +24,7 @@ from . import (
     privacy_routes,
     schemas,
     staff_routes,
+    stuck_routes,
     supplier_documents_routes,
 )
 from .common import install_error_handlers
@@ -46,6 +47,7 @@ def register_api(app: Flask, runtime) -> None:
     app.extensions[EXTENSION] = context
     install_error_handlers(app)
     app.register_blueprint(staff_routes.bp)
+    app.register_blueprint(stuck_routes.bp)
     app.register_blueprint(pages.bp)  # the e-mail confirmation link's page (not in the API's doc)
     trust_proxies(app, context.config.proxy_count)
     app.config.update(
