@@ -12,6 +12,7 @@ from coc_shared.config import env
 
 from ..domain.model import InputError
 from ..service_layer import auth
+from . import health_commands
 
 
 def _print_new(new: auth.NewStaff, password: str | None, url: str) -> None:
@@ -76,4 +77,9 @@ def first_run(runtime, argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"create-admin": create_admin, "create-staff": create_staff, "first-run": first_run}
+COMMANDS = {
+    "create-admin": create_admin,
+    "create-staff": create_staff,
+    "first-run": first_run,
+    **health_commands.COMMANDS,
+}

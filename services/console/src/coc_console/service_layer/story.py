@@ -19,6 +19,7 @@ class Story:
     entries: list[StoryEntry]
     states: dict[str, str] = field(default_factory=dict)  # service -> what it says of the order
     problems: dict[str, str] = field(default_factory=dict)  # service -> why it is missing
+    stuck: list[dict] = field(default_factory=list)  # orders' stuck flags (past a deadline now)
 
 
 def find(client: StaffApiClient, staff: Staff, reference: str) -> dict | None:
@@ -140,6 +141,10 @@ class _Gatherer:
                 kind="support",
             )
 
+    def stuck(self, order_id: str) -> None:
+        found = self.ask("orders", "/v1/staff/orders/stuck", params={"order_id": order_id})
+        self.result.stuck = (found or {}).get("items", [])
+
     def parked(self, order_id: str) -> list[str]:
         """The order's parked messages (waiting or resolved); returns their audit targets."""
         targets = []
@@ -165,6 +170,7 @@ def _asks(client: StaffApiClient, order_id: str, account_id: str | None) -> list
         ("supplier-gateway", f"/v1/staff/supplier-requests/{order_id}", None),
         ("notifications", f"/v1/staff/orders/{order_id}/notifications", None),
         ("orders", "/v1/staff/support-records", {"order_id": order_id}),
+        ("orders", "/v1/staff/orders/stuck", {"order_id": order_id}),
     ]
     if account_id:
         asks.append(("gdpr", f"/v1/staff/deactivation-requests/{account_id}", None))
@@ -186,6 +192,7 @@ def story(runtime, client: StaffApiClient, staff: Staff, order: dict) -> Story:
     event_times = gather.orders(order_id)
     gather.payments(order_id)
     gather.supplier(order_id)
+    gather.stuck(order_id)
     gather.mails(order_id, event_times)
     gather.gdpr(order.get("account_id"))
     gather.support_records(order_id)
