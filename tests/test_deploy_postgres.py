@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.pool import NullPool
 
-from coc_shared.config import SERVICE_NAMES, Settings, schema_name
+from coc_shared.config import APPLICATIONS, SERVICE_NAMES, Settings, schema_name
 from coc_shared.db import normalise_url
 from coc_shared.migrate import OPS_GRANTS, SchemaNotMigrated
 from coc_shared.parking import ParkingStore
@@ -43,7 +43,10 @@ ROOT = Path(__file__).resolve().parents[1]
 INIT_SCRIPT = ROOT / "deploy" / "postgres" / "initdb" / "10-roles.sh"
 ROLES_SQL = ROOT / "deploy" / "postgres" / "initdb" / "roles.psql"
 SCHEMAS = tuple(schema_name(s) for s in SERVICE_NAMES)
-ROLES = (*SCHEMAS, "ops", "support", "archive")  # login roles; "services": the five's group
+# the support console's (no events: it uses no ops table and reads the services over HTTP only)
+APPLICATION_SCHEMAS = tuple(schema_name(a) for a in APPLICATIONS)
+# login roles; "services": the five's group
+ROLES = (*SCHEMAS, *APPLICATION_SCHEMAS, "ops", "support", "archive")
 ARCHIVE_SCHEMA = "archive"  # the invoice archive: its owner reads it, payments only writes
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 
@@ -223,12 +226,14 @@ def migrated(deployment):
         early.dispose()
     archive = migrate_archive(deployment)
     assert archive.returncode == 0, f"archive migration failed:\n{archive.stderr}"
-    processes = {service: migrate_service(deployment, service) for service in SERVICE_NAMES}
+    processes = {
+        service: migrate_service(deployment, service) for service in (*SERVICE_NAMES, *APPLICATIONS)
+    }
     for service, process in processes.items():
         output, _ = process.communicate(timeout=180)
         if process.returncode != 0:
             result.errors[service] = output[-3000:]
-    for service in SERVICE_NAMES:
+    for service in (*SERVICE_NAMES, *APPLICATIONS):
         rt = runtime_as(deployment, service)
         try:
             rt.migrate()
@@ -297,7 +302,7 @@ def test_init_script_creates_one_role_per_schema_none_privileged(deployment):
                     "SELECT nspname, pg_get_userbyid(nspowner) FROM pg_namespace "
                     "WHERE nspname = ANY(:s)"
                 ),
-                {"s": [*SCHEMAS, OPS_SCHEMA, ARCHIVE_SCHEMA]},
+                {"s": [*SCHEMAS, *APPLICATION_SCHEMAS, OPS_SCHEMA, ARCHIVE_SCHEMA]},
             ).all()
         )
         public_for_everyone = conn.execute(
@@ -327,7 +332,9 @@ def test_init_script_creates_one_role_per_schema_none_privileged(deployment):
     for role in ROLES:
         assert roles[prefix + role].rolcanlogin
         assert scram_matches(roles[prefix + role].rolpassword, deployment.passwords[role]), role
-    assert owners == {s: prefix + s for s in (*SCHEMAS, OPS_SCHEMA, ARCHIVE_SCHEMA)}
+    assert owners == {
+        s: prefix + s for s in (*SCHEMAS, *APPLICATION_SCHEMAS, OPS_SCHEMA, ARCHIVE_SCHEMA)
+    }
     assert public_for_everyone == 0 and database_for_everyone == 0
 
 
@@ -361,7 +368,7 @@ def test_every_service_migrates_as_its_own_role_at_once_and_again(migrated, depl
     assert migrated.again == {}, migrated.again
     engine = connect_as(deployment, None)
     with engine.connect() as conn:
-        for schema in (*SCHEMAS, OPS_SCHEMA, ARCHIVE_SCHEMA):
+        for schema in (*SCHEMAS, *APPLICATION_SCHEMAS, OPS_SCHEMA, ARCHIVE_SCHEMA):
             owners = (
                 conn.execute(
                     text(
@@ -438,6 +445,23 @@ def test_a_service_role_reaches_only_its_own_schema(migrated, deployment, servic
         if not refused(deployment, role, statement):
             problems.append(f"{role} may: {statement}")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("application", APPLICATIONS)
+def test_the_console_role_reaches_only_its_own_schema(migrated, deployment, application):
+    """The console reads the services only through their staff HTTP APIs: no right on their
+    schemas, on ops or on the archive."""
+    role = schema_name(application)
+    for schema in SCHEMAS:
+        assert refused(deployment, role, f'SELECT 1 FROM "{schema}".outbox LIMIT 1'), schema
+        assert refused(deployment, role, f'CREATE TABLE "{schema}".intruder (i int)'), schema
+    for statement in (
+        "SELECT 1 FROM ops.parked_messages LIMIT 1",
+        "SELECT 1 FROM ops.subject_keys LIMIT 1",
+        "SELECT 1 FROM archive.invoices LIMIT 1",
+        "CREATE TABLE public.intruder (i int)",
+    ):
+        assert refused(deployment, role, statement), statement
 
 
 @pytest.mark.parametrize("role", ["ops", "support", "archive"])

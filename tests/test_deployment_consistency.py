@@ -42,7 +42,15 @@ import yaml
 
 import coc_shared.service
 from coc_shared.broker_users import SUPPORT, all_services, broker_user, password_variable
-from coc_shared.config import ENV_VARS, SERVICE_NAMES, Variable, load, port_variable, schema_name
+from coc_shared.config import (
+    APPLICATIONS,
+    ENV_VARS,
+    SERVICE_NAMES,
+    Variable,
+    load,
+    port_variable,
+    schema_name,
+)
 from coc_shared.http import create_base_app, health_blueprint
 from coc_shared.tables import OPS_SCHEMA
 
@@ -58,7 +66,11 @@ DEFINITIONS = "rabbitmq-definitions"  # one-shot on the pipeline's image: the br
 PIPELINE_TOOLS = (DEFINITIONS, "ops-migrate", "support", "archive-migrate", "archive")
 ARCHIVE_SCHEMA = "archive"  # owned by the archive role, written by payments (INSERT only)
 SERVICE_ROLES = ("migrate", "api", "worker")
-ONE_SHOTS = ("minio-init", *PIPELINE_TOOLS) + tuple(f"{s}-migrate" for s in SERVICE_NAMES)
+# an application without events (the support console): its schema's one-shot and its API only
+APPLICATION_ROLES = ("migrate", "api")
+ONE_SHOTS = ("minio-init", *PIPELINE_TOOLS) + tuple(
+    f"{s}-migrate" for s in (*SERVICE_NAMES, *APPLICATIONS)
+)
 # Variables the third-party images read; only infrastructure containers may set them.
 IMAGE_ENV_PREFIXES = ("POSTGRES_", "RABBITMQ_", "MINIO_", "MP_", "REDIS_", "GF_")
 ADMIN_USER = "coc-admin"  # the management UI's (deploy/rabbitmq/complete_definitions.py)
@@ -83,7 +95,7 @@ def installed(service: str) -> bool:
 
 
 # Services declare their own variables (declare_env) when imported; those are declared too.
-for _service in SERVICE_NAMES:
+for _service in (*SERVICE_NAMES, *APPLICATIONS):
     if installed(_service):
         importlib.import_module(package(_service) + ".service")
 
@@ -368,9 +380,11 @@ def check_containers(compose: dict) -> list[str]:
     """Infrastructure, the pipeline's one-shots and tool, and a migrate, an api and a worker
     container for each of the five services."""
     names = set(services_of(compose))
-    expected = list(INFRASTRUCTURE + OBSERVABILITY + PIPELINE_TOOLS) + [
-        f"{s}-{role}" for s in SERVICE_NAMES for role in SERVICE_ROLES
-    ]
+    expected = (
+        list(INFRASTRUCTURE + OBSERVABILITY + PIPELINE_TOOLS)
+        + [f"{s}-{role}" for s in SERVICE_NAMES for role in SERVICE_ROLES]
+        + [f"{a}-{role}" for a in APPLICATIONS for role in APPLICATION_ROLES]
+    )
     problems = [f"container {name} is missing" for name in expected if name not in names]
     problems += [
         f"container {name} is not one this check knows (add it to the test if it is intended)"
@@ -757,6 +771,7 @@ def database_identities() -> dict[str, str]:
     identities = {f"{s}-{r}": schema_name(s) for s in SERVICE_NAMES for r in SERVICE_ROLES}
     identities["ops-migrate"] = OPS_SCHEMA
     identities["archive-migrate"] = identities["archive"] = ARCHIVE_SCHEMA
+    identities.update({f"{a}-{r}": schema_name(a) for a in APPLICATIONS for r in APPLICATION_ROLES})
     return identities
 
 
@@ -784,7 +799,10 @@ def init_problems(compose: dict, script: str, sql: str) -> list[str]:
 
 def _schema_owner_problems(init: dict) -> list[str]:
     problems = []
-    expected = {schema_name(s) for s in SERVICE_NAMES} | {OPS_SCHEMA, ARCHIVE_SCHEMA}
+    expected = {schema_name(s) for s in (*SERVICE_NAMES, *APPLICATIONS)} | {
+        OPS_SCHEMA,
+        ARCHIVE_SCHEMA,
+    }
     if set(init["created_schemas"]) != expected:
         problems.append(
             f"postgres init scripts create schemas {sorted(set(init['created_schemas']))}, the "
@@ -836,10 +854,12 @@ def _public_problems(init: dict) -> list[str]:
 
 
 def _ops_user_problems(init: dict) -> list[str]:
-    """Every service's role may use the ops schema (directly or through a group)."""
+    """Every service's role may use the ops schema (directly or through a group); an application's
+    (the console: no events) needs no ops table."""
     problems = []
+    no_ops = {OPS_SCHEMA, ARCHIVE_SCHEMA} | {schema_name(a) for a in APPLICATIONS}
     for schema, role in init["owners"].items():
-        if schema in (OPS_SCHEMA, ARCHIVE_SCHEMA) or role not in init["roles"]:
+        if schema in no_ops or role not in init["roles"]:
             continue
         users = set(init["ops_users"])
         if role not in users and not set(init["roles"][role]["groups"]) & users:
@@ -2406,6 +2426,7 @@ MAY_STAY_EMPTY = {"LOG_LEVEL", "PAYPAL_API_URL", "TRANSFER_BENEFICIARY"}
 TRIAL_SETTINGS = {
     "ORDERS_PROXY_COUNT": "1",
     "PAYMENTS_PROXY_COUNT": "1",
+    "CONSOLE_PROXY_COUNT": "1",
     "ORDERS_PAYMENT_URL": "https://api.example.com/payments/v1/payments/{order_id}/checkout",
     "ORDERS_EMAIL_CONFIRMATION_URL": (
         "https://api.example.com/orders/v1/accounts/email-confirmation#token={token}"
@@ -2520,7 +2541,14 @@ def test_the_generated_env_is_what_the_code_and_the_servers_accept(compose):
     env, printed = generated_env()
     env.update(TRIAL_SETTINGS)
     environments = resolved(compose, env)
-    for name in ("orders-api", "payments-worker", "gdpr-migrate", "support", "ops-migrate"):
+    for name in (
+        "orders-api",
+        "payments-worker",
+        "gdpr-migrate",
+        "support",
+        "ops-migrate",
+        "console-api",
+    ):
         container_env = environments[name]
         load([ENV_VARS[v] for v in container_env if v in ENV_VARS], overrides=container_env)
     for name, value in env.items():

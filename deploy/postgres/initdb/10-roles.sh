@@ -11,7 +11,7 @@
     prefix="${COC_DB_ROLE_PREFIX:-coc_}"  # tests only: roles under a prefix of their own
     sql="${COC_ROLES_SQL:-/docker-entrypoint-initdb.d/roles.psql}"
     missing=""
-    for role in ORDERS PAYMENTS SUPPLIER_GATEWAY NOTIFICATIONS GDPR OPS SUPPORT ARCHIVE; do
+    for role in ORDERS PAYMENTS SUPPLIER_GATEWAY NOTIFICATIONS GDPR OPS SUPPORT ARCHIVE CONSOLE; do
         eval "password=\${POSTGRES_${role}_PASSWORD:-}"
         if [ "${#password}" -lt 16 ]; then
             missing="$missing POSTGRES_${role}_PASSWORD"
@@ -32,5 +32,6 @@
         -v ops_password="$POSTGRES_OPS_PASSWORD" \
         -v support_password="$POSTGRES_SUPPORT_PASSWORD" \
         -v archive_password="$POSTGRES_ARCHIVE_PASSWORD" \
+        -v console_password="$POSTGRES_CONSOLE_PASSWORD" \
         -f "$sql"
 )

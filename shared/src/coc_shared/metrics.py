@@ -26,6 +26,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
+from .config import APPLICATIONS
 from .logging import get_logger
 
 log = get_logger(__name__)
@@ -67,6 +68,8 @@ class RuntimeCollector:
 
     def collect(self):
         service = self.runtime.definition.name
+        if service in APPLICATIONS:  # no events (the console): no outbox, nothing parked
+            return
         backlog = GaugeMetricFamily(
             "coc_outbox_backlog", "Outbox rows not yet published", labels=["service"]
         )

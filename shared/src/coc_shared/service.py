@@ -28,7 +28,7 @@ from sqlalchemy import MetaData
 
 from . import keystore, tracing
 from .bus import Broker, Publisher, wait_for_connection
-from .config import ConfigError, Settings
+from .config import APPLICATIONS, ConfigError, Settings
 from .consumer import EventConsumer, Handler
 from .db import make_engine
 from .http import create_base_app
@@ -174,7 +174,8 @@ class Runtime:
 
     # set-up
     def migrate(self) -> None:
-        upgrade(self.parking_engine, OPS_MIGRATIONS, OPS_SCHEMA)
+        if self.definition.name not in APPLICATIONS:  # the console has no events: no ops table
+            upgrade(self.parking_engine, OPS_MIGRATIONS, OPS_SCHEMA)
         for schema, migrations in self.definition.foreign_schemas.items():
             upgrade(self.engine, migrations, schema)
         upgrade(self.engine, self.definition.migrations, self.definition.schema)
@@ -330,8 +331,8 @@ def main(definition: ServiceDefinition, argv: list[str] | None = None) -> int:
         return _run_command(definition.commands[args.command], runtime, rest)
     if args.command == "migrate":
         runtime.migrate()
-        if not runtime.settings.embedded:
-            runtime.declare_topology()
+        if not runtime.settings.embedded and definition.name not in APPLICATIONS:
+            runtime.declare_topology()  # an application (the console) has no queue
         log.info("migrate.done", schema=definition.schema)
         return 0
     if args.command == "api":
