@@ -461,7 +461,9 @@ def test_a_deactivated_customer_is_left_only_in_the_invoice_archive(
     [summary] = [mail for mail in sent_mails(mail_folder) if mail["Message-ID"] == message_id]
     assert address in str(summary["To"])
     text = summary.get_body(("plain",)).get_content()
-    assert "L123-22" in text, text
+    # what is kept, why and until when: the invoices (their archive) and the orders' evidence
+    assert re.search(r"Vos factures : Code de commerce L123-22.*jusqu'au 31\sdécembre 20\d\d", text)
+    assert "Le dossier de vos commandes" in text and "L110-4" in text, text
     evidence += [
         "$ ls <SMTP sandbox folder>  # the summary mail the customer received",
         f"To: {summary['To']}",
@@ -563,5 +565,13 @@ def test_a_deactivated_customer_is_left_only_in_the_invoice_archive(
     )
     evidence.append(verified.stdout.strip())
     target = os.environ.get("COC_EVIDENCE_FILE")
-    if target:
+    if target:  # beside it: the dump and the summary mail as received, for grep and a reader
         Path(target).write_text("\n".join(evidence) + "\n", encoding="utf-8")
+        Path(target).with_name("dump.sql").write_text(dump, encoding="utf-8")
+        Path(target).with_name("summary-mail.eml").write_bytes(summary.as_bytes())
+        Path(target).with_name("customer.json").write_text(
+            json.dumps(
+                {"email": address, "phone": phone, "last_name": last_name, "street": street}
+            ),
+            encoding="utf-8",
+        )

@@ -127,6 +127,8 @@ _RETAINED = {
         "payments": "Les justificatifs de vos paiements",
         "accounting_records": "Les pièces comptables de vos commandes",
         "certificates": "Les certificats délivrés",
+        # orders and the supplier gateway: the order as evidence, no longer linked to the person
+        "order_evidence": "Le dossier de vos commandes (véhicule, dates, suivi), sans votre nom",
     }
 }
 
