@@ -21,7 +21,7 @@ from coc_orders.service import definition as orders_definition
 from coc_payments.adapters.tables import payments_due
 from coc_shared import broker_users
 from coc_shared.catalogue import lookup
-from coc_shared.config import SERVICE_NAMES, Settings, port_variable
+from coc_shared.config import APPLICATIONS, SERVICE_NAMES, Settings, port_variable
 from coc_shared.service import Runtime
 from coc_shared.testing import delete_bus_names, service_env, wait_until
 
@@ -99,7 +99,25 @@ def payment_due_recorded(engine, order_id: str) -> bool:
 
 @pytest.fixture
 def ports() -> dict[str, int]:
-    return dict(zip(SERVICE_NAMES, free_ports(len(SERVICE_NAMES))))
+    """A free port for each service and for the support console."""
+    names = (*SERVICE_NAMES, *APPLICATIONS)
+    return dict(zip(names, free_ports(len(names))))
+
+
+def assert_first_admin_made(output: str, data_dir: Path, console_port: int) -> None:
+    """The first run made the console's first admin and printed how to log in (the password and
+    the TOTP secret, kept in RUN_DATA_DIR/console-admin.txt, mode 600), and the console serves
+    its login page."""
+    kept = data_dir / "console-admin.txt"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    fields = dict(line.split(": ", 1) for line in kept.read_text().splitlines())
+    assert fields["name"] == "admin"
+    login = f"http://127.0.0.1:{console_port}/login"
+    assert "support console: first run" in output
+    assert f"log in at    {login}" in output
+    assert fields["password"] in output and fields["totp_secret"] in output
+    page = requests.get(login, timeout=10)
+    assert page.status_code == 200 and "password" in page.text.lower()
 
 
 def _env(base: dict, ports: dict[str, int]) -> dict:
@@ -131,6 +149,7 @@ def test_distributed_mode_starts_every_service_and_carries_events(
         assert "distributed mode" in output and "DATABASE_URL" in output
         for service, port in ports.items():
             assert f"http://127.0.0.1:{port}" in output, f"{service}'s address is not printed"
+        assert_first_admin_made(output, tmp_path, ports["console"])
         # An event committed in the orders schema's outbox is relayed by the orders worker and
         # handled by the payments worker, each a process started by coc-run.
         runtime = Runtime(orders_definition, settings)
@@ -227,6 +246,7 @@ def test_embedded_mode_needs_no_server(ports, tmp_path, storefront_order):
         assert "embedded mode" in output
         for port in ports.values():
             assert f"http://127.0.0.1:{port}" in output
+        assert_first_admin_made(output, tmp_path, ports["console"])
         # The same flow through the in-memory transport: write to orders' SQLite outbox; the
         # embedded relay picks it up and the payments consumer in the same process records it.
         settings = Settings.from_env(
