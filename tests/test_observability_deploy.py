@@ -99,6 +99,13 @@ def test_prometheus_scrapes_every_api_and_worker_compose_runs_on_their_ports():
     assert f"prometheus.tcp.port = {BROKER_METRICS_PORT}" in rabbitmq_conf
 
 
+def test_each_worker_s_healthcheck_asks_its_own_listener():
+    """Not a look at /proc: the worker's listener answers /healthz while every part of it lives."""
+    for service in SERVICE_NAMES:
+        test = SERVICES[f"{service}-worker"]["healthcheck"]["test"]
+        assert f"http://127.0.0.1:{worker_port(service)}/healthz" in " ".join(test), service
+
+
 def mounts(container: dict) -> dict[str, str]:
     """Container path -> host path of the bind mounts (``./x:/y[:ro]``)."""
     out = {}
