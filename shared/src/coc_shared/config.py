@@ -297,6 +297,14 @@ _SHARED = declare(
         "Folder where each process of a multi-process API (gunicorn) writes its metrics, so that "
         "`/metrics` adds them up (read by prometheus_client; the images set it).",
     ),
+    Variable(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "",
+        "OpenTelemetry collector the spans are sent to (OTLP over HTTP, e.g. "
+        "`http://otel-collector:4318`; read by the exporter with its other `OTEL_EXPORTER_OTLP_*` "
+        "variables); empty: spans are made, their `traceparent` travels in the events' headers, "
+        "and nothing is exported (`coc_shared.tracing`).",
+    ),
     Variable("LOG_LEVEL", "INFO", "Minimum level of the JSON log lines.", log_level),
     Variable(
         "CONSUMER_PREFETCH",
@@ -492,6 +500,7 @@ class Settings:
                 "RUN_DATA_DIR",
                 "CI",
                 "PROMETHEUS_MULTIPROC_DIR",
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
                 "BUS_SUPPLIER_CODES",
             )
         ]
