@@ -8,6 +8,7 @@ On this run's PostgreSQL (and the trigger on SQLite too)."""
 
 import base64
 import hashlib
+import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -21,6 +22,7 @@ from payments_testkit import (
     form_body,
     issue_from_outbox,
     order_placed,
+    outbox_events,
     paid,
     record_order,
     systempay_ipn,
@@ -31,7 +33,8 @@ from coc_payments.adapters import tables
 from coc_payments.adapters.archive_tables import invoices as archived
 from coc_payments.domain.billing import canonical, chain_digest
 from coc_payments.service_layer.accounting import export_fec
-from coc_payments.service_layer.invoicing import verify_series
+from coc_payments.service_layer.archiving import InvoicesNotIssuedYet
+from coc_payments.service_layer.invoicing import issue_pending, verify_series
 from coc_shared.envelope import Event
 from coc_shared.testing import handle, staff_headers
 
@@ -200,3 +203,42 @@ def test_the_trigger_allows_only_the_move_to_the_archive(any_runtime, change):
                     text(f"DELETE FROM payments.billing_documents{where}"),
                     {"n": invoice["number"]},
                 )
+
+
+def test_an_erasure_waits_for_an_invoice_numbered_and_not_issued_yet(runtime, client):
+    """The account's invoice is numbered (payment.confirmed handled) and the ``invoices`` loop has
+    not issued it: the erasure fails (retried by the consumer) and changes nothing; once issued,
+    the erasure archives it."""
+
+    account = str(uuid.uuid4())
+    event, _ = order_placed("card", 24900, account_id=account)
+    record_order(runtime, event)
+    order_id = event.data["order_id"]
+    answer = client.post(
+        "/v1/callbacks/systempay",
+        data=form_body(systempay_ipn(event.data["order_number"], 24900)),
+        headers=FORM,
+    )
+    assert answer.status_code == 200
+    (confirmed,) = outbox_events(runtime, "payment.confirmed", order_id)
+    handle(runtime, Event.from_json(json.dumps(confirmed)))
+    with pytest.raises(InvoicesNotIssuedYet):
+        handle(runtime, erasure(account))
+    with runtime.engine.connect() as conn:
+        assert (
+            conn.execute(
+                select(func.count()).where(tables.sales.c.account_id == account)
+            ).scalar_one()
+            == 1
+        )
+        assert (
+            conn.execute(
+                select(func.count()).where(tables.account_deactivations.c.account_id == account)
+            ).scalar_one()
+            == 0
+        )
+    while issue_pending(runtime):
+        pass
+    handle(runtime, erasure(account))
+    [archived_invoice] = archive_rows(runtime, order_id)
+    assert archived_invoice["kind"] == "invoice"

@@ -2,7 +2,8 @@
 readable by the archive role only), in the erasure handler's transaction:
 
     the account's orders (from their sales) → any invoice still numbered and not issued? wait
-    (retried: the ``invoices`` loop issues it within a second) → each document still in the
+    (retried: the ``invoices`` loop issues it within a second; checked before the erasure drops
+    any sale) → each document still in the
     active base: opened (INVOICE_KEY), copied to the archive with its buyer's details, plain
     JSON and PDF and its digests (idempotent: INSERT … ON CONFLICT DO NOTHING) → marked archived
     in the active base (data and PDF emptied; number, amounts, digests and chain stay) → the
@@ -66,15 +67,22 @@ def archive_row(row: dict, data: dict, pdf: bytes, archived_at: datetime) -> dic
     }
 
 
+def require_issued(ctx, order_ids: list[str]) -> None:
+    """Raise ``InvoicesNotIssuedYet`` while one of these orders' invoices is numbered and not
+    issued: its sale must not go, and it must be issued before it can be archived (the consumer
+    tries the erasure again; the ``invoices`` loop issues it within a second)."""
+    if order_ids and InvoiceQueue(ctx).numbered_for(order_ids):
+        raise InvoicesNotIssuedYet(f"an invoice of orders {order_ids} is not issued yet")
+
+
 def archive_account(ctx, config: PaymentsConfig, account_id: str, at: datetime) -> dict[str, int]:
-    """Move the account's documents to the archive and drop its sales; returns counts per
-    category of what left the active base."""
+    """Move the account's documents to the archive and drop its sales (``require_issued``
+    first); returns counts per category of what left the active base."""
     sales = SaleRepository(ctx)
     order_ids = sales.orders_of(account_id)
     if not order_ids:
         return {}
-    if InvoiceQueue(ctx).numbered_for(order_ids):
-        raise InvoicesNotIssuedYet(f"account {account_id} has an invoice not issued yet")
+    require_issued(ctx, order_ids)
     documents = BillingDocumentRepository(ctx)
     rows = documents.to_archive(order_ids)
     archived = []

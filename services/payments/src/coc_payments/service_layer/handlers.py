@@ -86,6 +86,7 @@ def erase_account(ctx, deactivation, config: PaymentsConfig) -> ErasureReport:
     order_ids = sorted(
         {*purges.orders_of(account_id), *sales.orders_of(account_id), *deactivation.order_ids}
     )
+    archiving.require_issued(ctx, order_ids)  # before any sale goes
     erased = {"uninvoiced_sales": sales.erase_uninvoiced(account_id)}
     last_invoice = sales.last_invoice_issued_at(account_id)
     erased.update(archiving.archive_account(ctx, config, account_id, deactivation.erased_at))
