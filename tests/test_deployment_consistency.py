@@ -1090,6 +1090,7 @@ OPTIONAL_WITHOUT_DEFAULT = {
     "STAFF_TOKEN": "a staff member's own token, given to one `docker compose run -e STAFF_TOKEN`",
     "RABBITMQ_CA_FILE": "AMQP over TLS only (deploy/README.md, TLS); the system's CAs otherwise",
     "ORDERS_BRANDS_PATH": "the brand list shipped in the package",
+    "ORDERS_DEADLINES_PATH": "the deadlines file shipped in the package",
     "STAFF_TOKEN_PRIVATE_KEY": "kept from every container (KEPT_OUT)",
     "CI": "set by continuous integration for the test suite only",
     "WORKER_PORT": "unset, a worker listens on its API port + 1000 (9001… in its own container)",
