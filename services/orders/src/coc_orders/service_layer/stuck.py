@@ -88,12 +88,13 @@ def loop(runtime):
     config = runtime.config
 
     def run(stop: threading.Event) -> None:
-        while not stop.is_set():
+        # a round after each interval, the first one too: a worker (re)started does not report at
+        # once what the previous one may be reporting
+        while not stop.wait(config.stuck_check.total_seconds()):
             try:
                 report_stuck(runtime, config.deadlines)
             except Exception as exc:  # the database is down: try again at the next round
                 log.warning("order.stuck_loop_error", error_type=type(exc).__name__)
-            stop.wait(config.stuck_check.total_seconds())
 
     return run
 
