@@ -9,6 +9,9 @@ On this run's PostgreSQL (and the trigger on SQLite too)."""
 import base64
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -242,3 +245,53 @@ def test_an_erasure_waits_for_an_invoice_numbered_and_not_issued_yet(runtime, cl
     handle(runtime, erasure(account))
     [archived_invoice] = archive_rows(runtime, order_id)
     assert archived_invoice["kind"] == "invoice"
+
+
+def archive_command(runtime, *args: str) -> subprocess.CompletedProcess:
+    """``python -m coc_payments.entrypoints.archive`` on this run's database (its single role
+    here; the archive role in production)."""
+    env = {**os.environ, "DATABASE_URL": runtime.settings.database_url}
+    return subprocess.run(
+        [sys.executable, "-m", "coc_payments.entrypoints.archive", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_archive_reader_lists_shows_writes_the_pdf_verifies_and_purges(
+    runtime, client, tmp_path
+):
+    account = str(uuid.uuid4())
+    order = paid_by(runtime, client, account)
+    handle(runtime, erasure(account))
+    [row] = archive_rows(runtime, order["order_id"])
+    listed = archive_command(runtime, "list", "--order-id", order["order_id"])
+    assert listed.returncode == 0, listed.stderr
+    [line] = [json.loads(text) for text in listed.stdout.splitlines()]
+    assert line["number"] == row["number"] and "pdf" not in line and "data" not in line
+    shown = archive_command(runtime, "show", row["number"])
+    assert json.loads(shown.stdout)["data"]["buyer"]["name"] == row["buyer_name"]
+    written = archive_command(runtime, "pdf", row["number"], "--output", str(tmp_path / "a.pdf"))
+    assert written.returncode == 0, written.stderr
+    assert hashlib.sha256((tmp_path / "a.pdf").read_bytes()).hexdigest() == row["pdf_sha256"]
+    assert archive_command(runtime, "show", "FA-none").returncode == 1
+    assert archive_command(runtime, "verify").returncode == 0
+    # an altered archived document shows
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE archive.invoices SET pdf = :p WHERE number = :n"),
+            {"p": b"%PDF-forged", "n": row["number"]},
+        )
+    verified = archive_command(runtime, "verify")
+    assert verified.returncode == 1
+    assert {"number": row["number"], "problem": "PDF digest differs"} in json.loads(
+        verified.stdout
+    )["problems"]
+    # the end of the retention: deleted once, the second run deletes nothing
+    after = (row["retained_until"] + timedelta(days=1)).isoformat()
+    purged = json.loads(archive_command(runtime, "purge", "--today", after).stdout)
+    assert row["number"] in purged["numbers"] and purged["deleted"] >= 1
+    assert archive_rows(runtime, order["order_id"]) == []
+    assert json.loads(archive_command(runtime, "purge", "--today", after).stdout)["deleted"] == 0

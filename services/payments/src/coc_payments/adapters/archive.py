@@ -1,10 +1,12 @@
 """The invoice archive (``archive.invoices``, ``archive_tables``) through a unit of work: payments
 adds documents to it and never reads it (its role may not); the archive role's reader lists,
-shows and checks them."""
+shows and checks them, and deletes those whose ten years are over."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import date
+
+from sqlalchemy import delete, select
 
 from coc_shared.db import insert_ignoring_conflicts
 
@@ -42,6 +44,17 @@ class ArchiveReader:
     def get(self, number: str) -> dict | None:
         row = self.conn.execute(select(invoices).where(invoices.c.number == number)).first()
         return dict(row._mapping) if row else None
+
+    def expired(self, today: date) -> list[str]:
+        """The numbers of the documents whose retention ended before ``today``."""
+        t = invoices
+        query = select(t.c.number).where(t.c.retained_until < today).order_by(t.c.number)
+        return list(self.conn.execute(query).scalars())
+
+    def delete(self, numbers: list[str]) -> int:
+        if not numbers:
+            return 0
+        return self.conn.execute(delete(invoices).where(invoices.c.number.in_(numbers))).rowcount
 
     def all(self) -> list[dict]:
         query = select(invoices).order_by(invoices.c.kind, invoices.c.seq)

@@ -7,12 +7,15 @@ the ``archive`` tool)::
     python -m coc_payments.entrypoints.archive show NUMBER
     python -m coc_payments.entrypoints.archive pdf NUMBER --output FILE
     python -m coc_payments.entrypoints.archive verify
+    python -m coc_payments.entrypoints.archive purge [--today YYYY-MM-DD]
 
 ``migrate`` creates or upgrades the ``archive`` schema as its owner, then lets ROLE (payments')
 add documents and nothing else (``ARCHIVE_GRANTS``). ``list`` prints the archived documents
 (without data nor PDF) as JSON lines, ``show`` one document's columns and data, ``pdf`` writes
 its Factur-X PDF, ``verify`` re-hashes every archived document against the digests of the chain
-(exit 1 with the problems). An auditor's tool: payments' own role may not read the archive.
+(exit 1 with the problems), ``purge`` deletes the documents whose retention ended (the
+schedule's end for them: run it from the archive role's scheduler; safe to run twice). An
+auditor's tool: payments' own role may not read the archive.
 """
 
 from __future__ import annotations
@@ -93,6 +96,15 @@ def verify(engine, args) -> int:
     return 1 if problems else 0
 
 
+def purge(engine, args) -> int:
+    with engine.begin() as conn:
+        archive = ArchiveReader(conn)
+        numbers = archive.expired(args.today or date.today())
+        deleted = archive.delete(numbers)
+    _print({"deleted": deleted, "numbers": numbers})
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(prog="python -m coc_payments.entrypoints.archive")
     commands = main_parser.add_subparsers(dest="command", required=True)
@@ -111,6 +123,9 @@ def parser() -> argparse.ArgumentParser:
     exporting.add_argument("--output", type=Path, required=True)
     exporting.set_defaults(run=pdf)
     commands.add_parser("verify", help="re-hash every archived document").set_defaults(run=verify)
+    purging = commands.add_parser("purge", help="delete the documents whose retention ended")
+    purging.add_argument("--today", type=date.fromisoformat, help="default: today")
+    purging.set_defaults(run=purge)
     return main_parser
 
 
