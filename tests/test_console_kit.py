@@ -10,6 +10,7 @@ import re
 import sys
 import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +26,7 @@ from coc_console.config import url_variable
 from coc_console.service import definition as console_definition
 from coc_console.service_layer import auth
 from coc_shared.service import Runtime
-from coc_shared.testing import STAFF_KEYS
+from coc_shared.testing import STAFF_KEYS, fresh_example, purge_queue, wait_until
 
 PASSWORD = "correct horse battery staple"
 CUSTOMER_EMAIL = "emilie.parked@example.org"
@@ -156,3 +157,66 @@ def signed_in_client(cs: ConsoleStack, role: str = "admin"):
     assert answer.status_code == 302, answer.get_data(as_text=True)
     csrf = form_csrf(client.get("/failures").get_data(as_text=True))
     return client, name, csrf
+
+
+# ------------------------------------------------------------------------------- safe replay
+# Orders' certificate.received handler is the one replayed: it refuses an unknown order (a
+# PermanentError, parked again) and applies or ignores the event for a known one (handled).
+REPLAYED_TYPE = "certificate.received"
+
+
+@contextmanager
+def consuming(runtime):
+    """``runtime``'s consumer running on the real broker (its queue emptied first)."""
+    runtime.declare_topology()
+    purge_queue(runtime)
+    stop = threading.Event()
+    threads = runtime.start_worker_threads(stop, relay=False, loops=False)
+    wait_until(lambda: runtime.consumer.ready.is_set(), message="the consumer")
+    try:
+        yield runtime
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=15)
+
+
+def park_certificate(runtime, order_id: str, error_type: str) -> tuple[int, str]:
+    """A valid ``certificate.received`` for ``order_id`` parked in orders as its consumer parks
+    (after an earlier failure ``error_type``); (parked id, event id)."""
+    event = fresh_example(REPLAYED_TYPE, order_id=lambda: order_id)
+    event.correlation_id = order_id
+    now = datetime.now(UTC)
+    parked_id = runtime.parking.park(
+        service="orders",
+        queue=runtime.broker.queue_name("orders"),
+        routing_key=REPLAYED_TYPE,
+        body=event.to_json(),
+        headers={"x-coc-attempts": 5},
+        properties={"message_id": event.id, "type": REPLAYED_TYPE},
+        error_type=error_type,
+        error_message=f"{error_type}: the handler of the day failed",
+        stack_trace=None,
+        attempts=5,
+        first_failed_at=now - timedelta(hours=1),
+        last_failed_at=now,
+        event_id=event.id,
+        event_type=REPLAYED_TYPE,
+        order_id=order_id,
+        correlation_id=order_id,
+    )
+    return parked_id, event.id
+
+
+def park_replay_group(cs: ConsoleStack, count: int, known_order: bool):
+    """``count`` parked messages of a new error class, for the stack's order (they will succeed)
+    or for unknown orders (they fail again); (error class, [(parked id, event id)])."""
+    error_type = f"KeyError{uuid.uuid4().hex[:6]}"
+    orders = cs.stack.runtimes["orders"]
+    parked = [
+        park_certificate(
+            orders, cs.stack.order_id if known_order else str(uuid.uuid4()), error_type
+        )
+        for _ in range(count)
+    ]
+    return error_type, parked

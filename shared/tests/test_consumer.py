@@ -249,3 +249,21 @@ def test_events_emitted_by_a_handler_are_written_to_the_outbox_with_their_cause(
     assert row.event_id == emitted.id and row.event_type == svc.type and row.sent_at is None
     assert emitted.data == {"n": 1001} and emitted.producer == svc.name
     assert emitted.causation_id == cause.id and emitted.correlation_id == cause.correlation_id
+
+
+def test_a_message_of_a_progressive_replay_is_parked_again_after_its_quick_attempts(
+    make_service, publisher
+):
+    """A replay run (header x-coc-replay-run) waits for each message's outcome: a transient error
+    gets the quick attempts only, then the message is parked again at once, no delay queue."""
+    from coc_shared.bus import HEADER_REPLAY_RUN
+
+    svc = make_service()
+    bad = item_event(svc.type, 11, mode="fail")
+    publish_event(publisher, bad, headers={HEADER_REPLAY_RUN: "run-1"})
+    [row] = parked_rows(svc, 1)
+    quick = svc.runtime.settings.quick_attempts
+    assert row["error_type"] == "RuntimeError" and row["attempts"] == quick
+    assert svc.calls.count(bad.id) == quick
+    assert "x-coc-delayed" not in row["headers"] and row["headers"][HEADER_REPLAY_RUN] == "run-1"
+    flows_behind(svc, publisher)

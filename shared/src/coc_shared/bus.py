@@ -49,6 +49,8 @@ HEADER_LAST_ERROR = "x-coc-last-error"
 HEADER_ORIGINAL_ROUTING_KEY = "x-coc-original-routing-key"
 HEADER_ORIGINAL_QUEUE = "x-coc-original-queue"
 HEADER_REPLAYED_FROM = "x-coc-replayed-from-parked-id"
+# a progressive replay's run (replay.py): a failure parks it again at once, no delayed rounds
+HEADER_REPLAY_RUN = "x-coc-replay-run"
 
 
 class PublishError(Exception):

@@ -36,6 +36,7 @@ from .bus import (
     HEADER_ATTEMPTS,
     HEADER_FIRST_FAILURE,
     HEADER_LAST_ERROR,
+    HEADER_REPLAY_RUN,
     HEADER_REPLAYED_FROM,
     Broker,
     OutgoingMessage,
@@ -433,6 +434,11 @@ class EventConsumer:
         item.extra["last_failed_at"] = now
         if permanent or isinstance(exc, PERMANENT_ERRORS):
             item.outcome = "park"
+        elif HEADER_REPLAY_RUN in item.headers:
+            # a progressive replay waits for each message's outcome: after the quick attempts it
+            # is parked again at once (its run stops there), not delayed for minutes
+            quick = self._quick_attempts(item)
+            item.outcome = "park" if item.attempts_now >= quick else "retry"
         elif int(item.headers.get(HEADER_DELAYED, 0) or 0) < len(self.retry_delays):
             item.outcome = "retry"
         else:

@@ -362,6 +362,9 @@ def create_base_app(runtime) -> Flask:
     app.register_blueprint(health_blueprint(runtime))
     app.register_blueprint(staff_blueprint(runtime))
     app.register_blueprint(parked_summary_blueprint(runtime))
+    from .replay_http import replay_blueprint  # it builds on this module
+
+    app.register_blueprint(replay_blueprint(runtime))
     return app
 
 

@@ -19,6 +19,7 @@ from .bus import (
     HEADER_ATTEMPTS,
     HEADER_FIRST_FAILURE,
     HEADER_LAST_ERROR,
+    HEADER_REPLAY_RUN,
     HEADER_REPLAYED_FROM,
     OutgoingMessage,
     Publisher,
@@ -34,6 +35,7 @@ RETRY_HEADERS = (
     HEADER_ATTEMPTS,
     HEADER_FIRST_FAILURE,
     HEADER_LAST_ERROR,
+    HEADER_REPLAY_RUN,
     "x-coc-delayed",
     "x-death",
     "x-first-death-exchange",
@@ -118,7 +120,13 @@ class ParkingStore:
     # queries
     @staticmethod
     def _filters(
-        service=None, event_type=None, error=None, order_id=None, status="parked", event_id=None
+        service=None,
+        event_type=None,
+        error=None,
+        order_id=None,
+        status="parked",
+        event_id=None,
+        error_type=None,
     ):
         p = parked_messages.c
         clauses = []
@@ -139,6 +147,8 @@ class ParkingStore:
             clauses.append(p.order_id == order_id)
         if event_id:
             clauses.append(p.event_id == event_id)
+        if error_type:  # a group's error class, exactly
+            clauses.append(p.error_type == error_type)
         return and_(*clauses) if clauses else True
 
     def list(self, limit: int = 100, **filters) -> list[dict]:
@@ -177,6 +187,36 @@ class ParkingStore:
             return conn.execute(
                 select(func.count()).select_from(parked_messages).where(self._filters(**filters))
             ).scalar_one()
+
+    def ids(self, limit: int | None = None, **filters) -> list[int]:
+        """The ids of the messages ``filters`` match, oldest first."""
+        p = parked_messages.c
+        query = select(p.id).where(self._filters(**filters)).order_by(p.id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query.limit(limit) if limit else query).scalars())
+
+    def last_id(self) -> int:
+        """The highest id so far (a message parked after this moment has a higher one)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(parked_messages.c.id))).scalar() or 0
+
+    def parked_again(self, service: str, event_ids: list[str], after_id: int) -> list[dict]:
+        """Messages of ``event_ids`` that ``service`` parked after ``after_id``."""
+        p = parked_messages.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(p.id, p.event_id, p.error_type, p.error_message)
+                .where(p.service == service, p.event_id.in_(event_ids), p.id > after_id)
+                .order_by(p.id)
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+    def actions(self, target: str) -> list[dict]:
+        """The support actions recorded on ``target``, in order."""
+        t = support_actions
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t).where(t.c.target == target).order_by(t.c.id)).all()
+        return [dict(r._mapping) for r in rows]
 
     # actions
     def record_action(
@@ -323,6 +363,42 @@ class ParkingStore:
         )
         return {"id": parked_id, "status": "replayed", "queue": queue}
 
+    def replay_batch(
+        self, ids: list[int], publisher: Publisher, actor: Actor, reason: str, run: str
+    ) -> list[dict]:
+        """Send the messages of ``ids`` still parked (not forged) back to their queue, one
+        publish with confirms for all, marked replayed in the same transaction; their header
+        ``HEADER_REPLAY_RUN`` names ``run`` (the consumer parks such a message again at once when it
+        fails). Returns the replayed ones (id, event id); the others are skipped."""
+        t = parked_messages
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(t)
+                .where(t.c.id.in_(ids), t.c.status == "parked", t.c.error_type != "ForgedEvent")
+                .order_by(t.c.id)
+                .with_for_update(skip_locked=True)
+            ).all()
+            messages = [_replayed_message(dict(r._mapping), run) for r in rows]
+            result = publisher.publish_batch(messages)
+            confirmed = set(result.confirmed)
+            sent = [
+                {"id": r.id, "event_id": r.event_id}
+                for r, m in zip(rows, messages, strict=True)
+                if m.message_id in confirmed
+            ]
+            if sent:
+                conn.execute(
+                    update(t)
+                    .where(t.c.id.in_([s["id"] for s in sent]))
+                    .values(
+                        status="replayed",
+                        resolved_at=utcnow(),
+                        resolved_by=actor.name,
+                        resolution_reason=reason,
+                    )
+                )
+        return sent
+
     def discard(self, parked_id: int, actor: Actor, reason: str) -> dict:
         if not reason or not reason.strip():
             raise ValueError("a reason is required to discard a parked message")
@@ -343,6 +419,23 @@ class ParkingStore:
             raise LookupError(f"no parked message {parked_id} waiting for a decision")
         self.record_action(actor, "discard", str(parked_id), reason)
         return {"id": parked_id, "status": "discarded"}
+
+
+def _replayed_message(row: dict, run: str) -> OutgoingMessage:
+    """A parked row as the message a progressive replay sends to its original queue."""
+    headers = {k: v for k, v in (row["headers"] or {}).items() if k not in RETRY_HEADERS}
+    headers[HEADER_REPLAYED_FROM] = row["id"]
+    headers[HEADER_REPLAY_RUN] = run
+    properties = row["properties"] or {}
+    return OutgoingMessage(
+        message_id=properties.get("message_id") or row["event_id"] or f"parked-{row['id']}",
+        body=row["body"],
+        routing_key=row["queue"],
+        to_queue=True,
+        headers=headers,
+        event_type=properties.get("type") or row["event_type"],
+        correlation_id=row["correlation_id"],
+    )
 
 
 def _opened_body(body: dict, keys) -> dict:

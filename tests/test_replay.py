@@ -1,0 +1,241 @@
+"""Safe replay (coc_shared.replay) through a service's staff API, with the service's consumer
+running on the real broker: the dry run of one message and of a group keeps nothing; a
+progressive replay whose first message fails again stops by itself after that first batch, one
+whose fix works replays every message in batches of 1, 10, then the rest; who, why, the ids and
+the outcome are in the service's support actions (orders' ``certificate.received`` is replayed:
+test_console_kit's REPLAYED_TYPE)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from test_console_kit import REPLAYED_TYPE as EVENT_TYPE
+from test_console_kit import consuming, make_console_stack, park_replay_group
+
+from coc_shared.replay import batches
+from coc_shared.tables import parked_messages, support_actions
+from coc_shared.testing import staff_headers, wait_until
+
+
+@pytest.fixture(scope="module")
+def rs(settings_factory, tmp_path_factory):
+    """The console stack (services over HTTP) with orders' consumer running."""
+    made = make_console_stack(settings_factory, tmp_path_factory.mktemp("replay"))
+    try:
+        with consuming(made.stack.runtimes["orders"]):
+            yield made
+    finally:
+        made.dispose()
+
+
+def park_group(rs, count: int, known_order: bool):
+    return park_replay_group(rs, count, known_order)
+
+
+def api(rs, name: str = "sam", role: str = "support"):
+    return rs.stack.client("orders"), staff_headers(name, role)
+
+
+def handled(rs, event_ids) -> set[str]:
+    orders = rs.stack.runtimes["orders"]
+    with orders.engine.connect() as conn:
+        return set(
+            conn.execute(
+                select(orders.inbox.c.event_id).where(orders.inbox.c.event_id.in_(list(event_ids)))
+            ).scalars()
+        )
+
+
+def statuses(rs, ids) -> dict[int, str]:
+    with rs.stack.runtimes["orders"].parking_engine.connect() as conn:
+        rows = conn.execute(
+            select(parked_messages.c.id, parked_messages.c.status).where(
+                parked_messages.c.id.in_(list(ids))
+            )
+        ).all()
+    return dict(rows)
+
+
+def outbox_rows(rs) -> int:
+    orders = rs.stack.runtimes["orders"]
+    with orders.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(orders.outbox)).scalar_one()
+
+
+def finished_report(client, headers, run_id: str) -> dict:
+    def done():
+        answer = client.get(f"/v1/staff/parked/replays/{run_id}", headers=headers)
+        assert answer.status_code == 200, answer.get_json()
+        report = answer.get_json()
+        return report if report["status"] != "running" else None
+
+    return wait_until(done, timeout=90, interval=0.1, message="the replay run's end")
+
+
+def test_batches_are_one_then_ten_then_the_batch_size():
+    assert [len(b) for b in batches(list(range(250)))] == [1, 10, 100, 100, 39]
+    assert [len(b) for b in batches(list(range(5)))] == [1, 4]
+    assert [len(b) for b in batches(list(range(25)), 10)] == [1, 10, 10, 4]
+    assert sum(batches(list(range(250))), []) == list(range(250))
+
+
+def test_a_dry_run_says_what_would_happen_and_keeps_nothing(rs):
+    client, headers = api(rs)
+    failing_error, failing = park_group(rs, 3, known_order=False)
+    working_error, working = park_group(rs, 2, known_order=True)
+    outbox_before = outbox_rows(rs)
+
+    group = client.post(
+        "/v1/staff/parked/dry-run",
+        json={"event_type": EVENT_TYPE, "error_type": failing_error},
+        headers=headers,
+    )
+    assert group.status_code == 200, group.get_json()
+    summary = group.get_json()
+    assert (summary["count"], summary["tried"], summary["would_fail"]) == (3, 3, 3)
+    assert summary["would_succeed"] == 0
+    assert summary["errors"]["PermanentError"]["count"] == 3
+    assert "unknown order" in summary["errors"]["PermanentError"]["message"]
+
+    one = client.post(f"/v1/staff/parked/{working[0][0]}/dry-run", headers=headers)
+    assert one.status_code == 200, one.get_json()
+    assert one.get_json()["outcome"] == "would_succeed" and one.get_json()["emits"] == []
+    fine = client.post(
+        "/v1/staff/parked/dry-run",
+        json={"event_type": EVENT_TYPE, "error_type": working_error},
+        headers=headers,
+    ).get_json()
+    assert (fine["would_succeed"], fine["would_fail"]) == (2, 0)
+
+    # nothing kept: no inbox row, no outbox row, every message still parked, the order unchanged
+    every = failing + working
+    assert handled(rs, [e for _, e in every]) == set()
+    assert outbox_rows(rs) == outbox_before
+    assert set(statuses(rs, [p for p, _ in every]).values()) == {"parked"}
+    orders = rs.stack.runtimes["orders"]
+    with orders.engine.connect() as conn:
+        timeline = conn.execute(
+            select(func.count())
+            .select_from(orders.definition.metadata.tables["orders.order_events"])
+            .where(
+                orders.definition.metadata.tables["orders.order_events"].c.event_id.in_(
+                    [e for _, e in working]
+                )
+            )
+        ).scalar_one()
+    assert timeline == 0
+    with orders.parking_engine.connect() as conn:
+        recorded = conn.execute(
+            select(support_actions.c.actor).where(
+                support_actions.c.action == "dry_run",
+                support_actions.c.target == str(working[0][0]),
+            )
+        ).scalars()
+        assert list(recorded) == ["sam"]
+
+
+def test_a_replay_whose_first_message_fails_again_stops_after_it(rs):
+    client, headers = api(rs, "rita")
+    error_type, parked = park_group(rs, 30, known_order=False)
+    started = client.post(
+        "/v1/staff/parked/replays",
+        json={"event_type": EVENT_TYPE, "error_type": error_type, "reason": "the fix of #512"},
+        headers=headers,
+    )
+    assert started.status_code == 202, started.get_json()
+    assert started.get_json()["count"] == 30
+    report = finished_report(client, headers, started.get_json()["id"])
+
+    assert report["status"] == "stopped" and report["stopped_because"] == "failed_again"
+    assert report["replayed"] == 1 and report["handled"] == 0
+    assert report["batches"] == [
+        {"batch": 1, "size": 1, "handled": 0, "failed_again": 1, "waiting": 0}
+    ]
+    (again,) = report["failed_again"]
+    first_id = parked[0][0]
+    assert again["id"] == first_id and again["error_type"] == "PermanentError"
+    assert "unknown order" in again["error"]
+    assert (report["by"], report["role"], report["reason"]) == (
+        "rita",
+        "support",
+        "the fix of #512",
+    )
+    # the first is replayed and parked again (a new row, the new error); the 29 others wait
+    now = statuses(rs, [p for p, _ in parked])
+    assert now[first_id] == "replayed"
+    assert [now[p] for p, _ in parked[1:]] == ["parked"] * 29
+    reparked = rs.stack.runtimes["orders"].parking.get(again["parked_again_as"])
+    assert reparked["status"] == "parked" and reparked["event_id"] == parked[0][1]
+    # who, why, what, outcome: the service's support actions of the run
+    with rs.stack.runtimes["orders"].parking_engine.connect() as conn:
+        rows = conn.execute(
+            select(support_actions)
+            .where(support_actions.c.target == f"replay-run:{report['id']}")
+            .order_by(support_actions.c.id)
+        ).all()
+    assert [r.action for r in rows] == ["replay_run_started", "replay_batch", "replay_run_finished"]
+    assert {r.actor for r in rows} == {"rita"} and {r.reason for r in rows} == {"the fix of #512"}
+    assert rows[0].details["ids"] == [p for p, _ in parked]
+    assert rows[1].details["replayed"] == [first_id]
+    assert rows[2].details["outcome"] == "stopped" and rows[2].details["replayed"] == 1
+
+
+def test_a_replay_whose_fix_works_replays_every_message(rs):
+    client, headers = api(rs, "adam", "admin")
+    error_type, parked = park_group(rs, 25, known_order=True)
+    started = client.post(
+        "/v1/staff/parked/replays",
+        json={
+            "event_type": EVENT_TYPE,
+            "error_type": error_type,
+            "reason": "order restored",
+            "batch_size": 10,
+        },
+        headers=headers,
+    )
+    assert started.status_code == 202, started.get_json()
+    report = finished_report(client, headers, started.get_json()["id"])
+    assert report["status"] == "completed" and report["stopped_because"] is None
+    assert (report["replayed"], report["handled"], report["failed_again"]) == (25, 25, [])
+    assert [b["size"] for b in report["batches"]] == [1, 10, 10, 4]
+    assert handled(rs, [e for _, e in parked]) == {e for _, e in parked}
+    assert set(statuses(rs, [p for p, _ in parked]).values()) == {"replayed"}
+    nothing_left = client.post(
+        "/v1/staff/parked/replays",
+        json={"event_type": EVENT_TYPE, "error_type": error_type, "reason": "again"},
+        headers=headers,
+    )
+    assert nothing_left.status_code == 404
+
+
+def test_bad_replay_requests_are_4xx(rs):
+    client, headers = api(rs)
+    error_type, parked = park_group(rs, 1, known_order=False)
+    no_reason = client.post(
+        "/v1/staff/parked/replays",
+        json={"event_type": EVENT_TYPE, "error_type": error_type, "reason": " "},
+        headers=headers,
+    )
+    assert no_reason.status_code == 422 and "reason" in no_reason.get_json()["error"]["fields"]
+    bad_size = client.post(
+        "/v1/staff/parked/replays",
+        json={"event_type": EVENT_TYPE, "error_type": error_type, "reason": "x", "batch_size": 0},
+        headers=headers,
+    )
+    assert bad_size.status_code == 422
+    no_group = client.post("/v1/staff/parked/dry-run", json={"event_type": 3}, headers=headers)
+    assert set(no_group.get_json()["error"]["fields"]) == {"event_type", "error_type"}
+    assert client.get("/v1/staff/parked/replays/" + "0" * 32, headers=headers).status_code == 404
+    assert client.get("/v1/staff/parked/replays/nope", headers=headers).status_code == 404
+    assert client.post("/v1/staff/parked/999999999/dry-run", headers=headers).status_code == 404
+    assert client.post(f"/v1/staff/parked/{parked[0][0]}/dry-run").status_code == 401
+    other = staff_headers("sam", "support", audience=("payments",))
+    refused = client.post(f"/v1/staff/parked/{parked[0][0]}/dry-run", headers=other)
+    assert refused.status_code == 401
+    assert statuses(rs, [parked[0][0]]) == {parked[0][0]: "parked"}
