@@ -14,6 +14,7 @@ import yaml
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+import coc_console.config  # noqa: F401  (declares CONSOLE_PORT)
 from coc_notifications.service import definition as notifications_definition
 from coc_orders.service import definition as orders_definition
 from coc_shared.config import APPLICATIONS, ENV_VARS, SERVICE_NAMES, port_variable
