@@ -18,10 +18,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_console_kit import (
     CUSTOMER_EMAIL,
     PASSWORD,
+    REPLAYED_TYPE,
+    consuming,
     form_csrf,
     log_in,
     make_console_stack,
     new_staff,
+    park_replay_group,
     signed_in_client,
 )
 
@@ -30,7 +33,8 @@ from coc_console.domain.model import MASK, group_parked, masked_message
 from coc_console.entrypoints.commands import create_admin
 from coc_console.service_layer import audit
 from coc_shared.envelope import utcnow
-from coc_shared.tables import support_actions
+from coc_shared.tables import parked_messages, support_actions
+from coc_shared.testing import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -385,3 +389,80 @@ def test_create_admin_prints_the_totp_secret_and_uri(cs, capsys):
     out = capsys.readouterr().out
     assert "otpauth://totp/" in out and "TOTP secret:" in out and "password:" in out
     assert create_admin(cs.console, ["--name", "boss-cli-test"]) == 2  # exists
+
+
+# ------------------------------------------------------------------------------- safe replay
+def replay_report_page(client, location: str) -> str:
+    """The run's report page once the run is over (it reloads itself while running)."""
+
+    def finished():
+        shown = text(client.get(location))
+        return shown if 'id="run-status"' in shown and "Running:" not in shown else None
+
+    return wait_until(finished, timeout=90, interval=0.2, message="the replay's end")
+
+
+def parked_statuses(cs, ids) -> list[str]:
+    with cs.stack.runtimes["orders"].parking_engine.connect() as conn:
+        found = dict(
+            conn.execute(
+                select(parked_messages.c.id, parked_messages.c.status).where(
+                    parked_messages.c.id.in_(ids)
+                )
+            ).all()
+        )
+    return [found[i] for i in ids]
+
+
+def test_a_group_is_dried_then_replayed_and_the_replay_stops_at_a_new_failure(cs):
+    client, name, csrf = signed_in_client(cs, "support")
+    error_type, parked = park_replay_group(cs, 12, known_order=False)
+    group = {"event_type": REPLAYED_TYPE, "error_type": error_type}
+    page = text(client.get("/failures/orders", query_string=group))
+    assert 'id="dry-run-form"' in page and 'id="replay-form"' in page
+    dry = client.post("/failures/orders/dry-run", data={"csrf": csrf, **group})
+    assert dry.status_code == 200, text(dry)
+    assert "12 would fail again" in text(dry) and "0 would succeed" in text(dry)
+    assert "PermanentError" in text(dry) and "unknown order" in text(dry)
+    ids = [p for p, _ in parked]
+    assert parked_statuses(cs, ids) == ["parked"] * 12  # the dry run kept nothing
+    no_reason = client.post("/failures/orders/replays", data={"csrf": csrf, **group})
+    assert no_reason.status_code == 422 and "a reason is required" in text(no_reason)
+    forged = client.post(
+        "/failures/orders/replays", data={"csrf": "x" + csrf, "reason": "go", **group}
+    )
+    assert forged.status_code == 403
+    assert parked_statuses(cs, ids) == ["parked"] * 12
+    with consuming(cs.stack.runtimes["orders"]):
+        started = client.post(
+            "/failures/orders/replays",
+            data={"csrf": csrf, "reason": "supplier fixed their ids", **group},
+        )
+        assert started.status_code == 302, text(started)
+        report = replay_report_page(client, started.headers["Location"])
+    assert "stopped (failed again)" in report and "1 of 12" in report
+    assert 'id="failed-again"' in report and "unknown order" in report
+    assert parked_statuses(cs, ids) == ["replayed"] + ["parked"] * 11
+    run = started.headers["Location"].rsplit("/", 1)[1]
+    entries = audit.search(cs.console, staff_name=name)
+    assert {e["action"] for e in entries} >= {"dry_run", "replay", "replay_outcome"}
+    (outcome,) = [e for e in entries if e["action"] == "replay_outcome"]
+    assert outcome["target"] == f"orders:replay:{run}"
+    assert outcome["details"]["status"] == "stopped" and outcome["details"]["replayed"] == 1
+    (replay,) = [e for e in entries if e["action"] == "replay"]
+    assert replay["reason"] == "supplier fixed their ids"
+
+
+def test_a_group_whose_fix_works_is_replayed_in_full(cs):
+    client, _name, csrf = signed_in_client(cs, "admin")
+    error_type, parked = park_replay_group(cs, 15, known_order=True)
+    group = {"event_type": REPLAYED_TYPE, "error_type": error_type}
+    dry = client.post("/failures/orders/dry-run", data={"csrf": csrf, **group})
+    assert "15 would succeed" in text(dry) and "0 would fail again" in text(dry)
+    with consuming(cs.stack.runtimes["orders"]):
+        started = client.post(
+            "/failures/orders/replays", data={"csrf": csrf, "reason": "order restored", **group}
+        )
+        report = replay_report_page(client, started.headers["Location"])
+    assert "completed" in report and "15 of 15 (15 handled)" in report
+    assert parked_statuses(cs, [p for p, _ in parked]) == ["replayed"] * 15

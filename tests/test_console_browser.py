@@ -15,7 +15,15 @@ from playwright.sync_api import expect, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_console_kit import CUSTOMER_EMAIL, PASSWORD, make_console_stack, new_staff, serve
+from test_console_kit import (
+    CUSTOMER_EMAIL,
+    PASSWORD,
+    consuming,
+    make_console_stack,
+    new_staff,
+    park_replay_group,
+    serve,
+)
 
 from coc_console.domain.model import MASK
 
@@ -109,3 +117,81 @@ def test_support_work_in_a_browser(settings_factory, tmp_path, browser):
         if i["error_type"] == cs.error_type
     ]
     assert len(discarded) == 1  # through payments' staff API, by the admin in the browser
+
+
+def test_safe_replay_in_a_browser(settings_factory, tmp_path, browser):
+    """A support member dries a group of parked messages (they would fail again), replays it
+    progressively anyway: the first batch fails again and the replay stops by itself; then a group
+    whose fix works is replayed in full. Both runs and their outcomes are in the audit log."""
+    cs = make_console_stack(settings_factory, tmp_path)
+    failing_error, failing = park_replay_group(cs, 12, known_order=False)
+    working_error, working = park_replay_group(cs, 15, known_order=True)
+    shots = []
+
+    def shot(page, name: str) -> None:
+        path = tmp_path / f"replay-{len(shots) + 1:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        shots.append(path)
+
+    try:
+        servers = []
+        base = serve(cs.app, servers)
+        cs.servers.extend(servers)
+        name, secret = new_staff(cs.console, "support")
+        page = browser.new_page()
+        page.goto(base + "/login")
+        page.fill("input[name=name]", name)
+        page.fill("input[name=password]", PASSWORD)
+        page.fill("input[name=code]", pyotp.TOTP(secret).now())
+        page.click("button[type=submit]")
+        expect(page.locator("h1")).to_have_text("Failed messages")
+
+        with consuming(cs.stack.runtimes["orders"]):
+            # the dry run: every message would fail again, and why
+            page.click(f"#groups tr:has-text('{failing_error}') a")
+            page.click("#dry-run-form button")
+            expect(page.locator("#would-fail")).to_have_text("12 would fail again")
+            expect(page.locator("#dry-run-errors")).to_contain_text("unknown order")
+            shot(page, "dry-run-would-fail")
+            # replayed anyway: the first batch (one message) fails again, the run stops by itself
+            page.fill("#replay-form input[name=reason]", "supplier says the ids are fixed")
+            page.click("#replay-form button")
+            expect(page.locator("#run-status")).to_contain_text("stopped", timeout=60_000)
+            expect(page.locator("#run-status")).to_contain_text("failed again")
+            expect(page.locator("#run-replayed")).to_contain_text("1 of 12")
+            expect(page.locator("#failed-again")).to_contain_text("PermanentError")
+            shot(page, "replay-stopped")
+
+            # a group whose fix works: dried, then replayed in full (1, 10, then 4)
+            page.click("text=Failed messages")
+            page.click(f"#groups tr:has-text('{working_error}') a")
+            page.click("#dry-run-form button")
+            expect(page.locator("#would-succeed")).to_have_text("15 would succeed")
+            shot(page, "dry-run-would-succeed")
+            page.fill("#replay-form input[name=reason]", "the order was restored")
+            page.click("#replay-form button")
+            expect(page.locator("#run-status")).to_contain_text("completed", timeout=60_000)
+            expect(page.locator("#run-replayed")).to_contain_text("15 of 15 (15 handled)")
+            expect(page.locator("#batches tbody tr")).to_have_count(3)
+            shot(page, "replay-completed")
+
+        page.click("text=Audit log")
+        audit = page.locator("#audit")
+        expect(audit).to_contain_text("supplier says the ids are fixed")
+        expect(audit).to_contain_text("the order was restored")
+        expect(audit).to_contain_text("replay_outcome")
+        shot(page, "replay-audit-log")
+    finally:
+        for path in shots:
+            print(f"screenshot: {path}")
+        cs.dispose()
+
+    statuses = {
+        i["id"]: i["status"]
+        for status in ("parked", "replayed")
+        for i in cs.stack.client("orders")
+        .get(f"/v1/staff/parked?status={status}&limit=1000", headers=cs.stack.staff)
+        .get_json()["items"]
+    }
+    assert [statuses[p] for p, _ in failing] == ["replayed"] + ["parked"] * 11
+    assert {statuses[p] for p, _ in working} == {"replayed"}

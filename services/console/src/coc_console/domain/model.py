@@ -13,6 +13,8 @@ ROLES = ("support", "admin")
 # time with a reason in the audit log; support staff work on the masked message.
 MAY_REVEAL = ("admin",)
 MAY_DISCARD = ("support", "admin")
+# safe replay (a dry run, then progressive batches): both roles, as the command line's replay
+MAY_REPLAY = ("support", "admin")
 MASK = "••••••"
 NAME = re.compile(r"^[a-z][a-z0-9._-]{1,62}$")
 MIN_PASSWORD = 12

@@ -297,6 +297,9 @@ def register_api(app: Flask, rt) -> None:
     from .support_routes import bp as support_bp  # its pages use this module's helpers
 
     app.register_blueprint(support_bp)
+    from .replay_routes import bp as replay_bp  # its pages use this module's helpers
+
+    app.register_blueprint(replay_bp)
     from .health_routes import bp as health_bp  # stuck orders, disagreements: the same
 
     app.register_blueprint(health_bp)
