@@ -6,6 +6,7 @@ the order's story its stuck flags, and ``coc-console reconcile`` prints them."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -18,10 +19,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from test_console_kit import make_console_stack, signed_in_client
 
+from coc_console.adapters.services_client import StaffApiClient
+from coc_console.domain.model import Staff
 from coc_console.domain.reconciliation import KINDS
 from coc_console.entrypoints.health_commands import reconcile
+from coc_console.service_layer.reconciliation import reconcile as reconcile_orders
 from coc_orders.adapters import tables as orders_tables
 from coc_payments.adapters import tables as payments_tables
+from coc_shared.testing import STAFF_KEYS
 from coc_supplier_gateway.adapters import tables as gateway_tables
 
 NOW = datetime.now(UTC)
@@ -145,12 +150,24 @@ def rows_of(html: str, number: str) -> list[str]:
     return [row for row in html.split("<tr") if f">{number}</a>" in row]
 
 
+def every_page(client, path: str, **query) -> str:
+    """The pages of ``path``, following their "Next orders" links; their HTML together."""
+    html, after = "", None
+    for _ in range(200):
+        answer = client.get(path, query_string={**query, **({"after": after} if after else {})})
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        html += answer.get_data(as_text=True)
+        found = re.search(r'id="next" href="[^"]*after=(\d+)', answer.get_data(as_text=True))
+        if found is None:
+            return html
+        after = found.group(1)
+    raise AssertionError(f"{path}: more than 200 pages")
+
+
 def test_every_disagreement_found_and_none_on_consistent_orders(crafted):
     cs, orders = crafted
     client, _name, _csrf = signed_in_client(cs, "support")
-    answer = client.get("/disagreements")
-    assert answer.status_code == 200, answer.get_data(as_text=True)
-    html = answer.get_data(as_text=True)
+    html = every_page(client, "/disagreements")
     found_kinds = set()
     for name, case in CASES.items():
         rows = rows_of(html, orders[name]["number"])
@@ -170,17 +187,7 @@ def test_stuck_orders_page_and_the_storys_flags(crafted):
     client, _name, _csrf = signed_in_client(cs, "support")
     html = client.get("/failures").get_data(as_text=True)
     assert 'href="/stuck"' in html and 'href="/disagreements"' in html  # in the nav
-    seen, after, pages = "", None, 0
-    while True:
-        answer = client.get("/stuck", query_string={"after": after} if after else {})
-        assert answer.status_code == 200, answer.get_data(as_text=True)
-        seen += answer.get_data(as_text=True)
-        pages += 1
-        if 'id="next"' not in answer.get_data(as_text=True) or pages > 50:
-            break
-        after = (
-            answer.get_data(as_text=True).split('id="next" href="/stuck?after=')[1].split('"')[0]
-        )
+    seen = every_page(client, "/stuck")
     for name, state in (("no_shipment", "not delivered"), ("consistent_placed", "unpaid")):
         (row,) = rows_of(seen, orders[name]["number"])
         assert state in row and "not yet" in row
@@ -194,6 +201,26 @@ def test_stuck_orders_page_and_the_storys_flags(crafted):
     # not signed in: to the log-in page
     assert cs.app.test_client().get("/stuck").status_code == 302
     assert cs.app.test_client().get("/disagreements").status_code == 302
+
+
+def test_a_view_compares_a_bounded_slice_and_the_slices_cover_every_order(crafted):
+    cs, orders = crafted
+    client = StaffApiClient(cs.urls, STAFF_KEYS[0])
+    staff = Staff(0, "slices", "support")
+    ids = {o["order_id"] for o in orders.values()}
+    start = min(o["seq"] for o in orders.values()) - 1
+    whole = reconcile_orders(client, staff, after=start)
+    assert whole.next_after is None and whole.orders_checked >= len(CASES)
+    sliced, after, views = [], start, 0
+    while after is not None:
+        part = reconcile_orders(client, staff, page=2, after=after, max_orders=4)
+        assert part.orders_checked <= 4
+        sliced += part.disagreements
+        after, views = part.next_after, views + 1
+    assert views >= len(CASES) // 4
+    assert {(d.order_id, d.kind) for d in sliced if d.order_id in ids} == {
+        (d.order_id, d.kind) for d in whole.disagreements if d.order_id in ids
+    }
 
 
 def test_the_reconcile_command_prints_each_disagreement(crafted, capsys):

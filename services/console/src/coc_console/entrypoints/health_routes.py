@@ -34,6 +34,16 @@ def stuck_page():
 @signed_in
 def disagreements_page():
     settle = reconciliation.settle_of(request.args.get("settle_minutes"))
-    result = reconciliation.reconcile(client(), g.staff, settle=settle)
+    after = reconciliation.page_after(request.args.get("after"))
+    result = reconciliation.reconcile(
+        client(),
+        g.staff,
+        settle=settle,
+        page=reconciliation.PAGE,
+        after=after,
+        max_orders=reconciliation.PAGE_VIEW_ORDERS,
+    )
     minutes = int(settle.total_seconds() // 60)
-    return page("disagreements.html", result=result, kinds=KINDS, settle_minutes=minutes)
+    return page(
+        "disagreements.html", result=result, kinds=KINDS, settle_minutes=minutes, after=after
+    )

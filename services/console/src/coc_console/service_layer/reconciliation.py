@@ -12,6 +12,8 @@ from ..domain.model import InputError, Staff
 from ..domain.reconciliation import Disagreement, disagreements
 
 PAGE = 500
+# orders one view of the Disagreements page compares (a few seconds; the command compares all)
+PAGE_VIEW_ORDERS = 5000
 # an order changed more recently than this may have events still in flight between services
 SETTLE = timedelta(minutes=10)
 
@@ -49,6 +51,7 @@ class Reconciliation:
     orders_checked: int = 0
     orders_settling: int = 0  # changed too recently to compare
     disagreements: list[Disagreement] = field(default_factory=list)
+    next_after: int | None = None  # where to go on (``max_orders`` reached), None: at the end
 
 
 def reconcile(
@@ -57,21 +60,29 @@ def reconcile(
     settle: timedelta = SETTLE,
     page: int = PAGE,
     now: datetime | None = None,
+    after: int = 0,
+    max_orders: int | None = None,
 ) -> Reconciliation:
-    """Every order's disagreements, a page of ``page`` orders at a time: three calls per page
-    (orders' states, then payments' and the gateway's of those orders)."""
+    """The disagreements of the orders numbered after ``after`` (all of them, or about
+    ``max_orders``: a page view stays within a request's time), ``page`` orders at a time: three
+    calls per page (orders' states, then payments' and the gateway's of those orders)."""
     now = now or datetime.now(UTC)
     result = Reconciliation()
-    after: int | None = 0
-    while after is not None:
+    read = 0
+    cursor: int | None = after
+    while cursor is not None:
+        if max_orders is not None and read >= max_orders:
+            result.next_after = cursor
+            break
         answer = client.call(
             "orders",
             "GET",
             "/v1/staff/order-states",
             staff.name,
             staff.role,
-            params={"after": str(after), "limit": str(page)},
+            params={"after": str(cursor), "limit": str(page)},
         )
+        read += len(answer["items"])
         orders = [
             o for o in answer["items"] if datetime.fromisoformat(o["updated_at"]) <= now - settle
         ]
@@ -93,5 +104,5 @@ def reconcile(
                 )
                 result.disagreements.extend(found)
             result.orders_checked += len(orders)
-        after = answer["next_after"]
+        cursor = answer["next_after"]
     return result
