@@ -26,7 +26,8 @@ ed25519_pair() {  # NAME -> the public key on stdout, NAME's private key on stde
     private="$(printf '%s\n' "$pem" | openssl pkey -outform DER | tail -c 32 | base64 | tr -d '\n')"
     printf '%s\n' "$pem" | openssl pkey -pubout -outform DER | tail -c 32 | base64 | tr -d '\n'
     printf '%s=%s\n' "$(echo "$1" | sed 's/PUBLIC_KEY$/PRIVATE_KEY/')" "$private" >&2
-    echo "  ^ the key that signs staff tokens: keep it safe, outside .env (deploy/README.md)" >&2
+    echo "  ^ the key that signs staff tokens: keep it safe, outside .env (deploy/README.md);" >&2
+    echo "    the support console reads it from deploy/secrets/staff-token-private.key (mode 600)" >&2
 }
 
 generate=""  # the last "# generate:" comment's words, until the line it applies to
