@@ -5,6 +5,7 @@ recording each report with its event in the same transaction."""
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from datetime import datetime
 
 from coc_shared.envelope import utcnow
@@ -78,8 +79,11 @@ def report_stuck(
                 repo.record(s, event.id, now)
                 reported_now.append(s)
             uow.commit()
-    for s in reported_now:
-        log.warning("order.stuck", order_id=s.order_id, state=s.state, since=s.since.isoformat())
+    if reported_now:  # one line a pass (each order is in its order.stuck event)
+        by_state = Counter(s.state for s in reported_now)
+        log.warning(
+            "orders.stuck_reported", count=len(reported_now), **dict(sorted(by_state.items()))
+        )
     return reported_now
 
 
