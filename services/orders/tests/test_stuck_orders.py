@@ -11,16 +11,17 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from orders_helpers import outbox_events, place
+from orders_helpers import order_status, outbox_events, place
 from sqlalchemy import insert, update
 
 from coc_orders.adapters import tables
 from coc_orders.config import OrdersConfig
 from coc_orders.domain.stuck import DEFAULT_PATH, load_deadlines, parse_deadlines
 from coc_orders.entrypoints.commands import report_stuck as report_stuck_command
+from coc_orders.service_layer import orders as orders_uc
 from coc_orders.service_layer import stuck
 from coc_shared.config import ConfigError
-from coc_shared.testing import staff_headers, wait_until
+from coc_shared.testing import forget_unsent, purge_queue, staff_headers, wait_until
 
 NOW = datetime.now(UTC)
 DEADLINES = load_deadlines()
@@ -226,6 +227,33 @@ def test_the_worker_loop_reports(make_runtime):
         stop.set()
         worker.join()
     assert [e["state"] for e in stuck_events(rt, order_id)] == ["not_delivered"]
+
+
+def test_order_stuck_goes_through_rabbitmq_to_the_orders_timeline(runtime):
+    """The relay publishes order.stuck, orders' own consumer records it in the order's timeline
+    (what the console's story shows), once."""
+    runtime.declare_topology()
+    purge_queue(runtime)
+    forget_unsent(runtime)
+    order_id = craft(runtime, "shipped", NOW - DEADLINES.by_state["not_delivered"].after - hours(1))
+    assert order_id in {s.order_id for s in stuck.report_stuck(runtime, DEADLINES, now=NOW)}
+    stop = threading.Event()
+    threads = runtime.start_worker_threads(stop, loops=False)
+
+    def recorded():
+        return [
+            e
+            for e in orders_uc.order_timeline(runtime, order_id)
+            if e["event_type"] == "order.stuck"
+        ]
+
+    try:
+        (event,) = wait_until(recorded, message="order.stuck in the order's timeline")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=15)
+    assert event["outcome"] == "recorded" and order_status(runtime, order_id) == "shipped"
 
 
 def test_the_deadlines_file_is_checked_at_start(tmp_path):
