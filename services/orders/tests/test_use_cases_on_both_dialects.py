@@ -521,3 +521,33 @@ def place_order_row(rt, seq: int) -> str:
             )
         )
     return order_id
+
+
+def test_stuck_orders_are_found_and_reported_once(rt):
+    from coc_orders.domain.stuck import load_deadlines
+    from coc_orders.service_layer import stuck
+
+    deadlines = load_deadlines()
+    order_id = place_order(rt, order_body()).order.id
+    shipped_at = utcnow() - deadlines.by_state["not_delivered"].after - timedelta(hours=1)
+    with rt.engine.begin() as conn:
+        conn.execute(
+            update(tables.orders).where(tables.orders.c.id == order_id).values(status="shipped")
+        )
+        conn.execute(
+            insert(tables.order_events).values(
+                event_id=str(uuid.uuid4()),
+                order_id=order_id,
+                event_type="certificate.shipped",
+                occurred_at=shipped_at,
+                recorded_at=shipped_at,
+                outcome="applied",
+                status_after="shipped",
+            )
+        )
+    first = [s for s in stuck.report_stuck(rt, deadlines) if s.order_id == order_id]
+    assert [(s.state, s.since) for s in first] == [("not_delivered", shipped_at)]
+    assert [s for s in stuck.report_stuck(rt, deadlines) if s.order_id == order_id] == []
+    (listed,), _ = stuck.list_stuck(rt, deadlines, order_id=order_id)
+    assert listed.state == "not_delivered" and listed.reported_at is not None
+    assert len(outbox_events(rt, "order.stuck", subject=order_id)) == 1
