@@ -153,6 +153,7 @@ class StuckOrder:
     since: datetime
     deadline: datetime
     reported_at: datetime | None = None
+    seq: int = 0  # the order's place in the numbering (what a list goes on after)
 
     @property
     def key(self) -> tuple[str, str, datetime]:
@@ -205,4 +206,6 @@ def stuck(order: OrderProgress, deadlines: Deadlines, now: datetime) -> StuckOrd
         deadline = since + rule.after
     if deadline > now:
         return None
-    return StuckOrder(order.order_id, order.number, state, order.status, since, deadline)
+    return StuckOrder(
+        order.order_id, order.number, state, order.status, since, deadline, seq=order.seq
+    )

@@ -51,7 +51,7 @@ def list_stuck(
             found.extend(batch)
         found = found[:limit]
         if len(found) == limit:
-            cursor = int(found[-1].order_number.rsplit("-", 1)[1])
+            cursor = found[-1].seq
         reported = repo.reported([s.order_id for s in found])
     items = [StuckOrder(**{**s.__dict__, "reported_at": reported.get(s.key)}) for s in found]
     return items, cursor
