@@ -434,7 +434,7 @@ def test_a_service_role_reaches_only_its_own_schema(migrated, deployment, servic
         "CREATE TABLE public.intruder (i int)",
         "CREATE SCHEMA intruder",
         "DELETE FROM ops.parked_messages",
-        "UPDATE ops.parked_messages SET status = 'discarded'",
+        "UPDATE ops.parked_messages SET body = 'x', error_type = 'x'",
         "INSERT INTO ops.revoked_staff_tokens VALUES ('j', now(), 'x', 'x')",
         "DELETE FROM ops.revoked_staff_tokens",
         "UPDATE ops.support_actions SET reason = 'x'",
@@ -444,6 +444,14 @@ def test_a_service_role_reaches_only_its_own_schema(migrated, deployment, servic
     ):
         if not refused(deployment, role, statement):
             problems.append(f"{role} may: {statement}")
+    # its staff endpoints' discard and replay resolve a parked message (rows locked first)
+    for statement in (
+        "SELECT id FROM ops.parked_messages WHERE false FOR UPDATE SKIP LOCKED",
+        "UPDATE ops.parked_messages SET status = 'replayed', resolved_at = now(), "
+        "resolved_by = 'x', resolution_reason = 'x' WHERE false",
+    ):
+        if refused(deployment, role, statement):
+            problems.append(f"{role} may not: {statement}")
     assert not problems, "\n".join(problems)
 
 

@@ -112,7 +112,13 @@ OPS_MIGRATIONS = package_migrations(__file__)
 # append-only for both.
 OPS_GRANTS: dict[str, dict[str, tuple[str, ...]]] = {
     "services": {
-        "parked_messages": ("SELECT", "INSERT"),
+        # the staff endpoints' discard and (progressive) replay mark a message resolved: those
+        # columns only, never its body, error or origin
+        "parked_messages": (
+            "SELECT",
+            "INSERT",
+            "UPDATE (status, resolved_at, resolved_by, resolution_reason)",
+        ),
         "support_actions": ("SELECT", "INSERT"),
         "revoked_staff_tokens": ("SELECT",),
         # make a subject's key when it first seals, link an order's to its account, destroy on
