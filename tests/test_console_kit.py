@@ -181,19 +181,18 @@ def consuming(runtime):
             thread.join(timeout=15)
 
 
-def park_certificate(runtime, order_id: str, error_type: str) -> tuple[int, str]:
-    """A valid ``certificate.received`` for ``order_id`` parked in orders as its consumer parks
-    (after an earlier failure ``error_type``); (parked id, event id)."""
-    event = fresh_example(REPLAYED_TYPE, order_id=lambda: order_id)
-    event.correlation_id = order_id
+def park_event(runtime, event, error_type: str) -> int:
+    """A valid ``event`` parked in ``runtime``'s service as its consumer parks (after an earlier
+    failure ``error_type``); its parked id."""
     now = datetime.now(UTC)
-    parked_id = runtime.parking.park(
-        service="orders",
-        queue=runtime.broker.queue_name("orders"),
-        routing_key=REPLAYED_TYPE,
+    service = runtime.definition.name
+    return runtime.parking.park(
+        service=service,
+        queue=runtime.broker.queue_name(service),
+        routing_key=event.type,
         body=event.to_json(),
         headers={"x-coc-attempts": 5},
-        properties={"message_id": event.id, "type": REPLAYED_TYPE},
+        properties={"message_id": event.id, "type": event.type},
         error_type=error_type,
         error_message=f"{error_type}: the handler of the day failed",
         stack_trace=None,
@@ -201,11 +200,17 @@ def park_certificate(runtime, order_id: str, error_type: str) -> tuple[int, str]
         first_failed_at=now - timedelta(hours=1),
         last_failed_at=now,
         event_id=event.id,
-        event_type=REPLAYED_TYPE,
-        order_id=order_id,
-        correlation_id=order_id,
+        event_type=event.type,
+        order_id=(event.data or {}).get("order_id") or event.subject,
+        correlation_id=event.correlation_id,
     )
-    return parked_id, event.id
+
+
+def park_certificate(runtime, order_id: str, error_type: str) -> tuple[int, str]:
+    """A ``certificate.received`` for ``order_id`` parked in orders; (parked id, event id)."""
+    event = fresh_example(REPLAYED_TYPE, order_id=lambda: order_id)
+    event.correlation_id = order_id
+    return park_event(runtime, event, error_type), event.id
 
 
 def park_replay_group(cs: ConsoleStack, count: int, known_order: bool):

@@ -8,6 +8,7 @@ test_console_kit's REPLAYED_TYPE)."""
 from __future__ import annotations
 
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -16,11 +17,12 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from test_console_kit import REPLAYED_TYPE as EVENT_TYPE
-from test_console_kit import consuming, make_console_stack, park_replay_group
+from test_console_kit import consuming, make_console_stack, park_event, park_replay_group
 
+from coc_shared.envelope import Event
 from coc_shared.replay import batches
-from coc_shared.tables import parked_messages, support_actions
-from coc_shared.testing import staff_headers, wait_until
+from coc_shared.tables import parked_messages, subject_keys, support_actions
+from coc_shared.testing import fresh_example, staff_headers, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +140,52 @@ def test_a_dry_run_says_what_would_happen_and_keeps_nothing(rs):
             )
         ).scalars()
         assert list(recorded) == ["sam"]
+
+
+def test_a_dry_run_of_an_erasure_shows_its_report_and_erases_nothing(rs):
+    """The handler that would destroy the account's data key and erase its data: the dry run says
+    it would report (the event it would emit), and the account and its key are still there."""
+    orders = rs.stack.runtimes["orders"]
+    account_id = rs.stack.account_id
+    # the account's data key exists (made as an event of the account is sealed)
+    orders.keys.seal_events(
+        [
+            Event(
+                type="account.sign_up_attempted",
+                data={"account_id": account_id},
+                personal={"email": "x@example.org"},
+                producer="orders",
+                correlation_id=account_id,
+                subject=account_id,
+            )
+        ]
+    )
+    event = fresh_example("account.erasure_requested")
+    event.data = {**event.data, "account_id": account_id}
+    event.subject = event.correlation_id = account_id
+    parked_id = park_event(orders, event, f"TimeoutError{uuid.uuid4().hex[:6]}")
+    accounts = orders.definition.metadata.tables["orders.accounts"]
+
+    def state():
+        with orders.engine.connect() as conn:
+            account = conn.execute(select(accounts).where(accounts.c.id == account_id)).one()
+            key = conn.execute(
+                select(subject_keys.c.wrapped_key, subject_keys.c.destroyed_at).where(
+                    subject_keys.c.subject == account_id
+                )
+            ).one()
+        return account._mapping, key.wrapped_key is not None and key.destroyed_at is None
+
+    before = state()
+    assert before[1]  # a live key
+    client, headers = api(rs)
+    answer = client.post(f"/v1/staff/parked/{parked_id}/dry-run", headers=headers)
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["outcome"] == "would_succeed"
+    assert answer.get_json()["emits"] == ["account.erasure_reported.orders"]
+    assert state() == before  # the account as it was, its key alive
+    assert handled(rs, [event.id]) == set()
+    assert statuses(rs, [parked_id]) == {parked_id: "parked"}
 
 
 def test_a_replay_whose_first_message_fails_again_stops_after_it(rs):
