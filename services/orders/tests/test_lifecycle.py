@@ -109,13 +109,14 @@ def test_why_an_order_cannot_be_cancelled_is_told_to_the_customer(status, messag
     assert why_not_cancellable(status) == message
 
 
-def test_a_refund_and_a_late_supplier_are_recorded_and_move_nothing():
+def test_a_refund_a_late_supplier_and_a_stuck_report_are_recorded_and_move_nothing():
     assert RECORDED_ONLY == (
         "payment.refunded",
         "supplier.request_overdue",
         "supplier.request_accepted",
         "invoice.issued",
         "refund.failed",
+        "order.stuck",
     )
     assert not set(RECORDED_ONLY) & set(TRANSITIONS)
     for fact in RECORDED_ONLY:
