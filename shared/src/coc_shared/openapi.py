@@ -42,7 +42,9 @@ class ErrorBodySchema(Schema):
     code = fields.String(required=True)
     message = fields.String(required=True)
     correlation_id = fields.String(required=True, allow_none=True)
-    fields_ = fields.Dict(data_key="fields", metadata={"description": "messages per field"})
+    fields_ = fields.Dict(
+        data_key="fields", metadata={"description": "messages per field (nested like the body)"}
+    )
 
 
 class ErrorSchema(Schema):
@@ -113,21 +115,93 @@ def _error_answers(*codes: int) -> dict:
     return answers
 
 
+def _answer(description: str, schema: dict, media: str = "application/json") -> dict:
+    return {"description": description, "content": {media: {"schema": schema}}}
+
+
+def _object(**properties) -> dict:
+    """A JSON object with (at least) ``properties``."""
+    return {"type": "object", "properties": properties, "additionalProperties": True}
+
+
+def _text(longest: int, **extra) -> dict:
+    """Some text besides spaces, at most ``longest`` characters."""
+    return {"type": "string", "minLength": 1, "maxLength": longest, "pattern": r"\S", **extra}
+
+
+def _json_body(required: list[str], **properties) -> dict:
+    schema = {"type": "object", "properties": properties, "required": required}
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+_TEXT = {"type": "string"}
+_MAYBE_TEXT = {"type": "string", "nullable": True}
+_TIME = {"type": "string", "format": "date-time"}
+_COUNT = {"type": "integer", "minimum": 0}
+_WHOLE = {"type": "integer", "minimum": 1, "maximum": 1000}
+_ITEM = {"type": "object", "additionalProperties": True}
+# a parked message's group: its event type ('?' for none) and its error class
+_GROUP_FIELDS = {
+    "event_type": _text(100, description="the event type, '?' for a message without one"),
+    "error_type": _text(300, description="the error's class, e.g. KeyError"),
+}
+_DRY_RUN = _object(
+    id={"type": "integer"},
+    event_id=_MAYBE_TEXT,
+    event_type=_MAYBE_TEXT,
+    outcome={"type": "string", "enum": ["would_succeed", "would_fail", "already_handled"]},
+    emits={"type": "array", "items": _TEXT, "description": "the event types it would emit"},
+    error_type=_TEXT,
+    error=_TEXT,
+    where=_TEXT,
+)
+_DRY_RUN_SUMMARY = _object(
+    event_type=_TEXT,
+    error_type=_TEXT,
+    count=_COUNT,
+    tried=_COUNT,
+    would_succeed=_COUNT,
+    would_fail=_COUNT,
+    already_handled=_COUNT,
+    emits={"type": "object", "additionalProperties": {"type": "integer"}},
+    errors={"type": "object", "additionalProperties": _ITEM},
+    items={"type": "array", "items": _DRY_RUN},
+)
+_REPLAY_REPORT = _object(
+    id=_TEXT,
+    service=_MAYBE_TEXT,
+    event_type=_MAYBE_TEXT,
+    error_type=_MAYBE_TEXT,
+    by=_TEXT,
+    role=_MAYBE_TEXT,
+    reason=_MAYBE_TEXT,
+    started_at=_TIME,
+    count=_COUNT,
+    batches={"type": "array", "items": _ITEM},
+    replayed=_COUNT,
+    handled=_COUNT,
+    failed_again={"type": "array", "items": _ITEM},
+    status={"type": "string", "enum": ["running", "completed", "stopped", "abandoned"]},
+    stopped_because={"nullable": True},
+    finished_at=_TIME,
+)
+
+
+def _staff(summary: str, responses: dict, *codes: int, **operation) -> dict:
+    """A staff operation (tag ``staff``, a staff token) answering ``responses`` or ``codes``."""
+    return {
+        "summary": summary,
+        "tags": ["staff"],
+        "security": STAFF_SECURITY,
+        **operation,
+        "responses": {**responses, **_error_answers(*codes)},
+    }
+
+
 def _document_common_routes(app: Flask, api: Api) -> None:
     """The routes coc_shared.http gives every service (plain Flask blueprints), by hand."""
     rules = {rule.endpoint: rule for rule in app.url_map.iter_rules()}
     status = {"type": "object", "properties": {"status": {"type": "string"}}}
-    item = {"type": "object", "additionalProperties": True}
-    query = [
-        {"in": "query", "name": name, "required": False, "schema": {"type": "string"}}
-        for name in ("status", "event_type", "error", "order_id")
-    ]
-    limit = {"type": "integer", "minimum": 1, "maximum": 1000}
-    query.append({"in": "query", "name": "limit", "required": False, "schema": limit})
-
-    def answer(description: str, schema: dict) -> dict:
-        return {"description": description, "content": {"application/json": {"schema": schema}}}
-
     api.spec.path(
         rule=rules["health.healthz"],
         operations={
@@ -135,7 +209,7 @@ def _document_common_routes(app: Flask, api: Api) -> None:
                 "summary": "Liveness: the process answers",
                 "tags": ["health"],
                 "security": [],
-                "responses": {"200": answer("Alive", status), **_error_answers()},
+                "responses": {"200": _answer("Alive", status), **_error_answers()},
             }
         },
     )
@@ -147,46 +221,160 @@ def _document_common_routes(app: Flask, api: Api) -> None:
                 "tags": ["health"],
                 "security": [],
                 "responses": {
-                    "200": answer("Ready", status),
-                    "503": answer("Not ready: which dependency is down", status),
+                    "200": _answer("Ready", status),
+                    "503": _answer("Not ready: which dependency is down", status),
                     **_error_answers(),
                 },
             }
         },
     )
     api.spec.path(
-        rule=rules["staff.list_parked"],
+        rule=rules["health.metrics"],
         operations={
             "get": {
-                "summary": "Parked messages of this service (support staff)",
-                "tags": ["staff"],
-                "security": STAFF_SECURITY,
-                "parameters": query,
+                "summary": "Prometheus metrics (text exposition format)",
+                "tags": ["health"],
+                "security": [],
                 "responses": {
-                    "200": answer(
-                        "Parked messages",
-                        {
-                            "type": "object",
-                            "properties": {"items": {"type": "array", "items": item}},
-                        },
-                    ),
-                    **_error_answers(400, 401, 403, 503),
+                    "200": _answer("The metrics", _TEXT, "text/plain"),
+                    **_error_answers(),
                 },
             }
+        },
+    )
+    _document_parked_routes(rules, api)
+    _document_replay_routes(rules, api)
+
+
+def _document_parked_routes(rules: dict, api: Api) -> None:
+    """coc_shared.http's staff view of parked messages and coc_shared.parked_summary's."""
+    query = [
+        {"in": "query", "name": name, "required": False, "schema": {"type": "string"}}
+        for name in ("status", "event_type", "error", "order_id")
+    ]
+    query.append({"in": "query", "name": "limit", "required": False, "schema": _WHOLE})
+    items = {"type": "object", "properties": {"items": {"type": "array", "items": _ITEM}}}
+    api.spec.path(
+        rule=rules["staff.list_parked"],
+        operations={
+            "get": _staff(
+                "Parked messages of this service (support staff)",
+                {"200": _answer("Parked messages", items)},
+                *(400, 401, 403, 503),
+                parameters=query,
+            )
         },
     )
     api.spec.path(
         rule=rules["staff.show_parked"],
         operations={
-            "get": {
-                "summary": "One parked message with its body (support staff)",
-                "tags": ["staff"],
-                "security": STAFF_SECURITY,
-                "responses": {
-                    "200": answer("The parked message", item),
-                    **_error_answers(401, 403, 404, 503),
-                },
-            }
+            "get": _staff(
+                "One parked message with its body (support staff)",
+                {"200": _answer("The parked message", _ITEM)},
+                *(401, 403, 404, 503),
+            )
+        },
+    )
+    reason = _text(500, description="why it is given up (recorded in the support actions)")
+    api.spec.path(
+        rule=rules["staff.discard_parked"],
+        operations={
+            "post": _staff(
+                "Give up a parked message, with a reason (support staff)",
+                {"200": _answer("Discarded", _object(id={"type": "integer"}, status=_TEXT))},
+                *(400, 401, 403, 404, 409, 422, 503),
+                requestBody=_json_body(["reason"], reason=reason),
+            )
+        },
+    )
+    group = _object(
+        event_type=_TEXT, error_type=_MAYBE_TEXT, count=_COUNT, first_seen=_TIME, last_seen=_TIME
+    )
+    summary = _object(
+        service=_TEXT,
+        groups={"type": "array", "items": group},
+        per_hour={"type": "array", "items": _object(hour=_TIME, count=_COUNT)},
+    )
+    api.spec.path(
+        rule=rules["parked_summary.summary"],
+        operations={
+            "get": _staff(
+                "The groups of parked messages waiting for a decision (event type, error class: "
+                "count, first and last failure) and the messages parked in each of the last hours",
+                {"200": _answer("The summary", summary)},
+                *(401, 403, 503),
+            )
+        },
+    )
+    group_query = [
+        {"in": "query", "name": name, "required": True, "schema": schema}
+        for name, schema in (
+            ("event_type", {"type": "string", "minLength": 1, "maxLength": 100}),
+            ("error_type", {"type": "string", "minLength": 1, "maxLength": 300}),
+        )
+    ]
+    group_query.append({"in": "query", "name": "limit", "required": False, "schema": _WHOLE})
+    api.spec.path(
+        rule=rules["parked_summary.messages"],
+        operations={
+            "get": _staff(
+                "One group's parked messages, the oldest first ('?' as event type: none)",
+                {"200": _answer("The group's messages", items)},
+                *(400, 401, 403, 503),
+                parameters=group_query,
+            )
+        },
+    )
+
+
+def _document_replay_routes(rules: dict, api: Api) -> None:
+    """coc_shared.replay_http: dry runs (nothing changes) and progressive replays of a group."""
+    api.spec.path(
+        rule=rules["staff_replay.dry_run_one"],
+        operations={
+            "post": _staff(
+                "What the handler would do with a parked message (a rolled-back dry run)",
+                {"200": _answer("The dry run's result", _DRY_RUN)},
+                *(401, 403, 404, 409, 503),
+            )
+        },
+    )
+    api.spec.path(
+        rule=rules["staff_replay.dry_run_group"],
+        operations={
+            "post": _staff(
+                "The dry run of a group of parked messages (event type, error class)",
+                {"200": _answer("How many would succeed or fail, and why", _DRY_RUN_SUMMARY)},
+                *(400, 401, 403, 422, 503),
+                requestBody=_json_body(["event_type", "error_type"], **_GROUP_FIELDS, limit=_WHOLE),
+            )
+        },
+    )
+    api.spec.path(
+        rule=rules["staff_replay.start_replay"],
+        operations={
+            "post": _staff(
+                "Start a progressive replay of a group (1, 10, then batch_size at a time; it "
+                "stops at the first message failing again)",
+                {"202": _answer("Started: the run's report (its id)", _REPLAY_REPORT)},
+                *(400, 401, 403, 404, 422, 503),
+                requestBody=_json_body(
+                    ["event_type", "error_type", "reason"],
+                    **_GROUP_FIELDS,
+                    reason=_text(500, description="why (recorded in the support actions)"),
+                    batch_size=_WHOLE,
+                ),
+            )
+        },
+    )
+    api.spec.path(
+        rule=rules["staff_replay.replay_report"],
+        operations={
+            "get": _staff(
+                "A replay run's report (who, why, its batches, its outcome)",
+                {"200": _answer("The run's report", _REPLAY_REPORT)},
+                *(401, 403, 404, 503),
+            )
         },
     )
 

@@ -24,6 +24,8 @@ from flask import (
 )
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from coc_shared.openapi import install_api
+
 from ..adapters.services_client import ServiceError, ServiceUnavailable, StaffApiClient
 from ..domain.model import MAY_REVEAL, Forbidden, InputError
 from ..service_layer import audit, auth, failures, story
@@ -286,8 +288,14 @@ def _service_refused(exc):
     return page("error.html", status, message=str(exc))
 
 
+API_DESCRIPTION = """JSON API of the support console: the routes every service has (health,
+readiness, metrics, the staff view of parked messages and their safe replay). Its pages (HTML
+forms behind its session cookie) are not part of it."""
+
+
 def register_api(app: Flask, rt) -> None:
     config = rt.config
+    install_api(app, "COC console API", API_DESCRIPTION)
     app.extensions["coc_console_client"] = StaffApiClient(
         config.service_urls, config.staff_token_private_key, config.http_timeout
     )

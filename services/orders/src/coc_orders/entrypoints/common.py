@@ -11,6 +11,7 @@ from flask import Flask, jsonify, request
 from flask_smorest import Blueprint
 
 from coc_shared.http import error_response, request_account, token_error_response
+from coc_shared.openapi import ErrorSchema
 from coc_shared.tokens import TokenError, bearer_token
 
 from ..domain.errors import (
@@ -28,7 +29,6 @@ from ..domain.errors import (
 from ..domain.model import Order, OrderDocument, missing_documents
 from ..domain.vat import REVERSE_CHARGE, REVERSE_CHARGE_MENTION
 from ..service_layer.orders import Credentials
-from . import schemas as s
 from .context import orders_app
 
 # an order whose supplier delivered the certificate (the supplier gateway serves it)
@@ -79,7 +79,7 @@ def errors(blp: Blueprint, *codes: int):
 
     def decorator(view):
         for code in reversed(codes):
-            view = blp.alt_response(code, schema=s.ErrorSchema, description=ERRORS[code])(view)
+            view = blp.alt_response(code, schema=ErrorSchema, description=ERRORS[code])(view)
         return view
 
     return decorator

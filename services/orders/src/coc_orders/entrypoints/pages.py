@@ -9,7 +9,8 @@ posts it to ``POST /v1/accounts/email-confirmation`` (the API), showing the answ
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint, Flask, Response
+from flask_smorest import Api
 
 bp = Blueprint("orders_pages", __name__)
 
@@ -86,3 +87,25 @@ def email_confirmation_page():
 @bp.get("/v1/accounts/email-confirmation.js")
 def email_confirmation_script():
     return Response(SCRIPT, mimetype="text/javascript", headers=HEADERS)
+
+
+def document(app: Flask, api: Api) -> None:
+    """The page and its script in the API's document (plain Flask routes: described by hand)."""
+    rules = {rule.endpoint: rule for rule in app.url_map.iter_rules()}
+    for endpoint, summary, media in (
+        (
+            "orders_pages.email_confirmation_page",
+            "The e-mail confirmation link's page",
+            "text/html",
+        ),
+        ("orders_pages.email_confirmation_script", "The page's script", "text/javascript"),
+    ):
+        operation = {
+            "summary": summary + " (the token stays in the link's fragment, never sent)",
+            "tags": ["accounts"],
+            "security": [],
+            "responses": {
+                "200": {"description": summary, "content": {media: {"schema": {"type": "string"}}}}
+            },
+        }
+        api.spec.path(rule=rules[endpoint], operations={"get": operation})

@@ -12,9 +12,9 @@ answers 404, whether it exists or not.
 from __future__ import annotations
 
 from flask import Flask
-from flask_smorest import Api
 
 from coc_shared.limits import trust_proxies
+from coc_shared.openapi import install_api, security_scheme_customer
 
 from ..service_layer.orders import MAX_DOCUMENT_BYTES
 from . import (
@@ -22,7 +22,6 @@ from . import (
     orders_routes,
     pages,
     privacy_routes,
-    schemas,
     staff_routes,
     stuck_routes,
     supplier_documents_routes,
@@ -31,43 +30,23 @@ from .common import install_error_handlers
 from .context import EXTENSION, OrdersApp
 from .limits import install_rate_limits
 
-OPENAPI_VERSION = "3.0.3"
-
-
-class OrdersApi(Api):
-    ERROR_SCHEMA = schemas.ErrorSchema
-
-    def _register_error_handlers(self):
-        """The shared handlers of coc_shared.http (one JSON error shape) stay in charge."""
-
 
 def register_api(app: Flask, runtime) -> None:
     """The orders routes on ``app``, with their context (``context.OrdersApp``), built once here."""
     context = OrdersApp.build(runtime)
     app.extensions[EXTENSION] = context
     install_error_handlers(app)
-    app.register_blueprint(staff_routes.bp)
-    app.register_blueprint(stuck_routes.bp)
-    app.register_blueprint(pages.bp)  # the e-mail confirmation link's page (not in the API's doc)
     trust_proxies(app, context.config.proxy_count)
-    app.config.update(
-        API_TITLE="COC orders API",
-        API_VERSION="1",
-        OPENAPI_VERSION=OPENAPI_VERSION,
-        OPENAPI_URL_PREFIX="/",
-        OPENAPI_JSON_PATH="openapi.json",
-        # room for one 10 MB file and the form around it; the file itself is checked exactly
-        MAX_CONTENT_LENGTH=MAX_DOCUMENT_BYTES + 512 * 1024,
-    )
-    api = OrdersApi(app, spec_kwargs={"info": {"description": __doc__.strip()}})
-    api.spec.components.security_scheme(
-        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-    )
-    api.spec.components.security_scheme(
-        "orderToken", {"type": "apiKey", "in": "header", "name": "X-Order-Token"}
-    )
+    # room for one 10 MB file and the form around it; the file itself is checked exactly
+    app.config["MAX_CONTENT_LENGTH"] = MAX_DOCUMENT_BYTES + 512 * 1024
+    api = install_api(app, "COC orders API", __doc__)
+    security_scheme_customer(api)
     api.register_blueprint(orders_routes.blp)
     api.register_blueprint(accounts_routes.blp)
     api.register_blueprint(privacy_routes.blp)
     api.register_blueprint(supplier_documents_routes.blp)
+    api.register_blueprint(staff_routes.blp)
+    api.register_blueprint(stuck_routes.blp)
+    app.register_blueprint(pages.bp)  # the e-mail confirmation link's page and its script
+    pages.document(app, api)
     install_rate_limits(app, runtime, context.config)

@@ -318,17 +318,3 @@ class EmailConfirmationSchema(Strict):
 class DeactivationSchema(Schema):
     account_id = fields.String(required=True)
     requested_at = fields.DateTime(required=True)
-
-
-class ErrorBodySchema(Schema):
-    status = fields.Integer(required=True)
-    code = fields.String(required=True)
-    message = fields.String(required=True)
-    correlation_id = fields.String(required=True, allow_none=True)
-    fields_ = fields.Dict(
-        data_key="fields", metadata={"description": "messages per field (nested like the body)"}
-    )
-
-
-class ErrorSchema(Schema):
-    error = fields.Nested(ErrorBodySchema, required=True)

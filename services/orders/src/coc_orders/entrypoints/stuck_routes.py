@@ -3,16 +3,71 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import jsonify, request
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
 
 from coc_shared.guards import InputRefused
 from coc_shared.http import staff_required
+from coc_shared.openapi import STAFF_SECURITY, errors
 
 from ..domain.stuck import STATUS_OF_STATE
 from ..service_layer import stuck as stuck_uc
 from .context import orders_app
 
-bp = Blueprint("orders_stuck", __name__, url_prefix="/v1/staff")
+blp = Blueprint(
+    "orders_stuck",
+    __name__,
+    url_prefix="/v1/staff",
+    description="Stuck orders and every order's state (support staff)",
+)
+
+
+class StuckOrderSchema(Schema):
+    order_id = fields.String(required=True)
+    order_number = fields.String(required=True)
+    state = fields.String(required=True, metadata={"description": "one of ``states``"})
+    status = fields.String(required=True)
+    since = fields.DateTime(required=True)
+    deadline = fields.DateTime(required=True)
+    reported_at = fields.DateTime(
+        required=True, allow_none=True, metadata={"description": "when order.stuck was emitted"}
+    )
+
+
+class StuckOrdersSchema(Schema):
+    states = fields.List(fields.String(), required=True)
+    items = fields.List(fields.Nested(StuckOrderSchema), required=True)
+    next_after = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "the next page's after"}
+    )
+
+
+class OrderStateSchema(Schema):
+    order_id = fields.String(required=True)
+    number = fields.String(required=True)
+    status = fields.String(required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class OrderStatesSchema(Schema):
+    items = fields.List(fields.Nested(OrderStateSchema), required=True)
+    next_after = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "the next page's after"}
+    )
+
+
+def _page_parameters(max_limit: int, extra: tuple = ()) -> list[dict]:
+    """The query's ``after`` (the last page's ``next_after``) and ``limit``, documented."""
+    return [
+        {"in": "query", "name": "after", "schema": {"type": "integer", "minimum": 0}},
+        {
+            "in": "query",
+            "name": "limit",
+            "schema": {"type": "integer", "minimum": 1, "maximum": max_limit},
+        },
+        *extra,
+    ]
 
 
 def _whole(name: str, default: str, low: int, high: int, problems: dict) -> int:
@@ -33,7 +88,16 @@ def _page_query(default_limit: str, max_limit: int) -> tuple[int, int]:
     return after, limit
 
 
-@bp.get("/orders/stuck")
+@blp.route("/orders/stuck", methods=["GET"])
+@blp.doc(
+    security=STAFF_SECURITY,
+    summary="Orders past their state's deadline now, by number, each with when it was reported",
+    parameters=_page_parameters(
+        1000, ({"in": "query", "name": "order_id", "schema": {"type": "string"}},)
+    ),
+)
+@blp.response(200, StuckOrdersSchema)
+@errors(blp, 400, 401, 403, 503)
 @staff_required()
 def stuck_orders():
     """Orders past their state's deadline now, by number, each with when it was reported."""
@@ -58,7 +122,14 @@ def stuck_orders():
     )
 
 
-@bp.get("/order-states")
+@blp.route("/order-states", methods=["GET"])
+@blp.doc(
+    security=STAFF_SECURITY,
+    summary="Every order's status, a page at a time by number",
+    parameters=_page_parameters(1000),
+)
+@blp.response(200, OrderStatesSchema)
+@errors(blp, 400, 401, 403, 503)
 @staff_required()
 def order_states():
     """Every order's status, a page at a time by number (``after``: the last page's
