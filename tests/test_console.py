@@ -6,6 +6,8 @@ with a reason through the service's staff API, the audit log, one order's story.
 from __future__ import annotations
 
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -288,7 +290,15 @@ def test_a_service_that_does_not_answer_is_named_not_a_500(settings_factory, tmp
         assert log_in(client, name, secret).status_code == 302
         page = client.get("/failures")
         assert page.status_code == 200 and "payments does not answer" in text(page)
-        assert client.get("/orders", query_string={"q": "COC-2026-000001"}).status_code == 502
+        assert client.get("/orders", query_string={"q": "COC-2026-000001"}).status_code == 503
+        # the replay pages too: a page naming the service, not a 500
+        group = {"csrf": form_csrf(text(page)), "event_type": "x.y", "error_type": "E"}
+        dry = client.post("/failures/payments/dry-run", data=group)
+        assert dry.status_code == 503 and "payments does not answer" in text(dry)
+        started = client.post("/failures/payments/replays", data={**group, "reason": "retry"})
+        assert started.status_code == 503 and "payments does not answer" in text(started)
+        report = client.get(f"/failures/payments/replays/{'0' * 32}")
+        assert report.status_code == 503 and "payments does not answer" in text(report)
     finally:
         rt.dispose()
 
@@ -466,3 +476,59 @@ def test_a_group_whose_fix_works_is_replayed_in_full(cs):
         report = replay_report_page(client, started.headers["Location"])
     assert "completed" in report and "15 of 15 (15 handled)" in report
     assert parked_statuses(cs, [p for p, _ in parked]) == ["replayed"] * 15
+
+
+def test_the_replay_pages_refuse_ordinary_failures_with_a_page_not_a_500(cs):
+    client, _name, csrf = signed_in_client(cs, "support")
+    group = {"csrf": csrf, "event_type": REPLAYED_TYPE, "error_type": "NoSuchError"}
+    unknown = client.post("/failures/nowhere/dry-run", data=group)
+    assert unknown.status_code == 422 and "one of orders" in text(unknown)
+    unknown = client.post("/failures/nowhere/replays", data={**group, "reason": "retry"})
+    assert unknown.status_code == 422 and "one of orders" in text(unknown)
+    assert client.get(f"/failures/nowhere/replays/{'0' * 32}").status_code == 422
+    # a group already emptied: orders answers 404, the console says so
+    emptied = client.post("/failures/orders/replays", data={**group, "reason": "retry"})
+    assert emptied.status_code == 404 and "no parked message in this group" in text(emptied)
+    assert client.get(f"/failures/orders/replays/{'0' * 32}").status_code == 404
+
+
+def test_a_replays_outcome_is_recorded_once_however_often_its_report_is_read(cs):
+    client, _name, csrf = signed_in_client(cs, "admin")
+    error_type, _parked = park_replay_group(cs, 2, known_order=True)
+    group = {"event_type": REPLAYED_TYPE, "error_type": error_type}
+    orders = cs.stack.client("orders")
+    with consuming(cs.stack.runtimes["orders"]):
+        started = client.post(
+            "/failures/orders/replays", data={"csrf": csrf, "reason": "order restored", **group}
+        )
+        location = started.headers["Location"]
+        run = location.rsplit("/", 1)[1]
+        wait_until(
+            lambda: orders.get(f"/v1/staff/parked/replays/{run}", headers=cs.stack.staff)
+            .get_json()
+            .get("status")
+            == "completed",
+            timeout=90,
+            message="the replay's end",
+        )
+    # several staff read the finished report at the same moment, twice each: one outcome
+    readers = [client] + [signed_in_client(cs, "support")[0] for _ in range(3)]
+    with ThreadPoolExecutor(len(readers)) as pool:
+        pages = list(pool.map(lambda c: [c.get(location) for _ in range(2)], readers))
+    assert {p.status_code for read in pages for p in read} == {200}
+    outcomes = audit.search(cs.console, action="replay_outcome", target=f"orders:replay:{run}")
+    assert len(outcomes) == 1 and outcomes[0]["details"]["status"] == "completed"
+
+
+def test_each_thread_calls_the_services_with_its_own_http_session():
+    """requests.Session is not thread-safe: call_many's threads (and the server's) each use one."""
+    from coc_console.adapters.services_client import StaffApiClient
+
+    client = StaffApiClient({"orders": "http://127.0.0.1:9"}, None)
+    seen: list = []
+    threads = [threading.Thread(target=lambda: seen.append(client.http)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+        thread.join()
+    assert len({id(s) for s in seen}) == 3 and client.http is client.http
+    assert all(client.http is not s for s in seen)

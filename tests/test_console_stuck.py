@@ -22,7 +22,7 @@ from test_console_kit import make_console_stack, signed_in_client
 from coc_console.adapters.services_client import StaffApiClient
 from coc_console.domain.model import Staff
 from coc_console.domain.reconciliation import KINDS
-from coc_console.entrypoints.health_commands import reconcile
+from coc_console.entrypoints.order_checks_commands import reconcile
 from coc_console.service_layer.reconciliation import reconcile as reconcile_orders
 from coc_orders.adapters import tables as orders_tables
 from coc_payments.adapters import tables as payments_tables

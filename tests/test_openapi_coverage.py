@@ -20,7 +20,7 @@ from coc_shared.openapi import document, render
 ROOT = Path(__file__).resolve().parent.parent
 UNDOCUMENTED_METHODS = {"HEAD", "OPTIONS"}
 # the console's server-rendered pages (blueprints of coc_console.entrypoints)
-CONSOLE_PAGES = {"console", "support", "replay", "console_health"}
+CONSOLE_PAGES = {"console", "support", "replay", "order_checks"}
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from . import tables as t
 
@@ -87,6 +88,15 @@ class AuditRepository:
                 details=details,
             )
         )
+
+    def add_once(self, at, staff_name, staff_role, action, target, reason=None, details=None):
+        """``add`` unless a unique index already holds this entry (a replay's outcome): False."""
+        try:
+            with self.conn.begin_nested():
+                self.add(at, staff_name, staff_role, action, target, reason, details)
+        except IntegrityError:
+            return False
+        return True
 
     def for_targets(self, targets: list[str], limit: int = 200) -> list[dict]:
         a = t.audit_log

@@ -34,10 +34,18 @@ class StaffApiClient:
         self.service_urls = service_urls
         self.private_key = private_key
         self.timeout = timeout
-        self.http = requests.Session()
+        # requests.Session is not thread-safe: one per thread (call_many's pool, the server's)
+        self._sessions = threading.local()
         self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None  # made at the first call_many (per process)
+
+    @property
+    def http(self) -> requests.Session:
+        session = getattr(self._sessions, "session", None)
+        if session is None:
+            session = self._sessions.session = requests.Session()
+        return session
 
     def call_many(self, calls: list[dict]) -> list:
         """Several ``call``s (each a dict of its arguments) at once, so that a page waits for the

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 SCHEMA = "console"
@@ -60,4 +61,12 @@ audit_log = Table(
     Column("reason", Text),
     Column("details", JSON),
     Index("ix_audit_log_at", "at"),
+    # a replay run's outcome is recorded once, however many staff read its finished report
+    Index(
+        "uq_audit_log_replay_outcome",
+        "target",
+        unique=True,
+        postgresql_where=text("action = 'replay_outcome'"),
+        sqlite_where=text("action = 'replay_outcome'"),
+    ),
 )

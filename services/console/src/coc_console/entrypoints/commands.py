@@ -12,7 +12,7 @@ from coc_shared.config import env
 
 from ..domain.model import InputError
 from ..service_layer import auth
-from . import health_commands
+from . import order_checks_commands
 
 
 def _print_new(new: auth.NewStaff, password: str | None, url: str) -> None:
@@ -81,5 +81,5 @@ COMMANDS = {
     "create-admin": create_admin,
     "create-staff": create_staff,
     "first-run": first_run,
-    **health_commands.COMMANDS,
+    **order_checks_commands.COMMANDS,
 }

@@ -267,25 +267,31 @@ def audit_page():
 
 
 # ------------------------------------------------------------------------------------- refusals
-@bp.errorhandler(Forbidden)
+# Registered once for the whole app (register_api): every page's refusals answer alike, a 4xx or
+# 503 page, never a 500.
 def _forbidden(exc):
     return page("error.html", 403, message=str(exc))
 
 
-@bp.errorhandler(InputError)
 def _input_error(exc):
     return page("error.html", 422, message="Refused input.", errors=exc.fields)
 
 
-@bp.errorhandler(ServiceUnavailable)
 def _unavailable(exc):
-    return page("error.html", 502, message=str(exc))
+    return page("error.html", 503, message=str(exc))
 
 
-@bp.errorhandler(ServiceError)
 def _service_refused(exc):
     status = exc.status if exc.status in (404, 409, 422) else 502
     return page("error.html", status, message=str(exc))
+
+
+REFUSALS = {
+    Forbidden: _forbidden,
+    InputError: _input_error,
+    ServiceUnavailable: _unavailable,
+    ServiceError: _service_refused,
+}
 
 
 API_DESCRIPTION = """JSON API of the support console: the routes every service has (health,
@@ -301,6 +307,8 @@ def register_api(app: Flask, rt) -> None:
     )
     if config.proxy_count:  # the client's scheme (https: Secure cookie) and address from the proxy
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_count, x_proto=config.proxy_count)
+    for refusal, answer in REFUSALS.items():
+        app.register_error_handler(refusal, answer)
     app.register_blueprint(bp)
     from .support_routes import bp as support_bp  # its pages use this module's helpers
 
@@ -308,6 +316,6 @@ def register_api(app: Flask, rt) -> None:
     from .replay_routes import bp as replay_bp  # its pages use this module's helpers
 
     app.register_blueprint(replay_bp)
-    from .health_routes import bp as health_bp  # stuck orders, disagreements: the same
+    from .order_checks_routes import bp as order_checks_bp  # stuck orders, disagreements: same
 
-    app.register_blueprint(health_bp)
+    app.register_blueprint(order_checks_bp)

@@ -6,18 +6,12 @@ from __future__ import annotations
 
 from flask import Blueprint, g, redirect, request, url_for
 
-from ..adapters.services_client import ServiceError, ServiceUnavailable
-from ..domain.model import Forbidden, InputError
+from ..adapters.services_client import ServiceError
+from ..domain.model import InputError
 from ..service_layer import story, support
-from . import routes
 from .routes import client, page, runtime, signed_in
 
 bp = Blueprint("support", __name__)
-# the console's refusals, answered as on its other pages
-bp.register_error_handler(Forbidden, routes._forbidden)
-bp.register_error_handler(InputError, routes._input_error)
-bp.register_error_handler(ServiceUnavailable, routes._unavailable)
-bp.register_error_handler(ServiceError, routes._service_refused)
 
 
 def _order_or_404(order_id: str):

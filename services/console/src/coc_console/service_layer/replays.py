@@ -96,17 +96,15 @@ def report(runtime, client: StaffApiClient, staff: Staff, service: str, run_id: 
         missing_ok=True,
     )
     if found is not None and found.get("status") in FINISHED:
-        target = run_target(service, run_id)
-        if not audit.search(runtime, action="replay_outcome", target=target, limit=1):
-            audit.record(
-                runtime,
-                staff,
-                "replay_outcome",
-                target,
-                found.get("reason"),
-                {
-                    k: found.get(k)
-                    for k in ("status", "stopped_because", "replayed", "handled", "failed_again")
-                },
-            )
+        audit.record_once(  # once per run (a unique index), however often the report is read
+            runtime,
+            staff,
+            "replay_outcome",
+            run_target(service, run_id),
+            found.get("reason"),
+            {
+                k: found.get(k)
+                for k in ("status", "stopped_because", "replayed", "handled", "failed_again")
+            },
+        )
     return found

@@ -6,20 +6,11 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request
 
-from ..adapters.services_client import ServiceError, ServiceUnavailable
-from ..domain.model import InputError
 from ..domain.reconciliation import KINDS
 from ..service_layer import reconciliation
-from . import routes
 from .routes import client, page, signed_in
 
-bp = Blueprint("console_health", __name__, template_folder="../templates")
-for refusal, answer in (
-    (InputError, routes._input_error),
-    (ServiceUnavailable, routes._unavailable),
-    (ServiceError, routes._service_refused),
-):
-    bp.register_error_handler(refusal, answer)
+bp = Blueprint("order_checks", __name__, template_folder="../templates")
 
 
 @bp.get("/stuck")
