@@ -7,6 +7,7 @@ test_console_kit's REPLAYED_TYPE)."""
 
 from __future__ import annotations
 
+import io
 import sys
 import uuid
 from pathlib import Path
@@ -17,8 +18,17 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from test_console_kit import REPLAYED_TYPE as EVENT_TYPE
-from test_console_kit import consuming, make_console_stack, park_event, park_replay_group
+from test_console_kit import (
+    consuming,
+    make_console_stack,
+    park_certificate,
+    park_event,
+    park_replay_group,
+)
+from trust_kit import customer_account, order_body
 
+from coc_orders.adapters import tables as orders_tables
+from coc_shared.documents import StoredObjectMissing, open_store
 from coc_shared.envelope import Event
 from coc_shared.replay import batches
 from coc_shared.tables import parked_messages, subject_keys, support_actions
@@ -188,6 +198,101 @@ def test_a_dry_run_of_an_erasure_shows_its_report_and_erases_nothing(rs):
     assert statuses(rs, [parked_id]) == {parked_id: "parked"}
 
 
+def pdf() -> bytes:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def account_with_documents(rs) -> tuple[str, list[str]]:
+    """A new account with an order and its two identity documents: (account id, storage keys)."""
+    client = rs.stack.client("orders")
+    account_id, customer = customer_account(rs.stack)
+    placed = client.post("/v1/orders", json=order_body(), headers=customer)
+    assert placed.status_code == 201, placed.get_json()
+    order = placed.get_json()
+    for kind in ("id_card", "registration_certificate"):
+        upload = client.post(
+            f"/v1/orders/{order['id']}/documents",
+            headers=customer,
+            data={"kind": kind, "file": (io.BytesIO(pdf()), f"{kind}.pdf", "application/pdf")},
+            content_type="multipart/form-data",
+        )
+        assert upload.status_code == 201, upload.get_json()
+    return account_id, [key for key, _ in documents_of(rs, order["id"])]
+
+
+def documents_of(rs, order_id: str) -> list[tuple[str, object]]:
+    """(storage key, erased at) of the order's documents."""
+    t = orders_tables.order_documents
+    with rs.stack.runtimes["orders"].engine.connect() as conn:
+        return [
+            tuple(row)
+            for row in conn.execute(
+                select(t.c.storage_key, t.c.erased_at).where(t.c.order_id == order_id)
+            ).all()
+        ]
+
+
+def stored(rs, keys: list[str]) -> list[bool]:
+    orders = rs.stack.runtimes["orders"]
+    store = open_store(orders.config.store, orders.settings.embedded)
+    found = []
+    for key in keys:
+        try:
+            found.append(bool(store.get(key)))
+        except StoredObjectMissing:
+            found.append(False)
+    return found
+
+
+def test_a_dry_run_of_an_erasure_keeps_the_account_s_documents_and_the_erasure_deletes_them(rs):
+    """The erasure handler deletes the files of the account's documents from the store: not in a
+    dry run (its files and rows are as they were), only once the real erasure has committed."""
+    orders = rs.stack.runtimes["orders"]
+    account_id, keys = account_with_documents(rs)
+    t = orders_tables.order_documents
+    with orders.engine.connect() as conn:
+        order_id = conn.execute(select(t.c.order_id).where(t.c.storage_key == keys[0])).scalar()
+    event = fresh_example("account.erasure_requested")
+    event.data = {**event.data, "account_id": account_id}
+    event.subject = event.correlation_id = account_id
+    error_type = f"TimeoutError{uuid.uuid4().hex[:6]}"
+    parked_id = park_event(orders, event, error_type)
+    before = documents_of(rs, order_id)
+    assert len(before) == 2 and all(erased is None for _, erased in before)
+    assert stored(rs, keys) == [True, True]
+
+    client, headers = api(rs)
+    answer = client.post(f"/v1/staff/parked/{parked_id}/dry-run", headers=headers)
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["outcome"] == "would_succeed", answer.get_json()
+    group = client.post(
+        "/v1/staff/parked/dry-run",
+        json={"event_type": event.type, "error_type": error_type},
+        headers=headers,
+    )
+    assert group.status_code == 200, group.get_json()
+    assert group.get_json()["would_succeed"] == 1
+    assert documents_of(rs, order_id) == before
+    assert stored(rs, keys) == [True, True]
+
+    started = client.post(
+        "/v1/staff/parked/replays",
+        json={"event_type": event.type, "error_type": error_type, "reason": "issue 13"},
+        headers=headers,
+    )
+    assert started.status_code == 202, started.get_json()
+    report = finished_report(client, headers, started.get_json()["id"])
+    assert (report["status"], report["handled"]) == ("completed", 1), report
+    assert all(erased is not None for _, erased in documents_of(rs, order_id))
+    assert stored(rs, keys) == [False, False]
+
+
 def test_a_replay_whose_first_message_fails_again_stops_after_it(rs):
     client, headers = api(rs, "rita")
     error_type, parked = park_group(rs, 30, known_order=False)
@@ -260,6 +365,48 @@ def test_a_replay_whose_fix_works_replays_every_message(rs):
         headers=headers,
     )
     assert nothing_left.status_code == 404
+
+
+def test_a_replay_stops_in_a_later_batch_when_one_of_its_messages_fails_again(rs):
+    """Batches 1 and 2 (1 and 10 messages) are handled; the third (5) has a message for an unknown
+    order, which fails again: the run stops after that batch, the fourth is never sent."""
+    client, headers = api(rs, "nina")
+    orders = rs.stack.runtimes["orders"]
+    error_type = f"KeyError{uuid.uuid4().hex[:6]}"
+    unknown = str(uuid.uuid4())
+    parked = [
+        park_certificate(orders, unknown if n == 13 else rs.stack.order_id, error_type)
+        for n in range(21)
+    ]
+    started = client.post(
+        "/v1/staff/parked/replays",
+        json={
+            "event_type": EVENT_TYPE,
+            "error_type": error_type,
+            "reason": "the fix of #530",
+            "batch_size": 5,
+        },
+        headers=headers,
+    )
+    assert started.status_code == 202, started.get_json()
+    report = finished_report(client, headers, started.get_json()["id"])
+
+    assert report["status"] == "stopped" and report["stopped_because"] == "failed_again"
+    assert report["batches"] == [
+        {"batch": 1, "size": 1, "handled": 1, "failed_again": 0, "waiting": 0},
+        {"batch": 2, "size": 10, "handled": 10, "failed_again": 0, "waiting": 0},
+        {"batch": 3, "size": 5, "handled": 4, "failed_again": 1, "waiting": 0},
+    ]
+    assert (report["replayed"], report["handled"]) == (16, 15)
+    (again,) = report["failed_again"]
+    assert again["id"] == parked[13][0] and again["error_type"] == "PermanentError"
+    ids = [p for p, _ in parked]
+    now = statuses(rs, ids)
+    assert [now[p] for p in ids[:16]] == ["replayed"] * 16
+    assert [now[p] for p in ids[16:]] == ["parked"] * 5  # batch 4: never sent
+    assert handled(rs, [e for _, e in parked]) == {
+        e for n, (_, e) in enumerate(parked[:16]) if n != 13
+    }
 
 
 def test_bad_replay_requests_are_4xx(rs):

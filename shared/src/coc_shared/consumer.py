@@ -51,7 +51,7 @@ from .keystore import SealBroken, is_erased_marker, open_event
 from .logging import bound_log_fields, get_logger
 from .parking import ParkingStore
 from .retry import Stopped, call_with_backoff
-from .unit_of_work import Bound, StatementCache
+from .unit_of_work import Bound, StatementCache, run_after_commit
 
 log = get_logger(__name__)
 
@@ -96,7 +96,9 @@ class HandlerContext(Bound):
     """What a handler gets besides the event: the unit-of-work API (``execute``, ``add``,
     ``change``, ``remove``, ``emit``) on the consumer's transaction, which flushes it after the
     handler. Events it emits belong to the event's story (its correlation id) and name it as
-    their cause; their subject defaults to the event's."""
+    their cause; their subject defaults to the event's. What is not in the database goes through
+    ``after_commit``: the consumer runs it once the transaction committed; ``dry_run`` (a support
+    replay's rehearsal, rolled back) drops it."""
 
     def __init__(
         self,
@@ -106,6 +108,7 @@ class HandlerContext(Bound):
         outbox: Table,
         statements: StatementCache | None = None,
         keys=None,
+        dry_run: bool = False,
     ):
         super().__init__(
             conn,
@@ -118,6 +121,7 @@ class HandlerContext(Bound):
             keys=keys,
         )
         self.event = event
+        self.dry_run = dry_run
 
     @property
     def emitted(self) -> list[Event]:
@@ -490,6 +494,7 @@ class EventConsumer:
         for item in to_handle:
             first.setdefault(item.event.id, item)
         outcomes: list[tuple[_Item, str, list[Event]]] = []
+        after_commit: list = []
         with self.engine.begin() as conn:
             claimed = self._claim_inbox(conn, list(first.values()))
             for item in to_handle:
@@ -510,6 +515,8 @@ class EventConsumer:
                         raise
                     raise _HandlerFailed(item, exc) from exc
                 outcomes.append((item, "done", ctx.emitted))
+                after_commit += ctx.take_after_commit()
+        run_after_commit(after_commit)
         for item, outcome, item_emitted in outcomes:  # committed: now the outcomes are true
             item.outcome = outcome
             if outcome == "done":
@@ -542,6 +549,7 @@ class EventConsumer:
     def _handle_one_by_one(self, to_handle: list[_Item]) -> None:
         if not to_handle:
             return
+        after_commit: list = []
         with self.engine.begin() as conn:
             ids = list({i.event.id for i in to_handle})
             seen = set(
@@ -557,9 +565,10 @@ class EventConsumer:
                 if item.event.id in seen:
                     item.outcome = "duplicate"
                     continue
-                self._handle_one(conn, item)
+                after_commit += self._handle_one(conn, item)
                 if item.outcome == "done":
                     seen.add(item.event.id)
+        run_after_commit(after_commit)
 
     def _quick_attempts(self, item: _Item) -> int:
         """Attempts within this delivery: a few on the first, one on each delayed redelivery."""
@@ -609,7 +618,9 @@ class EventConsumer:
                 next=("retry_now" if item.outcome == "retry" and attempt < quick else item.outcome),
             )
 
-    def _handle_one(self, conn, item: _Item) -> None:
+    def _handle_one(self, conn, item: _Item) -> list:
+        """Handle ``item`` in a savepoint (quick attempts); returns what its handler registered
+        to run after the commit (nothing when it failed)."""
         event = item.event
         handler = self.handlers[event.type]
         quick = self._quick_attempts(item)
@@ -648,7 +659,7 @@ class EventConsumer:
                         attempt=total,
                         emitted=[e.type for e in ctx.emitted] or None,
                     )
-                    return
+                    return ctx.take_after_commit()
                 except Exception as exc:
                     if savepoint.is_active:
                         savepoint.rollback()
@@ -656,10 +667,11 @@ class EventConsumer:
                         raise
                     if isinstance(exc, IntegrityError) and self._already_handled(conn, event.id):
                         item.outcome = "duplicate"  # a concurrent delivery of the same event won
-                        return
+                        return []
                     self._record_failure(item, exc, attempt, quick)
                     if item.outcome == "park":
-                        return
+                        return []
+        return []
 
     def _already_handled(self, conn, event_id: str) -> bool:
         return (

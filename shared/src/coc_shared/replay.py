@@ -2,7 +2,9 @@
 
 * **Dry run**: the service's own handler runs on a parked event inside a transaction that is
   rolled back: nothing of it is kept (no state change, no outbox row, no inbox row), and the key
-  store is left alone (the handler gets no ``keys``: nothing sealed, no key made or destroyed).
+  store is left alone (the handler gets no ``keys``: nothing sealed, no key made or destroyed);
+  what is outside the database (a file of the document store) is changed only after a commit
+  (``HandlerContext.after_commit``), which a dry run drops.
   The answer says what it would do (the event types it would emit) or the error it would raise
   again. A group (event type and error class) is dried message by message.
 * **Progressive replay**: a run sends the group's messages back to their queue in batches of 1,
@@ -110,8 +112,12 @@ def _dry_run_row(runtime, row: dict) -> dict:
         try:
             if _handled(runtime, conn, [event.id]):
                 return {**result, "outcome": "already_handled", "emits": []}
-            # keys=None: the dry run neither seals (no key made) nor destroys keys (erasure)
-            ctx = HandlerContext(conn, event, runtime.definition.name, runtime.outbox, None, None)
+            # keys=None: the dry run neither seals (no key made) nor destroys keys (erasure);
+            # dry_run: what the handler registers to run after the commit (a stored file
+            # deleted) is dropped
+            ctx = HandlerContext(
+                conn, event, runtime.definition.name, runtime.outbox, None, None, dry_run=True
+            )
             runtime.handlers[event.type](event, ctx)
             ctx.flush()
             return {**result, "outcome": "would_succeed", "emits": [e.type for e in ctx.emitted]}

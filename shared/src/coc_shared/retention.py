@@ -58,8 +58,10 @@ def purge_requested_handler(
                 if category in cutoffs
             }
         )
-        if PARKED_MESSAGES in cutoffs and runtime is not None:
-            shared = runtime.parking_engine is runtime.engine  # the handler's own database
+        shared = runtime is not None and runtime.parking_engine is runtime.engine
+        if PARKED_MESSAGES in cutoffs and runtime is not None and (shared or not ctx.dry_run):
+            # on the handler's transaction when ops is in its database; a parking database of
+            # its own commits apart, which a dry run must not do (skipped there)
             purged[PARKED_MESSAGES] = runtime.parking.drop_personal_parts(
                 runtime.settings.service,
                 cutoffs[PARKED_MESSAGES],

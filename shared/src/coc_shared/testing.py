@@ -320,11 +320,13 @@ def fresh_example(event_type: str, order_id: Callable[[], str] | None = None):
 def handle(rt, event) -> None:
     """Handle ``event`` in a transaction of ``rt`` as its consumer does (without the broker)."""
     from .consumer import HandlerContext
+    from .unit_of_work import run_after_commit
 
     with rt.engine.begin() as conn:
         ctx = HandlerContext(conn, event, rt.definition.name, rt.outbox, rt.statements, rt.keys)
         rt.handlers[event.type](event, ctx)
         ctx.flush()
+    run_after_commit(ctx.take_after_commit())
 
 
 def opened(rt, body) -> dict:

@@ -32,11 +32,15 @@ the first statement nothing was done, so this is safe, and it spares a ping per 
 
 Handlers get the same API (``consumer.HandlerContext``): there the consumer owns the transaction
 and flushes after each handler.
+
+What is not in the database (a file deleted from the document store) is registered with
+``after_commit(fn)``: it runs once the transaction committed (by ``commit()``, or by the consumer),
+never when it rolled back, and a dry run (``dry_run``: a support replay's rehearsal) drops it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -391,6 +395,8 @@ class Writes:
         self.events: list[Event] = []  # every event emitted, flushed or not
         self._writes: list[_Write] = []
         self._unwritten_events: list[Event] = []
+        self.dry_run = False  # a rehearsal that is rolled back: nothing outside the database runs
+        self._after_commit: list[Callable[[], None]] = []
 
     # to be provided: the connection, and how a statement runs on it
     def _run(self, statement, parameters=None):
@@ -476,6 +482,17 @@ class Writes:
     @property
     def pending(self) -> bool:
         return bool(self._writes or self._unwritten_events)
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` (a change outside the database: a stored file deleted) once the transaction
+        has committed; never when it rolls back, nor in a dry run (dropped)."""
+        if not self.dry_run:
+            self._after_commit.append(fn)
+
+    def take_after_commit(self) -> list[Callable[[], None]]:
+        """The functions registered with ``after_commit`` (and forgets them)."""
+        taken, self._after_commit = self._after_commit, []
+        return taken
 
     def _take_writes(self) -> list[_Write]:
         writes = self._writes
@@ -574,6 +591,7 @@ class UnitOfWork(Writes):
             if len(statements) == 1 and self._dialect() == "postgresql":
                 self._autocommit(*statements[0])
                 self.committed = True
+                run_after_commit(self.take_after_commit())
                 return
             for statement, params in statements:
                 self._run(statement, params)
@@ -581,6 +599,7 @@ class UnitOfWork(Writes):
         if self._conn is not None:
             self._conn.commit()
         self.committed = True
+        run_after_commit(self.take_after_commit())
 
     def _autocommit(self, statement, params) -> None:
         """Nothing read, one statement to write: it is its own transaction (no BEGIN/COMMIT)."""
@@ -597,7 +616,7 @@ class UnitOfWork(Writes):
                 conn.close()
 
     def rollback(self) -> None:
-        self._writes, self._unwritten_events = [], []
+        self._writes, self._unwritten_events, self._after_commit = [], [], []
         if self._conn is not None:
             self._conn.rollback()
 
@@ -616,6 +635,21 @@ class UnitOfWork(Writes):
                 self._conn.rollback()
             self._conn.close()
             self._conn = None
+
+
+def run_after_commit(functions: Iterable[Callable[[], None]]) -> None:
+    """Run what a committed transaction registered with ``after_commit``; one failing is logged
+    (what it was to change stays as it was) and the others still run."""
+    for fn in functions:
+        try:
+            fn()
+        except Exception as exc:
+            log.error(
+                "after_commit.failed",
+                what=getattr(fn, "__qualname__", repr(fn)),
+                error_type=type(exc).__name__,
+                error=str(exc)[:300],
+            )
 
 
 class Bound(Writes):

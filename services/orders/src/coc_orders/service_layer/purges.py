@@ -11,6 +11,7 @@ from coc_shared.logging import get_logger
 
 from ..adapters.purges import PurgeRepository
 from ..adapters.repository import DocumentRepository
+from .supplier_documents import delete_files
 
 log = get_logger(__name__)
 
@@ -31,10 +32,9 @@ def document_purge(storage_of):
         found = PurgeRepository(uow).documents_issued_before(cutoff)
         if not found or storage_of is None:
             return 0
-        storage = storage_of()
-        for document in found:
-            storage.delete(document.storage_key)
         DocumentRepository(uow).erase(found, utcnow())
+        # the files go once the erasure committed (a rollback or a dry run keeps them)
+        uow.after_commit(delete_files(storage_of, [d.storage_key for d in found]))
         log.info("documents.purged", documents=len(found))
         return len(found)
 

@@ -85,13 +85,23 @@ def supplier_download(
 
 def erase_account_documents(storage_of, uow, account_id: str) -> int:
     """Erase the files of the documents of an account's orders (their links stop working);
-    ``storage_of()`` gives the store. Returns how many were erased."""
+    ``storage_of()`` gives the store. Returns how many were erased. The files are deleted once
+    the documents' erasure committed (``uow.after_commit``: a rollback or a dry run keeps them)."""
     documents = DocumentRepository(uow)
     found = documents.of_account(account_id)
     if not found:
         return 0
-    storage = storage_of()
-    for document in found:
-        storage.delete(document.storage_key)
     documents.erase(found, utcnow())
+    uow.after_commit(delete_files(storage_of, [d.storage_key for d in found]))
     return len(found)
+
+
+def delete_files(storage_of, storage_keys: list[str]):
+    """What deletes these files from the store (``storage_of()``), to run after a commit."""
+
+    def delete() -> None:
+        storage = storage_of()
+        for key in storage_keys:
+            storage.delete(key)
+
+    return delete
