@@ -15,8 +15,9 @@ from orders_helpers import order_status, outbox_events, place
 from sqlalchemy import insert, update
 
 from coc_orders.adapters import tables
+from coc_orders.adapters.deadlines_file import SHIPPED, load_deadlines
 from coc_orders.config import OrdersConfig
-from coc_orders.domain.stuck import DEFAULT_PATH, load_deadlines, parse_deadlines
+from coc_orders.domain.stuck import parse_deadlines
 from coc_orders.entrypoints.commands import report_stuck as report_stuck_command
 from coc_orders.service_layer import orders as orders_uc
 from coc_orders.service_layer import stuck
@@ -286,7 +287,7 @@ def test_the_deadlines_file_is_checked_at_start(tmp_path):
         OrdersConfig.from_env({"ORDERS_DEADLINES_PATH": str(path)})
     with pytest.raises(ConfigError, match="ORDERS_DEADLINES_PATH.*cannot read"):
         OrdersConfig.from_env({"ORDERS_DEADLINES_PATH": str(tmp_path / "none.json")})
-    document = json.loads(open(DEFAULT_PATH, encoding="utf-8").read())
+    document = json.loads(open(SHIPPED, encoding="utf-8").read())
     document["deadlines"][0]["after_hours"] = 1.5
     path.write_text(json.dumps(document))
     config = OrdersConfig.from_env({"ORDERS_DEADLINES_PATH": str(path)})

@@ -524,7 +524,7 @@ def place_order_row(rt, seq: int) -> str:
 
 
 def test_stuck_orders_are_found_and_reported_once(rt):
-    from coc_orders.domain.stuck import load_deadlines
+    from coc_orders.adapters.deadlines_file import load_deadlines
     from coc_orders.service_layer import stuck
 
     deadlines = load_deadlines()

@@ -24,7 +24,8 @@ from coc_shared.limits import (
     storage_variable,
 )
 
-from .domain.stuck import Deadlines, load_deadlines
+from .adapters.deadlines_file import load_deadlines
+from .domain.stuck import Deadlines
 
 
 def deadlines_file(value: str) -> Deadlines:
@@ -218,7 +219,7 @@ class OrdersConfig:
     document_link_secret: str | None = field(default=None, repr=False)  # None: links answer 503
     customer_token_ttl: timedelta = timedelta(hours=2)
     idempotency_ttl: timedelta = timedelta(hours=24)
-    deadlines: Deadlines = field(default_factory=load_deadlines)  # domain.stuck
+    deadlines: Deadlines = field(default_factory=load_deadlines)  # adapters.deadlines_file
     stuck_check: timedelta = timedelta(minutes=15)
 
     @property

@@ -8,7 +8,6 @@ from coc_shared.launcher import persistent_secret
 from coc_shared.migrate import package_migrations
 from coc_shared.service import ServiceDefinition
 
-from .adapters import stuck as _stuck_tables  # noqa: F401  (its table joins the metadata)
 from .adapters.tables import metadata
 from .config import OrdersConfig
 from .entrypoints.commands import COMMANDS

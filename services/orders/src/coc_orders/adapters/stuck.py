@@ -1,38 +1,16 @@
-"""The stuck-order detector's reads and its record of what was reported (orders_0012's
-``stuck_reports``: one row per order, state and since, so each is reported once)."""
+"""The stuck-order detector's reads and its record of what was reported (``tables.stuck_reports``:
+one row per order, state and since, so each is reported once)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    and_,
-    func,
-    or_,
-    select,
-)
+from sqlalchemy import and_, func, or_, select
 
 from coc_shared.values import as_utc
 
 from ..domain.stuck import OrderProgress, StuckOrder
 from . import tables
-
-stuck_reports = Table(
-    "stuck_reports",
-    tables.metadata,
-    Column("order_id", String(36), nullable=False),
-    Column("state", String(40), nullable=False),
-    Column("since", DateTime(timezone=True), nullable=False),
-    Column("deadline", DateTime(timezone=True), nullable=False),
-    Column("event_id", String(36), nullable=False),  # the order.stuck emitted
-    Column("reported_at", DateTime(timezone=True), nullable=False),
-    PrimaryKeyConstraint("order_id", "state", "since", name="pk_stuck_reports"),
-)
 
 
 def _utc(value):
@@ -106,7 +84,7 @@ class StuckRepository:
         """(order id, state, since) -> when it was reported, for ``order_ids``."""
         if not order_ids:
             return {}
-        t = stuck_reports
+        t = tables.stuck_reports
         rows = self.uow.execute(
             select(t.c.order_id, t.c.state, t.c.since, t.c.reported_at).where(
                 t.c.order_id.in_(order_ids)
@@ -116,7 +94,7 @@ class StuckRepository:
 
     def record(self, found: StuckOrder, event_id: str, now: datetime) -> None:
         self.uow.add(
-            stuck_reports,
+            tables.stuck_reports,
             {
                 "order_id": found.order_id,
                 "state": found.state,

@@ -203,6 +203,20 @@ support_records = Table(
     Index("ix_support_records_account_id", "account_id"),
 )
 
+# orders_0012: what the stuck-order detector reported, one row per order, state and since, so
+# each is reported once (adapters.stuck)
+stuck_reports = Table(
+    "stuck_reports",
+    metadata,
+    Column("order_id", String(36), nullable=False),
+    Column("state", String(40), nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
+    Column("deadline", DateTime(timezone=True), nullable=False),
+    Column("event_id", String(36), nullable=False),  # the order.stuck emitted
+    Column("reported_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("order_id", "state", "since", name="pk_stuck_reports"),
+)
+
 account_deactivations = account_deactivations_table(metadata, SCHEMA)
 id_blocks = id_blocks_table(metadata, SCHEMA)
 ORDER_NUMBER_SERIES = "order_number"

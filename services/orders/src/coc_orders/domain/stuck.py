@@ -1,6 +1,7 @@
 """Stuck orders (pure rules): each state of an order's life has a deadline, held as data
-(``coc_orders/deadlines/deadlines.json`` unless ORDERS_DEADLINES_PATH names another file); an
-order still in the state past it is stuck, and the detector reports it once (``order.stuck``).
+(``coc_orders/deadlines/deadlines.json`` unless ORDERS_DEADLINES_PATH names another file; read
+by ``adapters.deadlines_file``); an order still in the state past it is stuck, and the detector
+reports it once (``order.stuck``).
 
 A state is the order's status, sometimes with one more fact:
 
@@ -23,17 +24,14 @@ passes) + ``after_hours``, or, without such an announcement, ``since`` +
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from coc_shared.catalogue import STUCK_STATES
 
 from .lifecycle import Status
 from .model import order_number
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "deadlines" / "deadlines.json"
 MAX_HOURS = 24 * 365
 
 # state -> the order's status in it
@@ -114,17 +112,6 @@ def parse_deadlines(document) -> Deadlines:
     if problems:
         raise ValueError("; ".join(problems))
     return Deadlines(found)
-
-
-def load_deadlines(path: str | Path | None = None) -> Deadlines:
-    try:
-        with open(path or DEFAULT_PATH, encoding="utf-8") as f:
-            document = json.load(f)
-    except OSError as exc:
-        raise ValueError(f"cannot read the deadlines file: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"the deadlines file is not JSON: {exc}") from None
-    return parse_deadlines(document)
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from coc_shared.openapi import install_api, security_scheme_customer
 from ..service_layer.orders import MAX_DOCUMENT_BYTES
 from . import (
     accounts_routes,
+    order_checks_routes,
     orders_routes,
     pages,
     privacy_routes,
     staff_routes,
-    stuck_routes,
     supplier_documents_routes,
 )
 from .common import install_error_handlers
@@ -46,7 +46,7 @@ def register_api(app: Flask, runtime) -> None:
     api.register_blueprint(privacy_routes.blp)
     api.register_blueprint(supplier_documents_routes.blp)
     api.register_blueprint(staff_routes.blp)
-    api.register_blueprint(stuck_routes.blp)
+    api.register_blueprint(order_checks_routes.blp)
     app.register_blueprint(pages.bp)  # the e-mail confirmation link's page and its script
     pages.document(app, api)
     install_rate_limits(app, runtime, context.config)

@@ -16,7 +16,7 @@ from ..service_layer import stuck as stuck_uc
 from .context import orders_app
 
 blp = Blueprint(
-    "orders_stuck",
+    "order_checks",
     __name__,
     url_prefix="/v1/staff",
     description="Stuck orders and every order's state (support staff)",
