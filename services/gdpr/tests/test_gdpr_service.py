@@ -73,8 +73,9 @@ def test_migrate_creates_the_schema_and_runs_again_without_change(runtime):
             "data_exports",
             "export_contributions",
             "export_downloads",
+            "correction_requests",
         },
-        "gdpr_0011",
+        "gdpr_0012",
     )
 
 

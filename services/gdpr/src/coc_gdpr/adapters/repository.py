@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from sqlalchemy import func, select
 
 from coc_shared.envelope import utcnow
 
+from ..domain.corrections import DONE as CORRECTION_DONE
+from ..domain.corrections import OPEN as CORRECTION_OPEN
+from ..domain.corrections import CorrectionRequest
 from ..domain.disclosures import Disclosure
 from ..domain.export import EXPIRED as EXPORT_EXPIRED
 from ..domain.export import PENDING as EXPORT_PENDING
@@ -38,7 +43,8 @@ class DeactivationRequestRepository:
     def __init__(self, uow):
         self.uow = uow
 
-    def add(self, request: DeactivationRequest) -> None:
+    def add(self, request: DeactivationRequest, verification: str | None = None) -> None:
+        """``verification``: how staff verified the person, when they opened it for them."""
         self.uow.add(
             tables.deactivation_requests,
             {
@@ -51,6 +57,7 @@ class DeactivationRequestRepository:
                 "email": request.email,
                 "first_name": request.first_name,
                 "reason": request.reason,
+                "verification": verification,
             },
         )
 
@@ -353,7 +360,8 @@ class ExportRepository:
         t = tables.data_exports
         return select(*(t.c[name] for name in _EXPORT_COLUMNS))
 
-    def add(self, request: ExportRequest) -> None:
+    def add(self, request: ExportRequest, verification: str | None = None) -> None:
+        """``verification``: how staff verified the person, when they opened it for them."""
         self.uow.add(
             tables.data_exports,
             {
@@ -368,6 +376,7 @@ class ExportRepository:
                 "status": request.status,
                 "email": request.email,
                 "first_name": request.first_name,
+                "verification": verification,
             },
         )
 
@@ -465,7 +474,13 @@ class ExportRepository:
         )
         self.uow.change(
             t,
-            {"status": EXPORT_EXPIRED, "document": None, "email": None, "first_name": None},
+            {
+                "status": EXPORT_EXPIRED,
+                "document": None,
+                "email": None,
+                "first_name": None,
+                "verification": None,
+            },
             t.c.subject == subject,
         )
 
@@ -535,6 +550,15 @@ class OwnPurgeRepository:
             self.uow.remove(t, where)
         return count
 
+    def delete_done_corrections(self, cutoff) -> int:
+        """Correction requests done before ``cutoff`` (open ones stay until done)."""
+        t = tables.correction_requests
+        where = (t.c.status == CORRECTION_DONE) & (t.c.done_at < cutoff)
+        count = self._count(t, where)
+        if count:
+            self.uow.remove(t, where)
+        return count
+
     def delete_old_disclosures(self, cutoff) -> int:
         """Disclosures made before ``cutoff`` (the log's trigger lets only those older than 5
         years go)."""
@@ -553,6 +577,75 @@ class OwnPurgeRepository:
         stale = select(person).group_by(person).having(func.max(t.c.changed_at) < cutoff)
         where = person.in_(stale)
         count = self._count(t, where)
+        if count:
+            self.uow.remove(t, where)
+        return count
+
+
+# the table's columns but the derived ones (subject, due_by)
+_CORRECTION_COLUMNS = tuple(f.name for f in fields(CorrectionRequest))
+
+
+class CorrectionRepository:
+    """Correction requests (GDPR 16) opened by staff on behalf of the customer."""
+
+    def __init__(self, uow):
+        self.uow = uow
+
+    def _select(self):
+        t = tables.correction_requests
+        return select(*(t.c[name] for name in _CORRECTION_COLUMNS))
+
+    def add(self, request: CorrectionRequest) -> None:
+        self.uow.add(
+            tables.correction_requests,
+            {
+                **{name: getattr(request, name) for name in _CORRECTION_COLUMNS},
+                "subject": request.subject,
+                "due_by": request.due_by,
+            },
+        )
+
+    def get(self, request_id: str, lock: bool = False) -> CorrectionRequest | None:
+        t = tables.correction_requests
+        query = self._select().where(t.c.request_id == request_id)
+        row = self.uow.execute(query.with_for_update() if lock else query).first()
+        return CorrectionRequest(**row._mapping) if row is not None else None
+
+    def listed(self, status: str | None, limit: int) -> list[CorrectionRequest]:
+        """Oldest deadline first; ``status`` open or done, or None for both."""
+        t = tables.correction_requests
+        query = self._select().order_by(t.c.due_by, t.c.request_id).limit(limit)
+        if status is not None:
+            query = query.where(t.c.status == status)
+        return [CorrectionRequest(**r._mapping) for r in self.uow.execute(query).all()]
+
+    def of_subject(self, subject: str) -> list[CorrectionRequest]:
+        t = tables.correction_requests
+        rows = self.uow.execute(
+            self._select().where(t.c.subject == subject).order_by(t.c.requested_at)
+        ).all()
+        return [CorrectionRequest(**r._mapping) for r in rows]
+
+    def mark_done(self, request: CorrectionRequest) -> None:
+        t = tables.correction_requests
+        self.uow.change(
+            t,
+            {
+                "status": request.status,
+                "done_at": request.done_at,
+                "done_by": request.done_by,
+                "changed": request.changed,
+            },
+            t.c.request_id == request.request_id,
+            t.c.status == CORRECTION_OPEN,
+        )
+
+    def forget_subject(self, subject: str) -> int:
+        """An erased subject: its correction requests go with it (the text is personal data)."""
+        t = tables.correction_requests
+        where = (t.c.subject == subject) | (t.c.order_id == subject)
+        count = self.uow.execute(select(func.count()).select_from(t).where(where)).scalar_one()
         if count:
             self.uow.remove(t, where)
         return count

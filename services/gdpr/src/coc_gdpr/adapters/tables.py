@@ -43,6 +43,8 @@ deactivation_requests = Table(
     # the summary's address (notifications destroys it once the summary is sent)
     Column("reason", String(30), nullable=False, server_default="customer_request"),
     Column("summary_key_destroyed_at", DateTime(timezone=True)),
+    # gdpr_0012: opened by staff on behalf of the customer: how the person was verified
+    Column("verification", Text),
     Index("ix_deactivation_requests_account_id", "account_id"),
     Index("ix_deactivation_requests_status", "status"),
 )
@@ -161,6 +163,8 @@ data_exports = Table(
     Column("token_sha256", String(64)),
     Column("document", LargeBinary),
     Column("categories", JSON),  # the categories held, once assembled
+    # gdpr_0012: opened by staff on behalf of the customer: how the person was verified
+    Column("verification", Text),
     Index("ix_data_exports_subject", "subject"),
     Index("ix_data_exports_status", "status"),
 )
@@ -192,6 +196,32 @@ export_downloads = Table(
     Column("part", String(20), nullable=False),  # document | summary
     Column("downloaded_at", DateTime(timezone=True), nullable=False),
     Index("ix_export_downloads_request_id", "request_id"),
+)
+
+# Requests to correct personal data (GDPR 16) opened by staff on behalf of the customer: what is
+# to be corrected, the channel, who verified the person and how, the one-month deadline, and once
+# done who made the change and what was changed (gdpr_0012).
+correction_requests = Table(
+    "correction_requests",
+    metadata,
+    Column("request_id", String(36), primary_key=True),
+    Column("account_id", String(200)),
+    Column("order_id", String(200)),
+    Column("subject", String(200), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("verified_by", String(200), nullable=False),
+    Column("verification", Text, nullable=False),
+    Column("correction", Text, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("opened_by", String(200), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("due_by", DateTime(timezone=True), nullable=False),
+    Column("status", String(20), nullable=False),  # open | done
+    Column("done_at", DateTime(timezone=True)),
+    Column("done_by", String(200)),
+    Column("changed", Text),
+    Index("ix_correction_requests_subject", "subject"),
+    Index("ix_correction_requests_status_due_by", "status", "due_by"),
 )
 
 outbox, inbox = messaging_tables(metadata, SCHEMA)

@@ -79,6 +79,19 @@ def request_to_open(pending: ExportRequest | None, new: ExportRequest) -> Export
     return new
 
 
+def address_on_file(request: ExportRequest, orders: dict) -> str | None:
+    """Where the link of a request that carried no address goes (one staff opened): the address
+    on file in orders' contribution, the account's, or for a guest the order's customer's; None
+    when none is left (erased since: no mail)."""
+    if request.account_id:
+        accounts = orders.get("account") or [{}]
+        return accounts[0].get("email") or None
+    for order in orders.get("order_customer") or []:
+        if order.get("order_id") == request.order_id:
+            return (order.get("customer") or {}).get("email") or None
+    return None
+
+
 def complete(contributed: set[str], expected: tuple[str, ...]) -> bool:
     return set(expected) <= contributed
 

@@ -16,8 +16,10 @@ from marshmallow import Schema, fields
 from coc_shared.http import current_runtime, error_response, staff_required
 from coc_shared.openapi import STAFF_SECURITY, errors, install_api
 
+from ..domain.corrections import CorrectionRefused
 from ..domain.disclosures import InvalidDisclosure
 from ..domain.export import LinkRefused
+from ..domain.on_behalf import OnBehalfRefused
 from ..service_layer import consents as consents_uc
 from ..service_layer import requests as requests_uc
 from ..service_layer.exports import ExportNotConfigured
@@ -27,6 +29,8 @@ ANSWERS = {
     InvalidDisclosure: lambda exc: error_response(422, "invalid disclosure", exc.fields),
     LinkRefused: lambda exc: error_response(exc.status, str(exc)),
     ExportNotConfigured: lambda exc: error_response(503, str(exc)),
+    OnBehalfRefused: lambda exc: error_response(exc.status, str(exc), exc.fields),
+    CorrectionRefused: lambda exc: error_response(exc.status, str(exc)),
 }
 
 

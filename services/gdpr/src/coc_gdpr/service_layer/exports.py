@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 from coc_shared.catalogue import ERASING_SERVICES
@@ -25,10 +25,11 @@ from coc_shared.errors import InvalidEvent
 from coc_shared.export import jsonable
 from coc_shared.logging import get_logger
 
-from ..adapters.repository import ConsentLedger, ExportRepository
+from ..adapters.repository import ConsentLedger, CorrectionRepository, ExportRepository
 from ..domain.export import (
     ExportRequest,
     LinkRefused,
+    address_on_file,
     assemble,
     check_link,
     complete,
@@ -95,11 +96,14 @@ def _deliver(ctx, exports: ExportRepository, request: ExportRequest, config) -> 
     schedule = config.schedule
     recipients = {c.category: internal_recipients(c) for c in schedule.categories}
     contributions = exports.contributions(request.request_id)
-    # gdpr's own: the subject's consent ledger
+    # gdpr's own: the subject's consent ledger and correction requests
     contributions["gdpr"] = {
         "marketing_contact": jsonable(
             ConsentLedger(ctx).of_subject(request.account_id, request.order_ids)
-        )
+        ),
+        "correction_requests": jsonable(
+            [asdict(r) for r in CorrectionRepository(ctx).of_subject(request.subject)]
+        ),
     }
     document = assemble(request, contributions, schedule, recipients, now)
     stored = {"document": document, "summary": readable_summary(document)}
@@ -110,7 +114,9 @@ def _deliver(ctx, exports: ExportRepository, request: ExportRequest, config) -> 
     expires_at = now + timedelta(hours=config.export_link_hours)
     held = [c["category"] for c in document["categories"] if c["held"]]
     exports.ready(request.request_id, blob, held, token_sha256(token), now, expires_at)
-    if request.email:
+    # the address the request carried (the customer's own, or an admin's), else the one on file
+    email = request.email or address_on_file(request, contributions.get("orders") or {})
+    if email:
         ctx.emit(
             "account.data_export_ready",
             {
@@ -119,7 +125,7 @@ def _deliver(ctx, exports: ExportRepository, request: ExportRequest, config) -> 
                 "expires_at": expires_at.isoformat(),
             },
             personal={
-                "email": request.email,
+                "email": email,
                 "download_url": f"{config.export_page_url}#export={request.request_id}"
                 f"&token={token}",
             },

@@ -23,6 +23,7 @@ from coc_shared.envelope import Event, utcnow
 from coc_shared.logging import get_logger
 
 from ..adapters.repository import (
+    CorrectionRepository,
     DeactivationRequestRepository,
     ErasureReportRepository,
     ExportRepository,
@@ -49,6 +50,7 @@ def open_deactivation_request(event: Event, ctx: HandlerContext) -> None:
         return
     requests.add(to_open)
     ExportRepository(ctx).forget_subject(to_open.account_id)  # its exports, with it
+    CorrectionRepository(ctx).forget_subject(to_open.account_id)
     ctx.emit(
         "account.erasure_requested",
         {

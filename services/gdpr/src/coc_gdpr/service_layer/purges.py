@@ -74,6 +74,7 @@ def _purge_own(uow, cutoffs: dict[str, datetime], now: datetime) -> dict[str, in
     steps = {
         "deactivation_requests": own.delete_done_requests,
         "export_records": own.delete_export_records,
+        "correction_requests": own.delete_done_corrections,
         "marketing_contact": own.delete_stale_consents,
         "disclosures": own.delete_old_disclosures,
     }
