@@ -3,7 +3,8 @@ workers as threads on the real RabbitMQ and PostgreSQL: a customer with an accou
 asks for it; every service contributes; gdpr assembles the document, stores it encrypted and has
 the link mailed; the link opens it (with its token only), and it holds every category of the
 retention schedule, with the customer's data in each category where the schedule says a service
-keeps some for such a customer."""
+keeps some for such a customer (their support records too). An export support staff open on the
+customer's behalf is mailed to the account's address on file, which orders' contribution gives."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from coc_gdpr.service_layer import exports
 from coc_notifications.adapters import tables as notifications_tables
 from coc_shared.config import SERVICE_NAMES
 from coc_shared.service import Runtime
-from coc_shared.testing import forget_unsent, purge_queue, wait_until
+from coc_shared.testing import forget_unsent, purge_queue, staff_headers, wait_until
 
 TOKEN = "the-link-token-" + "x" * 30
 
@@ -102,6 +103,14 @@ def test_the_export_holds_every_category_of_the_schedule_for_the_customer(servic
         message="notifications knows the order",
     )
 
+    support = staff_headers("sam", "support")
+    recorded = orders.post(
+        "/v1/staff/support-records",
+        json={"order_id": order_id, "channel": "phone", "summary": "asked for a copy of the data"},
+        headers=support,
+    )
+    assert recorded.status_code == 201, recorded.get_json()
+
     asked = orders.post("/v1/accounts/me/export", headers=bearer)
     assert asked.status_code == 202, asked.get_json()
     gdpr = services["gdpr"]
@@ -127,11 +136,14 @@ def test_the_export_holds_every_category_of_the_schedule_for_the_customer(servic
         "order_evidence": {"orders", "supplier-gateway"},
         "mail_recipients": {"notifications"},
         "marketing_contact": {"notifications"},
+        "support_records": {"orders"},
     }.items():
         assert services_holding <= set(by_name[category]["data"]), category
         where = {w.service for w in schedule.category(category).where}
         assert set(by_name[category]["data"]) <= where, category
     assert by_name["account"]["data"]["orders"][0]["email"] == email
+    [support_record] = by_name["support_records"]["data"]["orders"]
+    assert support_record["summary"] == "asked for a copy of the data"
     assert by_name["card_data"]["held"] is False
     assert by_name["invoices"]["purpose"] and by_name["invoices"]["retention"]["archive"]
 
@@ -152,3 +164,40 @@ def test_the_export_holds_every_category_of_the_schedule_for_the_customer(servic
         timeout=30,
         message="the link is mailed",
     )
+
+    # staff open one on the customer's behalf, giving no address: the link goes to the one on file
+    made = client.post(
+        "/v1/staff/requests-on-behalf",
+        json={
+            "kind": "export",
+            "account_id": account_id,
+            "order_id": order_id,
+            "channel": "phone",
+            "verification": "called from the account's phone number; named the order",
+        },
+        headers=support,
+    )
+    assert made.status_code == 201, made.get_json()
+    t = gdpr_tables.data_exports
+    wait_until(
+        lambda: found(
+            gdpr,
+            select(t.c.request_id).where(
+                t.c.request_id == made.get_json()["request_id"], t.c.status == "ready"
+            ),
+        ),
+        timeout=60,
+        message="the export opened on the customer's behalf is ready",
+    )
+    export_mails = select(mails.c.to_address).where(
+        mails.c.template == "data_export_ready", mails.c.account_id == account_id
+    )
+
+    def export_mail_addresses() -> list[str]:
+        with services["notifications"].engine.connect() as conn:
+            return list(conn.execute(export_mails).scalars())
+
+    wait_until(
+        lambda: len(export_mail_addresses()) == 2, timeout=30, message="its link is mailed too"
+    )
+    assert export_mail_addresses() == [email, email]

@@ -1,5 +1,6 @@
 """Customer support records (staff attach the record of a contact to an order or an account),
-erased with the account; and the admins' search of orders by the customer's e-mail address."""
+erased with the account and in the customer's export; and the admins' search of orders by the
+customer's e-mail address."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from sqlalchemy import func, select
 from test_accounts import sign_up
 
 from coc_orders.adapters import tables
-from coc_shared.envelope import utcnow
-from coc_shared.testing import fresh_example, handle, staff_headers
+from coc_shared.envelope import Event, utcnow
+from coc_shared.testing import fresh_example, handle, opened, staff_headers
 
 SUPPORT = staff_headers("sam", "support")
 ADMIN = staff_headers("ada", "admin")
@@ -93,17 +94,71 @@ def test_the_erasure_of_the_account_deletes_its_support_records(runtime, client)
     assert _records_left(runtime, order_id=other["id"]) == 1
 
 
+def _exported_support_records(runtime, account_id, order_ids) -> list[dict]:
+    request = Event(
+        type="account.export_requested",
+        producer="gdpr",
+        correlation_id=account_id or order_ids[0],
+        data={"request_id": str(uuid.uuid4()), "account_id": account_id, "order_ids": order_ids},
+    )
+    handle(runtime, request)
+    o = runtime.outbox
+    with runtime.engine.connect() as conn:
+        [body] = conn.execute(
+            select(o.c.body).where(
+                o.c.event_type == "account.export_contributed.orders",
+                o.c.correlation_id == request.correlation_id,
+            )
+        ).scalars()
+    contribution = opened(runtime, body)
+    records = contribution["personal"]["data"]["support_records"]
+    assert ("support_records" in contribution["data"]["categories"]) == bool(records)
+    return records
+
+
+def test_the_export_holds_the_support_records_of_the_account_and_its_orders(runtime, client):
+    account, auth = sign_up(client)
+    order = _placed(client, auth)
+    guest, other = _placed(client), _placed(client)
+    for body in (
+        {"order_id": order["id"], "summary": "wants an invoice copy"},
+        {"account_id": account["id"], "summary": "changed the delivery address"},
+        {"order_id": guest["id"], "summary": "asked about the delivery date"},
+        {"order_id": other["id"], "summary": "someone else's question"},
+    ):
+        assert _record(client, **body).status_code == 201
+    of_account = _exported_support_records(runtime, account["id"], [])
+    assert sorted(r["summary"] for r in of_account) == [
+        "changed the delivery address",
+        "wants an invoice copy",
+    ]
+    assert {r["staff"] for r in of_account} == {"sam"} and all(
+        r["contacted_at"] for r in of_account
+    )
+    [of_guest] = _exported_support_records(runtime, None, [guest["id"]])
+    assert (of_guest["order_id"], of_guest["summary"]) == (
+        guest["id"],
+        "asked about the delivery date",
+    )
+    fresh = _placed(client)  # none: the category is not held
+    assert _exported_support_records(runtime, None, [fresh["id"]]) == []
+
+
 def test_admins_find_orders_by_the_customers_email_support_may_not(client):
     email = f"Nadia.{uuid.uuid4().hex[:8]}@Example.org"
     guest = _placed(client, email=email)
     account, auth = sign_up(client, email=f"acc.{uuid.uuid4().hex[:8]}@example.org")
     of_account = _placed(client, auth, email=email.lower())
     by_account = _placed(client, auth)  # the account's address, not the one typed above
-    path = f"/v1/staff/orders?email={email.upper()}"
-    found = client.get(path, headers=ADMIN)
+    path = "/v1/staff/orders/search"  # the address in the body, in no URL
+    found = client.post(path, json={"email": email.upper()}, headers=ADMIN)
     assert found.status_code == 200, found.get_json()
     assert [o["id"] for o in found.get_json()["items"]] == [of_account["id"], guest["id"]]
-    mine = client.get(f"/v1/staff/orders?email={account['email']}", headers=ADMIN).get_json()
+    mine = client.post(path, json={"email": account["email"]}, headers=ADMIN).get_json()
     assert {o["id"] for o in mine["items"]} == {of_account["id"], by_account["id"]}
-    assert client.get(path, headers=SUPPORT).status_code == 403
-    assert client.get("/v1/staff/orders?email=nope", headers=ADMIN).status_code == 422
+    assert client.post(path, json={"email": email}, headers=SUPPORT).status_code == 403
+    assert client.post(path, json={"email": "nope"}, headers=ADMIN).status_code == 422
+    missing = client.post(path, json={}, headers=ADMIN)
+    assert missing.status_code == 422 and "email" in missing.get_json()["error"]["fields"]
+    # the query string is no longer read
+    assert client.get(f"/v1/staff/orders?email={email}", headers=ADMIN).status_code in (404, 405)

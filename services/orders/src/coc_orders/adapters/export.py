@@ -1,7 +1,8 @@
 """What the orders service holds of an export's subject (``account.export_requested``), per
 category of the retention schedule: the account, its orders (the customer's identity and
-addresses, the vehicle and amounts, the device's IP address and user agent) and the documents'
-records (kind, size, dates; not the files). Reads only."""
+addresses, the vehicle and amounts, the device's IP address and user agent), the documents'
+records (kind, size, dates; not the files) and the support records of the account and its orders.
+Reads only."""
 
 from __future__ import annotations
 
@@ -42,6 +43,19 @@ def collect(uow, subject: ExportSubject) -> dict[str, list]:
         if ids
         else []
     )
+    s = tables.support_records
+    on_subject = [s.c.order_id.in_(ids)] if ids else []
+    if subject.account_id:
+        on_subject.append(s.c.account_id == subject.account_id)
+    support = (
+        uow.execute(
+            select(s.c.order_id, s.c.channel, s.c.summary, s.c.staff, s.c.contacted_at)
+            .where(or_(*on_subject))
+            .order_by(s.c.contacted_at, s.c.id)
+        ).all()
+        if on_subject
+        else []
+    )
     return {
         "account": account,
         "order_customer": [
@@ -75,6 +89,7 @@ def collect(uow, subject: ExportSubject) -> dict[str, list]:
             if r.client_ip or r.user_agent
         ],
         "identity_documents": [dict(r._mapping) for r in documents],
+        "support_records": [dict(r._mapping) for r in support],
     }
 
 
