@@ -15,18 +15,20 @@ import base64
 import hashlib
 import hmac
 import importlib
+import json
 import os
 import re
 import secrets
 import subprocess
 import sys
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import yaml
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.pool import NullPool
@@ -37,6 +39,7 @@ from coc_shared.migrate import OPS_GRANTS, SchemaNotMigrated
 from coc_shared.parking import ParkingStore
 from coc_shared.service import Runtime
 from coc_shared.tables import OPS_SCHEMA, ops_metadata
+from coc_shared.testing import fresh_example, handle
 from coc_shared.tokens import Actor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -444,11 +447,13 @@ def test_a_service_role_reaches_only_its_own_schema(migrated, deployment, servic
     ):
         if not refused(deployment, role, statement):
             problems.append(f"{role} may: {statement}")
-    # its staff endpoints' discard and replay resolve a parked message (rows locked first)
+    # its staff endpoints' discard and replay resolve a parked message (rows locked first), the
+    # retention purge drops a body's personal part (its own rows only: see below)
     for statement in (
         "SELECT id FROM ops.parked_messages WHERE false FOR UPDATE SKIP LOCKED",
         "UPDATE ops.parked_messages SET status = 'replayed', resolved_at = now(), "
         "resolved_by = 'x', resolution_reason = 'x' WHERE false",
+        "UPDATE ops.parked_messages SET body = 'x' WHERE false",
     ):
         if refused(deployment, role, statement):
             problems.append(f"{role} may not: {statement}")
@@ -543,13 +548,15 @@ def test_payments_writes_the_archive_and_only_the_archive_role_reads_it(migrated
         archive.dispose()
 
 
-def park_one(store: ParkingStore, event_id: str) -> int:
+def park_one(
+    store: ParkingStore, event_id: str, service: str = "orders", body: bytes = b'{"id": "e1"}'
+) -> int:
     now = datetime.now(UTC)
     return store.park(
-        service="orders",
-        queue="coc.orders",
+        service=service,
+        queue=f"coc.{service}",
         routing_key="payment.confirmed",
-        body=b'{"id": "e1"}',
+        body=body,
         headers={},
         properties={"user_id": "coc-payments"},
         error_type="ValueError",
@@ -564,11 +571,13 @@ def park_one(store: ParkingStore, event_id: str) -> int:
 
 def test_the_services_and_support_do_their_part_in_ops(migrated, deployment):
     """With the rights ops-migrate granted: a service parks a message, reads it, records a staff
-    read and checks a token; support lists, shows, discards, revokes a token; a service may
-    neither discard nor revoke, support may not park."""
+    read, checks a token and discards its own message (its staff endpoint); support lists,
+    shows, discards, revokes a token; a service may neither discard another service's message
+    nor revoke, nor park as another service; support may not park."""
     actor = Actor(name="alice", role="support")
     orders = connect_as(deployment, "orders")
     support = connect_as(deployment, "support")
+    payments = connect_as(deployment, "payments")
     try:
         service_store, support_store = ParkingStore(orders), ParkingStore(support)
         parked_id = park_one(service_store, "e-parked")
@@ -576,8 +585,13 @@ def test_the_services_and_support_do_their_part_in_ops(migrated, deployment):
         assert [r["id"] for r in service_store.list(event_id="e-parked")] == [parked_id]
         service_store.record_action(actor, "read_parked", str(parked_id), None)
         assert not service_store.token_revoked("jti-1")
-        with pytest.raises(ProgrammingError, match="permission denied"):
-            service_store.discard(parked_id, actor, "not for a service")
+        own_id = park_one(service_store, "e-own")
+        assert service_store.discard(own_id, actor, "its own")["status"] == "discarded"
+        with pytest.raises(LookupError):  # payments' row is not there for orders' UPDATE
+            ParkingStore(payments).discard(parked_id, actor, "not its message")
+        assert service_store.get(parked_id)["status"] == "parked"
+        with pytest.raises(ProgrammingError, match="row-level security"):
+            park_one(service_store, "e-as-payments", service="payments")
         with pytest.raises(ProgrammingError, match="permission denied"):
             service_store.revoke_token("jti-1", actor, "not for a service")
 
@@ -591,3 +605,66 @@ def test_the_services_and_support_do_their_part_in_ops(migrated, deployment):
     finally:
         orders.dispose()
         support.dispose()
+        payments.dispose()
+
+
+def parked_envelope(service: str) -> bytes:
+    return json.dumps(
+        {
+            "id": str(uuid.uuid4()),
+            "type": "payment.confirmed",
+            "data": {"order_id": "o-1"},
+            "personal": {"email": f"{service}.customer@example.org"},
+        }
+    ).encode()
+
+
+def test_a_service_s_purge_drops_the_personal_part_of_its_own_parked_messages_only(
+    migrated, deployment
+):
+    """The real ``retention.purge_requested`` handler of orders, as the orders role: the personal
+    part of orders' parked messages goes (ops-migrate's grant and row policy allow it), payments'
+    stays; orders can neither lock nor change a payments row directly."""
+    orders_rt = runtime_as(deployment, "orders")
+    payments = connect_as(deployment, "payments")
+    try:
+        own = park_one(orders_rt.parking, "e-own-purge", "orders", parked_envelope("orders"))
+        other = park_one(
+            ParkingStore(payments), "e-other-purge", "payments", parked_envelope("payments")
+        )
+        event = fresh_example("retention.purge_requested")
+        tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+        event.data = {"run_id": str(uuid.uuid4()), "cutoffs": {"parked_messages": tomorrow}}
+        handle(orders_rt, event)
+
+        def personal(parked_id: int):
+            return json.loads(bytes(orders_rt.parking.get(parked_id)["body"]))["personal"]
+
+        assert personal(own) is None
+        assert personal(other) == {"email": "payments.customer@example.org"}
+        with orders_rt.engine.connect() as conn:
+            report = conn.execute(
+                select(orders_rt.outbox.c.body).where(
+                    orders_rt.outbox.c.event_type == "retention.purged.orders",
+                    orders_rt.outbox.c.correlation_id == event.correlation_id,
+                )
+            ).scalar_one()
+        purged = json.loads(bytes(report))["data"]["purged"]
+        assert {"category": "parked_messages", "count": 1} in purged
+        with orders_rt.engine.begin() as conn:
+            assert conn.execute(
+                text("SELECT id FROM ops.parked_messages WHERE id = :i FOR UPDATE"), {"i": other}
+            ).all() == []
+            changed = conn.execute(
+                text(
+                    "UPDATE ops.parked_messages SET body = 'x', status = 'discarded' "
+                    "WHERE id = :i"
+                ),
+                {"i": other},
+            ).rowcount
+        assert changed == 0
+        assert personal(other) == {"email": "payments.customer@example.org"}
+        assert orders_rt.parking.get(other)["status"] == "parked"
+    finally:
+        orders_rt.dispose()
+        payments.dispose()

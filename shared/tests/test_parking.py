@@ -244,6 +244,22 @@ def test_replay_of_an_unknown_or_discarded_message_is_refused(store, publisher, 
         store.replay(parked_id, publisher, ALICE, "why")
 
 
+def test_a_batch_replay_sends_only_the_service_s_own_messages(
+    store, publisher, declare_queue, rabbitmq_url
+):
+    """A service's progressive replay names its own service: an id of another service's message
+    among the batch's is skipped (neither sent nor marked replayed)."""
+    mine, theirs = f"t-{unique_suffix()}", f"t-{unique_suffix()}"
+    queue, other_queue = declare_queue(), declare_queue()
+    own_id = park(store, service=mine, queue=queue, event_id="e-mine")
+    other_id = park(store, service=theirs, queue=other_queue, event_id="e-theirs")
+    sent = store.replay_batch([own_id, other_id], publisher, ALICE, "fixed", "run-1", mine)
+    assert sent == [{"id": own_id, "event_id": "e-mine"}]
+    assert store.get(own_id)["status"] == "replayed"
+    assert store.get(other_id)["status"] == "parked"
+    assert queue_count(rabbitmq_url, queue) == 1 and queue_count(rabbitmq_url, other_queue) == 0
+
+
 def test_a_replay_the_broker_does_not_confirm_leaves_the_message_parked(
     store, publisher, bus_prefix
 ):

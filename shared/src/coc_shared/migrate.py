@@ -7,7 +7,8 @@ only where the connected role may create in it; elsewhere it checks that the sch
 migrated it to the wanted revision and stops with an error naming the step otherwise.
 ``python -m coc_shared.migrate ops`` is that step for ``ops`` (docker-compose's ``ops-migrate``,
 run as the ``ops`` role): it upgrades the schema, then grants the services and the staff command
-line the rights ``OPS_GRANTS`` lists on its tables.
+line the rights ``OPS_GRANTS`` lists on its tables, and keeps each service to its own parked
+messages (``own_parked_rows``: row-level security).
 """
 
 from __future__ import annotations
@@ -109,15 +110,17 @@ OPS_MIGRATIONS = package_migrations(__file__)
 # staff endpoints read them and record each read, every staff request checks the revoked tokens,
 # every `migrate` checks the schema is current) and by the staff command line (replay or discard
 # parked messages, revoke tokens). Nothing else: no DELETE, no DDL; the support actions log is
-# append-only for both.
+# append-only for both. A service parks and changes only its own parked messages
+# (``own_parked_rows``).
 OPS_GRANTS: dict[str, dict[str, tuple[str, ...]]] = {
     "services": {
-        # the staff endpoints' discard and (progressive) replay mark a message resolved: those
-        # columns only, never its body, error or origin
+        # the staff endpoints' discard and (progressive) replay mark a message resolved, and the
+        # retention purge drops its body's personal part: those columns only, never its error or
+        # origin, and on the service's own rows only
         "parked_messages": (
             "SELECT",
             "INSERT",
-            "UPDATE (status, resolved_at, resolved_by, resolution_reason)",
+            "UPDATE (body, status, resolved_at, resolved_by, resolution_reason)",
         ),
         "support_actions": ("SELECT", "INSERT"),
         "revoked_staff_tokens": ("SELECT",),
@@ -181,11 +184,46 @@ def grant_ops_rights(
                     conn.execute(text(f"GRANT USAGE ON SEQUENCE {sequence} TO {grantee}"))
 
 
+def role_prefix(services_role: str) -> str:
+    """The prefix of the roles (deploy/postgres/initdb/roles.psql): ``coc_`` of ``coc_services``."""
+    if not services_role.endswith("services"):
+        raise ValueError(f"the services' group {services_role!r} is not <prefix>services")
+    return services_role[: -len("services")]
+
+
+def own_parked_rows(
+    conn: Connection, services_role: str, staff_role: str | None, schema: str = "ops"
+) -> None:
+    """Row-level security on ``parked_messages``: a service's role (``<prefix><service>``, ``-``
+    as ``_``: roles.psql) reads every parked message but parks, locks and changes only its own
+    service's (a row of another service is not there for its UPDATE or FOR UPDATE); the staff
+    role may work on all. The owner (ops) is not bound. Idempotent; by the table's owner."""
+    table = f"{_quoted(schema)}.{_quoted('parked_messages')}"
+    prefix = role_prefix(services_role).replace("'", "''")
+    own = f"current_user = '{prefix}' || replace(service, '-', '_')"
+    policies = {
+        "coc_services_read": f"FOR SELECT TO {_quoted(services_role)} USING (true)",
+        "coc_services_park_own": f"FOR INSERT TO {_quoted(services_role)} WITH CHECK ({own})",
+        "coc_services_change_own": (
+            f"FOR UPDATE TO {_quoted(services_role)} USING ({own}) WITH CHECK ({own})"
+        ),
+    }
+    if staff_role:
+        staff = _quoted(staff_role)
+        policies["coc_staff_all"] = f"FOR ALL TO {staff} USING (true) WITH CHECK (true)"
+    conn.execute(text(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"))
+    for name in {*policies, "coc_staff_all"}:
+        conn.execute(text(f"DROP POLICY IF EXISTS {_quoted(name)} ON {table}"))
+    for name, definition in policies.items():
+        conn.execute(text(f"CREATE POLICY {_quoted(name)} ON {table} {definition}"))
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m coc_shared.migrate ops --services-role R --staff-role S``: upgrade the ops schema
     on PARKING_DATABASE_URL (else DATABASE_URL) as its owner, then give the services' role R (a
     group of the five services' roles) and the staff command line's role S their rights there
-    (``grant_ops_rights``; PostgreSQL only)."""
+    (``grant_ops_rights``), each service on its own parked messages only (``own_parked_rows``);
+    PostgreSQL only."""
     import argparse
 
     from .config import env
@@ -211,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         if roles and engine.dialect.name == "postgresql":
             with engine.begin() as conn:
                 grant_ops_rights(conn, roles, OPS_SCHEMA)
+                if args.services_role:
+                    own_parked_rows(conn, args.services_role, args.staff_role, OPS_SCHEMA)
     finally:
         engine.dispose()
     log.info("migrate.done", schema=OPS_SCHEMA, granted=roles)

@@ -364,17 +364,28 @@ class ParkingStore:
         return {"id": parked_id, "status": "replayed", "queue": queue}
 
     def replay_batch(
-        self, ids: list[int], publisher: Publisher, actor: Actor, reason: str, run: str
+        self,
+        ids: list[int],
+        publisher: Publisher,
+        actor: Actor,
+        reason: str,
+        run: str,
+        service: str,
     ) -> list[dict]:
-        """Send the messages of ``ids`` still parked (not forged) back to their queue, one
-        publish with confirms for all, marked replayed in the same transaction; their header
-        ``HEADER_REPLAY_RUN`` names ``run`` (the consumer parks such a message again at once when it
-        fails). Returns the replayed ones (id, event id); the others are skipped."""
+        """Send the messages of ``ids`` still parked (not forged) of ``service`` back to their
+        queue, one publish with confirms for all, marked replayed in the same transaction; their
+        header ``HEADER_REPLAY_RUN`` names ``run`` (the consumer parks such a message again at once
+        when it fails). Returns the replayed ones (id, event id); the others are skipped."""
         t = parked_messages
         with self.engine.begin() as conn:
             rows = conn.execute(
                 select(t)
-                .where(t.c.id.in_(ids), t.c.status == "parked", t.c.error_type != "ForgedEvent")
+                .where(
+                    t.c.id.in_(ids),
+                    t.c.service == service,
+                    t.c.status == "parked",
+                    t.c.error_type != "ForgedEvent",
+                )
                 .order_by(t.c.id)
                 .with_for_update(skip_locked=True)
             ).all()
@@ -389,7 +400,7 @@ class ParkingStore:
             if sent:
                 conn.execute(
                     update(t)
-                    .where(t.c.id.in_([s["id"] for s in sent]))
+                    .where(t.c.id.in_([s["id"] for s in sent]), t.c.service == service)
                     .values(
                         status="replayed",
                         resolved_at=utcnow(),

@@ -264,7 +264,7 @@ def run(runtime, run_id, actor, reason, ids, batch_size, outcome_timeout) -> dic
 def _replay_batch(runtime, run_id, actor, reason, batch, publisher, timeout) -> dict:
     service = runtime.definition.name
     before = runtime.parking.last_id()
-    sent = runtime.parking.replay_batch(batch, publisher, actor, reason, run_id)
+    sent = runtime.parking.replay_batch(batch, publisher, actor, reason, run_id, service)
     event_ids = {s["event_id"] for s in sent if s["event_id"]}
     handled: set[str] = set()
     again: dict[str, dict] = {}
