@@ -136,18 +136,27 @@ def test_admins_search_orders_by_email_recorded_support_refused(cs):
         .get(f"/v1/staff/orders/{placed.get_json()['id']}", headers=cs.stack.staff)
         .get_json()["number"]
     )
-    support, support_name, _ = signed_in_client(cs, "support")
-    refused = support.get("/orders/by-email", query_string={"email": email})
+    support, support_name, support_csrf = signed_in_client(cs, "support")
+    refused = support.post("/orders/by-email", data={"csrf": support_csrf, "email": email})
     assert refused.status_code == 403 and number not in text(refused)
     assert audit.search(cs.console, staff_name=support_name, action="search_by_email") == []
-    admin, admin_name, _ = signed_in_client(cs, "admin")
-    found = admin.get("/orders/by-email", query_string={"email": email.upper()})
+    admin, admin_name, csrf = signed_in_client(cs, "admin")
+    form = admin.get("/orders/by-email")
+    assert form.status_code == 200 and 'method="post"' in text(form)
+    # a POST, CSRF-checked: the address is in no URL
+    forged = admin.post("/orders/by-email", data={"csrf": "x" + csrf, "email": email})
+    assert forged.status_code == 403
+    assert audit.search(cs.console, staff_name=admin_name, action="search_by_email") == []
+    found = admin.post("/orders/by-email", data={"csrf": csrf, "email": email.upper()})
     assert found.status_code == 200 and number in text(found)
     (entry,) = audit.search(cs.console, staff_name=admin_name, action="search_by_email")
     assert entry["details"] == {"email_sha256": email_fingerprint(email), "found": [number]}
     assert email.lower() not in str(entry).lower()
-    bad = admin.get("/orders/by-email", query_string={"email": "not-an-address"})
+    bad = admin.post("/orders/by-email", data={"csrf": csrf, "email": "not-an-address"})
     assert bad.status_code == 422
+    # the orders service no longer reads an address from a query string
+    orders = cs.stack.client("orders")
+    assert orders.get(f"/v1/staff/orders?email={email}", headers=cs.stack.staff).status_code != 200
 
 
 def test_the_parked_summary_counts_on_sqlite_too(tmp_path):

@@ -58,10 +58,16 @@ def open_gdpr_request(order_id: str):
 
 @bp.get("/orders/by-email")
 @signed_in
+def orders_by_email_form():
+    return page("orders_by_email.html", email="", orders=None)
+
+
+@bp.post("/orders/by-email")
+@signed_in
 def orders_by_email():
-    email = request.args.get("email", "").strip()
-    if not email:
-        return page("orders_by_email.html", email="", orders=None)
+    """A POST (CSRF-checked): the address stays out of the URL, so out of browser history,
+    proxies and access logs."""
+    email = request.form.get("email", "").strip()
     try:
         found = support.orders_by_email(runtime(), client(), g.staff, email)
     except ServiceError as exc:

@@ -42,8 +42,8 @@ def open_gdpr_request(runtime, client: StaffApiClient, staff: Staff, order: dict
 def orders_by_email(runtime, client: StaffApiClient, staff: Staff, email: str) -> list[dict]:
     """Admins only; the search is recorded (the address's fingerprint, never the address)."""
     allow(staff, MAY_SEARCH_BY_EMAIL, "searching orders by e-mail")
-    found = client.call(
-        "orders", "GET", "/v1/staff/orders", staff.name, staff.role, params={"email": email}
+    found = client.call(  # the address in the body, never in a URL
+        "orders", "POST", "/v1/staff/orders/search", staff.name, staff.role, json={"email": email}
     )
     items = found.get("items", [])
     audit.record(

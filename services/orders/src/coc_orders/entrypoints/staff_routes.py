@@ -180,18 +180,33 @@ def support_records():
     return jsonify({"items": [r.as_json() for r in found]})
 
 
-@blp.route("/orders", methods=["GET"])
+class OrderSearchSchema(Schema):
+    """The admins' search by the customer's e-mail address: in the body, so that the address is
+    in no URL (access logs, proxies, browser history)."""
+
+    email = fields.String(required=True, metadata={"description": "the customer's e-mail address"})
+
+
+@blp.route("/orders/search", methods=["POST"])
 @blp.doc(
     security=STAFF_SECURITY,
     summary="Admins only: the orders of a customer's e-mail address (the order's or its account's)",
-    parameters=[_query("email", "the customer's e-mail address", required=True)],
+    requestBody={
+        "required": True,
+        "content": {"application/json": {"schema": OrderSearchSchema}},
+    },
 )
 @blp.response(200, StaffOrderListSchema)
 @errors(blp, 400, 401, 403, 422, 503)
 @staff_required(ADMIN)
 def orders_by_email():
     """Admins only: the orders of a customer's e-mail address (the order's or its account's)."""
-    found = support_uc.orders_by_email(orders_app().runtime, request.args.get("email", ""))
+    body = request.get_json(silent=True)
+    try:
+        search = OrderSearchSchema().load(body if isinstance(body, dict) else {})
+    except ValidationError as exc:
+        raise ValidationFailed(exc.normalized_messages(), "the search is not valid") from None
+    found = support_uc.orders_by_email(orders_app().runtime, search["email"])
     return jsonify({"items": [_order_json(o) for o in found]})
 
 
