@@ -186,7 +186,9 @@ def _install_tracing(app: Flask) -> None:
     def _span():
         route = request.url_rule.rule if request.url_rule is not None else "(no route)"
         service = app.config["COC_SETTINGS"].service if "COC_SETTINGS" in app.config else app.name
-        g._span = tracing.RequestSpan(service, request.method, route, request.headers)
+        # only the staff routes' callers (the console) continue their trace here
+        staff = request.path.startswith("/v1/staff/")
+        g._span = tracing.RequestSpan(service, request.method, route, request.headers, staff)
 
     @app.after_request
     def _answered(response):

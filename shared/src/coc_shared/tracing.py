@@ -1,15 +1,18 @@
 """W3C trace context across HTTP requests and events (OpenTelemetry), so that one trace follows an
 order across services.
 
-A span per HTTP request (``http.install_common``; a caller's ``traceparent`` header is its parent)
-and per handled event (``consumer``). An event emitted inside one (``unit_of_work.Writes.emit``)
-keeps that span's ``traceparent`` in its outbox row; the relay publishes it in the message's
-headers, and the consuming service's handler span takes it as its parent. Delayed retries and
-parked messages keep the headers, so a replay joins the same trace.
+A span per HTTP request (``http.install_common``) and per handled event (``consumer``). A staff
+route's caller (the console) passes its ``traceparent`` header, which becomes the span's parent; a
+public route's caller is anyone, so its ``traceparent`` only becomes a link of a new trace (a
+client cannot put its requests into our traces, nor pick their ids). An event emitted inside a
+span (``unit_of_work.Writes.emit``) keeps that span's ``traceparent`` in its outbox row; the relay
+publishes it in the message's headers, and the consuming service's handler span takes it as its
+parent. Delayed retries and parked messages keep the headers, so a replay joins the same trace.
 
 Spans are exported only when ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``…_TRACES_ENDPOINT``) is set
 (OTLP over HTTP, the exporter's own ``OTEL_*`` variables apply); otherwise they are made, so that
-their ids travel, and dropped.
+their ids travel, and dropped. An exception's message may hold personal data: a span records
+only its class (``error.type``), never its message or stack.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 HEADER = "traceparent"
@@ -67,7 +70,8 @@ def _parent(headers: Mapping | None):
 @contextmanager
 def event_span(service: str, event, headers: Mapping | None):
     """The span of handling ``event``, child of the span that emitted it (its message's
-    ``traceparent``); an exception escaping it marks it failed."""
+    ``traceparent``); an exception escaping it marks it failed with its class only (its message
+    may hold personal data: not recorded)."""
     with _tracer().start_as_current_span(
         f"{service} handle {event.type}",
         context=_parent(headers),
@@ -80,18 +84,42 @@ def event_span(service: str, event, headers: Mapping | None):
             "coc.event_type": event.type,
             "coc.correlation_id": event.correlation_id,
         },
+        record_exception=False,
+        set_status_on_exception=False,
     ) as span:
-        yield span
+        try:
+            yield span
+        except BaseException as exc:
+            failed(span, exc)
+            raise
+
+
+def failed(span, exc: BaseException) -> None:
+    """Mark ``span`` failed by ``exc``: its class, not its message (which may hold personal
+    data)."""
+    span.set_attribute("error.type", type(exc).__name__)
+    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
 
 
 class RequestSpan:
     """The span of one HTTP request, current from ``start`` to ``end`` (Flask's before_request
-    and teardown_request run in the request's thread)."""
+    and teardown_request run in the request's thread). ``trust_parent``: the caller's
+    ``traceparent`` is the span's parent (a staff route); otherwise the span starts a new trace,
+    linked to the caller's context when it sent one."""
 
-    def __init__(self, service: str, method: str, route: str, headers: Mapping):
+    def __init__(
+        self, service: str, method: str, route: str, headers: Mapping, trust_parent: bool = False
+    ):
+        parent = _parent({HEADER: headers.get(HEADER)})
+        links = []
+        if not trust_parent:
+            caller = trace.get_current_span(parent).get_span_context()
+            links = [Link(caller)] if caller.is_valid else []
+            parent = otel_context.Context()  # a new trace
         self.span = _tracer().start_span(
             f"{method} {route}",
-            context=_parent({HEADER: headers.get(HEADER)}),
+            context=parent,
+            links=links,
             kind=SpanKind.SERVER,
             attributes={
                 "coc.service": service,
