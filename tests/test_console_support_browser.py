@@ -64,7 +64,6 @@ def test_customer_support_in_a_browser(settings_factory, tmp_path, browser):
         page.select_option("#gdpr-request-form select[name=kind]", "export")
         page.select_option("#gdpr-request-form select[name=channel]", "email")
         page.fill("#gdpr-request-form input[name=verification]", "wrote from the order's address")
-        page.fill("#gdpr-request-form input[name=email]", "customer.writes@example.org")
         page.click("#gdpr-request-form button")
         expect(page.locator("#done")).to_contain_text("export request")
         shot(page, "gdpr-request")

@@ -50,6 +50,10 @@ def open_gdpr_request(order_id: str):
         opened = support.open_gdpr_request(runtime(), client(), g.staff, order, request.form)
     except InputError as exc:
         return _story_with_errors(order, exc.fields, "gdpr")
+    except ServiceError as exc:  # gdpr refused it (e.g. another address from the support role)
+        if exc.status not in (403, 422):
+            raise
+        return _story_with_errors(order, {"request": str(exc)}, "gdpr")
     done = f"{opened['kind']} request {opened['request_id']}" + (
         " (joined the pending one)" if opened.get("joined") else " opened"
     )
