@@ -29,13 +29,13 @@ def correction_requests(runtime, status: str | None, limit: int) -> list[Correct
 def mark_done(runtime, actor, request_id: str, changed: str) -> CorrectionView:
     now = utcnow()
     with runtime.unit_of_work(correlation_id=request_id) as uow:
-        requests, log = CorrectionRepository(uow), SupportActionLog(uow, runtime)
+        requests, actions = CorrectionRepository(uow), SupportActionLog(uow, runtime)
         request = requests.get(request_id, lock=True)
         if request is None:
             raise CorrectionRefused("no such correction request", 404)
         done = request.done(actor.name, changed, now)
         requests.mark_done(done)
-        log.record(
+        actions.record(
             actor,
             "gdpr_correction_done",
             done.subject,
@@ -47,5 +47,5 @@ def mark_done(runtime, actor, request_id: str, changed: str) -> CorrectionView:
             },
         )
         uow.commit()
-    log.committed()
+    actions.committed()
     return CorrectionView(done, done.late(now))

@@ -45,8 +45,8 @@ def _opened(actor, fields: dict, now, request_id: str, joined: bool, **extra) ->
     )
 
 
-def _record(log: SupportActionLog, runtime, actor, opened: OnBehalfRequest) -> None:
-    log.record(
+def _record(actions: SupportActionLog, runtime, actor, opened: OnBehalfRequest) -> None:
+    actions.record(
         actor,
         f"gdpr_{opened.kind}_on_behalf",
         opened.subject,
@@ -66,7 +66,7 @@ def open_deactivation(runtime, actor, fields: dict) -> OnBehalfRequest:
     personal = {"email": fields.get("email"), "first_name": fields.get("first_name")}
     request = DeactivationRequest.from_message(str(uuid.uuid4()), data, personal)
     with runtime.unit_of_work(correlation_id=request.account_id) as uow:
-        requests, log = DeactivationRequestRepository(uow), SupportActionLog(uow, runtime)
+        requests, actions = DeactivationRequestRepository(uow), SupportActionLog(uow, runtime)
         pending = requests.pending_for(request.account_id)
         to_open = request_to_open(pending, request)
         if to_open is not None:
@@ -85,9 +85,9 @@ def open_deactivation(runtime, actor, fields: dict) -> OnBehalfRequest:
             )
         kept = to_open or pending
         opened = _opened(actor, fields, now, kept.event_id, joined=to_open is None)
-        _record(log, runtime, actor, opened)
+        _record(actions, runtime, actor, opened)
         uow.commit()
-    log.committed()
+    actions.committed()
     return opened
 
 
@@ -110,7 +110,7 @@ def open_export(runtime, actor, fields: dict) -> OnBehalfRequest:
     personal = {"email": fields.get("email"), "first_name": fields.get("first_name")}
     request = export_domain.ExportRequest.from_message(str(uuid.uuid4()), data, personal)
     with runtime.unit_of_work(correlation_id=request.subject) as uow:
-        exports, log = ExportRepository(uow), SupportActionLog(uow, runtime)
+        exports, actions = ExportRepository(uow), SupportActionLog(uow, runtime)
         pending = exports.pending_for(request.subject)
         to_open = export_domain.request_to_open(pending, request)
         if to_open is not None:
@@ -135,9 +135,9 @@ def open_export(runtime, actor, fields: dict) -> OnBehalfRequest:
             address=address,
             address_reason=(fields.get("address_reason") or "").strip(),
         )
-        _record(log, runtime, actor, opened)
+        _record(actions, runtime, actor, opened)
         uow.commit()
-    log.committed()
+    actions.committed()
     return opened
 
 
@@ -158,14 +158,14 @@ def open_correction(runtime, actor, fields: dict) -> OnBehalfRequest:
         requested_at=now,
     )
     with runtime.unit_of_work(correlation_id=request.subject) as uow:
-        log = SupportActionLog(uow, runtime)
+        actions = SupportActionLog(uow, runtime)
         CorrectionRepository(uow).add(request)
         opened = _opened(
             actor, fields, now, request.request_id, joined=False, correction=request.correction
         )
-        _record(log, runtime, actor, opened)
+        _record(actions, runtime, actor, opened)
         uow.commit()
-    log.committed()
+    actions.committed()
     return opened
 
 
