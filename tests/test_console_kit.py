@@ -29,6 +29,7 @@ from coc_shared.service import Runtime
 from coc_shared.testing import STAFF_KEYS, fresh_example, purge_queue, wait_until
 
 PASSWORD = "correct horse battery staple"
+AUDIT_KEY = "console-audit-key-of-the-tests-0123456789"  # CONSOLE_AUDIT_KEY
 CUSTOMER_EMAIL = "emilie.parked@example.org"
 
 
@@ -96,7 +97,9 @@ def make_console_stack(settings_factory, tmp_path, **console_extra) -> ConsoleSt
     servers: list = []
     urls = {service: serve(app, servers) for service, app in stack.apps.items()}
     extra = {url_variable(s): u for s, u in urls.items()}
-    extra.update({"STAFF_TOKEN_PRIVATE_KEY": STAFF_KEYS[0], **console_extra})
+    extra.update(
+        {"STAFF_TOKEN_PRIVATE_KEY": STAFF_KEYS[0], "CONSOLE_AUDIT_KEY": AUDIT_KEY, **console_extra}
+    )
     console = Runtime(console_definition, settings_factory("console", extra=extra))
     console.migrate()
     result = ConsoleStack(stack, console, console.create_app(), servers, urls)

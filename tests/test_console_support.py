@@ -7,6 +7,7 @@ as its fingerprint)."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 import uuid
@@ -16,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_console_kit import make_console_stack, park, signed_in_client
+from test_console_kit import AUDIT_KEY, make_console_stack, park, signed_in_client
 from trust_kit import order_body
 
 from coc_console.domain.support import email_fingerprint, hourly_chart
@@ -109,10 +110,14 @@ def test_a_gdpr_request_on_behalf_of_the_customer_is_opened_at_gdpr_and_recorded
         "channel": "email",
         "verification": "wrote from the order's address; named the order number",
         "verified_by": "lea",
-        "email": "customer.writes@example.org",
     }
     missing = client.post(f"/orders/{order_id}/gdpr-requests", data={**form, "verification": ""})
     assert missing.status_code == 422 and 'id="gdpr-errors"' in text(missing)
+    # the link goes to the address on file: support may not give another (gdpr refuses it)
+    elsewhere = {**form, "email": "customer.writes@example.org", "address_reason": "asked to"}
+    refused = client.post(f"/orders/{order_id}/gdpr-requests", data=elsewhere)
+    assert refused.status_code == 422 and 'id="gdpr-errors"' in text(refused)
+    assert "only an admin" in text(refused)
     opened = client.post(f"/orders/{order_id}/gdpr-requests", data=form)
     assert opened.status_code == 302, text(opened)
     assert "export request" in text(client.get(opened.headers["Location"]))
@@ -121,8 +126,10 @@ def test_a_gdpr_request_on_behalf_of_the_customer_is_opened_at_gdpr_and_recorded
     )
     assert len(exports.get_json()["items"]) == 1
     (entry,) = audit.search(cs.console, staff_name=name, action="gdpr_export")
-    assert entry["target"] == order_id and entry["reason"] == form["verification"]
+    assert entry["target"] == order_id and entry["reason"] is None
     assert (entry["details"]["channel"], entry["details"]["verified_by"]) == ("email", "lea")
+    # how the person was verified (free text, maybe personal) stays in gdpr's request row only
+    assert "named the order number" not in str(entry)
 
 
 def test_admins_search_orders_by_email_recorded_support_refused(cs):
@@ -150,7 +157,13 @@ def test_admins_search_orders_by_email_recorded_support_refused(cs):
     found = admin.post("/orders/by-email", data={"csrf": csrf, "email": email.upper()})
     assert found.status_code == 200 and number in text(found)
     (entry,) = audit.search(cs.console, staff_name=admin_name, action="search_by_email")
-    assert entry["details"] == {"email_sha256": email_fingerprint(email), "found": [number]}
+    assert entry["details"] == {
+        "email_hmac": email_fingerprint(email, AUDIT_KEY),
+        "found": [number],
+    }
+    # keyed: a list of candidate addresses hashed without the secret matches nothing
+    assert hashlib.sha256(email.lower().encode()).hexdigest() not in str(entry)
+    assert email_fingerprint(email, "another-secret-of-32-characters-at-least") not in str(entry)
     assert email.lower() not in str(entry).lower()
     bad = admin.post("/orders/by-email", data={"csrf": csrf, "email": "not-an-address"})
     assert bad.status_code == 422
@@ -188,3 +201,38 @@ def test_the_parked_summary_counts_on_sqlite_too(tmp_path):
         assert len(group_messages(engine, "orders", "payment.confirmed", "KeyError")) == 2
     finally:
         rt.dispose()
+
+
+def test_without_its_audit_key_the_console_refuses_the_search_by_email(settings_factory, cs):
+    from test_console_kit import log_in, new_staff
+
+    from coc_console.config import url_variable
+    from coc_console.service import definition
+    from coc_shared.service import Runtime
+    from coc_shared.testing import STAFF_KEYS
+
+    extra = {url_variable(s): u for s, u in cs.urls.items()}
+    keyless = Runtime(
+        definition,
+        settings_factory("console", extra={**extra, "STAFF_TOKEN_PRIVATE_KEY": STAFF_KEYS[0]}),
+    )
+    try:
+        client = keyless.create_app().test_client()
+        name, secret = new_staff(keyless, "admin")
+        assert log_in(client, name, secret).status_code == 302
+        csrf = re.search(r'name="csrf" value="([^"]*)"', text(client.get("/failures"))).group(1)
+        refused = client.post("/orders/by-email", data={"csrf": csrf, "email": "a@example.org"})
+        assert refused.status_code == 503 and "CONSOLE_AUDIT_KEY" in text(refused)
+        assert audit.search(keyless, staff_name=name, action="search_by_email") == []
+    finally:
+        keyless.dispose()
+
+
+def test_make_run_gives_the_console_an_audit_key_kept_between_runs(tmp_path):
+    from coc_console.config import ConsoleConfig
+    from coc_console.service import development_defaults
+
+    first = development_defaults(str(tmp_path))["CONSOLE_AUDIT_KEY"]
+    assert development_defaults(str(tmp_path))["CONSOLE_AUDIT_KEY"] == first
+    assert ConsoleConfig.from_env({"CONSOLE_AUDIT_KEY": first}).audit_key == first
+    assert (tmp_path / "console-audit.key").stat().st_mode & 0o077 == 0

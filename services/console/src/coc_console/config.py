@@ -10,7 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from coc_shared.config import ENV_VARS, ConfigError, Variable, declare, integer, load, number, url
+from coc_shared.config import (
+    ENV_VARS,
+    ConfigError,
+    Variable,
+    declare,
+    integer,
+    load,
+    number,
+    secret,
+    url,
+)
 
 # The services whose staff APIs the console calls, with their local addresses (make run's ports).
 SERVICES = {
@@ -63,6 +73,15 @@ VARIABLES = declare(
         "File holding STAFF_TOKEN_PRIVATE_KEY for the support console when the variable itself is "
         "not set (`make run` points it at its development key under `var/`).",
     ),
+    Variable(
+        "CONSOLE_AUDIT_KEY",
+        None,
+        "Secret (32 characters at least) of the HMAC-SHA-256 that the support console's audit log "
+        "keeps of an e-mail address an admin searched orders by, instead of the address (without "
+        "the secret, no list of addresses can be matched against it); the search answers 503 "
+        "without it (`make run` makes one under `var/`).",
+        secret(32),
+    ),
 )
 
 
@@ -73,6 +92,7 @@ class ConsoleConfig:
     http_timeout: float = 5.0
     staff_token_private_key: str | None = None  # None: service calls answer "not configured"
     proxy_count: int = 0
+    audit_key: str | None = None  # None: the search of orders by e-mail is refused (503)
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, str | None] | None = None) -> ConsoleConfig:
@@ -93,4 +113,5 @@ class ConsoleConfig:
             http_timeout=v["CONSOLE_HTTP_TIMEOUT"],
             staff_token_private_key=key or None,
             proxy_count=v["CONSOLE_PROXY_COUNT"],
+            audit_key=v["CONSOLE_AUDIT_KEY"] or None,
         )

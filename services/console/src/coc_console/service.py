@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+from coc_shared.launcher import persistent_secret
 from coc_shared.migrate import package_migrations
 from coc_shared.service import ServiceDefinition
 
@@ -20,7 +21,11 @@ def development_defaults(data_dir: str) -> dict[str, str]:
     # key from its file; the key itself is never put in the environment of every service
     # (none when the run's public key came from the environment: its private key is elsewhere)
     path = os.path.join(data_dir, "staff-token-private.key")
-    return {"CONSOLE_STAFF_TOKEN_PRIVATE_KEY_FILE": path} if os.path.exists(path) else {}
+    defaults = {"CONSOLE_STAFF_TOKEN_PRIVATE_KEY_FILE": path} if os.path.exists(path) else {}
+    # the audit log's HMAC secret for searched addresses, made once and kept beside the run's data
+    audit_key = os.path.join(data_dir, "console-audit.key")
+    defaults["CONSOLE_AUDIT_KEY"] = persistent_secret(audit_key, 32)
+    return defaults
 
 
 definition = ServiceDefinition(

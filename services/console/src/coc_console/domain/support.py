@@ -4,6 +4,7 @@ who may search orders by e-mail, and the chart of failures per hour."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 
 from .model import InputError
@@ -49,8 +50,10 @@ def gdpr_request_form(form: dict) -> dict:
         "channel": channel,
         "verified_by": _text(form, "verified_by", problems, 200, required=False) or None,
         "verification": _text(form, "verification", problems, 500),
-        "email": _text(form, "email", problems, 320, required=kind == "export") or None,
+        # an export's link goes to the address on file: another only from an admin, with a reason
+        "email": _text(form, "email", problems, 320, required=False) or None,
         "first_name": _text(form, "first_name", problems, 200, required=False) or None,
+        "address_reason": _text(form, "address_reason", problems, 500, required=False),
         "correction": _text(form, "correction", problems, 2000, required=kind == "correction"),
     }
     if problems:
@@ -58,10 +61,12 @@ def gdpr_request_form(form: dict) -> dict:
     return body
 
 
-def email_fingerprint(email: str) -> str:
-    """What the audit log keeps of a searched address: its SHA-256 (normalised), never the
-    address, so that a search can be shown to be about a known address."""
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+def email_fingerprint(email: str, key: str) -> str:
+    """What the audit log keeps of a searched address: its HMAC-SHA-256 under the console's
+    secret (normalised), never the address, so that a search can be shown to be about a known
+    address, but no one without the secret can find the address from a list of candidates."""
+    normalised = email.strip().lower().encode()
+    return hmac.new(key.encode(), normalised, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)

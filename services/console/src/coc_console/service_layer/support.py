@@ -5,7 +5,7 @@ is recorded in the console's audit log."""
 
 from __future__ import annotations
 
-from ..adapters.services_client import StaffApiClient
+from ..adapters.services_client import ServiceUnavailable, StaffApiClient
 from ..domain.model import Staff, allow
 from ..domain.support import (
     MAY_SEARCH_BY_EMAIL,
@@ -33,15 +33,18 @@ def open_gdpr_request(runtime, client: StaffApiClient, staff: Staff, order: dict
         "gdpr", "POST", "/v1/staff/requests-on-behalf", staff.name, staff.role, json=body
     )
     details = {k: opened.get(k) for k in ("kind", "request_id", "channel", "verified_by", "joined")}
-    audit.record(
-        runtime, staff, f"gdpr_{body['kind']}", order["id"], opened.get("verification"), details
-    )
+    # how the person was verified (free text) stays in gdpr's request row only
+    audit.record(runtime, staff, f"gdpr_{body['kind']}", order["id"], None, details)
     return opened
 
 
 def orders_by_email(runtime, client: StaffApiClient, staff: Staff, email: str) -> list[dict]:
-    """Admins only; the search is recorded (the address's fingerprint, never the address)."""
+    """Admins only; the search is recorded (the address's keyed fingerprint, never the
+    address)."""
     allow(staff, MAY_SEARCH_BY_EMAIL, "searching orders by e-mail")
+    key = runtime.config.audit_key
+    if not key:
+        raise ServiceUnavailable("the console has no CONSOLE_AUDIT_KEY: searches by e-mail are off")
     found = client.call(  # the address in the body, never in a URL
         "orders", "POST", "/v1/staff/orders/search", staff.name, staff.role, json={"email": email}
     )
@@ -52,6 +55,6 @@ def orders_by_email(runtime, client: StaffApiClient, staff: Staff, email: str) -
         "search_by_email",
         "orders:by-email",
         None,
-        {"email_sha256": email_fingerprint(email), "found": [o["number"] for o in items]},
+        {"email_hmac": email_fingerprint(email, key), "found": [o["number"] for o in items]},
     )
     return items
