@@ -8,8 +8,10 @@ test_console_kit's REPLAYED_TYPE)."""
 from __future__ import annotations
 
 import io
+import json
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -407,6 +409,52 @@ def test_a_replay_stops_in_a_later_batch_when_one_of_its_messages_fails_again(rs
     assert handled(rs, [e for _, e in parked]) == {
         e for n, (_, e) in enumerate(parked[:16]) if n != 13
     }
+
+
+def test_error_texts_shown_to_support_mask_addresses(rs):
+    """A handler's error naming an e-mail address (here the order id it did not find): the dry
+    runs and the group's messages show it masked, as the log lines do."""
+    orders = rs.stack.runtimes["orders"]
+    address = "emilie.dupont@example.org"
+    event = fresh_example(EVENT_TYPE, order_id=lambda: address)
+    error_type = f"LookupError{uuid.uuid4().hex[:6]}"
+    parked_id = orders.parking.park(
+        service="orders",
+        queue=orders.broker.queue_name("orders"),
+        routing_key=event.type,
+        body=event.to_json(),
+        headers={},
+        properties={"message_id": event.id, "type": event.type},
+        error_type=error_type,
+        error_message=f"no order {address} (call +33 6 12 34 56 78)",
+        stack_trace=None,
+        attempts=5,
+        first_failed_at=datetime.now(UTC),
+        last_failed_at=datetime.now(UTC),
+        event_id=event.id,
+        event_type=event.type,
+        order_id=address,
+        correlation_id=event.correlation_id,
+    )
+    client, headers = api(rs)
+    one = client.post(f"/v1/staff/parked/{parked_id}/dry-run", headers=headers).get_json()
+    assert one["outcome"] == "would_fail" and address[:6] not in one["error"], one
+    assert "[email]" in one["error"], one
+    group = client.post(
+        "/v1/staff/parked/dry-run",
+        json={"event_type": EVENT_TYPE, "error_type": error_type},
+        headers=headers,
+    ).get_json()
+    assert group["would_fail"] == 1, group
+    assert address[:6] not in json.dumps(group) and "[email]" in json.dumps(group)
+    listed = client.get(
+        "/v1/staff/parked-summary/messages",
+        query_string={"event_type": EVENT_TYPE, "error_type": error_type},
+        headers=headers,
+    )
+    assert listed.status_code == 200, listed.get_json()
+    [item] = listed.get_json()["items"]
+    assert item["error_message"] == "no order [email] (call [phone])"
 
 
 def test_bad_replay_requests_are_4xx(rs):

@@ -85,6 +85,12 @@ _SAFE_KEYS = frozenset(
 )
 
 
+def scrub_text(text: str) -> str:
+    """``text`` (an error message shown to staff) with e-mail addresses and phone numbers masked,
+    as the log lines have them."""
+    return _scrub_value(text)
+
+
 def scrub_personal_data(_logger, _method, event_dict):
     for key in list(event_dict):
         if _is_personal_key(key):

@@ -12,6 +12,7 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import Engine, func, select
 
 from .envelope import utcnow
+from .logging import scrub_text
 from .tables import parked_messages
 
 CHART_HOURS = 24
@@ -111,7 +112,7 @@ def group_messages(
     return [
         {
             **r._mapping,
-            "error_message": r.error_message[:300],
+            "error_message": scrub_text(r.error_message)[:300],  # shown to the support role
             "first_failed_at": r.first_failed_at.isoformat(),
             "last_failed_at": r.last_failed_at.isoformat(),
         }

@@ -33,7 +33,7 @@ from .consumer import HandlerContext
 from .db import is_infrastructure_error
 from .envelope import Event, utcnow
 from .keystore import open_event
-from .logging import get_logger
+from .logging import get_logger, scrub_text
 from .tokens import Actor
 
 log = get_logger(__name__)
@@ -148,8 +148,8 @@ def _failure(exc: BaseException) -> dict:
     return {
         "outcome": "would_fail",
         "error_type": type(exc).__name__,
-        "error": str(exc)[:1000],
-        "where": frames[-2].strip()[:500] if len(frames) > 1 else "",
+        "error": scrub_text(str(exc))[:1000],  # shown to the support role: no address, no phone
+        "where": scrub_text(frames[-2].strip())[:500] if len(frames) > 1 else "",
         "emits": [],
     }
 
@@ -246,7 +246,7 @@ def run(runtime, run_id, actor, reason, ids, batch_size, outcome_timeout) -> dic
                 break
     except Exception as exc:
         log.exception("replay.run_failed", run=run_id)
-        stopped = f"error: {type(exc).__name__}: {str(exc)[:300]}"
+        stopped = f"error: {type(exc).__name__}: {scrub_text(str(exc))[:300]}"
     finally:
         publisher.close()
     outcome = {
@@ -288,7 +288,7 @@ def _replay_batch(runtime, run_id, actor, reason, batch, publisher, timeout) -> 
                 "id": by_event[event_id],
                 "parked_again_as": row["id"],
                 "error_type": row["error_type"],
-                "error": (row["error_message"] or "")[:500],
+                "error": scrub_text(row["error_message"] or "")[:500],
             }
             for event_id, row in again.items()
         ],
