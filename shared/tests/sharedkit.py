@@ -97,6 +97,8 @@ class InProcessService:
     effects: Table
     calls: list = field(default_factory=list)  # event ids, one per handler call
     fixed: bool = False  # "until_fixed" items fail permanently until this is set
+    # (event id, its inbox row visible then) per function a handler registered with after_commit
+    after_commit: list = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
 
@@ -159,6 +161,9 @@ def _item_handler(service: InProcessService):
         if mode == "bad_sql":  # a database error of the handler's own making (not an outage)
             ctx.execute(text("SELECT no_such_column FROM no_such_table"))
         ctx.add(service.effects, {"event_id": event.id, "n": event.data["n"]})
+        ctx.after_commit(
+            lambda: service.after_commit.append((event.id, event.id in service.inbox_ids()))
+        )
         if mode in ("emit", "partial"):
             ctx.emit(event.type, {"n": event.data["n"] + 1000})
         if mode == "partial":  # effects and emitted events written, then a failure: all rolled back

@@ -235,6 +235,41 @@ def test_a_failing_handler_rolls_back_only_its_own_message(make_service, publish
     assert svc.inbox_ids() == {e.id for e in good}
 
 
+def test_what_a_handler_registers_after_commit_runs_once_its_message_committed(
+    make_service, publisher
+):
+    """``ctx.after_commit`` (a stored file deleted...): run after the commit (the inbox row is
+    there), on the batch path and message by message; never for a message rolled back."""
+    from coc_shared.bus import OutgoingMessage
+
+    svc = make_service(start=False)
+    svc.runtime.declare_topology()
+    first = [item_event(svc.type, n) for n in range(3)]
+    half_way = item_event(svc.type, 101, mode="partial")
+    then = [item_event(svc.type, n) for n in range(3, 6)]
+    for batch in (first, [*then[:1], half_way, *then[1:]]):
+        result = publisher.publish_batch(
+            [
+                OutgoingMessage(
+                    message_id=e.id,
+                    body=e.to_json(),
+                    routing_key=e.type,
+                    event_type=e.type,
+                    correlation_id=e.correlation_id,
+                )
+                for e in batch
+            ]
+        )
+        assert len(result.confirmed) == len(batch)
+        if batch is first:
+            svc.start()
+            wait_until(lambda: len(svc.after_commit) == 3, timeout=8, message="the first three")
+    parked_rows(svc, 1)  # the half-way one
+    wait_until(lambda: len(svc.after_commit) == 6, timeout=8, message="the other three")
+    assert sorted(svc.after_commit) == sorted((e.id, True) for e in (*first, *then))
+    assert half_way.id in svc.calls  # its handler ran and registered, then failed: not run
+
+
 def test_events_emitted_by_a_handler_are_written_to_the_outbox_with_their_cause(
     make_service, publisher
 ):

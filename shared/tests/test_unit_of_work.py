@@ -128,6 +128,29 @@ def test_nothing_is_written_without_a_commit(db, type_):
     assert db.rows(db.items) == [] and db.events() == []
 
 
+@pytest.mark.parametrize("reads_first", [False, True])  # the autocommit path, and a transaction
+def test_what_is_registered_after_commit_runs_once_committed_never_after_a_rollback(
+    db, reads_first
+):
+    seen = []
+    with db.uow() as uow:
+        if reads_first:
+            uow.execute(select(func.count()).select_from(db.items))
+        uow.add(db.items, {"id": 1, "name": "a", "count": 0})
+        uow.after_commit(lambda: seen.append(db.rows(db.items)))
+        assert seen == []
+        uow.commit()
+    assert seen == [[(1, "a", 0)]]  # run after the commit: the row is there for others
+    with db.uow() as uow:
+        uow.add(db.items, {"id": 2, "name": "b", "count": 0})
+        uow.after_commit(lambda: seen.append("rolled back"))
+    with db.uow() as uow:
+        uow.dry_run = True
+        uow.after_commit(lambda: seen.append("dry run"))
+        uow.commit()
+    assert seen == [[(1, "a", 0)]]
+
+
 def test_a_read_sees_what_was_registered_before_it(db):
     with db.uow() as uow:
         uow.add(db.items, {"id": 1, "name": "a", "count": 0})
