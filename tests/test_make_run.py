@@ -15,13 +15,16 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from coc_orders.service import definition as orders_definition
 from coc_payments.adapters.tables import payments_due
 from coc_shared import broker_users
 from coc_shared.catalogue import lookup
 from coc_shared.config import APPLICATIONS, SERVICE_NAMES, Settings, port_variable
+from coc_shared.db import normalise_url
 from coc_shared.service import Runtime
 from coc_shared.testing import delete_bus_names, service_env, wait_until
 
@@ -98,6 +101,27 @@ def payment_due_recorded(engine, order_id: str) -> bool:
 
 
 @pytest.fixture
+def first_run_database(postgres_server_url):
+    """A database of this test's own: a first run is one where the console has no staff yet,
+    which the run's shared database (other tests' staff accounts) is not."""
+    server = make_url(normalise_url(postgres_server_url))
+    name = f"coc_mr_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(
+        server.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+            {"n": name},
+        )
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture
 def ports() -> dict[str, int]:
     """A free port for each service and for the support console."""
     names = (*SERVICE_NAMES, *APPLICATIONS)
@@ -128,12 +152,18 @@ def _env(base: dict, ports: dict[str, int]) -> dict:
 
 
 def test_distributed_mode_starts_every_service_and_carries_events(
-    settings_factory, ports, tmp_path, rabbitmq_url, bus_prefix
+    settings_factory, ports, tmp_path, rabbitmq_url, bus_prefix, first_run_database
 ):
     # make run creates the services' broker users itself, with passwords of its own: a prefix of
     # its own keeps them apart from this test run's users
     prefix = f"{bus_prefix}mr."
-    settings = settings_factory("orders", bus_prefix=prefix, rabbitmq_url=rabbitmq_url)
+    settings = settings_factory(
+        "orders",
+        bus_prefix=prefix,
+        rabbitmq_url=rabbitmq_url,
+        database_url=first_run_database,
+        parking_database_url=first_run_database,
+    )
     env = _env(service_env(settings), ports)
     env["RUN_DATA_DIR"] = str(tmp_path)
     log = tmp_path / "coc-run.log"
