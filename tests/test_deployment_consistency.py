@@ -64,6 +64,8 @@ OBSERVABILITY = ("prometheus", "grafana")
 DEFINITIONS = "rabbitmq-definitions"  # one-shot on the pipeline's image: the broker's users
 # the pipeline's images, no service (the invoice archive's one-shot and reader: payments' image)
 PIPELINE_TOOLS = (DEFINITIONS, "ops-migrate", "support", "archive-migrate", "archive")
+# long-running on payments' image, no service: the archive's purge loop (its ten-year end)
+ARCHIVE_PURGE = "archive-purge"
 ARCHIVE_SCHEMA = "archive"  # owned by the archive role, written by payments (INSERT only)
 SERVICE_ROLES = ("migrate", "api", "worker")
 # an application without events (the support console): its schema's one-shot and its API only
@@ -382,6 +384,7 @@ def check_containers(compose: dict) -> list[str]:
     names = set(services_of(compose))
     expected = (
         list(INFRASTRUCTURE + OBSERVABILITY + PIPELINE_TOOLS)
+        + [ARCHIVE_PURGE]
         + [f"{s}-{role}" for s in SERVICE_NAMES for role in SERVICE_ROLES]
         + [f"{a}-{role}" for a in APPLICATIONS for role in APPLICATION_ROLES]
     )
@@ -771,6 +774,7 @@ def database_identities() -> dict[str, str]:
     identities = {f"{s}-{r}": schema_name(s) for s in SERVICE_NAMES for r in SERVICE_ROLES}
     identities["ops-migrate"] = OPS_SCHEMA
     identities["archive-migrate"] = identities["archive"] = ARCHIVE_SCHEMA
+    identities[ARCHIVE_PURGE] = ARCHIVE_SCHEMA
     identities.update({f"{a}-{r}": schema_name(a) for a in APPLICATIONS for r in APPLICATION_ROLES})
     return identities
 

@@ -10,8 +10,10 @@ import base64
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -35,11 +37,13 @@ from sqlalchemy import func, select, text
 from coc_payments.adapters import tables
 from coc_payments.adapters.archive_tables import invoices as archived
 from coc_payments.domain.billing import canonical, chain_digest
+from coc_payments.entrypoints.archive import purge_loop
 from coc_payments.service_layer.accounting import export_fec
 from coc_payments.service_layer.archiving import InvoicesNotIssuedYet
 from coc_payments.service_layer.invoicing import issue_pending, verify_series
+from coc_shared.db import make_engine
 from coc_shared.envelope import Event
-from coc_shared.testing import handle, staff_headers
+from coc_shared.testing import handle, staff_headers, wait_until
 
 KEY = base64.b64decode(INVOICE_KEY)
 SUPPORT = staff_headers("carol", "support")
@@ -295,3 +299,84 @@ def test_the_archive_reader_lists_shows_writes_the_pdf_verifies_and_purges(
     assert row["number"] in purged["numbers"] and purged["deleted"] >= 1
     assert archive_rows(runtime, order["order_id"]) == []
     assert json.loads(archive_command(runtime, "purge", "--today", after).stdout)["deleted"] == 0
+
+
+def archived_by_erasure(runtime, client) -> tuple[dict, dict]:
+    account = str(uuid.uuid4())
+    order = paid_by(runtime, client, account)
+    handle(runtime, erasure(account))
+    [row] = archive_rows(runtime, order["order_id"])
+    return order, row
+
+
+def test_the_purge_loop_applies_the_ten_year_end_by_itself(runtime, client, tmp_path):
+    """compose's archive-purge (``archive purge --every-hours 24``): a round deletes what expired
+    and keeps the rest, the next one finds nothing, each renews the healthcheck's heartbeat."""
+    expired_order, expired = archived_by_erasure(runtime, client)
+    fresh_order, fresh = archived_by_erasure(runtime, client)
+    ended = expired["retained_until"] - timedelta(days=400)  # its ten years are over
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE archive.invoices SET retained_until = :d WHERE number = :n"),
+            {"d": ended, "n": expired["number"]},
+        )
+    today = ended + timedelta(days=1)
+    assert today < fresh["retained_until"]
+    rounds: list[dict] = []
+    stop = threading.Event()
+
+    def report(result: dict) -> None:
+        rounds.append(result)
+        if len(rounds) == 2:
+            stop.set()
+
+    heartbeat = tmp_path / "heartbeat.json"
+    engine = make_engine(runtime.settings.database_url, schemas=("archive",))
+    try:
+        purge_loop(engine, timedelta(milliseconds=10), stop, today, str(heartbeat), report)
+    finally:
+        engine.dispose()
+    first, second = rounds
+    assert expired["number"] in first["numbers"] and fresh["number"] not in first["numbers"]
+    assert second == {"deleted": 0, "numbers": []}
+    assert archive_rows(runtime, expired_order["order_id"]) == []
+    assert [r["number"] for r in archive_rows(runtime, fresh_order["order_id"])] == [
+        fresh["number"]
+    ]
+    # the healthcheck: alive while the next round is not overdue
+    assert archive_command(runtime, "purge-alive", "--heartbeat", str(heartbeat)).returncode == 0
+    heartbeat.write_text(json.dumps({"next_by": "2020-01-01T00:00:00+00:00"}))
+    assert archive_command(runtime, "purge-alive", "--heartbeat", str(heartbeat)).returncode == 1
+    missing = str(tmp_path / "none.json")
+    assert archive_command(runtime, "purge-alive", "--heartbeat", missing).returncode == 1
+
+
+def test_the_purge_loop_runs_at_once_and_stops_on_sigterm(runtime, tmp_path):
+    heartbeat = tmp_path / "heartbeat.json"
+    env = {**os.environ, "DATABASE_URL": runtime.settings.database_url}
+    looping = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "coc_payments.entrypoints.archive",
+            "purge",
+            "--every-hours",
+            "24",
+            "--heartbeat",
+            str(heartbeat),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(heartbeat.exists, timeout=60, message="the loop's first round")
+        looping.send_signal(signal.SIGTERM)
+        out, err = looping.communicate(timeout=60)
+    finally:
+        if looping.poll() is None:
+            looping.kill()
+    assert looping.returncode == 0, err
+    assert "deleted" in json.loads(out.splitlines()[0])
+    assert archive_command(runtime, "purge-alive", "--heartbeat", str(heartbeat)).returncode == 0

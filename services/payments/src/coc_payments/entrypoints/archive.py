@@ -7,33 +7,47 @@ the ``archive`` tool)::
     python -m coc_payments.entrypoints.archive show NUMBER
     python -m coc_payments.entrypoints.archive pdf NUMBER --output FILE
     python -m coc_payments.entrypoints.archive verify
-    python -m coc_payments.entrypoints.archive purge [--today YYYY-MM-DD]
+    python -m coc_payments.entrypoints.archive purge [--today YYYY-MM-DD] [--every-hours H]
+    python -m coc_payments.entrypoints.archive purge-alive
 
 ``migrate`` creates or upgrades the ``archive`` schema as its owner, then lets ROLE (payments')
 add documents and nothing else (``ARCHIVE_GRANTS``). ``list`` prints the archived documents
 (without data nor PDF) as JSON lines, ``show`` one document's columns and data, ``pdf`` writes
 its Factur-X PDF, ``verify`` re-hashes every archived document against the digests of the chain
 (exit 1 with the problems), ``purge`` deletes the documents whose retention ended (the
-schedule's end for them: run it from the archive role's scheduler; safe to run twice). An
-auditor's tool: payments' own role may not read the archive.
+schedule's end for them; safe to run twice). With ``--every-hours`` it does so at once, then
+every H hours until SIGTERM: docker compose's long-running ``archive-purge`` container, so the
+end is applied without anyone remembering it; each round is a JSON line and renews a heartbeat
+file that ``purge-alive`` (its healthcheck) reads. An auditor's tool otherwise: payments' own role
+may not read the archive.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
-from datetime import date, datetime
+import threading
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from coc_shared.config import env
 from coc_shared.db import make_engine
-from coc_shared.logging import configure_logging
+from coc_shared.logging import configure_logging, get_logger
 from coc_shared.migrate import grant_ops_rights, upgrade
 
 from ..adapters.archive import ArchiveReader
 from ..adapters.archive_tables import ARCHIVE_GRANTS, ARCHIVE_MIGRATIONS, ARCHIVE_SCHEMA
 from ..service_layer.archiving import archived_problems
+
+log = get_logger("payments-archive")
+# where the purge loop tells its healthcheck it is alive (the container's own /tmp)
+HEARTBEAT = os.path.join("/tmp", "coc-archive-purge.json")
+HEARTBEAT_GRACE = timedelta(hours=1)  # a round may take a while past its due time
 
 
 def _json(value):
@@ -96,13 +110,65 @@ def verify(engine, args) -> int:
     return 1 if problems else 0
 
 
-def purge(engine, args) -> int:
+def purge_round(engine, today: date) -> dict:
+    """One purge: the documents whose retention ended before ``today`` deleted, in one
+    transaction; ``{"deleted": n, "numbers": [...]}``."""
     with engine.begin() as conn:
         archive = ArchiveReader(conn)
-        numbers = archive.expired(args.today or date.today())
+        numbers = archive.expired(today)
         deleted = archive.delete(numbers)
-    _print({"deleted": deleted, "numbers": numbers})
+    return {"deleted": deleted, "numbers": numbers}
+
+
+def purge_loop(
+    engine, every: timedelta, stop: threading.Event, today=None, heartbeat=None, report=_print
+):
+    """A purge at once, then one every ``every`` until ``stop`` is set; a round that fails (the
+    database is down) is tried again at the next one. Each round done goes to ``report``, and
+    renews the ``heartbeat`` file with the time by which the next one is due."""
+    while True:
+        try:
+            result = purge_round(engine, today or date.today())
+        except SQLAlchemyError as exc:
+            log.warning("archive.purge_failed", error_type=type(exc).__name__)
+        else:
+            if heartbeat:
+                due = datetime.now(UTC) + every + HEARTBEAT_GRACE
+                Path(heartbeat).write_text(json.dumps({"next_by": due.isoformat()}))
+            report(result)
+        if stop.wait(every.total_seconds()):
+            return
+
+
+def purge(engine, args) -> int:
+    if args.every_hours is None:
+        _print(purge_round(engine, args.today or date.today()))
+        return 0
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+    every = timedelta(hours=args.every_hours)
+    purge_loop(engine, every, stop, today=args.today, heartbeat=args.heartbeat)
     return 0
+
+
+def purge_alive(engine, args) -> int:
+    """0 while the purge loop's last round is recent enough (its heartbeat's next_by ahead)."""
+    try:
+        next_by = datetime.fromisoformat(json.loads(Path(args.heartbeat).read_text())["next_by"])
+    except (OSError, ValueError, KeyError) as exc:
+        print(json.dumps({"alive": False, "error": str(exc)}))
+        return 1
+    alive = datetime.now(UTC) <= next_by
+    print(json.dumps({"alive": alive, "next_by": next_by.isoformat()}))
+    return 0 if alive else 1
+
+
+def _hours(value: str) -> float:
+    hours = float(value)
+    if not 0 < hours <= 24 * 366:
+        raise argparse.ArgumentTypeError("hours between 0 and a year")
+    return hours
 
 
 def parser() -> argparse.ArgumentParser:
@@ -125,7 +191,14 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("verify", help="re-hash every archived document").set_defaults(run=verify)
     purging = commands.add_parser("purge", help="delete the documents whose retention ended")
     purging.add_argument("--today", type=date.fromisoformat, help="default: today")
+    purging.add_argument(
+        "--every-hours", type=_hours, help="purge now, then every H hours until SIGTERM"
+    )
+    purging.add_argument("--heartbeat", default=HEARTBEAT, help="the loop's heartbeat file")
     purging.set_defaults(run=purge)
+    alive = commands.add_parser("purge-alive", help="is the purge loop alive (its healthcheck)")
+    alive.add_argument("--heartbeat", default=HEARTBEAT)
+    alive.set_defaults(run=purge_alive)
     return main_parser
 
 
