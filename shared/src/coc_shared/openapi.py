@@ -119,9 +119,15 @@ def _answer(description: str, schema: dict, media: str = "application/json") -> 
     return {"description": description, "content": {media: {"schema": schema}}}
 
 
-def _object(**properties) -> dict:
-    """A JSON object with (at least) ``properties``."""
-    return {"type": "object", "properties": properties, "additionalProperties": True}
+def _object(optional: tuple[str, ...] = (), **properties) -> dict:
+    """A JSON object with ``properties`` (each there but the ``optional`` ones), and maybe more."""
+    required = [name for name in properties if name not in optional]
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": True,
+    }
 
 
 def _text(longest: int, **extra) -> dict:
@@ -146,6 +152,7 @@ _GROUP_FIELDS = {
     "error_type": _text(300, description="the error's class, e.g. KeyError"),
 }
 _DRY_RUN = _object(
+    ("error_type", "error", "where"),  # a failure's
     id={"type": "integer"},
     event_id=_MAYBE_TEXT,
     event_type=_MAYBE_TEXT,
@@ -168,6 +175,7 @@ _DRY_RUN_SUMMARY = _object(
     items={"type": "array", "items": _DRY_RUN},
 )
 _REPLAY_REPORT = _object(
+    ("stopped_because", "finished_at"),  # once finished
     id=_TEXT,
     service=_MAYBE_TEXT,
     event_type=_MAYBE_TEXT,
