@@ -23,6 +23,7 @@ from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
 from . import tracing
+from .config import APPLICATIONS
 from .guards import InputRefused, install_guards
 from .logging import bind_story, bound_log_fields, get_logger
 from .parked_summary import parked_summary_blueprint
@@ -362,6 +363,8 @@ def create_base_app(runtime) -> Flask:
     app.json.sort_keys = False
     install_common(app)
     app.register_blueprint(health_blueprint(runtime))
+    if runtime.definition.name in APPLICATIONS:
+        return app  # no events (the console): nothing parked, no ops schema to serve
     app.register_blueprint(staff_blueprint(runtime))
     app.register_blueprint(parked_summary_blueprint(runtime))
     from .replay_http import replay_blueprint  # it builds on this module
