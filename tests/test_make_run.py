@@ -22,11 +22,14 @@ from sqlalchemy.pool import NullPool
 from coc_orders.service import definition as orders_definition
 from coc_payments.adapters.tables import payments_due
 from coc_shared import broker_users
-from coc_shared.catalogue import lookup
+from coc_shared.catalogue import ERASING_SERVICES, lookup
 from coc_shared.config import APPLICATIONS, SERVICE_NAMES, Settings, port_variable
 from coc_shared.db import normalise_url
 from coc_shared.service import Runtime
-from coc_shared.testing import delete_bus_names, service_env, wait_until
+from coc_shared.testing import delete_bus_names, service_env, staff_headers, wait_until
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from trust_kit import order_body
 
 BIN = Path(sys.executable).parent
 
@@ -151,6 +154,45 @@ def _env(base: dict, ports: dict[str, int]) -> dict:
     return env
 
 
+def guest_erasure_across_processes(ports: dict[str, int], mail_folder: Path) -> dict:
+    """GDPR's saga through the processes coc-run started: a guest places an order on the orders
+    API and asks for its erasure with the order's token; gdpr asks the four other services'
+    workers, each reports, and the summary is mailed through the SMTP sandbox. Returns gdpr's
+    view of the request."""
+    email = f"guest.{uuid.uuid4().hex[:10]}@example.org"
+    body = order_body()
+    body["customer"] = {**body["customer"], "email": email}
+    orders = f"http://127.0.0.1:{ports['orders']}"
+    placed = requests.post(f"{orders}/v1/orders", json=body, timeout=10)
+    assert placed.status_code == 201, placed.text
+    order_id, token = placed.json()["id"], placed.json()["access_token"]
+    asked = requests.post(
+        f"{orders}/v1/orders/{order_id}/deactivation", headers={"X-Order-Token": token}, timeout=10
+    )
+    assert asked.status_code == 202, asked.text
+    gdpr = f"http://127.0.0.1:{ports['gdpr']}/v1/staff/deactivation-requests/{order_id}"
+
+    def done() -> dict | None:
+        answer = requests.get(gdpr, headers=staff_headers("sam", "support"), timeout=10)
+        items = answer.json().get("items", []) if answer.status_code == 200 else []
+        return items[0] if items and items[0]["status"] == "done" else None
+
+    request = wait_until(done, timeout=90, message="every worker reported, the request is done")
+    wait_until(
+        lambda: any(email in f.read_text(errors="replace") for f in mail_folder.glob("*.eml")),
+        timeout=60,
+        message="the summary mailed through the SMTP sandbox",
+    )
+    summary = [f for f in mail_folder.glob("*.eml") if email in f.read_text(errors="replace")]
+    assert len(summary) == 1 and "supprim" in summary[0].read_text(errors="replace")
+    # the order's personal data is gone: its token opens nothing to erase again
+    again = requests.post(
+        f"{orders}/v1/orders/{order_id}/deactivation", headers={"X-Order-Token": token}, timeout=10
+    )
+    assert again.status_code in (202, 404)
+    return request
+
+
 def test_distributed_mode_starts_every_service_and_carries_events(
     settings_factory, ports, tmp_path, rabbitmq_url, bus_prefix, first_run_database
 ):
@@ -216,6 +258,8 @@ def test_distributed_mode_starts_every_service_and_carries_events(
             message="payment due recorded by the restarted worker",
         )
         assert all_ready(ports) and process.poll() is None
+        request = guest_erasure_across_processes(ports, tmp_path / "mail")
+        assert {r["service"] for r in request["reports"]} == set(ERASING_SERVICES)
         restarted = [
             json.loads(line)
             for line in log.read_text().splitlines()
