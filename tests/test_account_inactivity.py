@@ -141,10 +141,18 @@ def test_inactive_accounts_are_warned_once_then_deactivated_and_a_log_in_keeps_t
     assert request_row(gdpr, warned).reason == "inactivity"
     assert account(orders, warned) is None  # erased
     m = notifications_tables.mails
-    with notifications.engine.connect() as conn:
-        [summary] = conn.execute(
-            select(m).where(m.c.template == "account_deactivated", m.c.to_address == warned_email)
-        ).all()
+
+    def summaries() -> list:
+        with notifications.engine.connect() as conn:
+            return conn.execute(
+                select(m).where(
+                    m.c.template == "account_deactivated", m.c.to_address == warned_email
+                )
+            ).all()
+
+    # account.deactivated leaves gdpr as the request is done: notifications records it just after
+    wait_until(summaries, timeout=30, message="the summary recorded for the inactive account")
+    [summary] = summaries()
     assert summary.data["reason"] == "inactivity"
     assert (
         client.post(

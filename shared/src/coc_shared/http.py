@@ -363,7 +363,7 @@ def create_base_app(runtime) -> Flask:
     app.json.sort_keys = False
     install_common(app)
     app.register_blueprint(health_blueprint(runtime))
-    if runtime.definition.name in APPLICATIONS:
+    if runtime.settings.service in APPLICATIONS:
         return app  # no events (the console): nothing parked, no ops schema to serve
     app.register_blueprint(staff_blueprint(runtime))
     app.register_blueprint(parked_summary_blueprint(runtime))
