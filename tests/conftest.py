@@ -1,8 +1,11 @@
 """Fixtures of the cross-service tests."""
 
 import copy
+from pathlib import Path
 
 import pytest
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's (installed by .ci/run); never `playwright install`
 
 STOREFRONT_ORDER = {
     "customer": {
@@ -26,3 +29,15 @@ STOREFRONT_ORDER = {
 def storefront_order() -> dict:
     """A valid body of POST /v1/orders, as the storefront sends it."""
     return copy.deepcopy(STOREFRONT_ORDER)
+
+
+@pytest.fixture
+def browser():
+    """Headless chromium driven by Playwright, for the console's browser tests."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()

@@ -9,15 +9,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pyotp
-import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from console_browser_kit import Screenshots, fill_log_in, log_in
 from test_console_kit import (
     CUSTOMER_EMAIL,
-    PASSWORD,
     consuming,
     make_console_stack,
     new_staff,
@@ -27,26 +25,10 @@ from test_console_kit import (
 
 from coc_console.domain.model import MASK
 
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture
-def browser():
-    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
 
 def test_support_work_in_a_browser(settings_factory, tmp_path, browser):
     cs = make_console_stack(settings_factory, tmp_path)
-    shots = []
-
-    def shot(page, name: str) -> None:
-        path = tmp_path / f"console-{len(shots) + 1:02d}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        shots.append(path)
+    shot = Screenshots(tmp_path, "console")
 
     try:
         servers = []
@@ -56,10 +38,7 @@ def test_support_work_in_a_browser(settings_factory, tmp_path, browser):
         page = browser.new_page()
 
         # log in with the password and the authenticator's code
-        page.goto(base + "/login")
-        page.fill("input[name=name]", name)
-        page.fill("input[name=password]", PASSWORD)
-        page.fill("input[name=code]", pyotp.TOTP(secret).now())
+        fill_log_in(page, base, name, secret)
         shot(page, "login")
         page.click("button[type=submit]")
         expect(page.locator("h1")).to_have_text("Failed messages")
@@ -105,8 +84,7 @@ def test_support_work_in_a_browser(settings_factory, tmp_path, browser):
         expect(page.locator("#audit")).not_to_contain_text("duplicate of an order")
         shot(page, "audit-log")
     finally:
-        for path in shots:
-            print(f"screenshot: {path}")
+        shot.print_paths()
         cs.dispose()
 
     discarded = [
@@ -126,12 +104,7 @@ def test_safe_replay_in_a_browser(settings_factory, tmp_path, browser):
     cs = make_console_stack(settings_factory, tmp_path)
     failing_error, failing = park_replay_group(cs, 12, known_order=False)
     working_error, working = park_replay_group(cs, 15, known_order=True)
-    shots = []
-
-    def shot(page, name: str) -> None:
-        path = tmp_path / f"replay-{len(shots) + 1:02d}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        shots.append(path)
+    shot = Screenshots(tmp_path, "replay")
 
     try:
         servers = []
@@ -139,11 +112,7 @@ def test_safe_replay_in_a_browser(settings_factory, tmp_path, browser):
         cs.servers.extend(servers)
         name, secret = new_staff(cs.console, "support")
         page = browser.new_page()
-        page.goto(base + "/login")
-        page.fill("input[name=name]", name)
-        page.fill("input[name=password]", PASSWORD)
-        page.fill("input[name=code]", pyotp.TOTP(secret).now())
-        page.click("button[type=submit]")
+        log_in(page, base, name, secret)
         expect(page.locator("h1")).to_have_text("Failed messages")
 
         with consuming(cs.stack.runtimes["orders"]):
@@ -182,8 +151,7 @@ def test_safe_replay_in_a_browser(settings_factory, tmp_path, browser):
         expect(audit).to_contain_text("replay_outcome")
         shot(page, "replay-audit-log")
     finally:
-        for path in shots:
-            print(f"screenshot: {path}")
+        shot.print_paths()
         cs.dispose()
 
     statuses = {

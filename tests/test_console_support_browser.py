@@ -8,34 +8,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pyotp
-import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_console_kit import PASSWORD, make_console_stack, new_staff, serve
-
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture
-def browser():
-    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield browser
-        browser.close()
+from console_browser_kit import Screenshots, log_in
+from test_console_kit import make_console_stack, new_staff, serve
 
 
 def test_customer_support_in_a_browser(settings_factory, tmp_path, browser):
     cs = make_console_stack(settings_factory, tmp_path)
-    shots = []
-
-    def shot(page, name: str) -> None:
-        path = tmp_path / f"support-{len(shots) + 1:02d}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        shots.append(path)
+    shot = Screenshots(tmp_path, "support")
 
     try:
         servers = []
@@ -43,11 +26,7 @@ def test_customer_support_in_a_browser(settings_factory, tmp_path, browser):
         cs.servers.extend(servers)
         name, secret = new_staff(cs.console, "admin")
         page = browser.new_page()
-        page.goto(base + "/login")
-        page.fill("input[name=name]", name)
-        page.fill("input[name=password]", PASSWORD)
-        page.fill("input[name=code]", pyotp.TOTP(secret).now())
-        page.click("button[type=submit]")
+        log_in(page, base, name, secret)
         chart = page.locator("#failures-per-hour")
         expect(chart).to_contain_text("Messages parked per hour")
         expect(chart.locator("rect.bar")).to_have_count(24)
@@ -74,6 +53,5 @@ def test_customer_support_in_a_browser(settings_factory, tmp_path, browser):
         expect(page.locator("#found-orders")).to_contain_text(cs.order_number)
         shot(page, "orders-by-email")
     finally:
-        for path in shots:
-            print(f"screenshot: {path}")
+        shot.print_paths()
         cs.dispose()
