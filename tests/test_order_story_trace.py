@@ -4,15 +4,12 @@ request and the spans of the consumers' handlers share one trace id; every inbox
 order's correlation id; every log line of the request and of the workers handling its events names
 its service and carries the order's correlation id."""
 
-import io
 import json
-import logging
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
-import structlog
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -21,9 +18,7 @@ from sqlalchemy import select
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from trust_kit import running_services
 
-import coc_shared.logging as coc_logging
 from coc_shared import tracing
-from coc_shared.logging import configure_logging
 from coc_shared.testing import wait_until
 
 CONSUMERS_OF_ORDER_PLACED = {"payments", "supplier-gateway", "notifications", "gdpr"}
@@ -38,21 +33,6 @@ def spans():
     exporter.shutdown()  # the processor stays on the provider; a shut exporter drops its spans
 
 
-@pytest.fixture
-def log_stream():
-    """The JSON log lines to a StringIO; the previous configuration restored afterwards."""
-    saved_config = structlog.get_config()
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    saved_configured = coc_logging._configured
-    stream = io.StringIO()
-    configure_logging("test-run", level="DEBUG", stream=stream)
-    yield stream
-    structlog.configure(**saved_config)
-    root.handlers[:] = saved_handlers
-    root.setLevel(saved_level)
-    coc_logging._configured = saved_configured
-    structlog.contextvars.clear_contextvars()
 
 
 def handler_spans(exporter, order_id: str) -> list:

@@ -22,21 +22,6 @@ FIRST, LAST = "Émilie", "Dupont-Lefèvre"
 PERSONAL_VALUES = [EMAIL, FIRST, LAST, "1 rue de la Paix", "75002", *PHONES]
 
 
-@pytest.fixture
-def log_stream():
-    """Configure logging to a StringIO; restore the previous configuration afterwards."""
-    saved_config = structlog.get_config()
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    saved_configured = coc_logging._configured
-    stream = io.StringIO()
-    configure_logging("test-svc", level="DEBUG", stream=stream)
-    yield stream
-    structlog.configure(**saved_config)
-    root.handlers[:] = saved_handlers
-    root.setLevel(saved_level)
-    coc_logging._configured = saved_configured
-    structlog.contextvars.clear_contextvars()
 
 
 def lines(stream) -> list[dict]:

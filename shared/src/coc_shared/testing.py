@@ -630,3 +630,28 @@ def purge_reports_emitted(rt, event) -> int:
         & (outbox.c.correlation_id == event.correlation_id),
     )
     return min(reported, 1)
+
+
+@pytest.fixture
+def log_stream():
+    """The JSON log lines (service ``test-svc``, level DEBUG) to a StringIO; the previous logging
+    configuration restored afterwards."""
+    import io
+    import logging
+
+    import structlog
+
+    from . import logging as coc_logging
+
+    saved_config = structlog.get_config()
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    saved_configured = coc_logging._configured
+    stream = io.StringIO()
+    coc_logging.configure_logging("test-svc", level="DEBUG", stream=stream)
+    yield stream
+    structlog.configure(**saved_config)
+    root.handlers[:] = saved_handlers
+    root.setLevel(saved_level)
+    coc_logging._configured = saved_configured
+    structlog.contextvars.clear_contextvars()
