@@ -9,12 +9,17 @@ key-encryption key rotates."""
 import base64
 import copy
 import json
+import sys
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from trust_kit import email_change
 
 from coc_notifications.adapters import tables as notifications_tables
 from coc_notifications.service import definition as notifications_definition
@@ -50,21 +55,6 @@ def workers():
         thread.join(timeout=10)
 
 
-def email_change(account_id: str, email: str, token: str) -> Event:
-    return Event(
-        type="account.email_change_requested",
-        producer="orders",
-        correlation_id=account_id,
-        subject=account_id,
-        data={
-            "account_id": account_id,
-            "expires_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
-        },
-        personal={
-            "email": email,
-            "confirmation_url": f"https://coc.example/v1/accounts/email-confirmation?token={token}",
-        },
-    )
 
 
 def emit(producer, event: Event) -> Event:

@@ -40,7 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from trust_kit import QONTO_SECRET, definition_of, order_body, service_extra
+from trust_kit import QONTO_SECRET, definition_of, email_change, order_body, service_extra
 
 from coc_gdpr.adapters import tables as gdpr_tables
 from coc_notifications import sandbox
@@ -237,23 +237,6 @@ def supplier_steps(gateway: Runtime, order_id: str, tracking: str) -> None:
             uow.commit()
 
 
-def email_change(account_id: str, address: str, token: str) -> Event:
-    from datetime import UTC, datetime, timedelta
-
-    return Event(
-        type="account.email_change_requested",
-        producer="orders",
-        correlation_id=account_id,
-        subject=account_id,
-        data={
-            "account_id": account_id,
-            "expires_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
-        },
-        personal={
-            "email": address,
-            "confirmation_url": f"https://coc.example/v1/accounts/email-confirmation?token={token}",
-        },
-    )
 
 
 def publish_raw(producer: Runtime, event: Event) -> None:

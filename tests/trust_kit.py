@@ -12,9 +12,11 @@ import threading
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from coc_shared.catalogue import example_event, lookup
 from coc_shared.config import SERVICE_NAMES
+from coc_shared.envelope import Event
 from coc_shared.service import Runtime
 from coc_shared.testing import forget_unsent, handle, purge_queue, staff_headers
 from coc_shared.tokens import issue_customer_token
@@ -225,3 +227,22 @@ def running_services(settings_factory, tmp_path, loops: bool = False):
             thread.join(timeout=15)
         for runtime in runtimes.values():
             runtime.dispose()
+
+
+def email_change(account_id: str, email: str, token: str) -> Event:
+    """An account.email_change_requested whose personal part holds the address and the link with
+    its token (the sealed part that erasure must make unreadable)."""
+    return Event(
+        type="account.email_change_requested",
+        producer="orders",
+        correlation_id=account_id,
+        subject=account_id,
+        data={
+            "account_id": account_id,
+            "expires_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+        },
+        personal={
+            "email": email,
+            "confirmation_url": f"https://coc.example/v1/accounts/email-confirmation?token={token}",
+        },
+    )
